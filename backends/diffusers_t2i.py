@@ -1,0 +1,63 @@
+"""Diffusers text-to-image backend (Stable Diffusion family via AutoPipelineForText2Image)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from backends._diffusers_common import load_pipeline, pipeline_modules, split_at_token_limit, token_limit
+from backends.base import ImageResult, ImageSettings, ModelSpec, free_accelerator_memory, module_bytes
+from workbench.provenance import Provenance
+
+
+class DiffusersTextToImage:
+    def __init__(self, spec: ModelSpec, device: str, dtype: str, pipe: Any, random_weights: bool):
+        self.spec, self.device, self.dtype = spec, device, dtype
+        self.pipe = pipe
+        self.random_weights = random_weights
+
+    @classmethod
+    def load(cls, spec: ModelSpec, *, device: str, dtype: str) -> "DiffusersTextToImage":
+        pipe, random_weights = load_pipeline(spec, device, dtype, "AutoPipelineForText2Image")
+        return cls(spec, device, dtype, pipe, random_weights)
+
+    def unload(self) -> None:
+        self.pipe = None
+        free_accelerator_memory()
+
+    def memory_bytes(self) -> int:
+        return module_bytes(*pipeline_modules(self.pipe)) if self.pipe is not None else 0
+
+    def token_limit(self) -> int | None:
+        return token_limit(self.pipe)
+
+    def split_at_token_limit(self, prompt: str) -> tuple[str, str]:
+        return split_at_token_limit(self.pipe, prompt)
+
+    def generate(self, prompts: Sequence[str], settings: ImageSettings) -> list[ImageResult]:
+        """One batched pipeline call; image i uses generator seed `settings.seed` so every prompt is rendered
+        from the same starting noise (the original and its refinements compare fairly)."""
+        import torch
+
+        settings.check()
+        if not prompts:
+            return []
+        generators = [torch.Generator(device="cpu").manual_seed(settings.seed) for _ in prompts]
+        kwargs: dict[str, Any] = dict(
+            prompt=list(prompts), num_inference_steps=settings.steps, guidance_scale=settings.guidance_scale,
+            width=settings.width, height=settings.height, generator=generators, output_type="pil",
+        )
+        if settings.negative_prompt:
+            kwargs["negative_prompt"] = [settings.negative_prompt] * len(prompts)
+        with torch.inference_mode():
+            images = self.pipe(**kwargs).images
+        results = []
+        for prompt, image in zip(prompts, images):
+            _, tail = self.split_at_token_limit(prompt)
+            prov = Provenance(
+                model_id=self.spec.model_id, backend=self.spec.backend, seed=settings.seed,
+                settings={**vars(settings), "scheduler": type(self.pipe.scheduler).__name__,
+                          "pipeline": type(self.pipe).__name__},
+                revision=self.spec.revision, device=self.device, dtype=self.dtype, random_weights=self.random_weights,
+            )
+            results.append(ImageResult(image=image, prompt=prompt, provenance=prov, truncated_tail=tail))
+        return results

