@@ -77,9 +77,11 @@ def _assemble(package: str) -> Path:
     package_folder(package)  # clear error when missing
     target_dir = cache_dir() / package
     target_dir.mkdir(parents=True, exist_ok=True)
-    existing = sorted(target_dir.glob("*.gguf"))
-    if existing:
-        return existing[0]
+    target = target_dir / f"{package}.gguf"
+    if target.exists():
+        return target
     module = importlib.import_module(package)
-    result = Path(module.assemble(output_path=str(target_dir / f"{package}.gguf")))
-    return result
+    partial = target_dir / f"{package}.gguf.partial-{os.getpid()}"
+    module.assemble(output_path=str(partial), overwrite=True)  # verifies the package's checksum
+    partial.replace(target)  # atomic: a crash never leaves a half-written file under the final name
+    return target
