@@ -40,7 +40,7 @@ class _FakeBase:
     def memory_bytes(self) -> int:
         return int(self.spec.option("memory_bytes", 1_000_000))
 
-    def _prov(self, seed: int | None = None, **settings: Any) -> Provenance:
+    def _prov(self, seed: int | None = None, /, **settings: Any) -> Provenance:
         return Provenance(model_id=self.spec.model_id, backend=self.spec.backend, seed=seed, settings=settings,
                           device=self.device, dtype=self.dtype, random_weights=True)
 
