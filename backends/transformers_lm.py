@@ -38,6 +38,50 @@ def _clear_quantized_flags(model: Any) -> None:
                 pass
 
 
+def _converted_dir(folder: str, gguf_file: str):
+    import os
+    from pathlib import Path
+
+    from workbench.sources import cache_dir
+
+    path = Path(folder) / gguf_file
+    stat = path.stat()
+    return cache_dir() / "gguf-converted" / f"{path.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+
+
+def _converted_gguf(folder: str, gguf_file: str):
+    """The safetensors copy of a GGUF file, if an earlier load made one (dequantising GGUF takes 15-60 s on CPU;
+    reading safetensors takes a few). Set WORKBENCH_GGUF_CACHE=0 to always read the GGUF file."""
+    import os
+
+    if os.environ.get("WORKBENCH_GGUF_CACHE", "1") == "0":
+        return None
+    target = _converted_dir(folder, gguf_file)
+    return target if (target / "complete").exists() else None
+
+
+def _save_converted(model: Any, tokenizer: Any, folder: str, gguf_file: str) -> None:
+    import os
+    import shutil
+    import warnings
+
+    if os.environ.get("WORKBENCH_GGUF_CACHE", "1") == "0":
+        return
+    target = _converted_dir(folder, gguf_file)
+    partial = target.with_name(target.name + f".partial-{os.getpid()}")
+    try:
+        model.save_pretrained(partial, safe_serialization=True)
+        tokenizer.save_pretrained(partial)
+        (partial / "complete").write_text(f"converted from {folder}/{gguf_file}\n")
+        if target.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            partial.rename(target)
+    except Exception as exc:  # the cache is an optimisation; the model itself loaded fine
+        shutil.rmtree(partial, ignore_errors=True)
+        warnings.warn(f"could not cache a safetensors copy of {gguf_file}: {exc}")
+
+
 class TransformersCausalLM:
     """ChatBackend and WhiteBoxLM over `AutoModelForCausalLM`."""
 
@@ -67,14 +111,22 @@ class TransformersCausalLM:
                 common["revision"] = spec.revision
             if source.gguf_file:
                 common["gguf_file"] = source.gguf_file
-            tokenizer = AutoTokenizer.from_pretrained(source.location, **common)
+            location = source.location
+            if source.gguf_file:
+                converted = _converted_gguf(source.location, source.gguf_file)
+                if converted is not None:  # a dequantised safetensors copy made on first load
+                    location = str(converted)
+                    common.pop("gguf_file")
+            tokenizer = AutoTokenizer.from_pretrained(location, **common)
             model = AutoModelForCausalLM.from_pretrained(
-                source.location,
+                location,
                 dtype=torch_dtype(dtype),
                 attn_implementation=spec.option("attn_implementation", "sdpa"),
                 **common,
             )
             _clear_quantized_flags(model)
+            if source.gguf_file and location == source.location:
+                _save_converted(model, tokenizer, source.location, source.gguf_file)
         model.to(device=device, dtype=torch_dtype(dtype))
         template = spec.option("chat_template")
         if template:

