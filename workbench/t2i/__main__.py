@@ -1,0 +1,158 @@
+"""`python -m workbench.t2i batch ...` refines, renders and scores a prompt file (resumable; shards under
+`accelerate launch -m workbench.t2i batch ...`); `python -m workbench.t2i train ...` trains a LoRA rewriter."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from backends.base import ImageSettings, ModelSpec
+from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, RefineSettings
+from workbench.t2i.scoring import DEFAULT_WEIGHTS
+from workbench.t2i.service import REWRITER_KINDS, RewriterChoice
+
+
+def _weights(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    weights = dict(DEFAULT_WEIGHTS)
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--weights takes metric=value pairs separated by commas, got {part!r}") from None
+    return weights
+
+
+def _template(path: str | None) -> str:
+    if not path:
+        return DEFAULT_SYSTEM_TEMPLATE
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default=None, help="offline, cpu, gpu, paper, fake (default: chosen by machine)")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps or auto")
+    p.add_argument("--steps", type=int, default=20, help="diffusion steps")
+    p.add_argument("--size", type=int, default=512, help="image width and height (multiple of 8)")
+    p.add_argument("--image-seed", type=int, default=0, help="one seed for the original and every candidate")
+    p.add_argument("--guidance", type=float, default=7.5)
+    p.add_argument("--weights", default=None, help="weighted total, e.g. align_original=1,aesthetic=0.5")
+    p.add_argument("--system-template", default=None, help="a text file with the rewriter's system template")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m workbench.t2i", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("batch", help="refine, render and score every prompt of a file")
+    b.add_argument("prompts", help="a .txt file (one prompt per line) or .jsonl with a 'prompt' field")
+    b.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
+    b.add_argument("--n", type=int, default=4, help="candidates per prompt (1-8)")
+    b.add_argument("--diversity", type=float, default=0.5, help="MMR trade-off, 0-1")
+    b.add_argument("--few-shot", type=int, default=3)
+    b.add_argument("--seed", type=int, default=0, help="rewriter sampling seed")
+    b.add_argument("--temperature", type=float, default=0.9)
+    b.add_argument("--max-new-tokens", type=int, default=96)
+    b.add_argument("--rewriter", choices=REWRITER_KINDS, default="profile")
+    b.add_argument("--role", default="chat", help="profile role of the rewriter (chat, or t2i_rewriter)")
+    b.add_argument("--adapter", default="", help="a LoRA adapter folder from `train`")
+    b.add_argument("--base-url", default="", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    b.add_argument("--model", default="", help="model name on that server")
+    b.add_argument("--no-render", action="store_true", help="refine and flag only")
+    b.add_argument("--limit", type=int, default=None, help="process at most this many new prompts")
+    _add_common(b)
+    t = sub.add_parser("train", help="LoRA-train a rewriter on coarse->fine pairs (+ optional rejection sampling)")
+    t.add_argument("--out", required=True, help="folder for the peft adapter")
+    t.add_argument("--model", default=None, help="model id (default: the profile's chat model)")
+    t.add_argument("--pairs", default=str(PAIRS_FILE))
+    t.add_argument("--max-steps", type=int, default=100)
+    t.add_argument("--batch-size", type=int, default=2)
+    t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--lora-r", type=int, default=8)
+    t.add_argument("--lora-alpha", type=int, default=16)
+    t.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj", help="comma list, or all-linear")
+    t.add_argument("--max-length", type=int, default=256)
+    t.add_argument("--limit-pairs", type=int, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--rejection-k", type=int, default=0, help="rewrites sampled per prompt for the image reward (0: off)")
+    t.add_argument("--rejection-prompts", type=int, default=8)
+    t.add_argument("--rejection-steps", type=int, default=20)
+    _add_common(t)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        image = ImageSettings(steps=args.steps, width=args.size, height=args.size, seed=args.image_seed,
+                              guidance_scale=args.guidance).check()
+        if args.command == "batch":
+            return _batch(args, image)
+        return _train(args, image)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _batch(args: argparse.Namespace, image: ImageSettings) -> int:
+    from workbench.context import build_context
+    from workbench.models import ModelLoadError
+    from workbench.t2i.batch import BatchConfig, partial_state, run_batch
+
+    state = partial_state()
+    device = args.device
+    if device is None and getattr(state, "num_processes", 1) > 1:
+        device = str(state.device)  # one GPU per process under accelerate launch
+    ctx = build_context(profile=args.profile, device=device)
+    config = BatchConfig(
+        prompts_file=args.prompts, out_dir=args.out, profile=ctx.default_profile,
+        rewriter=RewriterChoice(kind=args.rewriter, role=args.role, base_url=args.base_url, model=args.model,
+                                adapter=args.adapter),
+        refine=RefineSettings(n=args.n, diversity=args.diversity, few_shot=args.few_shot, seed=args.seed,
+                              temperature=args.temperature, max_new_tokens=args.max_new_tokens),
+        image=image, weights=_weights(args.weights), system_template=_template(args.system_template),
+        render=not args.no_render, limit=args.limit,
+    )
+    try:
+        summary = run_batch(ctx, config, state)
+    except ModelLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if state.is_main_process:
+        print(json.dumps({"prompts": summary.total, "skipped (already done)": summary.skipped,
+                          "done now": summary.done, "failed": summary.failed, **summary.outputs}, indent=2))
+    return 0
+
+
+def _train(args: argparse.Namespace, image: ImageSettings) -> int:
+    from workbench.profiles import choose_profile, load_profiles
+    from workbench.t2i.train import TrainConfig, train_rewriter
+
+    profiles = load_profiles()
+    profile = profiles[choose_profile(profiles, args.profile)]
+    base = (ModelSpec.from_dict("chat", {"backend": "transformers-lm", "model": args.model, "device": args.device})
+            if args.model else profile.spec("chat"))
+    targets = args.target_modules if args.target_modules == "all-linear" else tuple(
+        t.strip() for t in args.target_modules.split(",") if t.strip())
+    config = TrainConfig(
+        base=base, out_dir=args.out, pairs_file=args.pairs, max_steps=args.max_steps, batch_size=args.batch_size,
+        learning_rate=args.lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha, target_modules=targets,
+        max_length=args.max_length, limit_pairs=args.limit_pairs, seed=args.seed,
+        system_template=_template(args.system_template), rejection_k=args.rejection_k,
+        rejection_prompts=args.rejection_prompts, rejection_steps=args.rejection_steps,
+        t2i=profile.spec("t2i") if args.rejection_k else None,
+        scorer=profile.spec("image_text") if args.rejection_k else None,
+        embedder=profile.spec("embeddings") if args.rejection_k else None,
+        image=image, weights=_weights(args.weights),
+    )
+    result = train_rewriter(config, progress=True)
+    print(json.dumps({"adapter": result.adapter_dir, "losses": result.losses[-5:], "kept": len(result.kept),
+                      "use_it": f"tab: rewriter 'profile' + adapter path {result.adapter_dir}"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Word-level diff of a refined prompt against the user's original, so additions and losses are visible
+before anything is rendered (users ask to see and edit the rewrite first: Wan2GP #2300)."""
+
+from __future__ import annotations
+
+import difflib
+import html
+import re
+from dataclasses import dataclass
+
+_TOKEN = re.compile(r"[\w'’-]+|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class DiffPiece:
+    text: str
+    op: str  # "equal" | "insert" | "delete"
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+def word_diff(original: str, candidate: str) -> list[DiffPiece]:
+    """Pieces in reading order: words kept, added (insert) and dropped from the original (delete).
+    Matching ignores case, so "Cat" -> "cat" is not reported as a change."""
+    a, b = _tokens(original), _tokens(candidate)
+    matcher = difflib.SequenceMatcher(a=[t.lower() for t in a], b=[t.lower() for t in b], autojunk=False)
+    pieces: list[DiffPiece] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            pieces.append(DiffPiece(" ".join(b[j1:j2]), "equal"))
+        else:
+            if i2 > i1:
+                pieces.append(DiffPiece(" ".join(a[i1:i2]), "delete"))
+            if j2 > j1:
+                pieces.append(DiffPiece(" ".join(b[j1:j2]), "insert"))
+    return pieces
+
+
+def diff_summary(pieces: list[DiffPiece]) -> dict[str, int]:
+    count = {"equal": 0, "insert": 0, "delete": 0}
+    for piece in pieces:
+        count[piece.op] += len(piece.text.split())
+    return count
+
+
+def highlighted(pieces: list[DiffPiece]) -> list[tuple[str, str | None]]:
+    """For gr.HighlightedText: (text, label) with label None for unchanged words."""
+    labels = {"equal": None, "insert": "added", "delete": "removed"}
+    return [(p.text + " ", labels[p.op]) for p in pieces]
+
+
+def to_html(pieces: list[DiffPiece]) -> str:
+    out = []
+    for p in pieces:
+        text = html.escape(p.text)
+        if p.op == "insert":
+            out.append(f'<ins style="background:#d4f7d4;text-decoration:none">{text}</ins>')
+        elif p.op == "delete":
+            out.append(f'<del style="background:#f9d0d0">{text}</del>')
+        else:
+            out.append(text)
+    return " ".join(out)
+
+
+def to_markdown(pieces: list[DiffPiece]) -> str:
+    """Plain-text form for Streamlit and logs: **+added+** and ~~removed~~."""
+    out = []
+    for p in pieces:
+        if p.op == "insert":
+            out.append(f"**+{p.text}+**")
+        elif p.op == "delete":
+            out.append(f"~~{p.text}~~")
+        else:
+            out.append(p.text)
+    return " ".join(out)

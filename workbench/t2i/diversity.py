@@ -1,0 +1,78 @@
+"""Diversity: the stand-in for UF-FGTG's adaptive feature extraction. Over-generate rewrites, then keep N by
+maximal marginal relevance (Carbonell & Goldstein 1998) on text embeddings; a slider trades relevance to the
+user's prompt against novelty over what is already chosen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from workbench.t2i.inputs import check_count, check_fraction
+
+
+def _unit(vectors: Any) -> Any:
+    import numpy as np
+
+    v = np.asarray(vectors, dtype=np.float64)
+    if v.ndim != 2:
+        raise ValueError(f"vectors must be a 2-D array (n, d), got shape {v.shape}")
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return v / np.maximum(norms, 1e-12)
+
+
+def mmr_select(query: Any, candidates: Any, k: int, diversity: float = 0.5,
+               fixed: Any | None = None) -> list[int]:
+    """Indices of `k` candidates chosen greedily by MMR.
+
+    score(c) = (1 - diversity) * cos(c, query) - diversity * max cos(c, s) over chosen (and `fixed`) s.
+    diversity 0 is pure relevance; 1 is pure novelty. `fixed` holds vectors already shown to the user (the
+    other candidates when one is regenerated), which count as chosen but are never returned.
+    """
+    import numpy as np
+
+    diversity = check_fraction(diversity, "diversity")
+    cands = _unit(candidates)
+    n = cands.shape[0]
+    k = check_count(k, "k", 1, max(1, n)) if n else 0
+    if n == 0:
+        return []
+    q = _unit(np.asarray(query).reshape(1, -1))[0]
+    relevance = cands @ q
+    chosen: list[int] = []
+    reference = [] if fixed is None else list(_unit(fixed))
+    while len(chosen) < k:
+        best, best_score = -1, -np.inf
+        for i in range(n):
+            if i in chosen:
+                continue
+            redundancy = max((float(cands[i] @ r) for r in reference), default=0.0)
+            score = (1.0 - diversity) * relevance[i] - diversity * redundancy
+            if score > best_score + 1e-12:
+                best, best_score = i, score
+        chosen.append(best)
+        reference.append(cands[best])
+    return chosen
+
+
+@dataclass
+class DiversityReport:
+    mean: float  # mean pairwise cosine distance (1 - cos); 0 for fewer than two items
+    matrix: list[list[float]]  # pairwise cosine distances
+
+    def describe(self) -> str:
+        if len(self.matrix) < 2:
+            return "pairwise diversity: needs two or more items"
+        return f"mean pairwise diversity (1 - cosine): {self.mean:.3f} over {len(self.matrix)} items"
+
+
+def pairwise_diversity(vectors: Sequence[Any] | Any) -> DiversityReport:
+    import numpy as np
+
+    v = _unit(vectors) if len(vectors) else np.zeros((0, 1))
+    n = v.shape[0]
+    if n == 0:
+        return DiversityReport(0.0, [])
+    dist = 1.0 - v @ v.T
+    np.fill_diagonal(dist, 0.0)
+    mean = float(dist[np.triu_indices(n, 1)].mean()) if n > 1 else 0.0
+    return DiversityReport(mean, [[round(float(x), 4) for x in row] for row in dist])

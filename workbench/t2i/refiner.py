@@ -1,0 +1,314 @@
+"""The UF-FGTG refiner, our way: a chat model rewrites a coarse prompt into fine-grained ones, guided by an
+editable system template and few-shot coarse->fine pairs retrieved by embedding similarity from the shipped
+corpus (assets/t2i_pairs). Candidates are over-generated in one batched call and thinned by MMR."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from backends.base import GenerationSettings
+from workbench.provenance import Provenance
+from workbench.t2i.diversity import DiversityReport, mmr_select, pairwise_diversity
+from workbench.t2i.inputs import MAX_POOL, check_count, check_fraction, check_prompt
+
+PAIRS_FILE = Path(__file__).resolve().parents[2] / "assets" / "t2i_pairs" / "pairs.jsonl"
+
+DEFAULT_SYSTEM_TEMPLATE = (
+    "You rewrite short text-to-image prompts into detailed prompts for a diffusion model. Keep the subject, "
+    "count, colours and action of the user's prompt. Add setting, composition and camera, lighting, style or "
+    "medium, and quality words, as comma-separated phrases. Answer with the rewritten prompt only, on one line, "
+    "in under 60 words."
+)
+
+
+# --------------------------------------------------------------------------- the few-shot corpus
+
+
+@dataclass(frozen=True)
+class Pair:
+    id: str
+    coarse: str
+    fine: str
+    bucket: str
+    category: str
+
+
+_PAIRS_CACHE: dict[str, list[Pair]] = {}
+_VECTORS_CACHE: dict[tuple[str, str], Any] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_pairs(path: str | Path = PAIRS_FILE) -> list[Pair]:
+    """The coarse->fine corpus (read once per path)."""
+    key = str(Path(path).resolve())
+    with _CACHE_LOCK:
+        if key in _PAIRS_CACHE:
+            return _PAIRS_CACHE[key]
+    if not Path(path).exists():
+        raise FileNotFoundError(f"pairs file '{path}' does not exist")
+    pairs = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            missing = {"id", "coarse", "fine"} - set(row)
+            if missing:
+                raise ValueError(f"{path}:{lineno} lacks fields {sorted(missing)}")
+            pairs.append(Pair(row["id"], row["coarse"], row["fine"], row.get("bucket", ""), row.get("category", "")))
+    with _CACHE_LOCK:
+        _PAIRS_CACHE[key] = pairs
+    return pairs
+
+
+def _pair_vectors(embedder: Any, pairs: list[Pair], path_key: str) -> Any:
+    """Embeddings of the coarse prompts, computed once per embedding model and corpus."""
+    key = (getattr(embedder.spec, "key", str(embedder.spec)), path_key)
+    with _CACHE_LOCK:
+        if key in _VECTORS_CACHE:
+            return _VECTORS_CACHE[key]
+    vectors = embedder.embed([p.coarse for p in pairs]).vectors
+    with _CACHE_LOCK:
+        _VECTORS_CACHE[key] = vectors
+    return vectors
+
+
+def retrieve_examples(embedder: Any, prompt: str, k: int = 3, pairs_path: str | Path = PAIRS_FILE) -> list[tuple[Pair, float]]:
+    """The `k` pairs whose coarse prompt is nearest to `prompt` by embedding cosine, nearest first."""
+    import numpy as np
+
+    k = check_count(k, "few_shot", 0, 8)
+    if k == 0:
+        return []
+    pairs = load_pairs(pairs_path)
+    vectors = _pair_vectors(embedder, pairs, str(Path(pairs_path).resolve()))
+    query = embedder.embed([prompt]).vectors[0]
+    sims = np.asarray(vectors) @ np.asarray(query)
+    order = np.argsort(-sims, kind="stable")[:k]
+    return [(pairs[i], float(sims[i])) for i in order]
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+@dataclass
+class Candidate:
+    text: str
+    source: str  # "llm" | "baseline" | "edited"
+    provenance: Provenance
+    relevance: float | None = None  # embedding cosine with the prompt that was refined
+    finish_reason: str = "stop"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "source": self.source, "relevance": self.relevance,
+                "finish_reason": self.finish_reason, "provenance": self.provenance.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Candidate":
+        prov = Provenance(**{k: v for k, v in data["provenance"].items()})
+        return cls(text=data["text"], source=data["source"], provenance=prov, relevance=data.get("relevance"),
+                   finish_reason=data.get("finish_reason", "stop"))
+
+
+@dataclass
+class RefineSettings:
+    n: int = 4  # candidates shown
+    overgenerate: float = 2.0  # pool = n * overgenerate rewrites, then MMR keeps n
+    diversity: float = 0.5  # MMR trade-off: 0 = closest to the prompt, 1 = most different from each other
+    few_shot: int = 3  # retrieved coarse->fine examples in the conversation
+    max_new_tokens: int = 96  # a 60-word prompt is ~80 tokens
+    temperature: float = 0.9  # rewriting wants variety across the pool
+    top_p: float = 0.95
+    seed: int = 0
+
+    def check(self) -> "RefineSettings":
+        check_count(self.n, "n")
+        if not isinstance(self.overgenerate, (int, float)) or not 1.0 <= self.overgenerate <= 4.0:
+            raise ValueError(f"overgenerate must be between 1 and 4, got {self.overgenerate!r}")
+        check_fraction(self.diversity, "diversity")
+        check_count(self.few_shot, "few_shot", 0, 8)
+        self.generation().check()
+        return self
+
+    @property
+    def pool(self) -> int:
+        return min(MAX_POOL, max(self.n, math.ceil(self.n * self.overgenerate)))
+
+    def generation(self, num_return_sequences: int = 1, seed: int | None = None) -> GenerationSettings:
+        return GenerationSettings(max_new_tokens=self.max_new_tokens, do_sample=True, temperature=self.temperature,
+                                  top_p=self.top_p, num_return_sequences=num_return_sequences,
+                                  seed=self.seed if seed is None else seed)
+
+
+@dataclass
+class RefineResult:
+    prompt: str
+    candidates: list[Candidate]
+    pool: list[str]  # every distinct parsed rewrite MMR chose from
+    examples: list[dict[str, Any]]  # the retrieved few-shot pairs with their similarity
+    messages: Any  # the conversation the rewriter saw
+    diversity: DiversityReport
+    settings: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+_NOISE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd\u200b-\u200c\u200e-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+
+_PREFIXES = [
+    re.compile(r"^(?:\d+\s*[.):]|[-*\u2022])\s*"),
+    re.compile(r"^(?:here(?:'s| is| are)\b[^:]*:)\s*", re.I),
+    re.compile(r"^(?:(?:refined|rewritten|detailed|improved|new|fine|final|output)\s+)?prompt\s*:\s*", re.I),
+    re.compile(r"^(?:assistant|answer|response)\s*:\s*", re.I),
+]
+
+
+def parse_candidate(text: str) -> str:
+    """The first line of a model's answer that holds a prompt, without list markers, "Prompt:" labels, or
+    quotes. Control characters and undecodable bytes (U+FFFD) are removed: they are model noise that
+    the prompt checks would refuse. Returns "" when nothing usable is left."""
+    text = _NOISE.sub("", text)
+    for raw in text.splitlines():
+        line = raw.strip()
+        for pattern in _PREFIXES:
+            line = pattern.sub("", line).strip()
+        line = line.strip("\"'`\u201c\u201d ").strip()
+        if line:
+            return line
+    return ""
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"[\w']+", text.lower()))
+
+
+def build_messages(prompt: str, system_template: str, examples: Sequence[Pair]) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system_template}] if system_template.strip() else []
+    for pair in examples:
+        messages.append({"role": "user", "content": pair.coarse})
+        messages.append({"role": "assistant", "content": pair.fine})
+    messages.append({"role": "user", "content": prompt})
+    return messages
+
+
+def _conversation(chat: Any, prompt: str, system_template: str, examples: Sequence[Pair]) -> Any:
+    """Chat models get messages; a plain rewriter such as Promptist (profile option `prompt_suffix`) gets
+    the prompt with its suffix, as it was trained."""
+    suffix = chat.spec.option("prompt_suffix") if hasattr(chat.spec, "option") else None
+    if suffix:
+        return prompt + str(suffix)
+    return build_messages(prompt, system_template, examples)
+
+
+def _sample(chat: Any, conversation: Any, settings: RefineSettings, count: int, seed: int,
+            exclude: set[str]) -> tuple[list[tuple[str, Any]], int]:
+    """(distinct parsed rewrites with their Generation, how many came back empty) from one batched call."""
+    gens = chat.generate([conversation], settings.generation(num_return_sequences=count, seed=seed))[0]
+    out: list[tuple[str, Any]] = []
+    empty = 0
+    for gen in gens:
+        text = parse_candidate(gen.text)
+        key = _norm(text)
+        if not key:
+            empty += 1
+            continue
+        if key in exclude:
+            continue
+        exclude.add(key)
+        out.append((text, gen))
+    return out, empty
+
+
+def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSettings | None = None,
+                      system_template: str = DEFAULT_SYSTEM_TEMPLATE,
+                      pairs_path: str | Path = PAIRS_FILE) -> RefineResult:
+    """N fine-grained rewrites of `prompt`: retrieve few-shot pairs, over-generate `settings.pool` rewrites in
+    one batched generate call, drop empty answers, duplicates and copies of the prompt, keep N by MMR."""
+    settings = (settings or RefineSettings()).check()
+    prompt = check_prompt(prompt)
+    if not isinstance(system_template, str):
+        raise ValueError("system_template must be text")
+    retrieved = retrieve_examples(embedder, prompt, settings.few_shot, pairs_path)
+    conversation = _conversation(chat, prompt, system_template, [p for p, _ in retrieved])
+    notes: list[str] = []
+    seen = {_norm(prompt)}
+    pool: list[tuple[str, Any]] = []
+    empty_total = 0
+    for attempt in range(3):  # top up when the model repeats itself or answers with nothing
+        need = settings.pool - len(pool) if attempt == 0 else settings.n - len(pool)
+        if need <= 0:
+            break
+        got, empty = _sample(chat, conversation, settings, min(MAX_POOL, max(need, settings.n)),
+                             settings.seed + attempt * 7919, seen)
+        pool.extend(got)
+        empty_total += empty
+    if empty_total:
+        notes.append(f"{empty_total} rewrite(s) came back empty and were dropped")
+    if not pool:
+        raise RuntimeError(
+            f"the rewriter '{chat.spec.model_id}' produced no usable rewrite of this prompt in three tries; "
+            f"try a higher temperature, another seed, or another rewriter"
+        )
+    if len(pool) < settings.n:
+        notes.append(f"only {len(pool)} distinct rewrite(s) of the {settings.n} asked for: the rewriter kept "
+                     f"repeating itself (raise the temperature or change the seed)")
+    texts = [t for t, _ in pool]
+    vectors = embedder.embed([prompt] + texts).vectors
+    chosen = mmr_select(vectors[0], vectors[1:], min(settings.n, len(texts)), settings.diversity)
+    rel = vectors[1:] @ vectors[0]
+    candidates = []
+    for i in chosen:
+        text, gen = pool[i]
+        prov = gen.provenance
+        prov = Provenance(**{**vars(prov), "settings": {**prov.settings, "system_template": system_template,
+                                                         "few_shot_ids": [p.id for p, _ in retrieved],
+                                                         "mmr_diversity": settings.diversity,
+                                                         "pool": len(texts)}})
+        candidates.append(Candidate(text=text, source="llm", provenance=prov, relevance=float(rel[i]),
+                                    finish_reason=gen.finish_reason))
+        if gen.finish_reason == "length":
+            notes.append(f"candidate {len(candidates)} hit the {settings.max_new_tokens}-token limit and may be cut short")
+    return RefineResult(
+        prompt=prompt, candidates=candidates, pool=texts,
+        examples=[{"id": p.id, "coarse": p.coarse, "fine": p.fine, "similarity": round(s, 4)} for p, s in retrieved],
+        messages=conversation, diversity=pairwise_diversity(vectors[1:][chosen]),
+        settings={**vars(settings), "pool": settings.pool, "rewriter": chat.spec.model_id,
+                  "embedder": embedder.spec.model_id}, notes=notes,
+    )
+
+
+def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str], settings: RefineSettings,
+                   system_template: str = DEFAULT_SYSTEM_TEMPLATE, pairs_path: str | Path = PAIRS_FILE) -> Candidate:
+    """A fresh candidate to replace one slot: sample a small pool with this settings' seed and keep the one that
+    MMR prefers against the candidates that stay (`others`), so it differs from what is already shown."""
+    settings.check()
+    prompt = check_prompt(prompt)
+    retrieved = retrieve_examples(embedder, prompt, settings.few_shot, pairs_path)
+    conversation = _conversation(chat, prompt, system_template, [p for p, _ in retrieved])
+    seen = {_norm(prompt)} | {_norm(o) for o in others if o.strip()}
+    pool: list[tuple[str, Any]] = []
+    for attempt in range(3):
+        got, _ = _sample(chat, conversation, settings, 4, settings.seed + attempt * 7919, seen)
+        pool.extend(got)
+        if pool:
+            break
+    if not pool:
+        raise RuntimeError(f"the rewriter '{chat.spec.model_id}' produced no new rewrite in three tries; "
+                           f"try a higher temperature or another seed")
+    kept = [o for o in others if o.strip()]
+    vectors = embedder.embed([prompt] + [t for t, _ in pool] + kept).vectors
+    cand_vecs = vectors[1:1 + len(pool)]
+    fixed = vectors[1 + len(pool):] if kept else None
+    index = mmr_select(vectors[0], cand_vecs, 1, settings.diversity, fixed=fixed)[0]
+    text, gen = pool[index]
+    prov = Provenance(**{**vars(gen.provenance), "settings": {**gen.provenance.settings,
+                                                              "system_template": system_template,
+                                                              "few_shot_ids": [p.id for p, _ in retrieved],
+                                                              "regenerated": True}})
+    return Candidate(text=text, source="llm", provenance=prov, relevance=float(cand_vecs[index] @ vectors[0]),
+                     finish_reason=gen.finish_reason)

@@ -1,0 +1,190 @@
+"""Per-metric scores for rendered candidates, never collapsed silently: CLIP alignment with the ORIGINAL
+prompt (intent) and with the refined prompt, kept apart (VBench #89); the LAION linear aesthetic head where
+the profile has one; text intent preservation; image diversity. A user-weighted total sits beside them.
+Every score carries the model ids, settings and package versions that produced it; random-weight models
+are labelled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from workbench.provenance import Provenance
+
+RANDOM_NOTE = "random weights: outputs are not meaningful"
+
+METRICS: dict[str, str] = {
+    "align_original": "image-text alignment with the ORIGINAL prompt (CLIP cosine)",
+    "align_refined": "image-text alignment with the refined prompt (CLIP cosine)",
+    "aesthetic": "LAION linear aesthetic head on the CLIP image embedding (~1-10)",
+    "intent": "intent preservation: embedding cosine of refined vs original prompt",
+    "image_diversity": "mean CLIP-image cosine distance to the other images of this round",
+}
+
+DEFAULT_WEIGHTS = {"align_original": 1.0, "align_refined": 0.5, "aesthetic": 0.5, "intent": 1.0,
+                   "image_diversity": 0.25}
+# The total divides the aesthetic by 10 so that every metric lives on a comparable 0-1-ish range.
+_SCALE = {"aesthetic": 0.1}
+
+
+@dataclass
+class Score:
+    metric: str
+    value: float | None  # None: not available (e.g. no aesthetic head in this profile)
+    provenance: Provenance | None
+    note: str = ""
+
+    @property
+    def random_weights(self) -> bool:
+        return bool(self.provenance and self.provenance.random_weights)
+
+    def label(self) -> str:
+        if self.value is None:
+            return f"n/a ({self.note})" if self.note else "n/a"
+        text = f"{self.value:.3f}"
+        if self.random_weights:
+            text += f" ({RANDOM_NOTE})"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "value": self.value, "note": self.note, "random_weights": self.random_weights,
+                "provenance": self.provenance.to_dict() if self.provenance else None}
+
+
+@dataclass
+class ImageScores:
+    prompt: str  # the prompt the image was rendered from
+    scores: dict[str, Score] = field(default_factory=dict)
+    total: Score | None = None
+
+    def values(self) -> dict[str, float | None]:
+        return {k: s.value for k, s in self.scores.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "scores": {k: s.to_dict() for k, s in self.scores.items()},
+                "total": self.total.to_dict() if self.total else None}
+
+
+def _prov(backend: Any, metric: str, **settings: Any) -> Provenance:
+    spec = backend.spec
+    return Provenance(model_id=spec.model_id, backend=spec.backend, revision=spec.revision,
+                      device=getattr(backend, "device", None), dtype=getattr(backend, "dtype", None),
+                      random_weights=bool(getattr(backend, "random_weights", spec.random_weights)),
+                      settings={"metric": metric, "definition": METRICS[metric], **settings})
+
+
+def check_weights(weights: dict[str, float] | None) -> dict[str, float]:
+    weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
+    unknown = set(weights) - set(METRICS)
+    if unknown:
+        raise ValueError(f"unknown metric weight(s) {sorted(unknown)}; metrics: {', '.join(METRICS)}")
+    for name, value in weights.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 10.0:
+            raise ValueError(f"weight for {name} must be between 0 and 10, got {value!r}")
+    if not any(float(v) > 0 for v in weights.values()):
+        raise ValueError("at least one metric weight must be above 0")
+    return {k: float(v) for k, v in weights.items()}
+
+
+def weighted_total(scores: dict[str, Score], weights: dict[str, float] | None = None) -> Score:
+    """Sum of weight x value over the available metrics, divided by the sum of their weights (aesthetic / 10).
+    Shown beside the metrics, never instead of them; the note says which metrics went in."""
+    weights = check_weights(weights)
+    used = {m: w for m, w in weights.items() if w > 0 and m in scores and scores[m].value is not None}
+    if not used:
+        return Score("total", None, None, note="no weighted metric is available")
+    value = sum(w * scores[m].value * _SCALE.get(m, 1.0) for m, w in used.items()) / sum(used.values())
+    parts = ", ".join(f"{w:g}x{m}" + (" /10" if m in _SCALE else "") for m, w in used.items())
+    random = any(scores[m].random_weights for m in used)
+    prov = Provenance(model_id="weighted-total", backend="workbench.t2i.scoring", random_weights=random,
+                      settings={"weights": weights, "used": list(used), "formula": "sum(w*v)/sum(w)"})
+    return Score("total", float(value), prov, note=f"user-weighted: {parts}")
+
+
+def score_images(scorer: Any, embedder: Any, original: str, prompts: Sequence[str], images: Sequence[Any],
+                 image_provenance: Sequence[Provenance | None] | None = None,
+                 weights: dict[str, float] | None = None) -> list[ImageScores]:
+    """Scores for each image i rendered from prompts[i]. `original` is the user's own prompt (the root of the
+    session), so intent is always measured against what the user asked for."""
+    import numpy as np
+
+    if len(prompts) != len(images):
+        raise ValueError(f"need one prompt per image, got {len(prompts)} prompts and {len(images)} images")
+    weights = check_weights(weights)
+    n = len(images)
+    if n == 0:
+        return []
+    image_provenance = list(image_provenance or [None] * n)
+    limit = scorer.text_token_limit() if hasattr(scorer, "text_token_limit") else None
+    align_orig = np.asarray(scorer.image_text_similarity(list(images), [original] * n), dtype=float)
+    align_ref = np.asarray(scorer.image_text_similarity(list(images), list(prompts)), dtype=float)
+    aesthetic = scorer.aesthetic(list(images)) if getattr(scorer, "has_aesthetic", False) else None
+    emb = embedder.embed([original, *prompts]).vectors
+    intent = np.asarray(emb[1:]) @ np.asarray(emb[0])
+    img_emb = scorer.image_embeddings(list(images))
+    img_emb = np.asarray(img_emb.cpu() if hasattr(img_emb, "cpu") else img_emb, dtype=float)
+    img_emb = img_emb / np.maximum(np.linalg.norm(img_emb, axis=1, keepdims=True), 1e-12)
+    dist = 1.0 - img_emb @ img_emb.T
+    out = []
+    for i in range(n):
+        src = image_provenance[i]
+        image_info = {"image_model": src.model_id, "image_seed": src.seed,
+                      "image_random_weights": src.random_weights} if src else {}
+        clip_settings = {"text_truncated_at_tokens": limit, "prefix": "none (no 'A photo depicts')", **image_info}
+        scores = {
+            "align_original": Score("align_original", float(align_orig[i]),
+                                    _prov(scorer, "align_original", text="original", **clip_settings)),
+            "align_refined": Score("align_refined", float(align_ref[i]),
+                                   _prov(scorer, "align_refined", text="refined", **clip_settings)),
+            "aesthetic": (Score("aesthetic", float(aesthetic[i]), _prov(scorer, "aesthetic", **image_info),
+                                note="uncalibrated linear head")
+                          if aesthetic is not None else
+                          Score("aesthetic", None, None, note="this profile's CLIP scorer has no aesthetic head")),
+            "intent": Score("intent", float(intent[i]), _prov(embedder, "intent", pooling="sentence embedding")),
+            "image_diversity": (Score("image_diversity", float(np.delete(dist[i], i).mean()),
+                                      _prov(scorer, "image_diversity", images_in_round=n, **image_info))
+                                if n > 1 else Score("image_diversity", None, None, note="needs two or more images")),
+        }
+        for s in scores.values():
+            if s.random_weights and RANDOM_NOTE not in s.note:
+                s.note = (s.note + "; " if s.note else "") + RANDOM_NOTE
+        item = ImageScores(prompt=prompts[i], scores=scores)
+        item.total = weighted_total(scores, weights)
+        out.append(item)
+    return out
+
+
+def round_image_diversity(scorer: Any, images: Sequence[Any]) -> float | None:
+    """Mean pairwise CLIP-image cosine distance over a round's images (None for fewer than two)."""
+    from workbench.t2i.diversity import pairwise_diversity
+
+    if len(images) < 2:
+        return None
+    emb = scorer.image_embeddings(list(images))
+    emb = emb.cpu().numpy() if hasattr(emb, "cpu") else emb
+    return pairwise_diversity(emb).mean
+
+
+def score_table(items: Sequence[ImageScores]) -> list[list[Any]]:
+    """Rows for a table: one per image, one column per metric, the total last."""
+    rows = []
+    for i, item in enumerate(items):
+        rows.append([i, *[item.scores[m].label() if m in item.scores else "" for m in METRICS],
+                     item.total.label() if item.total else ""])
+    return rows
+
+
+def score_markdown(item: ImageScores) -> str:
+    lines = ["| metric | value | model | note |", "|---|---|---|---|"]
+    for metric, s in item.scores.items():
+        model = s.provenance.model_id if s.provenance else ""
+        value = "n/a" if s.value is None else f"{s.value:.3f}"
+        lines.append(f"| {metric} | {value} | {model} | {s.note} |")
+    if item.total is not None:
+        value = "n/a" if item.total.value is None else f"{item.total.value:.3f}"
+        lines.append(f"| **weighted total** (beside, not instead) | {value} | | {item.total.note} |")
+    versions = next((s.provenance.versions for s in item.scores.values() if s.provenance), {})
+    if versions:
+        lines.append("")
+        lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
+    return "\n".join(lines)

@@ -1,0 +1,190 @@
+"""What the tab (both front ends), the batch CLI and the trainer call: the refiner, the token-limit flag and
+render-and-score over the models of a profile, each model held through the shared manager."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from backends.base import ImageResult, ImageSettings, ModelSpec
+from workbench.t2i.baseline import BASELINE_ID, keyword_candidates
+from workbench.t2i.diversity import pairwise_diversity
+from workbench.t2i.inputs import check_base_url, check_prompt
+from workbench.t2i.managed import Managed
+from workbench.t2i.refiner import (
+    DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, Candidate, RefineResult, RefineSettings, refine_candidates, regenerate_one,
+)
+from workbench.t2i.scoring import RANDOM_NOTE, ImageScores, round_image_diversity, score_images
+
+REWRITER_KINDS = ("profile", "baseline", "openai")
+
+
+@dataclass(frozen=True)
+class RewriterChoice:
+    """Which rewriter refines: the profile's chat model (optionally with a LoRA adapter by path), the keyword
+    baseline, or an OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp, `python -m workbench.openai_server`)."""
+
+    kind: str = "profile"
+    role: str = "chat"  # profile role to use ("t2i_rewriter" where a profile has one, e.g. Promptist)
+    base_url: str = ""
+    model: str = ""
+    adapter: str = ""  # a peft adapter folder written by `python -m workbench.t2i train`
+    timeout: float = 60.0  # seconds to wait for a remote server
+
+    def check(self) -> "RewriterChoice":
+        if self.kind not in REWRITER_KINDS:
+            raise ValueError(f"rewriter must be one of {', '.join(REWRITER_KINDS)}, got {self.kind!r}")
+        if self.kind == "openai":
+            check_base_url(self.base_url)
+            if not self.model.strip():
+                raise ValueError("model name for the OpenAI-compatible server is empty (e.g. 'gpt-4o-mini' or the "
+                                 "name the server lists under /v1/models)")
+            if not 1 <= float(self.timeout) <= 600:
+                raise ValueError(f"timeout must be between 1 and 600 seconds, got {self.timeout!r}")
+        if self.adapter.strip() and self.kind == "profile":
+            folder = Path(self.adapter.strip()).expanduser()
+            if not (folder / "adapter_config.json").exists():
+                raise ValueError(f"adapter folder '{folder}' has no adapter_config.json; give the folder that "
+                                 f"`python -m workbench.t2i train` wrote")
+        return self
+
+    def spec(self, profile: Any) -> ModelSpec | None:
+        """The ModelSpec of the rewriter model (None for the baseline)."""
+        self.check()
+        if self.kind == "baseline":
+            return None
+        if self.kind == "openai":
+            return ModelSpec(role="chat", backend="openai-chat", model_id=self.model.strip(),
+                             options=(("base_url", check_base_url(self.base_url)), ("timeout", float(self.timeout))))
+        spec = profile.spec(self.role)
+        if self.adapter.strip():
+            options = dict(spec.options)
+            options["adapter"] = str(Path(self.adapter.strip()).expanduser().resolve())
+            spec = dataclasses.replace(spec, options=tuple(sorted(options.items())))
+        return spec
+
+    def describe(self, profile: Any) -> str:
+        if self.kind == "baseline":
+            return BASELINE_ID
+        spec = self.spec(profile)
+        text = f"{spec.backend}:{spec.model_id}"
+        return text + (f" + adapter {self.adapter}" if self.adapter.strip() else "")
+
+
+def _embedder(ctx: Any, profile_name: str | None) -> Managed:
+    return Managed(ctx.manager, ctx.profile(profile_name).spec("embeddings"))
+
+
+def refine(ctx: Any, profile_name: str | None, prompt: str, rewriter: RewriterChoice | None = None,
+           settings: RefineSettings | None = None, system_template: str = DEFAULT_SYSTEM_TEMPLATE,
+           pairs_path: str | Path = PAIRS_FILE) -> RefineResult:
+    rewriter = (rewriter or RewriterChoice()).check()
+    settings = (settings or RefineSettings()).check()
+    prompt = check_prompt(prompt)
+    profile = ctx.profile(profile_name)
+    embedder = _embedder(ctx, profile_name)
+    if rewriter.kind == "baseline":
+        candidates = keyword_candidates(prompt, settings.n, settings.seed)
+        vectors = embedder.embed([prompt] + [c.text for c in candidates]).vectors
+        for c, v in zip(candidates, vectors[1:]):
+            c.relevance = float(v @ vectors[0])
+        return RefineResult(prompt=prompt, candidates=candidates, pool=[c.text for c in candidates], examples=[],
+                            messages=None, diversity=pairwise_diversity(vectors[1:]),
+                            settings={**vars(settings), "rewriter": BASELINE_ID}, notes=[])
+    chat = Managed(ctx.manager, rewriter.spec(profile))
+    return refine_candidates(chat, embedder, prompt, settings, system_template, pairs_path)
+
+
+def regenerate(ctx: Any, profile_name: str | None, prompt: str, others: Sequence[str],
+               rewriter: RewriterChoice | None = None, settings: RefineSettings | None = None,
+               system_template: str = DEFAULT_SYSTEM_TEMPLATE) -> Candidate:
+    """One new candidate for one slot, different from `others` (the candidates that stay)."""
+    rewriter = (rewriter or RewriterChoice()).check()
+    settings = (settings or RefineSettings()).check()
+    prompt = check_prompt(prompt)
+    if rewriter.kind == "baseline":
+        pool = keyword_candidates(prompt, min(8, len(others) + 4), settings.seed)
+        taken = {o.strip() for o in others}
+        fresh = [c for c in pool if c.text not in taken]
+        if not fresh:
+            raise RuntimeError("the keyword baseline has no further variant for this seed; change the seed")
+        return fresh[0]
+    chat = Managed(ctx.manager, rewriter.spec(ctx.profile(profile_name)))
+    return regenerate_one(chat, _embedder(ctx, profile_name), prompt, list(others), settings, system_template)
+
+
+@dataclass
+class TokenFlag:
+    prompt: str
+    limit: int | None  # the text encoder's window in tokens (77 for CLIP), None when it has no fixed limit
+    kept: str
+    tail: str  # the words the image model will never see
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.tail)
+
+    def message(self) -> str:
+        if not self.tail:
+            return f"fits the text encoder ({self.limit} tokens)" if self.limit else "no token limit"
+        return (f"⚠️ over the text encoder's {self.limit}-token limit: the image model will not see "
+                f"“{self.tail}”")
+
+
+def token_flags(t2i: Any, prompts: Sequence[str]) -> list[TokenFlag]:
+    limit = t2i.token_limit() if hasattr(t2i, "token_limit") else None
+    flags = []
+    for p in prompts:
+        kept, tail = t2i.split_at_token_limit(p)
+        flags.append(TokenFlag(p, limit, kept, tail))
+    return flags
+
+
+def check_token_limits(ctx: Any, profile_name: str | None, prompts: Sequence[str]) -> list[TokenFlag]:
+    return token_flags(Managed(ctx.manager, ctx.profile(profile_name).spec("t2i")), list(prompts))
+
+
+@dataclass
+class RenderResult:
+    original: ImageResult  # the user's original prompt, same seed
+    original_scores: ImageScores
+    images: list[ImageResult]
+    scores: list[ImageScores]
+    round_diversity: float | None  # mean pairwise CLIP-image distance over the candidates' images
+    flags: list[TokenFlag]
+    warnings: list[str] = field(default_factory=list)
+
+
+def render_and_score(t2i: Any, scorer: Any, embedder: Any, original: str, candidates: Sequence[str],
+                     image_settings: ImageSettings, weights: dict[str, float] | None = None) -> RenderResult:
+    """Render the original prompt and every candidate from the same seed in one batch, then score."""
+    image_settings.check()
+    original = check_prompt(original, "original prompt")
+    texts = [check_prompt(c, f"candidate {i + 1}") for i, c in enumerate(candidates)]
+    if not texts:
+        raise ValueError("there are no candidates to render: refine first")
+    results = t2i.generate([original, *texts], image_settings)
+    orig, images = results[0], results[1:]
+    scores = score_images(scorer, embedder, original, texts, [r.image for r in images],
+                          [r.provenance for r in images], weights)
+    orig_scores = score_images(scorer, embedder, original, [original], [orig.image], [orig.provenance], weights)[0]
+    warnings = []
+    if any(r.provenance.random_weights for r in results):
+        warnings.append(f"images: {RANDOM_NOTE} (the image model has random weights)")
+    if any(s.random_weights for item in scores for s in item.scores.values()):
+        warnings.append(f"scores: {RANDOM_NOTE} (a scoring model has random weights)")
+    flags = [TokenFlag(r.prompt, t2i.token_limit() if hasattr(t2i, "token_limit") else None,
+                       r.prompt[: len(r.prompt) - len(r.truncated_tail)].strip() if r.truncated_tail else r.prompt,
+                       r.truncated_tail) for r in images]
+    return RenderResult(original=orig, original_scores=orig_scores, images=list(images), scores=scores,
+                        round_diversity=round_image_diversity(scorer, [r.image for r in images]), flags=flags,
+                        warnings=warnings)
+
+
+def render_round(ctx: Any, profile_name: str | None, original: str, candidates: Sequence[str],
+                 image_settings: ImageSettings, weights: dict[str, float] | None = None) -> RenderResult:
+    profile = ctx.profile(profile_name)
+    return render_and_score(Managed(ctx.manager, profile.spec("t2i")), Managed(ctx.manager, profile.spec("image_text")),
+                            _embedder(ctx, profile_name), original, candidates, image_settings, weights)

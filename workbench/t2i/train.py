@@ -1,0 +1,219 @@
+"""Training recipe for the rewriter: LoRA (peft) fine-tuning of a causal LM on coarse->fine pairs with TRL's
+SFTTrainer, plus an optional image-reward step (rejection sampling: for each coarse prompt sample k rewrites,
+render and score them, keep the best, train on those), the inference-time stand-in for UF-FGTG's image loss.
+Saves a peft adapter folder that the tab loads by path (the chat spec option `adapter`)."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends.base import GenerationSettings, ImageSettings, ModelSpec
+from workbench.provenance import Provenance
+from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, build_messages, load_pairs, parse_candidate
+
+
+@dataclass
+class TrainConfig:
+    base: ModelSpec  # the rewriter to adapt (a transformers-lm spec)
+    out_dir: str
+    pairs_file: str = str(PAIRS_FILE)
+    max_steps: int = 100  # SFT steps on the corpus (0: skip straight to rejection sampling)
+    batch_size: int = 2  # fits Gemma-3-270M on 2 CPU cores in ~3 GB
+    learning_rate: float = 2e-4  # the usual LoRA rate
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] | str = ("q_proj", "k_proj", "v_proj", "o_proj")  # or "all-linear"
+    max_length: int = 256  # system template + coarse + a 60-word fine prompt
+    limit_pairs: int | None = None  # train on the first N pairs (after shuffling with seed)
+    seed: int = 0
+    system_template: str = DEFAULT_SYSTEM_TEMPLATE
+    # rejection sampling (image reward); off when rejection_k == 0
+    rejection_k: int = 0  # rewrites sampled per coarse prompt
+    rejection_prompts: int = 8  # how many coarse prompts to sample for
+    rejection_steps: int = 20  # SFT steps on the kept (best) rewrites
+    t2i: ModelSpec | None = None
+    scorer: ModelSpec | None = None
+    embedder: ModelSpec | None = None
+    image: ImageSettings = field(default_factory=lambda: ImageSettings(steps=20, width=512, height=512))
+    weights: dict[str, float] | None = None
+    temperature: float = 0.9
+    max_new_tokens: int = 96
+
+    def check(self) -> "TrainConfig":
+        if self.base.backend != "transformers-lm":
+            raise ValueError(f"the rewriter to train must use the transformers-lm backend, got {self.base.backend!r}")
+        ranges = {"max_steps": (self.max_steps, 0, 100_000), "batch_size": (self.batch_size, 1, 256),
+                  "lora_r": (self.lora_r, 1, 256), "lora_alpha": (self.lora_alpha, 1, 1024),
+                  "max_length": (self.max_length, 16, 8192), "rejection_k": (self.rejection_k, 0, 32),
+                  "rejection_prompts": (self.rejection_prompts, 1, 10_000),
+                  "rejection_steps": (self.rejection_steps, 1, 100_000)}
+        for name, (value, low, high) in ranges.items():
+            if not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be a whole number between {low} and {high}, got {value!r}")
+        if not 0 < self.learning_rate <= 1:
+            raise ValueError(f"learning_rate must be above 0 and at most 1, got {self.learning_rate!r}")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"lora_dropout must be between 0 and 1, got {self.lora_dropout!r}")
+        if self.max_steps == 0 and self.rejection_k == 0:
+            raise ValueError("nothing to train: set max_steps above 0 or rejection_k above 0")
+        if self.rejection_k == 1:
+            raise ValueError("rejection_k must be 0 (off) or at least 2: keeping the best of one sample selects nothing")
+        if self.rejection_k and not (self.t2i and self.scorer and self.embedder):
+            raise ValueError("rejection sampling needs t2i, scorer and embedder specs (a profile gives them)")
+        if self.limit_pairs is not None and not 1 <= self.limit_pairs <= 1_000_000:
+            raise ValueError(f"limit_pairs must be between 1 and 1000000, got {self.limit_pairs!r}")
+        self.image.check()
+        return self
+
+
+@dataclass
+class TrainResult:
+    adapter_dir: str
+    sft_steps: int
+    rejection_steps: int
+    losses: list[float]
+    kept: list[dict[str, Any]]  # rejection sampling: per coarse prompt, the samples, their totals and the best
+    provenance: Provenance
+
+
+def _examples(backend: Any, rows: list[tuple[str, str]], system_template: str, max_length: int) -> Any:
+    """Plain prompt/completion text (works with or without a chat template: Gemma base has none), formatted
+    exactly as the refiner formats a zero-shot request, so the adapter sees at training what it sees in use."""
+    from datasets import Dataset
+
+    prompts = [backend.format_chat(build_messages(coarse, system_template, [])) for coarse, _ in rows]
+    lengths = [len(ids) for ids in backend.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+    if lengths and min(lengths) >= max_length:
+        raise ValueError(f"max_length {max_length} leaves no room for the completion: the formatted prompt alone is "
+                         f"{min(lengths)}-{max(lengths)} tokens; raise max_length or shorten the system template")
+    return Dataset.from_dict({"prompt": prompts, "completion": [fine for _, fine in rows]})
+
+
+def _sft(model: Any, tokenizer: Any, dataset: Any, config: TrainConfig, steps: int, peft_config: Any, work: Path,
+         device: str) -> tuple[Any, list[float]]:
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(
+        output_dir=str(work), max_steps=steps, per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate, logging_steps=1, save_strategy="no", report_to="none",
+        max_length=config.max_length, seed=config.seed, use_cpu=device == "cpu", bf16=False, fp16=False,
+        dataloader_num_workers=0, disable_tqdm=True, lr_scheduler_type="constant",
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=peft_config)
+    trainer.train()
+    losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    return trainer.model, losses
+
+
+def rejection_sample(rewriter: Any, t2i: Any, scorer: Any, embedder: Any, prompts: list[str], config: TrainConfig,
+                     progress: bool = False) -> list[dict[str, Any]]:
+    """For each coarse prompt: sample k rewrites, render them with the original from one seed, score them, and
+    keep the rewrite with the best user-weighted total (alignment with the original prompt, aesthetics, intent)."""
+    from tqdm.auto import tqdm
+
+    from workbench.t2i.service import render_and_score
+
+    kept = []
+    for i, coarse in enumerate(tqdm(prompts, desc="rejection sampling", disable=not progress)):
+        settings = GenerationSettings(max_new_tokens=config.max_new_tokens, do_sample=True,
+                                      temperature=config.temperature, num_return_sequences=config.rejection_k,
+                                      seed=config.seed + i)
+        gens = rewriter.generate([build_messages(coarse, config.system_template, [])], settings)[0]
+        texts = list(dict.fromkeys(t for t in (parse_candidate(g.text) for g in gens) if t))
+        if not texts:
+            continue
+        rendered = render_and_score(t2i, scorer, embedder, coarse, texts, config.image, config.weights)
+        totals = [s.total.value if s.total and s.total.value is not None else float("-inf") for s in rendered.scores]
+        best = max(range(len(texts)), key=totals.__getitem__)
+        kept.append({"coarse": coarse, "best": texts[best], "best_total": totals[best],
+                     "samples": [{"text": t, "total": v, "metrics": s.values()}
+                                 for t, v, s in zip(texts, totals, rendered.scores)],
+                     "random_weights": any(x.random_weights for s in rendered.scores for x in s.scores.values())})
+    return kept
+
+
+def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bool = False) -> TrainResult:
+    import torch
+    from peft import LoraConfig
+
+    from backends import BACKENDS
+    from workbench.devices import pick_device
+    from workbench.models import ModelManager
+    from workbench.t2i.managed import Managed
+
+    config.check()
+    device = pick_device(config.base.device)
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    backend = BACKENDS.resolve(config.base.backend).load(config.base, device=device, dtype="float32")
+    model, tokenizer = backend.model, backend.tokenizer
+    model.train()
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / "_trainer"
+    target = config.target_modules if isinstance(config.target_modules, str) else list(config.target_modules)
+    peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                             target_modules=target, task_type="CAUSAL_LM")
+    pairs = load_pairs(config.pairs_file)
+    rng = random.Random(config.seed)
+    order = list(range(len(pairs)))
+    rng.shuffle(order)
+    if config.limit_pairs:
+        order = order[: config.limit_pairs]
+    rows = [(pairs[i].coarse, pairs[i].fine) for i in order]
+    losses: list[float] = []
+    if config.max_steps:
+        model, step_losses = _sft(model, tokenizer, _examples(backend, rows, config.system_template, config.max_length), config,
+                                  config.max_steps, peft_config, work, device)
+        losses += step_losses
+        peft_config = None  # the model is a PeftModel now; later stages keep training the same adapter
+    kept: list[dict[str, Any]] = []
+    if config.rejection_k:
+        from peft import get_peft_model
+
+        if peft_config is not None:
+            model = get_peft_model(model, peft_config)
+            peft_config = None
+        model.eval()
+        sampler = type(backend)(config.base, device, "float32", model, tokenizer, backend.random_weights)
+        sampler.has_adapter = True
+        mgr = manager or ModelManager(budget_bytes=8 * 1024**3, device=device)
+        coarse = [c for c, _ in rows[: config.rejection_prompts]]
+        kept = rejection_sample(sampler, Managed(mgr, config.t2i), Managed(mgr, config.scorer),
+                                Managed(mgr, config.embedder), coarse, config, progress)
+        if not kept:
+            raise RuntimeError("rejection sampling kept nothing: every sampled rewrite was empty; train longer on "
+                               "the corpus first (max_steps) or raise the temperature")
+        model.train()
+        model, step_losses = _sft(model, tokenizer, _examples(backend, [(k["coarse"], k["best"]) for k in kept],
+                                                              config.system_template, config.max_length),
+                                  config, config.rejection_steps, None, work, device)
+        losses += step_losses
+    model.save_pretrained(str(out))
+    prov = Provenance(model_id=config.base.model_id, backend="peft-lora+trl-sft", seed=config.seed,
+                      settings={k: v for k, v in asdict(config).items() if k not in ("base", "t2i", "scorer", "embedder")},
+                      device=device, dtype="float32", random_weights=backend.random_weights)
+    prov.settings.update(t2i=config.t2i.model_id if config.t2i else None,
+                         scorer=config.scorer.model_id if config.scorer else None,
+                         embedder=config.embedder.model_id if config.embedder else None,
+                         pairs_used=len(rows), seconds=round(time.perf_counter() - started, 2))
+    (out / "training.json").write_text(json.dumps({"provenance": prov.to_dict(), "losses": losses,
+                                                   "how_to_use": "set the chat role's option adapter: <this folder>"},
+                                                  indent=2), encoding="utf-8")
+    if kept:
+        with open(out / "rejection_samples.jsonl", "w", encoding="utf-8") as fh:
+            for row in kept:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    return TrainResult(adapter_dir=str(out), sft_steps=config.max_steps,
+                       rejection_steps=config.rejection_steps if config.rejection_k else 0, losses=losses, kept=kept,
+                       provenance=prov)
