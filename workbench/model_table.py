@@ -8,31 +8,36 @@ from workbench.context import AppContext
 from workbench.profiles import ROLE_DESCRIPTIONS
 
 RANDOM_BADGE = "RANDOM WEIGHTS: outputs are not meaningful"
-COLUMNS = ["role", "purpose", "backend", "model id", "device", "dtype", "state", "load s", "memory MiB",
-           "RSS delta MiB", "weights", "message"]
+COLUMNS = ["role", "model id", "weights", "state", "backend", "device", "dtype", "load s", "memory MiB",
+           "RSS delta MiB", "purpose", "message"]
 
 
-def model_rows(ctx: AppContext, profile_name: str | None) -> list[list[Any]]:
+def model_records(ctx: AppContext, profile_name: str | None) -> list[dict[str, Any]]:
     profile = ctx.profile(profile_name)
-    rows = []
+    records = []
     for role, spec in profile.roles.items():
         status = ctx.manager.status(spec)
         random = status.random_weights or spec.random_weights or spec.model_id.startswith("tiny:") \
             or spec.backend.startswith("fake")
-        rows.append([
-            role, ROLE_DESCRIPTIONS.get(role, ""), spec.backend, spec.model_id, status.device, status.dtype,
-            status.state,
-            round(status.load_seconds, 2) if status.load_seconds is not None else "",
-            round(status.memory_bytes / 2**20, 1) if status.state == "loaded" else "",
-            round(status.rss_delta_bytes / 2**20, 1) if status.rss_delta_bytes is not None and status.state == "loaded" else "",
-            RANDOM_BADGE if random else "pretrained",
-            status.error,
-        ])
-    return rows
+        loaded = status.state == "loaded"
+        records.append({
+            "role": role, "model id": spec.model_id, "weights": RANDOM_BADGE if random else "pretrained",
+            "state": status.state, "backend": spec.backend, "device": status.device, "dtype": status.dtype,
+            "load s": round(status.load_seconds, 2) if status.load_seconds is not None else "",
+            "memory MiB": round(status.memory_bytes / 2**20, 1) if loaded else "",
+            "RSS delta MiB": round(status.rss_delta_bytes / 2**20, 1)
+            if loaded and status.rss_delta_bytes is not None else "",
+            "purpose": ROLE_DESCRIPTIONS.get(role, ""), "message": status.error,
+        })
+    return records
+
+
+def model_rows(ctx: AppContext, profile_name: str | None) -> list[list[Any]]:
+    return [[record[c] for c in COLUMNS] for record in model_records(ctx, profile_name)]
 
 
 def random_roles(ctx: AppContext, profile_name: str | None) -> list[str]:
-    return [row[0] for row in model_rows(ctx, profile_name) if row[10] == RANDOM_BADGE]
+    return [r["role"] for r in model_records(ctx, profile_name) if r["weights"] == RANDOM_BADGE]
 
 
 def memory_summary(ctx: AppContext) -> str:
