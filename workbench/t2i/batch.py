@@ -185,6 +185,13 @@ def run_batch(ctx: Any, config: BatchConfig, state: Any | None = None,
     done = failed = 0
     bar = tqdm(mine, desc=f"t2i batch [{state.process_index + 1}/{state.num_processes}]", unit="prompt",
                disable=not progress, position=state.process_index)
+    if shard_file.exists() and shard_file.stat().st_size:
+        with open(shard_file, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            cut_short = fh.read(1) != b"\n"
+        if cut_short:  # an interrupted write left half a line: start ours on a fresh one
+            with open(shard_file, "a", encoding="utf-8") as fh:
+                fh.write("\n")
     with open(shard_file, "a", encoding="utf-8") as fh:
         for item in bar:
             try:
