@@ -46,7 +46,7 @@ def build_demo(ctx):
                                   elem_id="profile-choice", scale=0, min_width=200)
         banner = gr.Markdown(profile_banner(ctx, ctx.default_profile), elem_id="profile-banner")
         profile.change(lambda name: profile_banner(ctx, name), profile, banner, api_name=False)
-        session = SimpleNamespace(profile=profile)
+        session = SimpleNamespace(profile=profile, demo=demo)
         with gr.Tabs():
             for page in discover_pages():
                 with gr.Tab(page.TITLE, id=page.__name__.rsplit(".", 1)[-1]):

@@ -17,11 +17,9 @@ def build_gradio(ctx, session) -> None:
         "every user and tab. **Random weights** means the model was built in code because no real weights "
         "are available here: its outputs are not meaningful."
     )
-    summary = gr.Markdown(mt.memory_summary(ctx), elem_id="models-summary")
-    table = gr.Dataframe(
-        headers=mt.COLUMNS, value=mt.model_rows(ctx, ctx.default_profile), interactive=False, wrap=True,
-        elem_id="models-table",
-    )
+    summary = gr.Markdown(elem_id="models-summary")
+    # Filled when each visitor's page loads (fresh state, and the app's first page is not delayed by it).
+    table = gr.Dataframe(headers=mt.COLUMNS, interactive=False, wrap=True, elem_id="models-table")
     with gr.Row():
         role = gr.Dropdown(choices=list(ctx.profile(ctx.default_profile).roles), value="chat", label="Role",
                            elem_id="models-role")
@@ -46,6 +44,7 @@ def build_gradio(ctx, session) -> None:
         text = mt.unload_role(ctx, profile_name, role_name)
         return (*show(profile_name), text)
 
+    session.demo.load(show, session.profile, [table, summary], api_name=False)
     session.profile.change(on_profile, session.profile, [table, summary, role], api_name="models_profile")
     refresh.click(show, session.profile, [table, summary], api_name="models_table")
     load.click(do_load, [session.profile, role], [table, summary, message], api_name="load_model")

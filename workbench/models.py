@@ -97,10 +97,13 @@ def _rss() -> int:
 
 class ModelManager:
     def __init__(self, budget_bytes: int | None = None, device: str | None = None, registry=BACKENDS):
-        self.device = pick_device(device)
-        self.budget_bytes = int(budget_bytes) if budget_bytes else default_budget_bytes(self.device)
-        if self.budget_bytes <= 0:
-            raise ValueError(f"memory budget must be above 0 bytes, got {self.budget_bytes}")
+        # Device and default budget are resolved on first need: finding out whether CUDA exists imports torch
+        # (~2 s), which should not delay the app's first page. An explicit device is checked at once.
+        self._requested_device = device
+        self._device: str | None = pick_device(device) if device and device != "auto" else None
+        if budget_bytes is not None and int(budget_bytes) <= 0:
+            raise ValueError(f"memory budget must be above 0 bytes, got {budget_bytes}")
+        self._budget_bytes: int | None = int(budget_bytes) if budget_bytes else None
         self.registry = registry
         self._entries: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
         self._failures: dict[str, ModelStatus] = {}
@@ -108,6 +111,24 @@ class ModelManager:
         self._load_locks: dict[str, threading.Lock] = {}
         self._device_locks: dict[str, threading.Lock] = {}
         self.load_count: dict[str, int] = {}  # how many times each key was really loaded (tests, Models tab)
+
+    @property
+    def device(self) -> str:
+        with self._lock:
+            if self._device is None:
+                self._device = pick_device(self._requested_device)
+            return self._device
+
+    @property
+    def budget_bytes(self) -> int:
+        with self._lock:
+            if self._budget_bytes is None:
+                self._budget_bytes = default_budget_bytes(self.device)
+            return self._budget_bytes
+
+    @property
+    def device_resolved(self) -> bool:
+        return self._device is not None
 
     # ------------------------------------------------------------------ placement
     def placement(self, spec: ModelSpec) -> tuple[str, str]:
@@ -254,7 +275,12 @@ class ModelManager:
                 return entry.status
             if spec.key in self._failures:
                 return self._failures[spec.key]
-        device, dtype = self.placement(spec) if spec.backend != "openai-chat" else ("remote", "remote")
+        if spec.backend == "openai-chat":
+            device, dtype = "remote", "remote"
+        elif self.device_resolved or (spec.device and spec.device != "auto"):
+            device, dtype = self.placement(spec)
+        else:
+            device, dtype = "auto", spec.dtype or "auto"
         return ModelStatus(key=spec.key, role=spec.role, backend=spec.backend, model_id=spec.model_id,
                            device=device, dtype=dtype, random_weights=spec.random_weights or spec.model_id.startswith("tiny:"))
 

@@ -1,0 +1,56 @@
+"""The `offline` profile for real: the three models that install from PyPI load and produce real text and
+embeddings; every other role loads its tiny random model and says so."""
+
+import numpy as np
+import pytest
+
+from backends.base import GenerationSettings
+
+pytestmark = [pytest.mark.real_models, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def offline_ctx(real_manager, profiles):
+    from workbench.context import AppContext
+
+    return AppContext(manager=real_manager, profiles=profiles, default_profile="offline")
+
+
+def test_smollm2_instruct_answers_a_chat_question(real_manager, offline_profile):
+    chat = real_manager.get(offline_profile.spec("chat"))
+    assert not chat.random_weights and chat.dtype == "float32"
+    conv = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+    (gen,), = chat.generate([conv], GenerationSettings(max_new_tokens=8, do_sample=False))
+    assert "Paris" in gen.text
+    assert gen.prompt.startswith("<|im_start|>")  # SmolLM2's own chat template from the GGUF file
+    assert "".join(chat.stream(conv, GenerationSettings(max_new_tokens=8, do_sample=False))).strip() == gen.text
+
+
+def test_gemma_base_continues_text(real_manager, offline_profile):
+    base = real_manager.get(offline_profile.spec("lm_base"))
+    assert base.model.config.model_type.startswith("gemma3")
+    (gen,), = base.generate(["The capital of France is"], GenerationSettings(max_new_tokens=8, do_sample=False))
+    assert gen.text and gen.num_tokens <= 8
+    assert "### Response:" in base.format_chat([{"role": "user", "content": "hi"}])  # no template of its own
+
+
+def test_minilm_embeddings_rank_paraphrases_first(real_manager, offline_profile):
+    emb = real_manager.get(offline_profile.spec("embeddings"))
+    vectors = emb.embed(["a cat on a sofa", "a kitten lying on a couch", "a rocket launch at night"]).vectors
+    assert vectors.shape == (3, 384)
+    sims = vectors @ vectors.T
+    assert sims[0, 1] > 0.6 > sims[0, 2]
+    assert np.allclose(np.diag(sims), 1.0, atol=1e-5)
+
+
+def test_every_offline_role_loads_from_the_models_tab(offline_ctx):
+    from workbench import model_table as mt
+
+    for role in offline_ctx.profile("offline").roles:
+        message = mt.load_role(offline_ctx, "offline", role)
+        assert message.startswith(f"Loaded {role}:"), message
+    records = {r["role"]: r for r in mt.model_records(offline_ctx, "offline")}
+    for role, record in records.items():
+        assert record["state"] == "loaded"
+        expected_random = role in ("t2i", "t2v", "image_text", "vit")
+        assert (record["weights"] == mt.RANDOM_BADGE) == expected_random, role
