@@ -17,24 +17,31 @@ class DiffPiece:
     op: str  # "equal" | "insert" | "delete"
 
 
-def _tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text)
+def _spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _TOKEN.finditer(text)]
+
+
+def _slice(text: str, spans: list[tuple[int, int]], i: int, j: int) -> str:
+    """The user's own text for tokens i..j, spacing and punctuation as written."""
+    return text[spans[i][0]:spans[j - 1][1]]
 
 
 def word_diff(original: str, candidate: str) -> list[DiffPiece]:
     """Pieces in reading order: words kept, added (insert) and dropped from the original (delete).
     Matching ignores case, so "Cat" -> "cat" is not reported as a change."""
-    a, b = _tokens(original), _tokens(candidate)
-    matcher = difflib.SequenceMatcher(a=[t.lower() for t in a], b=[t.lower() for t in b], autojunk=False)
+    sa, sb = _spans(original), _spans(candidate)
+    a = [original[x:y].lower() for x, y in sa]
+    b = [candidate[x:y].lower() for x, y in sb]
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
     pieces: list[DiffPiece] = []
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
-            pieces.append(DiffPiece(" ".join(b[j1:j2]), "equal"))
+            pieces.append(DiffPiece(_slice(candidate, sb, j1, j2), "equal"))
         else:
             if i2 > i1:
-                pieces.append(DiffPiece(" ".join(a[i1:i2]), "delete"))
+                pieces.append(DiffPiece(_slice(original, sa, i1, i2), "delete"))
             if j2 > j1:
-                pieces.append(DiffPiece(" ".join(b[j1:j2]), "insert"))
+                pieces.append(DiffPiece(_slice(candidate, sb, j1, j2), "insert"))
     return pieces
 
 

@@ -1,0 +1,161 @@
+"""The T2I tab through gradio_client (the real app on the fake profile) and the Streamlit page via AppTest."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+N_SLOTS = 8
+HEAD = 5  # state, status, tree, round, pick (state is not part of the API output)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def client(fake_ctx):
+    from gradio_client import Client
+
+    import app
+
+    demo = app.build_demo(fake_ctx)
+    demo.queue()
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+
+
+REWRITER = ["profile chat model", "", "", ""]
+
+
+def _refine_args(prompt: str, n: int = 3, kind: str = "profile chat model"):
+    from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE
+
+    return ["fake", prompt, kind, "", "", "", DEFAULT_SYSTEM_TEMPLATE, n, 0.5, 2, 0.9, 0]
+
+
+def test_tab_refine_edit_render_pick_refine_further_go_back(client):
+    from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE
+
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    for name in ("/t2i_refine", "/t2i_render", "/t2i_refine_further", "/t2i_go_back", "/t2i_regenerate_1"):
+        assert name in api
+    out = client.predict(*_refine_args("a cat on a sofa", n=3), api_name="/t2i_refine")
+    status, tree = out[0], out[1]
+    assert "3 candidate(s)" in status and "random weights" in status
+    assert "round 0" in tree
+    slots = out[4:]
+    texts = [slots[6 * i] for i in range(N_SLOTS)]
+    assert all(t.startswith("a cat on a sofa") for t in texts[:3]) and texts[3:] == [""] * 5
+    flag = slots[2]
+    assert any(p['class_or_confidence'] == 'added' for p in slots[1])
+    assert "77 tokens" in flag
+    # Regenerate slot 2 only.
+    regen = client.predict("fake", *texts, "profile chat model", "", "", "", DEFAULT_SYSTEM_TEMPLATE, 3, 0.5, 2, 0.9, 0,
+                           api_name="/t2i_regenerate_2")
+    new_text = regen[0]
+    assert new_text and new_text not in (texts[0], texts[2])
+    texts[1] = new_text
+    # The user edits candidate 3 before rendering; the render uses the edit.
+    texts[2] = texts[2] + ", " + " ".join(["extremely detailed"] * 40)
+    rendered = client.predict("fake", *texts, 1, 64, 7, 7.5, 1.0, 0.5, 0.5, 1.0, 0.25, api_name="/t2i_render")
+    summary = rendered[0]
+    assert "Image diversity" in summary and "random weights" in summary and "[3]" in summary
+    panels = rendered[1:]
+    orig1, cand1, score1 = panels[0], panels[1], panels[2]
+    assert orig1 and cand1 and Path(orig1).exists() and Path(cand1).exists()
+    assert "align_original" in score1 and "align_refined" in score1 and "weighted total" in score1
+    assert "fake/scorer" in score1 and "versions:" in score1
+    assert "never saw" in panels[8]  # candidate 3 crossed the 77-token limit: its tail is shown
+    assert panels[9] is None  # slot 4 is empty
+    further = client.predict("fake", 2, *texts, "profile chat model", "", "", "", DEFAULT_SYSTEM_TEMPLATE, 2, 0.5, 2,
+                             0.9, 0, api_name="/t2i_refine_further")
+    assert "round 1 (from candidate 2 of round 0)" in further[1] and "current" in further[1]
+    assert further[4].startswith(new_text.rstrip("."))
+    back = client.predict("fake", 0, api_name="/t2i_go_back")
+    assert "Back at round 0" in back[0]
+    assert back[4] == texts[0]
+
+
+def test_tab_bad_input_and_baseline(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="prompt is empty"):
+        client.predict(*_refine_args("   "), api_name="/t2i_refine")
+    with pytest.raises(AppError, match="9 is greater than maximum value 8"):  # the slider's own bound
+        client.predict(*_refine_args("a cat", n=9), api_name="/t2i_refine")
+    with pytest.raises(AppError, match="control character"):
+        client.predict(*_refine_args("a cat\x07"), api_name="/t2i_refine")
+    with pytest.raises(AppError, match="2001 characters long"):
+        client.predict(*_refine_args("a" * 2001), api_name="/t2i_refine")
+    with pytest.raises(AppError, match="could not reach the rewriter server"):
+        args = _refine_args("a cat", kind="OpenAI-compatible server")
+        args[3], args[4] = f"http://127.0.0.1:{_free_port()}/v1", "m"
+        client.predict(*args, api_name="/t2i_refine")
+    with pytest.raises(AppError, match="nothing to render yet"):
+        client.predict("fake", *([""] * N_SLOTS), 1, 64, 0, 7.5, 1, 1, 1, 1, 1, api_name="/t2i_render")
+    out = client.predict(*_refine_args("a red car", n=2, kind="keyword baseline (Promptist/MagicPrompt style)"),
+                         api_name="/t2i_refine")
+    assert "keyword-baseline" in out[0]
+    with pytest.raises(AppError, match="seed must be between 0 and 4294967295"):
+        client.predict("fake", *[out[4 + 6 * i] for i in range(N_SLOTS)], 1, 64, -1, 7.5, 1, 1, 1, 1, 1,
+                       api_name="/t2i_render")
+    with pytest.raises(AppError, match="at least one metric weight must be above 0"):
+        client.predict("fake", *[out[4 + 6 * i] for i in range(N_SLOTS)], 1, 64, 0, 7.5, 0, 0, 0, 0, 0,
+                       api_name="/t2i_render")
+
+
+def _streamlit_page(root: str) -> None:
+    import sys
+
+    sys.path.insert(0, root)
+    import streamlit as st
+
+    from pages import t2i
+    from workbench.context import AppContext
+    from workbench.models import ModelManager
+    from workbench.profiles import load_profiles
+
+    @st.cache_resource
+    def context():
+        return AppContext(ModelManager(budget_bytes=2 * 1024**3, device="cpu"), load_profiles(), "fake")
+
+    st.session_state.setdefault("profile", "fake")
+    t2i.render_streamlit(context())
+
+
+def test_streamlit_page(tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_streamlit_page, kwargs={"root": str(ROOT)}, default_timeout=60)
+    at.run()
+    assert not at.exception
+    at.text_area(key="t2i_prompt").set_value("").run()
+    at.button(key="t2i_refine").click().run()
+    assert any("prompt is empty" in e.value for e in at.error)
+    at.text_area(key="t2i_prompt").set_value("a cat on a sofa").run()
+    at.slider(key="t2i_n").set_value(2).run()
+    at.button(key="t2i_refine").click().run()
+    assert not at.exception
+    first = at.text_area(key="t2i_cand_0").value
+    assert first.startswith("a cat on a sofa") and at.text_area(key="t2i_cand_1").value
+    at.text_area(key="t2i_cand_0").set_value(first + ", watercolor").run()
+    at.button(key="t2i_render").click().run()
+    assert not at.exception
+    markdown = " ".join(m.value for m in at.markdown)
+    assert "align_original" in markdown and "weighted total" in markdown and "Image diversity" in markdown
+    at.button(key="t2i_regen_1").click().run()
+    assert not at.exception
+    at.button(key="t2i_further").click().run()
+    assert not at.exception
+    assert "round 1 (from candidate 1 of round 0)" in " ".join(m.value for m in at.markdown)
+    assert at.text_area(key="t2i_cand_0").value.startswith("a cat on a sofa")
