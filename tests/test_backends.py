@@ -180,3 +180,29 @@ def test_fake_backends_are_deterministic(fake_ctx):
     assert emb[0] @ emb[1] == pytest.approx(1.0) and emb[0] @ emb[2] < 0.5
     img = fake_ctx.manager.get(profile.spec("t2i")).generate(["a cat"], ImageSettings(width=64, height=64))[0]
     assert img.image.size == (64, 64) and img.provenance.random_weights
+
+
+def test_openai_compatible_backend_against_a_local_server(manager, make_spec):
+    """openai-chat over HTTP to workbench.openai_server serving the tiny LM: batched, n>1, same text as local."""
+    from backends.openai_chat import OpenAIChat, RemoteModelError
+    from tests.app_process import free_port
+    from workbench.openai_server import serve
+
+    local_spec = make_spec("chat", "transformers-lm", "tiny:causal-lm")
+    handle = serve(manager, local_spec, model_name="tiny")
+    try:
+        remote = manager.get(make_spec("chat", "openai-chat", "tiny", base_url=handle.url))
+        assert remote.memory_bytes() == 0 and manager.status(remote.spec).device == "remote"
+        convs = [[{"role": "user", "content": "a cat"}], [{"role": "user", "content": "a dog"}]]
+        out = remote.generate(convs, GenerationSettings(max_new_tokens=5, do_sample=True, num_return_sequences=3))
+        assert [len(g) for g in out] == [3, 3]
+        greedy = remote.generate(convs[:1], GREEDY)[0][0].text
+        assert greedy == manager.get(local_spec).generate(convs[:1], GREEDY)[0][0].text
+        assert out[0][0].provenance.settings["base_url"] == handle.url
+    finally:
+        handle.close()
+    dead = OpenAIChat.load(make_spec("chat", "openai-chat", "x", base_url=f"http://127.0.0.1:{free_port()}/v1"))
+    with pytest.raises(RemoteModelError, match="could not reach the rewriter server"):
+        dead.generate(["hi"], GREEDY)
+    with pytest.raises(ValueError, match="needs a base_url starting with http"):
+        OpenAIChat.load(make_spec("chat", "openai-chat", "x", base_url="ftp://nope"))
