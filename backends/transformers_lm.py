@@ -150,6 +150,8 @@ class TransformersCausalLM:
         from peft import PeftModel
 
         resolved = Path(resolve_source(path).location) if path.startswith("pypi:") else Path(path).expanduser()
+        if not resolved.is_absolute():  # profiles name shipped adapters relative to the repository root
+            resolved = Path(__file__).resolve().parents[1] / resolved
         if not (resolved / "adapter_config.json").exists():
             raise FileNotFoundError(f"adapter folder '{resolved}' has no adapter_config.json")
         self.model = PeftModel.from_pretrained(self.model, str(resolved)).eval()
