@@ -105,13 +105,30 @@ def baseline_ids(prompt_ids: Sequence[int], special_mask: Sequence[bool], pad_id
     return [tid if special else pad_id for tid, special in zip(prompt_ids, special_mask)]
 
 
+def integrated_gradients(model: Any, layer: Any, ids: Any, baselines: Any, target_id: int, steps: int,
+                         internal_batch: int) -> tuple[Any, float, float]:
+    """Layer integrated gradients on `layer` (the input embeddings) for p(target | ids): per-position attributions
+    (summed over the hidden size), the absolute completeness error and that error relative to f(x) - f(baseline).
+    Call inside `input_gradients_only` and `hooks_removed_on_exit`."""
+    import torch
+    from captum.attr import LayerIntegratedGradients
+
+    forward = _target_forward(model, target_id)
+    attr, delta = LayerIntegratedGradients(forward, layer).attribute(
+        ids, baselines=baselines, n_steps=steps, internal_batch_size=internal_batch, return_convergence_delta=True)
+    with torch.no_grad():
+        gap = float(forward(ids)[0] - forward(baselines)[0])
+    error = abs(float(delta.reshape(-1)[0]))
+    return attr.sum(-1)[0].detach(), error, error / max(abs(gap), 1e-12)
+
+
 def attribute(backend: Any, prompt_ids: Sequence[int], output_ids: Sequence[int], special_mask: Sequence[bool],
               settings: ShiftSettings, methods: Sequence[str] | None = None) -> dict[str, AttributionResult]:
     """Attribute each generated token to the prompt tokens with each method; (n_outputs, n_prompt) per method.
 
     Output token j is explained given the prompt and the j tokens generated before it (kept fixed)."""
     import torch
-    from captum.attr import FeatureAblation, LayerGradientXActivation, LayerIntegratedGradients
+    from captum.attr import FeatureAblation, LayerGradientXActivation
 
     methods = tuple(methods or settings.methods)
     unknown = [m for m in methods if m not in METHODS]
@@ -144,15 +161,9 @@ def attribute(backend: Any, prompt_ids: Sequence[int], output_ids: Sequence[int]
                     attr = LayerGradientXActivation(forward, layer, multiply_by_inputs=True).attribute(ids)
                     row = attr.sum(-1)[0, :n_prompt]
                 elif method == "integrated_gradients":
-                    lig = LayerIntegratedGradients(forward, layer)
-                    attr, delta = lig.attribute(ids, baselines=base, n_steps=settings.ig_steps,
-                                                internal_batch_size=settings.ig_internal_batch,
-                                                return_convergence_delta=True)
-                    row = attr.sum(-1)[0, :n_prompt]
-                    with torch.no_grad():
-                        gap = float(forward(ids)[0] - forward(base)[0])
-                    delta_abs[j] = abs(float(delta.reshape(-1)[0]))
-                    delta_rel[j] = delta_abs[j] / max(abs(gap), 1e-12)
+                    attr, delta_abs[j], delta_rel[j] = integrated_gradients(
+                        model, layer, ids, base, int(target), settings.ig_steps, settings.ig_internal_batch)
+                    row = attr[:n_prompt]
                 else:
                     mask = torch.tensor([list(range(n_prompt)) + [n_prompt] * j], device=device)
                     attr = FeatureAblation(forward).attribute(ids, baselines=base, feature_mask=mask,

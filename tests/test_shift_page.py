@@ -1,0 +1,121 @@
+"""The behaviour-shift tab through gradio_client (the real app on the fake profile, whose lm_base/lm_instruct
+are tiny random causal LMs) and the Streamlit page via AppTest."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def client(fake_ctx):
+    from gradio_client import Client
+
+    import app
+
+    demo = app.build_demo(fake_ctx)
+    demo.queue()
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+
+
+METHODS = ["gradient × input (the paper's)", "integrated gradients (embedding layer)", "feature ablation (token → pad)"]
+PARTS = ["attribution", "attention", "ffn"]
+
+
+def _views(method=METHODS[0], page=1, page_size=8, layers="all", heads="all", side="instruct", layer=0, head=0):
+    return [method, page, page_size, layers, heads, side, layer, head]
+
+
+def test_shift_tab_analyse_then_filter_and_page(client):
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert "/shift_analyse" in api and "/shift_views" in api
+    out = client.predict("fake", "write a short poem about the sea", "", True, 5, 8, METHODS, PARTS, *_views(page_size=2),
+                         api_name="/shift_analyse")
+    summary, *plots, ffn, method = out
+    assert "Random weights" in summary and "two models" in summary
+    assert "Integrated gradients completeness" in summary and "tolerance" in summary
+    assert "write a short poem about the sea" in summary  # the instruction span from the chat template
+    assert len(plots) == 10 and all(p is not None for p in plots)
+    assert ffn["headers"][0] == "layer" and len(ffn["data"]) == 2 * 3  # 2 layers x 3 components
+    # page 3 of 5 output tokens at 2 per page: one row in the heatmap
+    out = client.predict(*_views(method=METHODS[1], page=3, page_size=2, layers="1", heads="0,2", layer=1, head=3),
+                         api_name="/shift_views")
+    assert len(out) == 12 and [r[0] for r in out[-1]["data"]] == [1, 1, 1]
+    # bad filters come back as clear messages
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="page must be between 1 and 3"):
+        client.predict(*_views(page=4, page_size=2), api_name="/shift_views")
+    with pytest.raises(AppError, match="layers must lie between 0 and 1"):
+        client.predict(*_views(layers="0-5"), api_name="/shift_views")
+    with pytest.raises(AppError, match="head must be between 0 and 3"):
+        client.predict(*_views(head=9), api_name="/shift_views")
+
+
+def test_shift_tab_reports_limits_and_marks(client):
+    from gradio_client.exceptions import AppError
+
+    from workbench.shift.limits import LIMITS
+
+    with pytest.raises(AppError, match=f"at most {LIMITS.max_prompt_tokens}"):
+        client.predict("fake", "the sea " * 300, "", True, 2, 4, METHODS[:1], PARTS, *_views(),
+                       api_name="/shift_analyse")
+    with pytest.raises(AppError, match="mark the instruction"):
+        client.predict("fake", "no marks", "", False, 2, 4, METHODS[:1], PARTS, *_views(), api_name="/shift_analyse")
+    out = client.predict("fake", "the sea is wide. [[summarise the text]]", "", False, 2, 4, METHODS[:1], ["attribution"],
+                         *_views(), api_name="/shift_analyse")
+    summary = out[0]
+    assert "user-marked" in summary and "summarise the text" in summary
+    assert out[7] is None and out[11]["data"] == []  # attention and FFN were not asked for
+
+
+def _page_script(root: str) -> None:
+    import sys
+
+    import streamlit as st
+
+    sys.path.insert(0, root)
+    from workbench.context import build_context
+
+    @st.cache_resource
+    def ctx():
+        return build_context(profile="fake")
+
+    st.session_state.setdefault("profile", "fake")
+    import pages.shift
+
+    pages.shift.render_streamlit(ctx())
+
+
+def test_shift_streamlit_page():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_page_script, args=(str(ROOT),), default_timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+    at.text_area(key="shift_prompt").set_value("list three fruits")
+    at.slider(key="shift_max_new").set_value(2)
+    at.slider(key="shift_ig_steps").set_value(4)
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    text = " ".join(m.value for m in at.markdown)
+    assert "Random weights" in text and "list three fruits" in text
+    at.text_input(key="shift_layers").set_value("7")
+    at.run()
+    assert any("layers must lie between 0 and 1" in e.value for e in at.error)
