@@ -21,8 +21,9 @@ def build_gradio(ctx, session) -> None:
     # Filled when each visitor's page loads (fresh state, and the app's first page is not delayed by it).
     table = gr.Dataframe(headers=mt.COLUMNS, interactive=False, wrap=True, elem_id="models-table")
     with gr.Row():
+        # Custom values allowed: roles differ per profile, and our own check names the roles a profile has.
         role = gr.Dropdown(choices=list(ctx.profile(ctx.default_profile).roles), value="chat", label="Role",
-                           elem_id="models-role")
+                           allow_custom_value=True, elem_id="models-role")
         load = gr.Button("Load", variant="primary", elem_id="models-load")
         unload = gr.Button("Unload", elem_id="models-unload")
         refresh = gr.Button("Refresh", elem_id="models-refresh")

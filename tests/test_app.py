@@ -53,6 +53,15 @@ def test_a_failing_model_gives_a_message_and_the_app_keeps_serving(running_app):
     assert records(table)["chat"]["message"].startswith("Could not load the chat model")
 
 
+def test_unknown_roles_and_profiles_get_messages(running_app):
+    _, url = running_app
+    client = Client(url + "/", verbose=False)
+    _, _, message = client.predict("fake", "t2i_rewriter", api_name="/load_model")
+    assert message.startswith("Failed: profile 'fake' has no model for role 't2i_rewriter'")
+    _, _, message = client.predict("fake", "nope", api_name="/unload_model")
+    assert message.startswith("Not unloaded: profile 'fake' has no model for role 'nope'")
+
+
 def test_bad_flags_are_refused_with_a_message():
     import subprocess
     import sys

@@ -51,10 +51,10 @@ def load_role(ctx: AppContext, profile_name: str | None, role: str) -> str:
     """Load one role's model; returns a message for the user (never raises for model failures)."""
     from workbench.models import ModelLoadError
 
-    spec = ctx.profile(profile_name).spec(role)
     try:
+        spec = ctx.profile(profile_name).spec(role)
         ctx.manager.get(spec)
-    except ModelLoadError as exc:
+    except (ModelLoadError, ValueError) as exc:
         return f"Failed: {exc}"
     status = ctx.manager.status(spec)
     note = f" ({RANDOM_BADGE})" if status.random_weights else ""
@@ -62,9 +62,9 @@ def load_role(ctx: AppContext, profile_name: str | None, role: str) -> str:
 
 
 def unload_role(ctx: AppContext, profile_name: str | None, role: str) -> str:
-    spec = ctx.profile(profile_name).spec(role)
     try:
+        spec = ctx.profile(profile_name).spec(role)
         done = ctx.manager.unload(spec)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         return f"Not unloaded: {exc}"
     return f"Unloaded {role}: {spec.model_id}." if done else f"{role} ({spec.model_id}) was not loaded."
