@@ -108,3 +108,36 @@ def test_cli_runs_a_batch_and_reports_bad_arguments(tmp_path, capsys, monkeypatc
     assert (tmp_path / "o" / "report.html").exists()
     assert main(["batch", str(prompts), "--out", str(tmp_path / "o"), "--profile", "fake", "--n", "9"]) == 2
     assert "n must be between 1 and 8" in capsys.readouterr().err
+
+
+def test_two_processes_shard_and_merge_under_torchrun(tmp_path):
+    """The launcher `accelerate launch --multi_gpu` uses (torchrun), with two CPU processes on gloo."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun is not installed beside this Python")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("\n".join(["a cat", "a dog", "a fox", "a castle", "a ramen bowl"]) + "\n")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "WORKBENCH_MEMORY_BUDGET_GB": "2"}
+    proc = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port),
+         "-m", "workbench.t2i", "batch", str(prompts), "--out", str(tmp_path / "o"), "--profile", "fake",
+         "--candidates", "2", "--no-render"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shards = sorted(p.name for p in (tmp_path / "o" / "shards").iterdir())
+    assert shards == ["rank-000.jsonl", "rank-001.jsonl"]
+    rows = [json.loads(line) for line in open(tmp_path / "o" / "results.jsonl")]
+    assert [r["index"] for r in rows] == [0, 1, 2, 3, 4]
+    shutil.rmtree(tmp_path / "o")

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("batch", help="refine, render and score every prompt of a file")
     b.add_argument("prompts", help="a .txt file (one prompt per line) or .jsonl with a 'prompt' field")
     b.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
-    b.add_argument("--n", type=int, default=4, help="candidates per prompt (1-8)")
+    b.add_argument("--candidates", "--n", dest="n", type=int, default=4, help="candidates per prompt (1-8)")
     b.add_argument("--diversity", type=float, default=0.5, help="MMR trade-off, 0-1")
     b.add_argument("--few-shot", type=int, default=3)
     b.add_argument("--seed", type=int, default=0, help="rewriter sampling seed")
@@ -123,7 +123,7 @@ def _batch(args: argparse.Namespace, image: ImageSettings) -> int:
         return 1
     if state.is_main_process:
         print(json.dumps({"prompts": summary.total, "skipped (already done)": summary.skipped,
-                          "done now": summary.done, "failed": summary.failed, **summary.outputs}, indent=2))
+                          "done now (this process)": summary.done, "failed": summary.failed, **summary.outputs}, indent=2))
     return 0
 
 

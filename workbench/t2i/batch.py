@@ -148,12 +148,15 @@ class _SingleProcess:
 
 
 def partial_state() -> Any:
-    """accelerate's PartialState (one per process under `accelerate launch`), or a one-process stand-in."""
+    """accelerate's PartialState (one per process under `accelerate launch` or torchrun), or a one-process
+    stand-in. Without CUDA it asks for the CPU (gloo) backend, so several CPU processes shard too."""
     try:
+        import torch
         from accelerate import PartialState
     except ImportError:
         return _SingleProcess()
-    return PartialState()
+    cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true") or not torch.cuda.is_available()
+    return PartialState(cpu=cpu)
 
 
 @dataclass
