@@ -18,6 +18,7 @@ ORDER = 10
 
 REWRITER_LABELS = {
     "profile": "profile chat model",
+    "profile:t2i_rewriter": "profile T2I rewriter role (e.g. Promptist in the paper profile)",
     "baseline": "keyword baseline (Promptist/MagicPrompt style)",
     "openai": "OpenAI-compatible server",
 }
@@ -30,8 +31,9 @@ _KIND_BY_LABEL = {v: k for k, v in REWRITER_LABELS.items()}
 def rewriter_choice(kind_label: str, base_url: str, model: str, adapter: str):
     from workbench.t2i.service import RewriterChoice
 
-    kind = _KIND_BY_LABEL.get(kind_label, kind_label)
-    return RewriterChoice(kind=kind, base_url=base_url or "", model=model or "", adapter=adapter or "").check()
+    kind, _, role = _KIND_BY_LABEL.get(kind_label, kind_label).partition(":")
+    return RewriterChoice(kind=kind, role=role or "chat", base_url=base_url or "", model=model or "",
+                          adapter=adapter or "").check()
 
 
 def refine_settings(n: Any, diversity: Any, few_shot: Any, temperature: Any, seed: Any) -> RefineSettings:

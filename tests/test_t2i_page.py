@@ -159,3 +159,14 @@ def test_streamlit_page(tmp_path):
     assert not at.exception
     assert "round 1 (from candidate 1 of round 0)" in " ".join(m.value for m in at.markdown)
     assert at.text_area(key="t2i_cand_0").value.startswith("a cat on a sofa")
+
+
+def test_rewriter_labels_map_to_roles(fake_ctx):
+    from pages.t2i import REWRITER_LABELS, rewriter_choice
+    from workbench.t2i import service
+
+    choice = rewriter_choice(REWRITER_LABELS["profile:t2i_rewriter"], "", "", "")
+    assert (choice.kind, choice.role) == ("profile", "t2i_rewriter")
+    assert choice.spec(fake_ctx.profiles["paper"]).model_id == "microsoft/Promptist"
+    with pytest.raises(ValueError, match="profile 'fake' has no model for role 't2i_rewriter'"):
+        service.refine(fake_ctx, "fake", "a cat", choice)
