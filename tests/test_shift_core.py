@@ -231,8 +231,8 @@ def test_memory_flat_over_repeated_runs(tiny_backend, layout):
     from workbench.shift.attribution import attribute
     from workbench.shift.limits import ShiftSettings
 
-    settings = ShiftSettings(ig_steps=4)
-    run = lambda: attribute(tiny_backend, layout.input_ids, [5, 6], layout.special_mask, settings)
+    settings = ShiftSettings(ig_steps=4, max_new_tokens=1)
+    run = lambda: attribute(tiny_backend, layout.input_ids[:8], [5], layout.special_mask[:8], settings)
     for _ in range(3):  # warm-up: allocator pools, captum imports
         run()
     gc.collect()
@@ -271,7 +271,12 @@ def test_importance_density_follows_the_paper():
 def test_attentions_non_empty_and_shares(tiny_backend, layout):
     from workbench.shift.attention import attention_to_instruction
 
+    from workbench.shift.attribution import hook_counts
+
     res = attention_to_instruction(tiny_backend, layout.input_ids + [5, 6], layout.n_tokens, layout.instruction_mask)
+    assert hook_counts(tiny_backend.model) == 0  # transformers' output-capturing hooks are taken off again
+    again = attention_to_instruction(tiny_backend, layout.input_ids + [5, 6], layout.n_tokens, layout.instruction_mask)
+    assert np.allclose(again.instruction_share, res.instruction_share) and hook_counts(tiny_backend.model) == 0
     assert res.shape == (2, 4)
     assert ((res.instruction_share > 0) & (res.instruction_share < 1)).all()
     view = res.head_view(1, 3)
@@ -287,7 +292,13 @@ def test_empty_attentions_are_an_error(tiny_backend, layout, monkeypatch):
 
     from workbench.shift.attention import read_attentions
 
-    monkeypatch.setattr(tiny_backend, "model", lambda **kw: SimpleNamespace(attentions=None))
+    import torch
+
+    class NoAttentions(torch.nn.Module):  # what SDPA gives in transformers 5: no attention weights
+        def forward(self, **kwargs):
+            return SimpleNamespace(attentions=None)
+
+    monkeypatch.setattr(tiny_backend, "model", NoAttentions())
     monkeypatch.setattr(tiny_backend, "eager_attention", contextlib.nullcontext)
     with pytest.raises(RuntimeError, match="no attention weights"):
         read_attentions(tiny_backend, layout.input_ids)

@@ -36,8 +36,10 @@ def read_attentions(backend: Any, token_ids: Sequence[int]) -> list[Any]:
     """One eager forward over the tokens; per layer (heads, seq, seq). Raises when attentions come back empty."""
     import torch
 
+    from workbench.shift.attribution import hooks_removed_on_exit
+
     ids = torch.tensor([list(token_ids)], device=getattr(backend, "device", "cpu"))
-    with backend.eager_attention(), torch.inference_mode():
+    with hooks_removed_on_exit(backend.model), backend.eager_attention(), torch.inference_mode():
         out = backend.model(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=True, use_cache=False)
     attentions = getattr(out, "attentions", None)
     if not attentions or any(a is None or a.numel() == 0 for a in attentions):

@@ -21,6 +21,7 @@ from workbench.shift.limits import METHODS, ShiftSettings
 
 _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
                "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs")
+_CAPTURE_MARK = "_output_capturing_hooks_installed"
 
 
 @dataclass
@@ -55,9 +56,15 @@ def hook_counts(model: Any) -> int:
 def hooks_removed_on_exit(model: Any) -> Iterator[None]:
     """Whatever hooks the block adds to `model`'s modules are removed when it ends, also after an error."""
     before = {id(m): {name: set((getattr(m, name, {}) or {}).keys()) for name in _HOOK_DICTS} for m in model.modules()}
+    # transformers 5 installs output-capturing hooks on the first output_attentions call and marks the model;
+    # those are removed too, and the mark with them, so transformers installs them again when next needed
+    marked = {id(m) for m in model.modules() if getattr(m, _CAPTURE_MARK, False)}
     try:
         yield
     finally:
+        for module in model.modules():
+            if getattr(module, _CAPTURE_MARK, False) and id(module) not in marked:
+                setattr(module, _CAPTURE_MARK, False)
         for module in model.modules():
             known = before.get(id(module), {})
             for name in _HOOK_DICTS:

@@ -172,6 +172,8 @@ def train(backend: Any, settings: TrainSettings, out_dir: str | Path, log=print)
         p.requires_grad_(False)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for config in model.peft_config.values():  # the profile's model id, not this machine's cache path
+        config.base_model_name_or_path = settings.model
     model.save_pretrained(str(out), safe_serialization=True)
     (out / "README.md").unlink(missing_ok=True)  # peft's empty model-card template; TRAINING.md says it all
     backend.model, backend.has_adapter = model, True
@@ -213,6 +215,13 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _relative(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return path
+
+
 def write_training_md(out_dir: Path, command: str, summary: dict[str, Any], rows: list[dict[str, str]]) -> None:
     s = summary["settings"]
     lines = [
@@ -224,7 +233,7 @@ def write_training_md(out_dir: Path, command: str, summary: dict[str, Any], rows
         "## Command", "", "```", command, "```", "",
         "## Settings", "",
         "| setting | value |", "|---|---|",
-        *[f"| {k} | {v} |" for k, v in s.items()],
+        *[f"| {k} | {_relative(v) if k == 'data' else v} |" for k, v in s.items()],
         "| prompt format | `backends/transformers_lm.py` PLAIN_CHAT_TEMPLATE: `### Instruction:\\n{instruction}[\\n\\n{input}]\\n\\n### Response:\\n` then response + EOS |",
         "| loss | response tokens and EOS only (prompt masked) |",
         "| optimiser | AdamW, linear warm-up then linear decay, grad-norm clip 1.0, float32 on CPU |", "",
