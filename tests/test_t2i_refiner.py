@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from workbench.t2i.managed import Managed
+from workbench.models import ManagedModel
 from workbench.t2i.refiner import (
     Candidate, RefineSettings, load_pairs, parse_candidate, refine_candidates, regenerate_one, retrieve_examples,
 )
@@ -15,8 +15,8 @@ from workbench.t2i.refiner import (
 
 @pytest.fixture()
 def fake_models(manager, make_spec):
-    return (Managed(manager, make_spec("chat", "fake-chat", "fake/chat")),
-            Managed(manager, make_spec("embeddings", "fake-embeddings", "fake/embeddings")))
+    return (ManagedModel(manager, make_spec("chat", "fake-chat", "fake/chat")),
+            ManagedModel(manager, make_spec("embeddings", "fake-embeddings", "fake/embeddings")))
 
 
 def test_corpus_has_three_buckets_and_300_pairs():
@@ -74,8 +74,8 @@ def test_refine_parses_n_distinct_candidates_with_provenance(fake_models):
 
 
 def test_refine_on_tiny_causal_lm(manager, make_spec):
-    chat = Managed(manager, make_spec("chat", "transformers-lm", "tiny:causal-lm"))
-    embedder = Managed(manager, make_spec("embeddings", "sentence-embeddings", "tiny:text-embedder"))
+    chat = ManagedModel(manager, make_spec("chat", "transformers-lm", "tiny:causal-lm"))
+    embedder = ManagedModel(manager, make_spec("embeddings", "sentence-embeddings", "tiny:text-embedder"))
     result = refine_candidates(chat, embedder, "a cat on a sofa", RefineSettings(n=3, max_new_tokens=12, few_shot=1))
     assert 1 <= len(result.candidates) <= 3
     assert all(c.text and c.text == c.text.strip() for c in result.candidates)
@@ -94,15 +94,15 @@ def test_regenerate_one_differs_from_the_others(fake_models):
 
 def test_promptist_style_suffix_rewriter_gets_plain_text(manager, make_spec, fake_models):
     _, embedder = fake_models
-    chat = Managed(manager, make_spec("t2i_rewriter", "fake-chat", "fake/promptist", prompt_suffix=" Rephrase:"))
+    chat = ManagedModel(manager, make_spec("t2i_rewriter", "fake-chat", "fake/promptist", prompt_suffix=" Rephrase:"))
     result = refine_candidates(chat, embedder, "a cat", RefineSettings(n=2))
     assert result.messages == "a cat Rephrase:"
 
 
 @pytest.mark.real_models
 def test_refine_with_real_smollm2(real_manager, offline_profile):
-    chat = Managed(real_manager, offline_profile.spec("chat"))
-    embedder = Managed(real_manager, offline_profile.spec("embeddings"))
+    chat = ManagedModel(real_manager, offline_profile.spec("chat"))
+    embedder = ManagedModel(real_manager, offline_profile.spec("embeddings"))
     result = refine_candidates(chat, embedder, "a cat on a sofa",
                                RefineSettings(n=2, overgenerate=1.5, max_new_tokens=32, few_shot=1, seed=1))
     assert 1 <= len(result.candidates) <= 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from backends.base import ImageSettings
-from workbench.t2i.managed import Managed
+from workbench.models import ManagedModel
 from workbench.t2i.scoring import RANDOM_NOTE, Score, check_weights, weighted_total
 from workbench.t2i.service import render_and_score, token_flags
 
@@ -16,9 +16,9 @@ SMALL = ImageSettings(steps=2, width=32, height=32, seed=5)
 @pytest.fixture()
 def tiny(manager, make_spec):
     return dict(
-        t2i=Managed(manager, make_spec("t2i", "diffusers-t2i", "tiny:sd")),
-        scorer=Managed(manager, make_spec("image_text", "clip-scorer", "tiny:clip")),
-        embedder=Managed(manager, make_spec("embeddings", "sentence-embeddings", "tiny:text-embedder")),
+        t2i=ManagedModel(manager, make_spec("t2i", "diffusers-t2i", "tiny:sd")),
+        scorer=ManagedModel(manager, make_spec("image_text", "clip-scorer", "tiny:clip")),
+        embedder=ManagedModel(manager, make_spec("embeddings", "sentence-embeddings", "tiny:text-embedder")),
     )
 
 

@@ -46,15 +46,15 @@ def test_lora_recipe_with_rejection_sampling(tmp_path, manager, make_spec):
     assert not torch.allclose(base_logits, lora_logits)
     # And through the tab's rewriter choice: the profile's chat model plus the adapter folder.
     from workbench.profiles import Profile
-    from workbench.t2i.managed import Managed
+    from workbench.models import ManagedModel
     from workbench.t2i.refiner import RefineSettings, refine_candidates
     from workbench.t2i.service import RewriterChoice
 
     profile = Profile("tiny", "", {"chat": make_spec("chat", "transformers-lm", "tiny:causal-lm")})
     spec = RewriterChoice(adapter=str(out)).spec(profile)
     assert spec.option("adapter") == str(out.resolve())
-    embedder = Managed(manager, make_spec("embeddings", "fake-embeddings", "fake/embeddings"))
-    result = refine_candidates(Managed(manager, spec), embedder, "a cat", RefineSettings(n=1, max_new_tokens=8, few_shot=0))
+    embedder = ManagedModel(manager, make_spec("embeddings", "fake-embeddings", "fake/embeddings"))
+    result = refine_candidates(ManagedModel(manager, spec), embedder, "a cat", RefineSettings(n=1, max_new_tokens=8, few_shot=0))
     assert result.candidates[0].provenance.settings["adapter"] == str(out.resolve())
 
 

@@ -287,3 +287,24 @@ class ModelManager:
     def loaded(self) -> list[ModelStatus]:
         with self._lock:
             return [e.status for e in self._entries.values()]
+
+
+class ManagedModel:
+    """A backend seen through the manager: each method call holds the model and its device queue for that call
+    only, and runs through the GPU entry point. One workbench function can then use several models on one device
+    (render, then score) without nesting the per-device queue."""
+
+    def __init__(self, manager: ModelManager, spec: ModelSpec):
+        self._manager, self.spec = manager, spec
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        value = getattr(self._manager.get(self.spec), name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._manager.run(self.spec, lambda backend: getattr(backend, name)(*args, **kwargs))
+
+        return call

@@ -12,7 +12,7 @@ from backends.base import ImageResult, ImageSettings, ModelSpec
 from workbench.t2i.baseline import BASELINE_ID, keyword_candidates
 from workbench.t2i.diversity import pairwise_diversity
 from workbench.t2i.inputs import check_base_url, check_prompt
-from workbench.t2i.managed import Managed
+from workbench.models import ManagedModel
 from workbench.t2i.refiner import (
     DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, Candidate, RefineResult, RefineSettings, refine_candidates, regenerate_one,
 )
@@ -73,8 +73,8 @@ class RewriterChoice:
         return text + (f" + adapter {self.adapter}" if self.adapter.strip() else "")
 
 
-def _embedder(ctx: Any, profile_name: str | None) -> Managed:
-    return Managed(ctx.manager, ctx.profile(profile_name).spec("embeddings"))
+def _embedder(ctx: Any, profile_name: str | None) -> ManagedModel:
+    return ManagedModel(ctx.manager, ctx.profile(profile_name).spec("embeddings"))
 
 
 def refine(ctx: Any, profile_name: str | None, prompt: str, rewriter: RewriterChoice | None = None,
@@ -93,7 +93,7 @@ def refine(ctx: Any, profile_name: str | None, prompt: str, rewriter: RewriterCh
         return RefineResult(prompt=prompt, candidates=candidates, pool=[c.text for c in candidates], examples=[],
                             messages=None, diversity=pairwise_diversity(vectors[1:]),
                             settings={**vars(settings), "rewriter": BASELINE_ID}, notes=[])
-    chat = Managed(ctx.manager, rewriter.spec(profile))
+    chat = ManagedModel(ctx.manager, rewriter.spec(profile))
     return refine_candidates(chat, embedder, prompt, settings, system_template, pairs_path)
 
 
@@ -111,7 +111,7 @@ def regenerate(ctx: Any, profile_name: str | None, prompt: str, others: Sequence
         if not fresh:
             raise RuntimeError("the keyword baseline has no further variant for this seed; change the seed")
         return fresh[0]
-    chat = Managed(ctx.manager, rewriter.spec(ctx.profile(profile_name)))
+    chat = ManagedModel(ctx.manager, rewriter.spec(ctx.profile(profile_name)))
     return regenerate_one(chat, _embedder(ctx, profile_name), prompt, list(others), settings, system_template)
 
 
@@ -143,7 +143,7 @@ def token_flags(t2i: Any, prompts: Sequence[str]) -> list[TokenFlag]:
 
 
 def check_token_limits(ctx: Any, profile_name: str | None, prompts: Sequence[str]) -> list[TokenFlag]:
-    return token_flags(Managed(ctx.manager, ctx.profile(profile_name).spec("t2i")), list(prompts))
+    return token_flags(ManagedModel(ctx.manager, ctx.profile(profile_name).spec("t2i")), list(prompts))
 
 
 @dataclass
@@ -186,5 +186,5 @@ def render_and_score(t2i: Any, scorer: Any, embedder: Any, original: str, candid
 def render_round(ctx: Any, profile_name: str | None, original: str, candidates: Sequence[str],
                  image_settings: ImageSettings, weights: dict[str, float] | None = None) -> RenderResult:
     profile = ctx.profile(profile_name)
-    return render_and_score(Managed(ctx.manager, profile.spec("t2i")), Managed(ctx.manager, profile.spec("image_text")),
+    return render_and_score(ManagedModel(ctx.manager, profile.spec("t2i")), ManagedModel(ctx.manager, profile.spec("image_text")),
                             _embedder(ctx, profile_name), original, candidates, image_settings, weights)

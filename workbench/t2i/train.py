@@ -146,7 +146,7 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
     from backends import BACKENDS
     from workbench.devices import pick_device
     from workbench.models import ModelManager
-    from workbench.t2i.managed import Managed
+    from workbench.models import ManagedModel
 
     config.check()
     device = pick_device(config.base.device)
@@ -186,8 +186,8 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
         sampler.has_adapter = True
         mgr = manager or ModelManager(budget_bytes=8 * 1024**3, device=device)
         coarse = [c for c, _ in rows[: config.rejection_prompts]]
-        kept = rejection_sample(sampler, Managed(mgr, config.t2i), Managed(mgr, config.scorer),
-                                Managed(mgr, config.embedder), coarse, config, progress)
+        kept = rejection_sample(sampler, ManagedModel(mgr, config.t2i), ManagedModel(mgr, config.scorer),
+                                ManagedModel(mgr, config.embedder), coarse, config, progress)
         if not kept:
             raise RuntimeError("rejection sampling kept nothing: every sampled rewrite was empty; train longer on "
                                "the corpus first (max_steps) or raise the temperature")
