@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import os
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -6,7 +6,7 @@ one request to a few seconds with tiny models and about a minute with the 270M o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 METHODS = ("gradient_x_input", "integrated_gradients", "feature_ablation")
 METHOD_LABELS = {
