@@ -100,7 +100,10 @@ def _target_forward(model: Any, target_id: int):
     import torch
 
     def forward(input_ids: Any) -> Any:
-        logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), use_cache=False).logits
+        # only the last position's logits: with a 262k-token vocabulary the output projection over every
+        # position would cost more than the rest of the model
+        logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), use_cache=False,
+                       logits_to_keep=1).logits
         return torch.softmax(logits[:, -1, :].float(), dim=-1)[:, target_id]
 
     return forward
