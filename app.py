@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {exc}")
     demo = build_demo(ctx)
     demo.queue(default_concurrency_limit=4)
-    print(f"{APP_TITLE}: profile '{ctx.default_profile}', device {ctx.manager.device}", flush=True)
+    # The device is resolved on the first model load (finding out imports torch, which would slow the start).
+    device = args.device or os.environ.get("WORKBENCH_DEVICE") or "auto"
+    print(f"{APP_TITLE}: profile '{ctx.default_profile}', device {device}", flush=True)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True)
 
 
