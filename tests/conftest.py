@@ -61,6 +61,24 @@ def offline_profile(profiles):
     return profiles["offline"]
 
 
+@pytest.fixture()
+def client(fake_ctx):
+    """A gradio_client Client on the whole app (every tab) built over the fake profile, served in-process."""
+    from gradio_client import Client
+
+    import app
+    from tests.app_process import free_port
+
+    demo = app.build_demo(fake_ctx)
+    demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+
+
 def spec(role: str, backend: str, model: str, **options):
     """A ModelSpec for tests: `spec("chat", "transformers-lm", "tiny:causal-lm")`."""
     from backends.base import ModelSpec

@@ -3,33 +3,10 @@ are tiny random causal LMs) and the Streamlit page via AppTest."""
 
 from __future__ import annotations
 
-import socket
 
 import pytest
 
 from tests.conftest import ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture()
-def client(fake_ctx):
-    from gradio_client import Client
-
-    import app
-
-    demo = app.build_demo(fake_ctx)
-    demo.queue()
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
 
 
 METHODS = ["gradient × input (the paper's)", "integrated gradients (embedding layer)", "feature ablation (token → pad)"]

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
+from tests.app_process import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 N_SLOTS = 8
 HEAD = 5  # state, status, tree, round, pick (state is not part of the API output)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture()
-def client(fake_ctx):
-    from gradio_client import Client
-
-    import app
-
-    demo = app.build_demo(fake_ctx)
-    demo.queue()
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
 
 
 REWRITER = ["profile chat model", "", "", ""]
@@ -99,7 +78,7 @@ def test_tab_bad_input_and_baseline(client):
         client.predict(*_refine_args("a" * 2001), api_name="/t2i_refine")
     with pytest.raises(AppError, match="could not reach the rewriter server"):
         args = _refine_args("a cat", kind="OpenAI-compatible server")
-        args[3], args[4] = f"http://127.0.0.1:{_free_port()}/v1", "m"
+        args[3], args[4] = f"http://127.0.0.1:{free_port()}/v1", "m"
         client.predict(*args, api_name="/t2i_refine")
     with pytest.raises(AppError, match="nothing to render yet"):
         client.predict("fake", *([""] * N_SLOTS), 1, 64, 0, 7.5, 1, 1, 1, 1, 1, api_name="/t2i_render")
