@@ -114,17 +114,16 @@ def test_two_processes_shard_and_merge_under_torchrun(tmp_path):
     """The launcher `accelerate launch --multi_gpu` uses (torchrun), with two CPU processes on gloo."""
     import os
     import shutil
-    import socket
     import subprocess
     import sys
     from pathlib import Path
 
+    from tests.app_process import free_port
+
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists():
         pytest.skip("torchrun is not installed beside this Python")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     prompts = tmp_path / "p.txt"
     prompts.write_text("\n".join(["a cat", "a dog", "a fox", "a castle", "a ramen bowl"]) + "\n")
     root = Path(__file__).resolve().parent.parent

