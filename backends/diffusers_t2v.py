@@ -51,12 +51,9 @@ class DiffusersTextToVideo:
             with torch.inference_mode():
                 frames = self.pipe(**kwargs).frames[0]
             _, tail = self.split_at_token_limit(prompt)
-            prov = Provenance(
-                model_id=self.spec.model_id, backend=self.spec.backend, seed=settings.seed,
-                settings={**vars(settings), "scheduler": type(self.pipe.scheduler).__name__,
-                          "pipeline": type(self.pipe).__name__},
-                revision=self.spec.revision, device=self.device, dtype=self.dtype, random_weights=self.random_weights,
-            )
+            prov = Provenance.of(self, seed=settings.seed,
+                                 settings={**vars(settings), "scheduler": type(self.pipe.scheduler).__name__,
+                                           "pipeline": type(self.pipe).__name__})
             results.append(VideoResult(frames=list(frames), fps=settings.fps, prompt=prompt, provenance=prov,
                                        truncated_tail=tail))
         return results

@@ -41,8 +41,7 @@ class _FakeBase:
         return int(self.spec.option("memory_bytes", 1_000_000))
 
     def _prov(self, seed: int | None = None, /, **settings: Any) -> Provenance:
-        return Provenance(model_id=self.spec.model_id, backend=self.spec.backend, seed=seed, settings=settings,
-                          device=self.device, dtype=self.dtype, random_weights=True)
+        return Provenance.of(self, seed=seed, settings=settings)  # random_weights is True on every fake
 
 
 class FakeChat(_FakeBase):

@@ -96,8 +96,7 @@ class OpenAIChat:
     def provenance(self, settings: GenerationSettings) -> Provenance:
         data = dict(vars(settings))
         data["base_url"] = self.base_url
-        return Provenance(model_id=self.spec.model_id, backend=self.spec.backend, seed=settings.seed, settings=data,
-                          device="remote", dtype="remote")
+        return Provenance.of(self, seed=settings.seed, settings=data)  # device and dtype are "remote"
 
     def _one(self, conversation: Conversation, settings: GenerationSettings) -> list[Generation]:
         data = self._post(self._payload(conversation, settings, stream=False))

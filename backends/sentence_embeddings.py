@@ -65,8 +65,5 @@ class SentenceEmbeddings:
                 chunks.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy())
         dim = int(getattr(self.model.config, "hidden_size", 0))
         vectors = np.concatenate(chunks) if chunks else np.zeros((0, dim), dtype=np.float32)
-        prov = Provenance(model_id=self.spec.model_id, backend=self.spec.backend,
-                          settings={"pooling": "mean", "normalize": True, "max_length": self.max_length},
-                          revision=self.spec.revision, device=self.device, dtype=self.dtype,
-                          random_weights=self.random_weights)
+        prov = Provenance.of(self, settings={"pooling": "mean", "normalize": True, "max_length": self.max_length})
         return EmbeddingResult(vectors=vectors, provenance=prov)

@@ -212,10 +212,7 @@ class TransformersCausalLM:
         data.update(extra)
         if self.has_adapter:
             data.setdefault("adapter", self.spec.option("adapter"))
-        return Provenance(
-            model_id=self.spec.model_id, backend=self.spec.backend, seed=data.get("seed"), settings=data,
-            revision=self.spec.revision, device=self.device, dtype=self.dtype, random_weights=self.random_weights,
-        )
+        return Provenance.of(self, seed=data.get("seed"), settings=data)
 
     def _generate_kwargs(self, settings: GenerationSettings) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(

@@ -65,10 +65,7 @@ class VisionTransformer:
         grid = patch_grid(self.model.config, pixels.shape[-2], pixels.shape[-1])
         n_patches = grid[0] * grid[1]
         hidden = out.last_hidden_state
-        prov = Provenance(model_id=self.spec.model_id, backend=self.spec.backend,
-                          settings={"input_size": list(pixels.shape[-2:]), "attn_implementation": "eager"},
-                          revision=self.spec.revision, device=self.device, dtype=self.dtype,
-                          random_weights=self.random_weights)
+        prov = Provenance.of(self, settings={"input_size": list(pixels.shape[-2:]), "attn_implementation": "eager"})
         return VisionOutput(
             cls_embedding=hidden[:, 0], patch_tokens=hidden[:, -n_patches:], attentions=tuple(out.attentions),
             grid=grid, provenance=prov,

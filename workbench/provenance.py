@@ -64,6 +64,15 @@ class Provenance:
     versions: dict[str, str] = field(default_factory=package_versions)
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
+    @classmethod
+    def of(cls, backend: Any, seed: int | None = None, settings: dict[str, Any] | None = None) -> "Provenance":
+        """Provenance of a result produced by a loaded backend (anything with `.spec`, `.device`, `.dtype`)."""
+        spec = backend.spec
+        return cls(model_id=spec.model_id, backend=spec.backend, seed=seed, settings=dict(settings or {}),
+                   revision=spec.revision, device=getattr(backend, "device", None),
+                   dtype=getattr(backend, "dtype", None),
+                   random_weights=bool(getattr(backend, "random_weights", spec.random_weights)))
+
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)
 

@@ -66,11 +66,7 @@ class ImageScores:
 
 
 def _prov(backend: Any, metric: str, **settings: Any) -> Provenance:
-    spec = backend.spec
-    return Provenance(model_id=spec.model_id, backend=spec.backend, revision=spec.revision,
-                      device=getattr(backend, "device", None), dtype=getattr(backend, "dtype", None),
-                      random_weights=bool(getattr(backend, "random_weights", spec.random_weights)),
-                      settings={"metric": metric, "definition": METRICS[metric], **settings})
+    return Provenance.of(backend, settings={"metric": metric, "definition": METRICS[metric], **settings})
 
 
 def check_weights(weights: dict[str, float] | None) -> dict[str, float]:
