@@ -85,6 +85,16 @@ def render_summary(rendered: Any) -> str:
     return "\n\n".join(lines)
 
 
+def session_from_state(state_value: Any, action: str, edited: list[str] | None = None) -> RefinementSession:
+    """The user's session from its Gradio state, with the candidates as currently edited in the text boxes."""
+    if not state_value:
+        raise ValueError(f"{action}: press Refine first")
+    session_obj = RefinementSession.from_dict(state_value)
+    if edited is not None:
+        session_obj.set_candidates(edited)
+    return session_obj
+
+
 def candidate_panel(scores: ImageScores, flag: Any) -> str:
     text = score_markdown(scores)
     if flag is not None and flag.tail:
@@ -212,11 +222,8 @@ def build_gradio(ctx, session) -> None:
 
     def do_further(profile_name, state_value, pick_value, *args):
         try:
-            if not state_value:
-                raise ValueError("nothing to refine further yet: press Refine first")
             edited, rest = list(args[:MAX_CANDIDATES]), args[MAX_CANDIDATES:]
-            session_obj = RefinementSession.from_dict(state_value)
-            session_obj.set_candidates(edited)
+            session_obj = session_from_state(state_value, "nothing to refine further yet", edited)
             if pick_value in (None, ""):
                 raise ValueError("pick a candidate first")
             index = int(pick_value) - 1
@@ -232,9 +239,7 @@ def build_gradio(ctx, session) -> None:
 
     def do_back(profile_name, state_value, round_value):
         try:
-            if not state_value:
-                raise ValueError("there is no history yet: press Refine first")
-            session_obj = RefinementSession.from_dict(state_value)
+            session_obj = session_from_state(state_value, "there is no history yet")
             session_obj.go_back(int(round_value) if round_value not in (None, "") else -1)
             return refresh_all(profile_name, session_obj, f"Back at round {session_obj.current}. Render again to see its images.")
         except (ValueError, RuntimeError) as exc:
@@ -243,11 +248,8 @@ def build_gradio(ctx, session) -> None:
     def make_regen(slot: int):
         def do_regen(profile_name, state_value, *args):
             try:
-                if not state_value:
-                    raise ValueError("nothing to regenerate yet: press Refine first")
                 edited, rest = list(args[:MAX_CANDIDATES]), args[MAX_CANDIDATES:]
-                session_obj = RefinementSession.from_dict(state_value)
-                session_obj.set_candidates(edited)
+                session_obj = session_from_state(state_value, "nothing to regenerate yet", edited)
                 rnd = session_obj.round()
                 if slot >= len(rnd.candidates):
                     raise ValueError(f"candidate {slot + 1} is not shown; this round has {len(rnd.candidates)}")
@@ -269,13 +271,11 @@ def build_gradio(ctx, session) -> None:
 
     def do_render(profile_name, state_value, *args):
         try:
-            if not state_value:
-                raise ValueError("nothing to render yet: press Refine first")
+            session_obj = session_from_state(state_value, "nothing to render yet")
             edited = list(args[:MAX_CANDIDATES])
             steps_v, size_v, seed_v, guidance_v = args[MAX_CANDIDATES:MAX_CANDIDATES + 4]
             weights = dict(zip(METRICS, (float(w) for w in args[MAX_CANDIDATES + 4:])))
             settings = image_settings(steps_v, size_v, seed_v, guidance_v)
-            session_obj = RefinementSession.from_dict(state_value)
             session_obj.set_candidates(edited)
             rnd = session_obj.round()
             rendered = service.render_round(ctx, profile_name, session_obj.root_prompt, rnd.candidates, settings,
