@@ -22,9 +22,7 @@ def load_pipeline(spec: ModelSpec, device: str, dtype: str, pipeline_class: str)
         random_weights = True
     else:
         cls = getattr(diffusers, spec.option("pipeline_class", pipeline_class))
-        kwargs: dict[str, Any] = {"torch_dtype": torch_dtype(dtype), "trust_remote_code": spec.trust_remote_code}
-        if spec.revision:
-            kwargs["revision"] = spec.revision
+        kwargs: dict[str, Any] = {"torch_dtype": torch_dtype(dtype), **spec.hub_kwargs()}
         if spec.option("variant"):
             kwargs["variant"] = spec.option("variant")
         pipe = cls.from_pretrained(source.location, **kwargs)

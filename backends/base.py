@@ -41,6 +41,13 @@ class ModelSpec:
     def option(self, name: str, default: Any = None) -> Any:
         return dict(self.options).get(name, default)
 
+    def hub_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments every `from_pretrained` call takes from the spec (remote code only when turned on)."""
+        kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
+        if self.revision:
+            kwargs["revision"] = self.revision
+        return kwargs
+
     @classmethod
     def from_dict(cls, role: str, data: dict[str, Any]) -> "ModelSpec":
         known = {"backend", "model", "revision", "dtype", "device", "random_weights", "trust_remote_code", "options"}

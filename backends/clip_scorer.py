@@ -57,9 +57,7 @@ class ClipScorer:
             model, processor, head = tiny.build(source.location, source.params)
             random_weights = True
         else:
-            common: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
-            if spec.revision:
-                common["revision"] = spec.revision
+            common = spec.hub_kwargs()
             model = CLIPModel.from_pretrained(source.location, dtype=torch_dtype(dtype), **common)
             processor = AutoProcessor.from_pretrained(spec.option("processor", source.location), **common)
             if spec.option("aesthetic_head"):

@@ -31,9 +31,7 @@ class SentenceEmbeddings:
             model, tokenizer = tiny.build(source.location, source.params)
             random_weights = True
         else:
-            common: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
-            if spec.revision:
-                common["revision"] = spec.revision
+            common = spec.hub_kwargs()
             tokenizer = AutoTokenizer.from_pretrained(source.location, **common)
             model = AutoModel.from_pretrained(source.location, dtype=torch_dtype(dtype), **common)
         model.to(device=device, dtype=torch_dtype(dtype)).eval()

@@ -106,9 +106,7 @@ class TransformersCausalLM:
             model, tokenizer = tiny.build(source.location, source.params)
             random_weights = True
         else:
-            common: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
-            if spec.revision:
-                common["revision"] = spec.revision
+            common = spec.hub_kwargs()
             if source.gguf_file:
                 common["gguf_file"] = source.gguf_file
             location = source.location

@@ -35,9 +35,7 @@ class VisionTransformer:
             model, processor = tiny.build(source.location, source.params)
             random_weights = True
         else:
-            common: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
-            if spec.revision:
-                common["revision"] = spec.revision
+            common = spec.hub_kwargs()
             model = AutoModel.from_pretrained(source.location, dtype=torch_dtype(dtype), **common)
             processor = AutoImageProcessor.from_pretrained(source.location, **common)
         model.set_attn_implementation("eager")

@@ -11,6 +11,7 @@ def test_all_profiles_load_and_name_registered_backends(profiles):
         for role, spec in profile.roles.items():
             assert spec.backend in BACKENDS, (profile.name, role, spec.backend)
             assert not spec.trust_remote_code, "remote code stays off unless the user turns it on"
+            assert spec.hub_kwargs()["trust_remote_code"] is False
 
 
 def test_offline_profile_uses_packaged_weights_and_marks_random_roles(profiles):
