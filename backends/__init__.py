@@ -4,7 +4,7 @@ BACKENDS maps a backend name (as written in profiles) to a lazy "module:Class" s
 importing this package imports no backend module and no heavy library.
 """
 
-from workbench.registry import Registry
+from backends.registry import Registry
 
 BACKENDS = Registry("backend")
 for _name, _target in {

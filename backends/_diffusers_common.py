@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from backends.base import ModelSpec
-from workbench.devices import torch_dtype
-from workbench.sources import resolve_source
+from backends.devices import torch_dtype
+from backends.sources import resolve_source
 
 
 def load_pipeline(spec: ModelSpec, device: str, dtype: str, pipeline_class: str) -> tuple[Any, bool]:
@@ -16,7 +16,7 @@ def load_pipeline(spec: ModelSpec, device: str, dtype: str, pipeline_class: str)
 
     source = resolve_source(spec.model_id)
     if source.kind == "tiny":
-        from workbench import tiny
+        from backends import tiny
 
         pipe = tiny.build(source.location, source.params)
         random_weights = True

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
-from workbench.provenance import Provenance
+from backends.provenance import Provenance
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 Conversation = str | list[Message]  # a plain prompt, or chat messages to format with the chat template

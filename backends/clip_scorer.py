@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from backends.base import ModelSpec, free_accelerator_memory, module_bytes
-from workbench.devices import torch_dtype
-from workbench.sources import resolve_source
+from backends.devices import torch_dtype
+from backends.sources import resolve_source
 
 
 def load_linear_head(path: str, in_features: int) -> Any:
@@ -52,7 +52,7 @@ class ClipScorer:
         random_weights = spec.random_weights
         head = None
         if source.kind == "tiny":
-            from workbench import tiny
+            from backends import tiny
 
             model, processor, head = tiny.build(source.location, source.params)
             random_weights = True

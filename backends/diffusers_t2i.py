@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 from backends._diffusers_common import load_pipeline, pipeline_modules, split_at_token_limit, token_limit
 from backends.base import ImageResult, ImageSettings, ModelSpec, free_accelerator_memory, module_bytes
-from workbench.provenance import Provenance
+from backends.provenance import Provenance
 
 
 class DiffusersTextToImage:

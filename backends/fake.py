@@ -12,7 +12,7 @@ from backends.base import (
     Conversation, EmbeddingResult, Generation, GenerationSettings, ImageResult, ImageSettings, ModelSpec,
     VideoResult, VideoSettings, VisionOutput,
 )
-from workbench.provenance import Provenance
+from backends.provenance import Provenance
 
 _MODIFIERS = ("highly detailed", "soft morning light", "wide angle", "oil painting", "cinematic composition",
               "sharp focus", "muted colors", "studio lighting", "35mm photograph", "volumetric fog")

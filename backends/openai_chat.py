@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, Sequence
 
 from backends.base import Conversation, Generation, GenerationSettings, ModelSpec
-from workbench.provenance import Provenance
+from backends.provenance import Provenance
 
 
 class RemoteModelError(RuntimeError):

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from backends.base import EmbeddingResult, ModelSpec, free_accelerator_memory, module_bytes
-from workbench.devices import torch_dtype
-from workbench.provenance import Provenance
-from workbench.sources import resolve_source
+from backends.devices import torch_dtype
+from backends.provenance import Provenance
+from backends.sources import resolve_source
 
 
 class SentenceEmbeddings:
@@ -26,7 +26,7 @@ class SentenceEmbeddings:
         source = resolve_source(spec.model_id)
         random_weights = spec.random_weights
         if source.kind == "tiny":
-            from workbench import tiny
+            from backends import tiny
 
             model, tokenizer = tiny.build(source.location, source.params)
             random_weights = True

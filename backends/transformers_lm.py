@@ -11,9 +11,9 @@ import threading
 from typing import Any, Iterator, Sequence
 
 from backends.base import Conversation, Generation, GenerationSettings, ModelSpec, free_accelerator_memory, module_bytes
-from workbench.devices import torch_dtype
-from workbench.provenance import Provenance
-from workbench.sources import resolve_source
+from backends.devices import torch_dtype
+from backends.provenance import Provenance
+from backends.sources import resolve_source
 
 # Used when a tokenizer has no chat template of its own and the profile gives none
 # (Gemma-3-270M base ships none): a plain instruction/response layout.
@@ -42,7 +42,7 @@ def _converted_dir(folder: str, gguf_file: str):
     import os
     from pathlib import Path
 
-    from workbench.sources import cache_dir
+    from backends.sources import cache_dir
 
     path = Path(folder) / gguf_file
     stat = path.stat()
@@ -101,7 +101,7 @@ class TransformersCausalLM:
         source = resolve_source(spec.model_id)
         random_weights = spec.random_weights
         if source.kind == "tiny":
-            from workbench import tiny
+            from backends import tiny
 
             model, tokenizer = tiny.build(source.location, source.params)
             random_weights = True

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from backends.base import ModelSpec, VisionOutput, free_accelerator_memory, module_bytes
-from workbench.devices import torch_dtype
-from workbench.provenance import Provenance
-from workbench.sources import resolve_source
+from backends.devices import torch_dtype
+from backends.provenance import Provenance
+from backends.sources import resolve_source
 
 
 def patch_grid(config: Any, pixel_height: int, pixel_width: int) -> tuple[int, int]:
@@ -30,7 +30,7 @@ class VisionTransformer:
         source = resolve_source(spec.model_id)
         random_weights = spec.random_weights
         if source.kind == "tiny":
-            from workbench import tiny
+            from backends import tiny
 
             model, processor = tiny.build(source.location, source.params)
             random_weights = True

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from tests.app_process import start_app, stop  # noqa: E402
 from tests.test_browser import CHROMIUM_ARGS  # noqa: E402

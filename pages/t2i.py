@@ -47,7 +47,7 @@ def refine_settings(n: Any, diversity: Any, few_shot: Any, temperature: Any, see
 
 
 def image_settings(steps: Any, size: Any, seed: Any, guidance: Any):
-    from backends.base import ImageSettings
+    from workbench.types import ImageSettings
 
     for name, value in (("steps", steps), ("size", size), ("image seed", seed)):
         if value is None or float(value) != int(float(value)):

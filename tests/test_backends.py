@@ -65,7 +65,7 @@ def test_lora_adapter_switches_off_and_on(tmp_path, manager, make_spec):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from workbench import tiny
+    from backends import tiny
 
     model, tok = tiny.tiny_causal_lm()
     peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))

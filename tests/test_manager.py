@@ -7,7 +7,7 @@ import pytest
 
 from backends.base import ModelSpec
 from workbench.models import ModelLoadError, ModelManager
-from workbench.registry import Registry
+from backends.registry import Registry
 
 MIB = 2**20
 

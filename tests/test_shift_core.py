@@ -33,7 +33,7 @@ def tiny_adapter(tmp_path_factory):
     """A LoRA adapter (q/k/v/o) for the tiny model, with random non-zero B so that it changes the outputs."""
     from peft import LoraConfig, get_peft_model
 
-    from workbench import tiny
+    from backends import tiny
 
     model, _ = tiny.build("causal-lm", (("seed", "0"),))
     peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -96,7 +96,7 @@ def test_bad_prompts_raise(tiny_backend, prompt, template, message):
 def test_refuses_mismatched_tokenizers(manager):
     from workbench.shift.analysis import analyse_pair
     from workbench.shift.pairs import check_same_tokenizer
-    from workbench.tiny import tiny_lm_tokenizer
+    from backends.tiny import tiny_lm_tokenizer
 
     with pytest.raises(ValueError, match="tokenizers differ"):
         check_same_tokenizer(tiny_lm_tokenizer(600), tiny_lm_tokenizer(500), "a", "b")

@@ -65,7 +65,6 @@ def _page_script(root: str) -> None:
 
     import streamlit as st
 
-    sys.path.insert(0, root)
     from workbench.context import build_context
 
     @st.cache_resource

@@ -13,7 +13,6 @@ def _page_script(page: str, root: str) -> None:
 
     import streamlit as st
 
-    sys.path.insert(0, root)
     from workbench.context import build_context
 
     @st.cache_resource

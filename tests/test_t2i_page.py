@@ -96,7 +96,6 @@ def test_tab_bad_input_and_baseline(client):
 def _streamlit_page(root: str) -> None:
     import sys
 
-    sys.path.insert(0, root)
     import streamlit as st
 
     from pages import t2i

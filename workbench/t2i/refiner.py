@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from backends.base import GenerationSettings
-from workbench.provenance import Provenance
+from backends.provenance import Provenance
 from workbench.t2i.diversity import DiversityReport, mmr_select, pairwise_diversity
 from workbench.t2i.inputs import MAX_POOL, check_count, check_fraction, check_prompt
 

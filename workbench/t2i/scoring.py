@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from workbench.provenance import Provenance
+from backends.provenance import Provenance
 
 RANDOM_NOTE = "random weights: outputs are not meaningful"
 

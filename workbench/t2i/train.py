@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import GenerationSettings, ImageSettings, ModelSpec
-from workbench.provenance import Provenance
+from backends.provenance import Provenance
 from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, build_messages, load_pairs, parse_candidate
 
 
@@ -144,7 +144,7 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
     from peft import LoraConfig
 
     from backends import BACKENDS
-    from workbench.devices import pick_device
+    from backends.devices import pick_device
     from workbench.models import ModelManager
     from workbench.models import ManagedModel
 

@@ -7,7 +7,7 @@ model ids in profiles take one of these forms:
   found with importlib.util.find_spec, never by importing the package;
 - "pypi:<package>!assemble" — packages that ship split files and a function that joins them
   (the Gemma-3-270M GGUF package);
-- "tiny:<builder>[?key=value&...]" — a tiny random model built in code (`workbench.tiny`).
+- "tiny:<builder>[?key=value&...]" — a tiny random model built in code (`backends.tiny`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,139 @@
+"""One wiring layer for both front ends: every page handler goes through `gradio_action` / `streamlit_action`,
+which run it with `workbench.actions.run_action` (one error policy, one event per action, the user's session
+id) and only translate for the front end: the message into `gr.Error` / `st.error`, progress into
+`gr.Progress` / `st.progress`. Pages never catch errors themselves."""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from typing import Any, Callable, Sequence
+
+from workbench.actions import ActionError, run_action, stream_action
+
+
+# --------------------------------------------------------------------------- Gradio
+
+
+def gradio_action(ctx: Any, trigger: Callable[..., Any], name: str, fn: Callable[..., Any], inputs: Sequence[Any],
+                  outputs: Any, *, tab: str, job: bool = False, stream: bool = False,
+                  input_names: Sequence[str] | None = None, api_name: str | bool | None = None, **event_kwargs: Any):
+    """Bind `fn` to a Gradio event (`trigger` is e.g. `button.click`) as the user action `name`.
+
+    `fn` receives the input components' values positionally (plus `job=` when `job=True`). A generator `fn`
+    with `stream=True` streams its values. Errors become `gr.Error` with the wiring layer's message.
+    """
+    import gradio as gr
+
+    n = len(inputs)
+    names = list(input_names) if input_names is not None else None
+
+    def split(values: tuple) -> tuple[tuple, str, Any]:
+        request = values[n] if len(values) > n else None
+        progress = values[n + 1] if len(values) > n + 1 else None
+        return values[:n], (getattr(request, "session_hash", None) or "anonymous"), progress
+
+    if stream:
+        def call(*values: Any):
+            args, session_id, _ = split(values)
+            try:
+                yield from stream_action(ctx, name, fn, args, tab=tab, session_id=session_id, frontend="gradio",
+                                         input_names=names)
+            except ActionError as exc:
+                raise gr.Error(exc.message) from None
+    else:
+        def call(*values: Any):
+            args, session_id, progress = split(values)
+
+            def on_progress(update) -> None:
+                if progress is not None:
+                    progress(update.fraction, desc=update.describe())
+
+            try:
+                return run_action(ctx, name, fn, args, tab=tab, session_id=session_id, frontend="gradio",
+                                  input_names=names, on_progress=on_progress if job else None, job=job)
+            except ActionError as exc:
+                raise gr.Error(exc.message) from None
+
+    # Gradio injects the request (by annotation) and progress (by default value) into positional parameters
+    # it finds in the signature, so the wrapper declares exactly n inputs, then those two.
+    params = [inspect.Parameter(f"input_{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(n)]
+    params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request))
+    if job:
+        params.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
+    call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    call.__annotations__ = {"request": gr.Request}
+    call.__name__ = name
+    return trigger(call, list(inputs), outputs, api_name=name if api_name is None else api_name, **event_kwargs)
+
+
+def gradio_cancel(ctx: Any, trigger: Callable[..., Any], *, api_name: str | bool = False, outputs: Any = None):
+    """Bind a Cancel button: stops this session's running job at its next step (what finished is kept)."""
+    import gradio as gr
+
+    def cancel(request: gr.Request) -> str:
+        session_id = getattr(request, "session_hash", None) or "anonymous"
+        stopped = ctx.jobs.cancel(session_id)
+        return "Cancelling at the next step..." if stopped else "Nothing is running."
+
+    return trigger(cancel, None, outputs, api_name=api_name, queue=False)
+
+
+# --------------------------------------------------------------------------- Streamlit
+
+
+def streamlit_session_id() -> str:
+    import streamlit as st
+
+    if "_wb_session_id" not in st.session_state:
+        st.session_state["_wb_session_id"] = uuid.uuid4().hex
+    return st.session_state["_wb_session_id"]
+
+
+def streamlit_action(ctx: Any, name: str, fn: Callable[..., Any], *args: Any, tab: str, job: bool = False,
+                     input_names: Sequence[str] | None = None, **kwargs: Any) -> Any:
+    """Run `fn(*args, **kwargs)` as the user action `name`; on error show `st.error` and return None.
+
+    With `job=True` a progress bar shows the stage and item; a click anywhere on the page stops the run
+    (Streamlit reruns the script), and the last partial result is kept under `st.session_state[name +
+    "_partial"]`."""
+    import streamlit as st
+
+    bar = st.progress(0.0, text=f"{name}: starting") if job else None
+
+    def on_progress(update) -> None:
+        if bar is not None:
+            bar.progress(update.fraction if update.fraction is not None else 0.0, text=update.describe())
+
+    session_id = streamlit_session_id()
+    try:
+        return run_action(ctx, name, fn, args, kwargs, tab=tab, session_id=session_id, frontend="streamlit",
+                          input_names=list(input_names) if input_names is not None else None,
+                          on_progress=on_progress if job else None, job=job)
+    except ActionError as exc:
+        st.error(exc.message)
+        if exc.partial is not None:
+            st.session_state[f"{name}_partial"] = exc.partial
+        return None
+    except BaseException:  # Streamlit's stop/rerun on a click mid-run: keep what the job reported
+        last = ctx.jobs.last(session_id)
+        if job and last is not None and last.name == name and last.partial is not None:
+            st.session_state[f"{name}_partial"] = last.partial
+        raise
+    finally:
+        if bar is not None:
+            bar.empty()
+
+
+def streamlit_stream(ctx: Any, name: str, fn: Callable[..., Any], *args: Any, tab: str,
+                     input_names: Sequence[str] | None = None, **kwargs: Any):
+    """Iterate a generator action in Streamlit (e.g. `st.write_stream(streamlit_stream(...))`); on error show
+    `st.error` and stop the stream."""
+    import streamlit as st
+
+    try:
+        yield from stream_action(ctx, name, fn, args, kwargs, tab=tab, session_id=streamlit_session_id(),
+                                 frontend="streamlit",
+                                 input_names=list(input_names) if input_names is not None else None)
+    except ActionError as exc:
+        st.error(exc.message)
