@@ -26,7 +26,9 @@ def gradio_action(ctx: Any, trigger: Callable[..., Any], name: str, fn: Callable
     import gradio as gr
 
     n = len(inputs)
-    names = list(input_names) if input_names is not None else None
+    # Event inputs are named after their components (elem_id, else label), so a study log reads as the page does.
+    names = list(input_names) if input_names is not None else [
+        getattr(c, "elem_id", None) or getattr(c, "label", None) or f"input_{i}" for i, c in enumerate(inputs)]
 
     def split(values: tuple) -> tuple[tuple, str, Any]:
         request = values[n] if len(values) > n else None
