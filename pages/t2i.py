@@ -1,105 +1,22 @@
 """Text→image prompt refinement tab (UF-FGTG): a coarse prompt becomes N fine-grained candidates, shown
 editable with a word diff and a token-limit flag before any render; rendering is a separate click, each image
 beside the original prompt's image from the same seed, each with a per-metric score panel; pick one and refine
-further, with the tree of rounds visible and navigable. Layout and wiring only: the work is in workbench.t2i."""
+further, with the tree of rounds visible and navigable. Layout and wiring only: the flows are in
+workbench.t2i.flows."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from workbench.t2i import diff as wdiff
-from workbench.t2i.inputs import MAX_CANDIDATES
-from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
-from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS, RANDOM_NOTE, ImageScores, score_markdown
-from workbench.t2i.session import RefinementSession
+from pages._wiring import gradio_action, streamlit_action
+from workbench.t2i import flows
+from workbench.t2i.flows import MAX_CANDIDATES, REWRITER_LABELS, RenderInputs, RewriterInputs
+from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE
+from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS
 
 TITLE = "T2I prompt refinement"
 ORDER = 10
-
-REWRITER_LABELS = {
-    "profile": "profile chat model",
-    "profile:t2i_rewriter": "profile T2I rewriter role (e.g. Promptist in the paper profile)",
-    "baseline": "keyword baseline (Promptist/MagicPrompt style)",
-    "openai": "OpenAI-compatible server",
-}
-_KIND_BY_LABEL = {v: k for k, v in REWRITER_LABELS.items()}
-
-
-# --------------------------------------------------------------------------- shared by both front ends
-
-
-def rewriter_choice(kind_label: str, base_url: str, model: str, adapter: str):
-    from workbench.t2i.service import RewriterChoice
-
-    kind, _, role = _KIND_BY_LABEL.get(kind_label, kind_label).partition(":")
-    return RewriterChoice(kind=kind, role=role or "chat", base_url=base_url or "", model=model or "",
-                          adapter=adapter or "").check()
-
-
-def refine_settings(n: Any, diversity: Any, few_shot: Any, temperature: Any, seed: Any) -> RefineSettings:
-    def whole(value: Any, name: str) -> int:
-        if value is None or (isinstance(value, float) and value != int(value)):
-            raise ValueError(f"{name} must be a whole number, got {value!r}")
-        return int(value)
-
-    return RefineSettings(n=whole(n, "n"), diversity=float(diversity), few_shot=whole(few_shot, "few-shot examples"),
-                          temperature=float(temperature), seed=whole(seed, "seed")).check()
-
-
-def image_settings(steps: Any, size: Any, seed: Any, guidance: Any):
-    from workbench.types import ImageSettings
-
-    for name, value in (("steps", steps), ("size", size), ("image seed", seed)):
-        if value is None or float(value) != int(float(value)):
-            raise ValueError(f"{name} must be a whole number, got {value!r}")
-    return ImageSettings(steps=int(steps), width=int(size), height=int(size), seed=int(seed),
-                         guidance_scale=float(guidance)).check()
-
-
-def refine_summary(result: Any) -> str:
-    lines = [f"**{len(result.candidates)} candidate(s)** chosen by MMR from {len(result.pool)} distinct rewrites "
-             f"(rewriter `{result.settings.get('rewriter')}`). Text {result.diversity.describe()}."]
-    if any(c.provenance.random_weights for c in result.candidates):
-        lines.append(f"⚠️ rewriter: **{RANDOM_NOTE}**.")
-    lines += [f"⚠️ {note}" for note in result.notes]
-    if result.examples:
-        lines.append("Few-shot examples retrieved by embedding similarity: " + "; ".join(
-            f"“{e['coarse']}” ({e['similarity']:.2f})" for e in result.examples))
-    return "\n\n".join(lines)
-
-
-def flag_text(flag: Any) -> str:
-    return flag.message()
-
-
-def render_summary(rendered: Any) -> str:
-    lines = []
-    if rendered.round_diversity is not None:
-        lines.append(f"Image diversity of this round (mean pairwise CLIP-image distance): "
-                     f"**{rendered.round_diversity:.3f}**")
-    lines += [f"⚠️ {w}" for w in rendered.warnings]
-    truncated = [i + 1 for i, f in enumerate(rendered.flags) if f.tail]
-    if truncated:
-        lines.append(f"⚠️ candidates {truncated} were cut at the text encoder's limit; see each panel for the tail.")
-    lines.append("Each panel shows every metric separately; the weighted total is shown beside them, never instead.")
-    return "\n\n".join(lines)
-
-
-def session_from_state(state_value: Any, action: str, edited: list[str] | None = None) -> RefinementSession:
-    """The user's session from its Gradio state, with the candidates as currently edited in the text boxes."""
-    if not state_value:
-        raise ValueError(f"{action}: press Refine first")
-    session_obj = RefinementSession.from_dict(state_value)
-    if edited is not None:
-        session_obj.set_candidates(edited)
-    return session_obj
-
-
-def candidate_panel(scores: ImageScores, flag: Any) -> str:
-    text = score_markdown(scores)
-    if flag is not None and flag.tail:
-        text = f"⚠️ the image model never saw: “{flag.tail}”\n\n" + text
-    return text
+TAB = "t2i"
 
 
 # --------------------------------------------------------------------------- Gradio
@@ -107,8 +24,6 @@ def candidate_panel(scores: ImageScores, flag: Any) -> str:
 
 def build_gradio(ctx, session) -> None:
     import gradio as gr
-
-    from workbench.t2i import service
 
     gr.Markdown(
         "Type a coarse prompt and get up to eight fine-grained rewrites. Edit them, compare the word diff, regenerate "
@@ -142,9 +57,10 @@ def build_gradio(ctx, session) -> None:
     for i in range(MAX_CANDIDATES):
         with gr.Group(visible=False) as group:
             with gr.Row():
-                text = gr.Textbox(label=f"Candidate {i + 1}", lines=3, scale=4, interactive=True)
+                text = gr.Textbox(label=f"Candidate {i + 1}", lines=3, scale=4, interactive=True,
+                                  elem_id=f"t2i-cand-{i + 1}")
                 regen = gr.Button(f"Regenerate {i + 1}", scale=1, size="sm")
-            diff_view = gr.HighlightedText(label="Word diff against the original", combine_adjacent=True,
+            diff_view = gr.HighlightedText(label="Word diff against the prompt it refines", combine_adjacent=True,
                                            color_map={"added": "green", "removed": "red"})
             flag = gr.Markdown()
             with gr.Row():
@@ -177,164 +93,69 @@ def build_gradio(ctx, session) -> None:
 
     rewriter_inputs = [kind, base_url, model_name, adapter, system_template, n, diversity, few_shot, temperature, seed]
 
-    def fail(exc: BaseException):
-        return gr.Error(str(exc))
-
-    def slot_updates(profile_name: str, session_obj: RefinementSession) -> list[Any]:
-        rnd = session_obj.round()
-        flags: list[Any] = []
-        try:
-            flags = service.check_token_limits(ctx, profile_name, rnd.candidates) if rnd.candidates else []
-        except (ValueError, RuntimeError) as exc:
-            flags = [None] * len(rnd.candidates)
-            flag_error = f"token limit not checked: {exc}"
-        else:
-            flag_error = ""
-        out: list[Any] = []
+    def view_outputs(new_state: dict, view: flows.T2IView) -> list[Any]:
+        out: list[Any] = [new_state, view.status, view.tree, gr.update(choices=view.rounds, value=view.current_round),
+                          gr.update(choices=view.picks, value=view.pick)]
         for i in range(MAX_CANDIDATES):
-            visible = i < len(rnd.candidates)
-            text = rnd.candidates[i] if visible else ""
-            pieces = wdiff.highlighted(wdiff.word_diff(session_obj.root_prompt, text)) if visible else []
-            flag = (flags[i].message() if flags[i] is not None else flag_error) if visible else ""
-            stored = rnd.scores[i] if visible and i < len(rnd.scores) else None
-            score_text = _stored_scores_md(stored) if stored else ""
-            out += [gr.update(visible=visible), text, pieces, flag, None, None, score_text]
+            if i < len(view.slots):
+                s = view.slots[i]
+                out += [gr.update(visible=True), s.text, s.diff, s.flag, s.original_image, s.image, s.scores]
+            else:
+                out += [gr.update(visible=False), "", [], "", None, None, ""]
         return out
 
-    def refresh_all(profile_name: str, session_obj: RefinementSession, message: str) -> list[Any]:
-        rnd = session_obj.round()
-        picks = [(f"{i + 1}: {t[:60]}", i + 1) for i, t in enumerate(rnd.candidates)]
-        rounds = [(label, rid) for label, rid in session_obj.round_choices()]
-        return [session_obj.to_dict(), message, session_obj.tree_markdown(),
-                gr.update(choices=rounds, value=session_obj.current),
-                gr.update(choices=picks, value=picks[0][1] if picks else None), *slot_updates(profile_name, session_obj)]
+    def do_refine(profile_name, prompt_text, *rw):
+        return view_outputs(*flows.refine(ctx, profile_name, prompt_text, RewriterInputs.of(rw)))
 
-    def do_refine(profile_name, prompt_text, *args):
-        try:
-            rewriter = rewriter_choice(*args[:4])
-            settings = refine_settings(*args[5:])
-            result = service.refine(ctx, profile_name, prompt_text, rewriter, settings, args[4])
-            session_obj = RefinementSession.start(result.prompt, [c.to_dict() for c in result.candidates],
-                                                  rewriter.describe(ctx.profile(profile_name)))
-            return refresh_all(profile_name, session_obj, refine_summary(result))
-        except (ValueError, RuntimeError) as exc:
-            raise fail(exc) from exc
-
-    def do_further(profile_name, state_value, pick_value, *args):
-        try:
-            edited, rest = list(args[:MAX_CANDIDATES]), args[MAX_CANDIDATES:]
-            session_obj = session_from_state(state_value, "nothing to refine further yet", edited)
-            if pick_value in (None, ""):
-                raise ValueError("pick a candidate first")
-            index = int(pick_value) - 1
-            picked = session_obj.pick(index)
-            rewriter = rewriter_choice(*rest[:4])
-            settings = refine_settings(*rest[5:])
-            result = service.refine(ctx, profile_name, picked, rewriter, settings, rest[4])
-            session_obj.refine_further(index, [c.to_dict() for c in result.candidates],
-                                       rewriter.describe(ctx.profile(profile_name)))
-            return refresh_all(profile_name, session_obj, refine_summary(result))
-        except (ValueError, RuntimeError) as exc:
-            raise fail(exc) from exc
+    def do_further(profile_name, state_value, pick_value, *values):
+        edited, rw = values[:MAX_CANDIDATES], values[MAX_CANDIDATES:]
+        return view_outputs(*flows.refine_further(ctx, profile_name, state_value, pick_value, edited,
+                                                  RewriterInputs.of(rw)))
 
     def do_back(profile_name, state_value, round_value):
-        try:
-            session_obj = session_from_state(state_value, "there is no history yet")
-            session_obj.go_back(int(round_value) if round_value not in (None, "") else -1)
-            return refresh_all(profile_name, session_obj, f"Back at round {session_obj.current}. Render again to see its images.")
-        except (ValueError, RuntimeError) as exc:
-            raise fail(exc) from exc
+        return view_outputs(*flows.go_back(ctx, profile_name, state_value, round_value))
 
     def make_regen(slot: int):
-        def do_regen(profile_name, state_value, *args):
-            try:
-                edited, rest = list(args[:MAX_CANDIDATES]), args[MAX_CANDIDATES:]
-                session_obj = session_from_state(state_value, "nothing to regenerate yet", edited)
-                rnd = session_obj.round()
-                if slot >= len(rnd.candidates):
-                    raise ValueError(f"candidate {slot + 1} is not shown; this round has {len(rnd.candidates)}")
-                rewriter = rewriter_choice(*rest[:4])
-                settings = refine_settings(*rest[5:])
-                settings.seed = settings.seed + 1000 * (slot + 1) + len(rnd.candidate_info) * 7 + _regen_count(rnd)
-                others = [t for j, t in enumerate(rnd.candidates) if j != slot]
-                cand = service.regenerate(ctx, profile_name, rnd.prompt, others, rewriter, settings, rest[4])
-                rnd.candidates[slot] = cand.text
-                rnd.candidate_info[slot] = {**cand.to_dict(), "regenerations": _regen_count(rnd) + 1}
-                flag = service.check_token_limits(ctx, profile_name, [cand.text])[0]
-                pieces = wdiff.highlighted(wdiff.word_diff(session_obj.root_prompt, cand.text))
-                return [session_obj.to_dict(), cand.text, pieces, flag.message(),
-                        f"Candidate {slot + 1} regenerated."]
-            except (ValueError, RuntimeError) as exc:
-                raise fail(exc) from exc
+        def do_regen(profile_name, state_value, *values):
+            edited, rw = values[:MAX_CANDIDATES], values[MAX_CANDIDATES:]
+            new_state, view, message = flows.regenerate(ctx, profile_name, state_value, slot, edited,
+                                                        RewriterInputs.of(rw))
+            return [new_state, view.text, view.diff, view.flag, message]
 
         return do_regen
 
-    def do_render(profile_name, state_value, *args):
-        try:
-            session_obj = session_from_state(state_value, "nothing to render yet")
-            edited = list(args[:MAX_CANDIDATES])
-            steps_v, size_v, seed_v, guidance_v = args[MAX_CANDIDATES:MAX_CANDIDATES + 4]
-            weights = dict(zip(METRICS, (float(w) for w in args[MAX_CANDIDATES + 4:])))
-            settings = image_settings(steps_v, size_v, seed_v, guidance_v)
-            session_obj.set_candidates(edited)
-            rnd = session_obj.round()
-            rendered = service.render_round(ctx, profile_name, session_obj.root_prompt, rnd.candidates, settings,
-                                            weights)
-            rnd.scores = [s.to_dict() for s in rendered.scores]
-            out: list[Any] = [session_obj.to_dict(), render_summary(rendered)]
-            for i in range(MAX_CANDIDATES):
-                if i < len(rendered.images):
-                    out += [rendered.original.image, rendered.images[i].image,
-                            candidate_panel(rendered.scores[i], rendered.flags[i])]
-                else:
-                    out += [None, None, ""]
-            return out
-        except (ValueError, RuntimeError) as exc:
-            raise fail(exc) from exc
+    def do_render(profile_name, state_value, *values):
+        edited, render_values = values[:MAX_CANDIDATES], values[MAX_CANDIDATES:]
+        new_state, view = flows.render(ctx, profile_name, state_value, edited, RenderInputs.of(render_values))
+        out: list[Any] = [new_state, view.render_status]
+        for i in range(MAX_CANDIDATES):
+            s = view.slots[i] if i < len(view.slots) else None
+            out += [s.original_image, s.image, s.scores] if s else [None, None, ""]
+        return out
 
     def on_edit(profile_name, state_value, text_value):
-        if not state_value:
-            return [], ""
-        session_obj = RefinementSession.from_dict(state_value)
-        pieces = wdiff.highlighted(wdiff.word_diff(session_obj.root_prompt, text_value or ""))
-        try:
-            flag = service.check_token_limits(ctx, profile_name, [text_value])[0].message() \
-                if (text_value or "").strip() else "empty candidate: it will be refused at render"
-        except (ValueError, RuntimeError) as exc:
-            flag = f"token limit not checked: {exc}"
-        return pieces, flag
+        view = flows.edit(ctx, profile_name, state_value, text_value)
+        return view.diff, view.flag
 
     slot_outputs = [c for s in slots for c in (s["group"], s["text"], s["diff"], s["flag"], s["orig"], s["cand"],
                                                s["scores"])]
     head_outputs = [state, status, tree, round_choice, pick]
-    refine_btn.click(do_refine, [session.profile, prompt, *rewriter_inputs], head_outputs + slot_outputs,
-                     api_name="t2i_refine")
-    further_btn.click(do_further, [session.profile, state, pick, *texts, *rewriter_inputs],
-                      head_outputs + slot_outputs, api_name="t2i_refine_further")
-    back_btn.click(do_back, [session.profile, state, round_choice], head_outputs + slot_outputs,
-                   api_name="t2i_go_back")
+    gradio_action(ctx, refine_btn.click, "t2i_refine", do_refine, [session.profile, prompt, *rewriter_inputs],
+                  head_outputs + slot_outputs, tab=TAB)
+    gradio_action(ctx, further_btn.click, "t2i_refine_further", do_further,
+                  [session.profile, state, pick, *texts, *rewriter_inputs], head_outputs + slot_outputs, tab=TAB)
+    gradio_action(ctx, back_btn.click, "t2i_go_back", do_back, [session.profile, state, round_choice],
+                  head_outputs + slot_outputs, tab=TAB)
     render_outputs = [state, render_status] + [c for s in slots for c in (s["orig"], s["cand"], s["scores"])]
-    render_btn.click(do_render, [session.profile, state, *texts, steps, size, image_seed, guidance, *weight_inputs],
-                     render_outputs, api_name="t2i_render")
+    gradio_action(ctx, render_btn.click, "t2i_render", do_render,
+                  [session.profile, state, *texts, steps, size, image_seed, guidance, *weight_inputs], render_outputs,
+                  tab=TAB)
     for i, s in enumerate(slots):
-        s["regen"].click(make_regen(i), [session.profile, state, *texts, *rewriter_inputs],
-                         [state, s["text"], s["diff"], s["flag"], status], api_name=f"t2i_regenerate_{i + 1}")
-        s["text"].input(on_edit, [session.profile, state, s["text"]], [s["diff"], s["flag"]], api_name=False)
-
-
-def _regen_count(rnd: Any) -> int:
-    return sum(int(info.get("regenerations", 0)) for info in rnd.candidate_info)
-
-
-def _stored_scores_md(stored: dict) -> str:
-    lines = ["| metric | value | note |", "|---|---|---|"]
-    for metric, s in (stored.get("scores") or {}).items():
-        value = "n/a" if s.get("value") is None else f"{s['value']:.3f}"
-        lines.append(f"| {metric} | {value} | {s.get('note', '')} |")
-    total = stored.get("total") or {}
-    if total.get("value") is not None:
-        lines.append(f"| weighted total (beside) | {total['value']:.3f} | {total.get('note', '')} |")
-    return "(scores from the last render of this round)\n\n" + "\n".join(lines)
+        gradio_action(ctx, s["regen"].click, f"t2i_regenerate_{i + 1}", make_regen(i),
+                      [session.profile, state, *texts, *rewriter_inputs],
+                      [state, s["text"], s["diff"], s["flag"], status], tab=TAB)
+        gradio_action(ctx, s["text"].input, f"t2i_edit_{i + 1}", on_edit, [session.profile, state, s["text"]],
+                      [s["diff"], s["flag"]], tab=TAB, api_name=False)
 
 
 # --------------------------------------------------------------------------- Streamlit
@@ -343,20 +164,17 @@ def _stored_scores_md(stored: dict) -> str:
 def render_streamlit(ctx) -> None:
     import streamlit as st
 
-    from workbench.t2i import service
-
     ss = st.session_state
     profile_name = ss.get("profile", ctx.default_profile)
-    # Values for widgets that already exist can only be set before they are drawn: apply pending ones first.
-    if "t2i_pending_round" in ss and ss.get("t2i_session"):
-        ss.pop("t2i_pending_round")
-        pending = RefinementSession.from_dict(ss["t2i_session"]).round()
-        for i, text in enumerate(pending.candidates):
-            ss[f"t2i_cand_{i}"] = text
-        ss["t2i_rendered"] = None
-    for i in range(MAX_CANDIDATES):
-        if f"t2i_pending_{i}" in ss:
-            ss[f"t2i_cand_{i}"] = ss.pop(f"t2i_pending_{i}")
+    # Values of widgets that already exist can only be set before they are drawn: apply pending ones first.
+    for i, text in ss.pop("t2i_pending", {}).items():
+        ss[f"t2i_cand_{i}"] = text
+
+    def accept(new_state: dict, view: flows.T2IView) -> None:
+        ss["t2i_state"], ss["t2i_view"] = new_state, view
+        ss["t2i_pending"] = {i: s.text for i, s in enumerate(view.slots)}
+        st.rerun()
+
     st.caption("Type a coarse prompt, get fine-grained candidates; edit, diff and regenerate them before rendering. "
                "Rendering is a separate click. Pick one and refine further; the history tree lets you go back.")
     prompt = st.text_area("Coarse prompt", key="t2i_prompt", placeholder="a cat on a sofa")
@@ -372,65 +190,43 @@ def render_streamlit(ctx) -> None:
         template = st.text_area("System template", DEFAULT_SYSTEM_TEMPLATE, key="t2i_template")
         few_shot = st.slider("Few-shot examples", 0, 8, 3, key="t2i_few_shot")
         temperature = st.slider("Temperature", 0.1, 2.0, 0.9, 0.05, key="t2i_temperature")
-
-    def settings_now():
-        return rewriter_choice(kind, base_url, model_name, adapter), refine_settings(n, diversity, few_shot,
-                                                                                  temperature, seed)
-
-    def show_round(session_obj: RefinementSession) -> None:
-        rnd = session_obj.round()
-        for i, text in enumerate(rnd.candidates):
-            ss[f"t2i_cand_{i}"] = text
-        ss["t2i_count"] = len(rnd.candidates)
-        ss["t2i_rendered"] = None
+    rewriter_inputs = RewriterInputs(kind, base_url, model_name, adapter, template, n, diversity, few_shot,
+                                     temperature, seed)
 
     if st.button("Refine", key="t2i_refine", type="primary"):
-        try:
-            rewriter, settings = settings_now()
-            with st.spinner("Rewriting..."):
-                result = service.refine(ctx, profile_name, prompt, rewriter, settings, template)
-            session_obj = RefinementSession.start(result.prompt, [c.to_dict() for c in result.candidates],
-                                                  rewriter.describe(ctx.profile(profile_name)))
-            ss["t2i_session"] = session_obj.to_dict()
-            ss["t2i_summary"] = refine_summary(result)
-            show_round(session_obj)
-        except (ValueError, RuntimeError) as exc:
-            st.error(str(exc))
+        with st.spinner("Rewriting..."):
+            out = streamlit_action(ctx, "t2i_refine", flows.refine, ctx, profile_name, prompt, rewriter_inputs,
+                                   tab=TAB)
+        if out is not None:
+            accept(*out)
 
-    if not ss.get("t2i_session"):
+    state, view = ss.get("t2i_state"), ss.get("t2i_view")
+    if not state or view is None:
         return
-    session_obj = RefinementSession.from_dict(ss["t2i_session"])
-    rnd = session_obj.round()
-    st.markdown(ss.get("t2i_summary", ""))
-    rendered = ss.get("t2i_rendered")
-    for i in range(len(rnd.candidates)):
+    st.markdown(view.status)
+    edited = [ss.get(f"t2i_cand_{i}", s.text) for i, s in enumerate(view.slots)]
+    for i, slot in enumerate(view.slots):
         st.subheader(f"Candidate {i + 1}")
         text = st.text_area(f"Candidate {i + 1}", key=f"t2i_cand_{i}", label_visibility="collapsed")
-        st.markdown("Diff: " + wdiff.to_markdown(wdiff.word_diff(session_obj.root_prompt, text)))
-        if text.strip():
-            try:
-                st.caption(service.check_token_limits(ctx, profile_name, [text])[0].message())
-            except (ValueError, RuntimeError) as exc:
-                st.warning(f"token limit not checked: {exc}")
+        live = flows.edit(ctx, profile_name, state, text)
+        st.markdown("Diff: " + live.diff_markdown)
+        st.caption(live.flag)
         if st.button(f"Regenerate {i + 1}", key=f"t2i_regen_{i}"):
-            try:
-                rewriter, settings = settings_now()
-                settings.seed = settings.seed + 1000 * (i + 1) + int(ss.get("t2i_regens", 0))
-                ss["t2i_regens"] = int(ss.get("t2i_regens", 0)) + 1
-                others = [ss[f"t2i_cand_{j}"] for j in range(len(rnd.candidates)) if j != i]
-                cand = service.regenerate(ctx, profile_name, rnd.prompt, others, rewriter, settings, template)
-                rnd.candidates[i] = cand.text
-                rnd.candidate_info[i] = cand.to_dict()
-                ss["t2i_session"] = session_obj.to_dict()
-                ss[f"t2i_pending_{i}"] = cand.text
+            out = streamlit_action(ctx, f"t2i_regenerate_{i + 1}", flows.regenerate, ctx, profile_name, state, i,
+                                   edited, rewriter_inputs, tab=TAB)
+            if out is not None:
+                new_state, new_slot, message = out
+                view.slots[i] = new_slot
+                ss["t2i_state"], ss["t2i_view"] = new_state, view
+                ss["t2i_pending"] = {i: new_slot.text}
+                st.toast(message)
                 st.rerun()
-            except (ValueError, RuntimeError) as exc:
-                st.error(str(exc))
-        if rendered and i < len(rendered.images):
+        if slot.image is not None:
             left, right = st.columns(2)
-            left.image(rendered.original.image, caption="original prompt (same seed)")
-            right.image(rendered.images[i].image, caption=f"candidate {i + 1}")
-            st.markdown(candidate_panel(rendered.scores[i], rendered.flags[i]))
+            left.image(slot.original_image, caption="original prompt (same seed)")
+            right.image(slot.image, caption=slot.caption)
+        if slot.scores:
+            st.markdown(slot.scores)
 
     with st.expander("Render settings and weights"):
         rc = st.columns(4)
@@ -441,43 +237,28 @@ def render_streamlit(ctx) -> None:
         weights = {m: st.slider(f"weight: {m}", 0.0, 10.0, DEFAULT_WEIGHTS[m], 0.25, key=f"t2i_w_{m}", help=METRICS[m])
                    for m in METRICS}
     if st.button("Render", key="t2i_render", type="primary"):
-        try:
-            session_obj.set_candidates([ss[f"t2i_cand_{i}"] for i in range(len(rnd.candidates))])
-            with st.spinner("Rendering and scoring..."):
-                result = service.render_round(ctx, profile_name, session_obj.root_prompt, rnd.candidates,
-                                              image_settings(steps, size, image_seed, guidance), weights)
-            rnd.scores = [s.to_dict() for s in result.scores]
-            ss["t2i_session"] = session_obj.to_dict()
-            ss["t2i_rendered"] = result
-            st.rerun()
-        except (ValueError, RuntimeError) as exc:
-            st.error(str(exc))
-    if rendered:
-        st.markdown(render_summary(rendered))
+        with st.spinner("Rendering and scoring..."):
+            out = streamlit_action(ctx, "t2i_render", flows.render, ctx, profile_name, state, edited,
+                                   RenderInputs(steps, size, image_seed, guidance, weights), tab=TAB)
+        if out is not None:
+            new_state, new_view = out
+            new_view.status = view.status
+            accept(new_state, new_view)
+    if view.render_status:
+        st.markdown(view.render_status)
 
     pc = st.columns(2)
-    pick = pc[0].selectbox("Pick a candidate", list(range(1, len(rnd.candidates) + 1)), key="t2i_pick")
+    pick = pc[0].selectbox("Pick a candidate", [p for _, p in view.picks], key="t2i_pick")
     if pc[1].button("Refine further from the pick", key="t2i_further"):
-        try:
-            session_obj.set_candidates([ss[f"t2i_cand_{i}"] for i in range(len(rnd.candidates))])
-            rewriter, settings = settings_now()
-            picked = session_obj.pick(int(pick) - 1)
-            result = service.refine(ctx, profile_name, picked, rewriter, settings, template)
-            session_obj.refine_further(int(pick) - 1, [c.to_dict() for c in result.candidates],
-                                       rewriter.describe(ctx.profile(profile_name)))
-            ss["t2i_session"] = session_obj.to_dict()
-            ss["t2i_summary"] = refine_summary(result)
-            ss["t2i_pending_round"] = session_obj.current
-            st.rerun()
-        except (ValueError, RuntimeError) as exc:
-            st.error(str(exc))
+        out = streamlit_action(ctx, "t2i_refine_further", flows.refine_further, ctx, profile_name, state, pick, edited,
+                               rewriter_inputs, tab=TAB)
+        if out is not None:
+            accept(*out)
     st.markdown("**History (tree of rounds)**")
-    st.markdown(session_obj.tree_markdown())
+    st.markdown(view.tree)
     bc = st.columns(2)
-    target = bc[0].selectbox("Round", [rid for _, rid in session_obj.round_choices()], index=session_obj.current,
-                             key="t2i_round")
+    target = bc[0].selectbox("Round", [rid for _, rid in view.rounds], index=view.current_round, key="t2i_round")
     if bc[1].button("Go back to this round", key="t2i_back"):
-        session_obj.go_back(int(target))
-        ss["t2i_session"] = session_obj.to_dict()
-        ss["t2i_pending_round"] = session_obj.current
-        st.rerun()
+        out = streamlit_action(ctx, "t2i_go_back", flows.go_back, ctx, profile_name, state, target, tab=TAB)
+        if out is not None:
+            accept(*out)

@@ -140,10 +140,10 @@ def test_streamlit_page(tmp_path):
 
 
 def test_rewriter_labels_map_to_roles(fake_ctx):
-    from pages.t2i import REWRITER_LABELS, rewriter_choice
     from workbench.t2i import service
+    from workbench.t2i.flows import REWRITER_LABELS, RewriterInputs
 
-    choice = rewriter_choice(REWRITER_LABELS["profile:t2i_rewriter"], "", "", "")
+    choice = RewriterInputs(kind=REWRITER_LABELS["profile:t2i_rewriter"]).parse()[0]
     assert (choice.kind, choice.role) == ("profile", "t2i_rewriter")
     assert choice.spec(fake_ctx.profiles["paper"]).model_id == "microsoft/Promptist"
     with pytest.raises(ValueError, match="profile 'fake' has no model for role 't2i_rewriter'"):

@@ -17,7 +17,7 @@ from backends.base import ImageSettings
 from workbench.t2i import diff as wdiff
 from workbench.t2i.inputs import check_prompt
 from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
-from workbench.t2i.scoring import METRICS, RANDOM_NOTE, check_weights
+from workbench.t2i.scoring import METRICS, RANDOM_NOTE, check_weights, score_rows
 from workbench.t2i.service import RewriterChoice, refine, render_round
 
 MAX_BATCH_PROMPTS = 100_000
@@ -299,17 +299,14 @@ def render_html(records: list[dict[str, Any]], total: int, config: BatchConfig) 
             if cand.get("truncated_tail"):
                 block.append(f"<br><small class='tail'>over the {cand.get('token_limit')}-token limit; never seen: "
                              f"“{esc(cand['truncated_tail'])}”</small>")
-            scores = (cand.get("scores") or {}).get("scores") or {}
-            if scores:
+            rows = score_rows(cand.get("scores") or {})
+            if rows:
                 block.append("<table><tr><th>metric</th><th>value</th><th>model</th></tr>")
-                for metric, s in scores.items():
-                    value = "n/a" if s.get("value") is None else f"{s['value']:.3f}"
-                    model = (s.get("provenance") or {}).get("model_id", "")
-                    block.append(f"<tr><td title='{esc(METRICS[metric])}'>{esc(metric)}</td><td>{value}</td>"
-                                 f"<td>{esc(model)}</td></tr>")
-                total_score = (cand.get("scores") or {}).get("total") or {}
-                if total_score.get("value") is not None:
-                    block.append(f"<tr><td><i>weighted total</i></td><td>{total_score['value']:.3f}</td><td></td></tr>")
+                for row in rows:
+                    name = f"<i>{esc(row['metric'])}</i>" if row["total"] else esc(row["metric"])
+                    title = esc(METRICS.get(row["metric"], row["note"]))
+                    block.append(f"<tr><td title='{title}'>{name}</td><td>{row['value']}</td>"
+                                 f"<td>{esc(row['model'])}</td></tr>")
                 block.append("</table>")
             block.append("</div>")
             parts.append("".join(block))

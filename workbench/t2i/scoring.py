@@ -170,16 +170,36 @@ def score_table(items: Sequence[ImageScores]) -> list[list[Any]]:
     return rows
 
 
-def score_markdown(item: ImageScores) -> str:
+def format_value(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def score_rows(item: ImageScores | dict[str, Any]) -> list[dict[str, Any]]:
+    """The one formatting of a score panel (tab, batch report): a row per metric, then the weighted total.
+    Takes `ImageScores` or its `to_dict()` (as kept in session state and batch records)."""
+    data = item.to_dict() if isinstance(item, ImageScores) else (item or {})
+    rows = []
+    for metric, s in (data.get("scores") or {}).items():
+        rows.append({"metric": metric, "value": format_value(s.get("value")), "raw": s.get("value"),
+                     "model": (s.get("provenance") or {}).get("model_id", ""), "note": s.get("note", ""),
+                     "random_weights": bool(s.get("random_weights")), "total": False})
+    total = data.get("total") or {}
+    if total:
+        rows.append({"metric": "weighted total", "value": format_value(total.get("value")), "raw": total.get("value"),
+                     "model": "", "note": total.get("note", ""), "random_weights": bool(total.get("random_weights")),
+                     "total": True})
+    return rows
+
+
+def score_markdown(item: ImageScores | dict[str, Any]) -> str:
+    data = item.to_dict() if isinstance(item, ImageScores) else (item or {})
     lines = ["| metric | value | model | note |", "|---|---|---|---|"]
-    for metric, s in item.scores.items():
-        model = s.provenance.model_id if s.provenance else ""
-        value = "n/a" if s.value is None else f"{s.value:.3f}"
-        lines.append(f"| {metric} | {value} | {model} | {s.note} |")
-    if item.total is not None:
-        value = "n/a" if item.total.value is None else f"{item.total.value:.3f}"
-        lines.append(f"| **weighted total** (beside, not instead) | {value} | | {item.total.note} |")
-    versions = next((s.provenance.versions for s in item.scores.values() if s.provenance), {})
+    for row in score_rows(data):
+        name = "**weighted total** (beside, not instead)" if row["total"] else row["metric"]
+        value = row["value"] + (" ⚠️ random weights" if row["random_weights"] and not row["total"] else "")
+        lines.append(f"| {name} | {value} | {row['model']} | {row['note']} |")
+    versions = next(((s.get("provenance") or {}).get("versions") for s in (data.get("scores") or {}).values()
+                     if s.get("provenance")), {})
     if versions:
         lines.append("")
         lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))

@@ -16,6 +16,7 @@ from workbench.models import ManagedModel
 from workbench.t2i.refiner import (
     DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, Candidate, RefineResult, RefineSettings, refine_candidates, regenerate_one,
 )
+from workbench.text import escape_markdown
 from workbench.t2i.scoring import RANDOM_NOTE, ImageScores, round_image_diversity, score_images
 
 REWRITER_KINDS = ("profile", "baseline", "openai")
@@ -130,7 +131,7 @@ class TokenFlag:
         if not self.tail:
             return f"fits the text encoder ({self.limit} tokens)" if self.limit else "no token limit"
         return (f"⚠️ over the text encoder's {self.limit}-token limit: the image model will not see "
-                f"“{self.tail}”")
+                f"“{escape_markdown(self.tail)}”")
 
 
 def token_flags(t2i: Any, prompts: Sequence[str]) -> list[TokenFlag]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workbench.text import escape_markdown
+
 
 @dataclass
 class Round:
@@ -90,7 +92,7 @@ class RefinementSession:
         def walk(rnd: Round, depth: int) -> None:
             marker = " **← current**" if rnd.id == self.current else ""
             via = f" (from candidate {rnd.parent_pick + 1} of round {rnd.parent})" if rnd.parent is not None else ""
-            short = rnd.prompt if len(rnd.prompt) <= 80 else rnd.prompt[:77] + "..."
+            short = escape_markdown(rnd.prompt if len(rnd.prompt) <= 80 else rnd.prompt[:77] + "...")
             picked = f"; picked {rnd.picked + 1}" if rnd.picked is not None else ""
             lines.append(f"{'  ' * depth}- round {rnd.id}{via}: “{short}” → {len(rnd.candidates)} candidates"
                          f"{picked}{marker}")

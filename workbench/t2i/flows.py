@@ -1,0 +1,302 @@
+"""The T2I refinement tab's flows, written once for both front ends.
+
+Each flow takes the user's session state (the refinement tree as a plain dict, None before the first
+Refine) and the tab's raw inputs, and returns the new state plus a view model (`T2IView`, `SlotView`) that
+the Gradio and Streamlit pages only lay out. Raw inputs are checked here, so both front ends give the
+same messages for the same mistakes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from workbench.t2i import diff as wdiff
+from workbench.t2i.inputs import MAX_CANDIDATES
+from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
+from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS, RANDOM_NOTE, score_markdown
+from workbench.t2i.session import RefinementSession
+from workbench.text import escape_markdown
+
+REWRITER_LABELS = {
+    "profile": "profile chat model",
+    "profile:t2i_rewriter": "profile T2I rewriter role (e.g. Promptist in the paper profile)",
+    "baseline": "keyword baseline (Promptist/MagicPrompt style)",
+    "openai": "OpenAI-compatible server",
+}
+_KIND_BY_LABEL = {v: k for k, v in REWRITER_LABELS.items()}
+
+
+@dataclass
+class RewriterInputs:
+    """The tab's rewriter and refinement fields, as the widgets hold them (checked by `parse`)."""
+
+    kind: str = REWRITER_LABELS["profile"]
+    base_url: str = ""
+    model: str = ""
+    adapter: str = ""
+    system_template: str = DEFAULT_SYSTEM_TEMPLATE
+    n: Any = 4
+    diversity: Any = 0.5
+    few_shot: Any = 3
+    temperature: Any = 0.9
+    seed: Any = 0
+
+    FIELDS = ("kind", "base_url", "model", "adapter", "system_template", "n", "diversity", "few_shot", "temperature",
+              "seed")
+
+    @classmethod
+    def of(cls, values: Sequence[Any]) -> "RewriterInputs":
+        return cls(*values)
+
+    def parse(self):
+        from workbench.t2i.service import RewriterChoice
+
+        kind, _, role = _KIND_BY_LABEL.get(self.kind, self.kind).partition(":")
+        rewriter = RewriterChoice(kind=kind, role=role or "chat", base_url=self.base_url or "",
+                                  model=self.model or "", adapter=self.adapter or "").check()
+        settings = RefineSettings(n=_whole(self.n, "n"), diversity=float(self.diversity),
+                                  few_shot=_whole(self.few_shot, "few-shot examples"),
+                                  temperature=float(self.temperature), seed=_whole(self.seed, "seed")).check()
+        return rewriter, settings, self.system_template or DEFAULT_SYSTEM_TEMPLATE
+
+
+@dataclass
+class RenderInputs:
+    steps: Any = 20
+    size: Any = 512
+    seed: Any = 0
+    guidance: Any = 7.5
+    weights: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+
+    @classmethod
+    def of(cls, values: Sequence[Any]) -> "RenderInputs":
+        steps, size, seed, guidance, *weights = values
+        return cls(steps, size, seed, guidance, dict(zip(METRICS, weights)))
+
+    def parse(self):
+        from workbench.types import ImageSettings
+
+        for name, value in (("steps", self.steps), ("size", self.size), ("image seed", self.seed)):
+            if value is None or float(value) != int(float(value)):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+        settings = ImageSettings(steps=int(self.steps), width=int(self.size), height=int(self.size),
+                                 seed=int(self.seed), guidance_scale=float(self.guidance)).check()
+        weights = {m: float(w) for m, w in self.weights.items()}
+        return settings, weights
+
+
+@dataclass
+class SlotView:
+    """One candidate as shown: its text, the word diff against the prompt it refines, the token-limit flag,
+    and after a render its image beside the original's (same seed) with the per-metric panel."""
+
+    text: str
+    diff: list[tuple[str, str | None]]
+    diff_markdown: str
+    flag: str
+    original_image: Any = None
+    image: Any = None
+    scores: str = ""
+    caption: str = ""
+
+
+@dataclass
+class T2IView:
+    status: str  # the last Refine's summary (or what just happened)
+    tree: str  # the refinement tree as Markdown, user text escaped
+    rounds: list[tuple[str, int]]
+    current_round: int
+    picks: list[tuple[str, int]]  # (label, 1-based candidate)
+    slots: list[SlotView]
+    render_status: str = ""
+
+    @property
+    def pick(self) -> int | None:
+        return self.picks[0][1] if self.picks else None
+
+
+def _whole(value: Any, name: str) -> int:
+    if value is None or (isinstance(value, float) and value != int(value)):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def _session(state: dict | None, action: str, edited: Sequence[str] | None = None) -> RefinementSession:
+    if not state:
+        raise ValueError(f"{action}: press Refine first")
+    session = RefinementSession.from_dict(state)
+    if edited is not None:
+        session.set_candidates(list(edited))
+    return session
+
+
+def refine_summary(result: Any) -> str:
+    lines = [f"**{len(result.candidates)} candidate(s)** chosen by MMR from {len(result.pool)} distinct rewrites "
+             f"(rewriter `{result.settings.get('rewriter')}`). Text {result.diversity.describe()}."]
+    if any(c.provenance.random_weights for c in result.candidates):
+        lines.append(f"⚠️ rewriter: **{RANDOM_NOTE}**.")
+    lines += [f"⚠️ {escape_markdown(note)}" for note in result.notes]
+    if result.examples:
+        lines.append("Few-shot examples retrieved by embedding similarity: " + "; ".join(
+            f"“{escape_markdown(e['coarse'])}” ({e['similarity']:.2f})" for e in result.examples))
+    return "\n\n".join(lines)
+
+
+def token_flags(ctx: Any, profile_name: str, texts: Sequence[str]) -> list[str]:
+    """One flag line per text. Uses only the T2I model's tokenizer (never loads the pipeline)."""
+    from workbench.t2i import service
+
+    if not texts:
+        return []
+    try:
+        return [f.message() for f in service.check_token_limits(ctx, profile_name, list(texts))]
+    except (ValueError, RuntimeError) as exc:
+        return [f"token limit not checked: {exc}"] * len(texts)
+
+
+def slot_view(session: RefinementSession, text: str, flag: str, stored_scores: dict | None = None) -> SlotView:
+    pieces = wdiff.word_diff(session.round().prompt, text)
+    scores = ("(scores from the last render of this round)\n\n" + score_markdown(stored_scores)) if stored_scores \
+        else ""
+    return SlotView(text=text, diff=wdiff.highlighted(pieces), diff_markdown=wdiff.to_markdown(pieces), flag=flag,
+                    scores=scores)
+
+
+def session_view(ctx: Any, profile_name: str, session: RefinementSession, status: str,
+                 render_status: str = "") -> T2IView:
+    rnd = session.round()
+    flags = token_flags(ctx, profile_name, rnd.candidates)
+    slots = [slot_view(session, text, flags[i], rnd.scores[i] if i < len(rnd.scores) else None)
+             for i, text in enumerate(rnd.candidates)]
+    picks = [(f"{i + 1}: {t[:60]}", i + 1) for i, t in enumerate(rnd.candidates)]
+    return T2IView(status=status, tree=session.tree_markdown(), rounds=session.round_choices(),
+                   current_round=session.current, picks=picks, slots=slots, render_status=render_status)
+
+
+# --------------------------------------------------------------------------- the user's flows
+
+
+def refine(ctx: Any, profile_name: str, prompt: str, rewriter_inputs: RewriterInputs) -> tuple[dict, T2IView]:
+    """Refine: a new tree whose root round holds the candidates for the user's prompt."""
+    from workbench.t2i import service
+
+    rewriter, settings, template = rewriter_inputs.parse()
+    result = service.refine(ctx, profile_name, prompt, rewriter, settings, template)
+    session = RefinementSession.start(result.prompt, [c.to_dict() for c in result.candidates],
+                                      rewriter.describe(ctx.profile(profile_name)))
+    return session.to_dict(), session_view(ctx, profile_name, session, refine_summary(result))
+
+
+def refine_further(ctx: Any, profile_name: str, state: dict | None, pick: Any, edited: Sequence[str],
+                   rewriter_inputs: RewriterInputs) -> tuple[dict, T2IView]:
+    """Pick a candidate of the current round (as edited) and open a child round refining it."""
+    from workbench.t2i import service
+
+    session = _session(state, "nothing to refine further yet", edited)
+    if pick in (None, ""):
+        raise ValueError("pick a candidate first")
+    index = _whole(pick, "pick") - 1
+    picked = session.pick(index)
+    rewriter, settings, template = rewriter_inputs.parse()
+    result = service.refine(ctx, profile_name, picked, rewriter, settings, template)
+    session.refine_further(index, [c.to_dict() for c in result.candidates],
+                           rewriter.describe(ctx.profile(profile_name)))
+    return session.to_dict(), session_view(ctx, profile_name, session, refine_summary(result))
+
+
+def go_back(ctx: Any, profile_name: str, state: dict | None, round_id: Any) -> tuple[dict, T2IView]:
+    session = _session(state, "there is no history yet")
+    session.go_back(_whole(round_id, "round") if round_id not in (None, "") else -1)
+    return session.to_dict(), session_view(ctx, profile_name, session,
+                                           f"Back at round {session.current}. Render again to see its images.")
+
+
+def regeneration_seed(base_seed: int, slot: int, round_info: Sequence[dict]) -> int:
+    """The seed of one slot's regeneration: differs per slot and per earlier regeneration of the round, and
+    depends only on the session (the same clicks give the same candidates in both front ends)."""
+    regenerations = sum(int(info.get("regenerations", 0)) for info in round_info)
+    return base_seed + 1000 * (slot + 1) + len(round_info) * 7 + regenerations
+
+
+def regenerate(ctx: Any, profile_name: str, state: dict | None, slot: int, edited: Sequence[str],
+               rewriter_inputs: RewriterInputs) -> tuple[dict, SlotView, str]:
+    """A new candidate for one slot, different from the others (which stay as edited)."""
+    from workbench.t2i import service
+
+    session = _session(state, "nothing to regenerate yet", edited)
+    rnd = session.round()
+    if not 0 <= slot < len(rnd.candidates):
+        raise ValueError(f"candidate {slot + 1} is not shown; this round has {len(rnd.candidates)}")
+    rewriter, settings, template = rewriter_inputs.parse()
+    settings.seed = regeneration_seed(settings.seed, slot, rnd.candidate_info)
+    others = [t for j, t in enumerate(rnd.candidates) if j != slot]
+    cand = service.regenerate(ctx, profile_name, rnd.prompt, others, rewriter, settings, template)
+    before = int(rnd.candidate_info[slot].get("regenerations", 0)) if slot < len(rnd.candidate_info) else 0
+    rnd.candidates[slot] = cand.text
+    info = {**cand.to_dict(), "regenerations": before + 1}
+    if slot < len(rnd.candidate_info):
+        rnd.candidate_info[slot] = info
+    else:
+        rnd.candidate_info.append(info)
+    if slot < len(rnd.scores):
+        rnd.scores[slot] = {}  # the old image's scores no longer belong to this text
+    view = slot_view(session, cand.text, token_flags(ctx, profile_name, [cand.text])[0])
+    return session.to_dict(), view, f"Candidate {slot + 1} regenerated."
+
+
+def render(ctx: Any, profile_name: str, state: dict | None, edited: Sequence[str], render_inputs: RenderInputs,
+           job: Any = None) -> tuple[dict, T2IView]:
+    """Render the original prompt and every candidate (as edited) from one seed, then score them."""
+    from workbench.t2i import service
+
+    session = _session(state, "nothing to render yet", edited)
+    settings, weights = render_inputs.parse()
+    rnd = session.round()
+    rendered = service.render_round(ctx, profile_name, session.root_prompt, rnd.candidates, settings, weights)
+    rnd.scores = [s.to_dict() for s in rendered.scores]
+    view = session_view(ctx, profile_name, session, "", render_summary(rendered))
+    random = any(r.provenance.random_weights for r in [rendered.original, *rendered.images])
+    for i, slot in enumerate(view.slots):
+        if i < len(rendered.images):
+            slot.original_image, slot.image = rendered.original.image, rendered.images[i].image
+            slot.scores = candidate_panel(rendered.scores[i], rendered.flags[i])
+            slot.caption = f"candidate {i + 1}" + (f" ({RANDOM_NOTE})" if random else "")
+    return session.to_dict(), view
+
+
+def edit(ctx: Any, profile_name: str, state: dict | None, text: str) -> SlotView:
+    """Typing in a candidate box: its word diff and token-limit flag (the tokenizer only; no model load)."""
+    if not state:
+        return SlotView(text=text or "", diff=[], diff_markdown="", flag="")
+    session = RefinementSession.from_dict(state)
+    flag = token_flags(ctx, profile_name, [text])[0] if (text or "").strip() else \
+        "empty candidate: it will be refused at render"
+    return slot_view(session, text or "", flag)
+
+
+# --------------------------------------------------------------------------- formatting (one place)
+
+
+def render_summary(rendered: Any) -> str:
+    lines = []
+    if rendered.round_diversity is not None:
+        lines.append(f"Image diversity of this round (mean pairwise CLIP-image distance): "
+                     f"**{rendered.round_diversity:.3f}**")
+    lines += [f"⚠️ {w}" for w in rendered.warnings]
+    truncated = [i + 1 for i, f in enumerate(rendered.flags) if f.tail]
+    if truncated:
+        lines.append(f"⚠️ candidates {truncated} were cut at the text encoder's limit; see each panel for the tail.")
+    lines.append("Each panel shows every metric separately; the weighted total is shown beside them, never instead.")
+    return "\n\n".join(lines)
+
+
+def candidate_panel(scores: Any, flag: Any) -> str:
+    text = score_markdown(scores)
+    if flag is not None and flag.tail:
+        text = f"⚠️ the image model never saw: “{escape_markdown(flag.tail)}”\n\n" + text
+    return text
+
+
+__all__ = ["MAX_CANDIDATES", "REWRITER_LABELS", "RenderInputs", "RewriterInputs", "SlotView", "T2IView", "edit",
+           "go_back", "refine", "refine_further", "regenerate", "render"]

@@ -1,0 +1,19 @@
+"""Showing user text safely: everything a user typed that is displayed inside Markdown goes through
+`escape_markdown`, so `<img src=x>` shows as text, `**bold**` stays literal and `[x](javascript:…)` is not a
+link. One helper, used by every tab."""
+
+from __future__ import annotations
+
+import html
+import re
+
+# Markdown's punctuation that changes meaning; backslash-escaping each one is valid CommonMark.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
+
+
+def escape_markdown(text: object) -> str:
+    """`text` as literal characters inside Markdown: HTML is entity-escaped, Markdown syntax backslash-escaped,
+    and newlines become spaces (a prompt shown inline must not start a list or a heading)."""
+    value = html.escape(str(text), quote=False)
+    value = _MD_SPECIAL.sub(r"\\\1", value)
+    return " ".join(value.split())
