@@ -3,10 +3,12 @@ load time and memory, and a badge where weights are random; load and unload butt
 
 from __future__ import annotations
 
+from pages._wiring import gradio_action, streamlit_action
 from workbench import model_table as mt
 
 TITLE = "Models"
 ORDER = 100
+TAB = "models"
 
 
 def build_gradio(ctx, session) -> None:
@@ -45,11 +47,13 @@ def build_gradio(ctx, session) -> None:
         text = mt.unload_role(ctx, profile_name, role_name)
         return (*show(profile_name), text)
 
-    session.demo.load(show, session.profile, [table, summary], api_name=False)
-    session.profile.change(on_profile, session.profile, [table, summary, role], api_name="models_profile")
-    refresh.click(show, session.profile, [table, summary], api_name="models_table")
-    load.click(do_load, [session.profile, role], [table, summary, message], api_name="load_model")
-    unload.click(do_unload, [session.profile, role], [table, summary, message], api_name="unload_model")
+    session.demo.load(show, session.profile, [table, summary], api_name=False)  # page view, not a user action
+    gradio_action(ctx, session.profile.change, "models_profile", on_profile, [session.profile], [table, summary, role],
+                  tab=TAB)
+    gradio_action(ctx, refresh.click, "models_table", show, [session.profile], [table, summary], tab=TAB)
+    gradio_action(ctx, load.click, "load_model", do_load, [session.profile, role], [table, summary, message], tab=TAB)
+    gradio_action(ctx, unload.click, "unload_model", do_unload, [session.profile, role], [table, summary, message],
+                  tab=TAB)
 
 
 def render_streamlit(ctx) -> None:
@@ -67,8 +71,11 @@ def render_streamlit(ctx) -> None:
     col_load, col_unload = st.columns(2)
     if col_load.button("Load", key="models_load"):
         with st.spinner(f"Loading {role}..."):
-            text = mt.load_role(ctx, profile_name, role)
-        (st.error if text.startswith("Failed") else st.success)(text)
+            text = streamlit_action(ctx, "load_model", mt.load_role, ctx, profile_name, role, tab=TAB)
+        if text:
+            (st.error if text.startswith("Failed") else st.success)(text)
     if col_unload.button("Unload", key="models_unload"):
-        st.info(mt.unload_role(ctx, profile_name, role))
+        text = streamlit_action(ctx, "unload_model", mt.unload_role, ctx, profile_name, role, tab=TAB)
+        if text:
+            st.info(text)
     st.dataframe(pd.DataFrame(mt.model_rows(ctx, profile_name), columns=mt.COLUMNS), hide_index=True)
