@@ -42,14 +42,11 @@ def pipeline_modules(pipe: Any) -> list[Any]:
     return [c for c in pipe.components.values() if isinstance(c, torch.nn.Module)]
 
 
-def split_at_token_limit(pipe: Any, prompt: str) -> tuple[str, str]:
+def split_at_token_limit(tokenizer: Any, prompt: str) -> tuple[str, str]:
     """(what the text encoder sees, the tail it never sees). CLIP encoders stop at 77 tokens; the tail is
     returned so the UI can flag it instead of cutting silently."""
-    tokenizer = getattr(pipe, "tokenizer", None)
-    if tokenizer is None:
-        return prompt, ""
-    limit = int(getattr(tokenizer, "model_max_length", 0) or 0)
-    if limit <= 0 or limit > 100_000:
+    limit = token_limit(tokenizer)
+    if limit is None:
         return prompt, ""
     encoded = tokenizer(prompt, add_special_tokens=True, truncation=False, return_offsets_mapping=False)
     ids = encoded["input_ids"]
@@ -65,7 +62,31 @@ def split_at_token_limit(pipe: Any, prompt: str) -> tuple[str, str]:
     return " ".join(words[:kept_words]), " ".join(words[kept_words:])
 
 
-def token_limit(pipe: Any) -> int | None:
-    tokenizer = getattr(pipe, "tokenizer", None)
+def token_limit(tokenizer: Any) -> int | None:
     limit = int(getattr(tokenizer, "model_max_length", 0) or 0) if tokenizer is not None else 0
     return limit if 0 < limit <= 100_000 else None
+
+
+class TokenizerWindow:
+    """The `PromptWindow` of a pipeline's text encoder, from its tokenizer alone."""
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+        self.limit = token_limit(tokenizer)
+
+    def split(self, prompt: str) -> tuple[str, str]:
+        return split_at_token_limit(self.tokenizer, prompt) if self.tokenizer is not None else (prompt, "")
+
+
+def load_prompt_window(spec: ModelSpec) -> TokenizerWindow:
+    """The text encoder's window without loading the pipeline: the tokenizer subfolder only (kilobytes)."""
+    source = resolve_source(spec.model_id)
+    if source.kind == "tiny":
+        from backends import tiny
+
+        return TokenizerWindow(tiny.tokenizer(source.location, source.params))
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source.location, subfolder=spec.option("tokenizer_subfolder", "tokenizer"),
+                                              **spec.hub_kwargs())
+    return TokenizerWindow(tokenizer)

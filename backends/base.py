@@ -200,14 +200,45 @@ class VisionOutput:
     provenance: Provenance = field(default=None)  # type: ignore[assignment]
 
 
+# --------------------------------------------------------------------------- capabilities
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do for one spec, known WITHOUT loading the model (each backend's classmethod
+    `capabilities(spec)` answers from the spec alone). The core asks this instead of probing attributes."""
+
+    kinds: tuple[str, ...] = ()  # the Protocols it implements: "chat", "white_box", "embeddings", "t2i", ...
+    prompt_window: bool = False  # text-to-image/video: `load_prompt_window(spec)` gives the text encoder's window
+    aesthetic: bool = False  # image-text scorer: `aesthetic()` returns scores (an aesthetic head is configured)
+    adapter: bool = False  # white-box LM: a LoRA adapter that `adapter_enabled(False)` switches off
+    eager_attention: bool = False  # white-box LM: `eager_attention()` makes attentions come back
+    streaming: bool = False  # chat: `stream()` yields text pieces as they are generated
+
+
+@runtime_checkable
+class PromptWindow(Protocol):
+    """A text encoder's window, from its tokenizer alone (loading it never loads the pipeline)."""
+
+    limit: int | None  # tokens the encoder sees, special tokens included (77 for CLIP); None = no fixed limit
+
+    def split(self, prompt: str) -> tuple[str, str]:
+        """(what the encoder sees, the tail it never sees), in the user's own words."""
+        ...
+
+
 # --------------------------------------------------------------------------- interfaces
 
 
 @runtime_checkable
 class Backend(Protocol):
     spec: ModelSpec
-    device: str
+    device: str  # "cpu", "cuda:0", "mps", or "remote" for a server
     dtype: str
+    random_weights: bool  # built in code with random weights: outputs are not meaningful
+
+    @classmethod
+    def capabilities(cls, spec: ModelSpec) -> Capabilities: ...
 
     @classmethod
     def load(cls, spec: ModelSpec, *, device: str, dtype: str) -> "Backend": ...
@@ -235,9 +266,13 @@ class WhiteBoxLM(ChatBackend, Protocol):
 
     def format_chat(self, conversation: Conversation) -> str: ...
 
+    def encode(self, texts: Sequence[str]) -> Any: ...
+
     def input_embeddings(self) -> Any: ...
 
     def adapter_enabled(self, enabled: bool) -> AbstractContextManager[None]: ...
+
+    def eager_attention(self) -> AbstractContextManager[None]: ...
 
 
 @runtime_checkable
@@ -247,16 +282,26 @@ class EmbeddingBackend(Backend, Protocol):
 
 @runtime_checkable
 class TextToImageBackend(Backend, Protocol):
+    @classmethod
+    def load_prompt_window(cls, spec: ModelSpec) -> PromptWindow: ...
+
     def generate(self, prompts: Sequence[str], settings: ImageSettings) -> list[ImageResult]: ...
 
     def split_at_token_limit(self, prompt: str) -> tuple[str, str]: ...
 
+    def token_limit(self) -> int | None: ...
+
 
 @runtime_checkable
 class TextToVideoBackend(Backend, Protocol):
+    @classmethod
+    def load_prompt_window(cls, spec: ModelSpec) -> PromptWindow: ...
+
     def generate(self, prompts: Sequence[str], settings: VideoSettings) -> list[VideoResult]: ...
 
     def split_at_token_limit(self, prompt: str) -> tuple[str, str]: ...
+
+    def token_limit(self) -> int | None: ...
 
 
 @runtime_checkable
@@ -267,7 +312,11 @@ class ImageTextScorer(Backend, Protocol):
 
     def image_embeddings(self, images: Sequence[Any]) -> Any: ...
 
-    def aesthetic(self, images: Sequence[Any]) -> Any: ...
+    def text_token_limit(self) -> int | None: ...
+
+    def aesthetic(self, images: Sequence[Any]) -> Any:
+        """Scores per image when `capabilities(spec).aesthetic`, else None."""
+        ...
 
 
 @runtime_checkable
@@ -275,6 +324,12 @@ class VisionBackbone(Backend, Protocol):
     """ViT/DINO(v2) backbone returning CLS, patch tokens and eager attention maps."""
 
     def forward(self, images: Sequence[Any]) -> VisionOutput: ...
+
+
+PROTOCOLS: dict[str, type] = {
+    "chat": ChatBackend, "white_box": WhiteBoxLM, "embeddings": EmbeddingBackend, "t2i": TextToImageBackend,
+    "t2v": TextToVideoBackend, "image_text": ImageTextScorer, "vision": VisionBackbone,
+}
 
 
 def module_bytes(*modules: Any) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from backends.base import ModelSpec, free_accelerator_memory, module_bytes
+from backends.base import Capabilities, ModelSpec, free_accelerator_memory, module_bytes
 from backends.devices import torch_dtype
 from backends.sources import resolve_source
 
@@ -38,6 +38,12 @@ def load_linear_head(path: str, in_features: int) -> Any:
 
 
 class ClipScorer:
+    @classmethod
+    def capabilities(cls, spec: ModelSpec) -> Capabilities:
+        # tiny CLIPs come with a random head; hub models only when the profile names a head file
+        aesthetic = bool(spec.option("aesthetic_head")) or spec.model_id.startswith("tiny:")
+        return Capabilities(kinds=("image_text",), aesthetic=aesthetic)
+
     def __init__(self, spec: ModelSpec, device: str, dtype: str, model: Any, processor: Any, head: Any,
                  random_weights: bool):
         self.spec, self.device, self.dtype = spec, device, dtype
@@ -77,10 +83,6 @@ class ClipScorer:
 
     def memory_bytes(self) -> int:
         return module_bytes(self.model, self.head)
-
-    @property
-    def has_aesthetic(self) -> bool:
-        return self.head is not None
 
     def text_token_limit(self) -> int:
         return int(self.model.config.text_config.max_position_embeddings)

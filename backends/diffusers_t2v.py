@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from backends._diffusers_common import load_pipeline, pipeline_modules, split_at_token_limit, token_limit
-from backends.base import ModelSpec, VideoResult, VideoSettings, free_accelerator_memory, module_bytes
+from backends._diffusers_common import load_pipeline, load_prompt_window, pipeline_modules, split_at_token_limit, token_limit
+from backends.base import Capabilities, ModelSpec, VideoResult, VideoSettings, free_accelerator_memory, module_bytes
 from backends.provenance import Provenance
 
 
@@ -14,6 +14,14 @@ class DiffusersTextToVideo:
         self.spec, self.device, self.dtype = spec, device, dtype
         self.pipe = pipe
         self.random_weights = random_weights
+
+    @classmethod
+    def capabilities(cls, spec: ModelSpec) -> Capabilities:
+        return Capabilities(kinds=("t2v",), prompt_window=True)
+
+    @classmethod
+    def load_prompt_window(cls, spec: ModelSpec):
+        return load_prompt_window(spec)
 
     @classmethod
     def load(cls, spec: ModelSpec, *, device: str, dtype: str) -> "DiffusersTextToVideo":
@@ -28,10 +36,11 @@ class DiffusersTextToVideo:
         return module_bytes(*pipeline_modules(self.pipe)) if self.pipe is not None else 0
 
     def token_limit(self) -> int | None:
-        return token_limit(self.pipe)
+        return token_limit(getattr(self.pipe, "tokenizer", None))
 
     def split_at_token_limit(self, prompt: str) -> tuple[str, str]:
-        return split_at_token_limit(self.pipe, prompt)
+        tokenizer = getattr(self.pipe, "tokenizer", None)
+        return split_at_token_limit(tokenizer, prompt) if tokenizer is not None else (prompt, "")
 
     def generate(self, prompts: Sequence[str], settings: VideoSettings) -> list[VideoResult]:
         """One pipeline call per prompt (video pipelines batch poorly in memory); same seed for each."""

@@ -9,7 +9,7 @@ import re
 from typing import Any, Iterator, Sequence
 
 from backends.base import (
-    Conversation, EmbeddingResult, Generation, GenerationSettings, ImageResult, ImageSettings, ModelSpec,
+    Capabilities, Conversation, EmbeddingResult, Generation, GenerationSettings, ImageResult, ImageSettings, ModelSpec,
     VideoResult, VideoSettings, VisionOutput,
 )
 from backends.provenance import Provenance
@@ -23,6 +23,12 @@ def _digest(*parts: Any) -> int:
 
 
 class _FakeBase:
+    kinds: tuple[str, ...] = ()
+
+    @classmethod
+    def capabilities(cls, spec: ModelSpec) -> Capabilities:
+        return Capabilities(kinds=cls.kinds)
+
     def __init__(self, spec: ModelSpec, device: str = "cpu", dtype: str = "float32"):
         self.spec, self.device, self.dtype = spec, device, dtype
         self.random_weights = True
@@ -46,6 +52,12 @@ class _FakeBase:
 
 class FakeChat(_FakeBase):
     """Answers with the last user message plus hash-chosen modifiers (a plausible "rewrite")."""
+
+    kinds = ("chat",)
+
+    @classmethod
+    def capabilities(cls, spec: ModelSpec) -> Capabilities:
+        return Capabilities(kinds=cls.kinds, streaming=True)
 
     @staticmethod
     def _last_user(conversation: Conversation) -> str:
@@ -87,6 +99,8 @@ class FakeChat(_FakeBase):
 class FakeEmbeddings(_FakeBase):
     """Hashed bag of words (64 dims): texts sharing words are similar, so MMR and intent scores behave sensibly."""
 
+    kinds = ("embeddings",)
+
     dim = 64
 
     def embed(self, texts: Sequence[str]) -> EmbeddingResult:
@@ -116,12 +130,32 @@ def _fake_image(prompt: str, seed: int, width: int, height: int, frame: int = 0)
     return image
 
 
-class FakeTextToImage(_FakeBase):
+class FakeWindow:
+    """A 77-"token" window counting words (two special tokens, as CLIP)."""
+
     limit = 77
 
-    def split_at_token_limit(self, prompt: str) -> tuple[str, str]:
+    def split(self, prompt: str) -> tuple[str, str]:
         words = prompt.split()
         return " ".join(words[: self.limit - 2]), " ".join(words[self.limit - 2:])
+
+
+class FakeTextToImage(_FakeBase):
+    kinds = ("t2i",)
+    limit = FakeWindow.limit
+
+    @classmethod
+    def capabilities(cls, spec: ModelSpec) -> Capabilities:
+        return Capabilities(kinds=cls.kinds, prompt_window=True)
+
+    @classmethod
+    def load_prompt_window(cls, spec: ModelSpec) -> FakeWindow:
+        if spec.option("fail_load"):
+            raise RuntimeError(f"fake load failure requested for '{spec.model_id}'")
+        return FakeWindow()
+
+    def split_at_token_limit(self, prompt: str) -> tuple[str, str]:
+        return FakeWindow().split(prompt)
 
     def token_limit(self) -> int:
         return self.limit
@@ -134,6 +168,8 @@ class FakeTextToImage(_FakeBase):
 
 
 class FakeTextToVideo(FakeTextToImage):
+    kinds = ("t2v",)
+
     def generate(self, prompts: Sequence[str], settings: VideoSettings) -> list[VideoResult]:  # type: ignore[override]
         settings.check()
         return [VideoResult(frames=[_fake_image(p, settings.seed, settings.width, settings.height, f)
@@ -145,7 +181,14 @@ class FakeTextToVideo(FakeTextToImage):
 class FakeScorer(_FakeBase):
     """Similarity from the image's hash colour and the text's hashed words: deterministic, in [-1, 1]."""
 
-    has_aesthetic = True
+    kinds = ("image_text",)
+
+    @classmethod
+    def capabilities(cls, spec: ModelSpec) -> Capabilities:
+        return Capabilities(kinds=cls.kinds, aesthetic=True)
+
+    def text_token_limit(self) -> int:
+        return FakeWindow.limit
 
     def image_embeddings(self, images: Sequence[Any]) -> Any:
         import numpy as np
@@ -175,6 +218,8 @@ class FakeScorer(_FakeBase):
 
 
 class FakeVisionTransformer(_FakeBase):
+    kinds = ("vision",)
+
     def forward(self, images: Sequence[Any]) -> VisionOutput:
         import torch
 

@@ -12,7 +12,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, Sequence
 
-from backends.base import Conversation, Generation, GenerationSettings, ModelSpec
+from backends.base import Capabilities, Conversation, Generation, GenerationSettings, ModelSpec
 from backends.provenance import Provenance
 
 
@@ -21,9 +21,14 @@ class RemoteModelError(RuntimeError):
 
 
 class OpenAIChat:
+    @classmethod
+    def capabilities(cls, spec: ModelSpec) -> Capabilities:
+        return Capabilities(kinds=("chat",), streaming=True)
+
     def __init__(self, spec: ModelSpec, base_url: str, api_key: str | None, timeout: float, max_concurrency: int):
         self.spec = spec
         self.device, self.dtype = "remote", "remote"
+        self.random_weights = spec.random_weights  # whatever the server runs; a profile may say it is random
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_concurrency = max_concurrency

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from backends.base import EmbeddingResult, ModelSpec, free_accelerator_memory, module_bytes
+from backends.base import Capabilities, EmbeddingResult, ModelSpec, free_accelerator_memory, module_bytes
 from backends.devices import torch_dtype
 from backends.provenance import Provenance
 from backends.sources import resolve_source
 
 
 class SentenceEmbeddings:
+    @classmethod
+    def capabilities(cls, spec: ModelSpec) -> Capabilities:
+        return Capabilities(kinds=("embeddings",))
+
     def __init__(self, spec: ModelSpec, device: str, dtype: str, model: Any, tokenizer: Any, random_weights: bool):
         self.spec, self.device, self.dtype = spec, device, dtype
         self.model, self.tokenizer = model, tokenizer

@@ -8,6 +8,7 @@ produce is marked `random_weights`.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 # A small fixed corpus for the tiny tokenisers: prompt-engineering words so tiny tokens look sane.
@@ -39,10 +40,30 @@ CHAT_TEMPLATE = (
 )
 
 
+_BUILD_LOCK = threading.RLock()
+
+
 def _seeded(seed: int):
+    """Seed weight initialisation. Only called inside `_isolated` builders, whose RNG state is forked and
+    restored, so no caller's random state is touched."""
     import torch
 
     torch.manual_seed(seed)
+
+
+def _isolated(builder):
+    """Run a builder with the process-wide RNG forked and restored afterwards (torch.random.fork_rng), one
+    build at a time: weights depend only on the builder's seed, and the global RNG is left as it was, so no
+    other user's run can be changed by a model load."""
+
+    @functools.wraps(builder)
+    def build(*args: Any, **kwargs: Any):
+        import torch
+
+        with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
+            return builder(*args, **kwargs)
+
+    return build
 
 
 @functools.lru_cache(maxsize=4)
@@ -75,6 +96,7 @@ def tiny_lm_tokenizer(vocab_size: int = 600):
     return tok
 
 
+@_isolated
 def tiny_causal_lm(seed: int = 0, layers: int = 2, hidden: int = 32, vocab_size: int = 600):
     """(model, tokenizer): a 2-layer Llama with eager attention."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -150,6 +172,7 @@ def _tiny_text_encoder(hidden: int, vocab_size: int):
     return CLIPTextModel(config)
 
 
+@_isolated
 def tiny_sd_pipeline(seed: int = 0):
     """A StableDiffusionPipeline with a 2-block UNet, a tiny VAE and a tiny CLIP text encoder."""
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
@@ -179,6 +202,7 @@ def tiny_sd_pipeline(seed: int = 0):
     return pipe
 
 
+@_isolated
 def tiny_animatediff_pipeline(seed: int = 0):
     """An AnimateDiffPipeline (UNet + MotionAdapter) small enough to render a few frames on CPU."""
     from diffusers import AnimateDiffPipeline, AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel
@@ -208,6 +232,7 @@ def tiny_animatediff_pipeline(seed: int = 0):
     return pipe
 
 
+@_isolated
 def tiny_clip(seed: int = 0, image_size: int = 32):
     """(CLIPModel, CLIPProcessor, aesthetic head) with random weights."""
     import torch
@@ -232,6 +257,7 @@ def tiny_clip(seed: int = 0, image_size: int = 32):
     return model, processor, head
 
 
+@_isolated
 def tiny_vit(seed: int = 0, image_size: int = 32, patch_size: int = 8, kind: str = "vit"):
     """(model, image processor): a 2-layer ViT (or DINOv2) with eager attention."""
     from transformers import Dinov2Config, Dinov2Model, ViTConfig, ViTImageProcessor, ViTModel
@@ -251,6 +277,7 @@ def tiny_vit(seed: int = 0, image_size: int = 32, patch_size: int = 8, kind: str
     return model.eval(), processor
 
 
+@_isolated
 def tiny_text_embedder(seed: int = 0):
     """(BertModel, tokenizer) for mean-pooled sentence embeddings."""
     from transformers import BertConfig, BertModel
@@ -272,10 +299,28 @@ BUILDERS: dict[str, Any] = {
 }
 
 
+# The tokenizer of each builder alone (token windows are read without building the model).
+TOKENIZERS: dict[str, Any] = {
+    "causal-lm": lambda vocab_size=600, **_: tiny_lm_tokenizer(vocab_size),
+    "sd": lambda **_: tiny_clip_tokenizer(),
+    "animatediff": lambda **_: tiny_clip_tokenizer(),
+    "clip": lambda **_: tiny_clip_tokenizer(),
+    "text-embedder": lambda **_: tiny_lm_tokenizer(),
+}
+
+
+def _kwargs(params: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    return {key: int(value) if value.lstrip("-").isdigit() else value for key, value in params}
+
+
 def build(name: str, params: tuple[tuple[str, str], ...] = ()) -> Any:
     if name not in BUILDERS:
         raise ValueError(f"unknown tiny model '{name}'; known: {', '.join(sorted(BUILDERS))}")
-    kwargs: dict[str, Any] = {}
-    for key, value in params:
-        kwargs[key] = int(value) if value.lstrip("-").isdigit() else value
-    return BUILDERS[name](**kwargs)
+    return BUILDERS[name](**_kwargs(params))
+
+
+def tokenizer(name: str, params: tuple[tuple[str, str], ...] = ()) -> Any:
+    """The tokenizer the tiny model `name` would be built with, without building the model."""
+    if name not in TOKENIZERS:
+        raise ValueError(f"tiny model '{name}' has no tokenizer; those with one: {', '.join(sorted(TOKENIZERS))}")
+    return TOKENIZERS[name](**_kwargs(params))

@@ -10,7 +10,7 @@ import contextlib
 import threading
 from typing import Any, Iterator, Sequence
 
-from backends.base import Conversation, Generation, GenerationSettings, ModelSpec, free_accelerator_memory, module_bytes
+from backends.base import Capabilities, Conversation, Generation, GenerationSettings, ModelSpec, free_accelerator_memory, module_bytes
 from backends.devices import torch_dtype
 from backends.provenance import Provenance
 from backends.sources import resolve_source
@@ -82,8 +82,45 @@ def _save_converted(model: Any, tokenizer: Any, folder: str, gguf_file: str) -> 
         warnings.warn(f"could not cache a safetensors copy of {gguf_file}: {exc}")
 
 
+class SeededSampler:
+    """A logits processor that samples the next token with a per-call `torch.Generator` (temperature, top-k,
+    top-p applied here) and returns logits that make greedy decoding pick exactly that token.
+
+    transformers' own sampling draws from the process-wide RNG, so two users generating at once would change
+    each other's "reproducible" outputs; with this, a call's output depends only on its own seed."""
+
+    def __init__(self, seed: int, temperature: float, top_p: float, top_k: int):
+        import torch
+
+        self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        self.temperature, self.top_p, self.top_k = float(temperature), float(top_p), int(top_k or 0)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        logits = scores.float() / max(self.temperature, 1e-5)
+        if self.top_k > 0:
+            kth = torch.topk(logits, min(self.top_k, logits.size(-1))).values[..., -1, None]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        if self.top_p < 1.0:
+            sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+            probs = torch.softmax(sorted_logits, dim=-1)
+            drop = probs.cumsum(-1) - probs > self.top_p  # keep the smallest set reaching top_p (at least one)
+            sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+            logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+        probs = torch.softmax(logits, dim=-1).cpu()
+        chosen = torch.multinomial(probs, 1, generator=self.generator).to(scores.device)
+        forced = torch.full_like(scores, float("-inf"))
+        return forced.scatter(-1, chosen, 0.0)
+
+
 class TransformersCausalLM:
     """ChatBackend and WhiteBoxLM over `AutoModelForCausalLM`."""
+
+    @classmethod
+    def capabilities(cls, spec: ModelSpec) -> Capabilities:
+        return Capabilities(kinds=("chat", "white_box"), adapter=bool(spec.option("adapter")), eager_attention=True,
+                            streaming=True)
 
     def __init__(self, spec: ModelSpec, device: str, dtype: str, model: Any, tokenizer: Any, random_weights: bool):
         self.spec, self.device, self.dtype = spec, device, dtype
@@ -213,15 +250,18 @@ class TransformersCausalLM:
         return Provenance.of(self, seed=data.get("seed"), settings=data)
 
     def _generate_kwargs(self, settings: GenerationSettings) -> dict[str, Any]:
+        """Greedy search over logits that `SeededSampler` has already sampled from (when sampling), so the
+        call's randomness comes from its own generator; one sequence per row (rows are repeated for n > 1)."""
+        from transformers import LogitsProcessorList
+
         kwargs: dict[str, Any] = dict(
-            max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample,
-            num_return_sequences=settings.num_return_sequences, repetition_penalty=settings.repetition_penalty,
-            pad_token_id=self.tokenizer.pad_token_id,
+            max_new_tokens=settings.max_new_tokens, do_sample=False, num_beams=1, num_return_sequences=1,
+            repetition_penalty=settings.repetition_penalty, pad_token_id=self.tokenizer.pad_token_id,
+            temperature=None, top_p=None, top_k=None,
         )
         if settings.do_sample:
-            kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [SeededSampler(settings.seed, settings.temperature, settings.top_p, settings.top_k)])
         return kwargs
 
     @staticmethod
@@ -237,8 +277,8 @@ class TransformersCausalLM:
         if not conversations:
             return []
         texts = [self.format_chat(c) for c in conversations]
-        batch = self.encode(texts)
-        torch.manual_seed(settings.seed)
+        # n samples per conversation = the conversation repeated n times (rows stay grouped per conversation).
+        batch = self.encode([t for t in texts for _ in range(settings.num_return_sequences)])
         with torch.inference_mode():
             out = self.model.generate(**batch, **self._generate_kwargs(settings))
         new_tokens = out[:, batch["input_ids"].shape[1]:]
@@ -273,7 +313,6 @@ class TransformersCausalLM:
 
         def run() -> None:
             try:
-                torch.manual_seed(settings.seed)
                 with torch.inference_mode():
                     self.model.generate(**batch, **self._generate_kwargs(settings), streamer=streamer)
             except BaseException as exc:  # surfaced to the consumer below

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from backends.base import ModelSpec, VisionOutput, free_accelerator_memory, module_bytes
+from backends.base import Capabilities, ModelSpec, VisionOutput, free_accelerator_memory, module_bytes
 from backends.devices import torch_dtype
 from backends.provenance import Provenance
 from backends.sources import resolve_source
@@ -18,6 +18,10 @@ def patch_grid(config: Any, pixel_height: int, pixel_width: int) -> tuple[int, i
 
 
 class VisionTransformer:
+    @classmethod
+    def capabilities(cls, spec: ModelSpec) -> Capabilities:
+        return Capabilities(kinds=("vision",), eager_attention=True)
+
     def __init__(self, spec: ModelSpec, device: str, dtype: str, model: Any, processor: Any, random_weights: bool):
         self.spec, self.device, self.dtype = spec, device, dtype
         self.model, self.processor = model, processor

@@ -130,8 +130,9 @@ def test_text_to_video(manager, make_spec):
 
 
 def test_clip_scorer_alignment_and_aesthetic(manager, make_spec):
-    scorer = manager.get(make_spec("image_text", "clip-scorer", "tiny:clip"))
-    assert isinstance(scorer, ImageTextScorer) and scorer.has_aesthetic
+    clip = make_spec("image_text", "clip-scorer", "tiny:clip")
+    scorer = manager.get(clip)
+    assert isinstance(scorer, ImageTextScorer) and manager.capabilities(clip).aesthetic
     images = [Image.new("RGB", (40, 40), c) for c in ("red", "blue")]
     sims = scorer.image_text_similarity(images, ["a red square", "a blue square"])
     assert sims.shape == (2,) and np.all(np.abs(sims) <= 1.0 + 1e-5)

@@ -25,6 +25,13 @@ class SlowBackend:
 
     def __init__(self, spec):
         self.spec, self.device, self.dtype = spec, "cpu", "float32"
+        self.random_weights = False
+
+    @classmethod
+    def capabilities(cls, spec):
+        from backends.base import Capabilities
+
+        return Capabilities(kinds=("chat",))
 
     @classmethod
     def load(cls, spec, *, device, dtype):

@@ -58,7 +58,7 @@ def test_scores_keep_original_and_refined_alignment_apart_with_provenance(tiny):
 
 def test_token_limit_flag_on_tiny_sd_shows_the_tail(tiny):
     long_prompt = ", ".join(["a cat on a sofa with soft light and detailed fur"] * 9)  # ~100 CLIP tokens
-    short, long = token_flags(tiny["t2i"], ["a cat on a sofa", long_prompt])
+    short, long = token_flags(tiny["t2i"].prompt_window(), ["a cat on a sofa", long_prompt])
     assert short.limit == 77 and not short.truncated
     assert long.truncated and long.tail and long_prompt.endswith(long.tail)
     assert long.kept + " " + long.tail == long_prompt

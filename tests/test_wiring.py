@@ -137,7 +137,7 @@ def test_stream_action_records_the_partial_reply_when_the_backend_fails_mid_stre
 
 
 def _failing_ctx(profiles):
-    profile = profiles["fake"].with_role("lm_base", spec("lm_base", "fake-chat", "fake/broken", fail_load=True))
+    profile = profiles["fake"].with_role("lm_base", spec("lm_base", "transformers-lm", "tiny:no-such-model"))
     return AppContext(manager=ModelManager(budget_bytes=2**30, device="cpu"),
                       profiles={**profiles, "fake": profile}, default_profile="fake")
 
@@ -165,7 +165,7 @@ def test_a_model_load_failure_is_the_same_clear_message_in_gradio_and_streamlit(
     finally:
         demo.close()
     gradio_message = str(info.value)
-    assert "Could not load the lm_base model 'fake/broken'" in gradio_message
+    assert "Could not load the lm_base model 'tiny:no-such-model'" in gradio_message
     [event] = [e for e in events if e.action == "shift_analyse"]
     assert event.frontend == "gradio" and event.session_id not in ("", "anonymous")
     assert event.inputs["shift-prompt"] == "list three fruits"

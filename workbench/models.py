@@ -8,6 +8,7 @@ budget by evicting the least recently used idle ones, serialises work per device
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import threading
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from backends import BACKENDS
-from backends.base import ModelSpec
+from backends.base import Capabilities, ModelSpec, PromptWindow
 from backends.devices import device_memory_bytes, pick_device, pick_dtype
 from workbench.gpu import run_on_device
 
@@ -77,6 +78,44 @@ class _Entry:
     in_use: int = 0
 
 
+class DeviceLock:
+    """The per-device work queue: re-entrant for the thread that holds it (a script may hold the rewriter and
+    the embedder together: `with manager.use(chat) as c, manager.use(emb) as e:`), and releasable from another
+    thread (a streamed reply is resumed by whichever worker thread the front end uses)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            while self._depth and self._owner != me:
+                self._cond.wait()
+            self._owner, self._depth = me, self._depth + 1
+
+    def release(self) -> None:
+        with self._cond:
+            if not self._depth:
+                raise RuntimeError("device lock released more often than it was taken")
+            self._depth -= 1
+            if not self._depth:
+                self._owner = None
+                self._cond.notify_all()
+
+    def locked(self) -> bool:
+        with self._cond:
+            return self._depth > 0
+
+    def __enter__(self) -> "DeviceLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
 def default_budget_bytes(device: str) -> int:
     """WORKBENCH_MEMORY_BUDGET_GB, else 85% of GPU memory or 60% of RAM (leave room for activations)."""
     env = os.environ.get("WORKBENCH_MEMORY_BUDGET_GB")
@@ -109,7 +148,9 @@ class ModelManager:
         self._failures: dict[str, ModelStatus] = {}
         self._lock = threading.RLock()
         self._load_locks: dict[str, threading.Lock] = {}
-        self._device_locks: dict[str, threading.Lock] = {}
+        self._device_locks: dict[str, DeviceLock] = {}
+        self._windows: dict[tuple, Any] = {}  # prompt windows (tokenizers only), per model
+        self._window_lock = threading.Lock()
         self.load_count: dict[str, int] = {}  # how many times each key was really loaded (tests, Models tab)
 
     @property
@@ -135,9 +176,30 @@ class ModelManager:
         device = pick_device(spec.device) if spec.device and spec.device != "auto" else self.device
         return device, pick_dtype(device, spec.dtype)
 
-    def device_lock(self, device: str) -> threading.Lock:
+    def device_lock(self, device: str) -> DeviceLock:
         with self._lock:
-            return self._device_locks.setdefault(device, threading.Lock())
+            return self._device_locks.setdefault(device, DeviceLock())
+
+    # ------------------------------------------------------------------ questions that never load a model
+    def capabilities(self, spec: ModelSpec) -> Capabilities:
+        """What the spec's backend can do, from the spec alone (imports the backend module, loads nothing)."""
+        return self.registry.resolve(spec.backend).capabilities(spec)
+
+    def prompt_window(self, spec: ModelSpec) -> PromptWindow | None:
+        """The text encoder's window of a text-to-image/video spec, from its tokenizer only, cached per model;
+        None when the backend has no fixed window. Typing in a candidate box never loads the pipeline."""
+        if not self.capabilities(spec).prompt_window:
+            return None
+        key = (spec.backend, spec.model_id, spec.revision, spec.option("tokenizer_subfolder"))
+        with self._window_lock:
+            if key in self._windows:
+                return self._windows[key]
+        try:
+            window = self.registry.resolve(spec.backend).load_prompt_window(spec)
+        except Exception as exc:
+            raise ModelLoadError(explain_load_error(spec, exc).replace("Could not load", "Could not load the tokenizer of", 1)) from exc
+        with self._window_lock:
+            return self._windows.setdefault(key, window)
 
     # ------------------------------------------------------------------ loading
     def get(self, spec: ModelSpec) -> Any:
@@ -166,14 +228,14 @@ class ModelManager:
         try:
             cls = self.registry.resolve(spec.backend)
             backend = cls.load(spec, device=device, dtype=dtype)
-        except BaseException as exc:  # every failure becomes a message; the app keeps serving
+        except Exception as exc:  # every failure becomes a message; the app keeps serving (Ctrl-C still stops it)
             status.state, status.error = "failed", explain_load_error(spec, exc)
             raise ModelLoadError(status.error) from exc
         status.load_seconds = time.perf_counter() - started
         status.rss_delta_bytes = _rss() - rss_before
         status.memory_bytes = int(backend.memory_bytes())
-        status.random_weights = bool(getattr(backend, "random_weights", spec.random_weights))
-        status.device, status.dtype = getattr(backend, "device", device), getattr(backend, "dtype", dtype)
+        status.random_weights = bool(backend.random_weights or spec.random_weights)
+        status.device, status.dtype = backend.device, backend.dtype
         if status.memory_bytes > self.budget_bytes:
             backend.unload()
             status.state = "failed"
@@ -216,16 +278,17 @@ class ModelManager:
     # ------------------------------------------------------------------ use
     @contextlib.contextmanager
     def use(self, spec: ModelSpec) -> Iterator[Any]:
-        """Hold a model for one piece of work: it is not evicted meanwhile, and work on its device is serialised."""
-        backend = self.get(spec)
-        with self._lock:
-            entry = self._entries.get(spec.key)
-            if entry is None:  # evicted between get() and here by a larger load: load again
-                backend = self.get(spec)
-                entry = self._entries[spec.key]
-            entry.in_use += 1
-        device = getattr(backend, "device", "cpu")
-        lock = self.device_lock(device) if device != "remote" else contextlib.nullcontext()
+        """Hold a model for one piece of work: it is not evicted meanwhile, and work on its device is serialised
+        (re-entrant for the holding thread, so one thread may hold several models of one device at once)."""
+        while True:
+            backend = self.get(spec)  # loads outside the global lock
+            with self._lock:
+                entry = self._entries.get(spec.key)
+                if entry is not None and entry.backend is backend:
+                    entry.in_use += 1
+                    break
+            # evicted between get() and here by another thread's load: load again
+        lock = self.device_lock(backend.device) if backend.device != "remote" else contextlib.nullcontext()
         try:
             with lock:
                 yield backend
@@ -239,6 +302,12 @@ class ModelManager:
         """Run `fn(backend, *args, **kwargs)` with the model held and its device queue taken (GPU entry point)."""
         with self.use(spec) as backend:
             return run_on_device(fn, backend, *args, **kwargs)
+
+    def stream(self, spec: ModelSpec, fn: Callable[..., Iterator[Any]], *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """Iterate `fn(backend, *args, **kwargs)` with the model pinned and its device queue held until the
+        generator finishes or is closed (a streamed chat reply cannot be evicted mid-reply)."""
+        with self.use(spec) as backend:
+            yield from fn(backend, *args, **kwargs)
 
     # ------------------------------------------------------------------ bookkeeping
     def unload(self, spec_or_key: ModelSpec | str) -> bool:
@@ -292,17 +361,47 @@ class ModelManager:
 class ManagedModel:
     """A backend seen through the manager: each method call holds the model and its device queue for that call
     only, and runs through the GPU entry point. One workbench function can then use several models on one device
-    (render, then score) without nesting the per-device queue."""
+    (render, then score) without holding them all. Nothing here loads a model except calling a method: looking
+    up a method, `spec`, `capabilities` and `random_weights` never do. Generator methods (`stream`) hold the model
+    until the generator ends or is closed."""
 
     def __init__(self, manager: ModelManager, spec: ModelSpec):
         self._manager, self.spec = manager, spec
 
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._manager.capabilities(self.spec)
+
+    @property
+    def random_weights(self) -> bool:
+        return self.spec.random_weights or self._manager.status(self.spec).random_weights
+
+    @property
+    def device(self) -> str:
+        """Where the model runs (or will run): from the manager's status, without loading it."""
+        return self._manager.status(self.spec).device
+
+    @property
+    def dtype(self) -> str:
+        return self._manager.status(self.spec).dtype
+
+    def prompt_window(self) -> PromptWindow | None:
+        return self._manager.prompt_window(self.spec)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        value = getattr(self._manager.get(self.spec), name)
-        if not callable(value):
-            return value
+        cls = self._manager.registry.resolve(self.spec.backend)
+        member = getattr(cls, name, None)
+        if not callable(member):
+            raise AttributeError(
+                f"'{name}' is not a method of backend '{self.spec.backend}'; hold the model with manager.use(spec) "
+                f"to read its attributes")
+        if inspect.isgeneratorfunction(member):
+            def streamed(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                return self._manager.stream(self.spec, lambda backend: getattr(backend, name)(*args, **kwargs))
+
+            return streamed
 
         def call(*args: Any, **kwargs: Any) -> Any:
             return self._manager.run(self.spec, lambda backend: getattr(backend, name)(*args, **kwargs))

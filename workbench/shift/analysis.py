@@ -78,7 +78,7 @@ def greedy_answer(backend: Any, prompt_ids: Sequence[int], n_tokens: int) -> lis
     """Exactly `n_tokens` greedy tokens (end-of-sequence suppressed), so both answers line up token by token."""
     import torch
 
-    ids = torch.tensor([list(prompt_ids)], device=getattr(backend, "device", "cpu"))
+    ids = torch.tensor([list(prompt_ids)], device=backend.device)
     pad = backend.tokenizer.pad_token_id
     with torch.inference_mode():
         out = backend.model.generate(
@@ -95,7 +95,7 @@ def analyse_side(backend: Any, side: str, label: str, layout: PromptLayout, sett
         side=side, label=label, output_ids=output_ids,
         output_tokens=[display_token(backend.tokenizer, t) for t in output_ids],
         output_text=backend.tokenizer.decode(output_ids, skip_special_tokens=False),
-        random_weights=bool(getattr(backend, "random_weights", False)),
+        random_weights=bool(backend.random_weights),
     )
     if "attribution" in parts:
         result.attributions = attr_mod.attribute(backend, layout.input_ids, output_ids, layout.special_mask, settings)
@@ -107,7 +107,7 @@ def analyse_side(backend: Any, side: str, label: str, layout: PromptLayout, sett
     result.provenance = backend.provenance(
         None, side=side, seed=None, decoding="greedy, end-of-sequence suppressed", max_new_tokens=settings.max_new_tokens,
         methods=list(settings.methods), ig_steps=settings.ig_steps, instruction_span=layout.source,
-        adapter_enabled=(side == "instruct") if getattr(backend, "has_adapter", False) else None,
+        adapter_enabled=(side == "instruct") if backend.spec.option("adapter") else None,
     )
     return result
 

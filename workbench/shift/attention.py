@@ -38,7 +38,7 @@ def read_attentions(backend: Any, token_ids: Sequence[int]) -> list[Any]:
 
     from workbench.shift.attribution import hooks_removed_on_exit
 
-    ids = torch.tensor([list(token_ids)], device=getattr(backend, "device", "cpu"))
+    ids = torch.tensor([list(token_ids)], device=backend.device)
     with hooks_removed_on_exit(backend.model), backend.eager_attention(), torch.inference_mode():
         out = backend.model(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=True, use_cache=False)
     attentions = getattr(out, "attentions", None)

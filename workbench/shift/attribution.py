@@ -146,7 +146,7 @@ def attribute(backend: Any, prompt_ids: Sequence[int], output_ids: Sequence[int]
         raise ValueError(f"methods must be among {', '.join(METHODS)}, got {unknown}")
     model = backend.model
     layer = backend.input_embeddings()
-    device = getattr(backend, "device", "cpu")
+    device = backend.device
     n_prompt, n_out = len(prompt_ids), len(output_ids)
     if n_out == 0:
         raise ValueError("there are no output tokens to attribute")

@@ -32,12 +32,27 @@ class FFNConcepts:
     layers: list[LayerConcepts] = field(default_factory=list)
 
 
+def unwrap_peft(model: Any) -> Any:
+    """The transformers model inside a peft wrapper (or the model itself)."""
+    from peft import PeftModel
+
+    return model.get_base_model() if isinstance(model, PeftModel) else model
+
+
+def _is_lora(module: Any) -> bool:
+    from peft.tuners.lora import LoraLayer
+
+    return isinstance(module, LoraLayer)
+
+
 def _down_projections(model: Any) -> tuple[list[tuple[int, Any, str]], str]:
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    import torch
+
+    inner = unwrap_peft(model)
     name, layout = FFN_OUT.get(getattr(inner.config, "model_type", ""), FFN_OUT["default"])
     found = []
     for full, module in inner.named_modules():
-        if full.endswith(name) and (hasattr(module, "weight") or hasattr(module, "base_layer")):
+        if full.endswith(name) and (_is_lora(module) or isinstance(getattr(module, "weight", None), torch.Tensor)):
             index = next((int(p) for p in reversed(full.split(".")) if p.isdigit()), None)
             if index is not None:
                 found.append((index, module, full))
@@ -54,7 +69,7 @@ def _effective_weight(module: Any, layout: str) -> Any:
     weight = base.weight.detach().float()
     merged = getattr(module, "merged", False)
     disabled = getattr(module, "disable_adapters", False)
-    if hasattr(module, "get_delta_weight") and not merged and not disabled:
+    if _is_lora(module) and not merged and not disabled:
         for name in getattr(module, "active_adapters", []):
             if name in getattr(module, "lora_A", {}):
                 weight = weight + module.get_delta_weight(name).detach().float()
@@ -76,7 +91,7 @@ def ffn_concepts(backend: Any, components: int = 3, top_tokens: int = 12, layers
         if bad:
             raise ValueError(f"layers must be between 0 and {len(found) - 1}, got {bad}")
         found = [found[l] for l in layers]
-    out_embed = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    out_embed = model.get_output_embeddings()  # every transformers causal LM (and peft wrapper) has one
     vocab = (out_embed.weight if out_embed is not None else backend.input_embeddings().weight).detach().float()
     vocab = torch.nn.functional.normalize(vocab, dim=-1)  # (V, hidden)
     result = FFNConcepts()

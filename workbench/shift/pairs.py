@@ -65,22 +65,24 @@ def check_same_tokenizer(base_tok: Any, instruct_tok: Any, base_name: str, instr
     )
 
 
-def _white_box(backend: Any, spec: ModelSpec) -> Any:
-    if not all(hasattr(backend, a) for a in ("model", "tokenizer", "adapter_enabled", "eager_attention")):
+def _check_white_box(manager: Any, spec: ModelSpec) -> None:
+    """The backend's declared capabilities, asked before any load."""
+    if "white_box" not in manager.capabilities(spec).kinds:
         raise ValueError(f"role {spec.role} uses backend '{spec.backend}', which gives no access to the model's "
                          "weights and gradients; the behaviour-shift tab needs the 'transformers-lm' backend")
-    return backend
 
 
 def check_pair(manager: Any, pair: ModelPair) -> None:
     """Load the pair (once per model) and check it: white-box backends, same tokenizer, an adapter to switch."""
     if pair.kind == "adapter":
-        backend = _white_box(manager.get(pair.instruct), pair.instruct)
-        if not getattr(backend, "has_adapter", False):
-            raise ValueError(f"lm_instruct '{pair.instruct.model_id}' was loaded without its adapter")
+        _check_white_box(manager, pair.instruct)
+        if not manager.capabilities(pair.instruct).adapter:
+            raise ValueError(f"lm_instruct '{pair.instruct.model_id}' has no adapter to switch off")
+        manager.get(pair.instruct)
         return
-    base = _white_box(manager.get(pair.base), pair.base)
-    instruct = _white_box(manager.get(pair.instruct), pair.instruct)
+    _check_white_box(manager, pair.base)
+    _check_white_box(manager, pair.instruct)
+    base, instruct = manager.get(pair.base), manager.get(pair.instruct)
     check_same_tokenizer(base.tokenizer, instruct.tokenizer, pair.base.model_id, pair.instruct.model_id)
 
 
@@ -88,8 +90,8 @@ def check_pair(manager: Any, pair: ModelPair) -> None:
 def use_side(manager: Any, pair: ModelPair, side: str) -> Iterator[Any]:
     """Hold one side's backend (its device queue taken), with the adapter switched to match the side."""
     spec = pair.spec(side)
+    _check_white_box(manager, spec)
     with manager.use(spec) as backend:
-        _white_box(backend, spec)
         if pair.kind == "adapter":
             with backend.adapter_enabled(side == "instruct"):
                 yield backend

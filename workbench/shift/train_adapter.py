@@ -103,7 +103,9 @@ def response_loss(model: Any, input_ids: Any, attention_mask: Any, labels: Any) 
     positions alone: with Gemma's 262k-token vocabulary it is most of the cost of a full-sequence forward."""
     import torch
 
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    from workbench.shift.ffn import unwrap_peft
+
+    inner = unwrap_peft(model)
     body, head = getattr(inner, "model", None), getattr(inner, "lm_head", None)
     if body is None or head is None:  # an architecture without the usual split: full logits
         return model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss

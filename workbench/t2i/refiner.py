@@ -69,7 +69,7 @@ def load_pairs(path: str | Path = PAIRS_FILE) -> list[Pair]:
 
 def _pair_vectors(embedder: Any, pairs: list[Pair], path_key: str) -> Any:
     """Embeddings of the coarse prompts, computed once per embedding model and corpus."""
-    key = (getattr(embedder.spec, "key", str(embedder.spec)), path_key)
+    key = (embedder.spec.key, path_key)
     with _CACHE_LOCK:
         if key in _VECTORS_CACHE:
             return _VECTORS_CACHE[key]
@@ -199,7 +199,7 @@ def build_messages(prompt: str, system_template: str, examples: Sequence[Pair]) 
 def _conversation(chat: Any, prompt: str, system_template: str, examples: Sequence[Pair]) -> Any:
     """Chat models get messages; a plain rewriter such as Promptist (profile option `prompt_suffix`) gets
     the prompt with its suffix, as it was trained."""
-    suffix = chat.spec.option("prompt_suffix") if hasattr(chat.spec, "option") else None
+    suffix = chat.spec.option("prompt_suffix")
     if suffix:
         return prompt + str(suffix)
     return build_messages(prompt, system_template, examples)

@@ -65,6 +65,15 @@ class ImageScores:
                 "total": self.total.to_dict() if self.total else None}
 
 
+def as_numpy(values: Any) -> Any:
+    """Embeddings as float numpy, whether a backend returned a torch tensor or a numpy array."""
+    import numpy as np
+
+    if type(values).__module__.startswith("torch"):
+        values = values.detach().float().cpu().numpy()
+    return np.asarray(values, dtype=float)
+
+
 def _prov(backend: Any, metric: str, **settings: Any) -> Provenance:
     return Provenance.of(backend, settings={"metric": metric, "definition": METRICS[metric], **settings})
 
@@ -111,14 +120,14 @@ def score_images(scorer: Any, embedder: Any, original: str, prompts: Sequence[st
     if n == 0:
         return []
     image_provenance = list(image_provenance or [None] * n)
-    limit = scorer.text_token_limit() if hasattr(scorer, "text_token_limit") else None
+    limit = scorer.text_token_limit()
     align_orig = np.asarray(scorer.image_text_similarity(list(images), [original] * n), dtype=float)
     align_ref = np.asarray(scorer.image_text_similarity(list(images), list(prompts)), dtype=float)
-    aesthetic = scorer.aesthetic(list(images)) if getattr(scorer, "has_aesthetic", False) else None
+    aesthetic = scorer.aesthetic(list(images))  # None when the profile configures no aesthetic head
     emb = embedder.embed([original, *prompts]).vectors
     intent = np.asarray(emb[1:]) @ np.asarray(emb[0])
     img_emb = scorer.image_embeddings(list(images))
-    img_emb = np.asarray(img_emb.cpu() if hasattr(img_emb, "cpu") else img_emb, dtype=float)
+    img_emb = as_numpy(img_emb)
     img_emb = img_emb / np.maximum(np.linalg.norm(img_emb, axis=1, keepdims=True), 1e-12)
     dist = 1.0 - img_emb @ img_emb.T
     out = []
@@ -157,7 +166,7 @@ def round_image_diversity(scorer: Any, images: Sequence[Any]) -> float | None:
     if len(images) < 2:
         return None
     emb = scorer.image_embeddings(list(images))
-    emb = emb.cpu().numpy() if hasattr(emb, "cpu") else emb
+    emb = as_numpy(emb)
     return pairwise_diversity(emb).mean
 
 

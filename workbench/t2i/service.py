@@ -134,17 +134,16 @@ class TokenFlag:
                 f"“{escape_markdown(self.tail)}”")
 
 
-def token_flags(t2i: Any, prompts: Sequence[str]) -> list[TokenFlag]:
-    limit = t2i.token_limit() if hasattr(t2i, "token_limit") else None
-    flags = []
-    for p in prompts:
-        kept, tail = t2i.split_at_token_limit(p)
-        flags.append(TokenFlag(p, limit, kept, tail))
-    return flags
+def token_flags(window: Any, prompts: Sequence[str]) -> list[TokenFlag]:
+    """Flags from a `PromptWindow` (the text encoder's tokenizer); None = the model has no fixed window."""
+    if window is None:
+        return [TokenFlag(p, None, p, "") for p in prompts]
+    return [TokenFlag(p, window.limit, *window.split(p)) for p in prompts]
 
 
 def check_token_limits(ctx: Any, profile_name: str | None, prompts: Sequence[str]) -> list[TokenFlag]:
-    return token_flags(ManagedModel(ctx.manager, ctx.profile(profile_name).spec("t2i")), list(prompts))
+    """The token-limit flag from the T2I model's tokenizer alone, cached per model: never loads the pipeline."""
+    return token_flags(ctx.manager.prompt_window(ctx.profile(profile_name).spec("t2i")), list(prompts))
 
 
 @dataclass
@@ -176,7 +175,8 @@ def render_and_score(t2i: Any, scorer: Any, embedder: Any, original: str, candid
         warnings.append(f"images: {RANDOM_NOTE} (the image model has random weights)")
     if any(s.random_weights for item in scores for s in item.scores.values()):
         warnings.append(f"scores: {RANDOM_NOTE} (a scoring model has random weights)")
-    flags = [TokenFlag(r.prompt, t2i.token_limit() if hasattr(t2i, "token_limit") else None,
+    limit = t2i.token_limit()
+    flags = [TokenFlag(r.prompt, limit,
                        r.prompt[: len(r.prompt) - len(r.truncated_tail)].strip() if r.truncated_tail else r.prompt,
                        r.truncated_tail) for r in images]
     return RenderResult(original=orig, original_scores=orig_scores, images=list(images), scores=scores,
