@@ -38,6 +38,7 @@ def build_demo(ctx):
     import gradio as gr
 
     from pages import discover_pages
+    from pages._wiring import gradio_action
 
     with gr.Blocks(title=APP_TITLE, analytics_enabled=False) as demo:
         with gr.Row():
@@ -45,7 +46,8 @@ def build_demo(ctx):
             profile = gr.Dropdown(choices=sorted(ctx.profiles), value=ctx.default_profile, label="Profile",
                                   elem_id="profile-choice", scale=0, min_width=200)
         banner = gr.Markdown(profile_banner(ctx, ctx.default_profile), elem_id="profile-banner")
-        profile.change(lambda name: profile_banner(ctx, name), profile, banner, api_name=False)
+        gradio_action(ctx, profile.change, "profile_change", lambda name: profile_banner(ctx, name), [profile], banner,
+                      tab="app", api_name=False)
         session = SimpleNamespace(profile=profile, demo=demo)
         with gr.Tabs():
             for page in discover_pages():
