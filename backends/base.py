@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 from backends.provenance import Provenance
 
@@ -100,6 +100,7 @@ class GenerationSettings:
     top_p: float = 0.95
     top_k: int = 0  # 0 = off
     repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0  # 0 = off; local transformers models only (servers ignore it)
     num_return_sequences: int = 1
     seed: int = 0  # fixed so a study can reproduce a run
     stop: tuple[str, ...] = ()  # cut the text at the first of these strings
@@ -110,6 +111,7 @@ class GenerationSettings:
         _check_range("top_p", self.top_p, 0.0, 1.0)
         _check_range("top_k", self.top_k, 0, 1000, integer=True)
         _check_range("repetition_penalty", self.repetition_penalty, 0.5, 3.0)
+        _check_range("no_repeat_ngram_size", self.no_repeat_ngram_size, 0, 20, integer=True)
         _check_range("num_return_sequences", self.num_return_sequences, 1, 32, integer=True)
         _check_range("seed", self.seed, 0, 2**32 - 1, integer=True)
         if self.do_sample and self.temperature == 0:
@@ -285,7 +287,10 @@ class TextToImageBackend(Backend, Protocol):
     @classmethod
     def load_prompt_window(cls, spec: ModelSpec) -> PromptWindow: ...
 
-    def generate(self, prompts: Sequence[str], settings: ImageSettings) -> list[ImageResult]: ...
+    def generate(self, prompts: Sequence[str], settings: ImageSettings,
+                 on_step: Callable[[int, int], None] | None = None) -> list[ImageResult]:
+        """One batched render; `on_step(step, total)` after each denoising step (may raise to stop the render)."""
+        ...
 
     def split_at_token_limit(self, prompt: str) -> tuple[str, str]: ...
 

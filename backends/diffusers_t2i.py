@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from backends._diffusers_common import load_pipeline, load_prompt_window, pipeline_modules, split_at_token_limit, token_limit
 from backends.base import Capabilities, ImageResult, ImageSettings, ModelSpec, free_accelerator_memory, module_bytes
@@ -42,7 +42,8 @@ class DiffusersTextToImage:
         tokenizer = getattr(self.pipe, "tokenizer", None)
         return split_at_token_limit(tokenizer, prompt) if tokenizer is not None else (prompt, "")
 
-    def generate(self, prompts: Sequence[str], settings: ImageSettings) -> list[ImageResult]:
+    def generate(self, prompts: Sequence[str], settings: ImageSettings,
+                 on_step: Callable[[int, int], None] | None = None) -> list[ImageResult]:
         """One batched pipeline call; image i uses generator seed `settings.seed` so every prompt is rendered
         from the same starting noise (the original and its refinements compare fairly)."""
         import torch
@@ -57,6 +58,12 @@ class DiffusersTextToImage:
         )
         if settings.negative_prompt:
             kwargs["negative_prompt"] = [settings.negative_prompt] * len(prompts)
+        if on_step is not None:
+            def step_end(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
+                on_step(step + 1, settings.steps)  # raising here (a cancel) stops the pipeline at this step
+                return tensors
+
+            kwargs["callback_on_step_end"] = step_end
         with torch.inference_mode():
             images = self.pipe(**kwargs).images
         results = []

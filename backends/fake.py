@@ -5,6 +5,7 @@ They are marked random_weights so the UI labels them "not meaningful"."""
 from __future__ import annotations
 
 import hashlib
+import time
 import re
 from typing import Any, Iterator, Sequence
 
@@ -160,8 +161,15 @@ class FakeTextToImage(_FakeBase):
     def token_limit(self) -> int:
         return self.limit
 
-    def generate(self, prompts: Sequence[str], settings: ImageSettings) -> list[ImageResult]:
+    def generate(self, prompts: Sequence[str], settings: ImageSettings,
+                 on_step: Any = None) -> list[ImageResult]:
         settings.check()
+        delay = float(self.spec.option("step_seconds", 0))  # tests of progress and cancel set a per-step delay
+        for step in range(1, settings.steps + 1):
+            if delay:
+                time.sleep(delay)
+            if on_step is not None:
+                on_step(step, settings.steps)
         return [ImageResult(image=_fake_image(p, settings.seed, settings.width, settings.height), prompt=p,
                             provenance=self._prov(settings.seed, **vars(settings)),
                             truncated_tail=self.split_at_token_limit(p)[1]) for p in prompts]

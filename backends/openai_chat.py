@@ -75,6 +75,8 @@ class OpenAIChat:
             "top_p": settings.top_p if settings.do_sample else 1.0,
             "n": settings.num_return_sequences,
             "seed": settings.seed,
+            # OpenAI's closest control to a repetition penalty (vLLM, TGI, llama.cpp accept it too)
+            "frequency_penalty": round(min(2.0, max(0.0, (settings.repetition_penalty - 1.0) * 2)), 3),
             "stream": stream,
         }
         if settings.stop:

@@ -152,10 +152,37 @@ def _clip_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
     return {token: i for i, token in enumerate(vocab_list)}, merges
 
 
-def tiny_clip_tokenizer(max_length: int = 77):
+@functools.lru_cache(maxsize=1)
+def _openai_clip_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]] | None:
+    """OpenAI CLIP's own BPE (49,408 tokens), rebuilt from the merges file that the `clip-anytorch` package ships
+    (found with find_spec, never imported: its module imports torchvision). None when it is not installed."""
+    import gzip
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("clip")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "bpe_simple_vocab_16e6.txt.gz"
+    if not path.exists():
+        return None
+    lines = gzip.open(path, "rt", encoding="utf-8").read().split("\n")
+    merges = [tuple(line.split()) for line in lines[1:49152 - 256 - 2 + 1]]
+    chars = list(_bytes_to_unicode().values())
+    vocab_list = chars + [c + "</w>" for c in chars] + ["".join(m) for m in merges]
+    vocab_list += ["<|startoftext|>", "<|endoftext|>"]
+    return {token: i for i, token in enumerate(vocab_list)}, merges
+
+
+@functools.lru_cache(maxsize=4)  # building 49k-token BPE takes seconds; the tokenizer is never mutated after this
+def tiny_clip_tokenizer(max_length: int = 77, real: bool = True):
+    """The tokenizer of the tiny CLIP text encoders: OpenAI CLIP's real BPE when `clip-anytorch` is installed
+    (requirements-offline.txt), so the 77-token window and the rewrite budget count real CLIP tokens; else a toy
+    BPE over a small corpus (counts about 3x as many tokens per word)."""
     from transformers import CLIPTokenizer
 
-    vocab, merges = _clip_vocab_and_merges()
+    found = _openai_clip_vocab_and_merges() if real else None
+    vocab, merges = found if found is not None else _clip_vocab_and_merges()
     tok = CLIPTokenizer(vocab=vocab, merges=list(merges))
     tok.model_max_length = max_length
     return tok

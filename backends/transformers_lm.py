@@ -257,6 +257,7 @@ class TransformersCausalLM:
         kwargs: dict[str, Any] = dict(
             max_new_tokens=settings.max_new_tokens, do_sample=False, num_beams=1, num_return_sequences=1,
             repetition_penalty=settings.repetition_penalty, pad_token_id=self.tokenizer.pad_token_id,
+            no_repeat_ngram_size=settings.no_repeat_ngram_size or None,
             temperature=None, top_p=None, top_k=None,
         )
         if settings.do_sample:

@@ -17,11 +17,14 @@ from workbench.actions import ActionError, run_action, stream_action
 
 def gradio_action(ctx: Any, trigger: Callable[..., Any], name: str, fn: Callable[..., Any], inputs: Sequence[Any],
                   outputs: Any, *, tab: str, job: bool = False, stream: bool = False,
-                  input_names: Sequence[str] | None = None, api_name: str | bool | None = None, **event_kwargs: Any):
+                  input_names: Sequence[str] | None = None, api_name: str | bool | None = None,
+                  busy: Sequence[Any] = (), **event_kwargs: Any):
     """Bind `fn` to a Gradio event (`trigger` is e.g. `button.click`) as the user action `name`.
 
     `fn` receives the input components' values positionally (plus `job=` when `job=True`). A generator `fn`
-    with `stream=True` streams its values. Errors become `gr.Error` with the wiring layer's message.
+    with `stream=True` streams its values. Errors become `gr.Error` with the wiring layer's message. `busy`
+    lists buttons that would start conflicting work: they are disabled while this action runs (the job
+    registry also refuses a second job of the same session, for API callers).
     """
     import gradio as gr
 
@@ -66,17 +69,26 @@ def gradio_action(ctx: Any, trigger: Callable[..., Any], name: str, fn: Callable
     call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     call.__annotations__ = {"request": gr.Request}
     call.__name__ = name
-    return trigger(call, list(inputs), outputs, api_name=name if api_name is None else api_name, **event_kwargs)
+    api = name if api_name is None else api_name
+    if not busy:
+        return trigger(call, list(inputs), outputs, api_name=api, **event_kwargs)
+    busy = list(busy)
+    first = trigger(lambda: [gr.update(interactive=False)] * len(busy), None, busy, queue=False, api_name=False)
+    event = first.then(call, list(inputs), outputs, api_name=api, **event_kwargs)
+    event.then(lambda: [gr.update(interactive=True)] * len(busy), None, busy, queue=False, api_name=False)
+    return event
 
 
 def gradio_cancel(ctx: Any, trigger: Callable[..., Any], *, api_name: str | bool = False, outputs: Any = None):
     """Bind a Cancel button: stops this session's running job at its next step (what finished is kept)."""
     import gradio as gr
 
-    def cancel(request: gr.Request) -> str:
+    def cancel(request) -> str:
         session_id = getattr(request, "session_hash", None) or "anonymous"
         stopped = ctx.jobs.cancel(session_id)
         return "Cancelling at the next step..." if stopped else "Nothing is running."
+
+    cancel.__annotations__ = {"request": gr.Request, "return": str}  # real classes: Gradio injects the request
 
     return trigger(cancel, None, outputs, api_name=api_name, queue=False)
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pages._wiring import gradio_action, streamlit_action
+from pages._wiring import gradio_action, gradio_cancel, streamlit_action
 from workbench.t2i import flows
+from workbench.t2i import results as results_mod
 from workbench.t2i.flows import MAX_CANDIDATES, REWRITER_LABELS, RenderInputs, RewriterInputs
 from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE
 from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS
@@ -24,6 +25,7 @@ TAB = "t2i"
 
 def build_gradio(ctx, session) -> None:
     import gradio as gr
+    import pandas as pd
 
     gr.Markdown(
         "Type a coarse prompt and get up to eight fine-grained rewrites. Edit them, compare the word diff, regenerate "
@@ -56,32 +58,44 @@ def build_gradio(ctx, session) -> None:
     slots = []
     for i in range(MAX_CANDIDATES):
         with gr.Group(visible=False) as group:
-            with gr.Row():
-                text = gr.Textbox(label=f"Candidate {i + 1}", lines=3, scale=4, interactive=True,
+            with gr.Row(equal_height=True):
+                text = gr.Textbox(label=f"Candidate {i + 1}", lines=2, scale=6, interactive=True,
                                   elem_id=f"t2i-cand-{i + 1}")
-                regen = gr.Button(f"Regenerate {i + 1}", scale=1, size="sm")
-            diff_view = gr.HighlightedText(label="Word diff against the prompt it refines", combine_adjacent=True,
-                                           color_map={"added": "green", "removed": "red"})
+                regen = gr.Button(f"↻ {i + 1}", scale=0, min_width=48, size="sm", variant="secondary",
+                                  elem_id=f"t2i-regen-{i + 1}")
+            with gr.Accordion("Word diff against the prompt it refines", open=False):
+                diff_view = gr.HighlightedText(show_label=False, combine_adjacent=True,
+                                               color_map={"added": "green", "removed": "red"})
             flag = gr.Markdown()
-            with gr.Row():
-                orig_img = gr.Image(label="Original prompt (same seed)", type="pil", height=192, interactive=False)
-                cand_img = gr.Image(label=f"Candidate {i + 1}", type="pil", height=192, interactive=False)
-            scores_md = gr.Markdown()
-        slots.append(dict(group=group, text=text, regen=regen, diff=diff_view, flag=flag, orig=orig_img,
-                          cand=cand_img, scores=scores_md))
+        slots.append(dict(group=group, text=text, regen=regen, diff=diff_view, flag=flag))
     texts = [s["text"] for s in slots]
 
+    defaults = flows.render_defaults(ctx, ctx.default_profile)
     with gr.Accordion("Render and scores", open=True):
         with gr.Row():
-            steps = gr.Slider(1, 150, value=20, step=1, label="Steps")
-            size = gr.Slider(64, 1024, value=512, step=8, label="Size (px)")
+            steps = gr.Slider(1, 150, value=defaults.steps, step=1, label="Steps")
+            size = gr.Slider(64, 1024, value=defaults.size, step=8, label="Size (px)")
             image_seed = gr.Number(0, precision=0, label="Image seed (same for every image)")
-            guidance = gr.Slider(0, 20, value=7.5, step=0.5, label="Guidance")
+            guidance = gr.Slider(0, 20, value=defaults.guidance, step=0.5, label="Guidance")
+        with gr.Accordion("Metric weights (for the total shown beside the metrics)", open=False):
+            with gr.Row():
+                weight_inputs = [gr.Slider(0, 10, value=DEFAULT_WEIGHTS[m], step=0.25, label=f"weight: {m}",
+                                           info=METRICS[m]) for m in METRICS]
         with gr.Row():
-            weight_inputs = [gr.Slider(0, 10, value=DEFAULT_WEIGHTS[m], step=0.25, label=f"weight: {m}", info=METRICS[m])
-                             for m in METRICS]
-        render_btn = gr.Button("Render", variant="primary", elem_id="t2i-render")
+            render_btn = gr.Button("Render", variant="primary", elem_id="t2i-render")
+            cancel_btn = gr.Button("Cancel", variant="stop", elem_id="t2i-cancel", scale=0, min_width=100)
         render_status = gr.Markdown(elem_id="t2i-render-status")
+        rendered_state = gr.State(None)
+        with gr.Row():
+            sort_by = gr.Dropdown(list(results_mod.SORT_KEYS), value="candidate order", label="Sort by",
+                                  elem_id="t2i-sort", scale=1)
+            download = gr.File(label="Download the round (ZIP: images, prompts, scores, provenance)",
+                               elem_id="t2i-download", scale=2)
+        grid = gr.Gallery(label="Original first, then each candidate (same seed)", columns=5, height="auto",
+                          object_fit="contain", elem_id="t2i-grid")
+        chart = gr.Plot(label="Every metric per image", elem_id="t2i-chart")
+        with gr.Accordion("Full per-metric table", open=False):
+            table = gr.Dataframe(interactive=False, wrap=True, elem_id="t2i-table")
     with gr.Row():
         pick = gr.Dropdown(choices=[], label="Pick a candidate", elem_id="t2i-pick")
         further_btn = gr.Button("Refine further from the pick", elem_id="t2i-further")
@@ -93,16 +107,22 @@ def build_gradio(ctx, session) -> None:
 
     rewriter_inputs = [kind, base_url, model_name, adapter, system_template, n, diversity, few_shot, temperature, seed]
 
+    def results_outputs(results: flows.ResultsView | None) -> list[Any]:
+        if results is None:  # a new round: the last render's results no longer apply
+            return ["", None, None, None, pd.DataFrame(), "candidate order"]
+        return [results.summary, results.zip_path, results.grid, results.chart,
+                pd.DataFrame(results.rows, columns=results.columns), results.sort_by]
+
     def view_outputs(new_state: dict, view: flows.T2IView) -> list[Any]:
         out: list[Any] = [new_state, view.status, view.tree, gr.update(choices=view.rounds, value=view.current_round),
                           gr.update(choices=view.picks, value=view.pick)]
         for i in range(MAX_CANDIDATES):
             if i < len(view.slots):
                 s = view.slots[i]
-                out += [gr.update(visible=True), s.text, s.diff, s.flag, s.original_image, s.image, s.scores]
+                out += [gr.update(visible=True), s.text, s.diff, s.flag]
             else:
-                out += [gr.update(visible=False), "", [], "", None, None, ""]
-        return out
+                out += [gr.update(visible=False), "", [], ""]
+        return out + results_outputs(view.results)
 
     def do_refine(profile_name, prompt_text, *rw):
         return view_outputs(*flows.refine(ctx, profile_name, prompt_text, RewriterInputs.of(rw)))
@@ -124,36 +144,47 @@ def build_gradio(ctx, session) -> None:
 
         return do_regen
 
-    def do_render(profile_name, state_value, *values):
+    def do_render(profile_name, state_value, *values, job=None):
         edited, render_values = values[:MAX_CANDIDATES], values[MAX_CANDIDATES:]
-        new_state, view = flows.render(ctx, profile_name, state_value, edited, RenderInputs.of(render_values))
-        out: list[Any] = [new_state, view.render_status]
-        for i in range(MAX_CANDIDATES):
-            s = view.slots[i] if i < len(view.slots) else None
-            out += [s.original_image, s.image, s.scores] if s else [None, None, ""]
-        return out
+        new_state, rendered, view = flows.render(ctx, profile_name, state_value, edited,
+                                                 RenderInputs.of(render_values), job=job)
+        return [new_state, rendered, *results_outputs(view.results)]
+
+    def do_sort(state_value, rendered, key):
+        return results_outputs(flows.sort_results(state_value, rendered, key))[1:-1]
+
+    def on_profile(profile_name):
+        d = flows.render_defaults(ctx, profile_name)
+        return d.steps, d.size, d.guidance
 
     def on_edit(profile_name, state_value, text_value):
         view = flows.edit(ctx, profile_name, state_value, text_value)
         return view.diff, view.flag
 
-    slot_outputs = [c for s in slots for c in (s["group"], s["text"], s["diff"], s["flag"], s["orig"], s["cand"],
-                                               s["scores"])]
+    slot_outputs = [c for s in slots for c in (s["group"], s["text"], s["diff"], s["flag"])]
     head_outputs = [state, status, tree, round_choice, pick]
+    results_components = [render_status, download, grid, chart, table, sort_by]
+    # One job at a time: while one runs, the buttons that would start conflicting work are disabled.
+    buttons = [refine_btn, further_btn, back_btn, render_btn, *[s["regen"] for s in slots]]
     gradio_action(ctx, refine_btn.click, "t2i_refine", do_refine, [session.profile, prompt, *rewriter_inputs],
-                  head_outputs + slot_outputs, tab=TAB)
+                  head_outputs + slot_outputs + results_components, tab=TAB, busy=buttons)
     gradio_action(ctx, further_btn.click, "t2i_refine_further", do_further,
-                  [session.profile, state, pick, *texts, *rewriter_inputs], head_outputs + slot_outputs, tab=TAB)
+                  [session.profile, state, pick, *texts, *rewriter_inputs],
+                  head_outputs + slot_outputs + results_components, tab=TAB, busy=buttons)
     gradio_action(ctx, back_btn.click, "t2i_go_back", do_back, [session.profile, state, round_choice],
-                  head_outputs + slot_outputs, tab=TAB)
-    render_outputs = [state, render_status] + [c for s in slots for c in (s["orig"], s["cand"], s["scores"])]
+                  head_outputs + slot_outputs + results_components, tab=TAB, busy=buttons)
     gradio_action(ctx, render_btn.click, "t2i_render", do_render,
-                  [session.profile, state, *texts, steps, size, image_seed, guidance, *weight_inputs], render_outputs,
-                  tab=TAB)
+                  [session.profile, state, *texts, steps, size, image_seed, guidance, *weight_inputs],
+                  [state, rendered_state, *results_components], tab=TAB, job=True, busy=buttons)
+    gradio_cancel(ctx, cancel_btn.click, outputs=render_status)
+    gradio_action(ctx, sort_by.input, "t2i_sort", do_sort, [state, rendered_state, sort_by],
+                  [download, grid, chart, table], tab=TAB)
+    gradio_action(ctx, session.profile.change, "t2i_render_defaults", on_profile, [session.profile],
+                  [steps, size, guidance], tab=TAB, api_name=False)
     for i, s in enumerate(slots):
         gradio_action(ctx, s["regen"].click, f"t2i_regenerate_{i + 1}", make_regen(i),
                       [session.profile, state, *texts, *rewriter_inputs],
-                      [state, s["text"], s["diff"], s["flag"], status], tab=TAB)
+                      [state, s["text"], s["diff"], s["flag"], status], tab=TAB, busy=buttons)
         gradio_action(ctx, s["text"].input, f"t2i_edit_{i + 1}", on_edit, [session.profile, state, s["text"]],
                       [s["diff"], s["flag"]], tab=TAB, api_name=False)
 
@@ -221,31 +252,45 @@ def render_streamlit(ctx) -> None:
                 ss["t2i_pending"] = {i: new_slot.text}
                 st.toast(message)
                 st.rerun()
-        if slot.image is not None:
-            left, right = st.columns(2)
-            left.image(slot.original_image, caption="original prompt (same seed)")
-            right.image(slot.image, caption=slot.caption)
-        if slot.scores:
-            st.markdown(slot.scores)
 
+    defaults = flows.render_defaults(ctx, profile_name)
     with st.expander("Render settings and weights"):
         rc = st.columns(4)
-        steps = rc[0].slider("Steps", 1, 150, 20, key="t2i_steps")
-        size = rc[1].select_slider("Size", options=list(range(64, 1025, 64)), value=512, key="t2i_size")
+        steps = rc[0].slider("Steps", 1, 150, int(defaults.steps), key="t2i_steps")
+        size = rc[1].select_slider("Size", options=list(range(64, 1025, 64)), value=int(defaults.size), key="t2i_size")
         image_seed = rc[2].number_input("Image seed", 0, 2**31, 0, key="t2i_image_seed")
-        guidance = rc[3].slider("Guidance", 0.0, 20.0, 7.5, 0.5, key="t2i_guidance")
+        guidance = rc[3].slider("Guidance", 0.0, 20.0, float(defaults.guidance), 0.5, key="t2i_guidance")
         weights = {m: st.slider(f"weight: {m}", 0.0, 10.0, DEFAULT_WEIGHTS[m], 0.25, key=f"t2i_w_{m}", help=METRICS[m])
                    for m in METRICS}
+    st.caption("While a render runs, a click anywhere stops it at the next denoising step; finished images are kept.")
     if st.button("Render", key="t2i_render", type="primary"):
-        with st.spinner("Rendering and scoring..."):
-            out = streamlit_action(ctx, "t2i_render", flows.render, ctx, profile_name, state, edited,
-                                   RenderInputs(steps, size, image_seed, guidance, weights), tab=TAB)
+        out = streamlit_action(ctx, "t2i_render", flows.render, ctx, profile_name, state, edited,
+                               RenderInputs(steps, size, image_seed, guidance, weights), tab=TAB, job=True)
         if out is not None:
-            new_state, new_view = out
+            new_state, rendered, new_view = out
             new_view.status = view.status
+            ss["t2i_rendered"] = rendered
             accept(new_state, new_view)
-    if view.render_status:
-        st.markdown(view.render_status)
+    results = view.results
+    if results is not None:
+        st.markdown(results.summary)
+        sort_by = st.selectbox("Sort by", list(results_mod.SORT_KEYS), key="t2i_sort")
+        if sort_by != results.sort_by:
+            resorted = streamlit_action(ctx, "t2i_sort", flows.sort_results, state, ss.get("t2i_rendered"), sort_by,
+                                        tab=TAB)
+            if resorted is not None:
+                view.results = results = resorted
+        cols = st.columns(min(5, len(results.grid)))
+        for k, (image, caption) in enumerate(results.grid):
+            cols[k % len(cols)].image(image, caption=caption)
+        st.plotly_chart(results.chart, key="t2i_chart")
+        with st.expander("Full per-metric table"):
+            import pandas as pd
+
+            st.dataframe(pd.DataFrame(results.rows, columns=results.columns), hide_index=True)
+        with open(results.zip_path, "rb") as fh:
+            st.download_button("Download the round (ZIP)", fh.read(), file_name="t2i_round.zip",
+                               mime="application/zip", key="t2i_download")
 
     pc = st.columns(2)
     pick = pc[0].selectbox("Pick a candidate", [p for _, p in view.picks], key="t2i_pick")

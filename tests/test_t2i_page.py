@@ -22,44 +22,64 @@ def _refine_args(prompt: str, n: int = 3, kind: str = "profile chat model"):
     return ["fake", prompt, kind, "", "", "", DEFAULT_SYSTEM_TEMPLATE, n, 0.5, 2, 0.9, 0]
 
 
+SLOT = 3  # per candidate slot in the API output: text, diff, flag
+RESULTS = 6  # render status, ZIP, grid, chart, table, sort key
+
+
+def _texts(out):
+    return [out[4 + SLOT * i] for i in range(N_SLOTS)]
+
+
 def test_tab_refine_edit_render_pick_refine_further_go_back(client):
+    import json
+    import zipfile
+
     from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE
 
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    for name in ("/t2i_refine", "/t2i_render", "/t2i_refine_further", "/t2i_go_back", "/t2i_regenerate_1"):
+    for name in ("/t2i_refine", "/t2i_render", "/t2i_refine_further", "/t2i_go_back", "/t2i_regenerate_1", "/t2i_sort"):
         assert name in api
     out = client.predict(*_refine_args("a cat on a sofa", n=3), api_name="/t2i_refine")
+    assert len(out) == 4 + SLOT * N_SLOTS + RESULTS
     status, tree = out[0], out[1]
     assert "3 candidate(s)" in status and "random weights" in status
     assert "round 0" in tree
-    slots = out[4:]
-    texts = [slots[6 * i] for i in range(N_SLOTS)]
+    texts = _texts(out)
     assert all(t.startswith("a cat on a sofa") for t in texts[:3]) and texts[3:] == [""] * 5
-    flag = slots[2]
-    assert any(p['class_or_confidence'] == 'added' for p in slots[1])
-    assert "77 tokens" in flag
+    assert any(p["class_or_confidence"] == "added" for p in out[5])
+    assert "77 tokens" in out[6]
     # Regenerate slot 2 only.
     regen = client.predict("fake", *texts, "profile chat model", "", "", "", DEFAULT_SYSTEM_TEMPLATE, 3, 0.5, 2, 0.9, 0,
                            api_name="/t2i_regenerate_2")
     new_text = regen[0]
     assert new_text and new_text not in (texts[0], texts[2])
     texts[1] = new_text
-    # The user edits candidate 3 before rendering; the render uses the edit.
+    # The user edits candidate 3 before rendering; the render uses the edit (and its tail is flagged).
     texts[2] = texts[2] + ", " + " ".join(["extremely detailed"] * 40)
     rendered = client.predict("fake", *texts, 1, 64, 7, 7.5, 1.0, 0.5, 0.5, 1.0, 0.25, api_name="/t2i_render")
-    summary = rendered[0]
-    assert "Image diversity" in summary and "random weights" in summary and "[3]" in summary
-    panels = rendered[1:]
-    orig1, cand1, score1 = panels[0], panels[1], panels[2]
-    assert orig1 and cand1 and Path(orig1).exists() and Path(cand1).exists()
-    assert "align_original" in score1 and "align_refined" in score1 and "weighted total" in score1
-    assert "fake/scorer" in score1 and "versions:" in score1
-    assert "never saw" in panels[8]  # candidate 3 crossed the 77-token limit: its tail is shown
-    assert panels[9] is None  # slot 4 is empty
+    summary, zip_path, grid, chart, table, sort_key = rendered
+    assert "Rendered 4 images" in summary and "Image diversity" in summary and "random weights" in summary
+    assert "[3]" in summary  # candidate 3 crossed the 77-token window
+    assert len(grid) == 4 and grid[0]["caption"].startswith("original (same seed)")
+    assert all("random weights" in tile["caption"] for tile in grid)
+    assert [row[0] for row in table["data"]] == ["original", "#1", "#2", "#3"]
+    assert table["headers"][:3] == ["image", "align_original", "align_refined"] and "weighted total" in table["headers"]
+    assert chart is not None and sort_key == "candidate order"
+    with zipfile.ZipFile(zip_path) as zf:
+        names = zf.namelist()
+        record = json.loads(zf.read("round.json"))
+    assert "round.json" in names and "00_original.png" in names and "03_candidate.png" in names
+    assert record["images"][2]["prompt"] == new_text
+    assert record["images"][1]["provenance"]["model_id"] == "fake/t2i" and record["images"][1]["scores"]["total"]
+    # Sort by the weighted total: the table's candidate rows come highest first.
+    sorted_out = client.predict("weighted total", api_name="/t2i_sort")
+    totals = [float(r[-2]) for r in sorted_out[3]["data"][1:]]
+    assert totals == sorted(totals, reverse=True)
     further = client.predict("fake", 2, *texts, "profile chat model", "", "", "", DEFAULT_SYSTEM_TEMPLATE, 2, 0.5, 2,
                              0.9, 0, api_name="/t2i_refine_further")
     assert "round 1 (from candidate 2 of round 0)" in further[1] and "current" in further[1]
     assert further[4].startswith(new_text.rstrip("."))
+    assert further[4 + SLOT * N_SLOTS] in (None, "")  # the last round's render summary is cleared
     back = client.predict("fake", 0, api_name="/t2i_go_back")
     assert "Back at round 0" in back[0]
     assert back[4] == texts[0]
@@ -86,11 +106,9 @@ def test_tab_bad_input_and_baseline(client):
                          api_name="/t2i_refine")
     assert "keyword-baseline" in out[0]
     with pytest.raises(AppError, match="seed must be between 0 and 4294967295"):
-        client.predict("fake", *[out[4 + 6 * i] for i in range(N_SLOTS)], 1, 64, -1, 7.5, 1, 1, 1, 1, 1,
-                       api_name="/t2i_render")
+        client.predict("fake", *_texts(out), 1, 64, -1, 7.5, 1, 1, 1, 1, 1, api_name="/t2i_render")
     with pytest.raises(AppError, match="at least one metric weight must be above 0"):
-        client.predict("fake", *[out[4 + 6 * i] for i in range(N_SLOTS)], 1, 64, 0, 7.5, 0, 0, 0, 0, 0,
-                       api_name="/t2i_render")
+        client.predict("fake", *_texts(out), 1, 64, 0, 7.5, 0, 0, 0, 0, 0, api_name="/t2i_render")
 
 
 def _streamlit_page(root: str) -> None:
@@ -130,7 +148,10 @@ def test_streamlit_page(tmp_path):
     at.button(key="t2i_render").click().run()
     assert not at.exception
     markdown = " ".join(m.value for m in at.markdown)
-    assert "align_original" in markdown and "weighted total" in markdown and "Image diversity" in markdown
+    assert "Rendered 3 images" in markdown and "Image diversity" in markdown
+    assert len(at.get("plotly_chart")) == 1  # the one chart of every metric
+    assert len(at.get("image")) == 3  # the grid: the original and both candidates
+    assert len(at.get("download_button")) == 1  # the round as a ZIP
     at.button(key="t2i_regen_1").click().run()
     assert not at.exception
     at.button(key="t2i_further").click().run()

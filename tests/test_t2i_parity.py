@@ -16,7 +16,7 @@ def test_refine_then_regenerate_gives_the_same_candidates_in_gradio_and_streamli
     rewriter = ["profile chat model", "", "", "", DEFAULT_SYSTEM_TEMPLATE, 3, 0.5, 3, 0.9, 0]
     out = client.predict("fake", PROMPT, *rewriter, api_name="/t2i_refine")
     gradio_status, gradio_tree = out[0], out[1]
-    gradio_texts = [out[4 + 6 * i] for i in range(N_SLOTS)][:3]
+    gradio_texts = [out[4 + 3 * i] for i in range(N_SLOTS)][:3]
     regen = client.predict("fake", *gradio_texts, *[""] * (N_SLOTS - 3), *rewriter, api_name="/t2i_regenerate_2")
     gradio_regenerated = regen[0]
 

@@ -36,6 +36,12 @@ class Profile:
     name: str
     description: str
     roles: dict[str, ModelSpec] = field(default_factory=dict)
+    # Per-tab defaults that fit the profile's hardware, as data (`settings:` in profiles.yaml), e.g.
+    # settings["t2i_render"] = {"size": 128, "steps": 4, ...}. Inherited section by section.
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def setting(self, section: str, key: str, default: Any = None) -> Any:
+        return (self.settings.get(section) or {}).get(key, default)
 
     def spec(self, role: str) -> ModelSpec:
         if role not in self.roles:
@@ -47,7 +53,7 @@ class Profile:
     def with_role(self, role: str, spec: ModelSpec) -> "Profile":
         roles = dict(self.roles)
         roles[role] = spec
-        return Profile(self.name, self.description, roles)
+        return Profile(self.name, self.description, roles, self.settings)
 
 
 def load_profiles(path: str | Path = PROFILES_FILE) -> dict[str, Profile]:
@@ -69,11 +75,18 @@ def load_profiles(path: str | Path = PROFILES_FILE) -> dict[str, Profile]:
             raise ValueError(f"profiles inherit in a cycle: {' -> '.join(stack + (name,))}")
         entry = raw[name] or {}
         roles: dict[str, ModelSpec] = {}
+        settings: dict[str, dict[str, Any]] = {}
         if entry.get("inherits"):
-            roles.update(build(str(entry["inherits"]), stack + (name,)).roles)
+            parent = build(str(entry["inherits"]), stack + (name,))
+            roles.update(parent.roles)
+            settings = {k: dict(v) for k, v in parent.settings.items()}
         for role, spec in (entry.get("roles") or {}).items():
             roles[role] = ModelSpec.from_dict(role, spec)
-        resolved[name] = Profile(name, " ".join(str(entry.get("description", "")).split()), roles)
+        for section, values in (entry.get("settings") or {}).items():
+            if not isinstance(values, dict):
+                raise ValueError(f"profile '{name}': settings.{section} must be a mapping, got {values!r}")
+            settings.setdefault(section, {}).update(values)
+        resolved[name] = Profile(name, " ".join(str(entry.get("description", "")).split()), roles, settings)
         return resolved[name]
 
     for name in raw:

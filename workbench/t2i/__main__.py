@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 import sys
 
 from backends.base import ImageSettings, ModelSpec
@@ -76,17 +77,29 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj", help="comma list, or all-linear")
     t.add_argument("--max-length", type=int, default=256)
     t.add_argument("--limit-pairs", type=int, default=None)
+    t.add_argument("--include-heldout", action="store_true", help="also train on the evaluation's held-out pairs")
+    t.add_argument("--max-fine-words", type=int, default=0,
+                   help="train only on fine prompts of at most this many words (0: all; 55 fits CLIP's 77 tokens)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--rejection-k", type=int, default=0, help="rewrites sampled per prompt for the image reward (0: off)")
     t.add_argument("--rejection-prompts", type=int, default=8)
     t.add_argument("--rejection-steps", type=int, default=20)
     _add_common(t)
+    e = sub.add_parser("eval", help="compare the rewriters on the held-out coarse prompts (one table)")
+    e.add_argument("--profile", default=None, help="offline, cpu, gpu, paper, fake (default: chosen by machine)")
+    e.add_argument("--n", type=int, default=4, help="candidates per prompt")
+    e.add_argument("--limit", type=int, default=None, help="evaluate the first K held-out prompts only")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--systems", default="", help="comma list of rows to run (default: all)")
+    e.add_argument("--json", default="", help="also write the rows (with example candidates) to this file")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "eval":
+            return _eval(args)
         image = ImageSettings(steps=args.steps, width=args.size, height=args.size, seed=args.image_seed,
                               guidance_scale=args.guidance).check()
         if args.command == "batch":
@@ -95,6 +108,27 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from workbench.context import build_context
+    from workbench.t2i.evaluate import SYSTEMS, evaluate, table
+    from workbench.t2i.service import prompt_window
+
+    ctx = build_context(profile=args.profile)
+    systems = tuple(s.strip() for s in args.systems.split(",") if s.strip()) or SYSTEMS
+    rows = evaluate(ctx, ctx.default_profile, n=args.n, limit=args.limit, seed=args.seed, systems=systems,
+                    progress=lambda text: print(text, file=sys.stderr, flush=True))
+    window = prompt_window(ctx, ctx.default_profile)
+    print(f"profile {ctx.default_profile}, {rows[0].prompts if rows else 0} held-out prompts, N={args.n}, "
+          f"seed {args.seed}")
+    print(table(rows, getattr(window, "limit", None)))
+    if args.json:
+        Path(args.json).write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=2, ensure_ascii=False),
+                                   encoding="utf-8")
+    return 0
 
 
 def _batch(args: argparse.Namespace, image: ImageSettings) -> int:
@@ -141,6 +175,7 @@ def _train(args: argparse.Namespace, image: ImageSettings) -> int:
         base=base, out_dir=args.out, pairs_file=args.pairs, max_steps=args.max_steps, batch_size=args.batch_size,
         learning_rate=args.lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha, target_modules=targets,
         max_length=args.max_length, limit_pairs=args.limit_pairs, seed=args.seed,
+        exclude_heldout=not args.include_heldout, max_fine_words=args.max_fine_words,
         system_template=_template(args.system_template), rejection_k=args.rejection_k,
         rejection_prompts=args.rejection_prompts, rejection_steps=args.rejection_steps,
         t2i=profile.spec("t2i") if args.rejection_k else None,

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from workbench.t2i import diff as wdiff
 from workbench.t2i.inputs import MAX_CANDIDATES
 from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
-from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS, RANDOM_NOTE, score_markdown
+from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS, RANDOM_NOTE
 from workbench.t2i.session import RefinementSession
 from workbench.text import escape_markdown
 
@@ -88,17 +88,26 @@ class RenderInputs:
 
 @dataclass
 class SlotView:
-    """One candidate as shown: its text, the word diff against the prompt it refines, the token-limit flag,
-    and after a render its image beside the original's (same seed) with the per-metric panel."""
+    """One candidate as shown for editing: its text, the word diff against the prompt it refines, and the
+    token-limit flag (shown once, here)."""
 
     text: str
     diff: list[tuple[str, str | None]]
     diff_markdown: str
     flag: str
-    original_image: Any = None
-    image: Any = None
-    scores: str = ""
-    caption: str = ""
+
+
+@dataclass
+class ResultsView:
+    """A rendered round at a glance: grid, chart, full table, ZIP download (workbench.t2i.results)."""
+
+    grid: list[tuple[Any, str]]
+    chart: Any
+    columns: list[str]
+    rows: list[list[Any]]
+    zip_path: str
+    summary: str
+    sort_by: str = "candidate order"
 
 
 @dataclass
@@ -110,6 +119,7 @@ class T2IView:
     picks: list[tuple[str, int]]  # (label, 1-based candidate)
     slots: list[SlotView]
     render_status: str = ""
+    results: ResultsView | None = None  # after a render of this round
 
     @property
     def pick(self) -> int | None:
@@ -155,20 +165,16 @@ def token_flags(ctx: Any, profile_name: str, texts: Sequence[str]) -> list[str]:
         return [f"token limit not checked: {exc}"] * len(texts)
 
 
-def slot_view(session: RefinementSession, text: str, flag: str, stored_scores: dict | None = None) -> SlotView:
+def slot_view(session: RefinementSession, text: str, flag: str) -> SlotView:
     pieces = wdiff.word_diff(session.round().prompt, text)
-    scores = ("(scores from the last render of this round)\n\n" + score_markdown(stored_scores)) if stored_scores \
-        else ""
-    return SlotView(text=text, diff=wdiff.highlighted(pieces), diff_markdown=wdiff.to_markdown(pieces), flag=flag,
-                    scores=scores)
+    return SlotView(text=text, diff=wdiff.highlighted(pieces), diff_markdown=wdiff.to_markdown(pieces), flag=flag)
 
 
 def session_view(ctx: Any, profile_name: str, session: RefinementSession, status: str,
                  render_status: str = "") -> T2IView:
     rnd = session.round()
     flags = token_flags(ctx, profile_name, rnd.candidates)
-    slots = [slot_view(session, text, flags[i], rnd.scores[i] if i < len(rnd.scores) else None)
-             for i, text in enumerate(rnd.candidates)]
+    slots = [slot_view(session, text, flags[i]) for i, text in enumerate(rnd.candidates)]
     picks = [(f"{i + 1}: {t[:60]}", i + 1) for i, t in enumerate(rnd.candidates)]
     return T2IView(status=status, tree=session.tree_markdown(), rounds=session.round_choices(),
                    current_round=session.current, picks=picks, slots=slots, render_status=render_status)
@@ -245,24 +251,47 @@ def regenerate(ctx: Any, profile_name: str, state: dict | None, slot: int, edite
     return session.to_dict(), view, f"Candidate {slot + 1} regenerated."
 
 
+def render_defaults(ctx: Any, profile_name: str | None) -> RenderInputs:
+    """The render settings that fit the profile's hardware (profiles.yaml `settings.t2i_render`)."""
+    profile = ctx.profile(profile_name)
+    return RenderInputs(steps=profile.setting("t2i_render", "steps", 20), size=profile.setting("t2i_render", "size", 512),
+                        seed=0, guidance=profile.setting("t2i_render", "guidance", 7.5))
+
+
+def results_view(rendered: Any, session: RefinementSession, sort_by: str = "candidate order") -> ResultsView:
+    from workbench.t2i import results
+
+    columns, rows = results.table(rendered, sort_by)
+    rnd = session.round()
+    zip_path = results.write_round_zip(rendered, session.root_prompt,
+                                       {"round": rnd.id, "parent": rnd.parent, "prompt": rnd.prompt,
+                                        "rewriter": rnd.rewriter})
+    return ResultsView(grid=results.grid(rendered, sort_by), chart=results.chart(rendered), columns=columns, rows=rows,
+                       zip_path=str(zip_path), summary=render_summary(rendered), sort_by=sort_by)
+
+
 def render(ctx: Any, profile_name: str, state: dict | None, edited: Sequence[str], render_inputs: RenderInputs,
-           job: Any = None) -> tuple[dict, T2IView]:
-    """Render the original prompt and every candidate (as edited) from one seed, then score them."""
+           job: Any = None) -> tuple[dict, Any, T2IView]:
+    """Render the original prompt and every candidate (as edited) from one seed, then score them. Returns the
+    new state, the rendered round (kept per user for sorting) and the view with the results."""
     from workbench.t2i import service
 
     session = _session(state, "nothing to render yet", edited)
     settings, weights = render_inputs.parse()
     rnd = session.round()
-    rendered = service.render_round(ctx, profile_name, session.root_prompt, rnd.candidates, settings, weights)
+    rendered = service.render_round(ctx, profile_name, session.root_prompt, rnd.candidates, settings, weights, job=job)
     rnd.scores = [s.to_dict() for s in rendered.scores]
-    view = session_view(ctx, profile_name, session, "", render_summary(rendered))
-    random = any(r.provenance.random_weights for r in [rendered.original, *rendered.images])
-    for i, slot in enumerate(view.slots):
-        if i < len(rendered.images):
-            slot.original_image, slot.image = rendered.original.image, rendered.images[i].image
-            slot.scores = candidate_panel(rendered.scores[i], rendered.flags[i])
-            slot.caption = f"candidate {i + 1}" + (f" ({RANDOM_NOTE})" if random else "")
-    return session.to_dict(), view
+    view = session_view(ctx, profile_name, session, "")
+    view.results = results_view(rendered, session)
+    view.render_status = view.results.summary
+    return session.to_dict(), rendered, view
+
+
+def sort_results(state: dict | None, rendered: Any, sort_by: str) -> ResultsView:
+    """Re-order the last render's grid and table by one metric (highest first)."""
+    if rendered is None or not state:
+        raise ValueError("nothing rendered yet: press Render first")
+    return results_view(rendered, RefinementSession.from_dict(state), sort_by)
 
 
 def edit(ctx: Any, profile_name: str, state: dict | None, text: str) -> SlotView:
@@ -279,24 +308,20 @@ def edit(ctx: Any, profile_name: str, state: dict | None, text: str) -> SlotView
 
 
 def render_summary(rendered: Any) -> str:
-    lines = []
+    lines = [f"Rendered {len(rendered.images) + 1} images in {rendered.seconds:.1f} s."]
+    if rendered.stopped:
+        lines.append(f"⏹ {rendered.stopped}.")
     if rendered.round_diversity is not None:
         lines.append(f"Image diversity of this round (mean pairwise CLIP-image distance): "
                      f"**{rendered.round_diversity:.3f}**")
     lines += [f"⚠️ {w}" for w in rendered.warnings]
     truncated = [i + 1 for i, f in enumerate(rendered.flags) if f.tail]
     if truncated:
-        lines.append(f"⚠️ candidates {truncated} were cut at the text encoder's limit; see each panel for the tail.")
-    lines.append("Each panel shows every metric separately; the weighted total is shown beside them, never instead.")
+        lines.append(f"⚠️ candidates {truncated} were cut at the text encoder's limit (their flags name the tail).")
+    lines.append("The chart shows every metric separately; the weighted total is beside them, never instead.")
     return "\n\n".join(lines)
 
 
-def candidate_panel(scores: Any, flag: Any) -> str:
-    text = score_markdown(scores)
-    if flag is not None and flag.tail:
-        text = f"⚠️ the image model never saw: “{escape_markdown(flag.tail)}”\n\n" + text
-    return text
-
-
-__all__ = ["MAX_CANDIDATES", "REWRITER_LABELS", "RenderInputs", "RewriterInputs", "SlotView", "T2IView", "edit",
-           "go_back", "refine", "refine_further", "regenerate", "render"]
+__all__ = ["MAX_CANDIDATES", "REWRITER_LABELS", "RenderInputs", "ResultsView", "RewriterInputs", "SlotView",
+           "T2IView", "edit", "go_back", "refine", "refine_further", "regenerate", "render", "render_defaults",
+           "sort_results"]

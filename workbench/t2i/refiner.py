@@ -15,6 +15,8 @@ from typing import Any, Sequence
 from backends.base import GenerationSettings
 from backends.provenance import Provenance
 from workbench.t2i.diversity import DiversityReport, mmr_select, pairwise_diversity
+from workbench.t2i.guard import GateResult, fit_to_window, quality_gate
+from workbench.text import escape_markdown
 from workbench.t2i.inputs import MAX_POOL, check_count, check_fraction, check_prompt
 
 PAIRS_FILE = Path(__file__).resolve().parents[2] / "assets" / "t2i_pairs" / "pairs.jsonl"
@@ -42,6 +44,18 @@ class Pair:
 _PAIRS_CACHE: dict[str, list[Pair]] = {}
 _VECTORS_CACHE: dict[tuple[str, str], Any] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+HELDOUT_FILE = PAIRS_FILE.parent / "heldout_ids.txt"
+
+
+def heldout_ids(path: str | Path = HELDOUT_FILE) -> set[str]:
+    """Ids of the held-out pairs (evaluation only: never trained on, kept out of retrieval while evaluating)."""
+    path = Path(path)
+    if not path.exists():
+        return set()
+    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")}
 
 
 def load_pairs(path: str | Path = PAIRS_FILE) -> list[Pair]:
@@ -79,8 +93,10 @@ def _pair_vectors(embedder: Any, pairs: list[Pair], path_key: str) -> Any:
     return vectors
 
 
-def retrieve_examples(embedder: Any, prompt: str, k: int = 3, pairs_path: str | Path = PAIRS_FILE) -> list[tuple[Pair, float]]:
-    """The `k` pairs whose coarse prompt is nearest to `prompt` by embedding cosine, nearest first."""
+def retrieve_examples(embedder: Any, prompt: str, k: int = 3, pairs_path: str | Path = PAIRS_FILE,
+                      exclude_ids: frozenset[str] | set[str] = frozenset()) -> list[tuple[Pair, float]]:
+    """The `k` pairs whose coarse prompt is nearest to `prompt` by embedding cosine, nearest first (pairs in
+    `exclude_ids` are never returned: the evaluation keeps its held-out pairs out of retrieval)."""
     import numpy as np
 
     k = check_count(k, "few_shot", 0, 8)
@@ -90,7 +106,7 @@ def retrieve_examples(embedder: Any, prompt: str, k: int = 3, pairs_path: str | 
     vectors = _pair_vectors(embedder, pairs, str(Path(pairs_path).resolve()))
     query = embedder.embed([prompt]).vectors[0]
     sims = np.asarray(vectors) @ np.asarray(query)
-    order = np.argsort(-sims, kind="stable")[:k]
+    order = [i for i in np.argsort(-sims, kind="stable") if pairs[i].id not in exclude_ids][:k]
     return [(pairs[i], float(sims[i])) for i in order]
 
 
@@ -122,10 +138,15 @@ class RefineSettings:
     overgenerate: float = 2.0  # pool = n * overgenerate rewrites, then MMR keeps n
     diversity: float = 0.5  # MMR trade-off: 0 = closest to the prompt, 1 = most different from each other
     few_shot: int = 3  # retrieved coarse->fine examples in the conversation
-    max_new_tokens: int = 96  # a 60-word prompt is ~80 tokens
+    max_new_tokens: int = 96  # without a known encoder window: a 60-word prompt is ~80 tokens
     temperature: float = 0.9  # rewriting wants variety across the pool
     top_p: float = 0.95
     seed: int = 0
+    guard: bool = True  # budget by the image encoder's window and drop degenerate rewrites before MMR
+    intent_floor: float = 0.45  # the gate's minimum embedding cosine with the user's prompt (measured: see eval)
+    repetition_penalty: float = 1.1  # measured with `python -m workbench.t2i eval` (README table)
+    no_repeat_ngram_size: int = 0  # the gate already drops repeats; 3 cut useful "of a", "in the" pairs
+    window_margin: float = 1.3  # rewriter tokens generated per encoder token of the window (then fitted back)
 
     def check(self) -> "RefineSettings":
         check_count(self.n, "n")
@@ -133,17 +154,29 @@ class RefineSettings:
             raise ValueError(f"overgenerate must be between 1 and 4, got {self.overgenerate!r}")
         check_fraction(self.diversity, "diversity")
         check_count(self.few_shot, "few_shot", 0, 8)
+        check_fraction(self.intent_floor, "intent_floor")
+        if not isinstance(self.window_margin, (int, float)) or not 1.0 <= self.window_margin <= 3.0:
+            raise ValueError(f"window_margin must be between 1 and 3, got {self.window_margin!r}")
         self.generation().check()
         return self
+
+    def budget(self, window: Any) -> int:
+        """New tokens for one rewrite: from the encoder's window when guarded and known, else max_new_tokens."""
+        if self.guard and window is not None and window.limit:
+            return max(16, math.ceil(window.limit * self.window_margin))
+        return self.max_new_tokens
 
     @property
     def pool(self) -> int:
         return min(MAX_POOL, max(self.n, math.ceil(self.n * self.overgenerate)))
 
-    def generation(self, num_return_sequences: int = 1, seed: int | None = None) -> GenerationSettings:
-        return GenerationSettings(max_new_tokens=self.max_new_tokens, do_sample=True, temperature=self.temperature,
-                                  top_p=self.top_p, num_return_sequences=num_return_sequences,
-                                  seed=self.seed if seed is None else seed)
+    def generation(self, num_return_sequences: int = 1, seed: int | None = None,
+                   max_new_tokens: int | None = None) -> GenerationSettings:
+        return GenerationSettings(max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=True,
+                                  temperature=self.temperature, top_p=self.top_p,
+                                  num_return_sequences=num_return_sequences, seed=self.seed if seed is None else seed,
+                                  repetition_penalty=self.repetition_penalty,
+                                  no_repeat_ngram_size=self.no_repeat_ngram_size)
 
 
 @dataclass
@@ -205,14 +238,20 @@ def _conversation(chat: Any, prompt: str, system_template: str, examples: Sequen
     return build_messages(prompt, system_template, examples)
 
 
-def _sample(chat: Any, conversation: Any, settings: RefineSettings, count: int, seed: int,
-            exclude: set[str]) -> tuple[list[tuple[str, Any]], int]:
-    """(distinct parsed rewrites with their Generation, how many came back empty) from one batched call."""
-    gens = chat.generate([conversation], settings.generation(num_return_sequences=count, seed=seed))[0]
+def _sample(chat: Any, conversation: Any, settings: RefineSettings, count: int, seed: int, exclude: set[str],
+            window: Any = None) -> tuple[list[tuple[str, Any]], int, int]:
+    """(distinct parsed rewrites with their Generation, how many came back empty, how many were shortened to fit
+    the encoder's window) from one batched call."""
+    gens = chat.generate([conversation], settings.generation(num_return_sequences=count, seed=seed,
+                                                             max_new_tokens=settings.budget(window)))[0]
     out: list[tuple[str, Any]] = []
-    empty = 0
+    empty = fitted = 0
     for gen in gens:
         text = parse_candidate(gen.text)
+        if settings.guard and text:
+            shorter = fit_to_window(text, window, cut_by_length=gen.finish_reason == "length")
+            fitted += shorter != text
+            text = shorter
         key = _norm(text)
         if not key:
             empty += 1
@@ -221,94 +260,145 @@ def _sample(chat: Any, conversation: Any, settings: RefineSettings, count: int, 
             continue
         exclude.add(key)
         out.append((text, gen))
-    return out, empty
+    return out, empty, fitted
+
+
+@dataclass
+class _Pool:
+    """Rewrites that passed the gate, and those it dropped (with reasons), with their relevance to the prompt."""
+
+    passed: list[tuple[str, Any, float]] = field(default_factory=list)
+    dropped: list[tuple[str, Any, float, str]] = field(default_factory=list)
+    empty: int = 0
+    fitted: int = 0
+
+    def add(self, embedder: Any, prompt: str, got: list[tuple[str, Any]], settings: RefineSettings) -> None:
+        if not got:
+            return
+        vectors = embedder.embed([prompt] + [t for t, _ in got]).vectors
+        rel = [float(v) for v in vectors[1:] @ vectors[0]]
+        if not settings.guard:
+            self.passed += [(t, g, r) for (t, g), r in zip(got, rel)]
+            return
+        gate = quality_gate([t for t, _ in got], rel, settings.intent_floor)
+        self.passed += [(got[i][0], got[i][1], rel[i]) for i in gate.kept]
+        self.dropped += [(got[i][0], got[i][1], rel[i], why) for i, why in gate.dropped.items()]
+
+    def notes(self, settings: RefineSettings, window: Any) -> list[str]:
+        out = []
+        if self.empty:
+            out.append(f"{self.empty} rewrite(s) came back empty and were dropped")
+        if self.fitted and window is not None:
+            out.append(f"{self.fitted} rewrite(s) were shortened at a phrase boundary to fit the image model's "
+                       f"{window.limit}-token text window")
+        if self.dropped:
+            gate = GateResult(kept=list(range(len(self.passed))),
+                              dropped={i: d[3] for i, d in enumerate(self.dropped)})
+            reasons = "; ".join(f"“{escape_markdown(t[:60])}” {why}" for t, _, _, why in self.dropped[:3])
+            out.append(gate.summary() + (f" (e.g. {reasons})" if reasons else ""))
+        return out
+
+    def fallback(self) -> list[tuple[str, Any, float]]:
+        """When every rewrite failed the gate: the dropped ones, closest to the prompt first (shown with a note)."""
+        return [(t, g, r) for t, g, r, _ in sorted(self.dropped, key=lambda d: -d[2])]
 
 
 def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSettings | None = None,
                       system_template: str = DEFAULT_SYSTEM_TEMPLATE,
-                      pairs_path: str | Path = PAIRS_FILE) -> RefineResult:
+                      pairs_path: str | Path = PAIRS_FILE, window: Any = None,
+                      exclude_ids: frozenset[str] | set[str] = frozenset()) -> RefineResult:
     """N fine-grained rewrites of `prompt`: retrieve few-shot pairs, over-generate `settings.pool` rewrites in
-    one batched generate call, drop empty answers, duplicates and copies of the prompt, keep N by MMR."""
+    one batched generate call (budgeted by the image encoder's `window` when guarded), fit each to the window at
+    a phrase boundary, drop empty answers, duplicates, copies of the prompt and (guarded) rewrites that fail the
+    quality gate (workbench.t2i.guard), keep N by MMR."""
     settings = (settings or RefineSettings()).check()
     prompt = check_prompt(prompt)
     if not isinstance(system_template, str):
         raise ValueError("system_template must be text")
-    retrieved = retrieve_examples(embedder, prompt, settings.few_shot, pairs_path)
+    retrieved = retrieve_examples(embedder, prompt, settings.few_shot, pairs_path, exclude_ids)
     conversation = _conversation(chat, prompt, system_template, [p for p, _ in retrieved])
     notes: list[str] = []
     seen = {_norm(prompt)}
-    pool: list[tuple[str, Any]] = []
-    empty_total = 0
-    for attempt in range(3):  # top up when the model repeats itself or answers with nothing
-        need = settings.pool - len(pool) if attempt == 0 else settings.n - len(pool)
+    pool = _Pool()
+    for attempt in range(3):  # top up when the model repeats itself, answers with nothing, or fails the gate
+        need = settings.pool - len(pool.passed) if attempt == 0 else settings.n - len(pool.passed)
         if need <= 0:
             break
-        got, empty = _sample(chat, conversation, settings, min(MAX_POOL, max(need, settings.n)),
-                             settings.seed + attempt * 7919, seen)
-        pool.extend(got)
-        empty_total += empty
-    if empty_total:
-        notes.append(f"{empty_total} rewrite(s) came back empty and were dropped")
-    if not pool:
+        got, empty, fitted = _sample(chat, conversation, settings, min(MAX_POOL, max(need, settings.n)),
+                                     settings.seed + attempt * 7919, seen, window)
+        pool.empty += empty
+        pool.fitted += fitted
+        pool.add(embedder, prompt, got, settings)
+    notes += pool.notes(settings, window)
+    passed = pool.passed
+    if not passed and pool.dropped:
+        passed = pool.fallback()
+        notes.append("every rewrite failed the quality gate: showing the closest ones anyway; try another seed, a "
+                     "higher temperature, or another rewriter")
+    if not passed:
         raise RuntimeError(
             f"the rewriter '{chat.spec.model_id}' produced no usable rewrite of this prompt in three tries; "
             f"try a higher temperature, another seed, or another rewriter"
         )
-    if len(pool) < settings.n:
-        notes.append(f"only {len(pool)} distinct rewrite(s) of the {settings.n} asked for: the rewriter kept "
-                     f"repeating itself (raise the temperature or change the seed)")
-    texts = [t for t, _ in pool]
+    if len(passed) < settings.n:
+        notes.append(f"only {len(passed)} usable rewrite(s) of the {settings.n} asked for (raise the temperature or "
+                     f"change the seed)")
+    texts = [t for t, _, _ in passed]
     vectors = embedder.embed([prompt] + texts).vectors
     chosen = mmr_select(vectors[0], vectors[1:], min(settings.n, len(texts)), settings.diversity)
-    rel = vectors[1:] @ vectors[0]
     candidates = []
+    budget = settings.budget(window)
     for i in chosen:
-        text, gen = pool[i]
+        text, gen, rel = passed[i]
         prov = gen.provenance
         prov = Provenance(**{**vars(prov), "settings": {**prov.settings, "system_template": system_template,
                                                          "few_shot_ids": [p.id for p, _ in retrieved],
-                                                         "mmr_diversity": settings.diversity,
-                                                         "pool": len(texts)}})
-        candidates.append(Candidate(text=text, source="llm", provenance=prov, relevance=float(rel[i]),
+                                                         "mmr_diversity": settings.diversity, "pool": len(texts),
+                                                         "guard": settings.guard,
+                                                         "intent_floor": settings.intent_floor,
+                                                         "window": getattr(window, "limit", None)}})
+        candidates.append(Candidate(text=text, source="llm", provenance=prov, relevance=rel,
                                     finish_reason=gen.finish_reason))
-        if gen.finish_reason == "length":
-            notes.append(f"candidate {len(candidates)} hit the {settings.max_new_tokens}-token limit and may be cut short")
+        if gen.finish_reason == "length" and not settings.guard:
+            notes.append(f"candidate {len(candidates)} hit the {budget}-token limit and may be cut short")
     return RefineResult(
         prompt=prompt, candidates=candidates, pool=texts,
         examples=[{"id": p.id, "coarse": p.coarse, "fine": p.fine, "similarity": round(s, 4)} for p, s in retrieved],
         messages=conversation, diversity=pairwise_diversity(vectors[1:][chosen]),
         settings={**vars(settings), "pool": settings.pool, "rewriter": chat.spec.model_id,
-                  "embedder": embedder.spec.model_id}, notes=notes,
+                  "embedder": embedder.spec.model_id, "max_new_tokens": budget,
+                  "window": getattr(window, "limit", None), "dropped_by_gate": len(pool.dropped)}, notes=notes,
     )
 
 
 def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str], settings: RefineSettings,
-                   system_template: str = DEFAULT_SYSTEM_TEMPLATE, pairs_path: str | Path = PAIRS_FILE) -> Candidate:
-    """A fresh candidate to replace one slot: sample a small pool with this settings' seed and keep the one that
-    MMR prefers against the candidates that stay (`others`), so it differs from what is already shown."""
+                   system_template: str = DEFAULT_SYSTEM_TEMPLATE, pairs_path: str | Path = PAIRS_FILE,
+                   window: Any = None) -> Candidate:
+    """A fresh candidate to replace one slot: sample a small pool with this settings' seed, guard it as
+    `refine_candidates` does, and keep the one that MMR prefers against the candidates that stay (`others`)."""
     settings.check()
     prompt = check_prompt(prompt)
     retrieved = retrieve_examples(embedder, prompt, settings.few_shot, pairs_path)
     conversation = _conversation(chat, prompt, system_template, [p for p, _ in retrieved])
     seen = {_norm(prompt)} | {_norm(o) for o in others if o.strip()}
-    pool: list[tuple[str, Any]] = []
+    pool = _Pool()
     for attempt in range(3):
-        got, _ = _sample(chat, conversation, settings, 4, settings.seed + attempt * 7919, seen)
-        pool.extend(got)
-        if pool:
+        got, _, _ = _sample(chat, conversation, settings, 4, settings.seed + attempt * 7919, seen, window)
+        pool.add(embedder, prompt, got, settings)
+        if pool.passed:
             break
-    if not pool:
+    passed = pool.passed or pool.fallback()
+    if not passed:
         raise RuntimeError(f"the rewriter '{chat.spec.model_id}' produced no new rewrite in three tries; "
                            f"try a higher temperature or another seed")
     kept = [o for o in others if o.strip()]
-    vectors = embedder.embed([prompt] + [t for t, _ in pool] + kept).vectors
-    cand_vecs = vectors[1:1 + len(pool)]
-    fixed = vectors[1 + len(pool):] if kept else None
+    vectors = embedder.embed([prompt] + [t for t, _, _ in passed] + kept).vectors
+    cand_vecs = vectors[1:1 + len(passed)]
+    fixed = vectors[1 + len(passed):] if kept else None
     index = mmr_select(vectors[0], cand_vecs, 1, settings.diversity, fixed=fixed)[0]
-    text, gen = pool[index]
+    text, gen, rel = passed[index]
     prov = Provenance(**{**vars(gen.provenance), "settings": {**gen.provenance.settings,
                                                               "system_template": system_template,
                                                               "few_shot_ids": [p.id for p, _ in retrieved],
-                                                              "regenerated": True}})
-    return Candidate(text=text, source="llm", provenance=prov, relevance=float(cand_vecs[index] @ vectors[0]),
-                     finish_reason=gen.finish_reason)
+                                                              "regenerated": True, "guard": settings.guard}})
+    return Candidate(text=text, source="llm", provenance=prov, relevance=rel, finish_reason=gen.finish_reason)

@@ -74,6 +74,14 @@ class RewriterChoice:
         return text + (f" + adapter {self.adapter}" if self.adapter.strip() else "")
 
 
+def prompt_window(ctx: Any, profile_name: str | None) -> Any:
+    """The profile's image model's text window (its tokenizer only), the rewrite budget; None without a T2I role."""
+    profile = ctx.profile(profile_name)
+    if "t2i" not in profile.roles:
+        return None
+    return ctx.manager.prompt_window(profile.spec("t2i"))
+
+
 def _embedder(ctx: Any, profile_name: str | None) -> ManagedModel:
     return ManagedModel(ctx.manager, ctx.profile(profile_name).spec("embeddings"))
 
@@ -95,7 +103,8 @@ def refine(ctx: Any, profile_name: str | None, prompt: str, rewriter: RewriterCh
                             messages=None, diversity=pairwise_diversity(vectors[1:]),
                             settings={**vars(settings), "rewriter": BASELINE_ID}, notes=[])
     chat = ManagedModel(ctx.manager, rewriter.spec(profile))
-    return refine_candidates(chat, embedder, prompt, settings, system_template, pairs_path)
+    return refine_candidates(chat, embedder, prompt, settings, system_template, pairs_path,
+                             window=prompt_window(ctx, profile_name))
 
 
 def regenerate(ctx: Any, profile_name: str | None, prompt: str, others: Sequence[str],
@@ -113,7 +122,8 @@ def regenerate(ctx: Any, profile_name: str | None, prompt: str, others: Sequence
             raise RuntimeError("the keyword baseline has no further variant for this seed; change the seed")
         return fresh[0]
     chat = ManagedModel(ctx.manager, rewriter.spec(ctx.profile(profile_name)))
-    return regenerate_one(chat, _embedder(ctx, profile_name), prompt, list(others), settings, system_template)
+    return regenerate_one(chat, _embedder(ctx, profile_name), prompt, list(others), settings, system_template,
+                          window=prompt_window(ctx, profile_name))
 
 
 @dataclass
@@ -155,19 +165,53 @@ class RenderResult:
     round_diversity: float | None  # mean pairwise CLIP-image distance over the candidates' images
     flags: list[TokenFlag]
     warnings: list[str] = field(default_factory=list)
+    stopped: str = ""  # set when the user cancelled: what finished is kept
+    prompts: list[str] = field(default_factory=list)  # every candidate asked for (rendered or not)
+    seconds: float = 0.0
 
 
 def render_and_score(t2i: Any, scorer: Any, embedder: Any, original: str, candidates: Sequence[str],
-                     image_settings: ImageSettings, weights: dict[str, float] | None = None) -> RenderResult:
-    """Render the original prompt and every candidate from the same seed in one batch, then score."""
+                     image_settings: ImageSettings, weights: dict[str, float] | None = None,
+                     job: Any = None) -> RenderResult:
+    """Render the original prompt, then each candidate, from the same seed, then score them. With a `job`,
+    progress names the image and the denoising step, and a cancel stops at the next step: the images that
+    finished are scored and returned (`stopped` says so); the model is released either way."""
+    import time
+
+    from workbench.jobs import Cancelled, Job
+
+    job = job or Job.none()
     image_settings.check()
     original = check_prompt(original, "original prompt")
     texts = [check_prompt(c, f"candidate {i + 1}") for i, c in enumerate(candidates)]
     if not texts:
         raise ValueError("there are no candidates to render: refine first")
-    results = t2i.generate([original, *texts], image_settings)
+    started = time.perf_counter()
+    results: list[ImageResult] = []
+    stopped = ""
+    labels = ["the original prompt"] + [f"candidate {i + 1} of {len(texts)}" for i in range(len(texts))]
+    for k, (prompt, label) in enumerate(zip([original, *texts], labels)):
+        def on_step(step: int, total: int, k: int = k, label: str = label) -> None:
+            job.update("render", k * image_settings.steps + step, (len(texts) + 1) * image_settings.steps,
+                       f"{label}, denoising step {step}/{total}")
+
+        try:
+            results += t2i.generate([prompt], image_settings, on_step=on_step)
+        except Cancelled:
+            stopped = (f"stopped by the user after {max(0, len(results) - 1)} of {len(texts)} candidates; the finished "
+                       f"images are kept and scored")
+            break
+    if len(results) < 2:
+        raise Cancelled("render cancelled before any candidate finished")
+    elapsed = time.perf_counter() - started
+    from workbench.t2i import cost
+
+    cost.record(t2i.spec.model_id, image_settings.width, image_settings.height, len(results), image_settings.steps,
+                elapsed)
     orig, images = results[0], results[1:]
-    scores = score_images(scorer, embedder, original, texts, [r.image for r in images],
+    done = texts[:len(images)]
+    job.update("score", 0, 1, f"{len(images)} images")
+    scores = score_images(scorer, embedder, original, done, [r.image for r in images],
                           [r.provenance for r in images], weights)
     orig_scores = score_images(scorer, embedder, original, [original], [orig.image], [orig.provenance], weights)[0]
     warnings = []
@@ -181,11 +225,20 @@ def render_and_score(t2i: Any, scorer: Any, embedder: Any, original: str, candid
                        r.truncated_tail) for r in images]
     return RenderResult(original=orig, original_scores=orig_scores, images=list(images), scores=scores,
                         round_diversity=round_image_diversity(scorer, [r.image for r in images]), flags=flags,
-                        warnings=warnings)
+                        warnings=warnings, stopped=stopped, prompts=list(texts),
+                        seconds=time.perf_counter() - started)
 
 
 def render_round(ctx: Any, profile_name: str | None, original: str, candidates: Sequence[str],
-                 image_settings: ImageSettings, weights: dict[str, float] | None = None) -> RenderResult:
+                 image_settings: ImageSettings, weights: dict[str, float] | None = None,
+                 job: Any = None) -> RenderResult:
+    """Render and score one round on the profile's models, after checking its estimated cost."""
+    from workbench.t2i import cost
+
     profile = ctx.profile(profile_name)
-    return render_and_score(ManagedModel(ctx.manager, profile.spec("t2i")), ManagedModel(ctx.manager, profile.spec("image_text")),
-                            _embedder(ctx, profile_name), original, candidates, image_settings, weights)
+    t2i_spec = profile.spec("t2i")
+    image_settings.check()
+    cost.check_render_cost(profile, t2i_spec.model_id, len(candidates) + 1, image_settings.steps,
+                           image_settings.width, image_settings.height)
+    return render_and_score(ManagedModel(ctx.manager, t2i_spec), ManagedModel(ctx.manager, profile.spec("image_text")),
+                            _embedder(ctx, profile_name), original, candidates, image_settings, weights, job=job)

@@ -94,14 +94,15 @@ class RefinementSession:
             via = f" (from candidate {rnd.parent_pick + 1} of round {rnd.parent})" if rnd.parent is not None else ""
             short = escape_markdown(rnd.prompt if len(rnd.prompt) <= 80 else rnd.prompt[:77] + "...")
             picked = f"; picked {rnd.picked + 1}" if rnd.picked is not None else ""
-            lines.append(f"{'  ' * depth}- round {rnd.id}{via}: “{short}” → {len(rnd.candidates)} candidates"
+            indent = "\u00a0" * 6 * depth + ("↳ " if depth else "• ")  # explicit: Markdown list nesting is fragile
+            lines.append(f"{indent}round {rnd.id}{via}: “{short}” → {len(rnd.candidates)} candidates"
                          f"{picked}{marker}")
             for child in children.get(rnd.id, []):
                 walk(child, depth + 1)
 
         for root in children.get(None, []):
             walk(root, 0)
-        return "\n".join(lines)
+        return "  \n".join(lines)  # hard line breaks
 
     def round_choices(self) -> list[tuple[str, int]]:
         return [(f"round {r.id}: {r.prompt[:50]}", r.id) for r in self.rounds]

@@ -14,7 +14,9 @@ from typing import Any
 
 from backends.base import GenerationSettings, ImageSettings, ModelSpec
 from backends.provenance import Provenance
-from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, build_messages, load_pairs, parse_candidate
+from workbench.t2i.refiner import (
+    DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, build_messages, heldout_ids, load_pairs, parse_candidate,
+)
 
 
 @dataclass
@@ -31,6 +33,8 @@ class TrainConfig:
     target_modules: tuple[str, ...] | str = ("q_proj", "k_proj", "v_proj", "o_proj")  # or "all-linear"
     max_length: int = 256  # system template + coarse + a 60-word fine prompt
     limit_pairs: int | None = None  # train on the first N pairs (after shuffling with seed)
+    exclude_heldout: bool = True  # never train on the evaluation's held-out pairs (assets/t2i_pairs/heldout_ids.txt)
+    max_fine_words: int = 0  # train only on fine prompts of at most this many words (0: all); 55 keeps CLIP's window
     seed: int = 0
     system_template: str = DEFAULT_SYSTEM_TEMPLATE
     # rejection sampling (image reward); off when rejection_k == 0
@@ -162,6 +166,11 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
     peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                              target_modules=target, task_type="CAUSAL_LM")
     pairs = load_pairs(config.pairs_file)
+    if config.exclude_heldout:
+        held = heldout_ids()
+        pairs = [p for p in pairs if p.id not in held]
+    if config.max_fine_words:
+        pairs = [p for p in pairs if len(p.fine.split()) <= config.max_fine_words]
     rng = random.Random(config.seed)
     order = list(range(len(pairs)))
     rng.shuffle(order)

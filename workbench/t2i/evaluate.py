@@ -1,0 +1,154 @@
+"""`python -m workbench.t2i eval`: the rewriters side by side on the held-out coarse prompts
+(assets/t2i_pairs/heldout_ids.txt), which are kept out of few-shot retrieval while evaluating.
+
+Rows: the keyword baseline; nearest-neighbour retrieval (the fine prompt of the closest training pair with its
+first phrase, the subject, swapped for the user's prompt); the base chat model with the settings before the guard
+(96 new tokens, no window budget, no gate, no repetition penalty); the guarded refiner (the defaults); the shipped
+rewriter adapter with the guard. Per row: intent (embedding cosine of each candidate with the coarse prompt),
+words added, diversity among the N candidates (mean pairwise 1 - cosine), share within the image encoder's window,
+share free of repeated phrases, seconds per prompt. Numbers are means over prompts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from workbench.t2i.baseline import keyword_candidates
+from workbench.t2i.diversity import pairwise_diversity
+from workbench.t2i.guard import repeated_phrase
+from workbench.t2i.refiner import RefineSettings, heldout_ids, load_pairs, refine_candidates, retrieve_examples
+
+ADAPTER_DIR = Path(__file__).resolve().parents[2] / "assets" / "adapters" / "smollm2-135m-t2i-rewriter-lora"
+SYSTEMS = ("keyword baseline", "nearest-neighbour retrieval", "base chat model (old settings)", "guarded refiner",
+           "guarded refiner + adapter")
+TARGETS = {"intent": 0.70, "words_added": 15, "diversity": 0.35, "within_window": 0.95, "free_of_repeats": 0.90}
+
+
+@dataclass
+class EvalRow:
+    system: str
+    intent: float
+    words_added: float
+    diversity: float
+    within_window: float
+    free_of_repeats: float
+    seconds_per_prompt: float
+    prompts: int
+    candidates: int
+    notes: list[str] = field(default_factory=list)
+    examples: list[dict[str, Any]] = field(default_factory=list)  # the first few prompts' candidates
+
+    def meets(self) -> dict[str, bool]:
+        return {k: getattr(self, k) >= v for k, v in TARGETS.items()}
+
+
+def old_settings(n: int, seed: int) -> RefineSettings:
+    """The refiner's settings before the guard: what users got before this evaluation existed."""
+    return RefineSettings(n=n, seed=seed, guard=False, repetition_penalty=1.0, max_new_tokens=96)
+
+
+def swap_subject(fine: str, coarse: str) -> str:
+    """The retrieved fine prompt with its first phrase (the subject) replaced by the user's prompt."""
+    phrases = [p.strip() for p in fine.split(",") if p.strip()]
+    return ", ".join([coarse.strip().rstrip(".")] + phrases[1:])
+
+
+def heldout_prompts(limit: int | None = None) -> list[str]:
+    held = heldout_ids()
+    prompts = [p.coarse for p in load_pairs() if p.id in held]
+    return prompts[:limit] if limit else prompts
+
+
+def evaluate(ctx: Any, profile_name: str | None, n: int = 4, limit: int | None = None, seed: int = 0,
+             systems: tuple[str, ...] = SYSTEMS, adapter_dir: Path = ADAPTER_DIR,
+             progress: Callable[[str], None] | None = None) -> list[EvalRow]:
+    from workbench.models import ManagedModel
+    from workbench.t2i.service import prompt_window
+
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        raise ValueError(f"systems must be among {', '.join(SYSTEMS)}; got {unknown}")
+    profile = ctx.profile(profile_name)
+    embedder = ManagedModel(ctx.manager, profile.spec("embeddings"))
+    window = prompt_window(ctx, profile_name)
+    held = frozenset(heldout_ids())
+    prompts = heldout_prompts(limit)
+    chat_spec = profile.spec("chat")
+
+    def llm(spec: Any, settings_for: Callable[[int], RefineSettings]) -> Callable[[str, int], tuple[list[str], list]]:
+        chat = ManagedModel(ctx.manager, spec)
+
+        def run(prompt: str, i: int) -> tuple[list[str], list]:
+            result = refine_candidates(chat, embedder, prompt, settings_for(i), window=window, exclude_ids=held)
+            return [c.text for c in result.candidates], result.notes
+
+        return run
+
+    def retrieval(prompt: str, i: int) -> tuple[list[str], list]:
+        pairs = retrieve_examples(embedder, prompt, n, exclude_ids=held)
+        return [swap_subject(p.fine, prompt) for p, _ in pairs], []
+
+    runners: dict[str, Callable[[str, int], tuple[list[str], list]]] = {
+        "keyword baseline": lambda prompt, i: ([c.text for c in keyword_candidates(prompt, n, seed + i)], []),
+        "nearest-neighbour retrieval": retrieval,
+        "base chat model (old settings)": llm(chat_spec, lambda i: old_settings(n, seed + i)),
+        "guarded refiner": llm(chat_spec, lambda i: RefineSettings(n=n, seed=seed + i)),
+    }
+    if "guarded refiner + adapter" in systems:
+        if (adapter_dir / "adapter_config.json").exists():
+            options = dict(chat_spec.options)
+            options["adapter"] = str(adapter_dir)
+            adapted = dataclasses.replace(chat_spec, options=tuple(sorted(options.items())))
+            runners["guarded refiner + adapter"] = llm(adapted, lambda i: RefineSettings(n=n, seed=seed + i))
+        else:
+            systems = tuple(s for s in systems if s != "guarded refiner + adapter")
+    rows = []
+    for system in systems:
+        intents, added, diversity, within, clean, notes, examples = [], [], [], [], [], [], []
+        started = time.perf_counter()
+        for i, prompt in enumerate(prompts):
+            if progress:
+                progress(f"{system}: prompt {i + 1}/{len(prompts)}")
+            texts, prompt_notes = runners[system](prompt, i)
+            vectors = np.asarray(embedder.embed([prompt] + texts).vectors)
+            intents += list(vectors[1:] @ vectors[0])
+            added += [len(t.split()) - len(prompt.split()) for t in texts]
+            if len(texts) > 1:
+                diversity.append(pairwise_diversity(vectors[1:]).mean)
+            within += [not (window.split(t)[1] if window is not None else "") for t in texts]
+            clean += [repeated_phrase(t) is None for t in texts]
+            notes += prompt_notes
+            if i < 3:
+                examples.append({"prompt": prompt, "candidates": texts})
+        seconds = (time.perf_counter() - started) / max(1, len(prompts))
+        rows.append(EvalRow(system=system, intent=float(np.mean(intents)), words_added=float(np.mean(added)),
+                            diversity=float(np.mean(diversity)) if diversity else 0.0,
+                            within_window=float(np.mean(within)), free_of_repeats=float(np.mean(clean)),
+                            seconds_per_prompt=seconds, prompts=len(prompts), candidates=len(intents),
+                            notes=sorted(set(notes))[:10], examples=examples))
+    return rows
+
+
+def table(rows: list[EvalRow], window_limit: int | None) -> str:
+    head = ("| system | intent ↑ | words added | diversity ↑ | within the "
+            f"{window_limit or '?'}-token window | free of repeats | s / prompt |")
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ok = r.meets()
+
+        def mark(key: str, text: str) -> str:
+            return f"**{text}**" if ok[key] else text
+
+        lines.append(f"| {r.system} | {mark('intent', f'{r.intent:.3f}')} | {mark('words_added', f'{r.words_added:.1f}')} "
+                     f"| {mark('diversity', f'{r.diversity:.3f}')} | {mark('within_window', f'{r.within_window:.0%}')} "
+                     f"| {mark('free_of_repeats', f'{r.free_of_repeats:.0%}')} | {r.seconds_per_prompt:.1f} |")
+    lines.append("")
+    lines.append("Bold: meets the target (intent ≥ 0.70, words added ≥ 15, diversity ≥ 0.35, ≥ 95% within the window, "
+                 "≥ 90% free of repeated phrases).")
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""Rewrites that fit the image model's text encoder and read as prompts (the guard before MMR).
+
+Budget: the rewriter may generate a little past the encoder's window (CLIP: 77 tokens with its two special
+tokens), then `fit_to_window` keeps the longest run of whole comma-separated phrases that the encoder sees, so
+nothing is cut mid-word; an answer cut by the generation limit loses its unfinished last phrase.
+
+Gate, with one reason per dropped rewrite (the status line counts them):
+- "repeats a phrase": the same three words (lower-cased, punctuation ignored) occur twice;
+- "drifts from the prompt": embedding cosine with the user's prompt below `intent_floor`;
+- "reads as a story": first person (I, me, my, we, our), dialogue (a quoted sentence or "said"/"asked"),
+  sentence openers that make a statement ("it's", "there is", "this is"), or past-tense narration
+  (a pronoun followed by a verb in -ed, or was/were/had/did after a pronoun). A prompt is a list of phrases
+  describing an image, not a narrative; adjectives in -ed ("weathered wood") pass because no pronoun precedes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+_WORD = re.compile(r"[a-z0-9']+")
+_FIRST_PERSON = re.compile(r"\b(i|me|my|mine|we|our|ours|us)\b", re.I)
+_DIALOGUE = re.compile(r"[\"“][^\"”]{3,}[\"”]|\b(said|asked|replied|whispered|shouted)\b", re.I)
+_STATEMENT = re.compile(r"\b(it's|it is|there is|there are|there's|this is|that is|here is|you are|you're)\b", re.I)
+_NARRATION = re.compile(r"\b(he|she|it|they|i|we|you)\s+(?:\w+ed|was|were|had|did|went|saw|felt|thought|came|"
+                        r"found|knew|took|made)\b", re.I)
+
+REASONS = ("repeats a phrase", "drifts from the prompt", "reads as a story", "empty after fitting the window")
+
+
+def repeated_phrase(text: str, n: int = 3) -> str | None:
+    """The first n-word sequence that occurs twice, or None."""
+    words = _WORD.findall(text.lower())
+    seen: set[tuple[str, ...]] = set()
+    for i in range(len(words) - n + 1):
+        gram = tuple(words[i:i + n])
+        if gram in seen:
+            return " ".join(gram)
+        seen.add(gram)
+    return None
+
+
+def story_reason(text: str) -> str | None:
+    for pattern, why in ((_FIRST_PERSON, "first person"), (_DIALOGUE, "dialogue"), (_STATEMENT, "a statement"),
+                         (_NARRATION, "past-tense narration")):
+        match = pattern.search(text)
+        if match:
+            return f"{why} (“{match.group(0)}”)"
+    return None
+
+
+def fit_to_window(text: str, window: Any, cut_by_length: bool = False) -> str:
+    """The longest prefix of whole comma-separated phrases that `window` (a PromptWindow) sees whole. When the
+    answer was cut by the generation limit, its last phrase is unfinished and is dropped (if others remain)."""
+    phrases = [p.strip() for p in text.split(",")]
+    phrases = [p for p in phrases if p]
+    if cut_by_length and len(phrases) > 1:
+        phrases = phrases[:-1]
+    if window is None or window.limit is None:
+        return ", ".join(phrases)
+    kept: list[str] = []
+    for phrase in phrases:
+        trial = ", ".join(kept + [phrase])
+        if window.split(trial)[1]:
+            break
+        kept.append(phrase)
+    if kept:
+        return ", ".join(kept)
+    # a first phrase longer than the window: keep the words the encoder sees
+    return window.split(", ".join(phrases))[0].strip()
+
+
+@dataclass
+class GateResult:
+    kept: list[int]  # indices into the candidates that passed
+    dropped: dict[int, str]  # index -> reason
+
+    def summary(self) -> str:
+        if not self.dropped:
+            return ""
+        counts: dict[str, int] = {}
+        for reason in self.dropped.values():
+            key = reason.split(":")[0].split(" (")[0]
+            counts[key] = counts.get(key, 0) + 1
+        parts = ", ".join(f"{n} {why}" for why, n in counts.items())
+        return f"the quality gate dropped {len(self.dropped)} of {len(self.dropped) + len(self.kept)} rewrites: {parts}"
+
+
+def quality_gate(texts: Sequence[str], relevance: Sequence[float], intent_floor: float) -> GateResult:
+    kept, dropped = [], {}
+    for i, text in enumerate(texts):
+        if not text.strip():
+            dropped[i] = "empty after fitting the window"
+            continue
+        gram = repeated_phrase(text)
+        if gram:
+            dropped[i] = f"repeats a phrase (“{gram}”)"
+            continue
+        story = story_reason(text)
+        if story:
+            dropped[i] = f"reads as a story: {story}"
+            continue
+        if relevance[i] < intent_floor:
+            dropped[i] = f"drifts from the prompt (similarity {relevance[i]:.2f} < {intent_floor:.2f})"
+            continue
+        kept.append(i)
+    return GateResult(kept, dropped)
