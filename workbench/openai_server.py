@@ -79,14 +79,22 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             self._error(404, f"no route {self.path}")
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
         if length <= 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body must not be parsed as the next request
             self._error(400, f"request body must be between 1 and {MAX_BODY_BYTES} bytes")
             return
         try:
             body = json.loads(self.rfile.read(length))
+            if not isinstance(body, dict):
+                raise ValueError("the request body must be a JSON object")
             messages = _messages(body)
             settings = _settings(body)
+            if body.get("stream") and settings.num_return_sequences != 1:
+                raise ValueError("streaming supports n=1 only")
         except (ValueError, TypeError) as exc:
             self._error(400, str(exc))
             return
