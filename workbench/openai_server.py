@@ -16,7 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Iterator
 
 from backends.base import GenerationSettings, ModelSpec
 
@@ -47,6 +47,24 @@ def _messages(body: dict[str, Any]) -> list[dict[str, str]]:
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         out.append({"role": m["role"], "content": str(content or "")})
     return out
+
+
+def trim_stream(pieces: Iterator[str]) -> Iterator[str]:
+    """The pieces of a streamed reply without leading or trailing whitespace, so that the streamed text joins to
+    exactly the non-streamed `content` (backends strip their generated text). Trailing whitespace is held back
+    until more text follows it."""
+    started, held = False, ""
+    for piece in pieces:
+        if not started:
+            piece = piece.lstrip()
+            if not piece:
+                continue
+            started = True
+        text = held + piece
+        body = text.rstrip()
+        held = text[len(body):]
+        if body:
+            yield body
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -131,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
             return f"data: {json.dumps(data)}\n\n".encode()
 
         with self.server.manager.use(self.server.spec) as backend:
-            pieces = backend.stream(messages, settings)
+            pieces = trim_stream(backend.stream(messages, settings))
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
