@@ -80,6 +80,45 @@ def client(fake_ctx):
         demo.close()
 
 
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Debian Chromium (Playwright) for every browser test of the run; skips (fails in CI) without it."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import chromium_path, launch
+
+    chromium_path()
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser_app(chromium):
+    """`python app.py --profile fake` in a subprocess, shared by every browser test: (browser, url)."""
+    from tests.app_process import start_app, stop
+
+    proc, url, _ = start_app("--profile", "fake")
+    try:
+        yield chromium, url
+    finally:
+        stop(proc)
+
+
+@pytest.fixture()
+def app_page(browser_app):
+    """A fresh page on the shared app (see tests/browser.py for the helpers that go with it)."""
+    from tests.browser import TIMEOUT_MS
+
+    browser, url = browser_app
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url, wait_until="domcontentloaded")
+    yield page
+    page.close()
+
+
 def spec(role: str, backend: str, model: str, **options):
     """A ModelSpec for tests: `spec("chat", "transformers-lm", "tiny:causal-lm")`."""
     from backends.base import ModelSpec
