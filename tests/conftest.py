@@ -3,6 +3,7 @@ real offline models (loaded once per test run). Nothing here downloads."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -62,15 +63,15 @@ def offline_profile(profiles):
     return profiles["offline"]
 
 
-@pytest.fixture()
-def client(fake_ctx):
-    """A gradio_client Client on the whole app (every tab) built over the fake profile, served in-process."""
+@contextlib.contextmanager
+def gradio_client_for(ctx):
+    """A gradio_client Client on the whole app (every tab) built over `ctx`, served in-process."""
     from gradio_client import Client
 
     import app
     from tests.app_process import free_port
 
-    demo = app.build_demo(fake_ctx)
+    demo = app.build_demo(ctx)
     demo.queue()
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -78,6 +79,13 @@ def client(fake_ctx):
         yield Client(f"http://127.0.0.1:{port}/", verbose=False)
     finally:
         demo.close()
+
+
+@pytest.fixture()
+def client(fake_ctx):
+    """A gradio_client Client on the whole app (every tab) built over the fake profile, served in-process."""
+    with gradio_client_for(fake_ctx) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")
