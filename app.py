@@ -51,7 +51,8 @@ def build_demo(ctx):
         session = SimpleNamespace(profile=profile, demo=demo)
         with gr.Tabs():
             for page in discover_pages():
-                with gr.Tab(page.TITLE, id=page.__name__.rsplit(".", 1)[-1]):
+                name = page.__name__.rsplit(".", 1)[-1]
+                with gr.Tab(page.TITLE, id=name, elem_id=f"tab-{name}"):  # elem_id: browser tests scope to it
                     page.build_gradio(ctx, session)
     return demo
 

@@ -10,6 +10,8 @@ _DTYPES = ("float32", "float16", "bfloat16")
 def pick_device(requested: str | None = None) -> str:
     """`requested` (or WORKBENCH_DEVICE) wins; else the best accelerator present."""
     requested = requested or os.environ.get("WORKBENCH_DEVICE") or None
+    if requested and not _known_device(requested):
+        raise ValueError(f"device must be cpu, cuda, cuda:<index>, mps or auto, got {requested!r}")
     import torch
 
     if requested and requested != "auto":
@@ -23,6 +25,14 @@ def pick_device(requested: str | None = None) -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def _known_device(name: str) -> bool:
+    """cpu, cuda, mps (each optionally with an index, as torch writes them: "cuda:1", "cpu:0") or auto."""
+    kind, colon, index = name.partition(":")
+    if kind == "auto":
+        return not colon
+    return kind in ("cpu", "cuda", "mps") and (not colon or index.isdigit())
 
 
 def pick_dtype(device: str, requested: str | None = None) -> str:

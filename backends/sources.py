@@ -35,7 +35,12 @@ def cache_dir() -> Path:
 
 
 def package_folder(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
+    if not package or not package.replace("_", "a").replace(".", "a").isalnum():
+        raise ValueError(f"'{package}' is not a Python package name; write pypi:<package>/<path inside the package>")
+    try:
+        spec = importlib.util.find_spec(package)
+    except ImportError:  # a dotted name whose parent package is missing
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(
             f"package '{package}' is not installed; install the offline models with "

@@ -3,11 +3,14 @@ real offline models (loaded once per test run). Nothing here downloads."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tests.ci_skips", "pytester"]  # ci_skips: in CI, a skipped browser/torchrun/real-model test fails
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -60,15 +63,15 @@ def offline_profile(profiles):
     return profiles["offline"]
 
 
-@pytest.fixture()
-def client(fake_ctx):
-    """A gradio_client Client on the whole app (every tab) built over the fake profile, served in-process."""
+@contextlib.contextmanager
+def gradio_client_for(ctx):
+    """A gradio_client Client on the whole app (every tab) built over `ctx`, served in-process."""
     from gradio_client import Client
 
     import app
     from tests.app_process import free_port
 
-    demo = app.build_demo(fake_ctx)
+    demo = app.build_demo(ctx)
     demo.queue()
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -76,6 +79,52 @@ def client(fake_ctx):
         yield Client(f"http://127.0.0.1:{port}/", verbose=False)
     finally:
         demo.close()
+
+
+@pytest.fixture()
+def client(fake_ctx):
+    """A gradio_client Client on the whole app (every tab) built over the fake profile, served in-process."""
+    with gradio_client_for(fake_ctx) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Debian Chromium (Playwright) for every browser test of the run; skips (fails in CI) without it."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import chromium_path, launch
+
+    chromium_path()
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser_app(chromium):
+    """`python app.py --profile fake` in a subprocess, shared by every browser test: (browser, url)."""
+    from tests.app_process import start_app, stop
+
+    proc, url, _ = start_app("--profile", "fake")
+    try:
+        yield chromium, url
+    finally:
+        stop(proc)
+
+
+@pytest.fixture()
+def app_page(browser_app):
+    """A fresh page on the shared app (see tests/browser.py for the helpers that go with it)."""
+    from tests.browser import TIMEOUT_MS
+
+    browser, url = browser_app
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url, wait_until="domcontentloaded")
+    yield page
+    page.close()
 
 
 def spec(role: str, backend: str, model: str, **options):

@@ -134,14 +134,25 @@ def test_clip_scorer_alignment_and_aesthetic(manager, make_spec):
     scorer = manager.get(clip)
     assert isinstance(scorer, ImageTextScorer) and manager.capabilities(clip).aesthetic
     images = [Image.new("RGB", (40, 40), c) for c in ("red", "blue")]
-    sims = scorer.image_text_similarity(images, ["a red square", "a blue square"])
-    assert sims.shape == (2,) and np.all(np.abs(sims) <= 1.0 + 1e-5)
-    assert scorer.aesthetic(images).shape == (2,)
+    texts = ["a red square", "a blue square"]
+    sims = scorer.image_text_similarity(images, texts)
+    img, txt = scorer.image_embeddings(images).numpy(), scorer.text_embeddings(texts).numpy()
+    assert np.allclose(np.linalg.norm(img, axis=1), 1.0, atol=1e-5) and np.allclose(np.linalg.norm(txt, axis=1), 1.0, atol=1e-5)
+    full = img @ txt.T  # cosine of every image with every text
+    assert sims == pytest.approx(np.diag(full), abs=1e-5)  # image i is scored against text i
+    swapped = scorer.image_text_similarity(images, texts[::-1])
+    assert swapped == pytest.approx([full[0, 1], full[1, 0]], abs=1e-5)
+    assert abs(full[0, 0] - full[0, 1]) > 1e-4  # the text changes the score (random weights, but not constant)
+    aesthetic = scorer.aesthetic(images)
+    head = scorer.head
+    assert aesthetic == pytest.approx((img @ head.weight.detach().numpy().T + head.bias.detach().numpy()).ravel(), abs=1e-5)
     with pytest.raises(ValueError, match="one text per image"):
         scorer.image_text_similarity(images, ["only one"])
 
 
 def test_aesthetic_head_loads_only_plain_state_dicts(tmp_path):
+    import pickle
+
     import torch
 
     from backends.clip_scorer import load_linear_head
@@ -153,7 +164,7 @@ def test_aesthetic_head_loads_only_plain_state_dicts(tmp_path):
         load_linear_head(str(good), 16)
     evil = tmp_path / "evil.pth"
     torch.save({"weight": torch.zeros(1, 8), "bias": torch.zeros(1), "x": Image.new("RGB", (1, 1))}, evil)
-    with pytest.raises(Exception):  # weights_only=True refuses arbitrary objects
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):  # weights_only=True refuses objects
         load_linear_head(str(evil), 8)
 
 

@@ -1,39 +1,130 @@
-"""One real browser session: Debian's Chromium driven by Playwright opens the app and screenshots the Models tab."""
+"""Real browser sessions: Debian's Chromium driven by Playwright runs each tab's main flow on the `fake` profile
+and checks the component it is about (table cells, candidate boxes, images, plots), never page-wide text.
+One more test starts `streamlit run app.py` for real. Helpers for new tabs: tests/browser.py."""
 
-import shutil
+from __future__ import annotations
 
+import os
+
+import psutil
 import pytest
+from playwright.sync_api import expect
 
-from tests.app_process import ROOT, start_app, stop
+from tests.browser import open_tab, screenshot, table_rows, wait_for_text
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = ROOT / "tests" / "artifacts"
+pytestmark = pytest.mark.browser
 
 
-@pytest.mark.browser
-def test_models_tab_in_chromium():
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (CI installs it: apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
+def test_models_tab_loads_a_model_into_the_table(app_page):
+    """The app is shared by every browser test, so the test first unloads its role (another tab may have loaded
+    it) and checks that loading it changes that row only."""
+    page = app_page
+    panel = open_tab(page, "models")
+    table = panel.locator("#models-table")
+    wait_for_text(table, "embeddings")
+    panel.locator("#models-role input").fill("embeddings")
+    panel.locator("#models-role input").press("Enter")
+    panel.locator("#models-unload").click()
+    wait_for_text(panel.locator("#models-message"), "embeddings")
+    page.wait_for_function("() => [...document.querySelectorAll('#models-table [role=row]')].some(r =>"
+                           " r.innerText.startsWith('embeddings') && r.innerText.includes('not loaded'))")
+    before = table_rows(table)
+    assert before["embeddings"]["state"] == "not loaded"
+    panel.locator("#models-load").click()
+    message = wait_for_text(panel.locator("#models-message"), "Loaded embeddings: fake/embeddings")
+    assert "RANDOM WEIGHTS" in message
+    page.wait_for_function("() => [...document.querySelectorAll('#models-table [role=row]')].some(r =>"
+                           " r.innerText.startsWith('embeddings') && !r.innerText.includes('not loaded')"
+                           " && r.innerText.includes('loaded'))")
+    rows = table_rows(table)
+    assert rows["embeddings"]["state"] == "loaded" and rows["embeddings"]["model id"] == "fake/embeddings"
+    assert rows["embeddings"]["weights"].startswith("RANDOM WEIGHTS")
+    others = lambda table: {role: row["state"] for role, row in table.items() if role != "embeddings"}
+    assert others(rows) == others(before)  # only the chosen role changed
+    assert "Loaded:" in panel.locator("#models-summary").inner_text()
+    screenshot(page, "models_tab")
 
-    proc, url, _ = start_app("--profile", "fake")
+
+def test_t2i_tab_refines_then_renders_images(app_page):
+    page = app_page
+    panel = open_tab(page, "t2i")
+    panel.locator("#t2i-prompt textarea").fill("a cat on a sofa")
+    panel.locator("#t2i-refine").click()
+    status = wait_for_text(panel.locator("#t2i-status"), "candidate(s)")
+    assert status.startswith("4 candidate(s)")  # the N slider's default
+    boxes = [panel.get_by_role("textbox", name=f"Candidate {k}", exact=True) for k in range(1, 9)]
+    shown = [b.input_value() for b in boxes[:4]]
+    assert all(text.startswith("a cat on a sofa, ") for text in shown) and len(set(shown)) == 4
+    assert all(not b.is_visible() for b in boxes[4:])  # slots past N stay hidden
+    panel.locator("#t2i-render").click()
+    wait_for_text(panel.locator("#t2i-render-status"), "Image diversity of this round")
+    # Each visible candidate shows the original prompt's image and its own, decoded at the rendered size.
+    images = panel.locator("img")
+    expect(images).to_have_count(8)
+    decoded = []
+    for k in range(8):
+        image = images.nth(k)
+        image.scroll_into_view_if_needed()  # Gradio's images load lazily
+        image.evaluate("i => i.complete && i.naturalWidth ? 0 : new Promise(r => i.addEventListener('load', r))")
+        decoded.append(image.evaluate("i => [i.naturalWidth, i.naturalHeight, i.src]"))
+    assert [d[:2] for d in decoded] == [[512, 512]] * 8
+    sources = [d[2] for d in decoded]
+    assert len(set(sources[0::2])) == 1 and len(set(sources[1::2])) == 4  # one original (same seed), 4 candidates
+    screenshot(page, "t2i_tab")
+
+
+def test_shift_tab_analyses_and_draws_plots(app_page):
+    page = app_page
+    panel = open_tab(page, "shift")
+    panel.locator("#shift-max-new input[type=number]").fill("2")
+    panel.locator("#shift-ig-steps input[type=number]").fill("2")
+    panel.locator("#shift-run").click()
+    summary = wait_for_text(panel.locator("#shift-summary"), "completeness", timeout=240_000)
+    assert "random weights" in summary.lower()  # the fake profile's pair is two tiny random models
+    # The Attribution sub-tab: three heatmaps (base, instruct, difference) plus density, share and position.
+    page.wait_for_function("() => [...document.querySelectorAll('#tab-shift .js-plotly-plot')]"
+                           ".filter(p => p.offsetParent !== null).length >= 6")
+    visible_plots = panel.locator(".js-plotly-plot").evaluate_all(
+        "ps => ps.filter(p => p.offsetParent !== null).map(p => p.querySelectorAll('.main-svg').length)")
+    assert len(visible_plots) == 6 and all(n > 0 for n in visible_plots)
+    panel.get_by_role("tab", name="Feed-forward concepts").click()
+    ffn = panel.locator("#shift-ffn")
+    wait_for_text(ffn, "layer")
+    rows = table_rows(ffn)
+    assert rows and all(row for row in rows.values())
+    screenshot(page, "shift_tab")
+
+
+def test_streamlit_run_binds_loopback_and_sends_no_usage_statistics(chromium):
+    """`streamlit run app.py` as a user starts it (settings from .streamlit/config.toml only: no STREAMLIT_*
+    overrides from this environment), opened in Chromium: every socket it listens on is 127.0.0.1, and no request
+    the page makes leaves this machine (usage statistics would go to an outside host)."""
+    import subprocess
+    import sys
+
+    from tests.app_process import ROOT, free_port, stop, wait_for_http
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
+    env.update(WORKBENCH_PROFILE="fake", HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
+                            cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(120_000)
-            page.goto(url, wait_until="domcontentloaded")
-            page.get_by_role("tab", name="Models").click()
-            page.locator("#models-role").wait_for()
-            page.locator("#models-load").click()
-            page.get_by_text("Loaded chat: fake/chat").wait_for()
-            assert page.get_by_text("RANDOM WEIGHTS: outputs are not meaningful").first.is_visible()
-            ARTIFACTS.mkdir(exist_ok=True)
-            shot = ARTIFACTS / "models_tab.png"
-            page.screenshot(path=str(shot), full_page=True)
-            browser.close()
-        assert shot.stat().st_size > 10_000
+        wait_for_http(url + "/_stcore/health", proc, timeout=180)
+        listening = [c.laddr for c in psutil.Process(proc.pid).net_connections(kind="inet") if c.status == "LISTEN"]
+        assert listening and all(addr.ip == "127.0.0.1" for addr in listening), listening
+        requests: list[str] = []
+        page = chromium.new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_text("Random weights", exact=False).first.wait_for(timeout=120_000)
+        page.wait_for_timeout(3000)  # the page's own start-up requests (a stats ping would go out here)
+        page.close()
+        outside = [u for u in requests if not u.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))]
+        assert requests and outside == [], outside
+        remote = [c.raddr for c in psutil.Process(proc.pid).net_connections(kind="inet")
+                  if c.raddr and c.raddr.ip not in ("127.0.0.1", "::1")]
+        assert remote == []
     finally:
         stop(proc)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from backends.base import ModelSpec
+from backends.base import GenerationSettings, ModelSpec
 from workbench.models import ModelLoadError, ModelManager
 from backends.registry import Registry
 
@@ -60,13 +60,19 @@ def test_evicts_least_recently_used_to_stay_under_budget():
 
 
 def test_models_in_use_are_not_evicted():
-    m = ModelManager(budget_bytes=15 * MIB, device="cpu")
-    a, b = fake("chat", "fake/a"), fake("t2i", "fake/b")
+    a, b, c = fake("chat", "fake/a"), fake("t2i", "fake/b"), fake("t2v", "fake/c")
+    m = ModelManager(budget_bytes=25 * MIB, device="cpu")
     with m.use(a):
-        m.get(b)  # over budget, but a is busy: nothing idle to evict except b itself, which is kept
-        assert m.is_loaded(a) and m.is_loaded(b)
-    m.get(fake("t2v", "fake/c"))
-    assert not m.is_loaded(a) or not m.is_loaded(b)
+        m.get(b)
+        m.get(c)  # 30 MiB > 25: a is the least recently used but busy, so b (idle) goes instead
+        assert m.is_loaded(a) and m.is_loaded(c) and not m.is_loaded(b)
+    small = ModelManager(budget_bytes=15 * MIB, device="cpu")
+    with small.use(a):
+        small.get(b)  # over budget, but a is busy: nothing idle to evict except b itself, which is kept
+        assert small.is_loaded(a) and small.is_loaded(b) and small.resident_bytes() == 20 * MIB
+    small.get(c)  # now a and b are idle: both must go for c to fit
+    assert [small.is_loaded(s) for s in (a, b, c)] == [False, False, True]
+    assert small.resident_bytes() == 10 * MIB
 
 
 def test_a_model_larger_than_the_budget_is_refused_with_a_clear_message():
@@ -99,16 +105,37 @@ def test_eight_threads_asking_at_once_load_once():
     assert m.load_count[spec.key] == 1
 
 
-def test_eight_threads_share_one_real_tiny_model():
+def test_eight_threads_share_one_real_tiny_model(monkeypatch):
+    """Eight threads released together by a barrier ask for the tiny LM while its load is in progress (the load
+    waits until every thread has called get), so the callers truly overlap; one load serves them all."""
+    from backends.transformers_lm import TransformersCausalLM
+
     m = ModelManager(budget_bytes=1024 * MIB, device="cpu")
     spec = ModelSpec.from_dict("chat", {"backend": "transformers-lm", "model": "tiny:causal-lm"})
+    barrier = threading.Barrier(8)
+    calling = threading.Semaphore(0)
+    real_load = TransformersCausalLM.load.__func__
+
+    def slow_load(cls, spec, *, device, dtype):
+        for _ in range(8):  # every thread has entered get() before the load finishes
+            assert calling.acquire(timeout=30), "the threads did not all call get() during the load"
+        return real_load(cls, spec, device=device, dtype=dtype)
+
+    monkeypatch.setattr(TransformersCausalLM, "load", classmethod(slow_load))
     got = []
-    threads = [threading.Thread(target=lambda: got.append(m.get(spec))) for _ in range(8)]
+
+    def worker():
+        barrier.wait(timeout=30)
+        calling.release()
+        got.append(m.get(spec))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
-    assert len({id(g) for g in got}) == 1 and m.load_count[spec.key] == 1
+        t.join(timeout=120)
+    assert len(got) == 8 and len({id(g) for g in got}) == 1 and m.load_count[spec.key] == 1
+    assert got[0].generate(["a cat"], GenerationSettings(max_new_tokens=2, do_sample=False))[0][0].num_tokens <= 2
 
 
 def test_failed_load_names_the_model_and_leaves_the_manager_usable():

@@ -29,8 +29,10 @@ def test_smollm2_instruct_answers_a_chat_question(real_manager, offline_profile)
 def test_gemma_base_continues_text(real_manager, offline_profile):
     base = real_manager.get(offline_profile.spec("lm_base"))
     assert base.model.config.model_type.startswith("gemma3")
-    (gen,), = base.generate(["The capital of France is"], GenerationSettings(max_new_tokens=8, do_sample=False))
-    assert gen.text and gen.num_tokens <= 8
+    prompt = "The capital of France is Paris. The capital of Italy is"
+    (gen,), = base.generate([prompt], GenerationSettings(max_new_tokens=6, do_sample=False))
+    assert gen.text.startswith("Rome") and gen.num_tokens == 6 and gen.finish_reason == "length", gen.text
+    assert not base.random_weights and gen.provenance.model_id == offline_profile.spec("lm_base").model_id
     assert "### Response:" in base.format_chat([{"role": "user", "content": "hi"}])  # no template of its own
 
 

@@ -70,18 +70,29 @@ def test_refine_parses_n_distinct_candidates_with_provenance(fake_models):
         assert isinstance(c, Candidate) and c.source == "llm"
         assert c.provenance.model_id == "fake/chat" and c.provenance.random_weights
         assert c.provenance.settings["few_shot_ids"] == [e["id"] for e in result.examples]
-    assert 0 < result.diversity.mean <= 2
+    vectors = embedder.embed(texts).vectors  # the reported diversity is the candidates' mean pairwise 1 - cosine
+    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    expected = sum(1 - float(vectors[i] @ vectors[j]) for i, j in pairs) / len(pairs)
+    assert result.diversity.mean == pytest.approx(expected, abs=1e-5) and result.diversity.mean > 0
 
 
 def test_refine_on_tiny_causal_lm(manager, make_spec):
     chat = ManagedModel(manager, make_spec("chat", "transformers-lm", "tiny:causal-lm"))
     embedder = ManagedModel(manager, make_spec("embeddings", "sentence-embeddings", "tiny:text-embedder"))
-    result = refine_candidates(chat, embedder, "a cat on a sofa", RefineSettings(n=3, max_new_tokens=12, few_shot=1))
-    assert 1 <= len(result.candidates) <= 3
-    assert all(c.text and c.text == c.text.strip() for c in result.candidates)
-    assert all(c.provenance.random_weights for c in result.candidates)
-    if len(result.candidates) < 3:
-        assert any("distinct" in n for n in result.notes)
+    settings = RefineSettings(n=3, max_new_tokens=12, few_shot=1)
+    result = refine_candidates(chat, embedder, "a cat on a sofa", settings)
+    texts = [c.text for c in result.candidates]
+    assert len(texts) == 3 and len({t.lower() for t in texts}) == 3  # the tiny model gives 6 distinct rewrites
+    assert all(t and t == t.strip() and t in result.pool for t in texts)
+    assert all(c.provenance.random_weights and c.provenance.model_id == "tiny:causal-lm" for c in result.candidates)
+    # Every candidate cut at the token limit, and only those, is named in the notes.
+    cut = [f"candidate {k + 1} hit the 12-token limit and may be cut short"
+           for k, c in enumerate(result.candidates) if c.finish_reason == "length"]
+    assert cut and [n for n in result.notes if "token limit" in n] == cut
+    # Seeded: the same settings give the same candidates, another seed others.
+    assert [c.text for c in refine_candidates(chat, embedder, "a cat on a sofa", settings).candidates] == texts
+    other = refine_candidates(chat, embedder, "a cat on a sofa", RefineSettings(n=3, max_new_tokens=12, few_shot=1, seed=5))
+    assert [c.text for c in other.candidates] != texts
 
 
 def test_regenerate_one_differs_from_the_others(fake_models):
@@ -89,7 +100,9 @@ def test_regenerate_one_differs_from_the_others(fake_models):
     first = refine_candidates(chat, embedder, "a lighthouse at dusk", RefineSettings(n=3))
     others = [c.text for c in first.candidates[1:]]
     new = regenerate_one(chat, embedder, "a lighthouse at dusk", others, RefineSettings(n=3, seed=11))
-    assert new.text not in others and new.provenance.settings["regenerated"]
+    assert new.text.startswith("a lighthouse at dusk, ") and new.text not in others
+    assert new.provenance.settings["regenerated"] is True and new.provenance.seed is not None
+    assert new.provenance.settings["few_shot_ids"] == [e["id"] for e in first.examples]
 
 
 def test_promptist_style_suffix_rewriter_gets_plain_text(manager, make_spec, fake_models):
@@ -105,7 +118,9 @@ def test_refine_with_real_smollm2(real_manager, offline_profile):
     embedder = ManagedModel(real_manager, offline_profile.spec("embeddings"))
     result = refine_candidates(chat, embedder, "a cat on a sofa",
                                RefineSettings(n=2, overgenerate=1.5, max_new_tokens=32, few_shot=1, seed=1))
-    assert 1 <= len(result.candidates) <= 2
-    assert all(len(c.text.split()) >= 3 and not c.provenance.random_weights for c in result.candidates)
+    assert len(result.candidates) == 2 and result.candidates[0].text != result.candidates[1].text
+    for c in result.candidates:  # a real rewrite keeps the subject and adds detail
+        assert "cat" in c.text.lower() and len(c.text.split()) > len("a cat on a sofa".split()), c.text
+        assert not c.provenance.random_weights and c.provenance.model_id.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     # MiniLM retrieval puts a pair about a cat or a sofa first.
     assert any(w in result.examples[0]["coarse"].lower() for w in ("cat", "sofa", "kitten", "couch"))

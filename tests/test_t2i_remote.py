@@ -18,27 +18,51 @@ def server(fake_ctx, make_spec):
     handle.close()
 
 
-def test_refine_through_openai_compatible_server(fake_ctx, server):
+def test_refine_through_openai_compatible_server(fake_ctx, server, make_spec):
+    """The same settings through the server give the same candidates as the tiny model called in-process."""
+    from workbench.models import ManagedModel
+    from workbench.t2i.refiner import refine_candidates
+
+    settings = service.RefineSettings(n=2, max_new_tokens=10, few_shot=1)
     choice = service.RewriterChoice(kind="openai", base_url=server.url, model="tiny-rewriter")
-    result = service.refine(fake_ctx, "fake", "a cat on a sofa", choice,
-                            service.RefineSettings(n=2, max_new_tokens=10, few_shot=1))
-    assert 1 <= len(result.candidates) <= 2
+    result = service.refine(fake_ctx, "fake", "a cat on a sofa", choice, settings)
+    local = refine_candidates(ManagedModel(fake_ctx.manager, make_spec("chat", "transformers-lm", "tiny:causal-lm")),
+                              ManagedModel(fake_ctx.manager, fake_ctx.profile("fake").spec("embeddings")),
+                              "a cat on a sofa", service.RefineSettings(n=2, max_new_tokens=10, few_shot=1))
+    assert len(result.candidates) == 2
+    assert [c.text for c in result.candidates] == [c.text for c in local.candidates]
     prov = result.candidates[0].provenance
     assert prov.backend == "openai-chat" and prov.settings["base_url"] == server.url
+    assert prov.model_id == "tiny-rewriter"
 
 
-def test_server_streams_sse_and_lists_models(server):
+def test_server_streams_exactly_the_non_streamed_text_and_lists_models(server):
     from backends.openai_chat import OpenAIChat
 
     client = OpenAIChat.load(ModelSpec(role="chat", backend="openai-chat", model_id="tiny-rewriter",
                                        options=(("base_url", server.url),)))
-    pieces = list(client.stream([{"role": "user", "content": "a cat"}], GenerationSettings(max_new_tokens=6, seed=1)))
-    assert pieces and all(isinstance(p, str) for p in pieces)
-    full = client.generate([[{"role": "user", "content": "a cat"}]],
-                           GenerationSettings(max_new_tokens=6, seed=1, do_sample=False))[0][0]
-    assert full.text.strip()
+    greedy = GenerationSettings(max_new_tokens=6, do_sample=False)
+    for content in ("a cat", "a lighthouse at dusk, oil painting"):
+        conv = [{"role": "user", "content": content}]
+        pieces = list(client.stream(conv, greedy))
+        full = client.generate([conv], greedy)[0][0]
+        assert len(pieces) >= 2  # streamed in pieces, not one block
+        assert "".join(pieces) == full.text and full.text  # exactly, not after strip()
     client.unload()
     models = httpx.get(server.url + "/models").json()
     assert models["data"][0]["id"] == "tiny-rewriter"
     bad = httpx.post(server.url + "/chat/completions", json={"messages": []})
-    assert bad.status_code == 400 and "messages" in bad.json()["error"]["message"]
+    assert bad.status_code == 400
+    assert bad.json()["error"]["message"] == "'messages' must be a non-empty list of {role, content} objects"
+
+
+@pytest.mark.parametrize("pieces, joined", [
+    ([" a", " cat", " ", " on", "\n"], "a cat  on"),
+    (["\n\n", "  ", "x"], "x"),
+    (["a ", "", " b  ", "\n"], "a  b"),
+    ([" ", "\n"], ""),
+])
+def test_trim_stream_joins_to_the_stripped_text(pieces, joined):
+    from workbench.openai_server import trim_stream
+
+    assert "".join(trim_stream(iter(pieces))) == joined == "".join(pieces).strip()

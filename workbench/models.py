@@ -118,11 +118,14 @@ class DeviceLock:
 
 def default_budget_bytes(device: str) -> int:
     """WORKBENCH_MEMORY_BUDGET_GB, else 85% of GPU memory or 60% of RAM (leave room for activations)."""
-    env = os.environ.get("WORKBENCH_MEMORY_BUDGET_GB")
+    env = os.environ.get("WORKBENCH_MEMORY_BUDGET_GB", "").strip()
     if env:
-        value = float(env)
-        if value <= 0:
-            raise ValueError(f"WORKBENCH_MEMORY_BUDGET_GB must be above 0, got {env}")
+        try:
+            value = float(env)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value < float("inf"):  # also refuses nan and inf, which float() accepts
+            raise ValueError(f"WORKBENCH_MEMORY_BUDGET_GB must be a number of GiB above 0, got {env!r}")
         return int(value * GIB)
     share = 0.85 if device.startswith("cuda") else 0.60
     return int(device_memory_bytes(device) * share)

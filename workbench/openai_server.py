@@ -16,7 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Iterator
 
 from backends.base import GenerationSettings, ModelSpec
 
@@ -49,6 +49,24 @@ def _messages(body: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
+def trim_stream(pieces: Iterator[str]) -> Iterator[str]:
+    """The pieces of a streamed reply without leading or trailing whitespace, so that the streamed text joins to
+    exactly the non-streamed `content` (backends strip their generated text). Trailing whitespace is held back
+    until more text follows it."""
+    started, held = False, ""
+    for piece in pieces:
+        if not started:
+            piece = piece.lstrip()
+            if not piece:
+                continue
+            started = True
+        text = held + piece
+        body = text.rstrip()
+        held = text[len(body):]
+        if body:
+            yield body
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
     protocol_version = "HTTP/1.1"
@@ -79,14 +97,22 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             self._error(404, f"no route {self.path}")
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
         if length <= 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body must not be parsed as the next request
             self._error(400, f"request body must be between 1 and {MAX_BODY_BYTES} bytes")
             return
         try:
             body = json.loads(self.rfile.read(length))
+            if not isinstance(body, dict):
+                raise ValueError("the request body must be a JSON object")
             messages = _messages(body)
             settings = _settings(body)
+            if body.get("stream") and settings.num_return_sequences != 1:
+                raise ValueError("streaming supports n=1 only")
         except (ValueError, TypeError) as exc:
             self._error(400, str(exc))
             return
@@ -123,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
             return f"data: {json.dumps(data)}\n\n".encode()
 
         with self.server.manager.use(self.server.spec) as backend:
-            pieces = backend.stream(messages, settings)
+            pieces = trim_stream(backend.stream(messages, settings))
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")

@@ -141,6 +141,7 @@ def _batch(args: argparse.Namespace, image: ImageSettings) -> int:
     if device is None and getattr(state, "num_processes", 1) > 1:
         device = str(state.device)  # one GPU per process under accelerate launch
     ctx = build_context(profile=args.profile, device=device)
+    ctx.manager.budget_bytes  # a bad WORKBENCH_MEMORY_BUDGET_GB stops the batch here, not once per prompt
     config = BatchConfig(
         prompts_file=args.prompts, out_dir=args.out, profile=ctx.default_profile,
         rewriter=RewriterChoice(kind=args.rewriter, role=args.role, base_url=args.base_url, model=args.model,

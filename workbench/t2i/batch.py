@@ -61,20 +61,37 @@ def read_prompts(path: str | Path) -> list[PromptItem]:
     path = Path(path)
     texts: list[str] = []
     with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip() or (path.suffix != ".jsonl" and line.lstrip().startswith("#")):
-                continue
-            if path.suffix == ".jsonl":
-                row = json.loads(line)
-                text = row.get("prompt", row.get("coarse"))
-                if text is None:
-                    raise ValueError(f"{path}:{lineno} has neither a 'prompt' nor a 'coarse' field")
-                texts.append(str(text))
-            else:
-                texts.append(line.rstrip("\n"))
+        lineno = 0
+        try:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip() or (path.suffix != ".jsonl" and line.lstrip().startswith("#")):
+                    continue
+                if path.suffix == ".jsonl":
+                    texts.append(_jsonl_prompt(line, f"{path}:{lineno}"))
+                else:
+                    texts.append(line.rstrip("\n"))
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}:{lineno + 1} is not UTF-8 text; save the prompts file as UTF-8") from None
+    if not texts:
+        raise ValueError(f"{path} holds no prompts (one per line, or JSONL objects with a 'prompt' field)")
     if len(texts) > MAX_BATCH_PROMPTS:
         raise ValueError(f"{path} holds {len(texts)} prompts; the limit is {MAX_BATCH_PROMPTS}")
     return [PromptItem(i, f"{i:05d}-{hashlib.sha1(t.encode()).hexdigest()[:8]}", t) for i, t in enumerate(texts)]
+
+
+def _jsonl_prompt(line: str, where: str) -> str:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where} is not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"{where} must be a JSON object with a 'prompt' field, got {type(row).__name__}")
+    text = row.get("prompt", row.get("coarse"))
+    if text is None:
+        raise ValueError(f"{where} has neither a 'prompt' nor a 'coarse' field")
+    if not isinstance(text, str):
+        raise ValueError(f"{where}: the prompt must be a string, got {type(text).__name__}")
+    return text
 
 
 def shard(items: list[PromptItem], process_index: int, num_processes: int) -> list[PromptItem]:

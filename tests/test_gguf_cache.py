@@ -1,0 +1,57 @@
+"""The safetensors copy that the first load of a GGUF model writes to the cache (backends/transformers_lm.py)
+is the same model: on one prompt per packaged GGUF model, greedy text and next-token logits equal those of the
+GGUF file read directly."""
+
+from pathlib import Path
+
+import pytest
+
+from backends.base import GenerationSettings
+
+pytestmark = [pytest.mark.real_models, pytest.mark.slow]
+
+PROMPTS = {  # role in the offline profile -> prompt
+    "chat": [{"role": "user", "content": "What is the capital of France? Answer in one word."}],
+    "lm_base": "The capital of France is Paris. The capital of Italy is",
+}
+
+
+@pytest.mark.parametrize("role", sorted(PROMPTS))
+def test_cached_safetensors_copy_equals_the_gguf(real_manager, offline_profile, monkeypatch, role):
+    import torch
+
+    from backends.sources import resolve_source
+    from backends.transformers_lm import TransformersCausalLM, _converted_gguf
+
+    spec = offline_profile.spec(role)
+    source = resolve_source(spec.model_id)
+    assert source.gguf_file, "the offline profile's language models ship as GGUF files"
+    session_model = real_manager.get(spec)  # the run's first load of this model wrote the copy if it was missing
+    copy = _converted_gguf(source.location, source.gguf_file)
+    assert copy is not None and (copy / "complete").exists() and list(copy.glob("*.safetensors"))
+    # Whichever of the two the session's model came from, load the other one (the GGUF read is the slow one).
+    if Path(session_model.model.name_or_path) == copy:
+        monkeypatch.setenv("WORKBENCH_GGUF_CACHE", "0")
+        from_copy, from_gguf = session_model, TransformersCausalLM.load(spec, device="cpu", dtype="float32")
+        extra = from_gguf
+    else:
+        from_gguf, from_copy = session_model, TransformersCausalLM.load(spec, device="cpu", dtype="float32")
+        extra = from_copy
+    try:
+        assert Path(from_copy.model.name_or_path) == copy
+        assert Path(from_gguf.model.name_or_path) == Path(source.location)
+        prompt = PROMPTS[role]
+        text = from_gguf.format_chat(prompt)
+        assert from_copy.format_chat(prompt) == text  # the chat template came across too
+        ids_gguf, ids_copy = from_gguf.encode([text]), from_copy.encode([text])
+        assert torch.equal(ids_gguf["input_ids"], ids_copy["input_ids"])
+        with torch.inference_mode():
+            logits_gguf = from_gguf.model(**ids_gguf).logits[0, -1]
+            logits_copy = from_copy.model(**ids_copy).logits[0, -1]
+        assert torch.allclose(logits_gguf, logits_copy, rtol=0, atol=1e-5), (logits_gguf - logits_copy).abs().max()
+        greedy = GenerationSettings(max_new_tokens=6, do_sample=False)
+        (a,), = from_gguf.generate([prompt], greedy)
+        (b,), = from_copy.generate([prompt], greedy)
+        assert a.text == b.text and a.num_tokens == b.num_tokens and a.text
+    finally:
+        extra.unload()
