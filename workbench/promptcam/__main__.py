@@ -1,0 +1,167 @@
+"""Command line: `python -m workbench.promptcam {generate,train-backbone,train,recipe} ...`.
+
+`recipe` rebuilds the shipped assets/promptcam/ from nothing: it writes the synthetic dataset, trains the small ViT
+backbone from scratch, freezes it, trains the Prompt-CAM prompts, copies example images, and writes TRAINING.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from workbench.promptcam.data import DatasetSettings, ImageFolder, write_dataset
+from workbench.promptcam.train import BackboneSettings, PromptTrainSettings, train_backbone, train_prompts
+
+
+def _add_settings(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+    defaults = cls()
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        default = getattr(defaults, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes", "on"), default=default,
+                                metavar="BOOL", help=f"(default {default})")
+        elif isinstance(default, (int, float)):
+            parser.add_argument(flag, type=type(default), default=default, help=f"(default {default})")
+
+
+def _settings(cls, args: argparse.Namespace, **extra):
+    values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+    values.update(extra)
+    return cls(**values)
+
+
+def _dataset_settings(args: argparse.Namespace) -> DatasetSettings:
+    return DatasetSettings(seed=args.seed, num_classes=args.classes, image_size=args.size,
+                           per_class={"train": args.train, "val": args.val, "test": args.test}).check()
+
+
+def _add_dataset_args(p: argparse.ArgumentParser) -> None:
+    d = DatasetSettings()
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--classes", type=int, default=d.num_classes)
+    p.add_argument("--size", type=int, default=d.image_size)
+    p.add_argument("--train", type=int, default=d.per_class["train"], help="images per class")
+    p.add_argument("--val", type=int, default=d.per_class["val"])
+    p.add_argument("--test", type=int, default=d.per_class["test"])
+
+
+# The CPU recipe: the official prompt-training settings, shortened (epochs, warm-up) to fit ~10 minutes on 2 cores.
+RECIPE_PROMPTS = dict(epochs=30, warmup_epochs=3, batch_size=16, lr=0.005)
+
+
+def recipe(out: Path, work: Path, cpu: bool, backbone_epochs: int, prompt_epochs: int, lr: float) -> dict:
+    started = time.perf_counter()
+    data = work / "data"
+    if data.exists():
+        shutil.rmtree(data)
+    ds = DatasetSettings()
+    t0 = time.perf_counter()
+    write_dataset(data, ds)
+    gen_seconds = time.perf_counter() - t0
+    backbone_dir = out / "backbone"
+    bb_settings = BackboneSettings(epochs=backbone_epochs)
+    bb = train_backbone(data, backbone_dir, bb_settings, cpu=cpu)
+    pt_settings = PromptTrainSettings(**{**RECIPE_PROMPTS, "epochs": prompt_epochs, "lr": lr})
+    ckpt_dir = out / "checkpoint"
+    if ckpt_dir.exists():
+        shutil.rmtree(ckpt_dir)
+    # The checkpoint names its backbone by the repository-relative path the profiles use.
+    pt = train_prompts(data, str(backbone_dir), ckpt_dir, pt_settings, cpu=cpu)
+    shutil.rmtree(ckpt_dir / "last", ignore_errors=True)  # resume state is not shipped
+    meta_path = ckpt_dir / "promptcam.json"
+    meta = json.loads(meta_path.read_text())
+    meta["backbone"] = "assets/promptcam/backbone"
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    # Examples: the first two test images of each class, with their masks.
+    ex_dir = out / "examples"
+    if ex_dir.exists():
+        shutil.rmtree(ex_dir)
+    ex_dir.mkdir(parents=True)
+    test = ImageFolder.open(data / "test")
+    examples = []
+    per_class: dict[int, int] = {}
+    for i, (path, label) in enumerate(test.items):
+        if per_class.get(label, 0) >= 2:
+            continue
+        per_class[label] = per_class.get(label, 0) + 1
+        name = f"{test.class_names[label]}_{path.stem}.png"
+        shutil.copy(path, ex_dir / name)
+        mask = test.mask(i)
+        from PIL import Image
+        import numpy as np
+
+        Image.fromarray(mask.astype(np.uint8) * 255).save(ex_dir / f"mask_{name}")
+        examples.append({"file": name, "mask": f"mask_{name}", "true_class": test.class_names[label]})
+    (ex_dir / "examples.json").write_text(json.dumps(examples, indent=2) + "\n")
+    total = time.perf_counter() - started
+    summary = {"dataset": asdict(ds), "generate_seconds": round(gen_seconds, 1), "backbone": bb, "prompts": pt,
+               "total_seconds": round(total, 1)}
+    (out / "recipe_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workbench.promptcam", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write the synthetic fine-grained dataset (images + trait masks)")
+    g.add_argument("--out", required=True, type=Path)
+    _add_dataset_args(g)
+
+    b = sub.add_parser("train-backbone", help="train the small stand-in ViT from scratch on an image folder")
+    b.add_argument("--data", required=True, type=Path, help="dataset root with train/ and val/ class folders")
+    b.add_argument("--out", required=True, type=Path)
+    b.add_argument("--cpu", action="store_true", help="force CPU even when a GPU is present")
+    _add_settings(b, BackboneSettings)
+
+    t = sub.add_parser("train", help="train Prompt-CAM prompts on a frozen backbone (official defaults)")
+    t.add_argument("--data", required=True, type=Path, help="dataset root with train/ and val/ class folders")
+    t.add_argument("--backbone", required=True,
+                   help="hub id (facebook/dino-vitb16, facebook/dinov2-base, ...) or a local save_pretrained folder")
+    t.add_argument("--out", required=True, type=Path, help="checkpoint folder (best epoch; last/ for --resume)")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    t.add_argument("--cpu", action="store_true", help="force CPU even when a GPU is present")
+    _add_settings(t, PromptTrainSettings)
+
+    r = sub.add_parser("recipe", help="rebuild assets/promptcam from the generator (dataset, backbone, prompts)")
+    r.add_argument("--out", type=Path, default=Path("assets/promptcam"))
+    r.add_argument("--work", type=Path, default=Path("build/promptcam"), help="where the dataset is written")
+    r.add_argument("--backbone-epochs", type=int, default=BackboneSettings().epochs)
+    r.add_argument("--prompt-epochs", type=int, default=RECIPE_PROMPTS["epochs"])
+    r.add_argument("--lr", type=float, default=RECIPE_PROMPTS["lr"])
+    r.add_argument("--cpu", action="store_true")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "generate":
+            root = write_dataset(args.out, _dataset_settings(args))
+            print(f"wrote {root}")
+        elif args.command == "train-backbone":
+            summary = train_backbone(args.data, args.out, _settings(BackboneSettings, args), cpu=args.cpu)
+            print(f"best val accuracy {summary['best_val_accuracy']:.3f}; saved {args.out}")
+        elif args.command == "train":
+            summary = train_prompts(args.data, args.backbone, args.out, _settings(PromptTrainSettings, args),
+                                    resume=args.resume, cpu=args.cpu)
+            print(f"best val accuracy {summary['best_val_accuracy']:.3f}; saved {args.out}")
+        elif args.command == "recipe":
+            summary = recipe(args.out, args.work, args.cpu, args.backbone_epochs, args.prompt_epochs, args.lr)
+            print(json.dumps({k: summary[k] for k in ("total_seconds",)} | {
+                "backbone_val": summary["backbone"]["best_val_accuracy"],
+                "prompts_val": summary["prompts"]["best_val_accuracy"], "python": platform.python_version()}))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
