@@ -79,9 +79,9 @@ def build_gradio(ctx, session) -> None:
                           opacity], outputs=outputs, tab=TAB,
                   input_names=["state", "profile", "upload", "example", "checkpoint", "class", "top_k", "top_traits",
                                "opacity"])
-    for trigger in (opacity.release, head_rank.release):
-        gradio_action(ctx, trigger, "promptcam_render", redraw, inputs=[state, opacity, head_rank], outputs=outputs,
-                      tab=TAB, input_names=["state", "opacity", "head_rank"], api_name="promptcam_render")
+    gradio_action(ctx, partial(gr.on, [opacity.release, head_rank.release]), "promptcam_render", redraw,
+                  inputs=[state, opacity, head_rank], outputs=outputs, tab=TAB,
+                  input_names=["state", "opacity", "head_rank"])
     gradio_action(ctx, export.click, "promptcam_export", flows.export_png, inputs=[state, panel, head_rank, opacity],
                   outputs=exported, tab=TAB)
     session.profile.change(lambda name: gr.Dropdown(choices=_class_choices(ctx, name), value="predicted"),

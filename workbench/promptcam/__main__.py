@@ -102,11 +102,105 @@ def recipe(out: Path, work: Path, cpu: bool, backbone_epochs: int, prompt_epochs
         Image.fromarray(mask.astype(np.uint8) * 255).save(ex_dir / f"mask_{name}")
         examples.append({"file": name, "mask": f"mask_{name}", "true_class": test.class_names[label]})
     (ex_dir / "examples.json").write_text(json.dumps(examples, indent=2) + "\n")
+    annotate_examples(out)
     total = time.perf_counter() - started
     summary = {"dataset": asdict(ds), "generate_seconds": round(gen_seconds, 1), "backbone": bb, "prompts": pt,
                "total_seconds": round(total, 1)}
     (out / "recipe_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_training_md(out, summary)
     return summary
+
+
+def annotate_examples(out: Path) -> list[dict]:
+    """Record in examples.json what the shipped checkpoint predicts for each example (they are not cherry-picked:
+    the first two test images of each class)."""
+    import torch
+
+    from PIL import Image
+
+    from workbench.promptcam.model import Preprocess, load_promptcam
+    from workbench.promptcam.train import load_backbone
+
+    backbone, processor = load_backbone(str(out / "backbone"))
+    model, meta = load_promptcam(backbone, out / "checkpoint")
+    pre = Preprocess.for_backbone(backbone.config, processor)
+    index = out / "examples" / "examples.json"
+    examples = json.loads(index.read_text())
+    for e in examples:
+        with Image.open(out / "examples" / e["file"]) as im, torch.no_grad():
+            probs = torch.softmax(model(pre([im.convert("RGB")])).logits, -1)[0]
+        e["predicted"] = meta.class_names[int(probs.argmax())]
+        e["probability"] = round(float(probs.max()), 4)
+    index.write_text(json.dumps(examples, indent=2) + "\n")
+    return examples
+
+
+def write_training_md(out: Path, summary: dict, cpu_note: str = "") -> Path:
+    """assets/promptcam/TRAINING.md from the recipe's summary: command, settings, time, accuracy, versions."""
+    from workbench.types import package_versions
+
+    bb, pt, ds = summary["backbone"], summary["prompts"], summary["dataset"]
+    versions = package_versions("accelerate", "safetensors")
+    rows_bb = "\n".join(f"| {r['epoch']} | {r['train_loss']} | {r['val_accuracy']:.3f} |" for r in bb["history"]
+                        if r["epoch"] % 5 == 0 or r["epoch"] == 1)
+    rows_pt = "\n".join(f"| {r['epoch']} | {r['train_loss']} | {r['val_accuracy']:.3f} |" for r in pt["history"]
+                        if r["epoch"] % 5 == 0 or r["epoch"] == 1)
+    text = f"""# The shipped Prompt-CAM checkpoint: how it was made
+
+Rebuild everything here from nothing (dataset, backbone, prompts, examples, this file) with one command:
+
+```bash
+OMP_NUM_THREADS=1 python -m workbench.promptcam recipe --out assets/promptcam --work build/promptcam
+```
+
+Pretrained DINO / DINOv2 weights cannot be downloaded on the machines this project is built on, so the recipe
+(a) trains a **small ViT from scratch** on the synthetic dataset as a stand-in for DINO, then (b) **freezes** it
+and trains Prompt-CAM's class prompts and head on it. The stand-in is weaker and, unlike DINO, was trained with the
+same labels (supervised, linear head on CLS, head discarded): an easier setting than the paper's. On real data use a
+real backbone: `python -m workbench.promptcam train --data DIR --backbone facebook/dinov2-base --out CKPT`.
+
+## Data (`workbench/promptcam/data.py`)
+
+Synthetic birds, {ds['num_classes']} classes ({', '.join(bb['class_names'])}), {ds['image_size']} px, seed
+{ds['seed']}, per class {ds['per_class']}, {ds['clutter']} clutter shapes, decoy blob probability {ds['decoy_prob']}.
+Classes differ only by one small trait (a coloured crown, a wing bar, a tail tip, ...); each image has its trait
+mask. Generation took {summary['generate_seconds']} s.
+
+## (a) Backbone (`assets/promptcam/backbone/`, transformers `ViTModel`, safetensors)
+
+Settings: `{json.dumps(bb['settings'])}`.
+Best validation accuracy (its own linear head): **{bb['best_val_accuracy']:.3f}**; {bb['seconds']} s.
+
+| epoch | train loss | val accuracy |
+|---|---|---|
+{rows_bb}
+
+## (b) Prompt-CAM prompts (`assets/promptcam/checkpoint/`: prompts.safetensors + promptcam.json)
+
+The official defaults (SGD lr 0.005, momentum 0.9, weight decay 0.001, batch 16, prompt dropout 0.1, linear
+warm-up then cosine to 1e-6) with epochs and warm-up shortened for a CPU: `{json.dumps(pt_settings_of(out))}`.
+Best validation accuracy: **{pt['best_val_accuracy']:.3f}** (chance {1 / ds['num_classes']:.3f}); {pt['seconds']} s.
+
+| epoch | train loss | val accuracy |
+|---|---|---|
+{rows_pt}
+
+## Time and machine
+
+Total {summary['total_seconds']} s wall clock, one process, `OMP_NUM_THREADS=1`, CPU only. {cpu_note}
+Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.
+
+Held-out test accuracy and the localisation comparison with Grad-CAM and rollout: `python bench/bench_promptcam.py`
+(numbers in the README's Prompt-CAM section).
+"""
+    path = out / "TRAINING.md"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def pt_settings_of(out: Path) -> dict:
+    meta = json.loads((out / "checkpoint" / "promptcam.json").read_text())
+    return meta["training"]["settings"]
 
 
 def main(argv: list[str] | None = None) -> int:

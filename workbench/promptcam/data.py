@@ -42,9 +42,9 @@ class DatasetSettings:
     seed: int = 0  # every image is a pure function of (seed, split, class, index)
     num_classes: int = 4  # the first N traits above; at most len(TRAITS)
     image_size: int = 64  # small enough to train a ViT from scratch on 2 CPU cores in minutes
-    per_class: dict[str, int] = field(default_factory=lambda: {"train": 160, "val": 30, "test": 40})
+    per_class: dict[str, int] = field(default_factory=lambda: {"train": 300, "val": 30, "test": 40})
     clutter: int = 10  # background shapes per image
-    decoy_prob: float = 0.3  # chance of one trait-coloured decoy blob in the background (colour alone is not enough)
+    decoy_prob: float = 0.25  # chance of one trait-coloured decoy blob in the background (colour alone is not enough)
 
     def check(self) -> "DatasetSettings":
         if not 2 <= self.num_classes <= len(TRAITS):
@@ -126,27 +126,28 @@ def render_sample(settings: DatasetSettings, label: int, rng: np.random.Generato
     mdraw = ImageDraw.Draw(mask)
     name, part, colour = TRAITS[label]
     jitter = rng.uniform(-1.0, 1.0)
+    t = 1.25 * scale  # trait size: about one 8-pixel patch at 64 px
 
     def both(fn_name: str, xy: Any, **kw: Any) -> None:
         getattr(draw, fn_name)(xy, fill=colour, **kw)
         getattr(mdraw, fn_name)(xy, fill=255, **kw)
 
     if part == "crown":  # a cap on the top of the head
-        cr = 3.6 * scale
+        cr = 3.6 * t
         both("pieslice", [hx - cr - face * 1 * scale, hy - hr - cr * 0.4, hx + cr - face * 1 * scale,
                           hy - hr + cr * 1.6], start=180, end=360)
     elif part == "wingbar":  # a short bar on the wing, position jittered along the body
         wx = cx - face * (3 + 2 * jitter) * scale
-        both("rectangle", [wx - 4 * scale, cy - 2.5 * scale, wx + 4 * scale, cy + 0.5 * scale])
+        both("rectangle", [wx - 4 * t, cy - 2.5 * t, wx + 4 * t, cy + 0.5 * t])
     elif part == "tailtip":  # the tail's tip
-        tip = [(tail_end + face * 3 * scale, cy - 6 * scale), (tail_end, cy - 7 * scale), (tail_end, cy + 3 * scale),
-               (tail_end + face * 3 * scale, cy + 2 * scale)]
+        tip = [(tail_end + face * 4 * t, cy - 6.4 * scale), (tail_end, cy - 7 * scale), (tail_end, cy + 3 * scale),
+               (tail_end + face * 4 * t, cy + 1.6 * scale)]
         both("polygon", tip)
     elif part == "breast":  # a patch on the lower front of the body
         bx = cx + face * (bw - 6 * scale)
-        both("ellipse", [bx - 4 * scale, cy + 1 * scale, bx + 4 * scale, cy + 7 * scale])
+        both("ellipse", [bx - 4 * t, cy + 1 * scale, bx + 4 * t, cy + 1 * scale + 6 * t])
     elif part == "eyering":  # a ring round the eye (drawn before the eye)
-        rr = er + 1.6 * scale
+        rr = er + 1.6 * t
         both("ellipse", [ex - rr, ey - rr, ex + rr, ey + rr])
     draw.ellipse([ex - er, ey - er, ex + er, ey + er], fill=(15, 15, 15))
     if part == "eyering":

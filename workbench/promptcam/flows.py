@@ -256,6 +256,12 @@ def _escape(text: str) -> str:
     return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|<>" else ch for ch in str(text))
 
 
+def _importance(state: dict, head: int) -> float:
+    """The class probability lost when the head was blurred (JSON keeps dict keys as strings)."""
+    table = state["importance"]
+    return float(table.get(str(head), table.get(head, 0.0)))
+
+
 def summary_markdown(state: dict) -> str:
     names = state["class_names"]
     target, predicted = state["target"], state["predicted"]
@@ -268,8 +274,7 @@ def summary_markdown(state: dict) -> str:
                  + (f" · **true class** `{state['true_class']}`" if state.get("true_class") else ""))
     lines.append(f"**Explaining class** `{names[target]}` (index {target}; p = {state['probabilities'][target]:.1%}); "
                  f"heads ranked by greedy blurring: "
-                 + ", ".join(f"head {h} (−{state['importance'].get(str(h), state['importance'].get(h, 0)):.1%})"
-                             for h in state["ranking"]))
+                 + ", ".join(f"head {h} (blurred: {-_importance(state, h):+.1%})" for h in state["ranking"]))
     lines.append(f"**Backbone** `{state['backbone']}` · **checkpoint** `{state['checkpoint']}`"
                  + (f" (validation accuracy {acc:.1%})" if isinstance(acc, (int, float)) else ""))
     secs = state["seconds"]
@@ -297,11 +302,10 @@ def render(state: dict | None, opacity: Any = 0.5, head_rank: Any = 1) -> Prompt
     names = state["class_names"]
     cls = names[state["target"]]
     maps = np.asarray(state["head_maps"])
-    importance = {int(k): v for k, v in state["importance"].items()}
     heads, traits = [], []
     for r, h in enumerate(ranking, 1):
-        heads.append((overlay(image, maps[h], opacity), f"#{r}: head {h} · blurring it costs "
-                                                         f"{importance.get(h, 0):.1%} of p({cls})"))
+        heads.append((overlay(image, maps[h], opacity), f"#{r}: head {h} · blurring it changes p({cls}) by "
+                                                         f"{-_importance(state, h):+.1%}"))
         crop, (pr, pc) = peak_crop(image, maps[h])
         traits.append((crop, f"trait #{r} (head {h}): patch row {pr}, col {pc}"))
     order = np.argsort(-np.asarray(state["probabilities"]))[: state["top_k"]]

@@ -69,6 +69,7 @@ def with_caption(image: Any, lines: list[str], width_chars: int | None = None):
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default()
+    lines = [line.replace("·", "|").replace("−", "-") for line in lines]  # the bitmap font has no such glyphs
     width = max(image.width, 420)
     per_line = width_chars or max(30, width // 7)
     wrapped = [w for line in lines for w in (textwrap.wrap(line, per_line) or [""])]
