@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         for label, i, img, mask in iter_split(ds, "test"):
             if args.limit and i >= args.limit:
                 continue
-            samples.append((img, label, mask))
+            # generator labels follow its trait table; the checkpoint's follow the sorted class folders
+            samples.append((img, classes.index(ds.class_names[label]), mask))
 
     methods = ("Prompt-CAM top head", "Prompt-CAM mean of heads", "Grad-CAM", "Attention rollout", "uniform")
     rows = {m: {"hit": [], "energy": [], "del": [], "ins": [], "ms": []} for m in methods}

@@ -76,7 +76,7 @@ def test_tab_uploads_convert_modes_and_export_png_with_caption(client, tmp_path)
     rgba = tmp_path / "bird_rgba.png"
     Image.open(src).convert("RGBA").save(rgba)
     summary, *_ = _analyse(client, upload=handle_file(str(rgba)), example=None)
-    assert "flattened the transparency" in summary and "bird\\_rgba.png" in summary
+    assert "flattened the transparency" in summary and "bird\\_rgba\\.png" in summary
     summary2, table, heads, *_ = client.predict(0.8, 2, api_name="/promptcam_render")
     assert summary2 == summary and len(heads) == 4
     path = client.predict("prompt-cam head", 2, 0.8, api_name="/promptcam_export")

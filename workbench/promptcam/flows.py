@@ -90,13 +90,15 @@ def resolve_spec(ctx: Any, profile_name: str | None, checkpoint: str | None = No
 
 
 def checkpoint_classes(ctx: Any, profile_name: str | None) -> list[str]:
-    """The class names of the profile's checkpoint (read from its JSON; no model is loaded)."""
-    from workbench.promptcam.model import read_checkpoint_meta
-
+    """The class names of the profile's checkpoint, read from its JSON (no model and no torch import: the app's
+    start-up path calls this)."""
     _, ckpt = resolve_spec(ctx, profile_name)
     if ckpt is None:
         return []
-    return list(read_checkpoint_meta(ckpt).class_names)
+    try:
+        return [str(n) for n in json.loads((Path(ckpt) / "promptcam.json").read_text(encoding="utf-8"))["class_names"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 _MODELS: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
