@@ -81,6 +81,9 @@ def check_image(source: Any, max_megapixels: float = MAX_MEGAPIXELS, max_file_mb
             raise ValueError("the file is empty; upload a PNG, JPEG, WebP, BMP or TIFF image")
         try:
             img = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError:
+            raise ValueError(f"the image is far larger than the limit of {max_megapixels:g} megapixels "
+                             "(downscale it first)") from None
         except (UnidentifiedImageError, OSError) as exc:
             raise ValueError("the file is not an image Pillow can read (PNG, JPEG, WebP, BMP, TIFF): "
                              f"{type(exc).__name__}") from None

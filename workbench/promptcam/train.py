@@ -128,9 +128,16 @@ def load_backbone(backbone_id: str, device: str = "cpu"):
     return loaded.model, loaded.processor
 
 
-def train_prompts(data_root: str | Path, backbone_id: str, out: str | Path,
-                  settings: PromptTrainSettings | None = None, *, resume: bool = False, cpu: bool = False,
-                  log: Callable[[str], None] = print) -> dict[str, Any]:
+def train_prompts(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Train Prompt-CAM prompts (see `_train_prompts`); the seeded global RNG (dropout) is restored afterwards, so
+    an in-process call leaves the caller's random state alone."""
+    with torch.random.fork_rng(devices=[]):
+        return _train_prompts(*args, **kwargs)
+
+
+def _train_prompts(data_root: str | Path, backbone_id: str, out: str | Path,
+                   settings: PromptTrainSettings | None = None, *, resume: bool = False, cpu: bool = False,
+                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train Prompt-CAM prompts + head on `data_root/train`, validating on `data_root/val` every epoch.
 
     Writes `out/` (the best checkpoint by validation accuracy), `out/last/` (with optimizer state, for --resume)
@@ -142,7 +149,7 @@ def train_prompts(data_root: str | Path, backbone_id: str, out: str | Path,
     accelerator = _accelerator(cpu)
     backbone, processor = load_backbone(backbone_id, device="cpu")
     preprocess = Preprocess.for_backbone(backbone.config, processor)
-    torch.manual_seed(settings.seed)  # the CLI's process owns its RNG; only the data order and dropout use it
+    torch.manual_seed(settings.seed)  # prompt dropout draws from it (inside fork_rng: restored on return)
     model = PromptCAM(backbone, len(train_folder.class_names), prompt_dropout=settings.prompt_dropout,
                       seed=settings.seed)
     params = [model.prompts, *model.head.parameters()]
@@ -250,8 +257,14 @@ class BackboneSettings:
         return self
 
 
-def train_backbone(data_root: str | Path, out: str | Path, settings: BackboneSettings | None = None, *,
-                   cpu: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def train_backbone(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Train the stand-in backbone (see `_train_backbone`) with the caller's random state restored afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        return _train_backbone(*args, **kwargs)
+
+
+def _train_backbone(data_root: str | Path, out: str | Path, settings: BackboneSettings | None = None, *,
+                    cpu: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train a ViT (CLS + linear head) on `data_root/train`; save the ViTModel (without the head) and its image
     processor with `save_pretrained` (safetensors) in `out`, keeping the epoch with the best validation accuracy."""
     from transformers import ViTConfig, ViTImageProcessor, ViTModel
@@ -261,7 +274,7 @@ def train_backbone(data_root: str | Path, out: str | Path, settings: BackboneSet
     train_folder = ImageFolder.open(data_root / "train")
     val_folder = ImageFolder.open(data_root / "val", train_folder.class_names)
     accelerator = _accelerator(cpu)
-    torch.manual_seed(settings.seed)
+    torch.manual_seed(settings.seed)  # weight init (inside fork_rng: restored on return)
     config = ViTConfig(hidden_size=settings.hidden_size, num_hidden_layers=settings.num_layers,
                        num_attention_heads=settings.num_heads, intermediate_size=4 * settings.hidden_size,
                        image_size=settings.image_size, patch_size=settings.patch_size, hidden_dropout_prob=0.0,
