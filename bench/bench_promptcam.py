@@ -9,7 +9,7 @@ the mean of all heads, Grad-CAM (captum LayerGradCam) and rollout (class-agnosti
 - milliseconds per image for each method (same process, same threads, side by side).
 Classification accuracy of the Prompt-CAM checkpoint is printed above the table.
 
-    OMP_NUM_THREADS=1 python bench/bench_promptcam.py [--limit N] [--json out.json]
+    OMP_NUM_THREADS=1 python -m bench.bench_promptcam [--limit N] [--json out.json]
 """
 
 from __future__ import annotations

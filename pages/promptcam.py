@@ -125,7 +125,7 @@ def render_streamlit(ctx) -> None:
                             input_names=["state", "opacity", "head_rank"])
     if view is None:
         return
-    st.markdown(view.summary, unsafe_allow_html=True)
+    st.markdown(view.summary)
     st.dataframe([{"rank": r, "class": c, "probability": p} for r, c, p in view.top_classes], hide_index=True)
     st.subheader("Per-head maps of the class's prompt, ranked")
     st.image([im for im, _ in view.heads], caption=[c for _, c in view.heads], width=180)

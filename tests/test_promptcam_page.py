@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.conftest import ROOT
+from workbench.text import escape_markdown as esc
 
 EXAMPLES = json.loads((ROOT / "assets/promptcam/examples/examples.json").read_text())
 # The examples are the first two test images of each class, not picked for being right; use one it gets right.
@@ -28,7 +29,7 @@ def test_tab_explains_a_shipped_example(client):
     assert {"/promptcam_analyse", "/promptcam_render", "/promptcam_export"} <= set(api)
     example = RIGHT
     summary, table, heads, before_after, traits, gc, ro = _analyse(client)
-    assert f"**predicted** `{example['true_class']}`" in summary  # the shipped checkpoint classifies it correctly
+    assert f"**predicted** {esc(example['true_class'])}" in summary  # the shipped checkpoint classifies it correctly
     assert "Random weights" not in summary and "validation accuracy" in summary
     assert table["data"][0][1] == example["true_class"] and len(table["data"]) == 3
     assert len(heads) == 4 and "head" in heads[0]["caption"] and len(traits) == 4
@@ -36,7 +37,7 @@ def test_tab_explains_a_shipped_example(client):
     # "How does another class see this image?" by index
     other = (CLASSES.index(example["true_class"]) + 1) % len(CLASSES)
     summary2, *_ = _analyse(client, cls=str(other))
-    assert f"**Explaining class** `{CLASSES[other]}` (index {other}" in summary2
+    assert f"**Explaining class** {esc(CLASSES[other])} (index {other}" in summary2
     with pytest.raises(AppError, match=r"class index must be between 0 and 3"):
         _analyse(client, cls="9")
     with pytest.raises(AppError, match="top traits \\(heads shown\\) must be a whole number between 1 and 4"):
@@ -111,7 +112,7 @@ def test_streamlit_page_explains_and_reports_bad_class():
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     text = " ".join(m.value for m in at.markdown)
-    assert "**Explaining class**" in text and EXAMPLES[0]["true_class"] in text
+    assert "**Explaining class**" in text and esc(EXAMPLES[0]["true_class"]) in text
     at.text_input(key="promptcam_class").set_value("42")
     at.button[0].click()
     at.run()

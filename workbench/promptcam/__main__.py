@@ -34,7 +34,8 @@ def _add_settings(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = 
 
 
 def _settings(cls, args: argparse.Namespace, **extra):
-    values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+    given = vars(args)
+    values = {f.name: given[f.name] for f in fields(cls) if f.name in given}
     values.update(extra)
     return cls(**values)
 
@@ -190,7 +191,7 @@ Best validation accuracy: **{pt['best_val_accuracy']:.3f}** (chance {1 / ds['num
 Total {summary['total_seconds']} s wall clock, one process, `OMP_NUM_THREADS=1`, CPU only. {cpu_note}
 Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.
 
-Held-out test accuracy and the localisation comparison with Grad-CAM and rollout: `python bench/bench_promptcam.py`
+Held-out test accuracy and the localisation comparison with Grad-CAM and rollout: `python -m bench.bench_promptcam`
 (numbers in the README's Prompt-CAM section).
 """
     path = out / "TRAINING.md"

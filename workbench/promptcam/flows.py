@@ -23,6 +23,7 @@ import numpy as np
 from backends.base import ModelSpec
 from backends.provenance import Provenance
 from workbench.profiles import ASSETS
+from workbench.text import escape_markdown as _escape
 
 ROOT = ASSETS.parent
 ROLE = "promptcam"
@@ -254,10 +255,6 @@ def _image(state: dict):
         return im.convert("RGB")
 
 
-def _escape(text: str) -> str:
-    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|<>" else ch for ch in str(text))
-
-
 def _importance(state: dict, head: int) -> float:
     """The class probability lost when the head was blurred (JSON keeps dict keys as strings)."""
     table = state["importance"]
@@ -271,19 +268,19 @@ def summary_markdown(state: dict) -> str:
     if state.get("random_weights"):
         lines.append("⚠️ **Random weights: outputs are not meaningful.**")
     acc = (state.get("checkpoint_training") or {}).get("best_val_accuracy")
-    lines.append(f"**Image** {_escape(state['image_name'])} · **predicted** `{names[predicted]}` "
+    lines.append(f"**Image** {_escape(state['image_name'])} · **predicted** {_escape(names[predicted])} "
                  f"({state['probabilities'][predicted]:.1%})"
-                 + (f" · **true class** `{state['true_class']}`" if state.get("true_class") else ""))
-    lines.append(f"**Explaining class** `{names[target]}` (index {target}; p = {state['probabilities'][target]:.1%}); "
-                 f"heads ranked by greedy blurring: "
+                 + (f" · **true class** {_escape(state['true_class'])}" if state.get("true_class") else ""))
+    lines.append(f"**Explaining class** {_escape(names[target])} (index {target}; "
+                 f"p = {state['probabilities'][target]:.1%}); heads ranked by greedy blurring: "
                  + ", ".join(f"head {h} (blurred: {-_importance(state, h):+.1%})" for h in state["ranking"]))
-    lines.append(f"**Backbone** `{state['backbone']}` · **checkpoint** `{state['checkpoint']}`"
+    lines.append(f"**Backbone** {_escape(state['backbone'])} · **checkpoint** {_escape(state['checkpoint'])}"
                  + (f" (validation accuracy {acc:.1%})" if isinstance(acc, (int, float)) else ""))
     secs = state["seconds"]
     lines.append("**Time** " + ", ".join(f"{k.replace('_', '-')} {v * 1000:.0f} ms" for k, v in secs.items()))
     for note in state.get("notes") or []:
         lines.append(f"ℹ️ {_escape(note)}")
-    lines.append(f"<small>{_escape(state['caption'])}</small>")
+    lines.append(f"*Provenance:* {_escape(state['caption'])}")
     return "\n\n".join(lines)
 
 
