@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 
 @dataclass(frozen=True)
 class ResolvedSource:
@@ -74,6 +76,8 @@ def resolve_source(model_id: str) -> ResolvedSource:
         return _split_file(package_folder(package) / inner if inner else package_folder(package))
     if model_id.startswith(("/", "./", "../", "~")) or Path(model_id).exists():
         return _split_file(Path(model_id).expanduser())
+    if (REPO_ROOT / model_id).exists():  # files the project ships, named relative to the repository (assets/...)
+        return _split_file(REPO_ROOT / model_id)
     return ResolvedSource("hub", model_id)
 
 

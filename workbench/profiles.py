@@ -28,6 +28,7 @@ ROLE_DESCRIPTIONS = {
     "t2v": "text-to-video",
     "image_text": "image-text scorer (CLIP) + aesthetics",
     "vit": "ViT backbone (Prompt-CAM)",
+    "promptcam": "Prompt-CAM: frozen ViT backbone + class prompts checkpoint",
 }
 
 
