@@ -652,10 +652,10 @@ def set_parent_prompt(state: dict, text: Any) -> dict[str, Any]:
 
 
 def example_columns(state: dict) -> list[str]:
+    """The placeholders an example line fills, {user_text} first, then the others as the template uses them."""
     draft = current_draft(state)
-    if draft is not None:
-        return tpl.parse_placeholders(draft["template"])
-    return tpl.placeholders_for(state["fields"] or {})
+    names = tpl.parse_placeholders(draft["template"]) if draft is not None else tpl.placeholders_for(state["fields"])
+    return sorted(names, key=lambda n: n != tpl.USER_TEXT)
 
 
 def examples_text(state: dict) -> str:
