@@ -346,7 +346,10 @@ def apply_message(state: dict, text: Any) -> Turn:
     if stage == "understand":
         return _understand(state, message)
     if stage == "evaluate":
-        if norm in ACCEPT_WORDS or norm in RUN_WORDS:
+        if norm in RUN_WORDS:
+            state["stage"] = "test"
+            return Turn("none", designer_text=message, run_test=True)
+        if norm in ACCEPT_WORDS:
             state["stage"] = "test"
             return Turn("phrase", "Say in one short sentence that the draft is ready to be tested on examples. "
                         "Do not ask any question.", test_prompt(state), message)
