@@ -84,7 +84,10 @@ def blind_markdown(view: Any) -> str:
 def build_gradio(ctx, session) -> None:
     import gradio as gr
 
+    from gradio.context import Context
+
     svc = PromptorService(ctx, SessionStore())
+    tab = getattr(session, "tab", None) or (Context.block if isinstance(Context.block, gr.Tab) else None)
     gr.Markdown(INTRO)
     state = gr.State(None)
     saved_code = gr.BrowserState("", storage_key="promptor_resume_code")  # only the code reaches the browser
@@ -183,11 +186,14 @@ def build_gradio(ctx, session) -> None:
         for result in svc.retry(state_value, profile_name, agent_c, target_c, settings):
             yield render(result)
 
-    def on_restore(code):
-        try:
-            return render(svc.resume(code)) if code else render(svc.new())
-        except ValueError:  # a stale code in this browser: start afresh rather than fail the page
-            return render(svc.new())
+    def on_restore(state_value, code):
+        """The conversation this browser had (its code from localStorage), else the one on screen, else new."""
+        if code and not (state_value and state_value.get("code") == code):
+            try:
+                return render(svc.resume(code))
+            except ValueError:  # a stale code in this browser: carry on rather than fail the page
+                pass
+        return render(svc.current(state_value) if state_value else svc.new())
 
     def on_round(state_value, version_text, *backend, job=None):
         profile_name, _, target_c, settings = choices(*backend)
@@ -201,7 +207,15 @@ def build_gradio(ctx, session) -> None:
         return list(svc.export_files(state_value).values())
 
     act = dict(tab=TAB)
-    gradio_action(ctx, session.demo.load, "promptor_restore", on_restore, [saved_code], view_outputs, **act)
+    # Gradio mounts a tab's components, and reads BrowserState from localStorage, when the tab is first shown: a
+    # page-load event would see no code yet and its new session's code would overwrite the saved one. So the
+    # session is restored (or started) when the tab opens; on page load only when there is no tab to open.
+    if tab is not None:
+        gradio_action(ctx, tab.select, "promptor_restore", on_restore, [state, saved_code], view_outputs,
+                      input_names=["state", "code"], api_name=False, **act)
+    else:
+        gradio_action(ctx, session.demo.load, "promptor_restore", on_restore, [state, saved_code], view_outputs,
+                      input_names=["state", "code"], api_name=False, **act)
     gradio_action(ctx, send.click, "promptor_send", on_send, [state, message, *backend_inputs],
                   view_outputs + [message], stream=True, **act)
     gradio_action(ctx, message.submit, "promptor_submit", on_send, [state, message, *backend_inputs],

@@ -283,7 +283,7 @@ def test_backend_error_mid_reply_keeps_partial_and_retry_finishes(svc, scripted_
     state, view = say(svc, state, "predict the next word on a smartwatch")
     msg = state["messages"][-1]
     assert msg["status"] == "interrupted" and msg["model_text"] == "Thanks, noted "
-    assert "failed mid-reply" in view.chat[-1]["content"] and "Thanks, noted" in view.chat[-1]["content"]
+    assert "reply broke off" in view.chat[-1]["content"] and "Thanks, noted" in view.chat[-1]["content"]
     assert view.can_retry and state["fields"]["description"].startswith("predict the next word")
     assert "Step 1/6" in view.chat[-1]["content"]  # the next question is still asked
     ScriptedChat.fail_after = None
@@ -313,7 +313,13 @@ def test_reply_streams_while_the_model_is_held(svc, scripted_ctx):
     partial = next(stream)
     assert scripted_ctx.manager.status(spec).in_use == 1  # pinned mid-reply
     assert partial[0]["messages"][-1]["status"] == "streaming"
-    rest = list(stream)
+    # a reload now (the page closes the stream): the saved session has the designer's message and offers Retry
+    stream.close()
+    assert scripted_ctx.manager.status(spec).in_use == 0  # released when the stream is closed
+    resumed, resumed_view = svc.resume(partial[0]["code"])
+    assert resumed["messages"][-2]["content"] == "complete sentences in a notes app"
+    assert resumed["messages"][-1]["status"] == "interrupted" and resumed_view.can_retry
+    rest = list(svc.retry(resumed, "scripted"))
     assert scripted_ctx.manager.status(spec).in_use == 0 and rest[-1][0]["messages"][-1]["status"] == "complete"
     with pytest.raises(ValueError, match="seed must be between"):
         list(svc.send(state, "hi", "scripted", settings=PromptorSettings(seed=-1)))

@@ -165,8 +165,8 @@ def display(msg: dict[str, Any]) -> str:
     if msg.get("model_text"):
         parts.append(escape_md(msg["model_text"].strip()))
     if msg.get("status") == "interrupted":
-        parts.append(f"⚠️ **The chat backend failed mid-reply** ({escape_md(msg.get('error', ''))}). The partial "
-                     f"reply above is kept; press **Retry** to ask again (you may switch the backend first).")
+        parts.append(f"⚠️ **The reply broke off** ({escape_md(msg.get('error', ''))}). The partial reply above is "
+                     f"kept; press **Retry** to ask again (you may switch the chat backend first).")
     if msg.get("appendix"):
         parts.append(msg["appendix"])
     return "\n\n".join(p for p in parts if p)
@@ -501,15 +501,22 @@ def begin_reply(state: dict, turn: Turn) -> dict[str, Any]:
     """The agent message the model's words stream into."""
     kind = {"polish": "draft", "phrase": "reply", "none": "reply"}[turn.kind]
     msg = _agent(state, "", "" if turn.kind == "polish" else turn.appendix, kind=kind, status="streaming")
-    if turn.kind == "polish":
-        msg["streaming_note"] = "Drafting…"
+    # kept until the reply ends, so a reply cut off by a closed page or a restart can be retried after a resume
+    state["pending"] = {"turn": turn.to_dict(), "message": len(state["messages"]) - 1}
     return msg
+
+
+def recover(state: dict) -> dict[str, Any]:
+    """A resumed session whose last reply never ended (page closed, server restarted): mark it interrupted."""
+    for msg in state["messages"]:
+        if msg.get("status") == "streaming":
+            msg["status"], msg["error"] = "interrupted", "the reply was cut off (page closed or server restarted)"
+    return state
 
 
 def end_reply(state: dict, turn: Turn, msg: dict[str, Any], error: str | None = None) -> dict[str, Any]:
     """Close the agent message: on error keep the partial text and remember the turn for Retry; for a polish
     turn, validate the model's rewrite and record the draft (the assembled one when the rewrite is unusable)."""
-    msg.pop("streaming_note", None)
     if turn.kind == "polish":
         polished = msg.get("model_text", "")
         msg["raw_model_text"] = polished
@@ -544,6 +551,7 @@ def end_reply(state: dict, turn: Turn, msg: dict[str, Any], error: str | None = 
         state["pending"] = {"turn": pending, "message": len(state["messages"]) - 1}
     else:
         msg["status"] = "complete"
+        state["pending"] = None
     return msg
 
 

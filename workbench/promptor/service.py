@@ -122,7 +122,7 @@ class PromptorService:
         return self._out(state)
 
     def resume(self, code: Any) -> Result:
-        return self._out(self.store.load(code))
+        return self._out(agent.recover(self.store.load(code)))
 
     def current(self, state: Any) -> Result:
         return self._out(self._state(state))
@@ -157,7 +157,7 @@ class PromptorService:
             yield self._out(state)
             return
         msg = agent.begin_reply(state, turn)
-        yield state, self._view(state)
+        yield self._out(state)  # saved: the designer's message survives a reload during the reply
         if turn.kind == "none" or (turn.kind == "polish" and not settings.polish):
             agent.end_reply(state, turn, msg)
             yield self._out(state)
