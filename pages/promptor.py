@@ -1,7 +1,7 @@
 """Promptor tab (arXiv 2310.08101): a chat in which the Promptor agent interviews a designer about a text-entry
 feature, drafts a prompt template, tests it on the designer's examples, compares drafts blind and refines it into
 a final template with placeholders. A side panel shows the stage, the structured fields (editable) and the current
-draft. Layout and wiring only: every flow is in workbench.promptor.service, run through the wiring layer."""
+draft. Layout and wiring only: every flow is in workbench.promptor.flows, run through the wiring layer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from pages._wiring import gradio_action, streamlit_action, streamlit_stream
 from workbench.chat_choice import ChatChoice
 from workbench.promptor.agent import JUMP_TARGETS, MAX_MESSAGE_CHARS, STAGE_LABELS
-from workbench.promptor.service import PromptorService, PromptorSettings
+from workbench.promptor.flows import PromptorService, PromptorSettings
 from workbench.promptor.store import SessionStore
 from workbench.promptor.tasks import FIELDS, STARTERS
 
@@ -65,7 +65,7 @@ def stage_markdown(view: Any) -> str:
 def blind_markdown(view: Any) -> str:
     if not view.blind:
         return "No blinded comparison yet (it needs a test round with two or more drafts)."
-    from workbench.promptor.agent import escape_md
+    from workbench.text import escape_markdown as escape_md
 
     parts = []
     for number, item in enumerate(view.blind, 1):

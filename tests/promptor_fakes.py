@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator, Sequence
 
-from backends.base import Conversation, Generation, GenerationSettings, ModelSpec
+from backends.base import Capabilities, Conversation, Generation, GenerationSettings, ModelSpec
 from backends.provenance import Provenance
 
 
@@ -17,6 +17,10 @@ class ScriptedChat:
 
     def __init__(self, spec: ModelSpec):
         self.spec, self.device, self.dtype, self.random_weights = spec, "cpu", "float32", True
+
+    @classmethod
+    def capabilities(cls, spec: ModelSpec) -> Capabilities:
+        return Capabilities(kinds=("chat",), streaming=True)
 
     @classmethod
     def load(cls, spec: ModelSpec, *, device: str = "cpu", dtype: str = "float32") -> "ScriptedChat":

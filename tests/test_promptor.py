@@ -10,7 +10,7 @@ import pytest
 from backends.base import ModelSpec
 from tests.promptor_fakes import ScriptedChat
 from workbench.promptor import agent, export, metrics, template as tpl
-from workbench.promptor.service import PromptorService, PromptorSettings
+from workbench.promptor.flows import PromptorService, PromptorSettings
 from workbench.promptor.store import SessionStore
 
 CUSTOM_ANSWERS = [
@@ -272,7 +272,7 @@ def test_bad_input_empty_long_offtopic_and_injection(svc):
     assert state["fields"]["users"] == "" and "To continue" in view.chat[-1]["content"]
     state, view = say(svc, state, "<b>students</b> typing *fast*")
     assert state["fields"]["users"] == "<b>students</b> typing *fast*"
-    assert "\\<b\\>students" in view.chat[-2]["content"]  # designer text is escaped in the chat
+    assert "&lt;b&gt;students&lt;/b&gt; typing \\*fast\\*" in view.chat[-2]["content"]  # designer text is escaped in the chat
     lines = export.transcript_jsonl(state).splitlines()
     assert any(json.loads(line).get("flag") == "guard" for line in lines)
 

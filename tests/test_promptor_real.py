@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.chat_choice import ChatChoice
-from workbench.promptor.service import PromptorService, PromptorSettings
+from workbench.promptor.flows import PromptorService, PromptorSettings
 from workbench.promptor.store import SessionStore
 
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.promptor import template as tpl
+from workbench.text import escape_markdown
 from workbench.promptor.tasks import FIELD_BY_NAME, FIELD_NAMES, FIELDS, STARTERS, match_starter
 
 STATE_VERSION = 1
@@ -138,8 +139,9 @@ def _system(state: dict, content: str, kind: str, **extra: Any) -> dict[str, Any
 
 
 def escape_md(text: str) -> str:
-    """Text from a designer or a model, safe to show inside Markdown (no links, HTML, headings or emphasis)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", text or "")
+    """Text from a designer or a model, safe to show inside Markdown (no links, HTML, headings or emphasis), line
+    breaks kept: the shared `escape_markdown` line by line."""
+    return "  \n".join(escape_markdown(line) for line in (text or "").split("\n"))
 
 
 def code_block(text: str) -> str:

@@ -1,4 +1,4 @@
-"""The Promptor flows both front ends call: each takes the per-user state (a JSON-able dict) plus inputs and
+"""The Promptor flows both front ends call (`PromptorService` methods): each takes the per-user state (a JSON-able dict) plus inputs and
 returns the new state and a `PromptorView`; chat replies are generators that stream (state, view) pairs while
 the agent's chat model is held by the model manager for the whole reply. Every returned state is saved under its
 resume code."""
@@ -17,6 +17,7 @@ from workbench.models import ManagedModel
 from workbench.promptor import agent, export, metrics, template as tpl
 from workbench.promptor.agent import PromptorView, Turn
 from workbench.promptor.store import SessionStore
+from workbench.text import escape_markdown
 
 RANDOM_NOTE = "random weights: outputs are not meaningful"
 
@@ -66,7 +67,7 @@ def rounds_markdown(state: dict, last: int = 2) -> str:
     and perplexity under the coherence LM per example and averaged."""
     if not state["rounds"]:
         return "No test round yet."
-    esc = agent.escape_md
+    esc = escape_markdown  # one line per cell: a table row must not break
     parts = []
     for rnd in state["rounds"][-last:][::-1]:
         versions = rnd["versions"]
@@ -171,10 +172,10 @@ class PromptorService:
         try:
             spec = choice.spec(self.ctx.profile(profile_name))
             conversation = agent_conversation(state, turn, settings.history)
-            with self.ctx.manager.use(spec) as chat:  # held until the reply ends (or breaks off)
-                for piece in chat.stream(conversation, gen):
-                    msg["model_text"] = msg.get("model_text", "") + piece
-                    yield state, self._view(state)
+            # the model stays pinned (and its device queue held) until the reply ends, breaks off or is closed
+            for piece in self.ctx.manager.stream(spec, lambda chat: chat.stream(conversation, gen)):
+                msg["model_text"] = msg.get("model_text", "") + piece
+                yield state, self._view(state)
         except ValueError:
             raise  # bad settings or choice: the wiring layer shows the message; nothing was streamed
         except Exception as exc:  # the backend broke off: keep the partial reply, offer Retry
@@ -288,20 +289,20 @@ class PromptorService:
         embedder = ManagedModel(self.ctx.manager, emb_spec)
         job.update("test round: similarity", 0, 2)
         sims = {v: metrics.similarity(embedder, outs, references) for v, outs in outputs.items()}
-        if getattr(self.ctx.manager.status(emb_spec), "random_weights", False) or emb_spec.random_weights:
+        if embedder.random_weights:
             notes.append(f"similarity model: {RANDOM_NOTE}")
         ppls: dict[str, list[float | None]] = {v: [None] * len(outs) for v, outs in outputs.items()}
         lm_name = "n/a (the profile has no lm_base role)"
         job.update("test round: perplexity", 1, 2)
         if lm_spec is not None:
             lm_name = f"{lm_spec.model_id} ({metrics.COHERENCE_ROLE} role)"
-            with self.ctx.manager.use(lm_spec) as lm:
-                if hasattr(lm, "model") and hasattr(lm, "tokenizer"):
+            if "white_box" in self.ctx.manager.capabilities(lm_spec).kinds:
+                with self.ctx.manager.use(lm_spec) as lm:
                     ppls = {v: metrics.perplexity(lm, outs) for v, outs in outputs.items()}
-                    if getattr(lm, "random_weights", False):
+                    if lm.random_weights:
                         notes.append(f"coherence model: {RANDOM_NOTE}")
-                else:
-                    lm_name = f"n/a ({lm_spec.backend} is not a white-box LM)"
+            else:
+                lm_name = f"n/a ({lm_spec.backend} is not a white-box LM)"
         scores = {}
         for v in outputs:
             scores[v] = metrics.Scores(sims[v], ppls[v], metrics._mean(sims[v]), metrics._mean(ppls[v])).to_dict()
