@@ -450,7 +450,7 @@ def jump_back(state: dict, target: str, record: bool = True) -> dict[str, Any]:
         raise ValueError("there is no draft yet: finish the questions first")
     source = state["stage"]
     state["pending"] = None
-    state["final"] = None if target != "final" else state["final"]
+    state["final"] = None
     if target == "understand":
         state["stage"], state["field_index"] = "understand", 0
     elif target == "draft":
@@ -642,6 +642,7 @@ def edit_draft(state: dict, text: Any) -> dict[str, Any]:
     if draft is not None and text.strip() == draft["template"].strip():
         return state
     names = tpl.validate_template(text.strip())
+    state["pending"] = None  # a retried polish would replace this edit
     new = record_draft(state, text.strip(), "edited", ["Edited by the designer."])
     _system(state, f"draft v{new['version']} edited by the designer (placeholders "
             + ", ".join("{" + n + "}" for n in names) + ")", "edit-draft", version=new["version"])
