@@ -24,6 +24,21 @@ def scroll_through(page) -> None:
     page.wait_for_timeout(500)
 
 
+def promptor_screenshot(page) -> None:
+    """The Promptor tab after a starter task, its suggested answers, a draft, feedback and one test round."""
+    page.get_by_role("tab", name="Promptor").click()
+    page.get_by_text("Resume code:").first.wait_for()
+    box = page.locator("#promptor-message textarea")
+    for text, marker in [("sentence completion", "(2/7)"), ("ok", "(3/7)"), ("ok", "(4/7)"), ("ok", "(5/7)"),
+                         ("ok", "(6/7)"), ("ok", "(7/7)"), ("ok", "draft v1"),
+                         ("mention the place if the user names one", "draft v2"), ("run", "Test round 1 done")]:
+        box.fill(text)
+        page.locator("#promptor-send").click()
+        page.get_by_text(marker).last.wait_for()
+        page.wait_for_timeout(1500)  # let the streamed reply finish
+    page.screenshot(path=str(OUT / "promptor_tab.png"), full_page=True)
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -48,6 +63,8 @@ def main() -> None:
             page.locator("#shift-run").click()
             page.wait_for_timeout(20000)
             page.screenshot(path=str(OUT / "shift_tab.png"), full_page=True)
+
+            promptor_screenshot(page)
 
             page.get_by_role("tab", name="Models").click()
             page.locator("#models-load").click()
