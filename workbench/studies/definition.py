@@ -135,7 +135,10 @@ def _compose(text: str, source: str) -> tuple[Any, dict[tuple, int], list[Proble
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        return None, {}, [Problem(line, "", f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]
+        problem = str(getattr(exc, "problem", None) or exc)
+        if "got '?'" in problem or "mapping values are not allowed" in problem:
+            problem += " (a text containing '?', ': ' or '#' must be put in quotes)"
+        return None, {}, [Problem(line, "", f"not valid YAML: {problem}")]
     if node is None:
         return None, {}, [Problem(None, "", "the file is empty")]
     lines: dict[tuple, int] = {}
@@ -143,7 +146,7 @@ def _compose(text: str, source: str) -> tuple[Any, dict[tuple, int], list[Proble
     loader = yaml.SafeLoader("")
 
     def walk(n: Any, path: tuple) -> Any:
-        lines[path] = n.start_mark.line + 1
+        lines.setdefault(path, n.start_mark.line + 1)  # a key's own line wins over its value's
         if isinstance(n, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in n.value:
