@@ -10,8 +10,12 @@ action's outputs to map the browser session to the participant.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +120,7 @@ def view_current(ctx, state: dict[str, Any]) -> tuple[dict[str, Any], Participan
         items = {it.id: it for it in step.items}
         for b in blind(study, step, participant["id"]):
             item = items[b.item_id]
-            view.options.append((b.label, item.text if step.media == "text" else str(study.resolve(item.path))))
+            view.options.append((b.label, item.text if step.media == "text" else blinded_file(study.resolve(item.path))))
         body.append(step.question)
         body.append("Pick the better one." if step.mode == "pairwise" else "Pick the best one and the worst one.")
     else:
@@ -124,6 +128,19 @@ def view_current(ctx, state: dict[str, Any]) -> tuple[dict[str, Any], Participan
                                required=q.required) for q in step.questions]
     view.body = "\n\n".join(body)
     return state | {"step": planned.key}, view
+
+
+def blinded_file(path: Path) -> str:
+    """A copy of a stimulus named by its content hash: the browser sees neither the researcher's file name
+    (which may say the condition) nor its folder."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:24]
+    out = Path(tempfile.gettempdir()) / "workbench-study-media" / f"{digest}{path.suffix.lower()}"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(out.suffix + f".{os.getpid()}.part")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, out)
+    return str(out)
 
 
 def submit_task(ctx, state: dict[str, Any] | None, answer: str) -> tuple[dict[str, Any], ParticipantView]:

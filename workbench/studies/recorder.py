@@ -115,19 +115,26 @@ class StudyService:
         participant_id, code = mapped if mapped else (None, None)
         step_key = condition = None
         if participant_id:
-            step_key, condition = self._where(participant_id, code)
+            shown = event.inputs.get("state") if isinstance(event.inputs, dict) else None
+            shown = shown.get("step") if isinstance(shown, dict) else None  # the step a studies action was about
+            step_key, condition = self._where(participant_id, code, shown or None)
         record = event.to_dict()
         record["inputs"] = redact(record.get("inputs"))
         self.store.add_event(record, participant_id=participant_id, study_code=code, step_key=step_key,
                              condition=condition)
 
-    def _where(self, participant_id: str, code: str) -> tuple[str | None, str | None]:
+    def _where(self, participant_id: str, code: str, shown: str | None) -> tuple[str | None, str | None]:
+        """The participant's step and condition for an event: the step a studies action was about, else the
+        step they are on (an action in another tab happens while that step is shown)."""
         from workbench.studies.assignment import plan_steps
 
         participant = self.store.participant(participant_id)
         if participant is None:
             return None, None
         plan = plan_steps(self.study(code), participant["conditions"])
+        if shown:
+            step = next((p for p in plan if p.key == shown), None)
+            return shown, (step.condition or None) if step else None
         if participant["current_step"] >= len(plan):
             return "finished", None
         step = plan[participant["current_step"]]

@@ -57,11 +57,17 @@ def load(store, study) -> StudyData:
                 row[f"q_{qid}"] = value
         rows.append(row)
     responses = pd.DataFrame(rows)
+    def scrub(text: str | None) -> str | None:  # the participant state travels in the studies outputs
+        if text:
+            for pid, name in names.items():
+                text = text.replace(pid, name)
+        return text
+
     events = pd.DataFrame([{
         "id": e["id"], "study": study.code, "participant": names.get(e["participant_id"], ""),
         "step_key": e["step_key"], "condition": e["condition"], "action": e["action"], "tab": e["tab"],
         "frontend": e["frontend"], "created_at": e["created_at"], "seconds": e["seconds"],
-        "error": e["error"], "error_kind": e["error_kind"], "inputs": e["inputs"], "outputs": e["outputs"],
+        "error": e["error"], "error_kind": e["error_kind"], "inputs": scrub(e["inputs"]), "outputs": scrub(e["outputs"]),
         "provenance": e["provenance"]} for e in store.table("events", study.code)])
     return StudyData(study, participants, responses, events)
 
@@ -73,7 +79,7 @@ def progress_rows(data: StudyData) -> list[list[Any]]:
         answers = data.responses[data.responses["condition"] == cond] if len(data.responses) else []
         median = float(answers["seconds"].median()) if len(answers) else None
         out.append([cond, len(people), int(people["finished"].sum()) if len(people) else 0, len(answers),
-                    round(median, 1) if median is not None else "-"])
+                    round(median, 1) if median is not None else None])
     return out
 
 
