@@ -17,7 +17,7 @@ ORDER = 90
 TAB = "studies"
 
 INTRO = ("**Taking part in a study?** Type the code the researcher gave you. You will see a consent text, then "
-         "your steps one at a time. **Researchers**: open *Researcher dashboard* below and log in with the token "
+         "your steps one at a time. **Researchers**: open the dashboard at the bottom and log in with the token "
          "set in `WORKBENCH_RESEARCHER_TOKEN`.")
 
 

@@ -212,11 +212,16 @@ def run(scenario: Scenario, url: str | None = None, only: list[str] | None = Non
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": scenario.viewport[0], "height": scenario.viewport[1]})
             timeout_ms = scenario.timeout_s * 1000
-            page.set_default_timeout(timeout_ms)
-            page.goto(url, wait_until="domcontentloaded")
+            page = None
             for shot in shots:
+                if page is None or shot.new_session:
+                    if page is not None:
+                        page.context.close()
+                    page = browser.new_context(viewport={"width": scenario.viewport[0],
+                                                         "height": scenario.viewport[1]}).new_page()
+                    page.set_default_timeout(timeout_ms)
+                    page.goto(url, wait_until="domcontentloaded")
                 inputs: dict[str, str] = {}
                 if shot.tab:
                     page.get_by_role("tab", name=shot.tab).click()

@@ -8,6 +8,7 @@ front with the line of every mistake (the same line-numbered YAML reading as stu
     env: {WORKBENCH_RESEARCHER_TOKEN: demo}   # extra environment for the app this command starts
     shots:
       - name: t2i_tab                 # the PNG's file name
+        new_session: false            # true: a fresh browser context first (a new user, e.g. the next participant)
         tab: T2I prompt refinement    # the tab's title, clicked first
         roles: [chat, t2i, clip]      # caption: these roles' model ids
         seed: 0                       # caption: the seed the shot used (fill it into an input too if needed)
@@ -45,6 +46,7 @@ class Shot:
     seed: int | None = None
     full_page: bool = True
     caption: str = ""  # an extra caption line
+    new_session: bool = False  # open the app afresh in a new browser context (a new user: a new Gradio session)
 
 
 @dataclass
@@ -90,7 +92,8 @@ def parse_scenario(text: str, source: str = "<scenario>", folder: str | Path = "
         raw_shots = []
     for i, raw in enumerate(raw_shots):
         p = ("shots", i)
-        d = c.mapping(raw, p, ("name", "tab", "steps", "roles", "seed", "full_page", "caption"), required=("name",))
+        d = c.mapping(raw, p, ("name", "tab", "steps", "roles", "seed", "full_page", "caption",
+                                       "new_session"), required=("name",))
         if not d:
             continue
         name = d.get("name")
@@ -124,7 +127,8 @@ def parse_scenario(text: str, source: str = "<scenario>", folder: str | Path = "
             _check_step(c, sp + (kind,), kind, value)
             steps.append({kind: value})
         shots.append(Shot(name=str(name), tab=c.text(d, "tab", p), steps=steps, roles=roles, seed=seed,
-                          full_page=bool(d.get("full_page", True)), caption=c.text(d, "caption", p)))
+                          full_page=bool(d.get("full_page", True)), caption=c.text(d, "caption", p),
+                          new_session=bool(d.get("new_session", False))))
     if c.problems:
         raise ScenarioError(source, sorted(c.problems, key=lambda pr: pr.line or 0))
     profile = c.text(top, "profile", (), default="fake")
