@@ -29,6 +29,8 @@ shots:
       - fill: {elem_id: study-code, value: REFINER-AB}
       - click: {elem_id: study-join}
       - wait_text: "Prompt refinement for text-to-image: consent"
+      - click: {text: Researcher dashboard}
+      - fill: {elem_id: study-token, value: not-for-captions}
 """
 
 
@@ -87,7 +89,8 @@ def test_a_scenario_runs_in_chromium_and_writes_pngs_and_a_manifest(tmp_path):
     assert models["models"] == ["chat: fake/chat (RANDOM WEIGHTS: outputs are not meaningful)"] and models["seed"] == 3
     assert models["caption"][0].startswith("Tab: Models   Profile: fake   Seed: 3   Time: ")
     study = manifest["shots"][1]
-    assert study["inputs"] == {"study-code": "REFINER-AB"}
+    assert study["inputs"] == {"study-code": "REFINER-AB", "study-token": "<redacted>"}  # secrets stay out
+    assert "not-for-captions" not in (out / "manifest.json").read_text()
     for shot in manifest["shots"]:
         image = Image.open(out / shot["file"])
         assert (image.width, image.height) == (shot["width"], shot["height"]) and image.width == 1100

@@ -148,6 +148,10 @@ def test_three_participants_complete_the_study_and_the_dashboard_shows_them(stud
     assert not any(TOKEN in str(e["inputs"]) for e in store.table("events"))
     assert not any(pid in frames["events.csv"].to_csv() for pid in (p["id"] for p in store.table("participants")))
 
+    verdict = researcher.predict(TOKEN, "code: x\ntitle: t\n", api_name="/studies_check")
+    assert verdict.startswith("**Problems:**") and "line 1 (code): code must be 3-40 letters" in verdict
+    assert "line 1: 'consent' is missing" in verdict
+
     pairs_path = researcher.predict(TOKEN, CODE, "dpo_pairs.jsonl", api_name="/studies_export")
     pairs = [json.loads(line) for line in open(pairs_path)]
     assert len(pairs) == 3 * (1 + 5)  # pairwise text: 1 pair; best-worst over 4: 2 + 2 + 1
@@ -175,9 +179,13 @@ def check_dpo_pairs(path: str, tmp_path) -> None:
 
 
 def test_participants_cannot_reach_state_or_other_participants(study_app):
+    import httpx
     from gradio_client import Client
 
-    url, _ = study_app
+    url, service = study_app
+    # The study file (which says which item is which condition) and the database are not served.
+    for path in ("assets/studies/refiner_ab.yaml", str(service.store.engine.url.database)):
+        assert httpx.get(f"{url}gradio_api/file={path}").status_code in (403, 404)
     api = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]
     # No endpoint takes a participant id or the state: a session only ever acts as itself.
     for name in ("/studies_current", "/studies_submit_task", "/studies_submit_choice"):
@@ -226,6 +234,19 @@ def test_fifty_participants_at_once(study_app):
     assert conditions.count("refiner") == conditions.count("manual") == 25
     assert service.errors == 0 and store.integrity_check() == "ok"
     print(f"\n50 participants x 7 actions in {seconds:.1f} s; {store.count_events(CODE)} events, 0 errors")
+
+
+def test_app_start_attaches_the_recorder_without_importing_the_database():
+    import subprocess
+    import sys
+
+    from tests.app_process import ROOT
+
+    code = ("import sys, app\nfrom workbench.context import build_context\nctx = build_context(profile='fake')\n"
+            "app.build_demo(ctx)\nprint(ctx.studies.record in ctx.events._subscribers, 'sqlalchemy' in sys.modules,"
+            " 'alembic' in sys.modules, 'plotly' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["True", "False", "False", "False"], out.stderr[-2000:]
 
 
 def _streamlit_studies_page() -> None:

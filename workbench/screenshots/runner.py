@@ -91,7 +91,9 @@ def perform(page, step: dict[str, Any], inputs: dict[str, str], timeout_ms: floa
         if "elem_id" in value:
             target = target.locator("textarea, input").first
         target.fill(str(value["value"]))
-        inputs[value.get("label") or value.get("elem_id")] = str(value["value"])
+        name = value.get("label") or value.get("elem_id")
+        secret = any(word in name.lower() for word in ("token", "password", "secret", "api_key", "api-key"))
+        inputs[name] = "<redacted>" if secret else str(value["value"])  # captions and manifests are published
     elif kind == "click":
         _target(page, value).click()
     elif kind == "check":

@@ -89,8 +89,9 @@ def summary_markdown(data: StudyData) -> str:
     done = int(data.participants["finished"].sum()) if n else 0
     return (f"**{s.title}** (`{s.code}`): {s.design} subjects, {s.method}, seed {s.seed}. {n} participant(s), "
             f"{done} finished; {len(data.responses)} answer(s), {len(data.events)} recorded event(s). "
-            f"Study file sha256 `{s.sha256[:12]}`. Participant order of first conditions is in the participants "
-            f"export; the first condition of a within-subjects participant is the one shown per row.")
+            f"Study file sha256 `{s.sha256[:12]}`."
+            + (" Within subjects: participants are counted under their first condition, answers under the "
+               "condition they were given in." if s.design == "within" else ""))
 
 
 def choices_figure(data: StudyData):
