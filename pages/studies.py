@@ -81,13 +81,15 @@ def build_gradio(ctx, session) -> None:
         kind = view.stage
         comparison, questionnaire = kind == "comparison", kind == "questionnaire"
         labels = [label for label, _ in view.options]
-        image_updates = [gr.update(visible=comparison and view.media == "image" and i < len(view.options),
-                                   value=view.options[i][1] if comparison and view.media == "image"
-                                   and i < len(view.options) else None, label=chr(65 + i))
+        # Animated GIFs (what diffusers' export_to_gif writes) play in an image slot; mp4/webm in a video slot.
+        media = [(path, view.media == "image" or path.lower().endswith(".gif")) for _, path in view.options] \
+            if comparison and view.media != "text" else []
+        image_updates = [gr.update(visible=i < len(media) and media[i][1],
+                                   value=media[i][0] if i < len(media) and media[i][1] else None, label=chr(65 + i))
                          for i in range(MAX_ITEMS)]
-        video_updates = [gr.update(visible=comparison and view.media == "video" and i < len(view.options),
-                                   value=view.options[i][1] if comparison and view.media == "video"
-                                   and i < len(view.options) else None)
+        video_updates = [gr.update(visible=i < len(media) and not media[i][1],
+                                   value=media[i][0] if i < len(media) and not media[i][1] else None,
+                                   label=chr(65 + i))
                          for i in range(MAX_ITEMS)]
         qs = view.questions if questionnaire else []
         likert_updates = [gr.update(visible=i < len(qs) and qs[i]["type"] == "likert",
@@ -254,7 +256,7 @@ def _participant_streamlit(ctx, st) -> None:
             cols = st.columns(len(view.options))
             for col, (label, path) in zip(cols, view.options):
                 col.caption(label)
-                (col.image if view.media == "image" else col.video)(path)
+                (col.image if view.media == "image" or path.lower().endswith(".gif") else col.video)(path)
         best = st.radio("Which is better?" if view.mode == "pairwise" else "Which is best?", labels, index=None,
                         key=f"study_choice_{state['step']}")
         bad = st.radio("Which is worst?", labels, index=None, key=f"study_worst_{state['step']}") \
