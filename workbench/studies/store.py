@@ -8,8 +8,11 @@ storage (`/data` exists); else `studies.sqlite` in the workbench cache (`WORKBEN
 SQLite runs in WAL mode with synchronous=FULL. WAL lets the dashboard read while participants write. FULL
 fsyncs the WAL at every commit, so a committed event survives not only a killed server process (NORMAL
 already does) but a power cut or a Space's container being stopped mid-write (NORMAL may lose the last
-commits there). Events arrive at human speed (a few per second per participant); a commit costs about a
-millisecond more with FULL (see tests/test_studies_store.py), a price worth paying for study data.
+commits there). Events arrive at human speed (one every few seconds per participant); on the development
+machine a committed event costs 9.6 ms with FULL vs 1.4 ms with NORMAL (bench/bench_studies_sync.py), i.e.
+about 100 events/s from one writer: far above what 50 people clicking produce, a price worth paying for study
+data. `WORKBENCH_SQLITE_SYNC=NORMAL` trades that guarantee for speed (e.g. WORKBENCH_EVENT_LOG=all on a busy
+public Space).
 Every write transaction starts with BEGIN IMMEDIATE, so concurrent writers queue on the busy timeout
 instead of failing with "database is locked" when a read transaction tries to become a write.
 
@@ -56,6 +59,9 @@ def make_engine(url: str):
 
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, future=True)
+    sync = os.environ.get("WORKBENCH_SQLITE_SYNC", "FULL").upper()
+    if sync not in ("FULL", "NORMAL", "EXTRA"):
+        raise ValueError(f"WORKBENCH_SQLITE_SYNC must be FULL, NORMAL or EXTRA; got {sync!r}")
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
                            pool_size=8, max_overflow=32, pool_timeout=60)
 
@@ -64,7 +70,7 @@ def make_engine(url: str):
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={sync}")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
