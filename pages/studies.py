@@ -5,12 +5,12 @@ wiring layer's events."""
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from pages._wiring import gradio_action, streamlit_action
 from workbench.studies import flows
 from workbench.studies.definition import MAX_ITEMS, MAX_QUESTIONS
+from workbench.text import escape_markdown
 
 TITLE = "Studies"
 ORDER = 90
@@ -21,16 +21,10 @@ INTRO = ("**Taking part in a study?** Type the code the researcher gave you. You
          "set in `WORKBENCH_RESEARCHER_TOKEN`.")
 
 
-def escape(text: str) -> str:
-    """Stimulus text shown as Markdown: shown literally, never interpreted."""
-    return html.escape(text or "").replace("*", "&#42;").replace("_", "&#95;").replace("`", "&#96;") \
-        .replace("[", "&#91;").replace("#", "&#35;")
-
-
 def options_markdown(view: flows.ParticipantView) -> str:
     if view.media != "text":
         return ""
-    return "\n\n".join(f"**{label}**: {escape(text)}" for label, text in view.options)
+    return "\n\n".join(f"**{label}**: {escape_markdown(text)}" for label, text in view.options)  # stimuli shown literally
 
 
 # --------------------------------------------------------------------------- Gradio

@@ -197,6 +197,14 @@ def test_participants_cannot_reach_state_or_other_participants(study_app):
     view_b = b.predict(True, api_name="/studies_consent")
     assert view_b[PROGRESS] == "Step 1 of 5"  # B starts at B's own step, not where A is
     assert "participant A" not in json.dumps(view_b)
+    # Another tab's action in B's session is recorded as B's, under B's current step and condition.
+    message = b.predict("fake", "chat", api_name="/load_model")[-1]
+    assert message.startswith("Loaded chat")
+    store = service.store
+    models = [e for e in store.table("events") if e["tab"] == "models"]
+    assert len(models) == 1 and models[0]["step_key"] == "write_prompt"
+    b_id = store.table("sessions")[-1]["participant_id"]
+    assert models[0]["participant_id"] == b_id and models[0]["condition"] in ("refiner", "manual")
 
 
 @pytest.mark.slow

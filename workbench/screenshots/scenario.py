@@ -27,14 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.studies.definition import Problem, StudyError, _Checker, _compose
+from workbench.checked_yaml import Checker, FileProblems, Problem, read_yaml
 
 STEP_KINDS = ("fill", "click", "check", "select", "wait_text", "wait_for", "wait_ms", "scroll", "tab")
 TARGETS = ("elem_id", "label", "button", "text")
 
 
-class ScenarioError(StudyError):
+class ScenarioError(FileProblems):
     """A scenario file with mistakes (each with its line)."""
+
+    what = "scenario file"
 
 
 @dataclass
@@ -61,10 +63,10 @@ class Scenario:
 
 
 def parse_scenario(text: str, source: str = "<scenario>", folder: str | Path = ".") -> Scenario:
-    data, lines, problems = _compose(text, source)
+    data, lines, problems = read_yaml(text, source)
     if data is None and problems:
         raise ScenarioError(source, problems)
-    c = _Checker(lines)
+    c = Checker(lines)
     c.problems.extend(problems)
     top = c.mapping(data, (), ("profile", "out", "viewport", "timeout_s", "env", "shots"), required=("shots",))
     viewport = c.mapping(top.get("viewport", {"width": 1400, "height": 1000}), ("viewport",), ("width", "height"),
@@ -137,7 +139,7 @@ def parse_scenario(text: str, source: str = "<scenario>", folder: str | Path = "
                     env={str(k): str(v) for k, v in env.items()}, source=source)
 
 
-def _check_step(c: _Checker, path: tuple, kind: str, value: Any) -> None:
+def _check_step(c: Checker, path: tuple, kind: str, value: Any) -> None:
     if kind in ("wait_text", "tab"):
         if not isinstance(value, str) or not value:
             c.fail(path, f"{kind} takes the text to wait for / the tab's title")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from workbench.checked_yaml import Checker, FileProblems, Problem, read_yaml
 
 KINDS = ("task", "comparison", "questionnaire")
 DESIGNS = ("between", "within")
@@ -24,31 +24,16 @@ MEDIA = ("text", "image", "video")
 QUESTION_TYPES = ("likert", "text")
 ANSWERS = ("text", "none")
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$")
-ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_QUESTIONS = 8  # questionnaire slots the pages lay out
 MAX_ITEMS = 6  # best-worst items the pages lay out (pairwise has exactly 2)
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 VIDEO_EXT = (".mp4", ".webm", ".gif")
 
 
-class StudyError(ValueError):
+class StudyError(FileProblems):
     """A study file with mistakes; `problems` lists each one with its line."""
 
-    def __init__(self, source: str, problems: list["Problem"]):
-        self.source, self.problems = source, problems
-        lines = "\n".join(f"- {p.describe()}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s) in the study file:\n{lines}")
-
-
-@dataclass(frozen=True)
-class Problem:
-    line: int | None  # 1-based line in the file (None: the whole file)
-    path: str  # where in the study: "tasks[2].items[0].path"
-    message: str
-
-    def describe(self) -> str:
-        where = f"line {self.line}" if self.line else "file"
-        return f"{where} ({self.path}): {self.message}" if self.path else f"{where}: {self.message}"
+    what = "study file"
 
 
 @dataclass
@@ -124,125 +109,6 @@ class Study:
         return (Path(self.folder) / path).resolve()
 
 
-# --------------------------------------------------------------------------- YAML with line numbers
-
-
-def _compose(text: str, source: str) -> tuple[Any, dict[tuple, int], list[Problem]]:
-    """Parse `text`, returning the data, a map from each value's path to its line, and problems YAML itself
-    has (syntax errors with their line, duplicate keys)."""
-    try:
-        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: 10x faster
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = str(getattr(exc, "problem", None) or exc)
-        if "got '?'" in problem or "mapping values are not allowed" in problem:
-            problem += " (a text containing '?', ': ' or '#' must be put in quotes)"
-        return None, {}, [Problem(line, "", f"not valid YAML: {problem}")]
-    if node is None:
-        return None, {}, [Problem(None, "", "the file is empty")]
-    lines: dict[tuple, int] = {}
-    problems: list[Problem] = []
-    loader = yaml.SafeLoader("")
-
-    def walk(n: Any, path: tuple) -> Any:
-        lines.setdefault(path, n.start_mark.line + 1)  # a key's own line wins over its value's
-        if isinstance(n, yaml.MappingNode):
-            out: dict[str, Any] = {}
-            for key_node, value_node in n.value:
-                key = loader.construct_object(key_node, deep=True)
-                if not isinstance(key, str):
-                    problems.append(Problem(key_node.start_mark.line + 1, _fmt(path), f"key {key!r} must be text"))
-                    continue
-                if key in out:
-                    problems.append(Problem(key_node.start_mark.line + 1, _fmt(path + (key,)),
-                                            f"'{key}' is given twice (first on line {lines[path + (key,)]})"))
-                    continue
-                lines[path + (key,)] = key_node.start_mark.line + 1
-                out[key] = walk(value_node, path + (key,))
-            return out
-        if isinstance(n, yaml.SequenceNode):
-            return [walk(v, path + (i,)) for i, v in enumerate(n.value)]
-        return loader.construct_object(n, deep=True)
-
-    return walk(node, ()), lines, problems
-
-
-def _fmt(path: tuple) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
-class _Checker:
-    """Collects problems while reading the parsed file, each with the line of the value it is about."""
-
-    def __init__(self, lines: dict[tuple, int]):
-        self.lines, self.problems = lines, []
-        self.check_files = True
-
-    def line(self, path: tuple) -> int | None:
-        while path not in self.lines and path:
-            path = path[:-1]
-        return self.lines.get(path)
-
-    def fail(self, path: tuple, message: str) -> None:
-        self.problems.append(Problem(self.line(path), _fmt(path), message))
-
-    def mapping(self, value: Any, path: tuple, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
-        if not isinstance(value, dict):
-            self.fail(path, f"must be a mapping of {', '.join(allowed)}; got {type(value).__name__}")
-            return {}
-        for key in value:
-            if key not in allowed:
-                hint = _closest(key, allowed)
-                self.fail(path + (key,), f"unknown field '{key}'" + (f"; did you mean '{hint}'?" if hint else
-                                                                    f"; allowed: {', '.join(allowed)}"))
-        for key in required:
-            if key not in value:
-                self.fail(path, f"'{key}' is missing")
-        return value
-
-    def text(self, d: dict, key: str, path: tuple, default: str | None = None, max_len: int = 20000) -> str:
-        if key not in d:
-            return default if default is not None else ""
-        value = d[key]
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str):
-            self.fail(path + (key,), f"'{key}' must be text, got {type(value).__name__}")
-            return ""
-        if len(value) > max_len:
-            self.fail(path + (key,), f"'{key}' is {len(value)} characters; at most {max_len}")
-        return value
-
-    def choice(self, d: dict, key: str, path: tuple, allowed: tuple[str, ...], default: str) -> str:
-        value = d.get(key, default)
-        if value not in allowed:
-            self.fail(path + (key,), f"'{key}' must be one of {', '.join(allowed)}; got {value!r}")
-            return default
-        return value
-
-    def ident(self, d: dict, key: str, path: tuple, seen: dict[str, tuple], what: str) -> str:
-        value = d.get(key)
-        if not isinstance(value, str) or not ID_RE.match(value):
-            self.fail(path + (key,), f"{what} id must be lower-case letters, digits and _ (starting with a letter, "
-                                     f"at most 40); got {value!r}")
-            return str(value)
-        if value in seen:
-            self.fail(path + (key,), f"{what} id '{value}' is used twice (first on line {self.line(seen[value])})")
-        seen[value] = path + (key,)
-        return value
-
-
-def _closest(word: str, options: tuple[str, ...]) -> str | None:
-    import difflib
-
-    found = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return found[0] if found else None
-
-
 # --------------------------------------------------------------------------- the validator
 
 
@@ -250,10 +116,10 @@ def parse_study(text: str, source: str = "<study>", folder: str | Path = ".",
                 known_tabs: tuple[str, ...] | None = None, check_files: bool = True) -> Study:
     """The study in `text`, or `StudyError` listing every problem with its line. `check_files=False` skips
     checking that media files exist (reading a stored study whose files moved)."""
-    data, lines, problems = _compose(text, source)
+    data, lines, problems = read_yaml(text, source)
     if data is None and problems:
         raise StudyError(source, problems)
-    c = _Checker(lines)
+    c = Checker(lines)
     c.check_files = check_files
     c.problems.extend(problems)
     top = c.mapping(data, (), ("code", "title", "description", "consent", "seed", "conditions", "assignment",
@@ -358,7 +224,7 @@ def parse_study(text: str, source: str = "<study>", folder: str | Path = ".",
                  text=text, folder=str(folder.resolve()))
 
 
-def _check_file(c: _Checker, folder: Path, rel: str, path: tuple, exts: tuple[str, ...], what: str) -> None:
+def _check_file(c: Checker, folder: Path, rel: str, path: tuple, exts: tuple[str, ...], what: str) -> None:
     if not rel.lower().endswith(exts):
         c.fail(path, f"{what} file must end with {', '.join(exts)}; got '{rel}'")
     elif Path(rel).is_absolute() or ".." in Path(rel).parts:
@@ -367,7 +233,7 @@ def _check_file(c: _Checker, folder: Path, rel: str, path: tuple, exts: tuple[st
         c.fail(path, f"{what} file '{rel}' not found next to the study file (looked in {folder})")
 
 
-def _items(c: _Checker, raw: Any, path: tuple, step: Step, condition_ids: tuple[str, ...], folder: Path) -> list[Item]:
+def _items(c: Checker, raw: Any, path: tuple, step: Step, condition_ids: tuple[str, ...], folder: Path) -> list[Item]:
     if not isinstance(raw, list):
         if raw is not None:
             c.fail(path, "items must be a list")
@@ -402,7 +268,7 @@ def _items(c: _Checker, raw: Any, path: tuple, step: Step, condition_ids: tuple[
     return items
 
 
-def _questions(c: _Checker, raw: Any, path: tuple) -> list[Question]:
+def _questions(c: Checker, raw: Any, path: tuple) -> list[Question]:
     if not isinstance(raw, list) or not raw:
         c.fail(path, "questions must be a list with at least one question")
         return []
