@@ -157,3 +157,21 @@ def test_researcher_flows_need_the_token(ctx, monkeypatch):
     monkeypatch.delenv("WORKBENCH_RESEARCHER_TOKEN")
     with pytest.raises(flows.AccessDenied, match="dashboard is off"):
         flows.researcher_login(ctx, "")
+
+
+def test_a_participant_resumes_after_a_reload_with_their_resume_code(ctx):
+    state, _ = act(ctx, "tab1", "studies_join", lambda c: flows.open_study(ctx, c), "WITHIN-1")
+    state, view = act(ctx, "tab1", "studies_consent", lambda s, a: flows.give_consent(ctx, s, a), state, True)
+    code = state["participant_id"]
+    assert f"Your resume code is `{code}`" in view.message
+    act(ctx, "tab1", "q", lambda s, v: flows.submit_questionnaire(ctx, s, v), state, [1])
+    # The page is reloaded: a new session with an empty state types the resume code into the study code box.
+    resumed, view = act(ctx, "tab2", "studies_join", lambda c: flows.open_study(ctx, c), f"  {code.upper()} ")
+    assert resumed["participant_id"] == code and view.stage == "task" and view.progress == "Step 2 of 6"
+    assert view.message.startswith("Welcome back")
+    ctx.events.emit(Event(action="t2i_refine", tab="t2i", session_id="tab2", frontend="gradio", inputs={}))
+    events = ctx.studies.store.table("events", "WITHIN-1")
+    assert events[-1]["participant_id"] == code and events[-1]["tab"] == "t2i"
+    assert len(ctx.studies.store.table("participants", "WITHIN-1")) == 1  # resuming does not add a participant
+    with pytest.raises(ActionError, match="That resume code is not known here"):
+        act(ctx, "tab3", "studies_join", lambda c: flows.open_study(ctx, c), "0" * 32)

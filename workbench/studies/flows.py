@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -67,8 +68,15 @@ def start_view() -> ParticipantView:
 # --------------------------------------------------------------------------- participants
 
 
+RESUME_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
 def open_study(ctx, code: str) -> tuple[dict[str, Any], ParticipantView]:
-    """Find the study by its code and show its consent text (nobody is assigned until they agree)."""
+    """Find the study by its code and show its consent text (nobody is assigned until they agree). A resume
+    code (shown to participants once they start) continues where that participant stopped instead."""
+    code = (code or "").strip()
+    if RESUME_RE.match(code.lower()):
+        return resume(ctx, code.lower())
     study = find_study(code)
     services(ctx).store.register_study(study)
     services(ctx).remember(study)
@@ -76,6 +84,16 @@ def open_study(ctx, code: str) -> tuple[dict[str, Any], ParticipantView]:
     body = (study.description + "\n\n" if study.description else "") + study.consent
     return state, ParticipantView("consent", f"{study.title}: consent", body,
                                   message="Tick the box if you agree to take part, then press Start.")
+
+
+def resume(ctx, resume_code: str) -> tuple[dict[str, Any], ParticipantView]:
+    """Continue as the participant whose resume code this is (after a reload or on another device)."""
+    participant = services(ctx).store.participant(resume_code)
+    if participant is None:
+        raise ValueError("That resume code is not known here. Check it, or join with the study code to start anew.")
+    state, view = view_current(ctx, new_state() | {"study": participant["study_code"], "participant_id": resume_code})
+    view.message = "Welcome back: you continue where you stopped."
+    return state, view
 
 
 def give_consent(ctx, state: dict[str, Any] | None, agreed: bool) -> tuple[dict[str, Any], ParticipantView]:
@@ -90,7 +108,10 @@ def give_consent(ctx, state: dict[str, Any] | None, agreed: bool) -> tuple[dict[
                          "close this page; nothing has been recorded.")
     study = services(ctx).study(state["study"])
     participant = services(ctx).store.add_participant(study, lambda number: assign_conditions(study, number))
-    return view_current(ctx, state | {"participant_id": participant["id"]})
+    state, view = view_current(ctx, state | {"participant_id": participant["id"]})
+    view.message = (f"Your resume code is `{participant['id']}`: type it in the study code box to continue after a "
+                    f"reload or on another device. Keep it to yourself; it gives access to your answers.")
+    return state, view
 
 
 def view_current(ctx, state: dict[str, Any]) -> tuple[dict[str, Any], ParticipantView]:

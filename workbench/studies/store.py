@@ -162,13 +162,22 @@ class StudyStore:
 
         from workbench.studies import schema as s
 
+        from sqlalchemy.exc import IntegrityError
+
         now = time.time()
-        with self.engine.begin() as conn:
-            number = conn.execute(select(func.count()).select_from(s.participants)
-                                  .where(s.participants.c.study_code == study.code)).scalar_one()
-            row = dict(id=uuid.uuid4().hex, study_code=study.code, number=number, conditions=_dumps(assign(number)),
-                       current_step=0, consented_at=now, step_started_at=now)
-            conn.execute(s.participants.insert().values(**row))
+        for attempt in range(5):  # SQLite serialises joins (BEGIN IMMEDIATE); other databases may race: retry
+            try:
+                with self.engine.begin() as conn:
+                    number = conn.execute(select(func.count()).select_from(s.participants)
+                                          .where(s.participants.c.study_code == study.code)).scalar_one()
+                    row = dict(id=uuid.uuid4().hex, study_code=study.code, number=number,
+                               conditions=_dumps(assign(number)), current_step=0, consented_at=now,
+                               step_started_at=now)
+                    conn.execute(s.participants.insert().values(**row))
+                break
+            except IntegrityError:
+                if attempt == 4:
+                    raise
         row["conditions"] = json.loads(row["conditions"])
         return row
 
