@@ -4,6 +4,7 @@ which rewriter) live in the front end's session state, never here."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from workbench.events import EventBus
 from workbench.jobs import JobRegistry
@@ -18,6 +19,7 @@ class AppContext:
     default_profile: str
     events: EventBus = field(default_factory=EventBus)  # every user action of every tab (the study recorder subscribes)
     jobs: JobRegistry = field(default_factory=JobRegistry)  # each session's running job, so Cancel can reach it
+    studies: Any = None  # workbench.studies.recorder.StudyService: the study database and the event recorder
 
     def profile(self, name: str | None) -> Profile:
         name = name or self.default_profile
@@ -33,4 +35,8 @@ def build_context(profile: str | None = None, device: str | None = None,
         raise ValueError(f"memory budget must be above 0 GiB, got {memory_budget_gb}")
     budget = int(memory_budget_gb * 1024**3) if memory_budget_gb else None
     manager = ModelManager(budget_bytes=budget, device=device)
-    return AppContext(manager=manager, profiles=profiles, default_profile=choose_profile(profiles, profile))
+    ctx = AppContext(manager=manager, profiles=profiles, default_profile=choose_profile(profiles, profile))
+    from workbench.studies.recorder import attach  # cheap: the database opens on the first join
+
+    attach(ctx)
+    return ctx
