@@ -36,6 +36,7 @@ class Profile:
     name: str
     description: str
     roles: dict[str, ModelSpec] = field(default_factory=dict)
+    memory_budget_gb: float | None = None  # ZeroGPU: GiB of weights to keep loaded (the emulated device says nothing)
 
     def spec(self, role: str) -> ModelSpec:
         if role not in self.roles:
@@ -47,7 +48,7 @@ class Profile:
     def with_role(self, role: str, spec: ModelSpec) -> "Profile":
         roles = dict(self.roles)
         roles[role] = spec
-        return Profile(self.name, self.description, roles)
+        return Profile(self.name, self.description, roles, self.memory_budget_gb)
 
 
 def load_profiles(path: str | Path = PROFILES_FILE) -> dict[str, Profile]:
@@ -73,7 +74,13 @@ def load_profiles(path: str | Path = PROFILES_FILE) -> dict[str, Profile]:
             roles.update(build(str(entry["inherits"]), stack + (name,)).roles)
         for role, spec in (entry.get("roles") or {}).items():
             roles[role] = ModelSpec.from_dict(role, spec)
-        resolved[name] = Profile(name, " ".join(str(entry.get("description", "")).split()), roles)
+        budget = entry.get("memory_budget_gb")
+        if budget is None and entry.get("inherits"):
+            budget = build(str(entry["inherits"]), stack + (name,)).memory_budget_gb
+        if budget is not None and not (isinstance(budget, (int, float)) and budget > 0):
+            raise ValueError(f"profile '{name}': memory_budget_gb must be a number of GiB above 0, got {budget!r}")
+        resolved[name] = Profile(name, " ".join(str(entry.get("description", "")).split()), roles,
+                                 float(budget) if budget is not None else None)
         return resolved[name]
 
     for name in raw:
