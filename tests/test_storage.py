@@ -11,7 +11,7 @@ from workbench import storage
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
-    for name in ("SPACE_ID", "WORKBENCH_STUDY_DB", "WORKBENCH_DATA_DIR", "WORKBENCH_CACHE", "HF_HOME"):
+    for name in ("SPACE_ID", "DATABASE_URL", "WORKBENCH_STUDY_DB", "WORKBENCH_DATA_DIR", "WORKBENCH_CACHE", "HF_HOME"):
         monkeypatch.setenv(name, "")  # recorded, so whatever a test sets is undone afterwards
         monkeypatch.delenv(name)
     monkeypatch.setenv("WORKBENCH_PERSISTENT_ROOT", str(tmp_path / "absent"))
@@ -55,6 +55,9 @@ def test_off_spaces_a_local_folder_and_no_banner(clean_env, tmp_path):
     assert storage.configure_storage() is None and storage.restart_warning() == ""
     clean_env.setenv("WORKBENCH_STUDY_DB", str(tmp_path / "mine.sqlite"))
     assert storage.study_db_path() == tmp_path / "mine.sqlite"
+    assert storage.study_database_url() == f"sqlite:///{tmp_path / 'mine.sqlite'}"
+    clean_env.setenv("DATABASE_URL", "postgresql://db/studies")
+    assert storage.study_database_url() == "postgresql://db/studies"
 
 
 def test_read_only_data_is_not_used(clean_env, tmp_path):

@@ -51,6 +51,11 @@ def study_db_path() -> Path:
     return Path(env).expanduser() if env else data_dir().path / STUDY_DB_NAME
 
 
+def study_database_url() -> str:
+    """The studies database as an SQLAlchemy URL: DATABASE_URL when set, else SQLite at `study_db_path()`."""
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{study_db_path()}"
+
+
 def configure_storage() -> DataDir | None:
     """On a Space with /data: point the caches there (WORKBENCH_CACHE, HF_HOME), unless the Space's settings
     already set them. Call before huggingface_hub is imported (it reads HF_HOME once). Returns the data dir on
