@@ -52,6 +52,8 @@ def test_panel_is_closed_normally_and_opens_without_a_gpu(no_space):
     no_space.setenv("SPACE_HARDWARE", "cpu-basic")
     view = ex.panel("t2i")
     assert view.open and "this Space runs on CPU hardware" in view.note and view.titles
+    no_space.delenv("SPACE_HARDWARE")  # without the hint: no CUDA (as on this test machine) means CPU hardware
+    assert ex.panel("t2i").open
     no_space.setenv("SPACES_ZERO_GPU", "true")  # ZeroGPU: the GPU is there until the quota runs out
     assert not ex.panel("t2i").open
     gpu._quota_hit.set()

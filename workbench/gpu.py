@@ -64,16 +64,17 @@ def gpu_unavailable_reason() -> str | None:
     """Why cached examples should be shown first: no GPU on this Space, or the ZeroGPU quota ran out."""
     if quota_exhausted():
         return "the ZeroGPU quota is used up for now"
-    hardware = os.environ.get("SPACE_HARDWARE", "") or os.environ.get("SPACES_HARDWARE", "")
-    if on_space() and not zero_gpu_mode() and (hardware.startswith("cpu") or _no_cuda_on_space()):
+    if on_space() and not zero_gpu_mode() and _cpu_hardware():
         return "this Space runs on CPU hardware"
     return None
 
 
-def _no_cuda_on_space() -> bool:
-    # Only asked on a Space, after start-up (torch is loaded by then): a CPU Space has no CUDA.
-    if "torch" not in __import__("sys").modules:
-        return False
+def _cpu_hardware() -> bool:
+    """Asked on a Space only (where choosing the profile imports torch anyway): no CUDA means CPU hardware.
+    SPACE_HARDWARE (e.g. "cpu-basic"), when the Space's settings set it, answers without torch."""
+    hardware = os.environ.get("SPACE_HARDWARE", "")
+    if hardware:
+        return hardware.startswith("cpu")
     import torch
 
     return not torch.cuda.is_available()
