@@ -7,8 +7,13 @@ imports no backend and loads no model.
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# ZeroGPU: `spaces` must be imported before anything that could initialise CUDA (torch, diffusers, ...).
+if os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true"):
+    import spaces  # noqa: F401
+
+import argparse
 import sys
 from types import SimpleNamespace
 
@@ -17,6 +22,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+
+from workbench.storage import configure_storage, restart_warning  # noqa: E402  (light: no torch, no gradio)
+
+configure_storage()  # on a Space with /data: caches there, before huggingface_hub reads HF_HOME
 
 APP_TITLE = "Prompt Workbench"
 
@@ -45,6 +54,9 @@ def build_demo(ctx):
             gr.Markdown(f"# {APP_TITLE}")
             profile = gr.Dropdown(choices=sorted(ctx.profiles), value=ctx.default_profile, label="Profile",
                                   elem_id="profile-choice", scale=0, min_width=200)
+        warning = restart_warning()
+        if warning:
+            gr.Markdown(warning, elem_id="storage-warning")
         banner = gr.Markdown(profile_banner(ctx, ctx.default_profile), elem_id="profile-banner")
         gradio_action(ctx, profile.change, "profile_change", lambda name: profile_banner(ctx, name), [profile], banner,
                       tab="app", api_name=False)
@@ -75,16 +87,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
+def prepare(args: argparse.Namespace):
+    """The context (and, on ZeroGPU, every model of the profile placed on the GPU) and the Blocks app."""
     from workbench.context import build_context
+    from workbench.gpu import zero_gpu_mode
+
+    ctx = build_context(profile=args.profile, device=args.device, memory_budget_gb=args.memory_budget)
+    if zero_gpu_mode():
+        # ZeroGPU: place the models now, outside any @spaces.GPU call (CUDA is emulated here); a GPU call never
+        # loads one. WORKBENCH_PRELOAD=chat,embeddings limits this to some roles.
+        for status in ctx.preload():
+            print(f"preloaded {status.role}: {status.model_id} on {status.device} ({status.dtype})", flush=True)
+    demo = build_demo(ctx)
+    demo.queue(default_concurrency_limit=4)
+    return ctx, demo
+
+
+def main(argv: list[str] | None = None) -> None:
+    from workbench.models import ModelLoadError
 
     args = parse_args(argv)
     try:
-        ctx = build_context(profile=args.profile, device=args.device, memory_budget_gb=args.memory_budget)
-    except ValueError as exc:
+        ctx, demo = prepare(args)
+    except (ValueError, ModelLoadError) as exc:
         sys.exit(f"error: {exc}")
-    demo = build_demo(ctx)
-    demo.queue(default_concurrency_limit=4)
     # The device is resolved on the first model load (finding out imports torch, which would slow the start).
     device = args.device or os.environ.get("WORKBENCH_DEVICE") or "auto"
     print(f"{APP_TITLE}: profile '{ctx.default_profile}', device {device}", flush=True)
@@ -110,6 +136,9 @@ def streamlit_main() -> None:
     names = sorted(ctx.profiles)
     if "profile" not in st.session_state:
         st.session_state["profile"] = ctx.default_profile
+    warning = restart_warning()
+    if warning:
+        st.warning(warning)
     st.sidebar.selectbox("Profile", names, key="profile")
     st.sidebar.markdown(profile_banner(ctx, st.session_state["profile"]))
 

@@ -3,6 +3,7 @@ load time and memory, and a badge where weights are random; load and unload butt
 
 from __future__ import annotations
 
+from pages._examples import gradio_examples, streamlit_examples
 from pages._wiring import gradio_action, streamlit_action
 from workbench import model_table as mt
 
@@ -13,6 +14,8 @@ TAB = "models"
 
 def build_gradio(ctx, session) -> None:
     import gradio as gr
+
+    gradio_examples(ctx, session, "models")
 
     gr.Markdown(
         "Each role is filled by one model of the chosen profile. Models load on first use and are shared by "
@@ -59,6 +62,8 @@ def build_gradio(ctx, session) -> None:
 def render_streamlit(ctx) -> None:
     import pandas as pd
     import streamlit as st
+
+    streamlit_examples(ctx, "models")
 
     profile_name = st.session_state.get("profile", ctx.default_profile)
     st.caption(

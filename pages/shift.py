@@ -6,6 +6,7 @@ flows are in workbench.shift.flows."""
 
 from __future__ import annotations
 
+from pages._examples import gradio_examples, streamlit_examples
 from pages._wiring import gradio_action, streamlit_action
 from workbench.shift import flows
 from workbench.shift.limits import LIMITS, METHOD_LABELS, METHODS
@@ -29,6 +30,8 @@ def build_gradio(ctx, session) -> None:
     import gradio as gr
 
     from workbench.shift.figures import FFN_COLUMNS
+
+    gradio_examples(ctx, session, "shift")
 
     gr.Markdown(INTRO)
     with gr.Row():
@@ -94,6 +97,8 @@ def render_streamlit(ctx) -> None:
     import streamlit as st
 
     from workbench.shift.figures import FFN_COLUMNS
+
+    streamlit_examples(ctx, "shift")
 
     profile_name = st.session_state.get("profile", ctx.default_profile)
     st.caption(INTRO)

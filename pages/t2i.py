@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pages._examples import gradio_examples, streamlit_examples
 from pages._wiring import gradio_action, gradio_cancel, streamlit_action
 from workbench.t2i import flows
 from workbench.t2i import results as results_mod
@@ -26,6 +27,8 @@ TAB = "t2i"
 def build_gradio(ctx, session) -> None:
     import gradio as gr
     import pandas as pd
+
+    gradio_examples(ctx, session, "t2i")
 
     gr.Markdown(
         "Type a coarse prompt and get up to eight fine-grained rewrites. Edit them, compare the word diff, regenerate "
@@ -194,6 +197,8 @@ def build_gradio(ctx, session) -> None:
 
 def render_streamlit(ctx) -> None:
     import streamlit as st
+
+    streamlit_examples(ctx, "t2i")
 
     ss = st.session_state
     profile_name = ss.get("profile", ctx.default_profile)

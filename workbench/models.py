@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 from backends import BACKENDS
 from backends.base import Capabilities, ModelSpec, PromptWindow
 from backends.devices import device_memory_bytes, pick_device, pick_dtype
-from workbench.gpu import run_on_device
+from workbench.gpu import estimate_seconds, inside_gpu_call, run_on_device, stream_on_device, zero_gpu_mode
 
 GIB = 1024**3
 
@@ -116,17 +116,30 @@ class DeviceLock:
         self.release()
 
 
+def env_budget_bytes() -> int | None:
+    """WORKBENCH_MEMORY_BUDGET_GB in bytes, None when unset."""
+    env = os.environ.get("WORKBENCH_MEMORY_BUDGET_GB")
+    if not env:
+        return None
+    try:
+        value = float(env)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):  # also refuses nan and inf, which float() accepts
+        raise ValueError(f"WORKBENCH_MEMORY_BUDGET_GB must be a number of GiB above 0, got {env!r}")
+    return int(value * GIB)
+
+
 def default_budget_bytes(device: str) -> int:
-    """WORKBENCH_MEMORY_BUDGET_GB, else 85% of GPU memory or 60% of RAM (leave room for activations)."""
-    env = os.environ.get("WORKBENCH_MEMORY_BUDGET_GB", "").strip()
-    if env:
-        try:
-            value = float(env)
-        except ValueError:
-            value = float("nan")
-        if not 0 < value < float("inf"):  # also refuses nan and inf, which float() accepts
-            raise ValueError(f"WORKBENCH_MEMORY_BUDGET_GB must be a number of GiB above 0, got {env!r}")
-        return int(value * GIB)
+    """WORKBENCH_MEMORY_BUDGET_GB, else 85% of GPU memory or 60% of RAM (leave room for activations). On ZeroGPU
+    the device outside a GPU call is emulated, so its size says nothing: there the budget must be given (the
+    profile's `memory_budget_gb` reaches the manager through build_context, or the environment variable)."""
+    env = env_budget_bytes()
+    if env is not None:
+        return env
+    if zero_gpu_mode():
+        raise ValueError("ZeroGPU mode needs a memory budget: set WORKBENCH_MEMORY_BUDGET_GB in the Space's "
+                         "settings or memory_budget_gb in the profile (assets/profiles.yaml)")
     share = 0.85 if device.startswith("cuda") else 0.60
     return int(device_memory_bytes(device) * share)
 
@@ -222,6 +235,13 @@ class ModelManager:
             return self._load(spec)
 
     def _load(self, spec: ModelSpec) -> Any:
+        if zero_gpu_mode() and inside_gpu_call():
+            # Inside @spaces.GPU the work runs in a forked worker: a model loaded there is loaded again on every
+            # call and never reaches the shared manager. ZeroGPU wants every model placed at start-up.
+            raise ModelLoadError(
+                f"The {spec.role} model '{spec.model_id}' was not loaded at start-up, and ZeroGPU does not allow "
+                f"loading a model inside a GPU call. What to do: add the role '{spec.role}' to WORKBENCH_PRELOAD "
+                f"in the Space's settings (or unset it to preload the whole profile) and restart the Space.")
         device, dtype = self.placement(spec)
         status = ModelStatus(key=spec.key, role=spec.role, backend=spec.backend, model_id=spec.model_id,
                              device=device, dtype=dtype, state="loading", random_weights=spec.random_weights)
@@ -301,16 +321,30 @@ class ModelManager:
                 if spec.key in self._entries:
                     self._touch(spec.key)
 
-    def run(self, spec: ModelSpec, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run `fn(backend, *args, **kwargs)` with the model held and its device queue taken (GPU entry point)."""
+    def run(self, spec: ModelSpec, fn: Callable[..., Any], *args: Any, gpu_seconds: int | None = None,
+            **kwargs: Any) -> Any:
+        """Run `fn(backend, *args, **kwargs)` with the model held and its device queue taken (GPU entry point:
+        the model is loaded first, outside the GPU call; `gpu_seconds` is the ZeroGPU duration asked for)."""
         with self.use(spec) as backend:
-            return run_on_device(fn, backend, *args, **kwargs)
+            return run_on_device(fn, backend, *args, gpu_seconds=gpu_seconds, **kwargs)
 
-    def stream(self, spec: ModelSpec, fn: Callable[..., Iterator[Any]], *args: Any, **kwargs: Any) -> Iterator[Any]:
+    def stream(self, spec: ModelSpec, fn: Callable[..., Iterator[Any]], *args: Any, gpu_seconds: int | None = None,
+               **kwargs: Any) -> Iterator[Any]:
         """Iterate `fn(backend, *args, **kwargs)` with the model pinned and its device queue held until the
         generator finishes or is closed (a streamed chat reply cannot be evicted mid-reply)."""
         with self.use(spec) as backend:
-            yield from fn(backend, *args, **kwargs)
+            yield from stream_on_device(fn, backend, *args, gpu_seconds=gpu_seconds, **kwargs)
+
+    def preload(self, specs: list[ModelSpec]) -> list[ModelStatus]:
+        """Load `specs` now, in order (ZeroGPU start-up: every model placed before the first GPU call). Remote
+        models (an OpenAI-compatible server) hold no weights and are skipped. Raises ModelLoadError."""
+        out = []
+        for spec in specs:
+            if spec.backend == "openai-chat":
+                continue
+            self.get(spec)
+            out.append(self.status(spec))
+        return out
 
     # ------------------------------------------------------------------ bookkeeping
     def unload(self, spec_or_key: ModelSpec | str) -> bool:
@@ -402,11 +436,13 @@ class ManagedModel:
                 f"to read its attributes")
         if inspect.isgeneratorfunction(member):
             def streamed(*args: Any, **kwargs: Any) -> Iterator[Any]:
-                return self._manager.stream(self.spec, lambda backend: getattr(backend, name)(*args, **kwargs))
+                return self._manager.stream(self.spec, lambda backend: getattr(backend, name)(*args, **kwargs),
+                                            gpu_seconds=estimate_seconds(*args, **kwargs))
 
             return streamed
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            return self._manager.run(self.spec, lambda backend: getattr(backend, name)(*args, **kwargs))
+            return self._manager.run(self.spec, lambda backend: getattr(backend, name)(*args, **kwargs),
+                                     gpu_seconds=estimate_seconds(*args, **kwargs))
 
         return call

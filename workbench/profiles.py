@@ -40,6 +40,7 @@ class Profile:
     # Per-tab defaults that fit the profile's hardware, as data (`settings:` in profiles.yaml), e.g.
     # settings["t2i_render"] = {"size": 128, "steps": 4, ...}. Inherited section by section.
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    memory_budget_gb: float | None = None  # ZeroGPU: GiB of weights to keep loaded (the emulated device says nothing)
 
     def setting(self, section: str, key: str, default: Any = None) -> Any:
         return (self.settings.get(section) or {}).get(key, default)
@@ -54,7 +55,7 @@ class Profile:
     def with_role(self, role: str, spec: ModelSpec) -> "Profile":
         roles = dict(self.roles)
         roles[role] = spec
-        return Profile(self.name, self.description, roles, self.settings)
+        return Profile(self.name, self.description, roles, self.settings, self.memory_budget_gb)
 
 
 def load_profiles(path: str | Path = PROFILES_FILE) -> dict[str, Profile]:
@@ -87,7 +88,13 @@ def load_profiles(path: str | Path = PROFILES_FILE) -> dict[str, Profile]:
             if not isinstance(values, dict):
                 raise ValueError(f"profile '{name}': settings.{section} must be a mapping, got {values!r}")
             settings.setdefault(section, {}).update(values)
-        resolved[name] = Profile(name, " ".join(str(entry.get("description", "")).split()), roles, settings)
+        budget = entry.get("memory_budget_gb")
+        if budget is None and entry.get("inherits"):
+            budget = build(str(entry["inherits"]), stack + (name,)).memory_budget_gb
+        if budget is not None and not (isinstance(budget, (int, float)) and budget > 0):
+            raise ValueError(f"profile '{name}': memory_budget_gb must be a number of GiB above 0, got {budget!r}")
+        resolved[name] = Profile(name, " ".join(str(entry.get("description", "")).split()), roles, settings,
+                                 float(budget) if budget is not None else None)
         return resolved[name]
 
     for name in raw:

@@ -15,6 +15,7 @@ import numpy as np
 
 from backends.base import ModelSpec
 from backends.provenance import Provenance
+from workbench.gpu import estimate_seconds, run_on_device
 from workbench.shift import attribution as attr_mod
 from workbench.shift.attention import AttentionResult, attention_to_instruction
 from workbench.shift.ffn import FFNConcepts, concept_overlap, ffn_concepts
@@ -129,6 +130,8 @@ def analyse_pair(manager: Any, base_spec: ModelSpec, instruct_spec: ModelSpec, p
     sides = {}
     for side in SIDES:
         with use_side(manager, pair, side) as backend:
-            sides[side] = analyse_side(backend, side, pair.label(side), layout, settings, parts)
+            # One GPU call per side, the model already loaded (check_pair) and sized by the settings (ZeroGPU).
+            sides[side] = run_on_device(analyse_side, backend, side, pair.label(side), layout, settings, parts,
+                                        gpu_seconds=estimate_seconds(settings))
     return ShiftResult(pair_kind=pair.kind, layout=layout, settings=settings, sides=sides,
                        seconds=time.perf_counter() - started)
