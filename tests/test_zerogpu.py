@@ -119,7 +119,7 @@ from workbench.t2i import flows as t2i
 state, view = t2i.refine(ctx, "fake", "a cat on a mat", t2i.RewriterInputs(n=3))
 events.append(["refined", "", False])
 n_refine = len(spaces.LOG)
-state, view = t2i.render(ctx, "fake", state, [s.text for s in view.slots], t2i.RenderInputs(steps=30, size=64))
+state, _, view = t2i.render(ctx, "fake", state, [s.text for s in view.slots], t2i.RenderInputs(steps=120, size=64))
 events.append(["rendered", "", False])
 report["render_calls"] = [e for e in spaces.LOG[n_refine:] if e[0] == "enter"]
 report["refine_calls"] = [e for e in spaces.LOG[:n_refine] if e[0] == "enter"]
@@ -194,7 +194,7 @@ def test_durations_are_sized_by_the_work(report):
     render = max(s for _, name, s in report["render_calls"])
     rewrite = max(s for _, name, s in report["refine_calls"])
     assert all(isinstance(s, int) and s >= 10 for _, _, s in report["render_calls"] + report["refine_calls"])
-    assert render > rewrite, (render, rewrite, report["log"])  # 4 images x 30 steps ask more than one rewrite
+    assert render > rewrite, (render, rewrite, report["log"])  # one image x 120 steps asks more than one rewrite of 8 sequences
 
 
 def test_a_load_inside_a_gpu_call_is_refused_clearly(report):

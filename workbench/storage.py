@@ -45,9 +45,9 @@ def data_dir() -> DataDir:
 
 
 def study_db_path() -> Path:
-    """The studies SQLite file: WORKBENCH_STUDY_DB when set, else studies.sqlite in `data_dir()`.
+    """The studies SQLite file: WORKBENCH_STUDIES_DB (or WORKBENCH_STUDY_DB) when set, else studies.sqlite in `data_dir()`.
     (A DATABASE_URL, when set, is the study store's own business and wins over this path.)"""
-    env = os.environ.get("WORKBENCH_STUDY_DB")
+    env = os.environ.get("WORKBENCH_STUDIES_DB") or os.environ.get("WORKBENCH_STUDY_DB")
     return Path(env).expanduser() if env else data_dir().path / STUDY_DB_NAME
 
 

@@ -34,18 +34,14 @@ BUSY_TIMEOUT_S = 30  # how long a writer waits for another writer's commit befor
 
 
 def default_url() -> str:
+    """DATABASE_URL, else SQLite at WORKBENCH_STUDIES_DB, else `studies.sqlite` in the workbench's data folder
+    (`/data/prompt-workbench` on a Space with persistent storage: workbench.storage)."""
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
-    path = os.environ.get("WORKBENCH_STUDIES_DB")
-    if not path:
-        data = Path("/data")
-        if data.is_dir() and os.access(data, os.W_OK):
-            path = str(data / "prompt-workbench" / "studies.sqlite")
-        else:
-            cache = Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "prompt-workbench"))
-            path = str(cache / "studies.sqlite")
-    return sqlite_url(path)
+    from workbench.storage import study_db_path
+
+    return sqlite_url(study_db_path())
 
 
 def sqlite_url(path: str | Path) -> str:
