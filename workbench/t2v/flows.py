@@ -131,6 +131,7 @@ class T2VView:
     candidate: CandidateView = field(default_factory=CandidateView)
     principles: str = ""  # critique markdown
     principles_prompt: str = ""  # the accepted (or best) principled rewrite, for the final render box
+    chosen: str = ""  # the prompt in the final-render box (the open candidate, the VPO rewrite, or the user's edit)
     final_status: str = ""
     final_original: str | None = None  # MP4 path of the original prompt (same seed)
     final_chosen: str | None = None
@@ -221,7 +222,7 @@ def candidate_view(result: EvolveResult, cid: str | None) -> CandidateView:
 
 def build_view(state: dict | None, status: str = "") -> T2VView:
     state = state or {}
-    view = T2VView(mode=state.get("mode", MODES[0]), status=status)
+    view = T2VView(mode=state.get("mode", MODES[0]), status=status, chosen=state.get("chosen") or "")
     result = _result(state)
     if result is not None:
         pool = ([result.baseline] if result.baseline else []) + result.candidates()
@@ -331,6 +332,7 @@ def evolve(ctx: Any, profile_name: str | None, state: dict | None, prompt: Any, 
     _save_previews(result, run_dir, video.fps, saved)
     state["evolve"] = result.to_dict()
     state["selected"] = result.best_id
+    state["chosen"] = result.best.prompt if result.best else ""
     _save_state(state)
     return state, build_view(state)
 
@@ -351,6 +353,7 @@ def open_candidate(ctx: Any, profile_name: str | None, state: dict | None, cid: 
     result.find(str(cid))  # raises with the list of ids
     state = dict(state)
     state["selected"] = str(cid)
+    state["chosen"] = result.find(str(cid)).prompt
     return state, build_view(state)
 
 
@@ -385,7 +388,10 @@ def principles(ctx: Any, profile_name: str | None, state: dict | None, prompt: A
     embedder = ManagedModel(ctx.manager, ctx.profile(profile_name).spec("embeddings"))
     result = principled_rewrite(chat, embedder, prompt, settings, judge=chat, job=job)
     state = dict(state or {})
-    state.update(mode=MODES[1], original=state.get("original") or prompt, principles=result.to_dict(), critique=None)
+    state.update(mode=MODES[1], original=prompt, principles=result.to_dict(), critique=None,
+                 chosen=result.final or state.get("chosen") or "")
+    if state.get("evolve") and state["evolve"]["original"] != prompt:
+        state["evolve"] = None  # an evolution of another idea would be compared with the wrong original
     _run_dir(state)
     _save_state(state)
     status = ("🛑 Refused: the request is unsafe." if result.refused else
@@ -405,6 +411,7 @@ def check_candidate(ctx: Any, profile_name: str | None, state: dict | None, text
     chat = _chat(ctx, profile_name, rewriter_inputs.parse())
     embedder = ManagedModel(ctx.manager, ctx.profile(profile_name).spec("embeddings"))
     state["critique"] = critique(original, text, embedder, PrincipleSettings(), judge=chat).to_dict()
+    state["chosen"] = text
     return state, build_view(state, status="Principles check done: see the critique below.")
 
 
@@ -443,6 +450,7 @@ def render_final(ctx: Any, profile_name: str | None, state: dict | None, text: A
               (f"\n\n⚠️ {RANDOM_NOTE} (the video model has random weights)." if random else ""))
     state["final"] = {"original_mp4": str(original_mp4), "chosen_mp4": str(chosen_mp4), "chosen_gif": str(chosen_gif),
                       "provenance": str(prov), "status": status, "chosen": chosen}
+    state["chosen"] = chosen
     _save_state(state)
     return state, build_view(state, status="Final render done.")
 

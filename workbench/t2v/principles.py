@@ -31,6 +31,7 @@ STOPWORDS = frozenset("""a an the and or but of in on at to for with from by int
 is are was were be been being am do does did has have had this that these those it its it's their there here
 as than then so very just some any each every all both no not very while during through near far about above
 below between behind across along around against among his her him he she they them we you your our my me i
+after before again toward towards upon within without
 who whom which what when where why how video clip scene shot footage showing shows""".split())
 
 # Helpful detail: each category is satisfied by any of its words (lemmatised like the prompt).
