@@ -47,12 +47,13 @@ def build_gradio(ctx, session) -> None:
     with gr.Group(visible=True) as evolve_group:
         with gr.Row():
             rounds = gr.Slider(1, 12, value=3, step=1, label="Rounds (1-12)", elem_id="t2v-rounds")
-            population = gr.Slider(1, 8, value=3, step=1, label="Population per round (1-8)")
+            population = gr.Number(0, precision=0, label="Population per round (1-8; 0 = profile default)")
             top_k = gr.Slider(1, 16, value=3, step=1, label="Top-k history shown to the rewriter")
             patience = gr.Slider(1, 12, value=1, step=1, label="Stop after this many rounds without a better best")
         with gr.Row():
             seed = gr.Number(0, precision=0, label="Rewriter seed")
             temperature = gr.Slider(0.05, 2.0, value=0.9, step=0.05, label="Temperature")
+            max_tokens = gr.Number(0, precision=0, label="Max new tokens per rewrite (8-1024; 0 = profile default)")
         with gr.Accordion("Preview render (0 = the profile's default)", open=False):
             with gr.Row():
                 width = gr.Number(0, precision=0, label="Width (32-1024, multiple of 8)")
@@ -135,10 +136,10 @@ def build_gradio(ctx, session) -> None:
     def do_mode(profile_name, state_value, mode_value):
         return show(*flows.set_mode(ctx, profile_name, state_value, mode_value))
 
-    def do_evolve(profile_name, prompt_value, r, p, k, pat, sd, temp, w, h, fr, st, vs, kd, url, mdl, to, *weights,
+    def do_evolve(profile_name, prompt_value, r, p, k, pat, sd, temp, mt, w, h, fr, st, vs, kd, url, mdl, to, *weights,
                   job=None):
         return show(*flows.evolve(ctx, profile_name, None, prompt_value,
-                                  EvolveInputs(r, p, k, pat, sd, temp, dict(zip(METRICS, weights))),
+                                  EvolveInputs(r, p, k, pat, sd, temp, dict(zip(METRICS, weights)), mt),
                                   VideoInputs(w, h, fr, st, vs), RewriterInputs(kd, url, mdl, to), job=job))
 
     def do_principles(profile_name, state_value, prompt_value, ms, md, mr, sd, kd, url, mdl, to, job=None):
@@ -162,7 +163,7 @@ def build_gradio(ctx, session) -> None:
 
     gradio_action(ctx, mode.change, "t2v_mode", do_mode, [session.profile, state, mode], outputs, tab=TAB)
     gradio_action(ctx, evolve_btn.click, "t2v_evolve", do_evolve,
-                  [session.profile, prompt, rounds, population, top_k, patience, seed, temperature, width, height,
+                  [session.profile, prompt, rounds, population, top_k, patience, seed, temperature, max_tokens, width, height,
                    frames, steps, video_seed, *rewriter_inputs, *weight_inputs], outputs, tab=TAB, job=True)
     gradio_action(ctx, principles_btn.click, "t2v_principles", do_principles,
                   [session.profile, state, prompt, min_similarity, min_details, max_refinements, vpo_seed,
@@ -210,7 +211,7 @@ def render_streamlit(ctx) -> None:
     if mode == MODES[0]:
         c = st.columns(4)
         ev = EvolveInputs(c[0].slider("Rounds", 1, 12, 3, key="t2v_rounds"),
-                          c[1].slider("Population", 1, 8, 3, key="t2v_population"),
+                          c[1].number_input("Population (0 = profile default)", 0, 8, 0, key="t2v_population"),
                           c[2].slider("Top-k history", 1, 16, 3, key="t2v_topk"),
                           c[3].slider("Patience", 1, 12, 1, key="t2v_patience"),
                           st.number_input("Rewriter seed", 0, 2**31 - 1, 0, key="t2v_seed"),

@@ -16,7 +16,7 @@ from workbench.t2i.inputs import check_prompt
 from workbench.t2i.scoring import check_weights
 from workbench.t2i.service import RewriterChoice
 from workbench.t2v import service
-from workbench.t2v.evolve import EvolveResult, EvolveSettings, evolve_prompts
+from workbench.t2v.evolve import VIDEO_HINT, EvolveResult, EvolveSettings, evolve_prompts
 from workbench.t2v.media import save_gif
 from workbench.t2v.pairs import PairFilter, export_pairs
 from workbench.t2v.rewards import DEFAULT_WEIGHTS, METRICS, RewardSettings
@@ -50,7 +50,7 @@ class T2VBatchConfig:
 def process_prompt(ctx: Any, config: T2VBatchConfig, item: Any, out_dir: Path, job: Any = None) -> dict[str, Any]:
     record: dict[str, Any] = {"id": item.id, "index": item.index, "prompt": item.prompt}
     try:
-        prompt = check_prompt(item.prompt, "video idea")
+        prompt = check_prompt(item.prompt, "video idea", VIDEO_HINT)
     except ValueError as exc:
         return {**record, "error": str(exc)}
     t2v, scorer = service.models(ctx, config.profile)

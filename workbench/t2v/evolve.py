@@ -24,6 +24,7 @@ EVOLVE_SYSTEM_TEMPLATE = (
     "setting and style. Answer with one new prompt only, on one line, in under 80 words."
 )
 
+VIDEO_HINT = "type a short description of the video you want"
 LIMITS = {"rounds": (1, 12), "population": (1, 8), "top_k": (1, 16), "patience": (1, 12)}
 
 
@@ -146,7 +147,7 @@ def evolve_prompts(original: str, propose: Propose, render: Render, score: Score
                    settings: EvolveSettings | None = None, job: Job | None = None) -> EvolveResult:
     """Run the evolution; returns the finished rounds (also when cancelled or the rewriter times out)."""
     settings = (settings or EvolveSettings()).check()
-    original = check_prompt(original, "video idea")
+    original = check_prompt(original, "video idea", VIDEO_HINT)
     job = job or Job.none()
     result = EvolveResult(original=original, baseline=None, settings=asdict(settings))
     stale = 0

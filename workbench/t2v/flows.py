@@ -23,7 +23,7 @@ from workbench.t2i.scoring import RANDOM_NOTE, check_weights, score_markdown
 from workbench.t2i.service import RewriterChoice
 from workbench.t2i.session import RefinementSession, Round
 from workbench.t2v import service
-from workbench.t2v.evolve import LIMITS, Candidate, EvolveResult, EvolveSettings, evolve_prompts
+from workbench.t2v.evolve import VIDEO_HINT, LIMITS, Candidate, EvolveResult, EvolveSettings, evolve_prompts
 from workbench.t2v.media import save_gif, save_mp4, save_provenance
 from workbench.t2v.pairs import PairFilter, export_pairs
 from workbench.t2v.principles import PrincipleSettings, critique, principled_rewrite
@@ -72,17 +72,26 @@ class EvolveInputs:
     """The Evolve panel as the widgets hold it (checked by `parse`)."""
 
     rounds: Any = 3
-    population: Any = 3
+    population: Any = 0  # 0 = the profile's default (assets/profiles.yaml, t2v option `evolve`), else 3
     top_k: Any = 3
     patience: Any = 1
     seed: Any = 0
     temperature: Any = 0.9
     weights: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    max_new_tokens: Any = 0  # 0 = the profile's default, else 96
 
-    def parse(self) -> tuple[EvolveSettings, dict[str, float]]:
-        ints = {name: _whole(getattr(self, name), name, *LIMITS[name]) for name in LIMITS}
+    def parse(self, spec: Any = None) -> tuple[EvolveSettings, dict[str, float]]:
+        base = EvolveSettings()
+        defaults = {"population": base.population, "max_new_tokens": base.max_new_tokens,
+                    **(service.evolve_defaults(spec) if spec is not None else {})}
+        values = {name: getattr(self, name) for name in LIMITS}
+        if values["population"] in (None, "", 0):
+            values["population"] = defaults["population"]
+        ints = {name: _whole(value, name, *LIMITS[name]) for name, value in values.items()}
+        tokens = defaults["max_new_tokens"] if self.max_new_tokens in (None, "", 0) else self.max_new_tokens
         settings = EvolveSettings(**ints, seed=_whole(self.seed, "rewriter seed", 0, 2**31 - 1),
-                                  temperature=float(self.temperature)).check()
+                                  temperature=float(self.temperature),
+                                  max_new_tokens=_whole(tokens, "max new tokens", 8, 1024)).check()
         weights = check_weights({m: float(v) for m, v in (self.weights or {}).items()}, METRICS, DEFAULT_WEIGHTS)
         return settings, weights
 
@@ -306,10 +315,10 @@ def set_mode(ctx: Any, profile_name: str | None, state: dict | None, mode: str) 
 def evolve(ctx: Any, profile_name: str | None, state: dict | None, prompt: Any, evolve_inputs: EvolveInputs,
            video_inputs: VideoInputs, rewriter_inputs: RewriterInputs, job: Job | None = None) -> tuple[dict, T2VView]:
     """Run the evolution; a cancel or a failing remote rewriter returns the finished rounds."""
-    prompt = check_prompt(prompt, "video idea")
-    settings, weights = evolve_inputs.parse()
-    rewriter = rewriter_inputs.parse()
+    prompt = check_prompt(prompt, "video idea", VIDEO_HINT)
     t2v, scorer = service.models(ctx, profile_name)
+    settings, weights = evolve_inputs.parse(t2v.spec)
+    rewriter = rewriter_inputs.parse()
     video = video_inputs.parse(t2v.spec, "preview")
     propose = service.proposer(ctx, profile_name, rewriter, settings)
     state = {"mode": MODES[0], "original": prompt, "run_dir": str(RUNS_ROOT / uuid.uuid4().hex[:12]),
@@ -379,7 +388,7 @@ def principles(ctx: Any, profile_name: str | None, state: dict | None, prompt: A
                min_similarity: Any = 0.5, min_details: Any = 2, max_refinements: Any = 2, seed: Any = 0,
                job: Job | None = None) -> tuple[dict, T2VView]:
     """VPO mode: refuse unsafe ideas; rewrite with the principles template; critique; refine rejected rewrites."""
-    prompt = check_prompt(prompt, "video idea")
+    prompt = check_prompt(prompt, "video idea", VIDEO_HINT)
     settings = PrincipleSettings(min_similarity=float(min_similarity),
                                  min_details=_whole(min_details, "min_details", 0, 4),
                                  max_refinements=_whole(max_refinements, "max_refinements", 0, 5),
@@ -407,7 +416,7 @@ def check_candidate(ctx: Any, profile_name: str | None, state: dict | None, text
     original = state.get("original")
     if not original:
         raise ValueError("run Evolve or Principles first: the check compares a prompt with your original idea")
-    text = check_prompt(text, "prompt to check")
+    text = check_prompt(text, "prompt to check", VIDEO_HINT)
     chat = _chat(ctx, profile_name, rewriter_inputs.parse())
     embedder = ManagedModel(ctx.manager, ctx.profile(profile_name).spec("embeddings"))
     state["critique"] = critique(original, text, embedder, PrincipleSettings(), judge=chat).to_dict()
@@ -422,7 +431,7 @@ def render_final(ctx: Any, profile_name: str | None, state: dict | None, text: A
     original = state.get("original")
     if not original:
         raise ValueError("run Evolve or Principles first: the final render shows your original idea beside the choice")
-    chosen = check_prompt(text, "chosen prompt")
+    chosen = check_prompt(text, "chosen prompt", VIDEO_HINT)
     t2v, scorer = service.models(ctx, profile_name)
     video = video_inputs.parse(t2v.spec, "final")
     job = job or Job.none()

@@ -17,6 +17,7 @@ from workbench.jobs import Job
 from workbench.t2i.inputs import check_count, check_fraction, check_prompt
 from workbench.t2i.refiner import apply_prompt_template, parse_candidate
 from workbench.t2v.safety import check_safety
+from workbench.t2v.evolve import VIDEO_HINT
 
 # Our own wording of VPO's three principles, used when the profile's rewriter has no `prompt_template` of its
 # own (the paper profile carries VPO's exact template as data for VPO's released rewriter).
@@ -235,7 +236,7 @@ def principled_rewrite(chat: Any, embedder: Any, original: str, settings: Princi
     """VPO at inference: refuse unsafe requests; rewrite with the principles template; critique; refine a
     rejected rewrite with its critique up to `max_refinements` times."""
     settings = (settings or PrincipleSettings()).check()
-    original = check_prompt(original, "video idea")
+    original = check_prompt(original, "video idea", VIDEO_HINT)
     job = job or Job.none()
     verdict = check_safety(original)
     template = rewriter_template(chat)

@@ -30,6 +30,12 @@ def render_defaults(spec: Any, kind: str = "preview") -> dict[str, int]:
     return base
 
 
+def evolve_defaults(spec: Any) -> dict[str, int]:
+    """Per-profile evolution defaults, as data: the t2v role's option `evolve` (e.g. a smaller population and
+    shorter rewrites where the rewriter is a 135M model on a CPU)."""
+    return dict(spec.option("evolve") or {})
+
+
 def video_settings(width: Any, height: Any, num_frames: Any, steps: Any, seed: Any, fps: Any = 8,
                    guidance: Any = 6.0) -> VideoSettings:
     """VideoSettings from widget values, with the tab's tighter ranges named in the message."""
@@ -68,7 +74,7 @@ class ChatProposer:
 
     def __call__(self, original: str, history: list[Candidate], n: int, round_index: int, seed: int) -> list[Proposal]:
         if round_index == 1 or not history:
-            refine = RefineSettings(n=n, overgenerate=2.0, diversity=0.5, few_shot=self.settings.few_shot,
+            refine = RefineSettings(n=n, overgenerate=1.5, diversity=0.5, few_shot=self.settings.few_shot,
                                     max_new_tokens=self.settings.max_new_tokens,
                                     temperature=float(self.settings.temperature), seed=seed)
             result = refine_candidates(self.chat, self.embedder, original, refine, self.system_template)
@@ -77,7 +83,7 @@ class ChatProposer:
         messages = [{"role": "system", "content": self.system_template},
                     {"role": "user", "content": history_message(original, history)}]
         gen_settings = RefineSettings(max_new_tokens=self.settings.max_new_tokens,
-                                      temperature=float(self.settings.temperature)).generation(min(2 * n, 16), seed)
+                                      temperature=float(self.settings.temperature)).generation(min(n + 1, 16), seed)
         gens = self.chat.generate([messages], gen_settings)[0]
         seen = {_norm(original)} | {_norm(c.prompt) for c in history}
         pool: list[tuple[str, Any]] = []
