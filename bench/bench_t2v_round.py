@@ -33,7 +33,9 @@ def main() -> None:
     ctx = build_context(args.profile, args.device)
     t2v, scorer = service.models(ctx, args.profile)
     video = service.video_settings(args.size, args.size, args.frames, args.steps, 0)
-    settings = EvolveSettings(rounds=args.rounds, population=args.population, patience=args.rounds)
+    tokens = service.evolve_defaults(t2v.spec).get("max_new_tokens", EvolveSettings().max_new_tokens)
+    settings = EvolveSettings(rounds=args.rounds, population=args.population, patience=args.rounds,
+                              max_new_tokens=tokens)  # the profile's evolution default, as in the tab
     proposer = service.proposer(ctx, args.profile, RewriterChoice(), settings)
     # warm-up: load every model once so the table times work, not loading
     started = time.perf_counter()
@@ -45,7 +47,7 @@ def main() -> None:
           f"(rewriter {proposer.chat.spec.model_id}, video {t2v.spec.model_id}, scorer {scorer.spec.model_id})")
 
     result = evolve_prompts(args.prompt, proposer, service.renderer(t2v, video), service.scorer_fn(scorer), settings)
-    print(f"\nEvolution, {args.population} candidates per round ({args.population + 1} videos in round 1: the "
+    print(f"\nEvolution, {args.population} candidates per round, rewrites up to {tokens} new tokens ({args.population + 1} videos in round 1: the "
           f"original too), {args.frames} frames at {args.size}px, {args.steps} steps")
     print(f"{'round':>5} | {'rewrite s':>9} | {'render s':>9} | {'score s':>8} | {'total s':>8} | slowest (share)")
     print("-" * 72)
