@@ -197,6 +197,7 @@ def chart(result: EvolveResult | None) -> Any:
         best_line.append(best if best != float("-inf") else None)
     fig.add_trace(go.Scatter(x=xs, y=best_line, mode="lines+markers", name="best total so far",
                              line={"width": 4, "dash": "dash"}))
+    fig.update_xaxes(dtick=1)
     fig.update_layout(xaxis_title="round (0 = your original prompt)", yaxis_title="score (round mean)",
                       height=360, margin={"l": 40, "r": 10, "t": 30, "b": 40}, legend={"orientation": "h"})
     return fig
@@ -242,8 +243,7 @@ def build_view(state: dict | None, status: str = "") -> T2VView:
         view.chart = chart(result)
         view.tree = _tree(result)
         view.candidate = candidate_view(result, view.selected)
-        if not status:
-            view.status = evolve_summary(result)
+        view.status = (status + "\n\n" if status else "") + evolve_summary(result)
     if state.get("principles"):
         view.principles = principles_markdown(state["principles"])
         view.principles_prompt = state["principles"].get("final") or ""
