@@ -373,8 +373,7 @@ def reopen(ctx: Any, profile_name: str | None, state: dict | None, folder: Any) 
         raise ValueError(f"'{folder}' is not a T2V run folder (it has no state.json); the folder is shown in the "
                          f"status line of every run, under {RUNS_ROOT}")
     data = json.loads(path.read_text(encoding="utf-8"))
-    return data, build_view(data, status=f"Reopened {escape_markdown(path.parent)}.\n\n" +
-                            (evolve_summary(_result(data)) if data.get("evolve") else ""))
+    return data, build_view(data, status=f"Reopened {escape_markdown(path.parent)}.")
 
 
 def _chat(ctx: Any, profile_name: str | None, rewriter: RewriterChoice) -> ManagedModel:
