@@ -404,3 +404,27 @@ def test_unreachable_remote_rewriter_gives_a_clear_message(fake_ctx):
         run_action(fake_ctx, "t2v_evolve", flows.evolve, (fake_ctx, "fake", None, "a dog", flows.EvolveInputs(rounds=1),
                                                           flows.VideoInputs(32, 32, 2, 1), inputs))
     assert err.value.kind == "input" and "Something went wrong" not in err.value.message
+
+
+def test_diffusers_backend_reports_each_denoising_step_and_stops_on_cancel():
+    """The tiny AnimateDiff pipeline through diffusers' callback_on_step_end: progress per step, and a cancel
+    raised from the callback stops the render there."""
+    from backends.base import ModelSpec, VideoSettings
+    from backends.diffusers_t2v import DiffusersTextToVideo
+
+    backend = DiffusersTextToVideo.load(ModelSpec(role="t2v", backend="diffusers-t2v", model_id="tiny:animatediff"),
+                                        device="cpu", dtype="float32")
+    calls = []
+    settings = VideoSettings(steps=3, width=32, height=32, num_frames=2, seed=1)
+    out = backend.generate(["a dog", "a cat"], settings, on_step=lambda i, s, n: calls.append((i, s, n)))
+    assert calls == [(0, 1, 3), (0, 2, 3), (0, 3, 3), (1, 1, 3), (1, 2, 3), (1, 3, 3)] and len(out[1].frames) == 2
+    job = Job("render")
+
+    def on_step(i, step, steps):
+        if step == 2:
+            job.cancel()
+        job.update("render", step, steps)
+
+    with pytest.raises(Cancelled):
+        backend.generate(["a dog"], settings, on_step=on_step)
+    assert [u.done for u in job.history] == [1, 2]
