@@ -47,8 +47,9 @@ def main() -> None:
           f"(rewriter {proposer.chat.spec.model_id}, video {t2v.spec.model_id}, scorer {scorer.spec.model_id})")
 
     result = evolve_prompts(args.prompt, proposer, service.renderer(t2v, video), service.scorer_fn(scorer), settings)
-    print(f"\nEvolution, {args.population} candidates per round, rewrites up to {tokens} new tokens ({args.population + 1} videos in round 1: the "
-          f"original too), {args.frames} frames at {args.size}px, {args.steps} steps")
+    print(f"\nEvolution, {args.population} candidates per round, rewrites up to {tokens} new tokens "
+          f"({args.population + 1} videos in round 1: the original too), {args.frames} frames at {args.size}px, "
+          f"{args.steps} steps")
     print(f"{'round':>5} | {'rewrite s':>9} | {'render s':>9} | {'score s':>8} | {'total s':>8} | slowest (share)")
     print("-" * 72)
     for t in result.timings:
@@ -65,7 +66,8 @@ def main() -> None:
     for _ in range(args.repeats):
         for batched in (True, False):  # interleaved, so load on the shared cores hits both alike
             started = time.perf_counter()
-            score_videos(scorer, args.prompt, prompts, videos, settings=RewardSettings(frames_sampled=8), batched=batched)
+            score_videos(scorer, args.prompt, prompts, videos, settings=RewardSettings(frames_sampled=8),
+                         batched=batched)
             times[batched].append(time.perf_counter() - started)
     one, per = statistics.median(times[True]), statistics.median(times[False])
     print(f"\nScoring {len(videos)} candidates x up to 8 sampled frames = {n_frames} frames (median of {args.repeats})")

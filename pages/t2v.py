@@ -26,8 +26,8 @@ def build_gradio(ctx, session) -> None:
 
     gr.Markdown(
         "Type a video idea. **Evolve** renders a population of rewrites as short low-resolution previews, scores each "
-        "against your ORIGINAL idea (alignment, temporal consistency, motion, aesthetic, safety) and shows the rewriter "
-        "the best so far each round. **Principles** rewrites it under VPO's harmless / accurate / helpful principles "
+        "against your ORIGINAL idea (alignment, temporal consistency, motion, aesthetic, safety) and shows the "
+        "rewriter the best so far each round. **Principles** rewrites it under VPO's harmless / accurate / helpful principles "
         "and shows the critique. Then render the chosen prompt beside your original (same seed) and download it."
     )
     state = gr.State(None)
@@ -70,7 +70,8 @@ def build_gradio(ctx, session) -> None:
     with gr.Group(visible=False) as principles_group:
         with gr.Row():
             min_similarity = gr.Slider(0, 1, value=0.5, step=0.05, label="Accurate: minimum embedding similarity")
-            min_details = gr.Slider(0, 4, value=2, step=1, label="Helpful: detail kinds needed (camera/light/motion/style)")
+            min_details = gr.Slider(0, 4, value=2, step=1,
+                                    label="Helpful: detail kinds needed (camera/light/motion/style)")
             max_refinements = gr.Slider(0, 5, value=2, step=1, label="Refinements of a rejected rewrite")
             vpo_seed = gr.Number(0, precision=0, label="Seed")
         principles_btn = gr.Button("Rewrite with principles", variant="primary", elem_id="t2v-principles")
@@ -163,8 +164,8 @@ def build_gradio(ctx, session) -> None:
 
     gradio_action(ctx, mode.change, "t2v_mode", do_mode, [session.profile, state, mode], outputs, tab=TAB)
     gradio_action(ctx, evolve_btn.click, "t2v_evolve", do_evolve,
-                  [session.profile, prompt, rounds, population, top_k, patience, seed, temperature, max_tokens, width, height,
-                   frames, steps, video_seed, *rewriter_inputs, *weight_inputs], outputs, tab=TAB, job=True)
+                  [session.profile, prompt, rounds, population, top_k, patience, seed, temperature, max_tokens, width,
+                   height, frames, steps, video_seed, *rewriter_inputs, *weight_inputs], outputs, tab=TAB, job=True)
     gradio_action(ctx, principles_btn.click, "t2v_principles", do_principles,
                   [session.profile, state, prompt, min_similarity, min_details, max_refinements, vpo_seed,
                    *rewriter_inputs], outputs, tab=TAB, job=True)

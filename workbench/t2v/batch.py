@@ -61,7 +61,8 @@ def process_prompt(ctx: Any, config: T2VBatchConfig, item: Any, out_dir: Path, j
     if config.save_previews:
         for c in ([result.baseline] if result.baseline else []) + result.candidates():
             if c.frames:
-                c.preview = str(save_gif(c.frames, out_dir / "previews" / item.id / f"{c.id}.gif", video.fps).relative_to(out_dir))
+                gif = save_gif(c.frames, out_dir / "previews" / item.id / f"{c.id}.gif", video.fps)
+                c.preview = str(gif.relative_to(out_dir))
     return {**record, "result": result.to_dict(), "video": asdict(video)}
 
 

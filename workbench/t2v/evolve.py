@@ -139,7 +139,8 @@ def _candidate(cid: str, rnd: int, index: int, prompt: str, video: Any, scores: 
     data = scores.to_dict()
     prov = getattr(video, "provenance", None)
     return Candidate(id=cid, round=rnd, index=index, prompt=prompt, scores=data, total=total_value(data),
-                     safe=is_safe(data), rewriter=rewriter, video=prov.to_dict() if isinstance(prov, Provenance) else {},
+                     safe=is_safe(data), rewriter=rewriter,
+                     video=prov.to_dict() if isinstance(prov, Provenance) else {},
                      frames=getattr(video, "frames", None))
 
 
@@ -166,7 +167,8 @@ def evolve_prompts(original: str, propose: Propose, render: Render, score: Score
             texts = [p.text for p in proposals]
             with_baseline = result.baseline is None
             batch = ([original] if with_baseline else []) + texts
-            labels = (["original"] if with_baseline else []) + [f"candidate {i + 1}/{len(texts)}" for i in range(len(texts))]
+            labels = (["original"] if with_baseline else []) + [f"candidate {i + 1}/{len(texts)}"
+                                                                 for i in range(len(texts))]
 
             def on_step(index: int, step: int, steps: int) -> None:
                 job.update("render", step, steps, f"{where} · {labels[index]} · denoising step {step}/{steps}")
@@ -179,7 +181,8 @@ def evolve_prompts(original: str, propose: Propose, render: Render, score: Score
             scored = list(score(original, batch, videos))
             timing["score"] = time.perf_counter() - started
         except Cancelled:
-            result.stopped = f"cancelled by the user during round {r}; the {len(result.rounds)} finished round(s) are kept"
+            result.stopped = (f"cancelled by the user during round {r}; the {len(result.rounds)} finished round(s) "
+                              f"are kept")
             break
         if with_baseline:
             result.baseline = _candidate("original", 0, 0, original, videos[0], scored[0], {"source": "user"})
@@ -189,8 +192,7 @@ def evolve_prompts(original: str, propose: Propose, render: Render, score: Score
         result.rounds.append(round_cands)
         result.timings.append(timing)
         leader = top_k(round_cands, 1)[0]
-        if best is None or (leader.safe and (not best.safe or (leader.total or float("-inf")) >
-                                             (best.total if best.total is not None else float("-inf")) + settings.min_improvement)):
+        if best is None or _improves(leader, best, settings.min_improvement):
             best, stale = leader, 0
         else:
             stale += 1
@@ -199,8 +201,6 @@ def evolve_prompts(original: str, propose: Propose, render: Render, score: Score
             result.stopped = (f"early stop after round {r}: the best total has not improved for {stale} round(s) "
                               f"(patience {settings.patience})")
             break
-    else:
-        result.stopped = result.stopped or f"finished {settings.rounds} round(s)"
     if not result.stopped:
         result.stopped = f"finished {len(result.rounds)} round(s)"
     try:
@@ -208,6 +208,14 @@ def evolve_prompts(original: str, propose: Propose, render: Render, score: Score
     except Cancelled:
         pass
     return result
+
+
+def _improves(new: Candidate, old: Candidate, margin: float) -> bool:
+    """A safe candidate beats an unsafe one; otherwise the total must rise by more than `margin`."""
+    if new.safe != old.safe:
+        return new.safe
+    low = float("-inf")
+    return (new.total if new.total is not None else low) > (old.total if old.total is not None else low) + margin
 
 
 def _propose_with_retry(propose: Propose, original: str, history: list[Candidate], settings: EvolveSettings,

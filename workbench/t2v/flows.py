@@ -13,9 +13,9 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from workbench.jobs import Cancelled, Job
+from workbench.jobs import Job
 from workbench.models import ManagedModel
 from workbench.t2i import diff as wdiff
 from workbench.t2i.inputs import check_count, check_prompt
@@ -224,7 +224,8 @@ def candidate_view(result: EvolveResult, cid: str | None) -> CandidateView:
         return CandidateView()
     c = result.find(cid)
     pieces = wdiff.word_diff(result.original, c.prompt)
-    return CandidateView(id=c.id, prompt=c.prompt, diff=wdiff.highlighted(pieces), diff_markdown=wdiff.to_markdown(pieces),
+    return CandidateView(id=c.id, prompt=c.prompt, diff=wdiff.highlighted(pieces),
+                         diff_markdown=wdiff.to_markdown(pieces),
                          preview=c.preview or None,
                          original_preview=(result.baseline.preview or None) if result.baseline else None,
                          scores=score_markdown(c.scores))
@@ -297,7 +298,8 @@ def principles_markdown(data: dict) -> str:
     for i, a in enumerate(data.get("attempts", []), 1):
         verdict = "accepted" if a.get("accepted") else "rejected"
         lines += ["", f"**Attempt {i}** ({verdict}): “{escape_markdown(a.get('rewrite', ''))}”"]
-        lines += [f"- {c['name']}: {'✅' if c['passed'] else '❌'} {escape_markdown(c['reason'])}" for c in a.get("checks", [])]
+        lines += [f"- {c['name']}: {'✅' if c['passed'] else '❌'} {escape_markdown(c['reason'])}"
+                  for c in a.get("checks", [])]
     return "\n".join(lines)
 
 
@@ -448,7 +450,8 @@ def render_final(ctx: Any, profile_name: str | None, state: dict | None, text: A
     chosen_mp4 = save_mp4(results[1].frames, f"{stem}-chosen.mp4", video.fps)
     chosen_gif = save_gif(results[1].frames, f"{stem}-chosen.gif", video.fps)
     prov = save_provenance({"original_prompt": original, "chosen_prompt": chosen, "settings": vars(video),
-                            "videos": {"original": results[0].provenance.to_dict(), "chosen": results[1].provenance.to_dict()},
+                            "videos": {"original": results[0].provenance.to_dict(),
+                                       "chosen": results[1].provenance.to_dict()},
                             "scores": {"original": scores[0].to_dict(), "chosen": scores[1].to_dict()}},
                            f"{stem}-provenance.json")
     random = results[1].provenance.random_weights
@@ -483,7 +486,8 @@ def parse_thresholds(text: Any) -> dict[str, float]:
     return out
 
 
-def export(ctx: Any, profile_name: str | None, state: dict | None, thresholds: Any, min_margin: Any) -> tuple[dict, T2VView]:
+def export(ctx: Any, profile_name: str | None, state: dict | None, thresholds: Any,
+           min_margin: Any) -> tuple[dict, T2VView]:
     result = _result(state)
     if result is None:
         raise ValueError("nothing to export yet: run Evolve first")

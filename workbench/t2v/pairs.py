@@ -108,7 +108,8 @@ def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def export_pairs(results: Sequence[EvolveResult], out_dir: str | Path, filt: PairFilter | None = None) -> dict[str, Any]:
+def export_pairs(results: Sequence[EvolveResult], out_dir: str | Path,
+                 filt: PairFilter | None = None) -> dict[str, Any]:
     """Write sft.jsonl and dpo.jsonl into `out_dir`; returns the paths and counts."""
     filt = (filt or PairFilter()).check()
     sft = [row for r in results for row in sft_pairs(r, filt)]

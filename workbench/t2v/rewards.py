@@ -118,7 +118,8 @@ def score_videos(scorer: Any, original: str, prompts: Sequence[str], videos: Seq
             "safety": Score("safety", 1.0 if safety.safe else 0.0, _rule_prov(safety), note=safety.reason),
         }
         if aes_raw is None:
-            scores["aesthetic"] = Score("aesthetic", None, None, note="this profile's CLIP scorer has no aesthetic head")
+            scores["aesthetic"] = Score("aesthetic", None, None,
+                                        note="this profile's CLIP scorer has no aesthetic head")
         else:
             vals = as_numpy(aes_raw)[aes_start:aes_start + len(aes_picks[k])]
             scores["aesthetic"] = Score("aesthetic", float(np.mean(vals)),
@@ -151,7 +152,8 @@ def _pixel_prov(metric: str, **settings: Any) -> Provenance:
 
 def _rule_prov(verdict: Any) -> Provenance:
     return Provenance(model_id=verdict.rule, backend="workbench.t2v.safety",
-                      settings={"metric": "safety", "definition": METRICS["safety"], "matches": verdict.to_dict()["matches"]})
+                      settings={"metric": "safety", "definition": METRICS["safety"],
+                                "matches": verdict.to_dict()["matches"]})
 
 
 def is_safe(item: ImageScores | dict[str, Any]) -> bool:

@@ -52,14 +52,16 @@ def video_settings(width: Any, height: Any, num_frames: Any, steps: Any, seed: A
 def history_message(original: str, history: Sequence[Candidate]) -> str:
     """The user turn of a later round: the idea, the top-k scored prompts (best last), then the best prompt on
     the last line (small models continue from it)."""
-    lines = [f"The user's video idea: {original}", "", "Prompts tried so far, with their video scores (higher is better):"]
-    for c in sorted(history, key=lambda c: c.total if c.total is not None else float("-inf")):
+    def key(c: Candidate) -> float:
+        return c.total if c.total is not None else float("-inf")
+
+    lines = [f"The user's video idea: {original}", "",
+             "Prompts tried so far, with their video scores (higher is better):"]
+    for c in sorted(history, key=key):
         metrics = ", ".join(f"{k} {v['value']:.2f}" for k, v in c.scores.get("scores", {}).items()
                             if v.get("value") is not None and k != "safety")
         lines.append(f"- score {c.total if c.total is not None else float('nan'):.3f} ({metrics}): {c.prompt}")
-    lines += ["", "Write a new, better prompt for the same idea.", history[-1].prompt if history else original]
-    if history:
-        lines[-1] = max(history, key=lambda c: c.total if c.total is not None else float("-inf")).prompt
+    lines += ["", "Write a new, better prompt for the same idea.", max(history, key=key).prompt if history else original]
     return "\n".join(lines)
 
 

@@ -123,7 +123,8 @@ def train_rewriter(config: T2VTrainConfig) -> dict[str, Any]:
         counts["sft_rows"] = len(rows)
         trainer = SFTTrainer(model=model, args=SFTConfig(max_steps=config.sft_steps,
                                                          learning_rate=config.sft_learning_rate, **common),
-                             train_dataset=_dataset(backend, rows, config.system_template, config.max_length), processing_class=tokenizer,
+                             train_dataset=_dataset(backend, rows, config.system_template, config.max_length),
+                             processing_class=tokenizer,
                              peft_config=peft_config)
         trainer.train()
         model, peft_config = trainer.model, None  # DPO keeps training this adapter
@@ -133,7 +134,8 @@ def train_rewriter(config: T2VTrainConfig) -> dict[str, Any]:
         counts["dpo_rows"] = len(rows)
         trainer = DPOTrainer(model=model, args=DPOConfig(max_steps=config.dpo_steps, beta=config.beta,
                                                          learning_rate=config.dpo_learning_rate, **common),
-                             train_dataset=_dataset(backend, rows, config.system_template, config.max_length), processing_class=tokenizer,
+                             train_dataset=_dataset(backend, rows, config.system_template, config.max_length),
+                             processing_class=tokenizer,
                              peft_config=peft_config)
         trainer.train()
         model = trainer.model
