@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from backends._diffusers_common import load_pipeline, load_prompt_window, pipeline_modules, split_at_token_limit, token_limit
 from backends.base import Capabilities, ModelSpec, VideoResult, VideoSettings, free_accelerator_memory, module_bytes
@@ -42,8 +42,11 @@ class DiffusersTextToVideo:
         tokenizer = getattr(self.pipe, "tokenizer", None)
         return split_at_token_limit(tokenizer, prompt) if tokenizer is not None else (prompt, "")
 
-    def generate(self, prompts: Sequence[str], settings: VideoSettings) -> list[VideoResult]:
-        """One pipeline call per prompt (video pipelines batch poorly in memory); same seed for each."""
+    def generate(self, prompts: Sequence[str], settings: VideoSettings,
+                 on_step: Callable[[int, int, int], None] | None = None) -> list[VideoResult]:
+        """One pipeline call per prompt (video pipelines batch poorly in memory); same seed for each.
+        `on_step(prompt_index, step, steps)` is called after each denoising step (diffusers'
+        callback_on_step_end); an exception it raises (a user's cancel) stops the render there."""
         import torch
 
         settings.check()
@@ -57,6 +60,12 @@ class DiffusersTextToVideo:
             )
             if settings.negative_prompt:
                 kwargs["negative_prompt"] = settings.negative_prompt
+            if on_step is not None:
+                def step_end(pipe: Any, step: int, timestep: Any, tensors: dict, _index: int = len(results)) -> dict:
+                    on_step(_index, step + 1, settings.steps)
+                    return tensors
+
+                kwargs["callback_on_step_end"] = step_end
             with torch.inference_mode():
                 frames = self.pipe(**kwargs).frames[0]
             _, tail = self.split_at_token_limit(prompt)

@@ -178,8 +178,13 @@ class FakeTextToImage(_FakeBase):
 class FakeTextToVideo(FakeTextToImage):
     kinds = ("t2v",)
 
-    def generate(self, prompts: Sequence[str], settings: VideoSettings) -> list[VideoResult]:  # type: ignore[override]
+    def generate(self, prompts: Sequence[str], settings: VideoSettings,  # type: ignore[override]
+                 on_step: Any = None) -> list[VideoResult]:
         settings.check()
+        if on_step is not None:
+            for index in range(len(prompts)):
+                for step in range(1, settings.steps + 1):
+                    on_step(index, step, settings.steps)
         return [VideoResult(frames=[_fake_image(p, settings.seed, settings.width, settings.height, f)
                                     for f in range(settings.num_frames)], fps=settings.fps, prompt=p,
                             provenance=self._prov(settings.seed, **vars(settings)),

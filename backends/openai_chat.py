@@ -16,8 +16,13 @@ from backends.base import Capabilities, Conversation, Generation, GenerationSett
 from backends.provenance import Provenance
 
 
-class RemoteModelError(RuntimeError):
-    """The server could not be reached or answered with an error."""
+class RemoteModelError(RuntimeError, ConnectionError):
+    """The server could not be reached or answered with an error. Also a ConnectionError, so the wiring layer
+    shows its message and callers can retry remote failures without catching every RuntimeError."""
+
+
+class RemoteTimeout(RemoteModelError, TimeoutError):
+    """The server did not answer within the timeout."""
 
 
 class OpenAIChat:
@@ -90,7 +95,8 @@ class OpenAIChat:
         try:
             response = self._client.post(url, json=payload)
         except httpx.HTTPError as exc:
-            raise RemoteModelError(
+            error = RemoteTimeout if isinstance(exc, httpx.TimeoutException) else RemoteModelError
+            raise error(
                 f"could not reach the rewriter server at {self.base_url} ({type(exc).__name__}: {exc}); "
                 f"check that it is running and the base URL is right"
             ) from exc

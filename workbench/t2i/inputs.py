@@ -10,14 +10,15 @@ MIN_CANDIDATES, MAX_CANDIDATES = 1, 8  # the tab shows at most eight candidates 
 MAX_POOL = 32  # over-generation ceiling: one batched generate call
 
 
-def check_prompt(prompt: object, name: str = "prompt") -> str:
+def check_prompt(prompt: object, name: str = "prompt",
+                 hint: str = "type a short description of the image you want") -> str:
     """The prompt, stripped of surrounding whitespace. Newlines and tabs are allowed inside; other control
     characters (often pasted from terminals or PDFs) are refused, not silently removed."""
     if not isinstance(prompt, str):
         raise ValueError(f"{name} must be text, got {type(prompt).__name__}")
     text = prompt.strip()
     if not text:
-        raise ValueError(f"{name} is empty: type a short description of the image you want")
+        raise ValueError(f"{name} is empty: {hint}")
     if len(text) > MAX_PROMPT_CHARS:
         raise ValueError(f"{name} is {len(text)} characters long; the limit is {MAX_PROMPT_CHARS} characters")
     for index, char in enumerate(text):

@@ -235,7 +235,17 @@ def _conversation(chat: Any, prompt: str, system_template: str, examples: Sequen
     suffix = chat.spec.option("prompt_suffix")
     if suffix:
         return prompt + str(suffix)
+    template = chat.spec.option("prompt_template")
+    if template:  # a rewriter trained on one fixed instruction (VPO): the user's query goes inside it
+        return [{"role": "user", "content": apply_prompt_template(str(template), prompt)}]
     return build_messages(prompt, system_template, examples)
+
+
+def apply_prompt_template(template: str, prompt: str) -> str:
+    """A profile's `prompt_template` with the user's query in place of `{query}`."""
+    if "{query}" not in template:
+        raise ValueError("a profile's prompt_template must contain {query} where the user's prompt goes")
+    return template.replace("{query}", prompt)
 
 
 def _sample(chat: Any, conversation: Any, settings: RefineSettings, count: int, seed: int, exclude: set[str],

@@ -78,11 +78,14 @@ def _prov(backend: Any, metric: str, **settings: Any) -> Provenance:
     return Provenance.of(backend, settings={"metric": metric, "definition": METRICS[metric], **settings})
 
 
-def check_weights(weights: dict[str, float] | None) -> dict[str, float]:
-    weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
-    unknown = set(weights) - set(METRICS)
+def check_weights(weights: dict[str, float] | None, metrics: dict[str, str] | None = None,
+                  defaults: dict[str, float] | None = None) -> dict[str, float]:
+    """Weights checked against a metric table (this module's, or another tab's such as the T2V rewards)."""
+    metrics = METRICS if metrics is None else metrics
+    weights = dict((DEFAULT_WEIGHTS if defaults is None else defaults) if weights is None else weights)
+    unknown = set(weights) - set(metrics)
     if unknown:
-        raise ValueError(f"unknown metric weight(s) {sorted(unknown)}; metrics: {', '.join(METRICS)}")
+        raise ValueError(f"unknown metric weight(s) {sorted(unknown)}; metrics: {', '.join(metrics)}")
     for name, value in weights.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 10.0:
             raise ValueError(f"weight for {name} must be between 0 and 10, got {value!r}")
@@ -91,17 +94,27 @@ def check_weights(weights: dict[str, float] | None) -> dict[str, float]:
     return {k: float(v) for k, v in weights.items()}
 
 
-def weighted_total(scores: dict[str, Score], weights: dict[str, float] | None = None) -> Score:
+def _scale_note(factor: float | None) -> str:
+    if factor is None:
+        return ""
+    return " /10" if factor == 0.1 else f" x{factor:g}"
+
+
+def weighted_total(scores: dict[str, Score], weights: dict[str, float] | None = None,
+                   metrics: dict[str, str] | None = None, defaults: dict[str, float] | None = None,
+                   scale: dict[str, float] | None = None, source: str = "workbench.t2i.scoring") -> Score:
     """Sum of weight x value over the available metrics, divided by the sum of their weights (aesthetic / 10).
-    Shown beside the metrics, never instead of them; the note says which metrics went in."""
-    weights = check_weights(weights)
+    Shown beside the metrics, never instead of them; the note says which metrics went in. Another tab passes
+    its own metric table, default weights and scales (the T2V rewards do)."""
+    weights = check_weights(weights, metrics, defaults)
+    scale = _SCALE if scale is None else scale
     used = {m: w for m, w in weights.items() if w > 0 and m in scores and scores[m].value is not None}
     if not used:
         return Score("total", None, None, note="no weighted metric is available")
-    value = sum(w * scores[m].value * _SCALE.get(m, 1.0) for m, w in used.items()) / sum(used.values())
-    parts = ", ".join(f"{w:g}x{m}" + (" /10" if m in _SCALE else "") for m, w in used.items())
+    value = sum(w * scores[m].value * scale.get(m, 1.0) for m, w in used.items()) / sum(used.values())
+    parts = ", ".join(f"{w:g}x{m}" + _scale_note(scale.get(m)) for m, w in used.items())
     random = any(scores[m].random_weights for m in used)
-    prov = Provenance(model_id="weighted-total", backend="workbench.t2i.scoring", random_weights=random,
+    prov = Provenance(model_id="weighted-total", backend=source, random_weights=random,
                       settings={"weights": weights, "used": list(used), "formula": "sum(w*v)/sum(w)"})
     return Score("total", float(value), prov, note=f"user-weighted: {parts}")
 

@@ -1,0 +1,121 @@
+"""`python -m workbench.t2v evolve PROMPTS --out DIR` evolves every prompt of a file and writes SFT/DPO pairs
+(resumable; shards under `accelerate launch -m workbench.t2v evolve ...`); `export DIR` re-exports the pairs with
+other filters; `train --sft ... --dpo ...` runs SFT then DPO with LoRA on the profile's chat model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from workbench.t2i.service import REWRITER_KINDS, RewriterChoice
+from workbench.t2v.evolve import EvolveSettings
+from workbench.t2v.pairs import PairFilter
+from workbench.t2v.rewards import DEFAULT_WEIGHTS
+
+
+def _pairs(text: str | None, base: dict[str, float] | None = None, flag: str = "--weights") -> dict[str, float]:
+    out = dict(base or {})
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, _, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"{flag} takes metric=value pairs separated by commas, got {part!r}") from None
+    return out
+
+
+def _filter(args: argparse.Namespace) -> PairFilter:
+    return PairFilter(thresholds=_pairs(args.thresholds, flag="--thresholds"), min_margin=args.min_margin,
+                      max_words=args.max_words)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m workbench.t2v", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_filter(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--thresholds", default="", help="chosen minimums, e.g. align_original=0.2,temporal=0.5")
+        p.add_argument("--min-margin", type=float, default=0.02, help="chosen total - rejected total")
+        p.add_argument("--max-words", type=int, default=130, help="longest chosen prompt")
+
+    e = sub.add_parser("evolve", help="evolve every prompt of a file, then export SFT/DPO pairs")
+    e.add_argument("prompts", help="a .txt file (one idea per line) or .jsonl with a 'prompt' field")
+    e.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
+    e.add_argument("--profile", default=None)
+    e.add_argument("--device", default=None)
+    e.add_argument("--rounds", type=int, default=3)
+    e.add_argument("--population", type=int, default=3)
+    e.add_argument("--top-k", type=int, default=3)
+    e.add_argument("--patience", type=int, default=1)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--temperature", type=float, default=0.9)
+    e.add_argument("--rewriter", choices=[k for k in REWRITER_KINDS if k != "baseline"], default="profile")
+    e.add_argument("--role", default="chat", help="profile role of the rewriter (chat, or t2v_rewriter)")
+    e.add_argument("--base-url", default="")
+    e.add_argument("--model", default="")
+    e.add_argument("--weights", default="", help="e.g. align_original=1.3,dynamic=1.1")
+    e.add_argument("--limit", type=int, default=None)
+    e.add_argument("--no-previews", action="store_true")
+    add_filter(e)
+
+    x = sub.add_parser("export", help="write sft.jsonl and dpo.jsonl from an evolve folder with other filters")
+    x.add_argument("out", help="the folder `evolve` wrote")
+    add_filter(x)
+
+    t = sub.add_parser("train", help="SFT then DPO with LoRA (TRL + peft) on the profile's chat model")
+    t.add_argument("--profile", default=None)
+    t.add_argument("--role", default="chat")
+    t.add_argument("--sft", default=None, help="sft.jsonl (prompt/completion)")
+    t.add_argument("--dpo", default=None, help="dpo.jsonl (prompt/chosen/rejected)")
+    t.add_argument("--out", required=True, help="adapter folder to write")
+    t.add_argument("--sft-steps", type=int, default=50)
+    t.add_argument("--dpo-steps", type=int, default=50)
+    t.add_argument("--batch-size", type=int, default=2)
+    t.add_argument("--max-length", type=int, default=256)
+    t.add_argument("--beta", type=float, default=0.1)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "export":
+            from workbench.t2v.batch import export_from_records
+
+            print(json.dumps({k: v for k, v in export_from_records(args.out, _filter(args)).items()}, indent=2))
+            return 0
+        from workbench.context import build_context
+
+        if args.command == "evolve":
+            from workbench.t2v.batch import T2VBatchConfig, run_batch
+
+            ctx = build_context(args.profile, args.device)
+            config = T2VBatchConfig(
+                prompts_file=args.prompts, out_dir=args.out, profile=args.profile,
+                rewriter=RewriterChoice(kind=args.rewriter, role=args.role, base_url=args.base_url, model=args.model),
+                evolve=EvolveSettings(rounds=args.rounds, population=args.population, top_k=args.top_k,
+                                      patience=args.patience, seed=args.seed, temperature=args.temperature),
+                weights=_pairs(args.weights, DEFAULT_WEIGHTS), pair_filter=_filter(args),
+                save_previews=not args.no_previews, limit=args.limit)
+            summary = run_batch(ctx, config)
+            print(json.dumps(vars(summary), indent=2, default=str))
+            return 0 if summary.failed == 0 else 1
+        from workbench.t2v.train import T2VTrainConfig, train_rewriter
+
+        ctx = build_context(args.profile)
+        result = train_rewriter(T2VTrainConfig(base=ctx.profile(args.profile).spec(args.role), out_dir=args.out,
+                                               sft_file=args.sft, dpo_file=args.dpo, sft_steps=args.sft_steps,
+                                               dpo_steps=args.dpo_steps, batch_size=args.batch_size,
+                                               max_length=args.max_length, beta=args.beta))
+        print(json.dumps({k: v for k, v in result.items() if k != "provenance"}, indent=2))
+        return 0
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
