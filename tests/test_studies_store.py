@@ -70,9 +70,14 @@ def test_database_url_and_spaces_paths(tmp_path, monkeypatch):
     assert store_module.default_url() == "postgresql+psycopg://u@h/db"
     monkeypatch.delenv("DATABASE_URL")
     monkeypatch.delenv("WORKBENCH_STUDIES_DB")
-    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
-    expected = "/data/prompt-workbench/studies.sqlite" if os.access("/data", os.W_OK) else str(tmp_path / "cache" / "studies.sqlite")
-    assert store_module.default_url() == f"sqlite:///{expected}"
+    monkeypatch.delenv("WORKBENCH_STUDY_DB", raising=False)
+    # Without a path: the workbench's data folder (workbench.storage), /data/prompt-workbench on a Space.
+    monkeypatch.setenv("WORKBENCH_PERSISTENT_ROOT", str(tmp_path / "no-such-volume"))
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
+    assert store_module.default_url() == f"sqlite:///{tmp_path / 'data' / 'studies.sqlite'}"
+    (tmp_path / "volume").mkdir()
+    monkeypatch.setenv("WORKBENCH_PERSISTENT_ROOT", str(tmp_path / "volume"))
+    assert store_module.default_url() == f"sqlite:///{tmp_path / 'volume' / 'prompt-workbench' / 'studies.sqlite'}"
 
 
 def _start_server(db: str, log_path):
