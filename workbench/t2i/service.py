@@ -210,7 +210,8 @@ def render_and_score(t2i: Any, scorer: Any, embedder: Any, original: str, candid
                 elapsed)
     orig, images = results[0], results[1:]
     done = texts[:len(images)]
-    job.update("score", 0, 1, f"{len(images)} images")
+    if not stopped:  # after a cancel the job stays cancelled: score what finished without asking again
+        job.update("score", 0, 1, f"{len(images)} images")
     scores = score_images(scorer, embedder, original, done, [r.image for r in images],
                           [r.provenance for r in images], weights)
     orig_scores = score_images(scorer, embedder, original, [original], [orig.image], [orig.provenance], weights)[0]
