@@ -31,10 +31,11 @@ def build_gradio(ctx, session) -> None:
     gradio_examples(ctx, session, "t2i")
 
     gr.Markdown(
-        "Type a coarse prompt and get up to eight fine-grained rewrites. Edit them, compare the word diff, regenerate "
-        "any one, then **Render** (the expensive step): each image sits beside the original prompt's image from the "
-        "same seed, with a per-metric score panel. Pick one and **Refine further**; the tree of rounds below lets "
-        "you go back and branch."
+        "Type a coarse prompt and get up to eight fine-grained rewrites that fit the image model's text window. "
+        "Edit them, compare the word diff, regenerate any one (↻), then **Render** (the expensive step, with "
+        "progress and Cancel): the grid shows the original prompt's image first, then each candidate from the same "
+        "seed, with one chart of every metric and the full table a click away; sort by any metric and download the "
+        "round as a ZIP. Pick one and **Refine further**; the tree of rounds below lets you go back and branch."
     )
     state = gr.State(None)
     with gr.Row():

@@ -58,18 +58,21 @@ def test_t2i_tab_refines_then_renders_images(app_page):
     assert all(not b.is_visible() for b in boxes[4:])  # slots past N stay hidden
     panel.locator("#t2i-render").click()
     wait_for_text(panel.locator("#t2i-render-status"), "Image diversity of this round")
-    # Each visible candidate shows the original prompt's image and its own, decoded at the rendered size.
-    images = panel.locator("img")
-    expect(images).to_have_count(8)
+    # The grid: the original prompt's image first, then one tile per candidate, at the profile's default size.
+    images = panel.locator("#t2i-grid img")
+    expect(images).to_have_count(5)
     decoded = []
-    for k in range(8):
+    for k in range(5):
         image = images.nth(k)
         image.scroll_into_view_if_needed()  # Gradio's images load lazily
         image.evaluate("i => i.complete && i.naturalWidth ? 0 : new Promise(r => i.addEventListener('load', r))")
         decoded.append(image.evaluate("i => [i.naturalWidth, i.naturalHeight, i.src]"))
-    assert [d[:2] for d in decoded] == [[512, 512]] * 8
-    sources = [d[2] for d in decoded]
-    assert len(set(sources[0::2])) == 1 and len(set(sources[1::2])) == 4  # one original (same seed), 4 candidates
+    assert [d[:2] for d in decoded] == [[64, 64]] * 5  # fake profile: settings.t2i_render.size = 64
+    assert len({d[2] for d in decoded}) == 5  # the original and 4 different candidates
+    grid_text = panel.locator("#t2i-grid").inner_text()
+    assert "original (same seed)" in grid_text and "total" in grid_text and "random weights" in grid_text
+    # One chart of every metric per image.
+    page.wait_for_function("() => document.querySelectorAll('#t2i-chart .js-plotly-plot .main-svg').length > 0")
     screenshot(page, "t2i_tab")
 
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from tests.app_process import start_app, stop
-from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS
+from tests.browser import ARTIFACTS, CHROMIUM_ARGS
 
 
 @pytest.mark.browser

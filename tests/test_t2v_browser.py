@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from tests.app_process import ROOT, start_app, stop
-from tests.test_browser import CHROMIUM_ARGS
+from tests.browser import CHROMIUM_ARGS
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
