@@ -24,7 +24,9 @@ class WordWindow:
 def test_the_gate_names_repeats_stories_and_drift():
     assert repeated_phrase("a bowl of ramen, red paper, a bowl of ramen") == "a bowl of"
     assert repeated_phrase("a red fox in snow, soft light, wide angle") is None
-    assert "first person" in story_reason("I walked to the lighthouse at night")
+    assert "first or second person" in story_reason("I walked to the lighthouse at night")
+    assert "first or second person" in story_reason("relentless sun on your skin, gold glow")
+    assert "a question" in story_reason("a lighthouse, what do you say to that?".replace("you ", ""))
     assert "a statement" in story_reason("it's a cat, it's a beast, it's a sea monster")
     assert "past-tense narration" in story_reason("she opened the door and the wind howled")
     assert "dialogue" in story_reason('the knight said "onward" to the crowd')

@@ -7,7 +7,8 @@ nothing is cut mid-word; an answer cut by the generation limit loses its unfinis
 Gate, with one reason per dropped rewrite (the status line counts them):
 - "repeats a phrase": the same three words (lower-cased, punctuation ignored) occur twice;
 - "drifts from the prompt": embedding cosine with the user's prompt below `intent_floor`;
-- "reads as a story": first person (I, me, my, we, our), dialogue (a quoted sentence or "said"/"asked"),
+- "reads as a story": first or second person (I, me, my, we, our, you, your), a question mark, dialogue (a
+  quoted sentence or "said"/"asked"),
   sentence openers that make a statement ("it's", "there is", "this is"), or past-tense narration
   (a pronoun followed by a verb in -ed, or was/were/had/did after a pronoun). A prompt is a list of phrases
   describing an image, not a narrative; adjectives in -ed ("weathered wood") pass because no pronoun precedes.
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 _WORD = re.compile(r"[a-z0-9']+")
-_FIRST_PERSON = re.compile(r"\b(i|me|my|mine|we|our|ours|us)\b", re.I)
+_FIRST_PERSON = re.compile(r"\b(i|me|my|mine|we|our|ours|us|you|your|yours)\b", re.I)
+_QUESTION = re.compile(r"\?")
 _DIALOGUE = re.compile(r"[\"“][^\"”]{3,}[\"”]|\b(said|asked|replied|whispered|shouted)\b", re.I)
 _STATEMENT = re.compile(r"\b(it's|it is|there is|there are|there's|this is|that is|here is|you are|you're)\b", re.I)
 _NARRATION = re.compile(r"\b(he|she|it|they|i|we|you)\s+(?:\w+ed|was|were|had|did|went|saw|felt|thought|came|"
@@ -42,7 +44,8 @@ def repeated_phrase(text: str, n: int = 3) -> str | None:
 
 
 def story_reason(text: str) -> str | None:
-    for pattern, why in ((_FIRST_PERSON, "first person"), (_DIALOGUE, "dialogue"), (_STATEMENT, "a statement"),
+    for pattern, why in ((_FIRST_PERSON, "first or second person"), (_QUESTION, "a question"),
+                         (_DIALOGUE, "dialogue"), (_STATEMENT, "a statement"),
                          (_NARRATION, "past-tense narration")):
         match = pattern.search(text)
         if match:
