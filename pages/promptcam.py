@@ -33,7 +33,7 @@ def build_gradio(ctx, session) -> None:
         with gr.Column(scale=1):
             upload = gr.File(label="Upload an image (optional)", file_types=["image"], type="filepath",
                              elem_id="promptcam-upload")
-            example = gr.Dropdown(examples, value=examples[0] if examples else None, label="…or a shipped example",
+            example = gr.Dropdown(examples, value=flows.default_example(), label="…or a shipped example",
                                   elem_id="promptcam-example")
             checkpoint = gr.Textbox(label="Checkpoint folder (empty: the profile's)", elem_id="promptcam-checkpoint")
             class_choice = gr.Dropdown(_class_choices(ctx, ctx.default_profile), value="predicted",
@@ -98,7 +98,9 @@ def render_streamlit(ctx) -> None:
     examples = flows.example_names()
     with st.form("promptcam_form"):
         upload = st.file_uploader("Upload an image (optional)", key="promptcam_upload")
-        example = st.selectbox("…or a shipped example", examples, key="promptcam_example")
+        default = flows.default_example()
+        example = st.selectbox("…or a shipped example", examples, key="promptcam_example",
+                               index=examples.index(default) if default in examples else 0)
         checkpoint = st.text_input("Checkpoint folder (empty: the profile's)", key="promptcam_checkpoint")
         class_choice = st.text_input("Class to explain (predicted, true class, a name, or an index)", "predicted",
                                      key="promptcam_class", help="Classes: " + ", ".join(_class_choices(ctx, profile_name)))

@@ -16,6 +16,7 @@ def test_promptcam_tab_explains_a_shipped_example(app_page):
     panel = open_tab(page, "promptcam")
     panel.locator("#promptcam-run").click()
     summary = wait_for_text(panel.locator("#promptcam-summary"), "predicted", timeout=180_000)
+    assert "blue_crown_00001.png · predicted blue_crown" in summary  # the default example is one it gets right
     assert "Explaining class" in summary and "validation accuracy" in summary
     rows = table_rows(panel.locator("#promptcam-topk-table"))
     assert len(rows) == 3  # top-3 classes, the default
