@@ -189,8 +189,6 @@ def run_batch(ctx: Any, config: BatchConfig, state: Any | None = None,
               on_done: Callable[[dict[str, Any]], None] | None = None, progress: bool = True) -> BatchSummary:
     from tqdm.auto import tqdm
 
-    from workbench.models import ModelLoadError
-
     config.check()
     state = state or partial_state()
     out_dir = Path(config.out_dir)
@@ -202,7 +200,6 @@ def run_batch(ctx: Any, config: BatchConfig, state: Any | None = None,
     if config.limit is not None:
         mine = mine[: int(config.limit)]
     shard_file = out_dir / "shards" / f"rank-{state.process_index:03d}.jsonl"
-    done = failed = 0
     bar = tqdm(mine, desc=f"t2i batch [{state.process_index + 1}/{state.num_processes}]", unit="prompt",
                disable=not progress, position=state.process_index)
     if shard_file.exists() and shard_file.stat().st_size:
@@ -212,13 +209,30 @@ def run_batch(ctx: Any, config: BatchConfig, state: Any | None = None,
         if cut_short:  # an interrupted write left half a line: start ours on a fresh one
             with open(shard_file, "a", encoding="utf-8") as fh:
                 fh.write("\n")
+    done, failed = process_shard(bar, shard_file, lambda item: process_prompt(ctx, config, item, out_dir), on_done)
+    state.wait_for_everyone()
+    outputs: dict[str, str] = {}
+    if state.is_main_process:
+        outputs = merge_outputs(out_dir, items, config)
+    return BatchSummary(total=len(items), skipped=skipped, done=done, failed=failed, outputs=outputs)
+
+
+def process_shard(items: Any, shard_file: Path, process: Any, on_done: Any = None,
+                  errors: tuple[type[BaseException], ...] = (ValueError, RuntimeError)) -> tuple[int, int]:
+    """Run `process(item)` for this process's items, appending each record to the shard file as one flushed JSON
+    line (what makes a killed run resumable). A failure in `errors` becomes an error record and the batch goes
+    on; a model that cannot load stops it. Returns (records written, of which failed). Shared by the T2I and
+    T2V batch CLIs."""
+    from workbench.models import ModelLoadError
+
+    done = failed = 0
     with open(shard_file, "a", encoding="utf-8") as fh:
-        for item in bar:
+        for item in items:
             try:
-                record = process_prompt(ctx, config, item, out_dir)
+                record = process(item)
             except ModelLoadError:
                 raise  # no model, no batch: stop with the load message
-            except (ValueError, RuntimeError) as exc:
+            except errors as exc:
                 record = {"id": item.id, "index": item.index, "prompt": item.prompt, "error": str(exc)}
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             fh.flush()
@@ -226,11 +240,7 @@ def run_batch(ctx: Any, config: BatchConfig, state: Any | None = None,
             failed += int("error" in record)
             if on_done is not None:
                 on_done(record)
-    state.wait_for_everyone()
-    outputs: dict[str, str] = {}
-    if state.is_main_process:
-        outputs = merge_outputs(out_dir, items, config)
-    return BatchSummary(total=len(items), skipped=skipped, done=done, failed=failed, outputs=outputs)
+    return done, failed
 
 
 # --------------------------------------------------------------------------- merged outputs

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from backends.base import VideoSettings
-from workbench.t2i.batch import partial_state, read_prompts, read_records, shard
+from workbench.t2i.batch import partial_state, process_shard, read_prompts, read_records, shard
 from workbench.t2i.inputs import check_prompt
 from workbench.t2i.scoring import check_weights
 from workbench.t2i.service import RewriterChoice
@@ -79,8 +79,6 @@ def run_batch(ctx: Any, config: T2VBatchConfig, state: Any | None = None, progre
               on_done: Callable[[dict[str, Any]], None] | None = None) -> T2VBatchSummary:
     from tqdm.auto import tqdm
 
-    from workbench.models import ModelLoadError
-
     config.check()
     state = state or partial_state()
     out_dir = Path(config.out_dir)
@@ -96,23 +94,10 @@ def run_batch(ctx: Any, config: T2VBatchConfig, state: Any | None = None, progre
     if shard_file.exists() and shard_file.stat().st_size and not shard_file.read_bytes().endswith(b"\n"):
         with open(shard_file, "a", encoding="utf-8") as fh:  # an interrupted write left half a line
             fh.write("\n")
-    done = failed = 0
     bar = tqdm(mine, desc=f"t2v evolve [{state.process_index + 1}/{state.num_processes}]", unit="prompt",
                disable=not progress, position=state.process_index)
-    with open(shard_file, "a", encoding="utf-8") as fh:
-        for item in bar:
-            try:
-                record = process_prompt(ctx, config, item, out_dir)
-            except ModelLoadError:
-                raise
-            except (ValueError, RuntimeError, TimeoutError, ConnectionError) as exc:
-                record = {"id": item.id, "index": item.index, "prompt": item.prompt, "error": str(exc)}
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-            fh.flush()
-            done += 1
-            failed += int("error" in record)
-            if on_done is not None:
-                on_done(record)
+    done, failed = process_shard(bar, shard_file, lambda item: process_prompt(ctx, config, item, out_dir), on_done,
+                                 errors=(ValueError, RuntimeError, TimeoutError, ConnectionError))
     state.wait_for_everyone()
     outputs: dict[str, Any] = {}
     if state.is_main_process:
