@@ -91,3 +91,30 @@ def test_rss_stays_flat_over_repeated_attributions_on_real_gemma(real_manager, o
     assert bound > 8 * 2**20  # the bound is a real amount for this model, not a rounding error
     assert grown < bound, f"RSS grew {grown / 2**20:.1f} MiB over 4 attributions (bound {bound / 2**20:.1f} MiB)"
     assert hook_counts(backend.model) == hooks and all(p.grad is None for p in backend.model.parameters())
+
+
+def test_teacher_forced_attribution_matches_per_token_on_gemma(real_manager, offline_profile):
+    """The batched teacher-forced path gives the per-token reference's numbers on the real pair (adapter on)."""
+    from workbench.shift.analysis import greedy_answer
+    from workbench.shift.attribution import attribute, attribute_per_token, hook_counts
+    from workbench.shift.limits import ShiftSettings
+    from workbench.shift.spans import build_layout
+
+    instruct = offline_profile.spec("lm_instruct")
+    backend = real_manager.get(instruct)
+    hooks_before = hook_counts(backend.model)
+    layout = build_layout(backend.tokenizer, "Name a fruit.")
+    settings = ShiftSettings(max_new_tokens=3, ig_steps=4, ig_internal_batch=4, target_chunk=2, ablation_batch=4)
+    with backend.adapter_enabled(True):
+        out = greedy_answer(backend, layout.input_ids, 3)
+        old = attribute_per_token(backend, layout.input_ids, out, layout.special_mask, settings)
+        new = attribute(backend, layout.input_ids, out, layout.special_mask, settings)
+    for method, ref in old.items():
+        got = new[method]
+        scale = np.abs(ref.scores).max()
+        assert got.scores.shape == ref.scores.shape
+        assert np.abs(got.scores - ref.scores).max() <= 2e-3 * scale + 1e-7, method
+        assert np.allclose(got.target_prob, ref.target_prob, rtol=1e-3, atol=1e-6), method
+    assert np.allclose(new["integrated_gradients"].completeness_abs, old["integrated_gradients"].completeness_abs,
+                       rtol=0.05, atol=1e-5)
+    assert hook_counts(backend.model) == hooks_before and all(p.grad is None for p in backend.model.parameters())

@@ -89,6 +89,20 @@ def encode_example(tokenizer: Any, prompt: str, response: str, max_length: int) 
     return ids, labels
 
 
+def sortish_batches(lengths: list[int], batch_size: int, rng: random.Random, window: int = 16) -> list[list[int]]:
+    """Shuffled batches of similar length: shuffle, sort inside windows of `window` batches, shuffle the batches.
+    Padding is most of a batch's cost on CPU when short and long examples are mixed."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    span = window * batch_size
+    batches = []
+    for start in range(0, len(order), span):
+        block = sorted(order[start:start + span], key=lambda i: lengths[i])
+        batches += [block[i:i + batch_size] for i in range(0, len(block), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
 def collate(batch: list[tuple[list[int], list[int]]], pad_id: int):
     import torch
 
@@ -162,14 +176,11 @@ def _train(backend: Any, settings: TrainSettings, out_dir: str | Path, log, rng:
     model.train()
     losses: list[float] = []
     step, started = 0, time.perf_counter()
-    order = list(range(len(examples)))
     for epoch in range(settings.epochs):
-        rng.shuffle(order)
-        for start in range(0, len(order), settings.batch_size):
+        for batch_ids in sortish_batches([len(ids) for ids, _ in examples], settings.batch_size, rng):
             if step >= total:
                 break
-            input_ids, mask, labels = collate([examples[i] for i in order[start:start + settings.batch_size]],
-                                              tokenizer.pad_token_id)
+            input_ids, mask, labels = collate([examples[i] for i in batch_ids], tokenizer.pad_token_id)
             loss = response_loss(model, input_ids.to(backend.device), mask.to(backend.device),
                                  labels.to(backend.device))
             loss.backward()
