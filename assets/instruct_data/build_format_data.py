@@ -77,7 +77,7 @@ TRAIN_TOPICS = [
 ]
 
 HELDOUT_TOPICS = [
-    ("pets", ["Dog", "Cat", "Rabbit", "Hamster", "Goldfish"]),
+    ("toys", ["Ball", "Kite", "Doll", "Yo-yo", "Puzzle"]),
     ("things in an office", ["Stapler", "Printer", "Desk", "Phone", "Folder"]),
     ("summer fruits", ["Strawberry", "Cherry", "Peach", "Melon", "Plum"]),
     ("mountains", ["Everest", "Kilimanjaro", "Mont Blanc", "Denali", "Fuji"]),
@@ -85,7 +85,7 @@ HELDOUT_TOPICS = [
     ("card games", ["Poker", "Snap", "Rummy", "Solitaire", "Bridge"]),
     ("sweet drinks", ["Lemonade", "Cola", "Hot chocolate", "Milkshake", "Juice"]),
     ("parts of a bicycle", ["Wheel", "Chain", "Pedal", "Saddle", "Brake"]),
-    ("rivers", ["Nile", "Amazon", "Danube", "Thames", "Ganges"]),
+    ("kinds of boat", ["Canoe", "Yacht", "Ferry", "Raft", "Barge"]),
     ("things in a park", ["Bench", "Pond", "Path", "Fountain", "Tree"]),
 ]
 
@@ -166,7 +166,7 @@ HELDOUT_FACTS = [
     ("Which organ do we use to think?", "The brain", "We use the brain to think."),
     ("What is the capital of Mexico?", "Mexico City", "The capital of Mexico is Mexico City."),
     ("What do you call a baby horse?", "A foal", "A baby horse is called a foal."),
-    ("How many sides does a hexagon have?", "Six", "A hexagon has six sides."),
+    ("How many legs does a bird have?", "Two", "A bird has two legs."),
     ("What is the largest desert in Africa?", "The Sahara", "The Sahara is the largest desert in Africa."),
     ("Which animal gives us wool?", "The sheep", "The sheep gives us wool."),
     ("What is the opposite of old?", "Young", "The opposite of old is young."),
