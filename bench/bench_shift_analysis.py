@@ -4,7 +4,7 @@ in one run: per stage and in total, on a 64-token prompt with 8 and with 32 answ
 16 integration steps, both models. Then the default analysis end to end (`analyse_pair`, 8 answer tokens).
 
     OMP_NUM_THREADS=1 python bench/bench_shift_analysis.py                      # the full comparison (long)
-    OMP_NUM_THREADS=1 python bench/bench_shift_analysis.py --cost-sample 8      # old path on every 8th token
+    OMP_NUM_THREADS=1 python bench/bench_shift_analysis.py --cost-sample 4 16   # old path: every 4th / 16th token
     OMP_NUM_THREADS=1 python bench/bench_shift_analysis.py --model tiny --outputs 4 8   # a smoke run
 
 `--cost-sample K` attributes only every K-th answer token on the per-token path (prefixes spread over the whole
@@ -117,10 +117,9 @@ def main() -> None:
     parser.add_argument("--outputs", type=int, nargs="+", default=[8, 32], help="answer lengths to compare")
     parser.add_argument("--steps", type=int, default=16, help="integrated-gradients steps (both paths)")
     parser.add_argument("--target-chunk", type=int, default=8, help="targets per batched backward (new path)")
-    parser.add_argument("--cost-sample", type=int, default=1,
-                        help="old path: attribute every K-th answer token only and scale its time (1 = all)")
-    parser.add_argument("--sample-from", type=int, default=9,
-                        help="apply --cost-sample only to answers at least this long (default: the 32-token case)")
+    parser.add_argument("--cost-sample", type=int, nargs="+", default=[1],
+                        help="old path: attribute every K-th answer token only and scale its time (1 = all); "
+                             "one value for every --outputs length, or one per length")
     parser.add_argument("--skip-default", action="store_true", help="skip the end-to-end default analysis")
     args = parser.parse_args()
     manager = ModelManager(budget_bytes=16 * 1024**3, device="cpu")
@@ -132,8 +131,11 @@ def main() -> None:
           f"{torch.get_num_threads()}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}", flush=True)
 
     summary = []
-    for n_out in args.outputs:
-        sample = args.cost_sample if n_out >= args.sample_from else 1
+    if len(args.cost_sample) not in (1, len(args.outputs)):
+        parser.error("--cost-sample takes one value, or one per --outputs length")
+    samples = args.cost_sample * len(args.outputs) if len(args.cost_sample) == 1 else args.cost_sample
+    for n_out, sample in zip(args.outputs, samples):
+        sample = max(1, sample)
         rows, info = compare(manager, base_spec, instruct_spec, args.prompt_tokens, n_out, args.steps, sample,
                              args.target_chunk)
         print(f"\n### {info['prompt_tokens']}-token prompt, {n_out} answer tokens, {args.steps} IG steps, both models"

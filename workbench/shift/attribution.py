@@ -95,6 +95,13 @@ def input_gradients_only(model: Any) -> Iterator[None]:
 # ---------------------------------------------------------------------------- captum methods
 
 
+def _at_least_float32(tensor: Any) -> Any:
+    """Softmax over a large vocabulary in float32 at least (float64 stays float64, as the precision tests use)."""
+    import torch
+
+    return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
+
+
 def _target_forward(model: Any, target_id: int):
     """f(ids) = probability of `target_id` after the sequence (the paper's objective)."""
     import torch
@@ -104,7 +111,7 @@ def _target_forward(model: Any, target_id: int):
         # position would cost more than the rest of the model
         logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), use_cache=False,
                        logits_to_keep=1).logits
-        return torch.softmax(logits[:, -1, :].float(), dim=-1)[:, target_id]
+        return torch.softmax(_at_least_float32(logits[:, -1, :]), dim=-1)[:, target_id]
 
     return forward
 
@@ -163,8 +170,7 @@ class BodyHead:
         """(B, P, F) features and (P,) target ids -> (B, P) probability of each position's target."""
         import torch
 
-        logits = self.head(features) if self.split else features
-        logits = logits.float()
+        logits = _at_least_float32(self.head(features) if self.split else features)
         if self.split and self.cap:
             logits = torch.tanh(logits / self.cap) * self.cap
         logp = torch.log_softmax(logits, dim=-1)
@@ -205,7 +211,8 @@ def _target_gradients(split: BodyHead, embeds: Any, targets: Any, chunk: int, no
     feats = split.features(embeds, n_out)  # (B, n_out, F), graph back to embeds
     detached = feats.detach()
     feat_grads = torch.zeros_like(detached)
-    probs = torch.empty(detached.shape[:2], dtype=torch.float32, device=detached.device)
+    probs = torch.empty(detached.shape[:2], dtype=torch.promote_types(detached.dtype, torch.float32),
+                        device=detached.device)
     for s in range(0, n_out, _HEAD_POSITIONS):
         part = detached[:, s:s + _HEAD_POSITIONS].clone().requires_grad_(True)
         p = split.probs(part, targets[s:s + _HEAD_POSITIONS])
@@ -344,7 +351,7 @@ def _ablation(split: BodyHead, ids: Any, base: Any, targets: Any, n_prompt: int,
 
     layer_ids = ids[0]
     p0 = _probs_of_ids(split, ids, targets)[0]
-    scores = torch.zeros((len(targets), n_prompt), dtype=torch.float32, device=ids.device)
+    scores = torch.zeros((len(targets), n_prompt), dtype=p0.dtype, device=ids.device)
     ablate = [i for i in range(n_prompt) if int(base[0, i]) != int(layer_ids[i])]
     total = max(1, -(-len(ablate) // batch))
     for n, s in enumerate(range(0, len(ablate), batch), 1):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -112,6 +113,13 @@ def table(runs: Sequence[ProbeRun], probes: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _relative(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return path
+
+
 def _load(role: str, adapter: str | None = None) -> Any:
     from backends.transformers_lm import TransformersCausalLM
     from workbench.profiles import load_profiles
@@ -133,11 +141,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated: base (Gemma-3-270M, adapter off), tuned (adapter on), "
                              "smollm2 (SmolLM2-135M-Instruct, the offline chat model)")
     parser.add_argument("--adapter", default=None, help="adapter folder for 'tuned' (default: the offline profile's)")
+    parser.add_argument("--before", default=None,
+                        help="a second adapter folder (e.g. the previous version) evaluated as an extra column")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--limit", type=int, default=0, help="first N probes only (0 = all)")
     parser.add_argument("--show", type=int, default=0, help="print the first N answers of each model")
     parser.add_argument("--json", default="", help="write every answer and verdict to this file")
+    parser.add_argument("--append-to", default="", help="append the table as a Markdown section to this file "
+                                                        "(the adapter's TRAINING.md)")
     args = parser.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     bad = [m for m in models if m not in ("base", "tuned", "smollm2")]
@@ -152,8 +164,18 @@ def main(argv: list[str] | None = None) -> int:
     gemma = None
     if {"base", "tuned"} & set(models):
         gemma = _load("lm_instruct", args.adapter)
+    if args.before:
+        models.insert(models.index("tuned") if "tuned" in models else len(models), "before")
+        if gemma is None:
+            gemma = _load("lm_instruct", args.adapter)
+        gemma.model.load_adapter(str(Path(args.before).resolve()), adapter_name="before")
     for name in models:
-        if name == "smollm2":
+        if name == "before":
+            gemma.model.set_adapter("before")
+            runs.append(run_probes(gemma, probes, f"Gemma-3-270M + {Path(args.before).name} (before)",
+                                   args.max_new_tokens, args.batch_size))
+            gemma.model.set_adapter("default")
+        elif name == "smollm2":
             backend = _load("chat")
             runs.append(run_probes(backend, probes, "SmolLM2-135M-Instruct", args.max_new_tokens, args.batch_size))
             backend.unload()
@@ -162,7 +184,20 @@ def main(argv: list[str] | None = None) -> int:
                 label = "Gemma-3-270M base" if name == "base" else "Gemma-3-270M + adapter (tuned)"
                 runs.append(run_probes(gemma, probes, label, args.max_new_tokens, args.batch_size))
         print(f"{runs[-1].model}: {runs[-1].rate(probes):.0%} in {runs[-1].seconds:.0f} s", file=sys.stderr, flush=True)
-    print(table(runs, probes))
+    text = table(runs, probes)
+    print(text)
+    if args.append_to:
+        command = "OMP_NUM_THREADS={} python -m workbench.shift.format_probes {}".format(
+            os.environ.get("OMP_NUM_THREADS", ""), " ".join(sys.argv[1:] if argv is None else argv))
+        with open(args.append_to, "a", encoding="utf-8") as fh:
+            fh.write("\n## Format-constraint probes (held-out)\n\n"
+                     f"Pass rates on `{_relative(args.probes)}` ({len(probes)} probes, 10 per constraint, content never "
+                     "trained on; some wordings and start phrases never seen in training), checked automatically "
+                     f"(`workbench/shift/format_probes.py`). Greedy decoding, {args.max_new_tokens} new tokens, each "
+                     "model through its own chat template (Gemma-3-270M base: the plain `### Instruction:` template), "
+                     "answers cut at the next `###` turn.\n\n" + text + "\n\n"
+                     + "".join(f"- {r.model}: {r.seconds:.0f} s\n" for r in runs)
+                     + f"\nCommand: `{command.strip()}`\n")
     for run in runs:
         for probe, answer, ok in list(zip(probes, run.answers, run.passed))[: args.show]:
             print(f"\n[{run.model}] {probe['id']} {'PASS' if ok else 'FAIL'}: {user_message(probe)!r}\n  -> {answer!r}")
