@@ -47,8 +47,9 @@ class ShiftResult:
     settings: ShiftSettings
     sides: dict[str, SideResult]
     seconds: float
-    complete: bool = True  # False for the partial result of a run still going or cancelled
+    complete: bool = True  # False for the partial result of a run still going, deferred or cancelled
     stopped: str = ""  # what was running when the user cancelled ("" = not cancelled)
+    parts: tuple[str, ...] = PARTS  # the parts asked for
 
     @property
     def n_outputs(self) -> int:
@@ -115,11 +116,13 @@ def answer_side(backend: Any, side: str, label: str, layout: PromptLayout, setti
 
 def analyse_pair(manager: Any, base_spec: ModelSpec, instruct_spec: ModelSpec, prompt: str, *,
                  use_chat_template: bool = True, system: str = "", settings: ShiftSettings | None = None,
-                 parts: Sequence[str] = PARTS, limits: ShiftLimits = LIMITS, job: Job | None = None) -> ShiftResult:
+                 parts: Sequence[str] = PARTS, limits: ShiftLimits = LIMITS, job: Job | None = None,
+                 defer_attribution: bool = False) -> ShiftResult:
     """Run the behaviour-shift analysis of one prompt on a base/instruct pair (see the module docstring).
 
     With a `job`, progress is reported at every step (stage, model, method, tokens) and the partial result
-    after every finished part; a cancel raises `Cancelled` whose `partial` is the `ShiftResult` so far."""
+    after every finished part; a cancel raises `Cancelled` whose `partial` is the `ShiftResult` so far.
+    `defer_attribution=True` returns after the cheap parts (`complete` False); `add_attribution` finishes it."""
     job = job or Job.none()
     settings = (settings or ShiftSettings()).check(limits)
     unknown = [p for p in parts if p not in PARTS]
@@ -132,49 +135,75 @@ def analyse_pair(manager: Any, base_spec: ModelSpec, instruct_spec: ModelSpec, p
     with use_side(manager, pair, "instruct") as backend:  # the instruct side's template is the interface tuned for
         layout = build_layout(backend.tokenizer, prompt, use_chat_template, system)
     check_prompt_tokens(layout.n_tokens, limits)
-    result = ShiftResult(pair_kind=pair.kind, layout=layout, settings=settings, sides={}, seconds=0.0, complete=False)
+    result = ShiftResult(pair_kind=pair.kind, layout=layout, settings=settings, sides={}, seconds=0.0, complete=False,
+                         parts=tuple(parts))
     stage = "answers"
     try:
         # the cheap parts first, for both sides, so a front end can show them while attribution runs
-        cheap = [p for p in ("attention", "ffn") if p in parts]
         for n, side in enumerate(SIDES):
             with use_side(manager, pair, side) as backend:
                 stage = f"answer, attention, FFN concepts · {side}"
                 job.update(stage, n, len(SIDES), f"{side}: {pair.label(side)}")
                 side_result = answer_side(backend, side, pair.label(side), layout, settings)
                 result.sides[side] = side_result
-                if "attention" in cheap:
+                if "attention" in parts:
                     side_result.attention = attention_to_instruction(
                         backend, layout.input_ids + side_result.output_ids, layout.n_tokens, layout.instruction_mask)
-                if "ffn" in cheap:
+                if "ffn" in parts:
                     side_result.ffn = ffn_concepts(backend, settings.ffn_components, settings.ffn_top_tokens)
             result.seconds = time.perf_counter() - started
             job.update(stage, n + 1, len(SIDES), f"{side}: {pair.label(side)}", partial=result)
-        if "attribution" in parts:
-            for side in SIDES:
-                side_result = result.sides[side]
-                with use_side(manager, pair, side) as backend:
-                    for method in settings.methods:
-                        stage = f"attribution · {METHOD_LABELS[method]} · {side}"
-
-                        def step(_method: str, done: int, total: int, item: str, _stage: str = stage,
-                                 _side: SideResult = side_result) -> None:
-                            job.update(_stage, done, total, f"{_side.label} · {item}")
-
-                        job.update(stage, 0, 1, f"{side_result.label} · starting")
-                        done = attr_mod.attribute(backend, layout.input_ids, side_result.output_ids,
-                                                  layout.special_mask, settings, [method], on_step=step,
-                                                  token_names=side_result.output_tokens)
-                        side_result.attributions.update(done)
-                        result.seconds = time.perf_counter() - started
-                        job.update(stage, 1, 1, f"{side_result.label} · done", partial=result)
     except Cancelled as exc:
-        result.seconds = time.perf_counter() - started
-        result.stopped = stage
+        result.seconds, result.stopped = time.perf_counter() - started, stage
         # every view compares the two sides: before both have answered there is nothing to show
         partial = result if len(result.sides) == len(SIDES) else None
         raise Cancelled(f"behaviour-shift analysis stopped during {stage}"
                         + ("; kept what finished" if partial else " (nothing had finished)"), partial=partial) from exc
+    if "attribution" not in parts:
+        result.complete = True
+        return result
+    if defer_attribution:
+        return result
+    return add_attribution(manager, base_spec, instruct_spec, result, job=job)
+
+
+def add_attribution(manager: Any, base_spec: ModelSpec, instruct_spec: ModelSpec, result: ShiftResult, *,
+                    job: Job | None = None) -> ShiftResult:
+    """Attribute both sides' answers (every method of `result.settings` not yet done) into `result`, and mark it
+    complete. A cancel raises `Cancelled` whose `partial` is `result` with the methods that finished."""
+    job = job or Job.none()
+    if len(result.sides) != len(SIDES):
+        raise ValueError("this result has no answers from both models; run the analysis first")
+    pair = make_pair(base_spec, instruct_spec)
+    if [pair.label(s) for s in SIDES] != [result.sides[s].label for s in SIDES]:
+        raise ValueError("this result was computed with another model pair; run the analysis again")
+    layout, settings = result.layout, result.settings
+    started, before = time.perf_counter(), result.seconds
+    result.complete, result.stopped = False, ""
+    stage = "attribution"
+    try:
+        for side in SIDES:
+            side_result = result.sides[side]
+            todo = [m for m in settings.methods if m not in side_result.attributions]
+            if not todo:
+                continue
+            with use_side(manager, pair, side) as backend:
+                for method in todo:
+                    stage = f"attribution · {METHOD_LABELS[method]} · {side}"
+
+                    def step(_method: str, done: int, total: int, item: str, _stage: str = stage,
+                             _side: SideResult = side_result) -> None:
+                        job.update(_stage, done, total, f"{_side.label} · {item}")
+
+                    job.update(stage, 0, 1, f"{side_result.label} · starting")
+                    done = attr_mod.attribute(backend, layout.input_ids, side_result.output_ids, layout.special_mask,
+                                              settings, [method], on_step=step, token_names=side_result.output_tokens)
+                    side_result.attributions.update(done)
+                    result.seconds = before + time.perf_counter() - started
+                    job.update(stage, 1, 1, f"{side_result.label} · done", partial=result)
+    except Cancelled as exc:
+        result.seconds, result.stopped = before + time.perf_counter() - started, stage
+        raise Cancelled(f"behaviour-shift analysis stopped during {stage}; kept what finished", partial=result) from exc
     result.complete = True
-    result.seconds = time.perf_counter() - started
+    result.seconds = before + time.perf_counter() - started
     return result

@@ -232,9 +232,11 @@ def summary_markdown(result: ShiftResult) -> str:
     lines.append(f"**Answers** (greedy, {s.max_new_tokens} tokens each, end-of-sequence suppressed so they line up):")
     for side in ("base", "instruct"):
         lines.append(f"- {result.sides[side].label}: `{result.sides[side].output_text!r}`")
-    if not result.complete:
-        lines.append(f"⏹️ **Partial result**: stopped during {result.stopped or 'the analysis'}; showing what "
-                     "finished before the cancel.")
+    if not result.complete and result.stopped:
+        lines.append(f"⏹️ **Partial result**: stopped during {result.stopped}; showing what finished before the "
+                     "cancel.")
+    elif not result.complete:
+        lines.append("⏳ **Attribution is running**: answers, attention and feed-forward concepts are shown first.")
     methods = result.methods_done
     if methods:
         lines += ["", "| method | instruction share base | instruction share instruct | Δ | mean density per output "
