@@ -182,25 +182,25 @@ def add_attribution(manager: Any, base_spec: ModelSpec, instruct_spec: ModelSpec
     result.complete, result.stopped = False, ""
     stage = "attribution"
     try:
-        for side in SIDES:
-            side_result = result.sides[side]
-            todo = [m for m in settings.methods if m not in side_result.attributions]
-            if not todo:
-                continue
-            with use_side(manager, pair, side) as backend:
-                for method in todo:
-                    stage = f"attribution · {METHOD_LABELS[method]} · {side}"
+        # method by method, both sides each, so that a cancel keeps whole methods (every view compares sides)
+        for method in settings.methods:
+            for side in SIDES:
+                side_result = result.sides[side]
+                if method in side_result.attributions:
+                    continue
+                stage = f"attribution · {METHOD_LABELS[method]} · {side}"
 
-                    def step(_method: str, done: int, total: int, item: str, _stage: str = stage,
-                             _side: SideResult = side_result) -> None:
-                        job.update(_stage, done, total, f"{_side.label} · {item}")
+                def step(_method: str, done: int, total: int, item: str, _stage: str = stage,
+                         _side: SideResult = side_result) -> None:
+                    job.update(_stage, done, total, f"{_side.label} · {item}")
 
-                    job.update(stage, 0, 1, f"{side_result.label} · starting")
+                job.update(stage, 0, 1, f"{side_result.label} · starting", partial=result)
+                with use_side(manager, pair, side) as backend:
                     done = attr_mod.attribute(backend, layout.input_ids, side_result.output_ids, layout.special_mask,
                                               settings, [method], on_step=step, token_names=side_result.output_tokens)
-                    side_result.attributions.update(done)
-                    result.seconds = before + time.perf_counter() - started
-                    job.update(stage, 1, 1, f"{side_result.label} · done", partial=result)
+                side_result.attributions.update(done)
+                result.seconds = before + time.perf_counter() - started
+                job.update(stage, 1, 1, f"{side_result.label} · done", partial=result)
     except Cancelled as exc:
         result.seconds, result.stopped = before + time.perf_counter() - started, stage
         raise Cancelled(f"behaviour-shift analysis stopped during {stage}; kept what finished", partial=result) from exc
