@@ -86,16 +86,19 @@ def build_gradio(ctx, session) -> None:
     outputs = [summary, *attr_plots, density, share, position, *attn_plots, head_plot, ffn]
     view_inputs = [method, page, page_size, layers, heads, hv_side, hv_layer, hv_head]
 
+    def method_menu(view):  # before attribution the menu keeps every method (the next step fills them in)
+        return gr.Dropdown(choices=view.method_choices or METHOD_CHOICES, value=view.method_shown)
+
     def analyse(*values):
         result, view = flows.analyse(ctx, *values)
-        return [result, *view.ordered(), gr.Dropdown(choices=view.method_choices or None, value=view.method_shown)]
+        return [result, *view.ordered(), method_menu(view)]
 
     def views(result, *filters):
         return flows.build_view(result, *filters).ordered()
 
     def attribute(profile_name, result, *filters, job=None):
         result, view = flows.attribute(ctx, profile_name, result, *filters, job=job)
-        return [result, *view.ordered(), gr.Dropdown(choices=view.method_choices or None, value=view.method_shown)]
+        return [result, *view.ordered(), method_menu(view)]
 
     # two steps: the quick views show at once, then attribution runs as a job with progress and Cancel
     first = gradio_action(ctx, run.click, "shift_analyse", analyse,
