@@ -3,9 +3,9 @@
 in one run: per stage and in total, on a 64-token prompt with 8 and with 32 answer tokens, three methods and
 16 integration steps, both models. Then the default analysis end to end (`analyse_pair`, 8 answer tokens).
 
-    OMP_NUM_THREADS=1 python bench/bench_shift_analysis.py                      # the full comparison (long)
-    OMP_NUM_THREADS=1 python bench/bench_shift_analysis.py --cost-sample 4 16   # old path: every 4th / 16th token
-    OMP_NUM_THREADS=1 python bench/bench_shift_analysis.py --model tiny --outputs 4 8   # a smoke run
+    OMP_NUM_THREADS=1 python -m bench.bench_shift_analysis                      # the full comparison (long)
+    OMP_NUM_THREADS=1 python -m bench.bench_shift_analysis --cost-sample 4 16   # old path: every 4th / 16th token
+    OMP_NUM_THREADS=1 python -m bench.bench_shift_analysis --model tiny --outputs 4 8   # a smoke run
 
 `--cost-sample K` attributes only every K-th answer token on the per-token path (prefixes spread over the whole
 answer) and scales its time by K: its old-path times are then estimates, and the table says so. The new path
