@@ -20,6 +20,7 @@ from workbench.shift.attention import AttentionResult, attention_to_instruction
 from workbench.shift.ffn import FFNConcepts, concept_overlap, ffn_concepts
 from workbench.shift.limits import LIMITS, METHOD_LABELS, ShiftLimits, ShiftSettings, check_prompt_tokens
 from workbench.shift.pairs import SIDES, ModelPair, check_pair, make_pair, use_side
+from workbench.gpu import estimate_seconds, run_on_device
 from workbench.jobs import Cancelled, Job
 from workbench.shift.spans import PromptLayout, build_layout, display_token
 
@@ -114,6 +115,18 @@ def answer_side(backend: Any, side: str, label: str, layout: PromptLayout, setti
     return result
 
 
+def _quick_side(backend: Any, side: str, label: str, layout: PromptLayout, settings: ShiftSettings,
+                parts: Sequence[str]) -> SideResult:
+    """One side's answer, attention and feed-forward concepts (the parts that take seconds, not minutes)."""
+    result = answer_side(backend, side, label, layout, settings)
+    if "attention" in parts:
+        result.attention = attention_to_instruction(backend, layout.input_ids + result.output_ids, layout.n_tokens,
+                                                    layout.instruction_mask)
+    if "ffn" in parts:
+        result.ffn = ffn_concepts(backend, settings.ffn_components, settings.ffn_top_tokens)
+    return result
+
+
 def analyse_pair(manager: Any, base_spec: ModelSpec, instruct_spec: ModelSpec, prompt: str, *,
                  use_chat_template: bool = True, system: str = "", settings: ShiftSettings | None = None,
                  parts: Sequence[str] = PARTS, limits: ShiftLimits = LIMITS, job: Job | None = None,
@@ -144,13 +157,9 @@ def analyse_pair(manager: Any, base_spec: ModelSpec, instruct_spec: ModelSpec, p
             with use_side(manager, pair, side) as backend:
                 stage = f"answer, attention, FFN concepts · {side}"
                 job.update(stage, n, len(SIDES), f"{side}: {pair.label(side)}")
-                side_result = answer_side(backend, side, pair.label(side), layout, settings)
-                result.sides[side] = side_result
-                if "attention" in parts:
-                    side_result.attention = attention_to_instruction(
-                        backend, layout.input_ids + side_result.output_ids, layout.n_tokens, layout.instruction_mask)
-                if "ffn" in parts:
-                    side_result.ffn = ffn_concepts(backend, settings.ffn_components, settings.ffn_top_tokens)
+                # one GPU call per side for the quick parts, the model already loaded (check_pair) (ZeroGPU)
+                result.sides[side] = run_on_device(_quick_side, backend, side, pair.label(side), layout, settings,
+                                                   parts, gpu_seconds=estimate_seconds(settings))
             result.seconds = time.perf_counter() - started
             job.update(stage, n + 1, len(SIDES), f"{side}: {pair.label(side)}", partial=result)
     except Cancelled as exc:
@@ -195,9 +204,10 @@ def add_attribution(manager: Any, base_spec: ModelSpec, instruct_spec: ModelSpec
                     job.update(_stage, done, total, f"{_side.label} · {item}")
 
                 job.update(stage, 0, 1, f"{side_result.label} · starting", partial=result)
-                with use_side(manager, pair, side) as backend:
-                    done = attr_mod.attribute(backend, layout.input_ids, side_result.output_ids, layout.special_mask,
-                                              settings, [method], on_step=step, token_names=side_result.output_tokens)
+                with use_side(manager, pair, side) as backend:  # one GPU call per method and side (ZeroGPU)
+                    done = run_on_device(attr_mod.attribute, backend, layout.input_ids, side_result.output_ids,
+                                         layout.special_mask, settings, [method], on_step=step,
+                                         token_names=side_result.output_tokens, gpu_seconds=estimate_seconds(settings))
                 side_result.attributions.update(done)
                 result.seconds = before + time.perf_counter() - started
                 job.update(stage, 1, 1, f"{side_result.label} · done", partial=result)
