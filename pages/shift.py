@@ -7,7 +7,7 @@ flows are in workbench.shift.flows."""
 from __future__ import annotations
 
 from pages._examples import gradio_examples, streamlit_examples
-from pages._wiring import gradio_action, streamlit_action
+from pages._wiring import gradio_action, gradio_cancel, streamlit_action
 from workbench.shift import flows
 from workbench.shift.limits import LIMITS, METHOD_LABELS, METHODS
 
@@ -20,8 +20,14 @@ INTRO = (
     "model with a LoRA adapter switched off and on) on one prompt. The instruction span comes from the chat "
     "template (the user message), or mark part of the prompt with `[[...]]`. Both models answer greedily with the "
     f"same number of tokens. Limits: prompt ≤ {LIMITS.max_prompt_tokens} tokens after the template, answer ≤ "
-    f"{LIMITS.max_new_tokens} tokens, integrated-gradients steps ≤ {LIMITS.max_ig_steps}; attribution costs one "
-    "pass per output token and method (about a minute for the offline Gemma pair with 8 tokens)."
+    f"{LIMITS.max_new_tokens} tokens, integrated-gradients steps ≤ {LIMITS.max_ig_steps}. The answers, attention "
+    "and feed-forward views appear first; attribution follows with a progress bar and can be cancelled (what "
+    "finished is kept). Attribution is teacher-forced over the whole answer: feature ablation costs one forward "
+    "pass per prompt token, gradient × input and integrated gradients one forward pass (per step) and batched "
+    "backward passes for all answer tokens. The offline Gemma pair with a 64-token prompt, 8 answer tokens and 16 "
+    "steps takes about 150 s of one CPU thread (answers, attention and FFN concepts ~25 s, then integrated "
+    "gradients ~75 s, feature ablation ~40 s, gradient × input ~5 s); fewer steps or tokens cost proportionally "
+    "less."
 )
 METHOD_CHOICES = [METHOD_LABELS[m] for m in METHODS]
 
@@ -48,7 +54,10 @@ def build_gradio(ctx, session) -> None:
         methods = gr.CheckboxGroup(METHOD_CHOICES, value=METHOD_CHOICES, label="Attribution methods",
                                    elem_id="shift-methods")
         parts = gr.CheckboxGroup(list(flows.PARTS), value=list(flows.PARTS), label="Views", elem_id="shift-parts")
-    run = gr.Button("Analyse", variant="primary", elem_id="shift-run")
+    with gr.Row():
+        run = gr.Button("Analyse", variant="primary", elem_id="shift-run")
+        cancel = gr.Button("Cancel", variant="stop", elem_id="shift-cancel")
+    status = gr.Markdown(elem_id="shift-status")
     state = gr.State(None)
     summary = gr.Markdown(elem_id="shift-summary")
     with gr.Row():
@@ -79,16 +88,27 @@ def build_gradio(ctx, session) -> None:
     outputs = [summary, *attr_plots, density, share, position, *attn_plots, head_plot, ffn]
     view_inputs = [method, page, page_size, layers, heads, hv_side, hv_layer, hv_head]
 
+    def method_menu(view):  # before attribution the menu keeps every method (the next step fills them in)
+        return gr.Dropdown(choices=view.method_choices or METHOD_CHOICES, value=view.method_shown)
+
     def analyse(*values):
         result, view = flows.analyse(ctx, *values)
-        return [result, *view.ordered(), gr.Dropdown(choices=view.method_choices or None, value=view.method_shown)]
+        return [result, *view.ordered(), method_menu(view)]
 
     def views(result, *filters):
         return flows.build_view(result, *filters).ordered()
 
-    gradio_action(ctx, run.click, "shift_analyse", analyse,
-                  [session.profile, prompt, system, use_template, max_new, ig_steps, methods, parts, *view_inputs],
-                  [state, *outputs, method], tab=TAB)
+    def attribute(profile_name, result, *filters, job=None):
+        result, view = flows.attribute(ctx, profile_name, result, *filters, job=job)
+        return [result, *view.ordered(), method_menu(view)]
+
+    # two steps: the quick views show at once, then attribution runs as a job with progress and Cancel
+    first = gradio_action(ctx, run.click, "shift_analyse", analyse,
+                          [session.profile, prompt, system, use_template, max_new, ig_steps, methods, parts,
+                           *view_inputs], [state, *outputs, method], tab=TAB)
+    gradio_action(ctx, first.success, "shift_attribute", attribute, [session.profile, state, *view_inputs],
+                  [state, *outputs, method], tab=TAB, job=True)
+    gradio_cancel(ctx, cancel.click, api_name="shift_cancel", outputs=status)
     gradio_action(ctx, update.click, "shift_views", views, [state, *view_inputs], outputs, tab=TAB)
 
 
@@ -113,16 +133,33 @@ def render_streamlit(ctx) -> None:
         parts = st.multiselect("Views", list(flows.PARTS), list(flows.PARTS), key="shift_parts")
         submitted = st.form_submit_button("Analyse")
     if submitted:
-        with st.spinner("Both models answer, then attribution, attention and feed-forward views..."):
+        st.session_state.pop("shift_attribute_partial", None)
+        with st.spinner("Both models answer; attention and feed-forward views..."):
             result = streamlit_action(ctx, "shift_analyse", flows.run_analysis, ctx, profile_name, prompt, system,
-                                      use_template, max_new, ig_steps, methods, parts, tab=TAB)
+                                      use_template, max_new, ig_steps, methods, parts, defer_attribution=True, tab=TAB)
         if result is not None:
             st.session_state["shift_result"] = result
+            if not result.complete:
+                early = st.empty()
+                with early.container():  # the quick views while attribution runs
+                    st.markdown(flows.build_view(result, METHOD_LABELS["gradient_x_input"], 1, 8, "all", "all",
+                                                 "instruct", 0, 0).get("summary"))
+                    st.button("Cancel", key="shift_cancel", help="Stops attribution at its next step; what "
+                                                                 "finished is kept.")
+                done = streamlit_action(ctx, "shift_attribute", flows.run_attribution, ctx, profile_name, result,
+                                        tab=TAB, job=True)
+                early.empty()
+                if done is not None:
+                    st.session_state["shift_result"] = done
+    partial = st.session_state.pop("shift_attribute_partial", None)
+    if partial is not None:  # a click during attribution stopped the run: keep what finished
+        partial.stopped = partial.stopped or "attribution (stopped by a click on the page)"
+        st.session_state["shift_result"] = partial
     result = st.session_state.get("shift_result")
     if result is None:
         return
     cols = st.columns(5)
-    computed = [METHOD_LABELS[m] for m in result.sides["base"].attributions] or [METHOD_LABELS["gradient_x_input"]]
+    computed = [METHOD_LABELS[m] for m in result.methods_done] or [METHOD_LABELS["gradient_x_input"]]
     method = cols[0].selectbox("Method shown", computed, key="shift_method")
     page = cols[1].number_input("Page of output tokens", min_value=1, value=1, step=1, key="shift_page")
     page_size = cols[2].number_input(f"Tokens per page (≤ {LIMITS.max_page_size})", min_value=1, value=8, step=1,

@@ -19,9 +19,15 @@ def _views(method=METHODS[0], page=1, page_size=8, layers="all", heads="all", si
 
 def test_shift_tab_analyse_then_filter_and_page(client):
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert "/shift_analyse" in api and "/shift_views" in api
+    assert "/shift_analyse" in api and "/shift_views" in api and "/shift_attribute" in api and "/shift_cancel" in api
+    # first step: answers, attention and FFN concepts at once, attribution still to come
     out = client.predict("fake", "write a short poem about the sea", "", True, 5, 8, METHODS, PARTS, *_views(page_size=2),
                          api_name="/shift_analyse")
+    summary, *plots, ffn, method = out
+    assert "Attribution is running" in summary and "completeness" not in summary
+    assert plots[:6] == [None] * 6 and all(p is not None for p in plots[6:])  # attention views already there
+    # second step (the job the Analyse button chains): attribution
+    out = client.predict("fake", *_views(page_size=2), api_name="/shift_attribute")
     summary, *plots, ffn, method = out
     assert "Random weights" in summary and "two models" in summary
     assert "Integrated gradients completeness" in summary and "tolerance" in summary
@@ -53,11 +59,51 @@ def test_shift_tab_reports_limits_and_marks(client):
                        api_name="/shift_analyse")
     with pytest.raises(AppError, match="mark the instruction"):
         client.predict("fake", "no marks", "", False, 2, 4, METHODS[:1], PARTS, *_views(), api_name="/shift_analyse")
-    out = client.predict("fake", "the sea is wide. [[summarise the text]]", "", False, 2, 4, METHODS[:1], ["attribution"],
-                         *_views(), api_name="/shift_analyse")
+    client.predict("fake", "the sea is wide. [[summarise the text]]", "", False, 2, 4, METHODS[:1], ["attribution"],
+                   *_views(), api_name="/shift_analyse")
+    out = client.predict("fake", *_views(), api_name="/shift_attribute")
     summary = out[0]
     assert "user-marked" in summary and "summarise the text" in summary
     assert out[7] is None and out[11]["data"] == []  # attention and FFN were not asked for
+
+
+def test_shift_cancel_keeps_finished_methods_and_frees_the_model(client, fake_ctx, monkeypatch):
+    """A Cancel during integrated gradients returns the methods that finished (gradient x input for both
+    models); the job is gone and the model lock free, so the next analysis runs to the end."""
+    import time
+
+    start = fake_ctx.jobs.start
+
+    def slow_start(*args, **kwargs):  # tiny models finish in a blink: every progress step takes 0.2 s here
+        job = start(*args, **kwargs)
+        job.listen(lambda update: time.sleep(0.2))
+        return job
+
+    monkeypatch.setattr(fake_ctx.jobs, "start", slow_start)
+    client.predict("fake", "write a short poem about the sea", "", True, 16, 64, METHODS, PARTS, *_views(),
+                   api_name="/shift_analyse")
+    job = client.submit("fake", *_views(), api_name="/shift_attribute")
+    seen, deadline = None, time.time() + 300
+    while time.time() < deadline and not job.done():
+        running = fake_ctx.jobs.running(client.session_hash)
+        last = running.last if running is not None else None
+        if last is not None and last.stage.startswith("attribution · integrated gradients") and last.done:
+            seen = last
+            break
+        time.sleep(0.02)
+    assert seen is not None, "attribution never reached integrated gradients"
+    assert "tiny:causal-lm" in seen.describe() and "integration steps" in seen.describe()
+    assert client.predict(api_name="/shift_cancel") == "Cancelling at the next step..."
+    summary, *plots, ffn, method = job.result(timeout=300)
+    assert "Partial result" in summary and "integrated gradients" in summary
+    assert "gradient × input (the paper's) |" in summary  # the finished method's row in the summary table
+    assert plots[0] is not None and plots[6] is not None  # attribution (gradient x input) and attention views
+    assert method["choices"] == [[METHODS[0], METHODS[0]]] or method.get("choices") in ([METHODS[0]], None)
+    assert fake_ctx.jobs.running(client.session_hash) is None
+    assert client.predict(api_name="/shift_cancel") == "Nothing is running."
+    client.predict("fake", "write a short poem", "", True, 2, 4, METHODS, PARTS, *_views(), api_name="/shift_analyse")
+    summary = client.predict("fake", *_views(), api_name="/shift_attribute")[0]
+    assert "Partial result" not in summary and "completeness" in summary
 
 
 def _page_script(root: str) -> None:
@@ -92,6 +138,39 @@ def test_shift_streamlit_page():
     assert not at.error, [e.value for e in at.error]
     text = " ".join(m.value for m in at.markdown)
     assert "Random weights" in text and "list three fruits" in text
+    assert "completeness" in text and "Partial result" not in text  # attribution ran after the quick views
     at.text_input(key="shift_layers").set_value("7")
     at.run()
     assert any("layers must lie between 0 and 1" in e.value for e in at.error)
+
+
+def test_shift_streamlit_keeps_a_stopped_run():
+    """A click during attribution stops Streamlit's script; the wiring keeps the job's partial result, and the
+    page shows it (what finished, marked as partial)."""
+    from streamlit.testing.v1 import AppTest
+
+    from workbench.jobs import Cancelled, Job
+    from workbench.models import ModelManager
+    from workbench.profiles import load_profiles
+    from workbench.shift.analysis import analyse_pair
+    from workbench.shift.limits import ShiftSettings
+
+    fake = load_profiles()["fake"]
+    manager = ModelManager(budget_bytes=8 * 1024**3, device="cpu")
+    job = Job("shift_attribute")
+    job.listen(lambda u: job.cancel() if u.stage.startswith("attribution · integrated gradients") else None)
+    try:
+        analyse_pair(manager, fake.spec("lm_base"), fake.spec("lm_instruct"), "list three fruits",
+                     settings=ShiftSettings(max_new_tokens=2, ig_steps=4), job=job)
+    except Cancelled as exc:
+        partial = exc.partial
+    finally:
+        manager.unload_all()
+    partial.stopped = ""  # as the wiring keeps it when Streamlit's rerun (not Cancelled) stopped the script
+    at = AppTest.from_function(_page_script, args=(str(ROOT),), default_timeout=300)
+    at.session_state["shift_attribute_partial"] = partial
+    at.run()
+    assert not at.exception, at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "Partial result" in text and "stopped by a click" in text and "list three fruits" in text
+    assert [o for o in at.selectbox(key="shift_method").options] == [METHODS[0]]

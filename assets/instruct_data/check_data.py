@@ -4,7 +4,8 @@
 Usage:
     python check_data.py [DATA_DIR]
 
-Checks instructions.jsonl (train) and heldout.jsonl (held-out):
+Checks instructions.jsonl (train) and heldout.jsonl (held-out), and the format-constraint files
+format_train.jsonl (train) and format_probes.jsonl (held-out probes; both built by build_format_data.py):
   * every line is a JSON object with exactly the fields
     id, instruction, input, response, category (all strings)
   * ids are unique across both files
@@ -14,6 +15,8 @@ Checks instructions.jsonl (train) and heldout.jsonl (held-out):
   * response has at most 80 words
   * category is one of the known categories
   * responses in category "format-json" parse as JSON
+  * format files: a "check" object whose kind is known; instruction + input unique, and no probe shares
+    its instruction + input (or its content) with any training item
 Prints counts per category and exits non-zero on any failure.
 """
 
@@ -29,6 +32,9 @@ CATEGORIES = (
     "title", "complete-sentence", "explain-simple", "compare",
 )
 FIELDS = ("id", "instruction", "input", "response", "category")
+FORMAT_FIELDS = FIELDS + ("check",)
+FORMAT_KINDS = ("upper", "lower", "lines", "bullets", "starts", "max_words", "repeat")
+FORMAT_CATEGORIES = tuple(f"format-{k}" for k in FORMAT_KINDS)
 MAX_WORDS = 80
 SOFT_MAX_WORDS = 60
 MIN_TRAIN = 320
@@ -40,7 +46,7 @@ def norm(text):
     return re.sub(r"\s+", " ", text.strip().lower())
 
 
-def load(path, errors):
+def load(path, errors, fields=FIELDS):
     rows = []
     if not os.path.exists(path):
         errors.append(f"{path}: file missing")
@@ -60,10 +66,12 @@ def load(path, errors):
                 errors.append(f"{where}: not a JSON object")
                 continue
             keys = set(obj)
-            if keys != set(FIELDS):
-                errors.append(f"{where}: fields {sorted(keys)} != {sorted(FIELDS)}")
+            if keys != set(fields):
+                errors.append(f"{where}: fields {sorted(keys)} != {sorted(fields)}")
                 continue
             bad = [k for k in FIELDS if not isinstance(obj[k], str)]
+            if "check" in fields and (not isinstance(obj["check"], dict) or obj["check"].get("kind") not in FORMAT_KINDS):
+                bad.append("check")
             if bad:
                 errors.append(f"{where}: non-string fields {bad}")
                 continue
@@ -71,7 +79,7 @@ def load(path, errors):
     return rows
 
 
-def check_rows(rows, errors, warnings):
+def check_rows(rows, errors, warnings, categories=CATEGORIES):
     for where, obj in rows:
         tag = f"{where} ({obj['id']})"
         if not obj["id"].strip():
@@ -86,13 +94,44 @@ def check_rows(rows, errors, warnings):
             errors.append(f"{tag}: response has {n_words} words (> {MAX_WORDS})")
         elif n_words > SOFT_MAX_WORDS:
             warnings.append(f"{tag}: response has {n_words} words (> {SOFT_MAX_WORDS})")
-        if obj["category"] not in CATEGORIES:
+        if obj["category"] not in categories:
             errors.append(f"{tag}: unknown category {obj['category']!r}")
         if obj["category"] == "format-json":
             try:
                 json.loads(resp)
             except json.JSONDecodeError as exc:
                 errors.append(f"{tag}: format-json response is not valid JSON ({exc})")
+
+
+def check_format(data_dir, errors, warnings, general):
+    """The format-constraint files: structure, unique ids, no probe overlapping the training data."""
+    ftrain = load(os.path.join(data_dir, "format_train.jsonl"), errors, FORMAT_FIELDS)
+    probes = load(os.path.join(data_dir, "format_probes.jsonl"), errors, FORMAT_FIELDS)
+    check_rows(ftrain, errors, warnings, FORMAT_CATEGORIES)
+    check_rows(probes, errors, warnings, FORMAT_CATEGORIES)
+    seen_ids = {o["id"] for _, o in general}
+    for where, obj in ftrain + probes:
+        if obj["id"] in seen_ids:
+            errors.append(f"{where}: duplicate id {obj['id']!r}")
+        seen_ids.add(obj["id"])
+        if obj["category"] != f"format-{obj['check'].get('kind')}":
+            errors.append(f"{where}: category {obj['category']!r} does not match check kind {obj['check'].get('kind')!r}")
+    key = lambda o: norm(o["instruction"] + " " + o["input"])
+    trained = {key(o) for _, o in ftrain} | {key(o) for _, o in general if o["id"].startswith("i")}
+    # content words of the probes' questions/texts must not appear as training instructions either
+    for where, obj in probes:
+        if key(obj) in trained:
+            errors.append(f"{where}: probe also in the training data: {obj['instruction']!r}")
+    train_text = " || ".join(norm(o["instruction"] + " " + o["input"]) for _, o in ftrain)
+    for where, obj in probes:
+        content = obj["check"].get("text") or obj["instruction"].split("?")[0]
+        if obj["check"]["kind"] in ("upper", "lower", "starts", "max_words", "repeat") and norm(content) in train_text:
+            errors.append(f"{where}: probe content appears in format_train.jsonl: {content!r}")
+    counts = Counter(o["category"] for _, o in ftrain)
+    pcounts = Counter(o["category"] for _, o in probes)
+    for cat in FORMAT_CATEGORIES:
+        print(f"{cat:<18} {counts.get(cat, 0):>5} {pcounts.get(cat, 0):>7}")
+    print(f"{'FORMAT TOTAL':<18} {len(ftrain):>5} {len(probes):>7}")
 
 
 def main(argv):
@@ -153,6 +192,8 @@ def main(argv):
         print(f"train items with input: {with_input} ({100 * with_input / len(train):.0f}%)")
         print(f"train response words: median {words[len(words) // 2]}, max {words[-1]}, "
               f"<=35 words: {100 * under35 / len(words):.0f}%")
+
+    check_format(data_dir, errors, warnings, train + held)
 
     for w in warnings:
         print(f"WARNING: {w}")

@@ -15,12 +15,13 @@ import numpy as np
 
 from backends.base import ModelSpec
 from backends.provenance import Provenance
-from workbench.gpu import estimate_seconds, run_on_device
 from workbench.shift import attribution as attr_mod
 from workbench.shift.attention import AttentionResult, attention_to_instruction
 from workbench.shift.ffn import FFNConcepts, concept_overlap, ffn_concepts
-from workbench.shift.limits import LIMITS, ShiftLimits, ShiftSettings, check_prompt_tokens
+from workbench.shift.limits import LIMITS, METHOD_LABELS, ShiftLimits, ShiftSettings, check_prompt_tokens
 from workbench.shift.pairs import SIDES, ModelPair, check_pair, make_pair, use_side
+from workbench.gpu import estimate_seconds, run_on_device
+from workbench.jobs import Cancelled, Job
 from workbench.shift.spans import PromptLayout, build_layout, display_token
 
 PARTS = ("attribution", "attention", "ffn")
@@ -47,10 +48,18 @@ class ShiftResult:
     settings: ShiftSettings
     sides: dict[str, SideResult]
     seconds: float
+    complete: bool = True  # False for the partial result of a run still going, deferred or cancelled
+    stopped: str = ""  # what was running when the user cancelled ("" = not cancelled)
+    parts: tuple[str, ...] = PARTS  # the parts asked for
 
     @property
     def n_outputs(self) -> int:
         return self.settings.max_new_tokens
+
+    @property
+    def methods_done(self) -> list[str]:
+        """Attribution methods finished for both sides (a cancelled run may have fewer than asked for)."""
+        return [m for m in self.settings.methods if all(m in s.attributions for s in self.sides.values())]
 
     @property
     def random_weights(self) -> list[str]:
@@ -89,8 +98,8 @@ def greedy_answer(backend: Any, prompt_ids: Sequence[int], n_tokens: int) -> lis
     return out[0, len(prompt_ids):].tolist()
 
 
-def analyse_side(backend: Any, side: str, label: str, layout: PromptLayout, settings: ShiftSettings,
-                 parts: Sequence[str]) -> SideResult:
+def answer_side(backend: Any, side: str, label: str, layout: PromptLayout, settings: ShiftSettings) -> SideResult:
+    """One side's greedy answer, with its provenance (the attribution, attention and FFN parts come later)."""
     output_ids = greedy_answer(backend, layout.input_ids, settings.max_new_tokens)
     result = SideResult(
         side=side, label=label, output_ids=output_ids,
@@ -98,13 +107,6 @@ def analyse_side(backend: Any, side: str, label: str, layout: PromptLayout, sett
         output_text=backend.tokenizer.decode(output_ids, skip_special_tokens=False),
         random_weights=bool(backend.random_weights),
     )
-    if "attribution" in parts:
-        result.attributions = attr_mod.attribute(backend, layout.input_ids, output_ids, layout.special_mask, settings)
-    if "attention" in parts:
-        result.attention = attention_to_instruction(backend, layout.input_ids + output_ids, layout.n_tokens,
-                                                    layout.instruction_mask)
-    if "ffn" in parts:
-        result.ffn = ffn_concepts(backend, settings.ffn_components, settings.ffn_top_tokens)
     result.provenance = backend.provenance(
         None, side=side, seed=None, decoding="greedy, end-of-sequence suppressed", max_new_tokens=settings.max_new_tokens,
         methods=list(settings.methods), ig_steps=settings.ig_steps, instruction_span=layout.source,
@@ -113,25 +115,105 @@ def analyse_side(backend: Any, side: str, label: str, layout: PromptLayout, sett
     return result
 
 
+def _quick_side(backend: Any, side: str, label: str, layout: PromptLayout, settings: ShiftSettings,
+                parts: Sequence[str]) -> SideResult:
+    """One side's answer, attention and feed-forward concepts (the parts that take seconds, not minutes)."""
+    result = answer_side(backend, side, label, layout, settings)
+    if "attention" in parts:
+        result.attention = attention_to_instruction(backend, layout.input_ids + result.output_ids, layout.n_tokens,
+                                                    layout.instruction_mask)
+    if "ffn" in parts:
+        result.ffn = ffn_concepts(backend, settings.ffn_components, settings.ffn_top_tokens)
+    return result
+
+
 def analyse_pair(manager: Any, base_spec: ModelSpec, instruct_spec: ModelSpec, prompt: str, *,
                  use_chat_template: bool = True, system: str = "", settings: ShiftSettings | None = None,
-                 parts: Sequence[str] = PARTS, limits: ShiftLimits = LIMITS) -> ShiftResult:
-    """Run the behaviour-shift analysis of one prompt on a base/instruct pair (see the module docstring)."""
+                 parts: Sequence[str] = PARTS, limits: ShiftLimits = LIMITS, job: Job | None = None,
+                 defer_attribution: bool = False) -> ShiftResult:
+    """Run the behaviour-shift analysis of one prompt on a base/instruct pair (see the module docstring).
+
+    With a `job`, progress is reported at every step (stage, model, method, tokens) and the partial result
+    after every finished part; a cancel raises `Cancelled` whose `partial` is the `ShiftResult` so far.
+    `defer_attribution=True` returns after the cheap parts (`complete` False); `add_attribution` finishes it."""
+    job = job or Job.none()
     settings = (settings or ShiftSettings()).check(limits)
     unknown = [p for p in parts if p not in PARTS]
     if unknown or not parts:
         raise ValueError(f"parts must be a non-empty subset of {', '.join(PARTS)}, got {list(parts)}")
     pair: ModelPair = make_pair(base_spec, instruct_spec)
     started = time.perf_counter()
+    job.update("loading the pair", 0, 1, pair.label("instruct"))
     check_pair(manager, pair)
     with use_side(manager, pair, "instruct") as backend:  # the instruct side's template is the interface tuned for
         layout = build_layout(backend.tokenizer, prompt, use_chat_template, system)
     check_prompt_tokens(layout.n_tokens, limits)
-    sides = {}
-    for side in SIDES:
-        with use_side(manager, pair, side) as backend:
-            # One GPU call per side, the model already loaded (check_pair) and sized by the settings (ZeroGPU).
-            sides[side] = run_on_device(analyse_side, backend, side, pair.label(side), layout, settings, parts,
-                                        gpu_seconds=estimate_seconds(settings))
-    return ShiftResult(pair_kind=pair.kind, layout=layout, settings=settings, sides=sides,
-                       seconds=time.perf_counter() - started)
+    result = ShiftResult(pair_kind=pair.kind, layout=layout, settings=settings, sides={}, seconds=0.0, complete=False,
+                         parts=tuple(parts))
+    stage = "answers"
+    try:
+        # the cheap parts first, for both sides, so a front end can show them while attribution runs
+        for n, side in enumerate(SIDES):
+            with use_side(manager, pair, side) as backend:
+                stage = f"answer, attention, FFN concepts · {side}"
+                job.update(stage, n, len(SIDES), f"{side}: {pair.label(side)}")
+                # one GPU call per side for the quick parts, the model already loaded (check_pair) (ZeroGPU)
+                result.sides[side] = run_on_device(_quick_side, backend, side, pair.label(side), layout, settings,
+                                                   parts, gpu_seconds=estimate_seconds(settings))
+            result.seconds = time.perf_counter() - started
+            job.update(stage, n + 1, len(SIDES), f"{side}: {pair.label(side)}", partial=result)
+    except Cancelled as exc:
+        result.seconds, result.stopped = time.perf_counter() - started, stage
+        # every view compares the two sides: before both have answered there is nothing to show
+        partial = result if len(result.sides) == len(SIDES) else None
+        raise Cancelled(f"behaviour-shift analysis stopped during {stage}"
+                        + ("; kept what finished" if partial else " (nothing had finished)"), partial=partial) from exc
+    if "attribution" not in parts:
+        result.complete = True
+        return result
+    if defer_attribution:
+        return result
+    return add_attribution(manager, base_spec, instruct_spec, result, job=job)
+
+
+def add_attribution(manager: Any, base_spec: ModelSpec, instruct_spec: ModelSpec, result: ShiftResult, *,
+                    job: Job | None = None) -> ShiftResult:
+    """Attribute both sides' answers (every method of `result.settings` not yet done) into `result`, and mark it
+    complete. A cancel raises `Cancelled` whose `partial` is `result` with the methods that finished."""
+    job = job or Job.none()
+    if len(result.sides) != len(SIDES):
+        raise ValueError("this result has no answers from both models; run the analysis first")
+    pair = make_pair(base_spec, instruct_spec)
+    if [pair.label(s) for s in SIDES] != [result.sides[s].label for s in SIDES]:
+        raise ValueError("this result was computed with another model pair; run the analysis again")
+    layout, settings = result.layout, result.settings
+    started, before = time.perf_counter(), result.seconds
+    result.complete, result.stopped = False, ""
+    stage = "attribution"
+    try:
+        # method by method, both sides each, so that a cancel keeps whole methods (every view compares sides)
+        for method in settings.methods:
+            for side in SIDES:
+                side_result = result.sides[side]
+                if method in side_result.attributions:
+                    continue
+                stage = f"attribution · {METHOD_LABELS[method]} · {side}"
+
+                def step(_method: str, done: int, total: int, item: str, _stage: str = stage,
+                         _side: SideResult = side_result) -> None:
+                    job.update(_stage, done, total, f"{_side.label} · {item}")
+
+                job.update(stage, 0, 1, f"{side_result.label} · starting", partial=result)
+                with use_side(manager, pair, side) as backend:  # one GPU call per method and side (ZeroGPU)
+                    done = run_on_device(attr_mod.attribute, backend, layout.input_ids, side_result.output_ids,
+                                         layout.special_mask, settings, [method], on_step=step,
+                                         token_names=side_result.output_tokens, gpu_seconds=estimate_seconds(settings))
+                side_result.attributions.update(done)
+                result.seconds = before + time.perf_counter() - started
+                job.update(stage, 1, 1, f"{side_result.label} · done", partial=result)
+    except Cancelled as exc:
+        result.seconds, result.stopped = before + time.perf_counter() - started, stage
+        raise Cancelled(f"behaviour-shift analysis stopped during {stage}; kept what finished", partial=result) from exc
+    result.complete = True
+    result.seconds = before + time.perf_counter() - started
+    return result

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -95,6 +95,13 @@ def input_gradients_only(model: Any) -> Iterator[None]:
 # ---------------------------------------------------------------------------- captum methods
 
 
+def _at_least_float32(tensor: Any) -> Any:
+    """Softmax over a large vocabulary in float32 at least (float64 stays float64, as the precision tests use)."""
+    import torch
+
+    return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
+
+
 def _target_forward(model: Any, target_id: int):
     """f(ids) = probability of `target_id` after the sequence (the paper's objective)."""
     import torch
@@ -104,7 +111,7 @@ def _target_forward(model: Any, target_id: int):
         # position would cost more than the rest of the model
         logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), use_cache=False,
                        logits_to_keep=1).logits
-        return torch.softmax(logits[:, -1, :].float(), dim=-1)[:, target_id]
+        return torch.softmax(_at_least_float32(logits[:, -1, :]), dim=-1)[:, target_id]
 
     return forward
 
@@ -132,11 +139,302 @@ def integrated_gradients(model: Any, layer: Any, ids: Any, baselines: Any, targe
     return attr.sum(-1)[0].detach(), error, error / max(abs(gap), 1e-12)
 
 
+# ---------------------------------------------------------------------------- teacher-forced, batched attribution
+
+
+class BodyHead:
+    """The model as a body (embeddings at every position -> features at the last `n_keep` positions) and a
+    position-wise head (features -> probability of each position's target). Because the head is position-wise,
+    one backward through it gives every target's gradient at its own position at once."""
+
+    def __init__(self, model: Any):
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        body = next((getattr(inner, n) for n in ("model", "transformer") if isinstance(getattr(inner, n, None),
+                                                                                         _nn_module())), None)
+        head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
+        self.model, self.body, self.head = model, body, head
+        self.split = body is not None and head is not None
+        self.cap = getattr(getattr(inner, "config", None), "final_logit_softcapping", None)
+
+    def features(self, embeds: Any, n_keep: int) -> Any:
+        import torch
+
+        mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+        if self.split:
+            hidden = self.body(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
+            return hidden[:, -n_keep:]
+        # an architecture without the usual body/head attributes: the logits are the features
+        return self.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False, logits_to_keep=n_keep).logits
+
+    def probs(self, features: Any, targets: Any) -> Any:
+        """(B, P, F) features and (P,) target ids -> (B, P) probability of each position's target."""
+        import torch
+
+        logits = _at_least_float32(self.head(features) if self.split else features)
+        if self.split and self.cap:
+            logits = torch.tanh(logits / self.cap) * self.cap
+        logp = torch.log_softmax(logits, dim=-1)
+        return logp.gather(-1, targets.view(1, -1, 1).expand(logits.shape[0], -1, 1)).squeeze(-1).exp()
+
+
+def _nn_module() -> type:
+    import torch
+
+    return torch.nn.Module
+
+
+# positions per head call: the (batch, positions, vocabulary) logits of a 262k-token vocabulary are the
+# largest tensor of the whole computation, so the head runs over a few answer positions at a time
+_HEAD_POSITIONS = 8
+
+
+def _probs_of(split: BodyHead, embeds: Any, targets: Any) -> Any:
+    """Probability of each answer token given its prefix, for each row of `embeds` (no gradients): (B, n_out)."""
+    import torch
+
+    with torch.no_grad():
+        feats = split.features(embeds, len(targets))
+        return torch.cat([split.probs(feats[:, s:s + _HEAD_POSITIONS], targets[s:s + _HEAD_POSITIONS])
+                          for s in range(0, len(targets), _HEAD_POSITIONS)], dim=1)
+
+
+def _target_gradients(split: BodyHead, embeds: Any, targets: Any, chunk: int, notes: list[str],
+                      on_chunk: Callable[[int, int, int], None] | None = None) -> tuple[Any, Any]:
+    """d p_j / d embeds for every answer token j, from one forward pass over the whole sequence.
+
+    embeds: (B, L, H) leaf tensor with requires_grad; targets: (n_out,) ids of the answer tokens, which sit at
+    the last n_out positions' predictions. Returns grads (n_out, B, L, H) and probs (B, n_out).
+    `on_chunk(k, first, last)` follows the k-th batch of targets (first..last, 0-based)."""
+    import torch
+
+    n_out = len(targets)
+    feats = split.features(embeds, n_out)  # (B, n_out, F), graph back to embeds
+    detached = feats.detach()
+    feat_grads = torch.zeros_like(detached)
+    probs = torch.empty(detached.shape[:2], dtype=torch.promote_types(detached.dtype, torch.float32),
+                        device=detached.device)
+    for s in range(0, n_out, _HEAD_POSITIONS):
+        part = detached[:, s:s + _HEAD_POSITIONS].clone().requires_grad_(True)
+        p = split.probs(part, targets[s:s + _HEAD_POSITIONS])
+        (feat_grads[:, s:s + _HEAD_POSITIONS],) = torch.autograd.grad(p.sum(), part)
+        probs[:, s:s + _HEAD_POSITIONS] = p.detach()
+    grads = torch.empty((n_out, *embeds.shape), dtype=embeds.dtype, device=embeds.device)
+    for s in range(0, n_out, chunk):
+        which = list(range(s, min(n_out, s + chunk)))
+        cotangents = torch.zeros((len(which), *feats.shape), dtype=feats.dtype, device=feats.device)
+        for c, j in enumerate(which):  # target j's gradient enters at its own position only
+            cotangents[c, :, j] = feat_grads[:, j]
+        grads[s:s + len(which)] = _batched_vjp(feats, embeds, cotangents, notes)
+        if on_chunk is not None:
+            on_chunk(s // chunk + 1, which[0], which[-1])
+    del feats
+    return grads, probs
+
+
+def _batched_vjp(outputs: Any, inputs: Any, cotangents: Any, notes: list[str]) -> Any:
+    """One backward pass for a batch of cotangents (vmap over autograd); a loop of backward passes where an
+    operator has no batching rule."""
+    import torch
+
+    try:
+        (grads,) = torch.autograd.grad(outputs, inputs, cotangents, retain_graph=True, is_grads_batched=True)
+        return grads
+    except RuntimeError as exc:  # e.g. an attention kernel without a vmap rule
+        note = f"batched backward unavailable ({str(exc)[:120]}); gradients were taken one target at a time"
+        if note not in notes:
+            notes.append(note)
+        return torch.stack([torch.autograd.grad(outputs, inputs, c, retain_graph=True)[0] for c in cotangents])
+
+
+def _tokens_item(names: Sequence[str] | None, first: int, last: int, n: int, what: str = "output") -> str:
+    """'output tokens 1–8 of 32 ('The' … 'sea')' for progress messages."""
+    text = f"{what} token{'s' if last > first else ''} {first + 1}{f'–{last + 1}' if last > first else ''} of {n}"
+    if names:
+        text += f" ('{names[first]}'" + (f" … '{names[last]}')" if last > first else ")")
+    return text
+
+
+def _gauss_legendre(steps: int) -> tuple[list[float], list[float]]:
+    """captum's integration rule for integrated gradients (step sizes, alphas), so both paths integrate alike."""
+    from captum.attr._utils.approximation_methods import approximation_parameters
+
+    step_sizes, alphas = approximation_parameters("gausslegendre")
+    return list(step_sizes(steps)), list(alphas(steps))
+
+
+ProgressFn = Callable[[str, int, int, str], None]
+
+
 def attribute(backend: Any, prompt_ids: Sequence[int], output_ids: Sequence[int], special_mask: Sequence[bool],
-              settings: ShiftSettings, methods: Sequence[str] | None = None) -> dict[str, AttributionResult]:
+              settings: ShiftSettings, methods: Sequence[str] | None = None,
+              on_step: ProgressFn | None = None, token_names: Sequence[str] | None = None) -> dict[str, AttributionResult]:
     """Attribute each generated token to the prompt tokens with each method; (n_outputs, n_prompt) per method.
 
-    Output token j is explained given the prompt and the j tokens generated before it (kept fixed)."""
+    Output token j is explained given the prompt and the j tokens generated before it (kept fixed), exactly
+    as in `attribute_per_token`, but teacher-forced: the model is causal, so one pass over the prompt and the
+    whole answer gives every answer token's probability given its own prefix. Feature ablation ablates each
+    prompt token once over that sequence (the ablated sequences batched); gradient x input and integrated
+    gradients take one forward pass (per batch of integration steps) and the gradients of all answer tokens in
+    batched backward passes of `settings.target_chunk` targets.
+
+    `on_step(method, done, total, item)` is called after each unit of work (`item` names the answer tokens or
+    prompt tokens, with `token_names` when given); an exception it raises (a `workbench.jobs.Cancelled`) stops
+    the run and carries the methods that finished as its `partial`."""
+    import torch
+
+    from workbench.jobs import Cancelled
+
+    methods = tuple(methods or settings.methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"methods must be among {', '.join(METHODS)}, got {unknown}")
+    n_prompt, n_out = len(prompt_ids), len(output_ids)
+    if n_out == 0:
+        raise ValueError("there are no output tokens to attribute")
+    if n_prompt == 0:
+        raise ValueError("there are no prompt tokens to attribute to")
+    pad_id = backend.tokenizer.pad_token_id
+    if pad_id is None:
+        raise ValueError("the tokenizer has no pad token to use as the attribution baseline")
+    model, layer = backend.model, backend.input_embeddings()
+    device = getattr(backend, "device", "cpu")
+    step = on_step or (lambda *a: None)
+    base_prompt = baseline_ids(prompt_ids, special_mask, pad_id)
+    seq = list(prompt_ids) + list(output_ids[:-1])  # the last answer token is only ever a target
+    ids = torch.tensor([seq], device=device)
+    base = torch.tensor([base_prompt + list(output_ids[:-1])], device=device)
+    targets = torch.tensor(list(output_ids), device=device)
+    n_chunks = -(-n_out // settings.target_chunk)
+    split = BodyHead(model)
+    results: dict[str, AttributionResult] = {}
+    try:
+        with hooks_removed_on_exit(model), input_gradients_only(model):
+            with torch.no_grad():
+                x, xb = layer(ids).detach(), layer(base).detach()  # (1, L, H)
+            for method in methods:
+                started = time.perf_counter()
+                notes: list[str] = []
+                delta_abs = delta_rel = None
+                if method == "feature_ablation":
+                    scores, probs = _ablation(split, ids, base, targets, n_prompt, settings.ablation_batch,
+                                              lambda d, t, item: step(method, d, t, item))
+                elif method == "gradient_x_input":
+                    embeds = x.clone().requires_grad_(True)
+                    grads, p = _target_gradients(
+                        split, embeds, targets, settings.target_chunk, notes,
+                        lambda k, a, b: step(method, k, n_chunks, _tokens_item(token_names, a, b, n_out)))
+                    scores = (grads[:, 0, :n_prompt] * x[0, :n_prompt]).sum(-1)
+                    probs = p[0]
+                    del grads, embeds
+                else:
+                    scores, probs, delta_abs, delta_rel = _integrated(
+                        split, x, xb, targets, n_prompt, settings, notes,
+                        lambda d, t, item: step(method, d, t, item), token_names)
+                res = AttributionResult(method=method, scores=scores.detach().double().cpu().numpy(),
+                                        target_prob=probs.detach().double().cpu().numpy(),
+                                        seconds=time.perf_counter() - started,
+                                        completeness_abs=delta_abs, completeness_rel=delta_rel, notes=notes)
+                if method != "gradient_x_input":
+                    res.notes.insert(0, "baseline: every prompt token replaced by the pad token, special tokens "
+                                        "(BOS) kept")
+                results[method] = res
+    except Cancelled as exc:
+        raise Cancelled(str(exc), partial=dict(results)) from None
+    return results
+
+
+def _ablation(split: BodyHead, ids: Any, base: Any, targets: Any, n_prompt: int, batch: int,
+              step: Callable[[int, int, str], None]) -> tuple[Any, Any]:
+    """Feature ablation teacher-forced: score[j, i] = p_j(sequence) - p_j(sequence with prompt token i -> its
+    baseline). Special tokens (baseline = the token itself) score 0 without a forward pass."""
+    import torch
+
+    layer_ids = ids[0]
+    p0 = _probs_of_ids(split, ids, targets)[0]
+    scores = torch.zeros((len(targets), n_prompt), dtype=p0.dtype, device=ids.device)
+    ablate = [i for i in range(n_prompt) if int(base[0, i]) != int(layer_ids[i])]
+    total = max(1, -(-len(ablate) // batch))
+    for n, s in enumerate(range(0, len(ablate), batch), 1):
+        which = ablate[s:s + batch]
+        rows = layer_ids.repeat(len(which), 1)
+        for r, i in enumerate(which):
+            rows[r, i] = base[0, i]
+        p = _probs_of_ids(split, rows, targets)  # (b, n_out)
+        scores[:, which] = (p0[None, :] - p).T
+        step(n, total, _tokens_item(None, which[0], which[-1], n_prompt, "prompt"))
+    if not ablate:
+        step(1, 1, "no prompt token to ablate")
+    return scores, p0
+
+
+def _probs_of_ids(split: BodyHead, ids: Any, targets: Any) -> Any:
+    import torch
+
+    with torch.no_grad():
+        embeds = split.model.get_input_embeddings()(ids)
+    return _probs_of(split, embeds, targets)
+
+
+def _integrated(split: BodyHead, x: Any, xb: Any, targets: Any, n_prompt: int, settings: ShiftSettings,
+                notes: list[str], step: Callable[[int, int, str], None],
+                token_names: Sequence[str] | None = None) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    """Integrated gradients on the embedding layer's output for all answer tokens at once: only the prompt
+    positions move along the path (the answer positions are the same in input and baseline). Returns scores
+    (n_out, n_prompt), p(x) per target, and the completeness error per target (absolute, relative)."""
+    attr, p_x, error, rel = integrated_gradients_all_targets(
+        split, x, xb, targets, settings.ig_steps, settings.ig_internal_batch, settings.target_chunk, notes, step,
+        token_names)
+    return attr[:, :n_prompt], p_x, error, rel
+
+
+def integrated_gradients_all_targets(split: BodyHead, x: Any, xb: Any, targets: Any, steps: int, internal_batch: int,
+                                     chunk: int, notes: list[str] | None = None,
+                                     step: Callable[[int, int, str], None] | None = None,
+                                     token_names: Sequence[str] | None = None) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    """Integrated gradients (captum's Gauss-Legendre rule) of every answer token's probability with respect to
+    the embedding-layer output `x` (1, L, H) from the baseline `xb`, teacher-forced: target j is predicted at
+    position L - n_out + j. Positions where x equals xb get 0. Returns attributions (n_out, L) in float64,
+    p(x) per target, and the completeness error per target (absolute, and relative to p(x) - p(baseline))."""
+    import torch
+
+    notes = [] if notes is None else notes
+    step = step or (lambda *a: None)
+    step_sizes, alphas = _gauss_legendre(steps)
+    diff = (x - xb)[0]  # (L, H)
+    total = torch.zeros((len(targets), *diff.shape), dtype=torch.float64, device=x.device)
+    n_batches = -(-len(alphas) // internal_batch)
+    n_out = len(targets)
+    n_chunks = -(-n_out // chunk)
+    for n, s in enumerate(range(0, len(alphas), internal_batch), 1):
+        steps_item = f"integration steps {s + 1}–{min(len(alphas), s + internal_batch)} of {len(alphas)}"
+        a = torch.tensor(alphas[s:s + internal_batch], dtype=x.dtype, device=x.device).view(-1, 1, 1)
+        w = torch.tensor(step_sizes[s:s + internal_batch], dtype=torch.float64, device=x.device).view(1, -1, 1, 1)
+        embeds = (xb + a * diff).detach().requires_grad_(True)  # (b, L, H)
+        grads, _ = _target_gradients(
+            split, embeds, targets, chunk, notes,
+            lambda k, a, b, n=n, item=steps_item: step((n - 1) * n_chunks + k, n_batches * n_chunks,
+                                                       f"{item} · {_tokens_item(token_names, a, b, n_out)}"))
+        total += (grads.double() * w).sum(1)
+        del grads, embeds
+    attr = (total * diff.double()).sum(-1)  # (n_out, L)
+    ends = _probs_of(split, torch.cat([x, xb]), targets).double()  # p(x), p(baseline): (2, n_out)
+    gap = ends[0] - ends[1]
+    error = (attr.sum(-1) - gap).abs()
+    rel = error / gap.abs().clamp_min(1e-12)
+    return attr, ends[0], error.cpu().numpy(), rel.cpu().numpy()
+
+
+# ---------------------------------------------------------------------------- the per-token reference path
+
+
+def attribute_per_token(backend: Any, prompt_ids: Sequence[int], output_ids: Sequence[int], special_mask: Sequence[bool],
+              settings: ShiftSettings, methods: Sequence[str] | None = None) -> dict[str, AttributionResult]:
+    """The reference path: each output token attributed on its own, with captum, one method at a time.
+
+    Output token j is explained given the prompt and the j tokens generated before it (kept fixed). `attribute`
+    computes the same numbers teacher-forced over the whole answer at once; the tests hold the two together.
+    About n_outputs times slower (feature ablation) or 2-5 times (gradient methods); kept for the tests and
+    bench/bench_shift_analysis.py."""
     import torch
     from captum.attr import FeatureAblation, LayerGradientXActivation
 

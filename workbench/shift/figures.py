@@ -26,7 +26,7 @@ def _check_view(view: str) -> None:
 
 
 def _check_method(result: ShiftResult, method: str) -> None:
-    have = list(result.sides["base"].attributions)
+    have = result.methods_done
     if method not in have:
         raise ValueError(f"method must be one of {', '.join(have) or '(none computed)'}, got {method!r}")
 
@@ -232,7 +232,12 @@ def summary_markdown(result: ShiftResult) -> str:
     lines.append(f"**Answers** (greedy, {s.max_new_tokens} tokens each, end-of-sequence suppressed so they line up):")
     for side in ("base", "instruct"):
         lines.append(f"- {result.sides[side].label}: `{result.sides[side].output_text!r}`")
-    methods = list(result.sides["base"].attributions)
+    if not result.complete and result.stopped:
+        lines.append(f"⏹️ **Partial result**: stopped during {result.stopped}; showing what finished before the "
+                     "cancel.")
+    elif not result.complete:
+        lines.append("⏳ **Attribution is running**: answers, attention and feed-forward concepts are shown first.")
+    methods = result.methods_done
     if methods:
         lines += ["", "| method | instruction share base | instruction share instruct | Δ | mean density per output "
                   "(base → instruct) | time base / instruct (s) |", "|---|---|---|---|---|---|"]

