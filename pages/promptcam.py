@@ -4,6 +4,8 @@ flow lives in `workbench.promptcam.flows`."""
 
 from __future__ import annotations
 
+from pages._examples import gradio_examples, streamlit_examples
+
 from functools import partial
 from typing import Any
 
@@ -23,6 +25,8 @@ def _class_choices(ctx: Any, profile_name: str | None) -> list[str]:
 
 def build_gradio(ctx, session) -> None:
     import gradio as gr
+
+    gradio_examples(ctx, session, "promptcam")
 
     from pages._wiring import gradio_action
 
@@ -90,6 +94,8 @@ def build_gradio(ctx, session) -> None:
 
 def render_streamlit(ctx) -> None:
     import streamlit as st
+
+    streamlit_examples(ctx, "promptcam")
 
     from pages._wiring import streamlit_action
 

@@ -5,6 +5,8 @@ draft. Layout and wiring only: every flow is in workbench.promptor.flows, run th
 
 from __future__ import annotations
 
+from pages._examples import gradio_examples, streamlit_examples
+
 from typing import Any
 
 from pages._wiring import gradio_action, streamlit_action, streamlit_stream
@@ -84,6 +86,8 @@ def blind_markdown(view: Any) -> str:
 def build_gradio(ctx, session) -> None:
     import gradio as gr
 
+    gradio_examples(ctx, session, "promptor")
+
     from gradio.context import Context
 
     svc = PromptorService(ctx, SessionStore())
@@ -143,7 +147,7 @@ def build_gradio(ctx, session) -> None:
     with gr.Accordion("Test rounds", open=True):
         header = gr.Markdown()
         examples = gr.Textbox(label="Examples (one per line, values separated by ' | ')", lines=4,
-                              elem_id="promptor-examples")
+                              elem_id="promptor-example-inputs")
         with gr.Row():
             examples_btn = gr.Button("Save examples")
             versions = gr.Textbox(label="Drafts to compare (e.g. 1, 3; default: the last two)", scale=2)
@@ -253,6 +257,8 @@ def build_gradio(ctx, session) -> None:
 
 def render_streamlit(ctx) -> None:
     import streamlit as st
+
+    streamlit_examples(ctx, "promptor")
 
     ss = st.session_state
     svc = PromptorService(ctx, SessionStore())

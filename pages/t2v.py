@@ -6,6 +6,8 @@ pairs. Layout and wiring only: the flows are in workbench.t2v.flows."""
 
 from __future__ import annotations
 
+from pages._examples import gradio_examples, streamlit_examples
+
 from typing import Any
 
 from pages._wiring import gradio_action, gradio_cancel, streamlit_action
@@ -23,6 +25,8 @@ TAB = "t2v"
 
 def build_gradio(ctx, session) -> None:
     import gradio as gr
+
+    gradio_examples(ctx, session, "t2v")
 
     gr.Markdown(
         "Type a video idea. **Evolve** renders a population of rewrites as short low-resolution previews, scores each "
@@ -187,6 +191,8 @@ def build_gradio(ctx, session) -> None:
 
 def render_streamlit(ctx) -> None:
     import streamlit as st
+
+    streamlit_examples(ctx, "t2v")
 
     ss = st.session_state
     profile_name = ss.get("profile", ctx.default_profile)

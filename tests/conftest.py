@@ -88,9 +88,11 @@ def client(fake_ctx):
         yield c
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """One headless Debian Chromium (Playwright) for every browser test of the run; skips (fails in CI) without it."""
+    """One headless Debian Chromium (Playwright) per test module; skips (fails in CI) without it. Module scope, not
+    session: Playwright's sync API keeps an event loop open in this thread while the browser lives, and modules
+    that drive Playwright themselves (screenshots, studies) must find none."""
     from playwright.sync_api import sync_playwright
 
     from tests.browser import chromium_path, launch
@@ -102,7 +104,7 @@ def chromium():
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_app(chromium):
     """`python app.py --profile fake` in a subprocess, shared by every browser test: (browser, url)."""
     from tests.app_process import start_app, stop

@@ -8,7 +8,7 @@ import pytest
 from workbench import examples as ex
 from workbench import gpu
 
-TABS = ("t2i", "shift", "models")
+TABS = ("t2i", "shift", "models", "t2v", "promptcam", "promptor")
 
 
 @pytest.fixture
@@ -82,7 +82,13 @@ def test_gradio_tabs_show_examples(client):
         markdown, gallery = client.predict(title, api_name=f"/{tab}_example")
         assert "Cached example" in markdown and "Precomputed with the" in markdown
         if tab == "t2i":
-            assert len(gallery["value"]) == 5 and "original prompt" in gallery["value"][0]["caption"]
+            assert len(gallery["value"]) == 5 and "original (same seed)" in gallery["value"][0]["caption"]
+        if tab == "promptcam":  # ranked head maps, then Grad-CAM and rollout
+            assert len(gallery["value"]) == 6 and "Grad-CAM" in gallery["value"][4]["caption"]
+        if tab == "t2v":
+            assert [g["caption"].split(" ")[0] for g in gallery["value"]] == ["original", "best:"]
+        if tab == "promptor":
+            assert "Draft v2" in markdown and "{user_text}" in markdown
 
 
 def test_gradio_panel_opens_on_a_cpu_space(no_space, fake_ctx):
@@ -92,7 +98,7 @@ def test_gradio_panel_opens_on_a_cpu_space(no_space, fake_ctx):
     no_space.setenv("SPACE_HARDWARE", "cpu-basic")
     demo = app.build_demo(fake_ctx)
     panels = {c["props"]["elem_id"]: c["props"] for c in demo.config["components"]
-              if str(c.get("props", {}).get("elem_id", "")).endswith("-examples")}
+              if c.get("type") == "accordion" and str(c.get("props", {}).get("elem_id", "")).endswith("-examples")}
     assert set(panels) == {f"{t}-examples" for t in TABS}
     assert all(p["open"] for p in panels.values())
 

@@ -36,7 +36,7 @@ shots:
 
 def test_the_readme_scenario_is_valid():
     scenario = load_scenario(ROOT / "docs" / "screenshots.yaml")
-    assert [s.name for s in scenario.shots] == ["t2i_tab", "shift_tab", "models_tab", "studies_tab"]
+    assert [s.name for s in scenario.shots] == ["t2i_tab", "shift_tab", "promptor_tab", "models_tab", "studies_tab"]
     assert scenario.out == (ROOT / "docs" / "screenshots").resolve()
 
 

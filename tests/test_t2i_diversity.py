@@ -75,7 +75,9 @@ def test_refinement_tree_pick_refine_go_back():
     s.refine_further(1, [{"text": "a cat, photo, 35mm"}])
     assert s.path() == [0, 2] and [r.parent for r in s.rounds] == [None, 0, 0]
     tree = s.tree_markdown()
-    assert tree.count("- round") == 3 and "current" in tree.splitlines()[2]
+    lines = tree.split("  \n")
+    assert len(lines) == 3 and lines[0].startswith("• round 0") and "current" in lines[2]
+    assert all(line.lstrip("\u00a0").startswith("↳ round") and line.startswith("\u00a0" * 6) for line in lines[1:])
     again = RefinementSession.from_dict(s.to_dict())
     assert again.to_dict() == s.to_dict()
     with pytest.raises(ValueError, match="round must be between 0 and 2"):

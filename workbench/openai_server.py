@@ -31,6 +31,8 @@ def _settings(body: dict[str, Any]) -> GenerationSettings:
         do_sample=temperature > 0, temperature=temperature if temperature > 0 else 0.7,
         top_p=float(body.get("top_p", 1.0)), num_return_sequences=int(body.get("n", 1)),
         seed=int(body.get("seed") or 0), stop=tuple([stop] if isinstance(stop, str) else stop),
+        # our OpenAI client sends repetition_penalty r as frequency_penalty 2(r - 1); read it back the same way
+        repetition_penalty=round(1.0 + min(2.0, max(0.0, float(body.get("frequency_penalty") or 0.0))) / 2, 3),
     ).check()
 
 

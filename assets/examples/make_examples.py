@@ -23,6 +23,7 @@ from workbench.context import build_context  # noqa: E402
 from workbench.examples import CachedExample, save_examples  # noqa: E402
 
 T2I_PROMPTS = ["a cat on a windowsill", "a lighthouse in a storm"]
+T2V_PROMPTS = ["a dog running on a beach"]
 SHIFT_PROMPTS = ["[[List three animals]] that live on a farm.", "[[Translate into French:]] good morning"]
 
 
@@ -51,15 +52,17 @@ def make_t2i(ctx, profile: str, command: str) -> None:
         inputs = flows.RewriterInputs(n=4, seed=0)
         render = flows.RenderInputs(steps=4, size=64, seed=0)
         state, view = flows.refine(ctx, profile, prompt, inputs)
-        state, view = flows.render(ctx, profile, state, [s.text for s in view.slots], render)
-        sections = [view.status, view.render_status]
-        shown = [(f"t2i_{k}_original.png", "original prompt (same seed)")]
-        images[shown[0][0]] = view.slots[0].original_image
-        for i, slot in enumerate(view.slots):
-            sections.append(f"**Candidate {i + 1}**: {slot.diff_markdown}\n\n{slot.flag}\n\n{slot.scores}")
-            name = f"t2i_{k}_candidate_{i + 1}.png"
-            images[name] = slot.image
-            shown.append((name, slot.caption or f"candidate {i + 1}"))
+        state, _, view = flows.render(ctx, profile, state, [s.text for s in view.slots], render)
+        columns, rows = view.results.columns, view.results.rows
+        table = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n" + "\n".join(
+            "| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows)
+        sections = [view.status, view.results.summary, table]
+        sections += [f"**Candidate {i + 1}**: {slot.diff_markdown}\n\n{slot.flag}" for i, slot in enumerate(view.slots)]
+        shown = []
+        for j, (image, caption) in enumerate(view.results.grid):
+            name = f"t2i_{k}_original.png" if j == 0 else f"t2i_{k}_candidate_{j}.png"
+            images[name] = image
+            shown.append((name, caption))
         examples.append(CachedExample(
             title=f"Refine and render: “{prompt}”",
             inputs={"prompt": prompt, "candidates": 4, "diversity": inputs.diversity, "rewrite seed": 0,
@@ -101,7 +104,79 @@ def make_models(ctx, profile: str, command: str) -> None:
     save_examples("models", examples, provenance(ctx, profile, sorted(ctx.profile(profile).roles), command))
 
 
-MAKERS = {"t2i": make_t2i, "shift": make_shift, "models": make_models}
+def make_t2v(ctx, profile: str, command: str) -> None:
+    from PIL import Image
+
+    from workbench.t2v import flows
+
+    examples, images = [], {}
+    for k, prompt in enumerate(T2V_PROMPTS):
+        state, view = flows.evolve(ctx, profile, None, prompt, flows.EvolveInputs(rounds=2, population=2),
+                                   flows.VideoInputs(), flows.RewriterInputs())
+        table = "\n".join("| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in view.table)
+        sections = [view.status, view.tree, table, view.candidate.scores]
+        shown = []
+        for label, path in (("original idea (same seed)", view.candidate.original_preview),
+                            (f"best: {view.candidate.prompt[:80]}", view.candidate.preview)):
+            if path:
+                name = f"t2v_{k}_{len(shown)}.png"
+                with Image.open(path) as gif:  # the preview's first frame; the tab plays the whole clip
+                    images[name] = gif.convert("RGB")
+                shown.append((name, label + " (first frame)"))
+        examples.append(CachedExample(
+            title=f"Evolve: “{prompt}”",
+            inputs={"idea": prompt, "rounds": 2, "population": 2, "top-k": 3, "rewriter seed": 0},
+            sections=[s for s in sections if s], images=shown))
+    save_examples("t2v", examples, provenance(ctx, profile, ["chat", "embeddings", "t2v", "image_text"], command),
+                  images)
+
+
+def make_promptcam(ctx, profile: str, command: str) -> None:
+    from workbench.promptcam import flows
+
+    examples, images = [], {}
+    for k, example in enumerate(flows.example_names()[:3]):
+        state, view = flows.analyse(ctx, None, profile, None, example, None, "predicted")
+        table = "| rank | class | probability |\n|---|---|---|\n" + "\n".join(
+            f"| {r} | {c} | {p} |" for r, c, p in view.top_classes)
+        shown = []
+        for j, (image, caption) in enumerate(view.heads[:4]):
+            images[f"pc_{k}_head_{j}.png"] = image
+            shown.append((f"pc_{k}_head_{j}.png", caption))
+        for key, image, caption in (("gradcam", view.grad_cam, view.grad_cam_caption or "Grad-CAM"),
+                                    ("rollout", view.rollout, view.rollout_caption or "attention rollout")):
+            if image is not None:
+                images[f"pc_{k}_{key}.png"] = image
+                shown.append((f"pc_{k}_{key}.png", caption))
+        examples.append(CachedExample(title=f"Explain the predicted class: {example}",
+                                      inputs={"example": example, "class": "predicted", "top-k": 3, "top traits": 4},
+                                      sections=[view.summary, table], images=shown))
+    save_examples("promptcam", examples, provenance(ctx, profile, ["promptcam"], command), images)
+
+
+def make_promptor(ctx, profile: str, command: str) -> None:
+    import tempfile
+
+    from workbench.promptor.flows import PromptorService
+    from workbench.promptor.store import SessionStore
+
+    svc = PromptorService(ctx, SessionStore(tempfile.mkdtemp(prefix="promptor-examples-")))
+    state, view = svc.new()
+    for message in ["sentence completion", "ok", "ok", "ok", "ok", "ok", "ok", "ok",
+                    "mention the place if the user names one", "run"]:
+        for state, view in svc.send(state, message, profile):
+            pass
+    transcript = "\n\n".join(f"**{turn['role']}**: {turn['content']}" for turn in view.chat[-8:])
+    examples = [CachedExample(
+        title="From a starter task to a tested template: sentence completion",
+        inputs={"messages": "sentence completion, ok ×7, one piece of feedback, run"},
+        sections=[f"**Stage** {view.stage_label} ({view.step})", f"**Draft v{view.draft_version}**\n\n```\n{view.draft}\n```",
+                  view.rounds, transcript])]
+    save_examples("promptor", examples, provenance(ctx, profile, ["chat", "embeddings", "lm_base"], command))
+
+
+MAKERS = {"t2i": make_t2i, "shift": make_shift, "models": make_models, "t2v": make_t2v, "promptcam": make_promptcam,
+          "promptor": make_promptor}
 
 
 def main(argv: list[str] | None = None) -> None:
