@@ -148,10 +148,12 @@ class BodyHead:
     one backward through it gives every target's gradient at its own position at once."""
 
     def __init__(self, model: Any):
-        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        from workbench.shift.ffn import unwrap_peft
+
+        inner = unwrap_peft(model)
         body = next((getattr(inner, n) for n in ("model", "transformer") if isinstance(getattr(inner, n, None),
                                                                                          _nn_module())), None)
-        head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
+        head = inner.get_output_embeddings()  # every transformers causal LM has one (None when it has no head)
         self.model, self.body, self.head = model, body, head
         self.split = body is not None and head is not None
         self.cap = getattr(getattr(inner, "config", None), "final_logit_softcapping", None)
