@@ -29,6 +29,7 @@ def test_the_gate_names_repeats_stories_and_drift():
     assert "a question" in story_reason("a lighthouse, what do you say to that?".replace("you ", ""))
     assert "a statement" in story_reason("it's a cat, it's a beast, it's a sea monster")
     assert "past-tense narration" in story_reason("she opened the door and the wind howled")
+    assert "past-tense narration" in story_reason("she lay flat on her back, tail out, purring")  # irregular verbs
     assert "dialogue" in story_reason('the knight said "onward" to the crowd')
     assert story_reason("weathered wooden cabin, detailed moss, golden hour, 35mm") is None  # -ed adjectives pass
     texts = ["a cat on a sofa, soft light", "a bowl of ramen, a bowl of ramen", "I saw a cat", "fresh soap, bathwater"]

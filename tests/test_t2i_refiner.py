@@ -8,6 +8,7 @@ import json
 import pytest
 
 from workbench.models import ManagedModel
+from workbench.t2i.guard import repeated_phrase, story_reason
 from workbench.t2i.refiner import (
     Candidate, RefineSettings, load_pairs, parse_candidate, refine_candidates, regenerate_one, retrieve_examples,
 )
@@ -119,9 +120,14 @@ def test_refine_with_real_smollm2(real_manager, offline_profile):
     embedder = ManagedModel(real_manager, offline_profile.spec("embeddings"))
     result = refine_candidates(chat, embedder, "a cat on a sofa",
                                RefineSettings(n=2, overgenerate=1.5, max_new_tokens=32, few_shot=1, seed=1))
-    assert len(result.candidates) == 2 and result.candidates[0].text != result.candidates[1].text
-    for c in result.candidates:  # a real rewrite keeps the subject and adds detail
-        assert any(w in c.text.lower() for w in ("cat", "kitten")) and len(c.text.split()) > 4, c.text
+    texts = [c.text for c in result.candidates]
+    assert 1 <= len(texts) <= 2 and len(set(texts)) == len(texts)
+    if len(texts) < 2:  # the gate may leave fewer than asked: the status says so, never silently
+        assert any(n.startswith(f"only {len(texts)} usable rewrite(s) of the 2") for n in result.notes), result.notes
+    for c in result.candidates:  # a real rewrite passed the guard: close to the prompt, adds detail, no story
+        assert c.relevance >= RefineSettings().intent_floor and len(c.text.split()) > 4, c.text
+        assert story_reason(c.text) is None and repeated_phrase(c.text) is None, c.text
         assert not c.provenance.random_weights and c.provenance.model_id.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert any(w in c.text.lower() for c in result.candidates for w in ("cat", "kitten", "sofa", "couch"))
     # MiniLM retrieval puts a pair about a cat or a sofa first.
     assert any(w in result.examples[0]["coarse"].lower() for w in ("cat", "sofa", "kitten", "couch"))

@@ -26,7 +26,7 @@ _QUESTION = re.compile(r"\?")
 _DIALOGUE = re.compile(r"[\"“][^\"”]{3,}[\"”]|\b(said|asked|replied|whispered|shouted)\b", re.I)
 _STATEMENT = re.compile(r"\b(it's|it is|there is|there are|there's|this is|that is|here is|you are|you're)\b", re.I)
 _NARRATION = re.compile(r"\b(he|she|it|they|i|we|you)\s+(?:\w+ed|was|were|had|did|went|saw|felt|thought|came|"
-                        r"found|knew|took|made)\b", re.I)
+                        r"found|knew|took|made|lay|sat|stood|ran|ate|slept|held|fell|got|left|told|began)\b", re.I)
 
 REASONS = ("repeats a phrase", "drifts from the prompt", "reads as a story", "empty after fitting the window")
 
