@@ -9,20 +9,7 @@ import pytest
 
 from tests.conftest import spec
 
-BASE = "tiny:causal-lm?seed=0"
-INSTRUCT = "tiny:causal-lm?seed=1"
-
-
-@pytest.fixture()
-def tiny_backend(manager):
-    return manager.get(spec("lm_base", "transformers-lm", BASE))
-
-
-@pytest.fixture()
-def layout(tiny_backend):
-    from workbench.shift.spans import build_layout
-
-    return build_layout(tiny_backend.tokenizer, "write a short poem about the sea")
+from tests.test_shift_core import BASE, INSTRUCT, layout, tiny_backend  # noqa: F401 (shared fixtures)
 
 
 @pytest.mark.parametrize("n_out, chunk, ig_batch, ablation_batch", [(1, 8, 16, 8), (5, 2, 5, 3), (7, 16, 3, 1)])

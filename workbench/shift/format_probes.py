@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from workbench.shift.train_adapter import load_items, user_message  # probes are asked as the adapter was trained
+
 ROOT = Path(__file__).resolve().parents[2]
 PROBES = ROOT / "assets" / "instruct_data" / "format_probes.jsonl"
 KINDS = ("upper", "lower", "lines", "bullets", "starts", "max_words", "repeat")
@@ -61,17 +63,8 @@ def check_answer(answer: str, check: dict[str, Any]) -> bool:
 
 
 def load_probes(path: str | Path = PROBES) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        probes = [json.loads(line) for line in fh if line.strip()]
-    if not probes:
-        raise ValueError(f"probe file '{path}' has no probes")
-    return probes
-
-
-def user_message(item: dict[str, Any]) -> str:
-    text = item["instruction"].strip()
-    extra = (item.get("input") or "").strip()
-    return f"{text}\n\n{extra}" if extra else text
+    """The held-out probes (JSON Lines, read like the training data)."""
+    return load_items(path)
 
 
 @dataclass
