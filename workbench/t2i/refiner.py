@@ -281,12 +281,18 @@ class _Pool:
     dropped: list[tuple[str, Any, float, str]] = field(default_factory=list)
     empty: int = 0
     fitted: int = 0
+    query: Any = None  # the prompt's embedding
+    vectors: dict[str, Any] = field(default_factory=dict)  # each rewrite's embedding, reused by MMR
 
     def add(self, embedder: Any, prompt: str, got: list[tuple[str, Any]], settings: RefineSettings) -> None:
         if not got:
             return
-        vectors = embedder.embed([prompt] + [t for t, _ in got]).vectors
-        rel = [float(v) for v in vectors[1:] @ vectors[0]]
+        head = [prompt] if self.query is None else []
+        vectors = embedder.embed(head + [t for t, _ in got]).vectors
+        if head:
+            self.query, vectors = vectors[0], vectors[1:]
+        self.vectors.update({t: v for (t, _), v in zip(got, vectors)})
+        rel = [float(v) for v in vectors @ self.query]
         if not settings.guard:
             self.passed += [(t, g, r) for (t, g), r in zip(got, rel)]
             return
@@ -307,6 +313,12 @@ class _Pool:
             reasons = "; ".join(f"“{escape_markdown(t[:60])}” {why}" for t, _, _, why in self.dropped[:3])
             out.append(gate.summary() + (f" (e.g. {reasons})" if reasons else ""))
         return out
+
+    def stacked(self, items: Sequence[tuple[str, Any, float]]) -> Any:
+        """The embeddings of `items` (rows), computed when they were gated."""
+        import numpy as np
+
+        return np.stack([self.vectors[t] for t, _, _ in items])
 
     def fallback(self) -> list[tuple[str, Any, float]]:
         """When every rewrite failed the gate: the dropped ones, closest to the prompt first (shown with a note)."""
@@ -354,8 +366,8 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
         notes.append(f"only {len(passed)} usable rewrite(s) of the {settings.n} asked for (raise the temperature or "
                      f"change the seed)")
     texts = [t for t, _, _ in passed]
-    vectors = embedder.embed([prompt] + texts).vectors
-    chosen = mmr_select(vectors[0], vectors[1:], min(settings.n, len(texts)), settings.diversity)
+    vectors = pool.stacked(passed)
+    chosen = mmr_select(pool.query, vectors, min(settings.n, len(texts)), settings.diversity)
     candidates = []
     budget = settings.budget(window)
     for i in chosen:
@@ -374,7 +386,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     return RefineResult(
         prompt=prompt, candidates=candidates, pool=texts,
         examples=[{"id": p.id, "coarse": p.coarse, "fine": p.fine, "similarity": round(s, 4)} for p, s in retrieved],
-        messages=conversation, diversity=pairwise_diversity(vectors[1:][chosen]),
+        messages=conversation, diversity=pairwise_diversity(vectors[chosen]),
         settings={**vars(settings), "pool": settings.pool, "rewriter": chat.spec.model_id,
                   "embedder": embedder.spec.model_id, "max_new_tokens": budget,
                   "window": getattr(window, "limit", None), "dropped_by_gate": len(pool.dropped)}, notes=notes,
@@ -402,10 +414,9 @@ def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str],
         raise RuntimeError(f"the rewriter '{chat.spec.model_id}' produced no new rewrite in three tries; "
                            f"try a higher temperature or another seed")
     kept = [o for o in others if o.strip()]
-    vectors = embedder.embed([prompt] + [t for t, _, _ in passed] + kept).vectors
-    cand_vecs = vectors[1:1 + len(passed)]
-    fixed = vectors[1 + len(passed):] if kept else None
-    index = mmr_select(vectors[0], cand_vecs, 1, settings.diversity, fixed=fixed)[0]
+    cand_vecs = pool.stacked(passed)
+    fixed = embedder.embed(kept).vectors if kept else None
+    index = mmr_select(pool.query, cand_vecs, 1, settings.diversity, fixed=fixed)[0]
     text, gen, rel = passed[index]
     prov = Provenance(**{**vars(gen.provenance), "settings": {**gen.provenance.settings,
                                                               "system_template": system_template,
