@@ -263,11 +263,12 @@ def results_view(rendered: Any, session: RefinementSession, sort_by: str = "cand
 
     columns, rows = results.table(rendered, sort_by)
     rnd = session.round()
-    zip_path = results.write_round_zip(rendered, session.root_prompt,
-                                       {"round": rnd.id, "parent": rnd.parent, "prompt": rnd.prompt,
-                                        "rewriter": rnd.rewriter})
+    if not rendered.archive:  # written once per render; sorting only re-orders the view
+        rendered.archive = str(results.write_round_zip(rendered, session.root_prompt,
+                                                       {"round": rnd.id, "parent": rnd.parent, "prompt": rnd.prompt,
+                                                        "rewriter": rnd.rewriter}))
     return ResultsView(grid=results.grid(rendered, sort_by), chart=results.chart(rendered), columns=columns, rows=rows,
-                       zip_path=str(zip_path), summary=render_summary(rendered), sort_by=sort_by)
+                       zip_path=rendered.archive, summary=render_summary(rendered), sort_by=sort_by)
 
 
 def render(ctx: Any, profile_name: str, state: dict | None, edited: Sequence[str], render_inputs: RenderInputs,

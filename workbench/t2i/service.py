@@ -168,6 +168,7 @@ class RenderResult:
     stopped: str = ""  # set when the user cancelled: what finished is kept
     prompts: list[str] = field(default_factory=list)  # every candidate asked for (rendered or not)
     seconds: float = 0.0
+    archive: str = ""  # the round's ZIP once written (it does not depend on how the view is sorted)
 
 
 def render_and_score(t2i: Any, scorer: Any, embedder: Any, original: str, candidates: Sequence[str],
