@@ -35,6 +35,44 @@ def test_teacher_forced_matches_per_token(tiny_backend, layout, n_out, chunk, ig
     assert all(p.grad is None for p in tiny_backend.model.parameters())
 
 
+@pytest.mark.parametrize("kind", ["zero", "mean"])
+def test_teacher_forced_ig_baselines_match_captum_per_token(tiny_backend, layout, kind):
+    """The zero and mean embedding baselines: the teacher-forced path matches captum's IntegratedGradients on
+    `inputs_embeds`, token by token; special tokens keep their embedding (score 0); the note names the baseline."""
+    import torch
+
+    from workbench.shift.attribution import attribute, attribute_per_token, ig_baseline_embeddings
+
+    from workbench.shift.limits import ShiftSettings
+
+    out = [5, 17, 42, 7]
+    settings = ShiftSettings(ig_steps=16, ig_internal_batch=6, target_chunk=3, ig_baseline=kind,
+                             methods=("integrated_gradients",))
+    old = attribute_per_token(tiny_backend, layout.input_ids, out, layout.special_mask, settings)["integrated_gradients"]
+    new = attribute(tiny_backend, layout.input_ids, out, layout.special_mask, settings)["integrated_gradients"]
+    np.testing.assert_allclose(new.scores, old.scores, rtol=1e-3, atol=1e-5 * np.abs(old.scores).max() + 1e-12)
+    np.testing.assert_allclose(new.completeness_abs, old.completeness_abs, rtol=1e-3, atol=1e-8)  # float32 noise
+    assert np.all(new.scores[:, np.asarray(layout.special_mask)] == 0)
+    assert np.abs(new.scores).max() > 0
+    assert kind in new.notes[0] and kind in old.notes[0]
+    layer = tiny_backend.input_embeddings()
+    ids = torch.tensor([layout.input_ids])
+    with torch.no_grad():
+        x = layer(ids)
+    xb = ig_baseline_embeddings(layer, x, ids, layout.special_mask, kind)
+    moved = ~np.asarray(layout.special_mask)
+    assert torch.equal(xb[0, ~torch.tensor(moved)], x[0, ~torch.tensor(moved)])
+    expect = torch.zeros(x.shape[-1]) if kind == "zero" else layer.weight.double().mean(0).float()
+    torch.testing.assert_close(xb[0, torch.tensor(moved)], expect.expand(int(moved.sum()), -1), rtol=1e-5, atol=1e-6)
+
+
+def test_ig_baseline_setting_is_checked():
+    from workbench.shift.limits import ShiftSettings
+
+    with pytest.raises(ValueError, match="ig_baseline must be one of pad, zero, mean"):
+        ShiftSettings(ig_baseline="noise").check()
+
+
 def test_special_tokens_score_zero_and_without_batched_backward(tiny_backend, layout, monkeypatch):
     """Special tokens keep their id in the baseline, so ablation and IG give them exactly 0; where the batched
     backward is unavailable the loop fallback gives the same numbers and says so in the notes."""

@@ -122,6 +122,46 @@ def baseline_ids(prompt_ids: Sequence[int], special_mask: Sequence[bool], pad_id
     return [tid if special else pad_id for tid, special in zip(prompt_ids, special_mask)]
 
 
+def vocabulary_mean_embedding(layer: Any, chunk: int = 16384) -> Any:
+    """The embedding layer's output averaged over the whole vocabulary (1-D, the layer's dtype): looked up in
+    chunks through the layer itself, so any scaling the layer applies (Gemma multiplies by sqrt(hidden)) is kept."""
+    import torch
+
+    weight = layer.weight
+    vocab, device = weight.shape[0], weight.device
+    total = None
+    with torch.no_grad():
+        for s in range(0, vocab, chunk):
+            part = layer(torch.arange(s, min(vocab, s + chunk), device=device)).double().sum(0)
+            total = part if total is None else total + part
+    return (total / vocab).to(weight.dtype)
+
+
+def ig_baseline_embeddings(layer: Any, x: Any, base_ids: Any, special_mask: Sequence[bool], kind: str) -> Any:
+    """The integrated-gradients baseline at the embedding layer's output, shaped like `x` (1, L, H): every
+    prompt position that is not a special token gets the pad token's embedding (`pad`), zeros (`zero`) or the
+    vocabulary's mean embedding (`mean`); special tokens and the answer positions keep their embeddings."""
+    import torch
+
+    with torch.no_grad():
+        if kind == "pad":
+            return layer(base_ids).detach()
+        if kind not in ("zero", "mean"):
+            raise ValueError(f"ig_baseline must be one of pad, zero, mean, got {kind!r}")
+        moved = torch.zeros(x.shape[1], dtype=torch.bool, device=x.device)
+        moved[: len(special_mask)] = ~torch.tensor(list(special_mask), dtype=torch.bool, device=x.device)
+        xb = x.detach().clone()
+        xb[0, moved] = 0.0 if kind == "zero" else vocabulary_mean_embedding(layer).to(x.dtype)
+        return xb
+
+
+BASELINE_NOTES = {
+    "pad": "baseline: every prompt token replaced by the pad token, special tokens (BOS) kept",
+    "zero": "baseline: a zero embedding at every prompt token, special tokens (BOS) kept",
+    "mean": "baseline: the vocabulary's mean embedding at every prompt token, special tokens (BOS) kept",
+}
+
+
 def integrated_gradients(model: Any, layer: Any, ids: Any, baselines: Any, target_id: int, steps: int,
                          internal_batch: int) -> tuple[Any, float, float]:
     """Layer integrated gradients on `layer` (the input embeddings) for p(target | ids): per-position attributions
@@ -135,6 +175,27 @@ def integrated_gradients(model: Any, layer: Any, ids: Any, baselines: Any, targe
         ids, baselines=baselines, n_steps=steps, internal_batch_size=internal_batch, return_convergence_delta=True)
     with torch.no_grad():
         gap = float(forward(ids)[0] - forward(baselines)[0])
+    error = abs(float(delta.reshape(-1)[0]))
+    return attr.sum(-1)[0].detach(), error, error / max(abs(gap), 1e-12)
+
+
+def integrated_gradients_on_embeddings(model: Any, x: Any, xb: Any, target_id: int, steps: int,
+                                       internal_batch: int) -> tuple[Any, float, float]:
+    """Integrated gradients (captum, on `inputs_embeds`) of p(target | sequence) from the embedding-layer baseline
+    `xb` to `x` (both (1, L, H)): the per-token reference for the zero and mean baselines, which are not token ids.
+    Returns per-position attributions, the absolute completeness error and that error relative to the gap."""
+    import torch
+    from captum.attr import IntegratedGradients
+
+    def forward(embeds: Any) -> Any:
+        mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+        logits = model(inputs_embeds=embeds, attention_mask=mask, use_cache=False, logits_to_keep=1).logits
+        return torch.softmax(_at_least_float32(logits[:, -1, :]), dim=-1)[:, target_id]
+
+    attr, delta = IntegratedGradients(forward).attribute(
+        x, baselines=xb, n_steps=steps, internal_batch_size=internal_batch, return_convergence_delta=True)
+    with torch.no_grad():
+        gap = float(forward(x)[0] - forward(xb)[0])
     error = abs(float(delta.reshape(-1)[0]))
     return attr.sum(-1)[0].detach(), error, error / max(abs(gap), 1e-12)
 
@@ -312,7 +373,9 @@ def attribute(backend: Any, prompt_ids: Sequence[int], output_ids: Sequence[int]
     try:
         with hooks_removed_on_exit(model), input_gradients_only(model):
             with torch.no_grad():
-                x, xb = layer(ids).detach(), layer(base).detach()  # (1, L, H)
+                x = layer(ids).detach()  # (1, L, H)
+            xb = ig_baseline_embeddings(layer, x, base, special_mask, settings.ig_baseline) \
+                if "integrated_gradients" in methods else None
             for method in methods:
                 started = time.perf_counter()
                 notes: list[str] = []
@@ -336,9 +399,10 @@ def attribute(backend: Any, prompt_ids: Sequence[int], output_ids: Sequence[int]
                                         target_prob=probs.detach().double().cpu().numpy(),
                                         seconds=time.perf_counter() - started,
                                         completeness_abs=delta_abs, completeness_rel=delta_rel, notes=notes)
-                if method != "gradient_x_input":
-                    res.notes.insert(0, "baseline: every prompt token replaced by the pad token, special tokens "
-                                        "(BOS) kept")
+                if method == "integrated_gradients":
+                    res.notes.insert(0, BASELINE_NOTES[settings.ig_baseline])
+                elif method == "feature_ablation":
+                    res.notes.insert(0, BASELINE_NOTES["pad"])
                 results[method] = res
     except Cancelled as exc:
         raise Cancelled(str(exc), partial=dict(results)) from None
@@ -470,9 +534,16 @@ def attribute_per_token(backend: Any, prompt_ids: Sequence[int], output_ids: Seq
                 if method == "gradient_x_input":
                     attr = LayerGradientXActivation(forward, layer, multiply_by_inputs=True).attribute(ids)
                     row = attr.sum(-1)[0, :n_prompt]
-                elif method == "integrated_gradients":
+                elif method == "integrated_gradients" and settings.ig_baseline == "pad":
                     attr, delta_abs[j], delta_rel[j] = integrated_gradients(
                         model, layer, ids, base, int(target), settings.ig_steps, settings.ig_internal_batch)
+                    row = attr[:n_prompt]
+                elif method == "integrated_gradients":
+                    with torch.no_grad():
+                        x = layer(ids).detach()
+                    xb = ig_baseline_embeddings(layer, x, base, special_mask, settings.ig_baseline)
+                    attr, delta_abs[j], delta_rel[j] = integrated_gradients_on_embeddings(
+                        model, x, xb, int(target), settings.ig_steps, settings.ig_internal_batch)
                     row = attr[:n_prompt]
                 else:
                     mask = torch.tensor([list(range(n_prompt)) + [n_prompt] * j], device=device)
@@ -487,7 +558,7 @@ def attribute_per_token(backend: Any, prompt_ids: Sequence[int], output_ids: Seq
                                     seconds=time.perf_counter() - started,
                                     completeness_abs=delta_abs, completeness_rel=delta_rel)
             if method != "gradient_x_input":
-                res.notes.append("baseline: every prompt token replaced by the pad token, special tokens (BOS) kept")
+                res.notes.append(BASELINE_NOTES[settings.ig_baseline if method == "integrated_gradients" else "pad"])
             results[method] = res
     return results
 

@@ -9,6 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 METHODS = ("gradient_x_input", "integrated_gradients", "feature_ablation")
+IG_BASELINES = ("pad", "zero", "mean")
+IG_BASELINE_LABELS = {
+    "pad": "pad token (every prompt token → pad, special tokens kept)",
+    "zero": "zero embedding (at every prompt token, special tokens kept)",
+    "mean": "mean embedding (the vocabulary's mean, at every prompt token, special tokens kept)",
+}
 METHOD_LABELS = {
     "gradient_x_input": "gradient × input (the paper's)",
     "integrated_gradients": "integrated gradients (embedding layer)",
@@ -34,6 +40,7 @@ class ShiftSettings:
     max_new_tokens: int = 8  # both models answer greedily with exactly this many tokens
     methods: tuple[str, ...] = METHODS
     ig_steps: int = 16  # captum's Gauss-Legendre rule; the completeness error is reported, not assumed
+    ig_baseline: str = "pad"  # the integrated-gradients baseline (IG_BASELINES); feature ablation always uses pad
     ig_internal_batch: int = 16  # interpolation steps per forward pass (memory vs speed)
     ablation_batch: int = 8  # perturbed prompts per forward pass in feature ablation
     target_chunk: int = 8  # answer tokens whose gradients share one batched backward pass (memory vs speed)
@@ -63,6 +70,8 @@ class ShiftSettings:
         rng("density_p", self.density_p, 2, 16)
         rng("ffn_components", self.ffn_components, 1, 32)
         rng("ffn_top_tokens", self.ffn_top_tokens, 1, 100)
+        if self.ig_baseline not in IG_BASELINES:
+            raise ValueError(f"ig_baseline must be one of {', '.join(IG_BASELINES)}, got {self.ig_baseline!r}")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ValueError(f"methods must be a non-empty subset of {', '.join(METHODS)}, got {list(self.methods)}")
