@@ -289,6 +289,61 @@ def test_ffn_concepts(manager):
     assert all(0 <= o < 1 for o in concept_overlap(a, b))
 
 
+def test_ffn_concepts_match_svd_reference_and_are_cached(manager):
+    """The Gram-matrix eigenvectors give the SVD's top directions (same tokens, same variance shares); a second
+    call reads the per-layer cache (no new computation), and a LoRA delta on the down-projection is not cached."""
+    import torch
+
+    from workbench.shift import ffn as ffn_mod
+    from workbench.shift.spans import display_token
+
+    backend = manager.get(spec("lm_base", "transformers-lm", BASE))
+    got = ffn_mod.ffn_concepts(backend, components=2, top_tokens=5)
+    found, layout = ffn_mod._down_projections(backend.model)
+    vocab = torch.nn.functional.normalize(backend.model.get_output_embeddings().weight.detach().float(), dim=-1)
+    for (index, module, _), layer in zip(found, got.layers):
+        vectors = ffn_mod._effective_weight(module, layout)
+        _, s, vh = torch.linalg.svd(vectors - vectors.mean(0, keepdim=True), full_matrices=False)
+        top = (vh[:2] @ vocab.T).abs().topk(5, dim=-1).indices.tolist()
+        assert layer.tokens == [[display_token(backend.tokenizer, t) for t in row] for row in top]
+        np.testing.assert_allclose(layer.explained, ((s**2) / (s**2).sum())[:2].tolist(), rtol=1e-4)
+    calls = []
+    real_eigh = torch.linalg.eigh
+    try:
+        torch.linalg.eigh = lambda m: calls.append(1) or real_eigh(m)
+        again = ffn_mod.ffn_concepts(backend, components=2, top_tokens=5)
+    finally:
+        torch.linalg.eigh = real_eigh
+    assert calls == [] and [l.tokens for l in again.layers] == [l.tokens for l in got.layers]
+    again.layers[0].tokens[0][0] = "edited"  # a caller editing its copy leaves the cache alone
+    assert ffn_mod.ffn_concepts(backend, components=2, top_tokens=5).layers[0].tokens == got.layers[0].tokens
+
+
+def test_ffn_concepts_follow_a_lora_delta_on_the_down_projection():
+    """A LoRA adapter on the feed-forward output: adapter on gives other concepts than off, both ways round
+    (the cache never serves the adapted weights for the base or the other way)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from backends.tiny import tiny_causal_lm
+    from workbench.shift.ffn import ffn_concepts
+
+    base, tokenizer = tiny_causal_lm(seed=3)
+    model = get_peft_model(base, LoraConfig(r=4, target_modules=["down_proj"]))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 2.0)
+    view = type("B", (), {"model": model, "tokenizer": tokenizer,
+                          "input_embeddings": lambda self: model.get_input_embeddings()})()
+    on = ffn_concepts(view, components=2, top_tokens=5)
+    with model.disable_adapter():
+        off = ffn_concepts(view, components=2, top_tokens=5)
+    on_again = ffn_concepts(view, components=2, top_tokens=5)
+    assert [l.tokens for l in on.layers] != [l.tokens for l in off.layers]
+    assert [l.tokens for l in on_again.layers] == [l.tokens for l in on.layers]
+
+
 # ---------------------------------------------------------------------------- settings and training recipe
 
 

@@ -7,6 +7,7 @@ The paper labels the components with an LLM over word lists; here the token list
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,9 +78,34 @@ def _effective_weight(module: Any, layout: str) -> Any:
         return weight.T if layout == "out_in" else weight
 
 
+# Per-layer results of down-projections whose weights cannot change under the analysis (no LoRA delta active),
+# keyed by the module: the base and instruct sides of an adapter pair that leaves the feed-forward layers alone
+# share them, and a second analysis of the same model reads them back. Weak keys: an unloaded model drops them.
+_LAYER_CACHE: "weakref.WeakKeyDictionary[Any, dict[tuple, LayerConcepts]]" = weakref.WeakKeyDictionary()
+_NORM_CACHE: "weakref.WeakKeyDictionary[Any, tuple[tuple, Any]]" = weakref.WeakKeyDictionary()
+
+
+def _has_active_delta(module: Any) -> bool:
+    return (_is_lora(module) and not getattr(module, "merged", False) and not getattr(module, "disable_adapters", False)
+            and any(n in getattr(module, "lora_A", {}) for n in getattr(module, "active_adapters", [])))
+
+
+def _vocab_norms(embedding: Any) -> Any:
+    """Row norms of the output embedding (cached per module and weight version)."""
+    weight = embedding.weight
+    key = (weight.data_ptr(), weight._version, tuple(weight.shape))
+    hit = _NORM_CACHE.get(embedding)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    norms = weight.detach().float().norm(dim=-1).clamp_min(1e-12)
+    _NORM_CACHE[embedding] = (key, norms)
+    return norms
+
+
 def ffn_concepts(backend: Any, components: int = 3, top_tokens: int = 12, layers: list[int] | None = None) -> FFNConcepts:
-    """Per layer: SVD of the centred FFN value vectors; each of the top right-singular directions (hidden space)
-    is matched to the vocabulary by |cosine| with the normalised output embeddings."""
+    """Per layer: principal directions of the centred FFN value vectors (the right-singular vectors of the centred
+    matrix, as eigenvectors of its hidden x hidden Gram matrix in float64); each of the top directions is matched
+    to the vocabulary by |cosine| with the output embeddings."""
     import torch
 
     from workbench.shift.spans import display_token
@@ -92,21 +118,37 @@ def ffn_concepts(backend: Any, components: int = 3, top_tokens: int = 12, layers
             raise ValueError(f"layers must be between 0 and {len(found) - 1}, got {bad}")
         found = [found[l] for l in layers]
     out_embed = model.get_output_embeddings()  # every transformers causal LM (and peft wrapper) has one
-    vocab = (out_embed.weight if out_embed is not None else backend.input_embeddings().weight).detach().float()
-    vocab = torch.nn.functional.normalize(vocab, dim=-1)  # (V, hidden)
+    embedding = out_embed if out_embed is not None else backend.input_embeddings()
+    key = (components, top_tokens, id(tokenizer), embedding.weight.data_ptr())
     result = FFNConcepts()
     with torch.inference_mode():
+        norms = None
         for index, module, _ in found:
-            vectors = _effective_weight(module, layout)  # (intermediate, hidden)
+            cacheable = not _has_active_delta(module)
+            weight = getattr(module, "base_layer", module).weight
+            layer_key = (*key, weight.data_ptr(), weight._version)
+            hit = _LAYER_CACHE.get(module, {}).get(layer_key) if cacheable else None
+            if hit is not None:
+                result.layers.append(LayerConcepts(layer=index, tokens=[list(r) for r in hit.tokens],
+                                                   explained=list(hit.explained)))
+                continue
+            if norms is None:
+                norms = _vocab_norms(embedding)
+            vectors = _effective_weight(module, layout).double()  # (intermediate, hidden)
             centred = vectors - vectors.mean(dim=0, keepdim=True)
-            _, s, vh = torch.linalg.svd(centred, full_matrices=False)
-            var = s**2
+            var, vecs = torch.linalg.eigh(centred.T @ centred)  # ascending; var = squared singular values
+            var, vecs = var.flip(0).clamp_min(0), vecs.flip(1)
             explained = (var / var.sum()).tolist()
-            k = min(components, vh.shape[0])
-            scores = (vh[:k] @ vocab.T).abs()  # (k, V)
+            k = min(components, vecs.shape[1])
+            direction = vecs[:, :k].T.to(embedding.weight.dtype)  # (k, hidden), unit rows
+            scores = (direction @ embedding.weight.detach().T).float().abs() / norms  # (k, V): |cosine|
             top = scores.topk(min(top_tokens, scores.shape[1]), dim=-1).indices.tolist()
             tokens = [[display_token(tokenizer, t) for t in row] for row in top]
-            result.layers.append(LayerConcepts(layer=index, tokens=tokens, explained=explained[:k]))
+            layer = LayerConcepts(layer=index, tokens=tokens, explained=explained[:k])
+            if cacheable:
+                _LAYER_CACHE.setdefault(module, {})[layer_key] = layer
+            result.layers.append(LayerConcepts(layer=index, tokens=[list(r) for r in tokens],
+                                               explained=list(layer.explained)))
     return result
 
 
