@@ -104,7 +104,7 @@ def _vocab_norms(embedding: Any) -> Any:
 
 def ffn_concepts(backend: Any, components: int = 3, top_tokens: int = 12, layers: list[int] | None = None) -> FFNConcepts:
     """Per layer: principal directions of the centred FFN value vectors (the right-singular vectors of the centred
-    matrix, as eigenvectors of its hidden x hidden Gram matrix in float64); each of the top directions is matched
+    matrix, as eigenvectors of its hidden x hidden Gram matrix, solved in float64); each of the top directions is matched
     to the vocabulary by |cosine| with the output embeddings."""
     import torch
 
@@ -120,35 +120,41 @@ def ffn_concepts(backend: Any, components: int = 3, top_tokens: int = 12, layers
     out_embed = model.get_output_embeddings()  # every transformers causal LM (and peft wrapper) has one
     embedding = out_embed if out_embed is not None else backend.input_embeddings()
     key = (components, top_tokens, id(tokenizer), embedding.weight.data_ptr())
-    result = FFNConcepts()
+    done: dict[int, LayerConcepts] = {}
+    todo: list[tuple[int, Any, tuple, bool, Any, list[float]]] = []  # layers to compute: their top directions
     with torch.inference_mode():
-        norms = None
-        for index, module, _ in found:
+        for n, (index, module, _) in enumerate(found):
             cacheable = not _has_active_delta(module)
             weight = getattr(module, "base_layer", module).weight
             layer_key = (*key, weight.data_ptr(), weight._version)
             hit = _LAYER_CACHE.get(module, {}).get(layer_key) if cacheable else None
             if hit is not None:
-                result.layers.append(LayerConcepts(layer=index, tokens=[list(r) for r in hit.tokens],
-                                                   explained=list(hit.explained)))
+                done[n] = hit
                 continue
-            if norms is None:
-                norms = _vocab_norms(embedding)
-            vectors = _effective_weight(module, layout).double()  # (intermediate, hidden)
+            vectors = _effective_weight(module, layout).contiguous()  # (intermediate, hidden)
             centred = vectors - vectors.mean(dim=0, keepdim=True)
-            var, vecs = torch.linalg.eigh(centred.T @ centred)  # ascending; var = squared singular values
+            var, vecs = torch.linalg.eigh((centred.T @ centred).double())  # ascending; squared singular values
             var, vecs = var.flip(0).clamp_min(0), vecs.flip(1)
             explained = (var / var.sum()).tolist()
             k = min(components, vecs.shape[1])
-            direction = vecs[:, :k].T.to(embedding.weight.dtype)  # (k, hidden), unit rows
-            scores = (direction @ embedding.weight.detach().T).float().abs() / norms  # (k, V): |cosine|
+            todo.append((n, module, layer_key, cacheable, vecs[:, :k].T, explained[:k]))
+        if todo:
+            # every layer's directions against the vocabulary in one product: the (V, hidden) output embedding
+            # is read once, not once per layer (a few rows per product leave it memory-bound)
+            directions = torch.cat([d for *_, d, _ in todo]).to(embedding.weight.dtype)  # unit rows
+            scores = (directions @ embedding.weight.detach().T).float().abs() / _vocab_norms(embedding)  # |cosine|
             top = scores.topk(min(top_tokens, scores.shape[1]), dim=-1).indices.tolist()
-            tokens = [[display_token(tokenizer, t) for t in row] for row in top]
-            layer = LayerConcepts(layer=index, tokens=tokens, explained=explained[:k])
-            if cacheable:
-                _LAYER_CACHE.setdefault(module, {})[layer_key] = layer
-            result.layers.append(LayerConcepts(layer=index, tokens=[list(r) for r in tokens],
-                                               explained=list(layer.explained)))
+            row = 0
+            for n, module, layer_key, cacheable, direction, explained in todo:
+                tokens = [[display_token(tokenizer, t) for t in ids] for ids in top[row:row + len(direction)]]
+                row += len(direction)
+                done[n] = LayerConcepts(layer=found[n][0], tokens=tokens, explained=explained)
+                if cacheable:
+                    _LAYER_CACHE.setdefault(module, {})[layer_key] = done[n]
+    result = FFNConcepts()
+    for n in range(len(found)):  # copies: a caller editing its result leaves the cache alone
+        result.layers.append(LayerConcepts(layer=done[n].layer, tokens=[list(r) for r in done[n].tokens],
+                                           explained=list(done[n].explained)))
     return result
 
 
