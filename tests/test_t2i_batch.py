@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 import os
 import signal
 import subprocess
@@ -73,6 +74,13 @@ def test_batch_outputs_and_rerun_after_an_in_process_stop(fake_ctx, tmp_path, mo
     first = rows[0]
     assert len(first["candidates"]) == 2 and first["original"]["image"].endswith("original.png")
     assert (tmp_path / "out" / first["candidates"][0]["image"]).exists()
+    with zipfile.ZipFile(tmp_path / "out" / first["round_zip"]) as zf:  # the tab's round ZIP, per prompt
+        names = set(zf.namelist())
+        assert {"00_original.png", "01_candidate.png", "02_candidate.png", "round.json", "prompts.txt"} <= names
+        saved = json.loads(zf.read("round.json"))
+        assert saved["root_prompt"] == first["prompt"] and saved["round"]["id"] == first["id"]
+        assert [im["prompt"] for im in saved["images"][1:]] == [c["text"] for c in first["candidates"]]
+        assert saved["images"][1]["provenance"]["model_id"] == first["candidates"][0]["image_provenance"]["model_id"]
     assert first["candidates"][0]["scores"]["scores"]["align_original"]["provenance"]["model_id"] == "fake/scorer"
     table = pd.read_parquet(summary.outputs["parquet"])
     assert len(table) == 4 * 2 + 1 and {"align_original", "align_refined", "weighted_total"} <= set(table.columns)

@@ -18,6 +18,7 @@ from workbench.t2i import diff as wdiff
 from workbench.t2i.inputs import check_prompt
 from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
 from workbench.t2i.scoring import METRICS, RANDOM_NOTE, check_weights, score_rows
+from workbench.t2i.results import write_round_zip
 from workbench.t2i.service import RewriterChoice, refine, render_round
 
 MAX_BATCH_PROMPTS = 100_000
@@ -147,6 +148,10 @@ def process_prompt(ctx: Any, config: BatchConfig, item: PromptItem, out_dir: Pat
             cand["token_limit"], cand["truncated_tail"] = flag.limit, flag.tail
         record["image_diversity"] = rendered.round_diversity
         record["warnings"] = rendered.warnings
+        # the same ZIP as the tab's "Download the round": PNGs with provenance, round.json, prompts.txt
+        zipped = write_round_zip(rendered, prompt, {"id": item.id, "index": item.index, "profile": config.profile,
+                                                    "rewriter": result.settings.get("rewriter")}, folder=folder)
+        record["round_zip"] = os.path.relpath(zipped, out_dir)
     else:
         from workbench.t2i.service import check_token_limits
 
