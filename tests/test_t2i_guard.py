@@ -183,3 +183,28 @@ def test_eval_compares_the_rewriters_on_the_heldout_split(fake_ctx):
                [(e["prompt"], cand) for cand in e["candidates"]])  # the user's subject, the pair's details
     text = table(rows, 77)
     assert "| keyword baseline |" in text and "within the 77-token window" in text
+
+
+def test_eval_settings_overrides_are_typed_checked_and_applied(fake_ctx, monkeypatch):
+    """`eval --set` sweeps the guarded rows' settings: values typed like the defaults, bad keys and values
+    named, the settings reach the refiner."""
+    from workbench.t2i import evaluate as ev
+
+    assert ev.parse_overrides("diversity=0.3, intent_floor=0.55,guard=false") == {
+        "diversity": 0.3, "intent_floor": 0.55, "guard": False}
+    with pytest.raises(ValueError, match="KEY among .*diversity"):
+        ev.parse_overrides("colour=red")
+    with pytest.raises(ValueError, match="--set overgenerate must be a float"):
+        ev.parse_overrides("overgenerate=lots")
+    with pytest.raises(ValueError, match="diversity"):
+        ev.parse_overrides("diversity=3")
+    seen = []
+    real = ev.refine_candidates
+
+    def spy(chat, embedder, prompt, settings, **kw):
+        seen.append(settings)
+        return real(chat, embedder, prompt, settings, **kw)
+
+    monkeypatch.setattr(ev, "refine_candidates", spy)
+    ev.evaluate(fake_ctx, "fake", n=2, limit=1, systems=("guarded refiner",), overrides={"diversity": 0.2})
+    assert seen and all(s.diversity == 0.2 and s.n == 2 for s in seen)

@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--systems", default="", help="comma list of rows to run (default: all)")
     e.add_argument("--json", default="", help="also write the rows (with example candidates) to this file")
+    e.add_argument("--adapter", default="", help="the adapter row's LoRA folder (default: the shipped adapter)")
+    e.add_argument("--set", default="", metavar="KEY=VALUE,...",
+                   help="refiner settings for the guarded rows, e.g. diversity=0.3,intent_floor=0.55 (a sweep)")
     return parser
 
 
@@ -114,16 +117,18 @@ def _eval(args: argparse.Namespace) -> int:
     import dataclasses
 
     from workbench.context import build_context
-    from workbench.t2i.evaluate import SYSTEMS, evaluate, table
+    from workbench.t2i.evaluate import SYSTEMS, evaluate, parse_overrides, table
     from workbench.t2i.service import prompt_window
 
     ctx = build_context(profile=args.profile)
     systems = tuple(s.strip() for s in args.systems.split(",") if s.strip()) or SYSTEMS
+    extra = {"adapter_dir": Path(args.adapter)} if args.adapter else {}
     rows = evaluate(ctx, ctx.default_profile, n=args.n, limit=args.limit, seed=args.seed, systems=systems,
-                    progress=lambda text: print(text, file=sys.stderr, flush=True))
+                    progress=lambda text: print(text, file=sys.stderr, flush=True),
+                    overrides=parse_overrides(args.set), **extra)
     window = prompt_window(ctx, ctx.default_profile)
     print(f"profile {ctx.default_profile}, {rows[0].prompts if rows else 0} held-out prompts, N={args.n}, "
-          f"seed {args.seed}")
+          f"seed {args.seed}" + (f", guarded rows with {args.set}" if args.set else ""))
     print(table(rows, getattr(window, "limit", None)))
     if args.json:
         Path(args.json).write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=2, ensure_ascii=False),

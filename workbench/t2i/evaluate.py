@@ -59,6 +59,25 @@ def swap_subject(fine: str, coarse: str) -> str:
     return ", ".join([coarse.strip().rstrip(".")] + phrases[1:])
 
 
+def parse_overrides(text: str) -> dict[str, Any]:
+    """'diversity=0.3,intent_floor=0.55' -> {'diversity': 0.3, 'intent_floor': 0.55}, typed like RefineSettings'
+    defaults; an unknown key or a value of the wrong kind names the problem (the ranges are checked later)."""
+    fields = {f.name: f for f in dataclasses.fields(RefineSettings)}
+    out: dict[str, Any] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, sep, value = (x.strip() for x in part.partition("="))
+        if not sep or key not in fields or key in ("n", "seed"):
+            allowed = ", ".join(k for k in fields if k not in ("n", "seed"))
+            raise ValueError(f"--set takes KEY=VALUE pairs with KEY among {allowed}; got {part!r}")
+        kind = type(fields[key].default)
+        try:
+            out[key] = value.lower() in ("1", "true", "yes", "on") if kind is bool else kind(value)
+        except ValueError:
+            raise ValueError(f"--set {key} must be a {kind.__name__}, got {value!r}") from None
+    RefineSettings(**out).check()
+    return out
+
+
 def heldout_prompts(limit: int | None = None) -> list[str]:
     held = heldout_ids()
     prompts = [p.coarse for p in load_pairs() if p.id in held]
@@ -67,10 +86,12 @@ def heldout_prompts(limit: int | None = None) -> list[str]:
 
 def evaluate(ctx: Any, profile_name: str | None, n: int = 4, limit: int | None = None, seed: int = 0,
              systems: tuple[str, ...] = SYSTEMS, adapter_dir: Path = ADAPTER_DIR,
-             progress: Callable[[str], None] | None = None) -> list[EvalRow]:
+             progress: Callable[[str], None] | None = None,
+             overrides: dict[str, Any] | None = None) -> list[EvalRow]:
     from workbench.models import ManagedModel
     from workbench.t2i.service import prompt_window
 
+    overrides = dict(overrides or {})
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown:
         raise ValueError(f"systems must be among {', '.join(SYSTEMS)}; got {unknown}")
@@ -98,14 +119,14 @@ def evaluate(ctx: Any, profile_name: str | None, n: int = 4, limit: int | None =
         "keyword baseline": lambda prompt, i: ([c.text for c in keyword_candidates(prompt, n, seed + i)], []),
         "nearest-neighbour retrieval": retrieval,
         "base chat model (old settings)": llm(chat_spec, lambda i: old_settings(n, seed + i)),
-        "guarded refiner": llm(chat_spec, lambda i: RefineSettings(n=n, seed=seed + i)),
+        "guarded refiner": llm(chat_spec, lambda i: RefineSettings(n=n, seed=seed + i, **overrides)),
     }
     if "guarded refiner + adapter" in systems:
         if (adapter_dir / "adapter_config.json").exists():
             options = dict(chat_spec.options)
             options["adapter"] = str(adapter_dir)
             adapted = dataclasses.replace(chat_spec, options=tuple(sorted(options.items())))
-            runners["guarded refiner + adapter"] = llm(adapted, lambda i: RefineSettings(n=n, seed=seed + i))
+            runners["guarded refiner + adapter"] = llm(adapted, lambda i: RefineSettings(n=n, seed=seed + i, **overrides))
         else:
             systems = tuple(s for s in systems if s != "guarded refiner + adapter")
     rows = []
