@@ -52,6 +52,22 @@ def test_fitting_keeps_whole_phrases_inside_the_window():
         "a cat on a sofa, soft light"
     # one phrase longer than the window: the words the encoder sees
     assert fit_to_window(" ".join(["word"] * 30), window) == " ".join(["word"] * 10)
+    # a word budget: whole phrases up to max_words, the first phrase always kept
+    assert fit_to_window(text, None, max_words=8) == "a lighthouse on a cliff, stormy night sky"
+    assert fit_to_window(text, None, max_words=7) == "a lighthouse on a cliff"
+    assert fit_to_window("a very long first phrase of many words, more", None, max_words=3) == \
+        "a very long first phrase of many words"
+
+
+def test_word_budget_setting_is_checked_and_caps_the_generation_budget():
+    from workbench.t2i.refiner import RefineSettings
+
+    window = WordWindow()
+    assert RefineSettings(max_words=30).budget(window) == min(RefineSettings().budget(window), 56)
+    assert RefineSettings(max_words=30, guard=False).budget(window) == RefineSettings().max_new_tokens
+    for bad in (5, 500, 2.5, True):
+        with pytest.raises(ValueError, match="max_words must be 0 .* between 8 and 200"):
+            RefineSettings(max_words=bad).check()
 
 
 class LongWinded:

@@ -53,13 +53,22 @@ def story_reason(text: str) -> str | None:
     return None
 
 
-def fit_to_window(text: str, window: Any, cut_by_length: bool = False) -> str:
-    """The longest prefix of whole comma-separated phrases that `window` (a PromptWindow) sees whole. When the
-    answer was cut by the generation limit, its last phrase is unfinished and is dropped (if others remain)."""
+def fit_to_window(text: str, window: Any, cut_by_length: bool = False, max_words: int = 0) -> str:
+    """The longest prefix of whole comma-separated phrases that `window` (a PromptWindow) sees whole and, with
+    `max_words`, that has at most that many words (the first phrase is always kept). When the answer was cut by
+    the generation limit, its last phrase is unfinished and is dropped (if others remain)."""
     phrases = [p.strip() for p in text.split(",")]
     phrases = [p for p in phrases if p]
     if cut_by_length and len(phrases) > 1:
         phrases = phrases[:-1]
+    if max_words:
+        kept_words, words = [], 0
+        for phrase in phrases:
+            words += len(phrase.split())
+            if kept_words and words > max_words:
+                break
+            kept_words.append(phrase)
+        phrases = kept_words
     if window is None or window.limit is None:
         return ", ".join(phrases)
     kept: list[str] = []

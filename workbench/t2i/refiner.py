@@ -147,6 +147,7 @@ class RefineSettings:
     repetition_penalty: float = 1.1  # measured with `python -m workbench.t2i eval` (README table)
     no_repeat_ngram_size: int = 0  # the gate already drops repeats; 3 cut useful "of a", "in the" pairs
     window_margin: float = 1.3  # rewriter tokens generated per encoder token of the window (then fitted back)
+    max_words: int = 0  # guarded: keep whole phrases up to this many words (0: the window alone limits length)
 
     def check(self) -> "RefineSettings":
         check_count(self.n, "n")
@@ -157,14 +158,21 @@ class RefineSettings:
         check_fraction(self.intent_floor, "intent_floor")
         if not isinstance(self.window_margin, (int, float)) or not 1.0 <= self.window_margin <= 3.0:
             raise ValueError(f"window_margin must be between 1 and 3, got {self.window_margin!r}")
+        if isinstance(self.max_words, bool) or not isinstance(self.max_words, int) or not (
+                self.max_words == 0 or 8 <= self.max_words <= 200):
+            raise ValueError(f"max_words must be 0 (no limit) or a whole number between 8 and 200, got "
+                             f"{self.max_words!r}")
         self.generation().check()
         return self
 
     def budget(self, window: Any) -> int:
         """New tokens for one rewrite: from the encoder's window when guarded and known, else max_new_tokens."""
+        budget = self.max_new_tokens
         if self.guard and window is not None and window.limit:
-            return max(16, math.ceil(window.limit * self.window_margin))
-        return self.max_new_tokens
+            budget = max(16, math.ceil(window.limit * self.window_margin))
+        if self.guard and self.max_words:  # ~1.6 rewriter tokens per word with commas, and room to finish
+            budget = min(budget, max(16, math.ceil(self.max_words * 1.6) + 8))
+        return budget
 
     @property
     def pool(self) -> int:
@@ -259,7 +267,8 @@ def _sample(chat: Any, conversation: Any, settings: RefineSettings, count: int, 
     for gen in gens:
         text = parse_candidate(gen.text)
         if settings.guard and text:
-            shorter = fit_to_window(text, window, cut_by_length=gen.finish_reason == "length")
+            shorter = fit_to_window(text, window, cut_by_length=gen.finish_reason == "length",
+                                    max_words=settings.max_words)
             fitted += shorter != text
             text = shorter
         key = _norm(text)
