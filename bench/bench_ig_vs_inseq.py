@@ -64,7 +64,7 @@ def compare_with_inseq(backend, n_outputs: int, steps: int, repeats: int) -> dic
         return seq, out.info["attr_pos_start"]
 
     def run_batched(ids, start):
-        from workbench.shift.attribution import BodyHead, integrated_gradients_all_targets
+        from workbench.shift.attribution import BodyHead, integrated_gradients_all_targets, use_vmap
 
         unk, eos = tok.unk_token_id, tok.eos_token_id
         seq = ids[:-1]  # teacher-forced: target j is predicted at position start + j - 1
@@ -75,7 +75,8 @@ def compare_with_inseq(backend, n_outputs: int, steps: int, repeats: int) -> dic
                 xb = layer(torch.tensor([[eos if t == eos else unk for t in seq]])).detach()
             # one baseline serves every target: target j only sees positions before start + j (causal)
             attr, _, _, rel = integrated_gradients_all_targets(BodyHead(backend.model), x, xb,
-                                                               torch.tensor(ids[start:]), steps, steps, 8)
+                                                               torch.tensor(ids[start:]), steps, steps, 8,
+                                                               batched=use_vmap("auto", x.device))
         return [(attr[j, : start + j].cpu(), float(rel[j])) for j in range(len(ids) - start)]
 
     def run_ours(ids, start):

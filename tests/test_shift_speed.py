@@ -82,7 +82,7 @@ def test_special_tokens_score_zero_and_without_batched_backward(tiny_backend, la
     from workbench.shift.limits import ShiftSettings
 
     special = [True] + [False] * (layout.n_tokens - 1)
-    settings = ShiftSettings(ig_steps=8, target_chunk=4)
+    settings = ShiftSettings(ig_steps=8, target_chunk=4, backward="vmap")
     res = attribution.attribute(tiny_backend, layout.input_ids, [5, 6, 7], special, settings)
     assert np.all(res["feature_ablation"].scores[:, 0] == 0)
     assert np.all(res["integrated_gradients"].scores[:, 0] == 0)
@@ -99,6 +99,17 @@ def test_special_tokens_score_zero_and_without_batched_backward(tiny_backend, la
     for method in looped:
         np.testing.assert_allclose(looped[method].scores, res[method].scores, rtol=1e-5, atol=1e-12)
         assert any("one target at a time" in n for n in looped[method].notes)
+    monkeypatch.setattr(torch.autograd, "grad", real_grad)
+    # the loop by choice (the CPU default): the same numbers, no fallback note
+    chosen = attribution.attribute(tiny_backend, layout.input_ids, [5, 6, 7], special,
+                                   ShiftSettings(ig_steps=8, target_chunk=4, backward="loop"),
+                                   ["gradient_x_input", "integrated_gradients"])
+    for method in chosen:
+        np.testing.assert_allclose(chosen[method].scores, res[method].scores, rtol=1e-5, atol=1e-12)
+        assert not any("one target at a time" in n for n in chosen[method].notes)
+    assert attribution.use_vmap("auto", "cpu") is False and attribution.use_vmap("auto", "cuda:0") is True
+    with pytest.raises(ValueError, match="backward must be one of auto, vmap, loop"):
+        ShiftSettings(backward="fast").check()
 
 
 def test_attribute_progress_and_cancel_keep_finished_methods(tiny_backend, layout):

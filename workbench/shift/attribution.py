@@ -262,7 +262,8 @@ def _probs_of(split: BodyHead, embeds: Any, targets: Any) -> Any:
 
 
 def _target_gradients(split: BodyHead, embeds: Any, targets: Any, chunk: int, notes: list[str],
-                      on_chunk: Callable[[int, int, int], None] | None = None) -> tuple[Any, Any]:
+                      on_chunk: Callable[[int, int, int], None] | None = None,
+                      batched: bool = True) -> tuple[Any, Any]:
     """d p_j / d embeds for every answer token j, from one forward pass over the whole sequence.
 
     embeds: (B, L, H) leaf tensor with requires_grad; targets: (n_out,) ids of the answer tokens, which sit at
@@ -287,18 +288,29 @@ def _target_gradients(split: BodyHead, embeds: Any, targets: Any, chunk: int, no
         cotangents = torch.zeros((len(which), *feats.shape), dtype=feats.dtype, device=feats.device)
         for c, j in enumerate(which):  # target j's gradient enters at its own position only
             cotangents[c, :, j] = feat_grads[:, j]
-        grads[s:s + len(which)] = _batched_vjp(feats, embeds, cotangents, notes)
+        grads[s:s + len(which)] = _batched_vjp(feats, embeds, cotangents, notes, batched)
         if on_chunk is not None:
             on_chunk(s // chunk + 1, which[0], which[-1])
     del feats
     return grads, probs
 
 
-def _batched_vjp(outputs: Any, inputs: Any, cotangents: Any, notes: list[str]) -> Any:
-    """One backward pass for a batch of cotangents (vmap over autograd); a loop of backward passes where an
-    operator has no batching rule."""
+def use_vmap(mode: str, device: Any) -> bool:
+    """Whether the targets' backward passes run batched (vmap over autograd) or one after another. `auto`: batched
+    on accelerators, a loop on the CPU, where one backward per target measured ~20% faster than the batched pass
+    on Gemma-3-270M (8 targets x 16 integration steps: 25 s vs 31 s of one thread)."""
+    if mode == "auto":
+        return str(device).split(":")[0] != "cpu"
+    return mode == "vmap"
+
+
+def _batched_vjp(outputs: Any, inputs: Any, cotangents: Any, notes: list[str], batched: bool = True) -> Any:
+    """The gradients for a batch of cotangents: one backward pass (vmap over autograd) when `batched`, else one
+    backward per cotangent; the loop also where an operator has no batching rule."""
     import torch
 
+    if not batched:
+        return torch.stack([torch.autograd.grad(outputs, inputs, c, retain_graph=True)[0] for c in cotangents])
     try:
         (grads,) = torch.autograd.grad(outputs, inputs, cotangents, retain_graph=True, is_grads_batched=True)
         return grads
@@ -387,7 +399,8 @@ def attribute(backend: Any, prompt_ids: Sequence[int], output_ids: Sequence[int]
                     embeds = x.clone().requires_grad_(True)
                     grads, p = _target_gradients(
                         split, embeds, targets, settings.target_chunk, notes,
-                        lambda k, a, b: step(method, k, n_chunks, _tokens_item(token_names, a, b, n_out)))
+                        lambda k, a, b: step(method, k, n_chunks, _tokens_item(token_names, a, b, n_out)),
+                        batched=use_vmap(settings.backward, device))
                     scores = (grads[:, 0, :n_prompt] * x[0, :n_prompt]).sum(-1)
                     probs = p[0]
                     del grads, embeds
@@ -477,14 +490,15 @@ def _integrated(split: BodyHead, x: Any, xb: Any, targets: Any, n_prompt: int, s
     (n_out, n_prompt), p(x) per target, and the completeness error per target (absolute, relative)."""
     attr, p_x, error, rel = integrated_gradients_all_targets(
         split, x, xb, targets, settings.ig_steps, settings.ig_internal_batch, settings.target_chunk, notes, step,
-        token_names)
+        token_names, batched=use_vmap(settings.backward, x.device))
     return attr[:, :n_prompt], p_x, error, rel
 
 
 def integrated_gradients_all_targets(split: BodyHead, x: Any, xb: Any, targets: Any, steps: int, internal_batch: int,
                                      chunk: int, notes: list[str] | None = None,
                                      step: Callable[[int, int, str], None] | None = None,
-                                     token_names: Sequence[str] | None = None) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+                                     token_names: Sequence[str] | None = None,
+                                     batched: bool = True) -> tuple[Any, Any, np.ndarray, np.ndarray]:
     """Integrated gradients (captum's Gauss-Legendre rule) of every answer token's probability with respect to
     the embedding-layer output `x` (1, L, H) from the baseline `xb`, teacher-forced: target j is predicted at
     position L - n_out + j. Positions where x equals xb get 0. Returns attributions (n_out, L) in float64,
@@ -507,7 +521,8 @@ def integrated_gradients_all_targets(split: BodyHead, x: Any, xb: Any, targets: 
         grads, _ = _target_gradients(
             split, embeds, targets, chunk, notes,
             lambda k, a, b, n=n, item=steps_item: step((n - 1) * n_chunks + k, n_batches * n_chunks,
-                                                       f"{item} · {_tokens_item(token_names, a, b, n_out)}"))
+                                                       f"{item} · {_tokens_item(token_names, a, b, n_out)}"),
+            batched)
         total += (grads.double() * w).sum(1)
         del grads, embeds
     attr = (total * diff.double()).sum(-1)  # (n_out, L)

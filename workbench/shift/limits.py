@@ -41,6 +41,7 @@ class ShiftSettings:
     methods: tuple[str, ...] = METHODS
     ig_steps: int = 16  # captum's Gauss-Legendre rule; the completeness error is reported, not assumed
     ig_baseline: str = "pad"  # the integrated-gradients baseline (IG_BASELINES); feature ablation always uses pad
+    backward: str = "auto"  # the answer tokens' backward passes: vmap (one batched pass), loop, auto (see use_vmap)
     ig_internal_batch: int = 16  # interpolation steps per forward pass (memory vs speed)
     ablation_batch: int = 8  # perturbed prompts per forward pass in feature ablation
     target_chunk: int = 8  # answer tokens whose gradients share one batched backward pass (memory vs speed)
@@ -70,6 +71,8 @@ class ShiftSettings:
         rng("density_p", self.density_p, 2, 16)
         rng("ffn_components", self.ffn_components, 1, 32)
         rng("ffn_top_tokens", self.ffn_top_tokens, 1, 100)
+        if self.backward not in ("auto", "vmap", "loop"):
+            raise ValueError(f"backward must be one of auto, vmap, loop, got {self.backward!r}")
         if self.ig_baseline not in IG_BASELINES:
             raise ValueError(f"ig_baseline must be one of {', '.join(IG_BASELINES)}, got {self.ig_baseline!r}")
         unknown = [m for m in self.methods if m not in METHODS]
