@@ -31,9 +31,9 @@ INTRO = (
 )
 METHOD_CHOICES = [METHOD_LABELS[m] for m in METHODS]
 SCALE_CHOICES = ["shared", "per model"]  # workbench.shift.figures.SCALES
-SCALE_LABEL = "Colour scale of base vs instruct"
-SCALE_INFO = "shared: one scale for both models, so colours compare; the difference keeps its own"
-DOWNLOAD_LABEL = "Download the analysis (ZIP: matrices as NPZ and CSV, figures as HTML, settings and provenance)"
+SCALE_LABEL = "Colour scale, base vs instruct"
+SCALE_INFO = "shared: one scale for both models, so their colours compare; the difference keeps its own"
+DOWNLOAD_LABEL = "Download the analysis (ZIP: matrices, figures, settings, provenance)"
 # FFN table column widths (Gradio share of the table, Streamlit size): numbers stay on one line, tokens get the room
 FFN_WIDTHS = {"layer": ("6%", "small"), "component": ("9%", "small"), "variance (base)": ("10%", "small"),
               "base tokens": ("33%", "large"), "instruct tokens": ("33%", "large"), "layer overlap": ("9%", "small")}
@@ -67,7 +67,7 @@ def build_gradio(ctx, session) -> None:
     status = gr.Markdown(elem_id="shift-status")
     state = gr.State(None)
     summary = gr.Markdown(elem_id="shift-summary")
-    download = gr.DownloadButton(DOWNLOAD_LABEL, visible=False, elem_id="shift-download")
+    download = gr.DownloadButton(DOWNLOAD_LABEL, visible=False, size="md", elem_id="shift-download")
     with gr.Row():
         method = gr.Dropdown(METHOD_CHOICES, value=METHOD_LABELS["gradient_x_input"], label="Method shown",
                              elem_id="shift-method")
@@ -76,7 +76,7 @@ def build_gradio(ctx, session) -> None:
                               elem_id="shift-page-size")
         layers = gr.Textbox(value="all", label="Layers (all, 3, 2-5)", elem_id="shift-layers")
         heads = gr.Textbox(value="all", label="Heads (all, 0,2)", elem_id="shift-heads")
-        scale = gr.Radio(SCALE_CHOICES, value="shared", label=SCALE_LABEL, info=SCALE_INFO, elem_id="shift-scale")
+        scale = gr.Radio(SCALE_CHOICES, value="shared", label=SCALE_LABEL, elem_id="shift-scale")
         update = gr.Button("Update views", elem_id="shift-update")
     with gr.Tab("Attribution"):
         attr_plots = [gr.Plot(label=f"Attribution — {v}") for v in ("base", "instruct", "difference")]

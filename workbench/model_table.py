@@ -32,16 +32,15 @@ def adapter_copies(ctx: AppContext, profile_name: str | None) -> dict[str, tuple
 
 def _adapter_texts(ctx: AppContext, profile_name: str | None) -> dict[str, tuple[str, str | None]]:
     """Per role: the adapter column's text, and the host role whose loaded copy serves it (None if none)."""
+    profile = ctx.profile(profile_name)
     texts: dict[str, tuple[str, str | None]] = {}
-    for role, spec in ctx.profile(profile_name).roles.items():
+    for role, spec in profile.roles.items():
         if spec.option("adapter"):
             texts[role] = (f"{PurePath(str(spec.option('adapter'))).name} (on)", None)
     for host, (name, guests) in adapter_copies(ctx, profile_name).items():
-        text = (f"{name}: one copy serves {host} (adapter on) and {', '.join(guests)} (adapter off)")
-        loaded = ctx.manager.status(ctx.profile(profile_name).spec(host)).state == "loaded"
-        texts[host] = (text, None)
+        loaded = ctx.manager.status(profile.spec(host)).state == "loaded"
         for guest in guests:
-            texts[guest] = (text, host if loaded else None)
+            texts[guest] = (f"{name} (off)", host if loaded else None)
     return texts
 
 
@@ -54,7 +53,7 @@ def model_records(ctx: AppContext, profile_name: str | None) -> list[dict[str, A
         adapter, host = adapters.get(role, ("", None))
         state = status.state
         if host is not None and state == "not loaded":  # its own copy is not loaded, the host's copy serves it
-            state = f"served by {host}'s copy (adapter off)"
+            state = f"loaded: one copy serves {host} and {role} (adapter off for {role})"
         random = status.random_weights or spec.random_weights or spec.model_id.startswith("tiny:") \
             or spec.backend.startswith("fake")
         loaded = status.state == "loaded"

@@ -180,7 +180,7 @@ def density_figure(result: ShiftResult, method: str = "gradient_x_input") -> Any
                                    density_explanation(result) + "<br>" + pair_caption(result)),
                       xaxis=dict(title="prompt token", **_every_tick(x, -60)),
                       yaxis=dict(title=f"importance density (L1/L{result.settings.density_p})"),
-                      legend=dict(title=dict(text="model")), height=460, margin=dict(l=10, r=10, t=130, b=10))
+                      legend=dict(title=dict(text="model")), height=490, margin=dict(l=10, r=10, t=160, b=10))
     _mark_instruction(fig, result)
     return fig
 
@@ -328,8 +328,9 @@ def summary_markdown(result: ShiftResult) -> str:
     methods' notes (baselines), limits, warnings."""
     s, lay = result.settings, result.layout
     lines = []
-    if result.random_weights:
-        lines.append(f"⚠️ **Random weights — outputs are not meaningful**: {', '.join(result.random_weights)}.")
+    random = [side for side in SIDES if result.sides[side].random_weights]
+    if random:
+        lines.append(f"⚠️ **Random weights — outputs are not meaningful**: {' and '.join(random)}.")
     lines.append(f"**Pair** ({result.pair_kind}): **base** = `{side_caption(result, 'base')}`, **instruct** = "
                  f"`{side_caption(result, 'instruct')}`. Analysed in {result.seconds:.1f} s.")
     lines.append(f"**Instruction span** ({lay.source}; the orange box on the plots): {sum(lay.instruction_mask)} of "
@@ -363,8 +364,8 @@ def summary_markdown(result: ShiftResult) -> str:
                     f"- Integrated gradients completeness, {side} ({s.ig_steps} steps): error max "
                     f"{r.completeness_rel.max():.2%}, mean {r.completeness_rel.mean():.2%} of |f(x) − f(baseline)| "
                     f"(max absolute {r.completeness_abs.max():.2e}) — "
-                    + (f"✅ pass: within the {s.completeness_tolerance:.0%} tolerance." if ok else
-                       f"❌ **fail**: above the {s.completeness_tolerance:.0%} tolerance — raise the integration "
+                    + (f"✓ pass: within the {s.completeness_tolerance:.0%} tolerance." if ok else
+                       f"✗ **fail**: above the {s.completeness_tolerance:.0%} tolerance — raise the integration "
                        "steps."))
         for m in methods:
             notes = {side: result.sides[side].attributions[m].notes for side in SIDES}
