@@ -67,7 +67,8 @@ def build_gradio(ctx, session) -> None:
     status = gr.Markdown(elem_id="shift-status")
     state = gr.State(None)
     summary = gr.Markdown(elem_id="shift-summary")
-    download = gr.DownloadButton(DOWNLOAD_LABEL, visible=False, size="md", elem_id="shift-download")
+    # enabled once an analysis has been written to a ZIP; disabled while a new one runs
+    download = gr.DownloadButton(DOWNLOAD_LABEL, interactive=False, size="md", elem_id="shift-download")
     with gr.Row():
         method = gr.Dropdown(METHOD_CHOICES, value=METHOD_LABELS["gradient_x_input"], label="Method shown",
                              elem_id="shift-method")
@@ -108,8 +109,6 @@ def build_gradio(ctx, session) -> None:
     def views(result, *filters):
         return flows.build_view(result, *filters).ordered()
 
-    def export(result):
-        return gr.update(value=flows.export(result), visible=True)
 
     def attribute(profile_name, result, *filters, job=None):
         result, view = flows.attribute(ctx, profile_name, result, *filters, job=job)
@@ -122,7 +121,7 @@ def build_gradio(ctx, session) -> None:
                            *view_inputs], [state, *outputs, method], tab=TAB, busy=[download])
     second = gradio_action(ctx, first.success, "shift_attribute", attribute, [session.profile, state, *view_inputs],
                            [state, *outputs, method], tab=TAB, job=True, busy=[download])
-    gradio_action(ctx, second.success, "shift_export", export, [state], download, tab=TAB)
+    gradio_action(ctx, second.success, "shift_export", flows.export, [state], download, tab=TAB)
     gradio_cancel(ctx, cancel.click, api_name="shift_cancel", outputs=status)
     gradio_action(ctx, update.click, "shift_views", views, [state, *view_inputs], outputs, tab=TAB)
 
