@@ -124,7 +124,7 @@ def attribution_heatmap(result: ShiftResult, method: str, view: str, page: int =
     x, y = _labels(result.layout.tokens), output_labels(result, view)[rows]
     fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale="RdBu", zmid=0, zmin=-bound, zmax=bound, reversescale=True,
                                colorbar=dict(title=dict(text=colour_title))))
-    top = 110 if "<br>" in subtitle else 90
+    top = 125 if "<br>" in subtitle else 90
     fig.update_layout(title=_title(f"{METHOD_LABELS[method]} — {title}", subtitle),
                       xaxis=dict(title="prompt token", **_every_tick(x, -60)),
                       yaxis=dict(title="output token", autorange="reversed", **_every_tick(y)),
