@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from contextlib import AbstractContextManager
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 
@@ -40,6 +41,10 @@ class ModelSpec:
 
     def option(self, name: str, default: Any = None) -> Any:
         return dict(self.options).get(name, default)
+
+    def without_option(self, name: str) -> "ModelSpec":
+        """The same spec minus one option: `spec.without_option("adapter")` is the model a LoRA adapter sits on."""
+        return dataclasses.replace(self, options=tuple((k, v) for k, v in self.options if k != name))
 
     def hub_kwargs(self) -> dict[str, Any]:
         """Keyword arguments every `from_pretrained` call takes from the spec (remote code only when turned on)."""

@@ -73,9 +73,14 @@ def gradio_action(ctx: Any, trigger: Callable[..., Any], name: str, fn: Callable
     if not busy:
         return trigger(call, list(inputs), outputs, api_name=api, **event_kwargs)
     busy = list(busy)
-    first = trigger(lambda: [gr.update(interactive=False)] * len(busy), None, busy, queue=False, api_name=False)
+
+    def toggle(interactive: bool):  # Gradio takes a one-component output's value as is, not in a list
+        updates = [gr.update(interactive=interactive)] * len(busy)
+        return updates if len(busy) > 1 else updates[0]
+
+    first = trigger(lambda: toggle(False), None, busy, queue=False, api_name=False)
     event = first.then(call, list(inputs), outputs, api_name=api, **event_kwargs)
-    event.then(lambda: [gr.update(interactive=True)] * len(busy), None, busy, queue=False, api_name=False)
+    event.then(lambda: toggle(True), None, busy, queue=False, api_name=False)
     return event
 
 

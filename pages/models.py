@@ -10,6 +10,10 @@ from workbench import model_table as mt
 TITLE = "Models"
 ORDER = 100
 TAB = "models"
+# fixed widths: wordy columns wrap, so the state column stays on screen; short ones never break a word ("devi/ce")
+WIDTHS = {"role": "120px", "model id": "180px", "adapter": "140px", "weights": "150px", "state": "190px",
+          "backend": "150px", "device": "80px", "dtype": "90px", "load s": "70px", "memory MiB": "90px",
+          "RSS delta MiB": "90px", "purpose": "200px", "message": "200px"}
 
 
 def build_gradio(ctx, session) -> None:
@@ -24,7 +28,8 @@ def build_gradio(ctx, session) -> None:
     )
     summary = gr.Markdown(elem_id="models-summary")
     # Filled when each visitor's page loads (fresh state, and the app's first page is not delayed by it).
-    table = gr.Dataframe(headers=mt.COLUMNS, interactive=False, wrap=True, elem_id="models-table")
+    table = gr.Dataframe(headers=mt.COLUMNS, interactive=False, wrap=True, elem_id="models-table",
+                         column_widths=[WIDTHS[c] for c in mt.COLUMNS])
     with gr.Row():
         # Custom values allowed: roles differ per profile, and our own check names the roles a profile has.
         role = gr.Dropdown(choices=list(ctx.profile(ctx.default_profile).roles), value="chat", label="Role",

@@ -30,6 +30,13 @@ INTRO = (
     "less."
 )
 METHOD_CHOICES = [METHOD_LABELS[m] for m in METHODS]
+SCALE_CHOICES = ["shared", "per model"]  # workbench.shift.figures.SCALES
+SCALE_LABEL = "Colour scale, base vs instruct"
+SCALE_INFO = "shared: one scale for both models, so their colours compare; the difference keeps its own"
+DOWNLOAD_LABEL = "Download the analysis (ZIP: matrices, figures, settings, provenance)"
+# FFN table column widths (Gradio share of the table, Streamlit size): numbers stay on one line, tokens get the room
+FFN_WIDTHS = {"layer": ("6%", "small"), "component": ("9%", "small"), "variance (base)": ("10%", "small"),
+              "base tokens": ("33%", "large"), "instruct tokens": ("33%", "large"), "layer overlap": ("9%", "small")}
 
 
 def build_gradio(ctx, session) -> None:
@@ -60,6 +67,8 @@ def build_gradio(ctx, session) -> None:
     status = gr.Markdown(elem_id="shift-status")
     state = gr.State(None)
     summary = gr.Markdown(elem_id="shift-summary")
+    # enabled once an analysis has been written to a ZIP; disabled while a new one runs
+    download = gr.DownloadButton(DOWNLOAD_LABEL, interactive=False, size="md", elem_id="shift-download")
     with gr.Row():
         method = gr.Dropdown(METHOD_CHOICES, value=METHOD_LABELS["gradient_x_input"], label="Method shown",
                              elem_id="shift-method")
@@ -68,6 +77,7 @@ def build_gradio(ctx, session) -> None:
                               elem_id="shift-page-size")
         layers = gr.Textbox(value="all", label="Layers (all, 3, 2-5)", elem_id="shift-layers")
         heads = gr.Textbox(value="all", label="Heads (all, 0,2)", elem_id="shift-heads")
+        scale = gr.Radio(SCALE_CHOICES, value="shared", label=SCALE_LABEL, elem_id="shift-scale")
         update = gr.Button("Update views", elem_id="shift-update")
     with gr.Tab("Attribution"):
         attr_plots = [gr.Plot(label=f"Attribution — {v}") for v in ("base", "instruct", "difference")]
@@ -84,9 +94,10 @@ def build_gradio(ctx, session) -> None:
         gr.Markdown("Per layer, the top principal components of the feed-forward output vectors, read as the "
                     "vocabulary tokens they point to; *layer overlap* is the Jaccard overlap of both models' tokens. "
                     "An adapter on attention projections only leaves these weights unchanged (overlap 1).")
-        ffn = gr.Dataframe(headers=FFN_COLUMNS, interactive=False, wrap=True, elem_id="shift-ffn")
+        ffn = gr.Dataframe(headers=FFN_COLUMNS, interactive=False, wrap=True, elem_id="shift-ffn",
+                           column_widths=[FFN_WIDTHS[c][0] for c in FFN_COLUMNS])
     outputs = [summary, *attr_plots, density, share, position, *attn_plots, head_plot, ffn]
-    view_inputs = [method, page, page_size, layers, heads, hv_side, hv_layer, hv_head]
+    view_inputs = [method, page, page_size, layers, heads, hv_side, hv_layer, hv_head, scale]
 
     def method_menu(view):  # before attribution the menu keeps every method (the next step fills them in)
         return gr.Dropdown(choices=view.method_choices or METHOD_CHOICES, value=view.method_shown)
@@ -98,16 +109,19 @@ def build_gradio(ctx, session) -> None:
     def views(result, *filters):
         return flows.build_view(result, *filters).ordered()
 
+
     def attribute(profile_name, result, *filters, job=None):
         result, view = flows.attribute(ctx, profile_name, result, *filters, job=job)
         return [result, *view.ordered(), method_menu(view)]
 
-    # two steps: the quick views show at once, then attribution runs as a job with progress and Cancel
+    # two steps: the quick views show at once, then attribution runs as a job with progress and Cancel; then the
+    # download is written (after a cancel too: it holds what finished)
     first = gradio_action(ctx, run.click, "shift_analyse", analyse,
                           [session.profile, prompt, system, use_template, max_new, ig_steps, methods, parts,
-                           *view_inputs], [state, *outputs, method], tab=TAB)
-    gradio_action(ctx, first.success, "shift_attribute", attribute, [session.profile, state, *view_inputs],
-                  [state, *outputs, method], tab=TAB, job=True)
+                           *view_inputs], [state, *outputs, method], tab=TAB, busy=[download])
+    second = gradio_action(ctx, first.success, "shift_attribute", attribute, [session.profile, state, *view_inputs],
+                           [state, *outputs, method], tab=TAB, job=True, busy=[download])
+    gradio_action(ctx, second.success, "shift_export", flows.export, [state], download, tab=TAB)
     gradio_cancel(ctx, cancel.click, api_name="shift_cancel", outputs=status)
     gradio_action(ctx, update.click, "shift_views", views, [state, *view_inputs], outputs, tab=TAB)
 
@@ -166,15 +180,25 @@ def render_streamlit(ctx) -> None:
                                      key="shift_page_size")
     layers = cols[3].text_input("Layers (all, 3, 2-5)", "all", key="shift_layers")
     heads = cols[4].text_input("Heads (all, 0,2)", "all", key="shift_heads")
+    scale = st.radio(SCALE_LABEL, SCALE_CHOICES, index=0, help=SCALE_INFO, horizontal=True, key="shift_scale")
     hcols = st.columns(3)
     hv_side = hcols[0].radio("Head view model", ["base", "instruct"], index=1, key="shift_hv_side")
     hv_layer = hcols[1].number_input("Head-view layer", min_value=0, value=0, step=1, key="shift_hv_layer")
     hv_head = hcols[2].number_input("Head-view head", min_value=0, value=0, step=1, key="shift_hv_head")
     view = streamlit_action(ctx, "shift_views", flows.build_view, result, method, page, page_size, layers, heads,
-                            hv_side, hv_layer, hv_head, tab=TAB)
+                            hv_side, hv_layer, hv_head, scale, tab=TAB)
     if view is None:
         return
     st.markdown(view.get("summary"))
+    version = (id(result), result.complete, result.stopped, tuple(result.methods_done))
+    if st.session_state.get("shift_export", (None, None))[0] != version:  # one ZIP per state of the result
+        st.session_state["shift_export"] = (version, streamlit_action(ctx, "shift_export", flows.export, result,
+                                                                      tab=TAB))
+    path = st.session_state["shift_export"][1]
+    if path is not None:
+        with open(path, "rb") as fh:
+            st.download_button(DOWNLOAD_LABEL, fh.read(), file_name=path.rsplit("/", 1)[-1],
+                               mime="application/zip", key="shift_download")
     tab_attr, tab_attn, tab_ffn = st.tabs(["Attribution", "Attention", "Feed-forward concepts"])
     with tab_attr:
         for key in ("attr_base", "attr_instruct", "attr_difference", "density", "share", "position"):
@@ -186,4 +210,6 @@ def render_streamlit(ctx) -> None:
                 st.plotly_chart(view.get(key), key=f"shift_{key}")
     with tab_ffn:
         if view.get("ffn") is not None:
-            st.dataframe(pd.DataFrame(view.get("ffn"), columns=FFN_COLUMNS), hide_index=True)
+            config = {c: (st.column_config.TextColumn if "tokens" in c else st.column_config.NumberColumn)(
+                c, width=FFN_WIDTHS[c][1]) for c in FFN_COLUMNS}
+            st.dataframe(pd.DataFrame(view.get("ffn"), columns=FFN_COLUMNS), hide_index=True, column_config=config)

@@ -4,7 +4,9 @@ One more test starts `streamlit run app.py` for real. Helpers for new tabs: test
 
 from __future__ import annotations
 
+import json
 import os
+import zipfile
 
 import psutil
 import pytest
@@ -90,11 +92,47 @@ def test_shift_tab_analyses_and_draws_plots(app_page):
     visible_plots = panel.locator(".js-plotly-plot").evaluate_all(
         "ps => ps.filter(p => p.offsetParent !== null).map(p => p.querySelectorAll('.main-svg').length)")
     assert len(visible_plots) == 6 and all(n > 0 for n in visible_plots)
+    # as a newcomer reads them: roles in the titles, the models in the subtitles, the orange box explained
+    titles = panel.locator(".js-plotly-plot").evaluate_all(
+        "ps => ps.filter(p => p.offsetParent !== null).map(p => [p.querySelector('.gtitle')?.textContent,"
+        " [...p.querySelectorAll('.annotation-text')].map(a => a.textContent)])")
+    assert titles[0][0] == "gradient × input (the paper's) — base" and titles[1][0].endswith("— instruct")
+    assert "instruction span (the user message)" in " ".join(titles[0][1])
+    subtitle = panel.locator(".js-plotly-plot .gtitle-subtitle").first.text_content()
+    assert subtitle == "tiny:causal-lm?seed=0"
+    # the analysis as a ZIP, once attribution is done
+    download = panel.locator("#shift-download")
+    expect(download).to_be_enabled(timeout=60_000)
+    with page.expect_download() as info:
+        download.click()
+    with zipfile.ZipFile(info.value.path()) as zf:
+        record = json.loads(zf.read("analysis.json"))
+    assert record["complete"] is True and record["settings"]["max_new_tokens"] == 2
+    assert record["sides"]["base"]["provenance"]["model_id"] == "tiny:causal-lm?seed=0"
     panel.get_by_role("tab", name="Feed-forward concepts").click()
     ffn = panel.locator("#shift-ffn")
     wait_for_text(ffn, "layer")
     rows = table_rows(ffn)
     assert rows and all(row for row in rows.values())
+    # numbers and their headers stay on one line (no "lay/er", no number broken in two)
+    lines = ffn.evaluate("""t => {
+        const count = el => {  // the most lines any visible text node of `el` takes
+            const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+            let most = 0;
+            for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+                if (!n.textContent.trim()) continue;
+                const r = document.createRange(); r.selectNodeContents(n);
+                const rects = [...r.getClientRects()].filter(x => x.width > 0);
+                most = Math.max(most, new Set(rects.map(x => Math.round(x.top))).size);
+            }
+            return most; };
+        const heads = [...t.querySelectorAll('[role=columnheader]')];
+        const idx = ['layer', 'component', 'layer overlap'].map(h => heads.findIndex(c => c.innerText.trim() === h));
+        const cells = [...t.querySelectorAll('[role=row]')].map(r => [...r.querySelectorAll('[role=gridcell]')])
+                        .filter(r => r.length).flatMap(r => [0, 1, 2, 5].map(i => r[i]));
+        return [idx, idx.map(i => count(heads[i])), cells.map(count)]; }""")
+    # one-word headers on one line ("layer overlap" may break between its words), every number on one line
+    assert -1 not in lines[0] and lines[1][:2] == [1, 1] and lines[1][2] <= 2 and set(lines[2]) == {1}, lines
     screenshot(page, "shift_tab")
 
 

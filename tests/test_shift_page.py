@@ -3,7 +3,11 @@ are tiny random causal LMs) and the Streamlit page via AppTest."""
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT
@@ -17,9 +21,22 @@ def _views(method=METHODS[0], page=1, page_size=8, layers="all", heads="all", si
     return [method, page, page_size, layers, heads, side, layer, head]
 
 
+def _heatmap(plot):
+    """The (zmin, zmax) and title of a heatmap as gradio_client returns a Plot."""
+    fig = json.loads(plot["plot"])
+    return (fig["data"][0]["zmin"], fig["data"][0]["zmax"]), fig["layout"]["title"]
+
+
+def _exported(path):
+    zf = zipfile.ZipFile(path)
+    return zf, np.load(io.BytesIO(zf.read("matrices.npz")), allow_pickle=False), json.loads(zf.read("analysis.json"))
+
+
 def test_shift_tab_analyse_then_filter_and_page(client):
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert "/shift_analyse" in api and "/shift_views" in api and "/shift_attribute" in api and "/shift_cancel" in api
+    assert "/shift_export" in api
+    assert api["/shift_views"]["parameters"][-1]["parameter_default"] == "shared"  # the colour-scale control
     # first step: answers, attention and FFN concepts at once, attribution still to come
     out = client.predict("fake", "write a short poem about the sea", "", True, 5, 8, METHODS, PARTS, *_views(page_size=2),
                          api_name="/shift_analyse")
@@ -34,6 +51,22 @@ def test_shift_tab_analyse_then_filter_and_page(client):
     assert "write a short poem about the sea" in summary  # the instruction span from the chat template
     assert len(plots) == 10 and all(p is not None for p in plots)
     assert ffn["headers"][0] == "layer" and len(ffn["data"]) == 2 * 3  # 2 layers x 3 components
+    # titles name the roles, subtitles the models; one colour scale for base and instruct by default
+    (base_z, base_title), (inst_z, inst_title) = _heatmap(plots[0]), _heatmap(plots[1])
+    assert base_title["text"].endswith("— base") and base_title["subtitle"]["text"] == "tiny:causal-lm?seed=0"
+    assert inst_title["text"].endswith("— instruct") and inst_title["subtitle"]["text"] == "tiny:causal-lm?seed=1"
+    assert base_z == inst_z
+    own = client.predict(*_views(page_size=2), "per model", api_name="/shift_views")
+    assert _heatmap(own[1])[0] != _heatmap(own[2])[0]
+    assert max(_heatmap(own[1])[0][1], _heatmap(own[2])[0][1]) == pytest.approx(base_z[1])
+    # the download: the analysis as one ZIP (the Analyse button chains it after attribution)
+    zf, mats, rec = _exported(client.predict(api_name="/shift_export"))
+    assert rec["complete"] is True and len(rec["methods_done"]) == 3 and rec["settings"]["max_new_tokens"] == 5
+    assert rec["sides"]["instruct"]["provenance"]["model_id"] == "tiny:causal-lm?seed=1"
+    assert mats["attribution_integrated_gradients_base"].shape == (5, len(rec["prompt"]["tokens"]))
+    assert "csv/per_output_token.csv" in zf.namelist()
+    ffn_props = next(c["props"] for c in client.config["components"] if c["props"].get("elem_id") == "shift-ffn")
+    assert ffn_props["column_widths"] == ["6%", "9%", "10%", "33%", "33%", "9%"]  # numbers never squashed
     # page 3 of 5 output tokens at 2 per page: one row in the heatmap
     out = client.predict(*_views(method=METHODS[1], page=3, page_size=2, layers="1", heads="0,2", layer=1, head=3),
                          api_name="/shift_views")
@@ -101,9 +134,18 @@ def test_shift_cancel_keeps_finished_methods_and_frees_the_model(client, fake_ct
     assert method["choices"] == [[METHODS[0], METHODS[0]]] or method.get("choices") in ([METHODS[0]], None)
     assert fake_ctx.jobs.running(client.session_hash) is None
     assert client.predict(api_name="/shift_cancel") == "Nothing is running."
+    zf, mats, rec = _exported(client.predict(api_name="/shift_export"))  # the partial result exports what finished
+    assert rec["complete"] is False and rec["methods_done"] == ["gradient_x_input"]
+    assert "attribution_gradient_x_input_instruct" in mats.files and "attribution_feature_ablation_base" not in mats.files
     client.predict("fake", "write a short poem", "", True, 2, 4, METHODS, PARTS, *_views(), api_name="/shift_analyse")
     summary = client.predict("fake", *_views(), api_name="/shift_attribute")[0]
     assert "Partial result" not in summary and "completeness" in summary
+
+
+def pages_shift():
+    import pages.shift
+
+    return pages.shift
 
 
 def _page_script(root: str) -> None:
@@ -139,6 +181,16 @@ def test_shift_streamlit_page():
     text = " ".join(m.value for m in at.markdown)
     assert "Random weights" in text and "list three fruits" in text
     assert "completeness" in text and "Partial result" not in text  # attribution ran after the quick views
+    button = at.download_button(key="shift_download")
+    assert button.label == pages_shift().DOWNLOAD_LABEL and button.proto.url  # the bytes are served
+    zf, mats, rec = _exported(at.session_state["shift_export"][1])
+    assert rec["complete"] is True and rec["prompt"]["instruction"] == "list three fruits"
+    assert mats["attribution_gradient_x_input_base"].shape == (2, len(rec["prompt"]["tokens"]))
+    assert at.radio(key="shift_scale").value == "shared"
+    at.radio(key="shift_scale").set_value("per model")
+    at.run()
+    assert not at.exception and not at.error
+    assert at.session_state["shift_export"][1] == zf.filename  # same result: the ZIP is not written again
     at.text_input(key="shift_layers").set_value("7")
     at.run()
     assert any("layers must lie between 0 and 1" in e.value for e in at.error)
@@ -174,3 +226,7 @@ def test_shift_streamlit_keeps_a_stopped_run():
     text = " ".join(m.value for m in at.markdown)
     assert "Partial result" in text and "stopped by a click" in text and "list three fruits" in text
     assert [o for o in at.selectbox(key="shift_method").options] == [METHODS[0]]
+    _, mats, rec = _exported(at.session_state["shift_export"][1])
+    assert at.download_button(key="shift_download").proto.url
+    assert rec["complete"] is False and rec["methods_done"] == ["gradient_x_input"]
+    assert "attribution_integrated_gradients_base" not in mats.files

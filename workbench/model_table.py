@@ -2,27 +2,64 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
 from workbench.context import AppContext
 from workbench.profiles import ROLE_DESCRIPTIONS
 
 RANDOM_BADGE = "RANDOM WEIGHTS: outputs are not meaningful"
-COLUMNS = ["role", "model id", "weights", "state", "backend", "device", "dtype", "load s", "memory MiB",
+COLUMNS = ["role", "model id", "adapter", "weights", "state", "backend", "device", "dtype", "load s", "memory MiB",
            "RSS delta MiB", "purpose", "message"]
+
+
+def adapter_copies(ctx: AppContext, profile_name: str | None) -> dict[str, tuple[str, list[str]]]:
+    """Roles one loaded model serves together: a role whose model is another role's model plus a LoRA adapter
+    (`options.adapter`, on a backend that can switch it) serves the bare role too, with the adapter switched off
+    (the behaviour-shift pair loads one copy for both). {host role: (adapter folder name, [bare roles])}."""
+    profile = ctx.profile(profile_name)
+    copies = {}
+    for host, spec in profile.roles.items():
+        adapter = spec.option("adapter")
+        if not adapter or not ctx.manager.capabilities(spec).adapter:
+            continue
+        bare = spec.without_option("adapter").key
+        guests = [r for r, other in profile.roles.items() if r != host and other.key == bare]
+        if guests:
+            copies[host] = (PurePath(str(adapter)).name, guests)
+    return copies
+
+
+def _adapter_texts(ctx: AppContext, profile_name: str | None) -> dict[str, tuple[str, str | None]]:
+    """Per role: the adapter column's text, and the host role whose loaded copy serves it (None if none)."""
+    profile = ctx.profile(profile_name)
+    texts: dict[str, tuple[str, str | None]] = {}
+    for role, spec in profile.roles.items():
+        if spec.option("adapter"):
+            texts[role] = (f"{PurePath(str(spec.option('adapter'))).name} (on)", None)
+    for host, (name, guests) in adapter_copies(ctx, profile_name).items():
+        loaded = ctx.manager.status(profile.spec(host)).state == "loaded"
+        for guest in guests:
+            texts[guest] = (f"{name} (off)", host if loaded else None)
+    return texts
 
 
 def model_records(ctx: AppContext, profile_name: str | None) -> list[dict[str, Any]]:
     profile = ctx.profile(profile_name)
+    adapters = _adapter_texts(ctx, profile_name)
     records = []
     for role, spec in profile.roles.items():
         status = ctx.manager.status(spec)
+        adapter, host = adapters.get(role, ("", None))
+        state = status.state
+        if host is not None and state == "not loaded":  # its own copy is not loaded, the host's copy serves it
+            state = f"loaded: one copy serves {host} and {role} (adapter off for {role})"
         random = status.random_weights or spec.random_weights or spec.model_id.startswith("tiny:") \
             or spec.backend.startswith("fake")
         loaded = status.state == "loaded"
         records.append({
-            "role": role, "model id": spec.model_id, "weights": RANDOM_BADGE if random else "pretrained",
-            "state": status.state, "backend": spec.backend, "device": status.device, "dtype": status.dtype,
+            "role": role, "model id": spec.model_id, "adapter": adapter,
+            "weights": RANDOM_BADGE if random else "pretrained", "state": state, "backend": spec.backend, "device": status.device, "dtype": status.dtype,
             "load s": round(status.load_seconds, 2) if status.load_seconds is not None else "",
             "memory MiB": round(status.memory_bytes / 2**20, 1) if loaded else "",
             "RSS delta MiB": round(status.rss_delta_bytes / 2**20, 1)

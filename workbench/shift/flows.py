@@ -93,13 +93,16 @@ def run_attribution(ctx: Any, profile_name: str, result: Any, job: Any = None):
 
 
 def build_view(result: Any, method_label: str, page: Any, page_size: Any, layers: str, heads: str, hv_side: str,
-               hv_layer: Any, hv_head: Any) -> ShiftView:
+               hv_layer: Any, hv_head: Any, scale: str = "shared") -> ShiftView:
     """Every figure and table of the tab for one set of filters. A method that was not computed falls back to
-    the first computed one (the view says which is shown)."""
+    the first computed one (the view says which is shown). `scale`: one colour scale for the base and instruct
+    heatmaps ("shared", comparable at a glance) or one each ("per model")."""
     from workbench.shift import figures as fg
 
     if result is None:
         raise ValueError("run the analysis first")
+    if scale not in fg.SCALES:
+        raise ValueError(f"colour scale must be one of {', '.join(fg.SCALES)}, got {scale!r}")
     view = ShiftView(parts={"summary": fg.summary_markdown(result)})
     attrs = {m: result.sides["base"].attributions[m] for m in result.methods_done}
     view.method_choices = [METHOD_LABELS[m] for m in attrs]
@@ -112,7 +115,7 @@ def build_view(result: Any, method_label: str, page: Any, page_size: Any, layers
         view.method_shown = METHOD_LABELS[method]
         page, page_size = whole(page, "page"), whole(page_size, "page size")
         for side in fg.VIEWS:
-            view.parts[f"attr_{side}"] = fg.attribution_heatmap(result, method, side, page, page_size)
+            view.parts[f"attr_{side}"] = fg.attribution_heatmap(result, method, side, page, page_size, scale)
         density_method = "gradient_x_input" if "gradient_x_input" in attrs else method
         view.parts["density"] = fg.density_figure(result, density_method)
         view.parts["share"] = fg.share_figure(result, method)
@@ -121,9 +124,9 @@ def build_view(result: Any, method_label: str, page: Any, page_size: Any, layers
         n_layers, _ = result.sides["base"].attention.shape
         lo, hi = parse_range(layers, n_layers, "layers")
         for side in fg.VIEWS:
-            view.parts[f"attn_{side}"] = fg.attention_share_heatmap(result, side, lo, hi, heads)
+            view.parts[f"attn_{side}"] = fg.attention_share_heatmap(result, side, lo, hi, heads, scale)
         view.parts["head_view"] = fg.head_view(result, hv_side, whole(hv_layer, "head-view layer"),
-                                               whole(hv_head, "head-view head"))
+                                               whole(hv_head, "head-view head"), scale)
     if result.sides["base"].ffn is not None:
         lo, hi = parse_range(layers, len(result.sides["base"].ffn.layers), "layers")
         view.parts["ffn"] = fg.ffn_rows(result, lo, hi)
@@ -133,17 +136,29 @@ def build_view(result: Any, method_label: str, page: Any, page_size: Any, layers
 def analyse(ctx: Any, profile_name: str, prompt: str, system: str, use_template: bool, max_new_tokens: Any,
             ig_steps: Any, methods: list[str] | None, parts: list[str] | None, method_label: str, page: Any,
             page_size: Any, layers: str, heads: str, hv_side: str, hv_layer: Any, hv_head: Any,
-            job: Any = None) -> tuple[Any, ShiftView]:
+            scale: str = "shared", job: Any = None) -> tuple[Any, ShiftView]:
     """The Analyse button, first step: both answers, attention and feed-forward concepts (quick), so they show
     while `attribute` (the second step) runs: (result kept in the user's state, the view model)."""
     result = run_analysis(ctx, profile_name, prompt, system, use_template, max_new_tokens, ig_steps, methods, parts,
                           job=job, defer_attribution=True)
-    return result, build_view(result, method_label, page, page_size, layers, heads, hv_side, hv_layer, hv_head)
+    return result, build_view(result, method_label, page, page_size, layers, heads, hv_side, hv_layer, hv_head,
+                              scale)
 
 
 def attribute(ctx: Any, profile_name: str, result: Any, method_label: str, page: Any, page_size: Any, layers: str,
-              heads: str, hv_side: str, hv_layer: Any, hv_head: Any, job: Any = None) -> tuple[Any, ShiftView]:
+              heads: str, hv_side: str, hv_layer: Any, hv_head: Any, scale: str = "shared",
+              job: Any = None) -> tuple[Any, ShiftView]:
     """The Analyse button, second step (a cancellable job): attribution for both models; after a cancel the
     view shows what finished."""
     result = run_attribution(ctx, profile_name, result, job=job)
-    return result, build_view(result, method_label, page, page_size, layers, heads, hv_side, hv_layer, hv_head)
+    return result, build_view(result, method_label, page, page_size, layers, heads, hv_side, hv_layer, hv_head,
+                              scale)
+
+
+def export(result: Any) -> str:
+    """The Download button: the analysis so far (a partial result exports what finished) as one ZIP; its path."""
+    from workbench.shift.export import write_export_zip
+
+    if result is None:
+        raise ValueError("run the analysis first")
+    return str(write_export_zip(result))

@@ -36,17 +36,13 @@ class ModelPair:
         return self.spec(side).model_id
 
 
-def _without_adapter(spec: ModelSpec) -> tuple:
-    return (spec.backend, spec.model_id, spec.revision, spec.dtype, spec.device,
-            tuple((k, v) for k, v in spec.options if k != "adapter"))
-
-
 def make_pair(base: ModelSpec, instruct: ModelSpec) -> ModelPair:
     """Classify the pair: the instruct spec is the base spec plus `options.adapter` -> one model, adapter off/on."""
     if base.key == instruct.key:
         raise ValueError(f"lm_base and lm_instruct are the same model '{base.model_id}'; a behaviour-shift pair "
                          "needs an instruction-tuned sibling or an adapter (options.adapter)")
-    if instruct.option("adapter") and not base.option("adapter") and _without_adapter(base) == _without_adapter(instruct):
+    if (instruct.option("adapter") and not base.option("adapter")
+            and base.without_option("adapter").key == instruct.without_option("adapter").key):
         return ModelPair(base, instruct, "adapter")
     return ModelPair(base, instruct, "two models")
 
