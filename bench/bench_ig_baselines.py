@@ -82,7 +82,7 @@ def main() -> None:
                         keep = gap >= TINY_GAP
                         errors.setdefault(key, []).extend(ig.completeness_rel[keep].tolist())
                         tiny[key] = tiny.get(key, 0) + int((~keep).sum())
-            print(f"prompt {p + 1}/{len(prompts)} done", flush=True)
+        print(f"prompt {p + 1}/{len(prompts)} done", flush=True)
 
     print(f"\n### IG completeness error, {args.model} pair, {len(prompts)} held-out prompts × 2 models × "
           f"{args.outputs} answer tokens\n")

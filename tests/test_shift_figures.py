@@ -301,9 +301,11 @@ def test_models_tab_names_the_adapter_and_the_copy_serving_both_roles(profiles, 
         assert rows["lm_base"]["state"] == "loaded: one copy serves lm_instruct and lm_base (adapter off for lm_base)"
         assert not ctx.manager.is_loaded(base)
         assert mt.model_rows(ctx, "pair")[1][mt.COLUMNS.index("state")] == rows["lm_base"]["state"]
+        # roles outside the behaviour-shift pair load their own copies: no sharing is claimed for them (the
+        # T2I rewriter role is the chat model plus an adapter, and the chat role still loads its own copy)
         rows = {r["role"]: r for r in mt.model_records(ctx, "renamed")}
-        assert rows["plain"]["state"] == "loaded: one copy serves tuned and plain (adapter off for plain)"
-        assert rows["plain"]["adapter"] == f"{tiny_adapter.name} (off)"
+        assert rows["plain"]["state"] == "not loaded" and rows["plain"]["adapter"] == ""
+        assert rows["tuned"]["adapter"] == f"{tiny_adapter.name} (on)"
         ctx.manager.get(base)  # its own copy loaded too (another tab asked for it): plain "loaded"
         assert {r["role"]: r["state"] for r in mt.model_records(ctx, "pair")}["lm_base"] == "loaded"
         # the fake profile's pair is two models: nothing shared, no adapter

@@ -7,26 +7,34 @@ from typing import Any
 
 from workbench.context import AppContext
 from workbench.profiles import ROLE_DESCRIPTIONS
+from workbench.shift.pairs import PAIR_ROLES
 
 RANDOM_BADGE = "RANDOM WEIGHTS: outputs are not meaningful"
 COLUMNS = ["role", "model id", "adapter", "weights", "state", "backend", "device", "dtype", "load s", "memory MiB",
            "RSS delta MiB", "purpose", "message"]
 
 
+# Roles that one loaded copy serves together, as (host, guest): the behaviour-shift tab loads its instruct role
+# and switches the adapter off for the base role (workbench.shift.pairs). Other roles load their own copies
+# (the T2I rewriter's adapter model does not serve the chat role), so only these pairs can share.
+SHARING_ROLES = ((PAIR_ROLES["instruct"], PAIR_ROLES["base"]),)
+
+
 def adapter_copies(ctx: AppContext, profile_name: str | None) -> dict[str, tuple[str, list[str]]]:
-    """Roles one loaded model serves together: a role whose model is another role's model plus a LoRA adapter
-    (`options.adapter`, on a backend that can switch it) serves the bare role too, with the adapter switched off
-    (the behaviour-shift pair loads one copy for both). {host role: (adapter folder name, [bare roles])}."""
+    """Roles one loaded model serves together: of the pairs in SHARING_ROLES, a host role whose model is the
+    guest role's model plus a LoRA adapter (`options.adapter`, on a backend that can switch it) serves the guest
+    with the adapter switched off. {host role: (adapter folder name, [guest roles])}."""
     profile = ctx.profile(profile_name)
-    copies = {}
-    for host, spec in profile.roles.items():
+    copies: dict[str, tuple[str, list[str]]] = {}
+    for host, guest in SHARING_ROLES:
+        if host not in profile.roles or guest not in profile.roles:
+            continue
+        spec = profile.roles[host]
         adapter = spec.option("adapter")
         if not adapter or not ctx.manager.capabilities(spec).adapter:
             continue
-        bare = spec.without_option("adapter").key
-        guests = [r for r, other in profile.roles.items() if r != host and other.key == bare]
-        if guests:
-            copies[host] = (PurePath(str(adapter)).name, guests)
+        if profile.roles[guest].key == spec.without_option("adapter").key:
+            copies.setdefault(host, (PurePath(str(adapter)).name, []))[1].append(guest)
     return copies
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.shift.limits import LIMITS, METHOD_LABELS, METHODS, ShiftSettings
+from workbench.shift.pairs import PAIR_ROLES
 
 EXAMPLE = "List three animals that live on a farm."
 PARTS = ("attribution", "attention", "ffn")
@@ -68,7 +69,7 @@ def run_analysis(ctx: Any, profile_name: str, prompt: str, system: str, use_temp
         methods = METHODS  # not used; keeps the settings valid when attribution is switched off
     settings = ShiftSettings(max_new_tokens=whole(max_new_tokens, "max_new_tokens"),
                              ig_steps=whole(ig_steps, "ig_steps"), methods=methods)
-    return analyse_pair(ctx.manager, profile.spec("lm_base"), profile.spec("lm_instruct"), prompt,
+    return analyse_pair(ctx.manager, profile.spec(PAIR_ROLES["base"]), profile.spec(PAIR_ROLES["instruct"]), prompt,
                         use_chat_template=bool(use_template), system=system or "", settings=settings, parts=parts,
                         job=job, defer_attribution=defer_attribution)
 
@@ -85,7 +86,7 @@ def run_attribution(ctx: Any, profile_name: str, result: Any, job: Any = None):
         return result
     profile = ctx.profile(profile_name)
     try:
-        return add_attribution(ctx.manager, profile.spec("lm_base"), profile.spec("lm_instruct"), result, job=job)
+        return add_attribution(ctx.manager, profile.spec(PAIR_ROLES["base"]), profile.spec(PAIR_ROLES["instruct"]), result, job=job)
     except Cancelled as exc:
         if exc.partial is None:
             raise

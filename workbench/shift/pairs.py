@@ -14,6 +14,7 @@ from typing import Any, Iterator
 from backends.base import ModelSpec
 
 SIDES = ("base", "instruct")
+PAIR_ROLES = {"base": "lm_base", "instruct": "lm_instruct"}  # the profile roles the behaviour-shift tab pairs
 
 
 @dataclass(frozen=True)
