@@ -174,12 +174,17 @@ def test_shift_streamlit_page():
     at.text_area(key="shift_prompt").set_value("list three fruits")
     at.slider(key="shift_max_new").set_value(2)
     at.slider(key="shift_ig_steps").set_value(4)
+    from workbench.shift.limits import IG_BASELINE_LABELS, ShiftSettings
+
+    assert at.selectbox(key="shift_ig_baseline").value == IG_BASELINE_LABELS[ShiftSettings().ig_baseline]
+    at.selectbox(key="shift_ig_baseline").set_value(IG_BASELINE_LABELS["mean"])
     at.button[0].click()
     at.run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     text = " ".join(m.value for m in at.markdown)
     assert "Random weights" in text and "list three fruits" in text
+    assert "the vocabulary's mean embedding" in text  # the baseline the user picked is the one used
     assert "completeness" in text and "Partial result" not in text  # attribution ran after the quick views
     button = at.download_button(key="shift_download")
     assert button.label == pages_shift().DOWNLOAD_LABEL and button.proto.url  # the bytes are served
@@ -230,3 +235,21 @@ def test_shift_streamlit_keeps_a_stopped_run():
     assert at.download_button(key="shift_download").proto.url
     assert rec["complete"] is False and rec["methods_done"] == ["gradient_x_input"]
     assert "attribution_integrated_gradients_base" not in mats.files
+
+
+def test_ig_baseline_control_reaches_the_attribution(client):
+    """The baseline dropdown's choice is the one integrated gradients used (the summary's note names it); the
+    default is the measured one; a value outside the choices is refused with them named."""
+    from workbench.shift import flows
+    from workbench.shift.limits import IG_BASELINE_LABELS, ShiftSettings
+
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert api["/shift_analyse"]["parameters"][-1]["parameter_default"] == IG_BASELINE_LABELS[ShiftSettings().ig_baseline]
+    for key, words in (("pad", "pad token"), ("mean", "mean embedding")):
+        client.predict("fake", "list two colours", "", True, 2, 4, METHODS[1:2], PARTS, *_views(METHODS[1]), "shared",
+                       IG_BASELINE_LABELS[key], api_name="/shift_analyse")
+        summary = client.predict("fake", *_views(METHODS[1]), api_name="/shift_attribute")[0]
+        assert f"baseline: {'every prompt token replaced by the ' if key == 'pad' else 'the vocabulary' + chr(39) + 's '}" \
+               f"{words}" in summary
+    with pytest.raises(ValueError, match="baseline must be one of pad, zero, mean"):
+        flows.ig_baseline_key("noise")

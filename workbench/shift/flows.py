@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.shift.limits import LIMITS, METHOD_LABELS, METHODS, ShiftSettings
+from workbench.shift.limits import IG_BASELINE_LABELS, IG_BASELINES, LIMITS, METHOD_LABELS, METHODS, ShiftSettings
 from workbench.shift.pairs import PAIR_ROLES
 
 EXAMPLE = "List three animals that live on a farm."
@@ -14,6 +14,7 @@ PARTS = ("attribution", "attention", "ffn")
 VIEW_KEYS = ("summary", "attr_base", "attr_instruct", "attr_difference", "density", "share", "position",
              "attn_base", "attn_instruct", "attn_difference", "head_view", "ffn")
 _METHOD_BY_LABEL = {v: k for k, v in METHOD_LABELS.items()}
+_BASELINE_BY_LABEL = {v: k for k, v in IG_BASELINE_LABELS.items()}
 
 
 @dataclass
@@ -54,9 +55,21 @@ def parse_range(text: str, n: int, name: str) -> tuple[int, int]:
     return a, b
 
 
+IG_BASELINE_CHOICES = [IG_BASELINE_LABELS[k] for k in IG_BASELINES]
+DEFAULTS = ShiftSettings()  # the widgets' defaults (measured: see limits.py and bench/bench_ig_baselines.py)
+
+
+def ig_baseline_key(value: Any) -> str:
+    """A baseline label (as the widgets show it) or key -> the key; anything else names the choices."""
+    key = _BASELINE_BY_LABEL.get(value, value)
+    if key not in IG_BASELINES:
+        raise ValueError(f"integrated-gradients baseline must be one of {', '.join(IG_BASELINES)}, got {value!r}")
+    return key
+
+
 def run_analysis(ctx: Any, profile_name: str, prompt: str, system: str, use_template: bool, max_new_tokens: Any,
                  ig_steps: Any, methods: list[str] | None, parts: list[str] | None, job: Any = None,
-                 defer_attribution: bool = False):
+                 defer_attribution: bool = False, ig_baseline: Any = DEFAULTS.ig_baseline):
     from workbench.shift.analysis import analyse_pair
 
     profile = ctx.profile(profile_name)
@@ -68,7 +81,8 @@ def run_analysis(ctx: Any, profile_name: str, prompt: str, system: str, use_temp
     if not methods and "attribution" not in parts:
         methods = METHODS  # not used; keeps the settings valid when attribution is switched off
     settings = ShiftSettings(max_new_tokens=whole(max_new_tokens, "max_new_tokens"),
-                             ig_steps=whole(ig_steps, "ig_steps"), methods=methods)
+                             ig_steps=whole(ig_steps, "ig_steps"), methods=methods,
+                             ig_baseline=ig_baseline_key(ig_baseline))
     return analyse_pair(ctx.manager, profile.spec(PAIR_ROLES["base"]), profile.spec(PAIR_ROLES["instruct"]), prompt,
                         use_chat_template=bool(use_template), system=system or "", settings=settings, parts=parts,
                         job=job, defer_attribution=defer_attribution)
@@ -137,11 +151,12 @@ def build_view(result: Any, method_label: str, page: Any, page_size: Any, layers
 def analyse(ctx: Any, profile_name: str, prompt: str, system: str, use_template: bool, max_new_tokens: Any,
             ig_steps: Any, methods: list[str] | None, parts: list[str] | None, method_label: str, page: Any,
             page_size: Any, layers: str, heads: str, hv_side: str, hv_layer: Any, hv_head: Any,
-            scale: str = "shared", job: Any = None) -> tuple[Any, ShiftView]:
+            scale: str = "shared", ig_baseline: Any = DEFAULTS.ig_baseline,
+            job: Any = None) -> tuple[Any, ShiftView]:
     """The Analyse button, first step: both answers, attention and feed-forward concepts (quick), so they show
     while `attribute` (the second step) runs: (result kept in the user's state, the view model)."""
     result = run_analysis(ctx, profile_name, prompt, system, use_template, max_new_tokens, ig_steps, methods, parts,
-                          job=job, defer_attribution=True)
+                          job=job, defer_attribution=True, ig_baseline=ig_baseline)
     return result, build_view(result, method_label, page, page_size, layers, heads, hv_side, hv_layer, hv_head,
                               scale)
 
