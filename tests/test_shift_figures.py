@@ -239,6 +239,7 @@ def test_export_zip_holds_matrices_csv_figures_and_provenance(result, tiny_adapt
     assert rec["complete"] is True and rec["methods_done"] == list(METHODS) and rec["methods_missing"] == []
     assert rec["settings"]["ig_steps"] == 4 and rec["settings"]["max_new_tokens"] == N_OUT
     assert rec["prompt"]["instruction"] == PROMPT and rec["prompt"]["tokens"] == result.layout.tokens
+    assert rec["inputs"] == {"prompt": PROMPT, "system": "", "use_chat_template": True}  # as the user typed them
     assert rec["pair_kind"] == "adapter" and "plotly" in rec["versions"] and "numpy" in rec["versions"]
     html = sorted(n for n in zf.namelist() if n.endswith(".html"))
     assert len(html) == 3 * 6 + 3 and "figures/plotly.min.js" in zf.namelist()

@@ -51,6 +51,7 @@ class ShiftResult:
     complete: bool = True  # False for the partial result of a run still going, deferred or cancelled
     stopped: str = ""  # what was running when the user cancelled ("" = not cancelled)
     parts: tuple[str, ...] = PARTS  # the parts asked for
+    inputs: dict[str, Any] = field(default_factory=dict)  # what the user gave: prompt, system, use_chat_template
 
     @property
     def n_outputs(self) -> int:
@@ -149,7 +150,8 @@ def analyse_pair(manager: Any, base_spec: ModelSpec, instruct_spec: ModelSpec, p
         layout = build_layout(backend.tokenizer, prompt, use_chat_template, system)
     check_prompt_tokens(layout.n_tokens, limits)
     result = ShiftResult(pair_kind=pair.kind, layout=layout, settings=settings, sides={}, seconds=0.0, complete=False,
-                         parts=tuple(parts))
+                         parts=tuple(parts), inputs={"prompt": prompt, "system": system,
+                                                     "use_chat_template": bool(use_chat_template)})
     stage = "answers"
     try:
         # the cheap parts first, for both sides, so a front end can show them while attribution runs

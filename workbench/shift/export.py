@@ -159,6 +159,7 @@ def record(result: ShiftResult) -> dict[str, Any]:
         "methods_missing": [m for m in result.settings.methods if m not in result.methods_done]
         if "attribution" in result.parts else [],
         "seconds": result.seconds, "settings": settings,
+        "inputs": dict(result.inputs),  # as the user typed them (before the chat template)
         "prompt": {"text": lay.text, "instruction": lay.text[a:b], "instruction_chars": [a, b],
                    "instruction_source": lay.source, "tokens": list(lay.tokens), "ids": list(lay.input_ids),
                    "instruction_mask": list(lay.instruction_mask), "special_mask": list(lay.special_mask)},
