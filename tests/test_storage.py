@@ -85,3 +85,21 @@ def test_the_banner_is_in_the_gradio_header_on_a_space_without_data(clean_env):
     clean_env.delenv("SPACE_ID")
     demo = app.build_demo(build_context(profile="fake", device="cpu"))
     assert not [c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "storage-warning"]
+
+
+def test_export_folders_are_private_and_old_ones_pruned(tmp_path, monkeypatch):
+    import os
+    import tempfile
+    import time
+
+    from workbench.storage import EXPORT_ROOT_NAME, export_folder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old = export_folder("t2i-round-")
+    (old / "t2i_round.zip").write_bytes(b"zip")
+    os.utime(old, (time.time() - 7 * 3600,) * 2)  # older than the six hours a download is kept
+    recent = export_folder("shift-export-")
+    fresh = export_folder("study-export-")
+    assert not old.exists() and recent.exists() and fresh.exists()
+    assert fresh.parent == tmp_path / EXPORT_ROOT_NAME and fresh.name.startswith("study-export-")
+    assert (fresh.stat().st_mode & 0o777) == 0o700  # study exports are not readable by other users

@@ -76,3 +76,27 @@ def restart_warning() -> str:
     return ("⚠️ **This Space has no persistent storage: studies, caches and downloaded models will not survive "
             "a restart.** Turn on persistent storage in the Space's settings to keep them (they then go under "
             "`/data`).")
+
+
+EXPORT_ROOT_NAME = "prompt-workbench-exports"
+EXPORT_MAX_AGE_S = 6 * 3600  # downloads are copied by the front end when served; older folders are pruned
+
+
+def export_folder(prefix: str, max_age_s: float = EXPORT_MAX_AGE_S) -> Path:
+    """A fresh folder for one download (a round ZIP, an analysis export) under the system temp directory's
+    `prompt-workbench-exports/`. Folders older than `max_age_s` are removed first, so a long-running server
+    does not fill its disk with old downloads (Gradio and Streamlit serve their own copy of a file)."""
+    import shutil
+    import tempfile
+    import time
+
+    root = Path(tempfile.gettempdir()) / EXPORT_ROOT_NAME
+    root.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - max_age_s
+    for old in root.iterdir():
+        try:
+            if old.is_dir() and old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:  # another process removed it first
+            continue
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))

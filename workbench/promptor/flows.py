@@ -6,7 +6,6 @@ resume code."""
 from __future__ import annotations
 
 import copy
-import tempfile
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -18,6 +17,7 @@ from workbench.promptor import agent, export, metrics, template as tpl
 from workbench.promptor.agent import PromptorView, Turn
 from workbench.promptor.store import SessionStore
 from workbench.text import escape_markdown
+from workbench.storage import export_folder
 
 RANDOM_NOTE = "random weights: outputs are not meaningful"
 
@@ -218,7 +218,7 @@ class PromptorService:
 
     def export_files(self, state: Any, folder: str | None = None) -> dict[str, str]:
         state = self._state(state)
-        folder = folder or tempfile.mkdtemp(prefix="promptor-export-")
+        folder = folder or export_folder("promptor-export-")
         return {k: str(v) for k, v in export.write_files(state, folder).items()}
 
     # ------------------------------------------------------------------ test rounds

@@ -12,7 +12,6 @@ import dataclasses
 import importlib.util
 import io
 import json
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 from backends.provenance import package_versions
 from workbench.shift.analysis import ShiftResult
 from workbench.shift.limits import LIMITS, METHOD_LABELS
+from workbench.storage import export_folder
 
 SIDES = ("base", "instruct")
 ZIP_NAME = "shift_analysis.zip"
@@ -206,7 +206,7 @@ def write_export_zip(result: ShiftResult, folder: str | Path | None = None) -> P
     tables = csv_tables(result)
     figs = figures(result)
     png_note = _png_writer()
-    folder = Path(folder or tempfile.mkdtemp(prefix="shift-export-"))
+    folder = Path(folder or export_folder("shift-export-"))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ZIP_NAME
     npz = io.BytesIO()

@@ -8,10 +8,10 @@ credential; every row carries the study's code, seed and file hash so results st
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from workbench.storage import export_folder
 
 
 @dataclass
@@ -174,7 +174,7 @@ def export(store, study, what: str, out_dir: str | None = None) -> Path:
     if what not in EXPORTS:
         raise ValueError(f"unknown export '{what}'; choose one of: {', '.join(EXPORTS)}")
     data = load(store, study)
-    folder = Path(out_dir or tempfile.mkdtemp(prefix="study-export-"))
+    folder = Path(out_dir or export_folder("study-export-"))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{study.code}-{what}"
     if what == "dpo_pairs.jsonl":

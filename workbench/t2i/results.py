@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from workbench.t2i.scoring import METRICS, RANDOM_NOTE, format_value
+from workbench.storage import export_folder
 
 SORT_KEYS = ("candidate order", "weighted total", *METRICS)
 
@@ -111,7 +111,7 @@ def write_round_zip(rendered: Any, root_prompt: str, round_info: dict[str, Any] 
     from PIL.PngImagePlugin import PngInfo
 
     record = round_record(rendered, root_prompt, round_info)
-    folder = Path(folder or tempfile.mkdtemp(prefix="t2i-round-"))
+    folder = Path(folder or export_folder("t2i-round-"))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "t2i_round.zip"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
