@@ -81,3 +81,24 @@ def test_model_that_fails_to_load_names_the_model(fake_ctx, make_spec):
             service.refine(fake_ctx, "broken", "a cat")
     finally:
         del fake_ctx.profiles["broken"]
+
+
+def test_the_profile_names_its_default_rewriter_role():
+    """`settings.t2i_refine.rewriter_role` picks the role the tab and the batch CLI rewrite with by default;
+    without it the chat model; an explicit role always wins."""
+    import dataclasses
+
+    from workbench.profiles import load_profiles
+    from workbench.t2i.flows import REWRITER_LABELS, RewriterInputs
+
+    fake = load_profiles()["fake"]
+    assert service.RewriterChoice().spec(fake) == fake.spec("chat")
+    tuned = dataclasses.replace(fake.spec("chat"), role="t2i_rewriter", model_id="fake/tuned-rewriter")
+    named = dataclasses.replace(fake.with_role("t2i_rewriter", tuned),
+                                settings={**fake.settings, "t2i_refine": {"rewriter_role": "t2i_rewriter"}})
+    assert service.RewriterChoice().spec(named) == named.spec("t2i_rewriter")
+    assert RewriterInputs().parse()[0].spec(named) == named.spec("t2i_rewriter")  # the tab's default
+    assert RewriterInputs(kind=REWRITER_LABELS["profile:chat"]).parse()[0].spec(named) == named.spec("chat")
+    broken = dataclasses.replace(fake, settings={"t2i_refine": {"rewriter_role": "no_such_role"}})
+    with pytest.raises(ValueError, match="has no model for role 'no_such_role'"):
+        service.RewriterChoice().spec(broken)

@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--temperature", type=float, default=0.9)
     b.add_argument("--max-new-tokens", type=int, default=96)
     b.add_argument("--rewriter", choices=REWRITER_KINDS, default="profile")
-    b.add_argument("--role", default="chat", help="profile role of the rewriter (chat, or t2i_rewriter)")
+    b.add_argument("--role", default="", help="profile role of the rewriter (default: the role the profile names in "
+                   "settings.t2i_refine.rewriter_role, else chat)")
     b.add_argument("--adapter", default="", help="a LoRA adapter folder from `train`")
     b.add_argument("--base-url", default="", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     b.add_argument("--model", default="", help="model name on that server")

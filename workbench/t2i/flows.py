@@ -19,7 +19,8 @@ from workbench.t2i.session import RefinementSession
 from workbench.text import escape_markdown
 
 REWRITER_LABELS = {
-    "profile": "profile chat model",
+    "profile": "profile rewriter (its default: the trained T2I rewriter where the profile names one, else the chat model)",
+    "profile:chat": "profile chat model",
     "profile:t2i_rewriter": "profile T2I rewriter role (e.g. Promptist in the paper profile)",
     "baseline": "keyword baseline (Promptist/MagicPrompt style)",
     "openai": "OpenAI-compatible server",
@@ -53,7 +54,7 @@ class RewriterInputs:
         from workbench.t2i.service import RewriterChoice
 
         kind, _, role = _KIND_BY_LABEL.get(self.kind, self.kind).partition(":")
-        rewriter = RewriterChoice(kind=kind, role=role or "chat", base_url=self.base_url or "",
+        rewriter = RewriterChoice(kind=kind, role=role, base_url=self.base_url or "",
                                   model=self.model or "", adapter=self.adapter or "").check()
         settings = RefineSettings(n=_whole(self.n, "n"), diversity=float(self.diversity),
                                   few_shot=_whole(self.few_shot, "few-shot examples"),

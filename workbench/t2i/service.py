@@ -28,7 +28,7 @@ class RewriterChoice:
     baseline, or an OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp, `python -m workbench.openai_server`)."""
 
     kind: str = "profile"
-    role: str = "chat"  # profile role to use ("t2i_rewriter" where a profile has one, e.g. Promptist)
+    role: str = ""  # profile role to use; "" = the profile's default (settings.t2i_refine.rewriter_role, else chat)
     base_url: str = ""
     model: str = ""
     adapter: str = ""  # a peft adapter folder written by `python -m workbench.t2i train`
@@ -59,7 +59,7 @@ class RewriterChoice:
         if self.kind == "openai":
             return ModelSpec(role="chat", backend="openai-chat", model_id=self.model.strip(),
                              options=(("base_url", check_base_url(self.base_url)), ("timeout", float(self.timeout))))
-        spec = profile.spec(self.role)
+        spec = profile.spec(self.role or default_rewriter_role(profile))
         if self.adapter.strip():
             options = dict(spec.options)
             options["adapter"] = str(Path(self.adapter.strip()).expanduser().resolve())
@@ -72,6 +72,12 @@ class RewriterChoice:
         spec = self.spec(profile)
         text = f"{spec.backend}:{spec.model_id}"
         return text + (f" + adapter {self.adapter}" if self.adapter.strip() else "")
+
+
+def default_rewriter_role(profile: Any) -> str:
+    """The role the T2I tab rewrites with unless the user picks another: the profile names it as data
+    (`settings.t2i_refine.rewriter_role`, e.g. the offline profile's trained rewriter adapter), else `chat`."""
+    return profile.setting("t2i_refine", "rewriter_role", "chat")
 
 
 def prompt_window(ctx: Any, profile_name: str | None) -> Any:
