@@ -30,6 +30,9 @@ INTRO = (
     "less."
 )
 METHOD_CHOICES = [METHOD_LABELS[m] for m in METHODS]
+DEFAULT_METHODS = [METHOD_LABELS[m] for m in flows.DEFAULTS.methods]
+METHODS_INFO = ("gradient × input and feature ablation are exact and quick; integrated gradients needs many steps on "
+                "real models (64 by default, about four times their cost together) and shows its completeness error")
 IG_BASELINE_INFO = ("where the integration path starts; its completeness error (shown beside each IG plot) says how "
                     "well the steps resolve the path: on Gemma-3-270M the zero embedding converges fastest")
 SCALE_CHOICES = ["shared", "per model"]  # workbench.shift.figures.SCALES
@@ -63,7 +66,7 @@ def build_gradio(ctx, session) -> None:
         ig_baseline = gr.Dropdown(flows.IG_BASELINE_CHOICES, value=IG_BASELINE_LABELS[flows.DEFAULTS.ig_baseline],
                                   label="Integrated-gradients baseline", info=IG_BASELINE_INFO,
                                   elem_id="shift-ig-baseline")
-        methods = gr.CheckboxGroup(METHOD_CHOICES, value=METHOD_CHOICES, label="Attribution methods",
+        methods = gr.CheckboxGroup(METHOD_CHOICES, value=DEFAULT_METHODS, label="Attribution methods", info=METHODS_INFO,
                                    elem_id="shift-methods")
         parts = gr.CheckboxGroup(list(flows.PARTS), value=list(flows.PARTS), label="Views", elem_id="shift-parts")
     with gr.Row():
@@ -152,7 +155,8 @@ def render_streamlit(ctx) -> None:
         ig_baseline = st.selectbox("Integrated-gradients baseline", flows.IG_BASELINE_CHOICES,
                                    index=flows.IG_BASELINE_CHOICES.index(IG_BASELINE_LABELS[flows.DEFAULTS.ig_baseline]),
                                    help=IG_BASELINE_INFO, key="shift_ig_baseline")
-        methods = st.multiselect("Attribution methods", METHOD_CHOICES, METHOD_CHOICES, key="shift_methods")
+        methods = st.multiselect("Attribution methods", METHOD_CHOICES, DEFAULT_METHODS, help=METHODS_INFO,
+                                 key="shift_methods")
         parts = st.multiselect("Views", list(flows.PARTS), list(flows.PARTS), key="shift_parts")
         submitted = st.form_submit_button("Analyse")
     if submitted:

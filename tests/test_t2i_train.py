@@ -32,6 +32,9 @@ def test_lora_recipe_with_rejection_sampling(tmp_path, manager, make_spec):
     assert all(k["random_weights"] for k in result.kept)
     meta = json.loads((out / "training.json").read_text())
     assert meta["provenance"]["model_id"] == "tiny:causal-lm" and meta["provenance"]["settings"]["t2i"] == "tiny:sd"
+    # shipped as the app ships adapters: the profile's model id as base, no empty model-card template
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "tiny:causal-lm"
+    assert not (out / "README.md").exists()
     weights = load_file(str(out / "adapter_model.safetensors"))
     assert any("lora_B" in k and torch.count_nonzero(v) > 0 for k, v in weights.items())  # it trained
     # The tab's path: the chat spec with option adapter=<folder>.

@@ -18,10 +18,11 @@ import math
 import random
 import sys
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from workbench.lora import save_adapter
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "assets" / "instruct_data"
@@ -197,15 +198,7 @@ def _train(backend: Any, settings: TrainSettings, out_dir: str | Path, log, rng:
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for config in model.peft_config.values():  # the profile's model id, not this machine's cache path
-        config.base_model_name_or_path = backend.spec.model_id
-    with warnings.catch_warnings():
-        # peft looks for a config.json at that id to see whether the vocabulary grew; we never resize it
-        warnings.filterwarnings("ignore", message="Could not find a config file")
-        model.save_pretrained(str(out), safe_serialization=True)
-    (out / "README.md").unlink(missing_ok=True)  # peft's empty model-card template; TRAINING.md says it all
+    out = save_adapter(model, out_dir, backend.spec.model_id)
     backend.model, backend.has_adapter = model, True
     last = losses[-10:]
     return {

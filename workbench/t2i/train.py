@@ -14,6 +14,7 @@ from typing import Any
 
 from backends.base import GenerationSettings, ImageSettings, ModelSpec
 from backends.provenance import Provenance
+from workbench.lora import save_adapter
 from workbench.t2i.refiner import (
     DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, build_messages, heldout_ids, load_pairs, parse_candidate,
 )
@@ -205,7 +206,7 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
                                                               config.system_template, config.max_length),
                                   config, config.rejection_steps, None, work, device)
         losses += step_losses
-    model.save_pretrained(str(out))
+    save_adapter(model, out, config.base.model_id)
     prov = Provenance(model_id=config.base.model_id, backend="peft-lora+trl-sft", seed=config.seed,
                       settings={k: v for k, v in asdict(config).items() if k not in ("base", "t2i", "scorer", "embedder")},
                       device=device, dtype="float32", random_weights=backend.random_weights)
