@@ -265,6 +265,15 @@ class TransformersCausalLM:
                 [SeededSampler(settings.seed, settings.temperature, settings.top_p, settings.top_k)])
         return kwargs
 
+    def _prefill(self, prefix_ids: Any, rows: int) -> Any:
+        """The key/value cache of `prefix_ids` (1, P), repeated for `rows` rows."""
+        import torch
+
+        cache = self.model(input_ids=prefix_ids, attention_mask=torch.ones_like(prefix_ids),
+                           use_cache=True).past_key_values
+        cache.batch_repeat_interleave(rows)
+        return cache
+
     @staticmethod
     def _apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
         cut = min((text.find(s) for s in stop if s and s in text), default=-1)
@@ -281,7 +290,12 @@ class TransformersCausalLM:
         # n samples per conversation = the conversation repeated n times (rows stay grouped per conversation).
         batch = self.encode([t for t in texts for _ in range(settings.num_return_sequences)])
         with torch.inference_mode():
-            out = self.model.generate(**batch, **self._generate_kwargs(settings))
+            kwargs = self._generate_kwargs(settings)
+            if len(texts) == 1 and settings.num_return_sequences > 1 and batch["input_ids"].shape[1] > 1:
+                # one conversation sampled n times: its prompt runs once into a key/value cache shared by the
+                # n rows (generate then only feeds the last prompt token), instead of n identical prefills
+                kwargs["past_key_values"] = self._prefill(batch["input_ids"][:1, :-1], settings.num_return_sequences)
+            out = self.model.generate(**batch, **kwargs)
         new_tokens = out[:, batch["input_ids"].shape[1]:]
         eos = self.tokenizer.eos_token_id
         prov = self.provenance(settings)

@@ -36,6 +36,32 @@ def test_batched_greedy_matches_one_by_one(tiny_lm):
     assert batched == single
 
 
+def test_samples_of_one_conversation_share_one_prefill(tiny_lm, monkeypatch):
+    """n samples of one conversation prefill its prompt once (batch 1, cache repeated n times) and give the same
+    samples as n separate prefills; several conversations keep the plain path."""
+    from backends.transformers_lm import TransformersCausalLM
+
+    conv = [{"role": "user", "content": "a lighthouse on a cliff at night, stormy sea"}]
+    settings = GenerationSettings(max_new_tokens=10, do_sample=True, temperature=0.9, num_return_sequences=4, seed=5,
+                                  repetition_penalty=1.2)
+    calls = []
+    real = TransformersCausalLM._prefill
+
+    def spy(self, prefix, rows):
+        calls.append((tuple(prefix.shape), rows))
+        return real(self, prefix, rows)
+
+    monkeypatch.setattr(TransformersCausalLM, "_prefill", spy)
+    shared = [(g.text, g.num_tokens, g.finish_reason) for g in tiny_lm.generate([conv], settings)[0]]
+    prompt_len = tiny_lm.encode([tiny_lm.format_chat(conv)])["input_ids"].shape[1]
+    assert calls == [((1, prompt_len - 1), 4)]
+    tiny_lm.generate([conv, "a dog"], settings)
+    assert len(calls) == 1  # two conversations: no shared prefill
+    monkeypatch.setattr(TransformersCausalLM, "_prefill", lambda self, prefix, rows: None)  # generate prefills n rows
+    separate = [(g.text, g.num_tokens, g.finish_reason) for g in tiny_lm.generate([conv], settings)[0]]
+    assert shared == separate and len(set(shared)) > 1
+
+
 def test_streaming_yields_the_greedy_text(tiny_lm):
     conv = [{"role": "user", "content": "hello world"}]
     streamed = "".join(tiny_lm.stream(conv, GREEDY))
