@@ -82,6 +82,24 @@ def _save_converted(model: Any, tokenizer: Any, folder: str, gguf_file: str) -> 
         warnings.warn(f"could not cache a safetensors copy of {gguf_file}: {exc}")
 
 
+def cache_kwarg(module: Any) -> str:
+    """The keyword a transformers model's forward (and generate) takes a key/value cache under: transformers
+    renamed `past_key_values` to `cache` (the old name is deprecated and goes in 5.40). A peft wrapper is
+    looked through."""
+    import inspect
+
+    from peft import PeftModel
+
+    if isinstance(module, PeftModel):
+        module = module.get_base_model()
+    return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
+
+
+def output_cache(output: Any) -> Any:
+    """The key/value cache a forward pass with `use_cache=True` returned, under either name."""
+    return output["cache"] if "cache" in output else output["past_key_values"]
+
+
 class SeededSampler:
     """A logits processor that samples the next token with a per-call `torch.Generator` (temperature, top-k,
     top-p applied here) and returns logits that make greedy decoding pick exactly that token.
@@ -269,8 +287,8 @@ class TransformersCausalLM:
         """The key/value cache of `prefix_ids` (1, P), repeated for `rows` rows."""
         import torch
 
-        cache = self.model(input_ids=prefix_ids, attention_mask=torch.ones_like(prefix_ids),
-                           use_cache=True).past_key_values
+        out = self.model(input_ids=prefix_ids, attention_mask=torch.ones_like(prefix_ids), use_cache=True)
+        cache = output_cache(out)
         cache.batch_repeat_interleave(rows)
         return cache
 
@@ -294,7 +312,7 @@ class TransformersCausalLM:
             if len(texts) == 1 and settings.num_return_sequences > 1 and batch["input_ids"].shape[1] > 1:
                 # one conversation sampled n times: its prompt runs once into a key/value cache shared by the
                 # n rows (generate then only feeds the last prompt token), instead of n identical prefills
-                kwargs["past_key_values"] = self._prefill(batch["input_ids"][:1, :-1], settings.num_return_sequences)
+                kwargs[cache_kwarg(self.model)] = self._prefill(batch["input_ids"][:1, :-1], settings.num_return_sequences)
             out = self.model.generate(**batch, **kwargs)
         new_tokens = out[:, batch["input_ids"].shape[1]:]
         eos = self.tokenizer.eos_token_id

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, spec
+from workbench.shift.limits import METHODS as ALL_METHODS
 
 BASE = "tiny:causal-lm?seed=0"
 INSTRUCT = "tiny:causal-lm?seed=1"
@@ -160,7 +161,7 @@ def test_attribution_shapes_and_ig_completeness(tiny_backend, layout):
     from workbench.shift.limits import METHODS, ShiftSettings
 
     out_ids = [5, 17, 42]
-    res = attribute(tiny_backend, layout.input_ids, out_ids, layout.special_mask, ShiftSettings(ig_steps=128))
+    res = attribute(tiny_backend, layout.input_ids, out_ids, layout.special_mask, ShiftSettings(methods=ALL_METHODS, ig_steps=128))
     assert set(res) == set(METHODS)
     for r in res.values():
         assert r.scores.shape == (3, layout.n_tokens)
@@ -189,7 +190,7 @@ def test_no_hooks_and_no_parameter_grads_after_run_and_error(tiny_backend, layou
     model = tiny_backend.model
     assert hook_counts(model) == 0
     flags = [p.requires_grad for p in model.parameters()]
-    attribute(tiny_backend, layout.input_ids, [5, 6], layout.special_mask, ShiftSettings(ig_steps=4))
+    attribute(tiny_backend, layout.input_ids, [5, 6], layout.special_mask, ShiftSettings(methods=ALL_METHODS, ig_steps=4))
     assert hook_counts(model) == 0
     assert all(p.grad is None for p in model.parameters())
     assert [p.requires_grad for p in model.parameters()] == flags

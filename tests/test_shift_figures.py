@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import spec
 from tests.test_shift_core import BASE, tiny_adapter  # noqa: F401 (shared fixture)
+from workbench.shift.limits import METHODS as ALL_METHODS
 
 PROMPT = "write a short poem about the sea"
 N_OUT = 3
@@ -40,7 +41,7 @@ def result(pair_manager, tiny_adapter):
     from workbench.shift.limits import ShiftSettings
 
     return analyse_pair(pair_manager, *_specs(tiny_adapter), PROMPT,
-                        settings=ShiftSettings(max_new_tokens=N_OUT, ig_steps=4))
+                        settings=ShiftSettings(methods=ALL_METHODS, max_new_tokens=N_OUT, ig_steps=4))
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def partial(pair_manager, tiny_adapter):
     job.listen(lambda u: job.cancel() if u.stage.startswith("attribution · integrated gradients") else None)
     with pytest.raises(Cancelled) as info:
         analyse_pair(pair_manager, *_specs(tiny_adapter), PROMPT,
-                     settings=ShiftSettings(max_new_tokens=N_OUT, ig_steps=4), job=job)
+                     settings=ShiftSettings(methods=ALL_METHODS, max_new_tokens=N_OUT, ig_steps=4), job=job)
     return info.value.partial
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from workbench.shift.limits import METHODS as ALL_METHODS
 
 
 METHODS = ["gradient × input (the paper's)", "integrated gradients (embedding layer)", "feature ablation (token → pad)"]
@@ -178,6 +179,7 @@ def test_shift_streamlit_page():
 
     assert at.selectbox(key="shift_ig_baseline").value == IG_BASELINE_LABELS[ShiftSettings().ig_baseline]
     at.selectbox(key="shift_ig_baseline").set_value(IG_BASELINE_LABELS["mean"])
+    at.multiselect(key="shift_methods").set_value(METHODS)  # integrated gradients is one tick away
     at.button[0].click()
     at.run()
     assert not at.exception, at.exception
@@ -218,7 +220,7 @@ def test_shift_streamlit_keeps_a_stopped_run():
     job.listen(lambda u: job.cancel() if u.stage.startswith("attribution · integrated gradients") else None)
     try:
         analyse_pair(manager, fake.spec("lm_base"), fake.spec("lm_instruct"), "list three fruits",
-                     settings=ShiftSettings(max_new_tokens=2, ig_steps=4), job=job)
+                     settings=ShiftSettings(methods=ALL_METHODS, max_new_tokens=2, ig_steps=4), job=job)
     except Cancelled as exc:
         partial = exc.partial
     finally:

@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import spec
 
 from tests.test_shift_core import BASE, INSTRUCT, layout, tiny_backend  # noqa: F401 (shared fixtures)
+from workbench.shift.limits import METHODS as ALL_METHODS
 
 
 @pytest.mark.parametrize("n_out, chunk, ig_batch, ablation_batch", [(1, 8, 16, 8), (5, 2, 5, 3), (7, 16, 3, 1)])
@@ -18,7 +19,7 @@ def test_teacher_forced_matches_per_token(tiny_backend, layout, n_out, chunk, ig
     from workbench.shift.limits import ShiftSettings
 
     out = [5, 17, 42, 7, 99, 3, 250][:n_out]
-    settings = ShiftSettings(ig_steps=16, ig_internal_batch=ig_batch, target_chunk=chunk, ablation_batch=ablation_batch)
+    settings = ShiftSettings(methods=ALL_METHODS, ig_steps=16, ig_internal_batch=ig_batch, target_chunk=chunk, ablation_batch=ablation_batch)
     old = attribute_per_token(tiny_backend, layout.input_ids, out, layout.special_mask, settings)
     new = attribute(tiny_backend, layout.input_ids, out, layout.special_mask, settings)
     for method, ref in old.items():
@@ -82,7 +83,7 @@ def test_special_tokens_score_zero_and_without_batched_backward(tiny_backend, la
     from workbench.shift.limits import ShiftSettings
 
     special = [True] + [False] * (layout.n_tokens - 1)
-    settings = ShiftSettings(ig_steps=8, target_chunk=4, backward="vmap")
+    settings = ShiftSettings(methods=ALL_METHODS, ig_steps=8, target_chunk=4, backward="vmap")
     res = attribution.attribute(tiny_backend, layout.input_ids, [5, 6, 7], special, settings)
     assert np.all(res["feature_ablation"].scores[:, 0] == 0)
     assert np.all(res["integrated_gradients"].scores[:, 0] == 0)
@@ -102,7 +103,7 @@ def test_special_tokens_score_zero_and_without_batched_backward(tiny_backend, la
     monkeypatch.setattr(torch.autograd, "grad", real_grad)
     # the loop by choice (the CPU default): the same numbers, no fallback note
     chosen = attribution.attribute(tiny_backend, layout.input_ids, [5, 6, 7], special,
-                                   ShiftSettings(ig_steps=8, target_chunk=4, backward="loop"),
+                                   ShiftSettings(methods=ALL_METHODS, ig_steps=8, target_chunk=4, backward="loop"),
                                    ["gradient_x_input", "integrated_gradients"])
     for method in chosen:
         np.testing.assert_allclose(chosen[method].scores, res[method].scores, rtol=1e-5, atol=1e-12)
@@ -126,7 +127,7 @@ def test_attribute_progress_and_cancel_keep_finished_methods(tiny_backend, layou
             job.cancel()
         job.update(method, done, total, item)
 
-    settings = ShiftSettings(ig_steps=8, ig_internal_batch=4, target_chunk=2)
+    settings = ShiftSettings(methods=ALL_METHODS, ig_steps=8, ig_internal_batch=4, target_chunk=2)
     with pytest.raises(Cancelled) as info:
         attribute(tiny_backend, layout.input_ids, [5, 6, 7], layout.special_mask, settings, on_step=step,
                   token_names=["a", "b", "c"])
@@ -152,7 +153,7 @@ def test_analysis_reports_cheap_parts_first_and_cancel_keeps_them(manager):
             job.cancel()
 
     job.listen(listen)
-    settings = ShiftSettings(max_new_tokens=3, ig_steps=4)
+    settings = ShiftSettings(methods=ALL_METHODS, max_new_tokens=3, ig_steps=4)
     with pytest.raises(Cancelled) as info:
         analyse_pair(manager, base, instruct, "write a short poem", settings=settings, job=job)
     result = info.value.partial

@@ -458,18 +458,20 @@ def _probs_after_prefix(split: BodyHead, rows: Any, shared: int, targets: Any) -
     n_out = len(targets)
     if shared > length - n_out:  # the suffix must hold every answer position
         return _probs_of_ids(split, rows, targets)
+    from backends.transformers_lm import cache_kwarg, output_cache
+
     runner = split.body if split.split else split.model
     with torch.no_grad():
-        cache = runner(input_ids=rows[:1, :shared], attention_mask=torch.ones_like(rows[:1, :shared]),
-                       use_cache=True).past_key_values
+        cache = output_cache(runner(input_ids=rows[:1, :shared], attention_mask=torch.ones_like(rows[:1, :shared]),
+                                    use_cache=True))
         cache.batch_repeat_interleave(n_rows)
         mask = torch.ones_like(rows)
         if split.split:
-            feats = runner(input_ids=rows[:, shared:], attention_mask=mask, past_key_values=cache,
-                           use_cache=True).last_hidden_state[:, -n_out:]
+            feats = runner(input_ids=rows[:, shared:], attention_mask=mask, use_cache=True,
+                           **{cache_kwarg(runner): cache}).last_hidden_state[:, -n_out:]
         else:
-            feats = runner(input_ids=rows[:, shared:], attention_mask=mask, past_key_values=cache, use_cache=True,
-                           logits_to_keep=n_out).logits
+            feats = runner(input_ids=rows[:, shared:], attention_mask=mask, use_cache=True, logits_to_keep=n_out,
+                           **{cache_kwarg(runner): cache}).logits
         return torch.cat([split.probs(feats[:, s:s + _HEAD_POSITIONS], targets[s:s + _HEAD_POSITIONS])
                           for s in range(0, n_out, _HEAD_POSITIONS)], dim=1)
 
