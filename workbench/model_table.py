@@ -22,7 +22,7 @@ SHARING_ROLES = ((PAIR_ROLES["instruct"], PAIR_ROLES["base"]),)
 
 def adapter_copies(ctx: AppContext, profile_name: str | None) -> dict[str, tuple[str, list[str]]]:
     """Roles one loaded model serves together: of the pairs in SHARING_ROLES, a host role whose model is the
-    guest role's model plus a LoRA adapter (`options.adapter`, on a backend that can switch it) serves the guest
+    guest role's model plus a LoRA adapter (`options.adapter`) serves the guest
     with the adapter switched off. {host role: (adapter folder name, [guest roles])}."""
     profile = ctx.profile(profile_name)
     copies: dict[str, tuple[str, list[str]]] = {}
@@ -31,7 +31,7 @@ def adapter_copies(ctx: AppContext, profile_name: str | None) -> dict[str, tuple
             continue
         spec = profile.roles[host]
         adapter = spec.option("adapter")
-        if not adapter or not ctx.manager.capabilities(spec).adapter:
+        if not adapter:  # (the pair loader decides from the specs alone, as here: no backend import at start)
             continue
         if profile.roles[guest].key == spec.without_option("adapter").key:
             copies.setdefault(host, (PurePath(str(adapter)).name, []))[1].append(guest)
