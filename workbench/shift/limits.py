@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 METHODS = ("gradient_x_input", "integrated_gradients", "feature_ablation")
 IG_BASELINES = ("pad", "zero", "mean")
-IG_BASELINE_LABELS = {
-    "pad": "pad token (every prompt token → pad, special tokens kept)",
-    "zero": "zero embedding (at every prompt token, special tokens kept)",
-    "mean": "mean embedding (the vocabulary's mean, at every prompt token, special tokens kept)",
+IG_BASELINE_LABELS = {  # short, for a menu; the attribution's note says what exactly moved (special tokens kept)
+    "pad": "pad token",
+    "zero": "zero embedding",
+    "mean": "vocabulary mean embedding",
 }
 METHOD_LABELS = {
     "gradient_x_input": "gradient × input (the paper's)",
