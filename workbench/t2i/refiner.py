@@ -334,6 +334,12 @@ class _Pool:
         return [(t, g, r) for t, g, r, _ in sorted(self.dropped, key=lambda d: -d[2])]
 
 
+def rewriter_name(spec: Any) -> str:
+    """The rewriter as the status line and the records name it: the model id, and its LoRA adapter if any."""
+    adapter = spec.option("adapter")
+    return spec.model_id + (f" + adapter {Path(str(adapter)).name}" if adapter else "")
+
+
 def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSettings | None = None,
                       system_template: str = DEFAULT_SYSTEM_TEMPLATE,
                       pairs_path: str | Path = PAIRS_FILE, window: Any = None,
@@ -396,7 +402,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
         prompt=prompt, candidates=candidates, pool=texts,
         examples=[{"id": p.id, "coarse": p.coarse, "fine": p.fine, "similarity": round(s, 4)} for p, s in retrieved],
         messages=conversation, diversity=pairwise_diversity(vectors[chosen]),
-        settings={**vars(settings), "pool": settings.pool, "rewriter": chat.spec.model_id,
+        settings={**vars(settings), "pool": settings.pool, "rewriter": rewriter_name(chat.spec),
                   "embedder": embedder.spec.model_id, "max_new_tokens": budget,
                   "window": getattr(window, "limit", None), "dropped_by_gate": len(pool.dropped)}, notes=notes,
     )
