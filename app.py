@@ -64,7 +64,8 @@ def build_demo(ctx):
         with gr.Tabs():
             for page in discover_pages():
                 name = page.__name__.rsplit(".", 1)[-1]
-                with gr.Tab(page.TITLE, id=name, elem_id=f"tab-{name}"):  # elem_id: browser tests scope to it
+                with gr.Tab(page.TITLE, id=name, elem_id=f"tab-{name}") as tab:  # elem_id: browser tests scope to it
+                    session.tab = tab  # the page's own tab (e.g. to refresh when it is opened)
                     page.build_gradio(ctx, session)
     return demo
 

@@ -56,6 +56,8 @@ def build_gradio(ctx, session) -> None:
         return (*show(profile_name), text)
 
     session.demo.load(show, session.profile, [table, summary], api_name=False)  # page view, not a user action
+    # opening the tab shows what other tabs loaded since (the behaviour-shift pair, the T2I rewriter)
+    session.tab.select(show, session.profile, [table, summary], api_name=False)
     gradio_action(ctx, session.profile.change, "models_profile", on_profile, [session.profile], [table, summary, role],
                   tab=TAB)
     gradio_action(ctx, refresh.click, "models_table", show, [session.profile], [table, summary], tab=TAB)

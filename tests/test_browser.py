@@ -134,6 +134,15 @@ def test_shift_tab_analyses_and_draws_plots(app_page):
     # one-word headers on one line ("layer overlap" may break between its words), every number on one line
     assert -1 not in lines[0] and lines[1][:2] == [1, 1] and lines[1][2] <= 2 and set(lines[2]) == {1}, lines
     screenshot(page, "shift_tab")
+    # opening the Models tab shows the pair the analysis loaded, without pressing Refresh
+    models = open_tab(page, "models")
+    states: dict[str, str] = {}
+    for _ in range(60):  # the tab's select event refreshes the table; give it a moment
+        states = {role: row["state"] for role, row in table_rows(models.locator("#models-table")).items()}
+        if states.get("lm_base") == "loaded":
+            break
+        page.wait_for_timeout(500)
+    assert states["lm_base"] == states["lm_instruct"] == "loaded", states
 
 
 def test_streamlit_run_binds_loopback_and_sends_no_usage_statistics(chromium):
