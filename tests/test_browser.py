@@ -83,7 +83,7 @@ def test_shift_tab_analyses_and_draws_plots(app_page):
     panel = open_tab(page, "shift")
     panel.locator("#shift-max-new input[type=number]").fill("2")
     panel.locator("#shift-ig-steps input[type=number]").fill("2")
-    panel.locator("#shift-methods").get_by_text("integrated gradients", exact=False).click()  # off by default
+    panel.locator("#shift-methods").get_by_role("checkbox", name="integrated gradients (embedding layer)").check()  # off by default
     panel.locator("#shift-run").click()
     summary = wait_for_text(panel.locator("#shift-summary"), "completeness", timeout=240_000)
     assert "random weights" in summary.lower()  # the fake profile's pair is two tiny random models
