@@ -52,7 +52,9 @@ def test_t2i_tab_refines_then_renders_images(app_page):
     panel = open_tab(page, "t2i")
     panel.locator("#t2i-prompt textarea").fill("a cat on a sofa")
     panel.locator("#t2i-refine").click()
-    status = wait_for_text(panel.locator("#t2i-status"), "candidate(s)")
+    wait_for_text(panel.locator("#t2i-status"), "candidate(s)")
+    expect(panel.locator("#t2i-status")).not_to_contain_text("processing", timeout=60_000)  # Gradio's busy overlay
+    status = panel.locator("#t2i-status").inner_text()
     assert status.startswith("4 candidate(s)")  # the N slider's default
     boxes = [panel.get_by_role("textbox", name=f"Candidate {k}", exact=True) for k in range(1, 9)]
     shown = [b.input_value() for b in boxes[:4]]

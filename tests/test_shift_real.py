@@ -8,6 +8,7 @@ import gc
 
 import numpy as np
 import pytest
+from workbench.shift.limits import METHODS
 
 pytestmark = [pytest.mark.real_models, pytest.mark.slow]
 
@@ -24,7 +25,7 @@ def test_offline_gemma_adapter_pair_short_prompt(real_manager, offline_profile):
     hooks_before = hook_counts(backend.model)  # transformers registers some of its own at load
     loads_before = dict(real_manager.load_count)
     result = analyse_pair(real_manager, base, instruct, "List three fruits.",
-                          settings=ShiftSettings(max_new_tokens=6, ig_steps=8))
+                          settings=ShiftSettings(methods=METHODS, max_new_tokens=6, ig_steps=8))
     assert result.pair_kind == "adapter" and not result.random_weights
     lay = result.layout
     assert lay.text == "### Instruction:\nList three fruits.\n\n### Response:\n"  # the plain template
@@ -73,7 +74,7 @@ def test_rss_stays_flat_over_repeated_attributions_on_real_gemma(real_manager, o
     backend = real_manager.get(offline_profile.spec("lm_instruct"))
     layout = build_layout(backend.tokenizer, "List three fruits.")
     output_ids = greedy_answer(backend, layout.input_ids, 2)
-    settings = ShiftSettings(max_new_tokens=2, ig_steps=2)
+    settings = ShiftSettings(methods=METHODS, max_new_tokens=2, ig_steps=2)
     hooks = hook_counts(backend.model)
 
     def run():
@@ -108,7 +109,7 @@ def test_teacher_forced_attribution_matches_per_token_on_gemma(real_manager, off
     backend = real_manager.get(instruct)
     hooks_before = hook_counts(backend.model)
     layout = build_layout(backend.tokenizer, "Name a fruit.")
-    settings = ShiftSettings(max_new_tokens=2, ig_steps=4, ig_internal_batch=4, target_chunk=2, ablation_batch=4)
+    settings = ShiftSettings(methods=METHODS, max_new_tokens=2, ig_steps=4, ig_internal_batch=4, target_chunk=2, ablation_batch=4)
 
     def both():
         old = attribute_per_token(backend, layout.input_ids, out, layout.special_mask, settings)
