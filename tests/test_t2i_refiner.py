@@ -131,3 +131,28 @@ def test_refine_with_real_smollm2(real_manager, offline_profile):
     assert any(w in c.text.lower() for c in result.candidates for w in ("cat", "kitten", "sofa", "couch"))
     # MiniLM retrieval puts a pair about a cat or a sofa first.
     assert any(w in result.examples[0]["coarse"].lower() for w in ("cat", "sofa", "kitten", "couch"))
+
+
+def test_offline_default_rewriter_is_the_shipped_adapter(real_manager, offline_profile):
+    """The offline profile's T2I default is SmolLM2 plus the shipped rewriter adapter (found from the repository
+    root), and its rewrites of a held-out prompt fit CLIP's window and keep the subject."""
+    from workbench.t2i.evaluate import heldout_prompts
+    from workbench.t2i.guard import repeated_phrase
+    from workbench.t2i.refiner import heldout_ids, rewriter_name
+    from workbench.t2i.service import RewriterChoice, default_rewriter_role
+
+
+    assert default_rewriter_role(offline_profile) == "t2i_rewriter"
+    spec = RewriterChoice().spec(offline_profile)
+    assert spec.option("adapter").endswith("smollm2-135m-t2i-rewriter-lora")
+    chat = ManagedModel(real_manager, spec)
+    embedder = ManagedModel(real_manager, offline_profile.spec("embeddings"))
+    prompt = heldout_prompts(1)[0]
+    window = real_manager.prompt_window(offline_profile.spec("t2i"))
+    result = refine_candidates(chat, embedder, prompt, RefineSettings(n=2, seed=0), window=window,
+                               exclude_ids=frozenset(heldout_ids()))
+    assert real_manager.get(spec).has_adapter and result.settings["rewriter"] == rewriter_name(spec)
+    assert "+ adapter smollm2-135m-t2i-rewriter-lora" in result.settings["rewriter"]
+    for c in result.candidates:
+        assert not window.split(c.text)[1] and repeated_phrase(c.text) is None, c.text
+        assert c.relevance >= RefineSettings().intent_floor and len(c.text.split()) > len(prompt.split()) + 5, c.text
