@@ -224,3 +224,19 @@ def test_eval_settings_overrides_are_typed_checked_and_applied(fake_ctx, monkeyp
     monkeypatch.setattr(ev, "refine_candidates", spy)
     ev.evaluate(fake_ctx, "fake", n=2, limit=1, systems=("guarded refiner",), overrides={"diversity": 0.2})
     assert seen and all(s.diversity == 0.2 and s.n == 2 for s in seen)
+
+
+def test_a_rewriter_brings_its_own_word_budget():
+    """The spec option `max_words` (profile data) is the rewriter's word budget unless the settings set one."""
+    from backends.base import ModelSpec
+    from workbench.t2i.refiner import RefineSettings, with_rewriter_defaults
+
+    tuned = ModelSpec.from_dict("t2i_rewriter", {"backend": "fake-chat", "model": "fake/chat",
+                                                 "options": {"max_words": 30}})
+    plain = ModelSpec.from_dict("chat", {"backend": "fake-chat", "model": "fake/chat"})
+    assert with_rewriter_defaults(RefineSettings(), tuned).max_words == 30
+    assert with_rewriter_defaults(RefineSettings(max_words=45), tuned).max_words == 45  # the user's choice wins
+    assert with_rewriter_defaults(RefineSettings(), plain).max_words == 0
+    bad = ModelSpec.from_dict("t2i_rewriter", {"backend": "fake-chat", "model": "fake/chat", "options": {"max_words": 3}})
+    with pytest.raises(ValueError, match="max_words must be 0 .* between 8 and 200, got 3"):
+        with_rewriter_defaults(RefineSettings(), bad)

@@ -156,3 +156,5 @@ def test_offline_default_rewriter_is_the_shipped_adapter(real_manager, offline_p
     for c in result.candidates:
         assert not window.split(c.text)[1] and repeated_phrase(c.text) is None, c.text
         assert c.relevance >= RefineSettings().intent_floor and len(c.text.split()) > len(prompt.split()) + 5, c.text
+        assert len(c.text.split()) <= 30, c.text  # the role's word budget (profiles.yaml: max_words)
+    assert result.settings["max_words"] == 30

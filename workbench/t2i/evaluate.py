@@ -124,6 +124,10 @@ def evaluate(ctx: Any, profile_name: str | None, n: int = 4, limit: int | None =
     if "guarded refiner + adapter" in systems:
         if (adapter_dir / "adapter_config.json").exists():
             options = dict(chat_spec.options)
+            shipped = profile.roles.get("t2i_rewriter")
+            if shipped is not None and shipped.option("adapter") and \
+                    Path(str(shipped.option("adapter"))).name == adapter_dir.name:
+                options.update(shipped.options)  # the profile's role as it is used: its word budget too
             options["adapter"] = str(adapter_dir)
             adapted = dataclasses.replace(chat_spec, options=tuple(sorted(options.items())))
             runners["guarded refiner + adapter"] = llm(adapted, lambda i: RefineSettings(n=n, seed=seed + i, **overrides))

@@ -4,6 +4,7 @@ corpus (assets/t2i_pairs). Candidates are over-generated in one batched call and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -334,6 +335,15 @@ class _Pool:
         return [(t, g, r) for t, g, r, _ in sorted(self.dropped, key=lambda d: -d[2])]
 
 
+def with_rewriter_defaults(settings: RefineSettings, spec: Any) -> RefineSettings:
+    """A rewriter may bring its own word budget as data (the spec option `max_words`, e.g. the offline adapter
+    trained on ~30-word prompts); it applies where the settings leave `max_words` at 0."""
+    budget = spec.option("max_words")
+    if settings.max_words or not budget:
+        return settings
+    return dataclasses.replace(settings, max_words=int(budget)).check()
+
+
 def rewriter_name(spec: Any) -> str:
     """The rewriter as the status line and the records name it: the model id, and its LoRA adapter if any."""
     adapter = spec.option("adapter")
@@ -348,7 +358,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     one batched generate call (budgeted by the image encoder's `window` when guarded), fit each to the window at
     a phrase boundary, drop empty answers, duplicates, copies of the prompt and (guarded) rewrites that fail the
     quality gate (workbench.t2i.guard), keep N by MMR."""
-    settings = (settings or RefineSettings()).check()
+    settings = with_rewriter_defaults((settings or RefineSettings()).check(), chat.spec)
     prompt = check_prompt(prompt)
     if not isinstance(system_template, str):
         raise ValueError("system_template must be text")
@@ -413,7 +423,7 @@ def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str],
                    window: Any = None) -> Candidate:
     """A fresh candidate to replace one slot: sample a small pool with this settings' seed, guard it as
     `refine_candidates` does, and keep the one that MMR prefers against the candidates that stay (`others`)."""
-    settings.check()
+    settings = with_rewriter_defaults(settings.check(), chat.spec)
     prompt = check_prompt(prompt)
     retrieved = retrieve_examples(embedder, prompt, settings.few_shot, pairs_path)
     conversation = _conversation(chat, prompt, system_template, [p for p, _ in retrieved])
