@@ -158,3 +158,5 @@ def test_offline_default_rewriter_is_the_shipped_adapter(real_manager, offline_p
         assert c.relevance >= RefineSettings().intent_floor and len(c.text.split()) > len(prompt.split()) + 5, c.text
         assert len(c.text.split()) <= 30, c.text  # the role's word budget (profiles.yaml: max_words)
     assert result.settings["max_words"] == 30
+    assert not any("shortened" in n for n in result.notes) or any(
+        "fit the rewriter's 30-word budget and the image model's 77-token text window" in n for n in result.notes)

@@ -314,9 +314,11 @@ class _Pool:
         out = []
         if self.empty:
             out.append(f"{self.empty} rewrite(s) came back empty and were dropped")
-        if self.fitted and window is not None:
-            out.append(f"{self.fitted} rewrite(s) were shortened at a phrase boundary to fit the image model's "
-                       f"{window.limit}-token text window")
+        if self.fitted and (window is not None or settings.max_words):
+            limits = ([f"the rewriter's {settings.max_words}-word budget"] if settings.max_words else []) + (
+                [f"the image model's {window.limit}-token text window"] if window is not None else [])
+            out.append(f"{self.fitted} rewrite(s) were shortened at a phrase boundary to fit "
+                       + " and ".join(limits))
         if self.dropped:
             gate = GateResult(kept=list(range(len(self.passed))),
                               dropped={i: d[3] for i, d in enumerate(self.dropped)})
