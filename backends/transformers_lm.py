@@ -100,6 +100,16 @@ def output_cache(output: Any) -> Any:
     return output["cache"] if "cache" in output else output["past_key_values"]
 
 
+def prefix_cache(module: Any, prefix_ids: Any, rows: int) -> Any:
+    """Run `prefix_ids` (1, P) once through `module` (a causal LM or its body) and return its key/value cache
+    repeated for `rows` rows: the shared start of several sequences, computed once."""
+    import torch
+
+    cache = output_cache(module(input_ids=prefix_ids, attention_mask=torch.ones_like(prefix_ids), use_cache=True))
+    cache.batch_repeat_interleave(rows)
+    return cache
+
+
 class SeededSampler:
     """A logits processor that samples the next token with a per-call `torch.Generator` (temperature, top-k,
     top-p applied here) and returns logits that make greedy decoding pick exactly that token.
@@ -285,12 +295,7 @@ class TransformersCausalLM:
 
     def _prefill(self, prefix_ids: Any, rows: int) -> Any:
         """The key/value cache of `prefix_ids` (1, P), repeated for `rows` rows."""
-        import torch
-
-        out = self.model(input_ids=prefix_ids, attention_mask=torch.ones_like(prefix_ids), use_cache=True)
-        cache = output_cache(out)
-        cache.batch_repeat_interleave(rows)
-        return cache
+        return prefix_cache(self.model, prefix_ids, rows)
 
     @staticmethod
     def _apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

@@ -256,9 +256,15 @@ def _probs_of(split: BodyHead, embeds: Any, targets: Any) -> Any:
     import torch
 
     with torch.no_grad():
-        feats = split.features(embeds, len(targets))
-        return torch.cat([split.probs(feats[:, s:s + _HEAD_POSITIONS], targets[s:s + _HEAD_POSITIONS])
-                          for s in range(0, len(targets), _HEAD_POSITIONS)], dim=1)
+        return _head_probs(split, split.features(embeds, len(targets)), targets)
+
+
+def _head_probs(split: BodyHead, feats: Any, targets: Any) -> Any:
+    """(B, n_out, F) features at the answer positions -> (B, n_out) probabilities, a few positions per head call."""
+    import torch
+
+    return torch.cat([split.probs(feats[:, s:s + _HEAD_POSITIONS], targets[s:s + _HEAD_POSITIONS])
+                      for s in range(0, len(targets), _HEAD_POSITIONS)], dim=1)
 
 
 def _target_gradients(split: BodyHead, embeds: Any, targets: Any, chunk: int, notes: list[str],
@@ -458,13 +464,11 @@ def _probs_after_prefix(split: BodyHead, rows: Any, shared: int, targets: Any) -
     n_out = len(targets)
     if shared > length - n_out:  # the suffix must hold every answer position
         return _probs_of_ids(split, rows, targets)
-    from backends.transformers_lm import cache_kwarg, output_cache
+    from backends.transformers_lm import cache_kwarg, prefix_cache
 
     runner = split.body if split.split else split.model
     with torch.no_grad():
-        cache = output_cache(runner(input_ids=rows[:1, :shared], attention_mask=torch.ones_like(rows[:1, :shared]),
-                                    use_cache=True))
-        cache.batch_repeat_interleave(n_rows)
+        cache = prefix_cache(runner, rows[:1, :shared], n_rows)
         mask = torch.ones_like(rows)
         if split.split:
             feats = runner(input_ids=rows[:, shared:], attention_mask=mask, use_cache=True,
@@ -472,8 +476,7 @@ def _probs_after_prefix(split: BodyHead, rows: Any, shared: int, targets: Any) -
         else:
             feats = runner(input_ids=rows[:, shared:], attention_mask=mask, use_cache=True, logits_to_keep=n_out,
                            **{cache_kwarg(runner): cache}).logits
-        return torch.cat([split.probs(feats[:, s:s + _HEAD_POSITIONS], targets[s:s + _HEAD_POSITIONS])
-                          for s in range(0, n_out, _HEAD_POSITIONS)], dim=1)
+        return _head_probs(split, feats, targets)
 
 
 def _probs_of_ids(split: BodyHead, ids: Any, targets: Any) -> Any:
