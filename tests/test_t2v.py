@@ -428,3 +428,13 @@ def test_diffusers_backend_reports_each_denoising_step_and_stops_on_cancel():
     with pytest.raises(Cancelled):
         backend.generate(["a dog"], settings, on_step=on_step)
     assert [u.done for u in job.history] == [1, 2]
+
+
+def test_video_batch_rewrites_with_the_chat_model_not_the_image_rewriter():
+    """A profile's default T2I rewriter role (offline: SmolLM2 + the image-prompt adapter) is not the video
+    batch's default: it keeps the chat model."""
+    from workbench.profiles import load_profiles
+    from workbench.t2v.batch import T2VBatchConfig
+
+    offline = load_profiles()["offline"]
+    assert T2VBatchConfig(prompts_file="p.txt", out_dir="o").rewriter.spec(offline) == offline.spec("chat")
