@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import spec
 
 from tests.test_shift_core import BASE, INSTRUCT, layout, tiny_backend  # noqa: F401 (shared fixtures)
+from tests.numerics import assert_same_completeness, assert_same_numbers
 from workbench.shift.limits import METHODS as ALL_METHODS
 
 
@@ -26,17 +27,6 @@ def tiny_backend64(tiny_backend):
         tiny_backend.model.float()  # float32 -> float64 -> float32 is exact
 
 
-def _assert_same_numbers(got, ref, what, scale=None):
-    """Equal to 1e-6 of the matrix's largest entry. Not float64's 1e-16: transformers computes the rotary
-    cos/sin in float32 even in a float64 model (LlamaRotaryEmbedding.forward), and a vectorised float32 cos can
-    differ by one ulp (1.2e-7) with the sequence length the two paths run; measured here: 6.6e-8 of the largest
-    entry. A wrong attribution differs at order 1. A completeness error is a difference of two terms (the sum of
-    the scores, the probability change) that nearly cancel: its rounding follows the terms, so pass their scale."""
-    got, ref = np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64)
-    scale = float(np.abs(ref).max()) if scale is None else scale
-    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6 * scale, err_msg=what)
-
-
 @pytest.mark.parametrize("n_out, chunk, ig_batch, ablation_batch", [(1, 8, 16, 8), (5, 2, 5, 3), (7, 16, 3, 1)])
 def test_teacher_forced_matches_per_token(tiny_backend64, layout, n_out, chunk, ig_batch, ablation_batch):
     from workbench.shift.attribution import attribute, attribute_per_token, hook_counts
@@ -50,16 +40,11 @@ def test_teacher_forced_matches_per_token(tiny_backend64, layout, n_out, chunk, 
         got = new[method]
         assert got.scores.shape == ref.scores.shape == (n_out, layout.n_tokens)
         assert np.abs(ref.scores).max() > 0, method  # a real comparison, not of two zero matrices
-        _assert_same_numbers(got.scores, ref.scores, f"{method} scores")
-        _assert_same_numbers(got.target_prob, ref.target_prob, f"{method} target probabilities")
+        assert_same_numbers(got.scores, ref.scores, f"{method} scores")
+        assert_same_numbers(got.target_prob, ref.target_prob, f"{method} target probabilities")
     ig_new, ig_old = new["integrated_gradients"], old["integrated_gradients"]
     assert np.abs(ig_old.completeness_abs).max() > 0
-    _assert_same_numbers(ig_new.completeness_abs, ig_old.completeness_abs, "IG completeness (absolute)",
-                         scale=_completeness_scale(ig_old))
-    # the relative error divides by the probability change, so its allowance grows by the same factor
-    change = np.abs(ig_old.completeness_abs) / np.maximum(np.abs(ig_old.completeness_rel), 1e-300)
-    allowed = 1e-6 * _completeness_scale(ig_old) / np.maximum(change, 1e-300) + 1e-6 * np.abs(ig_old.completeness_rel)
-    assert np.all(np.abs(ig_new.completeness_rel - ig_old.completeness_rel) <= allowed), "IG completeness (relative)"
+    assert_same_completeness(ig_new, ig_old)
     assert hook_counts(tiny_backend64.model) == 0
     assert all(p.grad is None for p in tiny_backend64.model.parameters())
 
@@ -79,9 +64,8 @@ def test_teacher_forced_ig_baselines_match_captum_per_token(tiny_backend64, layo
                              methods=("integrated_gradients",))
     old = attribute_per_token(tiny_backend64, layout.input_ids, out, layout.special_mask, settings)["integrated_gradients"]
     new = attribute(tiny_backend64, layout.input_ids, out, layout.special_mask, settings)["integrated_gradients"]
-    _assert_same_numbers(new.scores, old.scores, "IG scores")
-    _assert_same_numbers(new.completeness_abs, old.completeness_abs, "IG completeness (absolute)",
-                         scale=_completeness_scale(old))
+    assert_same_numbers(new.scores, old.scores, "IG scores")
+    assert_same_completeness(new, old)
     assert np.all(new.scores[:, np.asarray(layout.special_mask)] == 0)
     assert np.abs(new.scores).max() > 0
     assert kind in new.notes[0] and kind in old.notes[0]
@@ -95,12 +79,6 @@ def test_teacher_forced_ig_baselines_match_captum_per_token(tiny_backend64, layo
     expect = torch.zeros(x.shape[-1], dtype=x.dtype) if kind == "zero" else layer.weight.mean(0)
     # float64 throughout: the vocabulary mean summed in another order differs by float64 rounding only
     torch.testing.assert_close(xb[0, torch.tensor(moved)], expect.expand(int(moved.sum()), -1), rtol=1e-12, atol=1e-14)
-
-
-def _completeness_scale(ig):
-    """The size of the terms a completeness error is the difference of: the scores' row sums and the target
-    probability (which bounds the probability change from the baseline, both being probabilities)."""
-    return float(max(np.abs(ig.scores.sum(-1)).max(), np.abs(ig.target_prob).max()))
 
 
 def test_ig_baseline_setting_is_checked():
@@ -134,7 +112,7 @@ def test_special_tokens_score_zero_and_without_batched_backward(tiny_backend64, 
     looped = attribution.attribute(tiny_backend64, layout.input_ids, [5, 6, 7], special, settings,
                                    ["gradient_x_input", "integrated_gradients"])
     for method in looped:
-        _assert_same_numbers(looped[method].scores, res[method].scores, method)
+        assert_same_numbers(looped[method].scores, res[method].scores, method)
         assert any("one target at a time" in n for n in looped[method].notes)
     monkeypatch.setattr(torch.autograd, "grad", real_grad)
     # the loop by choice (the CPU default): the same numbers, no fallback note
@@ -142,7 +120,7 @@ def test_special_tokens_score_zero_and_without_batched_backward(tiny_backend64, 
                                    ShiftSettings(methods=ALL_METHODS, ig_steps=8, target_chunk=4, backward="loop"),
                                    ["gradient_x_input", "integrated_gradients"])
     for method in chosen:
-        _assert_same_numbers(chosen[method].scores, res[method].scores, method)
+        assert_same_numbers(chosen[method].scores, res[method].scores, method)
         assert not any("one target at a time" in n for n in chosen[method].notes)
     assert attribution.use_vmap("auto", "cpu") is False and attribution.use_vmap("auto", "cuda:0") is True
     with pytest.raises(ValueError, match="backward must be one of auto, vmap, loop"):
