@@ -156,6 +156,7 @@ def test_adapter_path_relative_to_repo_root(tiny_adapter, tmp_path, monkeypatch)
 # ---------------------------------------------------------------------------- attribution
 
 
+@pytest.mark.numerical
 def test_attribution_shapes_and_ig_completeness(tiny_backend, layout):
     from workbench.shift.attribution import attribute
     from workbench.shift.limits import METHODS, ShiftSettings
@@ -293,6 +294,7 @@ def test_ffn_concepts(manager):
     assert all(0 <= o < 1 for o in concept_overlap(a, b))
 
 
+@pytest.mark.numerical
 def test_ffn_concepts_match_svd_reference_and_are_cached(manager):
     """The Gram-matrix eigenvectors give the SVD's top directions (same tokens, same variance shares); a second
     call reads the per-layer cache (no new computation), and a LoRA delta on the down-projection is not cached."""

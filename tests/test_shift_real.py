@@ -95,6 +95,7 @@ def test_rss_stays_flat_over_repeated_attributions_on_real_gemma(real_manager, o
     assert hook_counts(backend.model) == hooks and all(p.grad is None for p in backend.model.parameters())
 
 
+@pytest.mark.numerical
 def test_teacher_forced_attribution_matches_per_token_on_gemma(real_manager, offline_profile):
     """The batched teacher-forced path gives the per-token reference's numbers on the real pair (adapter on).
 

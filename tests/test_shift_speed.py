@@ -13,6 +13,8 @@ from tests.test_shift_core import BASE, INSTRUCT, layout, tiny_backend  # noqa: 
 from tests.numerics import assert_same_completeness, assert_same_numbers
 from workbench.shift.limits import METHODS as ALL_METHODS
 
+pytestmark = pytest.mark.numerical
+
 
 @pytest.fixture()
 def tiny_backend64(tiny_backend):

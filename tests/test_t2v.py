@@ -162,6 +162,7 @@ def _fake(name):
     return cls.load(ModelSpec(role=name, backend=f"fake-{name}", model_id=f"fake/{name}"))
 
 
+@pytest.mark.numerical
 def test_rewards_score_all_frames_in_one_batched_call_with_provenance():
     from backends.base import VideoSettings
     from workbench.t2v.rewards import METRICS, RewardSettings, score_videos
