@@ -42,9 +42,21 @@ def profile_banner(ctx, profile_name: str | None) -> str:
     return text
 
 
+def attach_services(ctx):
+    """The app-wide services the core leaves to the app: the study recorder (every user action of a session that
+    joined a study is written to the study database; cheap: the database opens on the first join)."""
+    from workbench.studies.recorder import attach
+
+    if getattr(ctx, "studies", None) is None:
+        attach(ctx)
+    return ctx
+
+
 def build_demo(ctx):
     """The Gradio Blocks app: a header with the per-session profile choice, then one tab per pages/ module."""
     import gradio as gr
+
+    attach_services(ctx)
 
     from pages import discover_pages
     from pages._wiring import gradio_action
@@ -131,7 +143,7 @@ def streamlit_main() -> None:
 
     @st.cache_resource
     def shared_context():
-        return build_context()  # one manager for every session of this server
+        return attach_services(build_context())  # one manager for every session of this server
 
     ctx = shared_context()
     names = sorted(ctx.profiles)
