@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="fake")
     parser.add_argument("--url", default=None, help="an already running app (127.0.0.1 only); default: start one")
     parser.add_argument("--rows", default="baseline,participant,keyword,pages")
+    parser.add_argument("--app-dir", default=str(ROOT),
+                        help="the checkout whose app.py to start (e.g. an export of an older commit, to compare)")
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= MAX_CLIENTS:
         parser.error(f"--clients must be between 1 and {MAX_CLIENTS}, got {args.clients}")
@@ -185,19 +187,22 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         env = {"WORKBENCH_STUDIES_DB": str(Path(tmp.name) / "bench.sqlite"), "WORKBENCH_EVENT_LOG": "participants",
                "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        proc, url, seconds = start([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port),
-                                    "--profile", args.profile], port, env=env, timeout=300)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        proc, url, seconds = start([sys.executable, str(Path(args.app_dir) / "app.py"), "--host", "127.0.0.1",
+                                    "--port", str(port), "--profile", args.profile], port, env=env, timeout=300)
         base = url + "/"
         print(f"server up in {seconds:.1f} s ({args.profile} profile)", flush=True)
     try:
-        main_sizes, study_sizes = sizes(base), sizes(base + "study/")
+        main_sizes = sizes(base)
         print(f"bytes  workbench: /config {main_sizes['config']:,}  /gradio_api/info {main_sizes['info']:,}  "
               f"page {main_sizes['page']:,}")
-        print(f"bytes  participant page: /config {study_sizes['config']:,}  /gradio_api/info "
-              f"{study_sizes['info']:,}  page {study_sizes['page']:,}")
-        # warm-up: one session of each kind (the first refine loads the embedder)
-        client_session(base, keyword_calls(args.profile))(time.perf_counter())
-        client_session(base + "study/", participant_calls())(time.perf_counter())
+        if "participant" in rows:
+            study_sizes = sizes(base + "study/")
+            print(f"bytes  participant page: /config {study_sizes['config']:,}  /gradio_api/info "
+                  f"{study_sizes['info']:,}  page {study_sizes['page']:,}")
+            client_session(base + "study/", participant_calls())(time.perf_counter())  # warm-up
+        if "keyword" in rows:  # warm-up: the first refine loads the embedder
+            client_session(base, keyword_calls(args.profile))(time.perf_counter())
         plan = {
             "baseline": ("workbench page: connect", lambda: client_session(base, [])),
             "participant": ("participant page: connect+join+consent", lambda: client_session(
@@ -207,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         table = []
         for row in rows:
             if row == "pages":
-                for label, url in (("GET workbench page /", base), ("GET participant page /study/", base + "study/")):
+                urls = [("GET workbench page /", base)] + ([("GET participant page /study/", base + "study/")]
+                                                            if "participant" in rows else [])
+                for label, url in urls:
                     table.append((label, merge([arrivals(args.clients, page_session(url)) for _ in range(args.runs)])))
                 continue
             label, make = plan[row]
