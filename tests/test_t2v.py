@@ -322,7 +322,7 @@ def test_vpo_template_is_profile_data_and_is_applied(profiles):
     assert first[0]["role"] == "user" and first[0]["content"] == template.replace("{query}", "a cute dog on the grass")
     assert result.template == template
     # the evolution's first round goes through the T2I refiner's conversation: the same template
-    from workbench.t2i.refiner import _conversation
+    from workbench.common.refiner import _conversation
 
     assert _conversation(chat, "a cat", "ignored", [])[0]["content"].endswith("User Query:a cat\n\nVideo Prompt:")
 
