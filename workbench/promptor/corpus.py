@@ -1,6 +1,6 @@
 """The labelled corpus of designer messages (assets/promptor/corpus.yaml) the offline interpreter's similarity
 draws on (train split), and its evaluation on the held-out split: intent accuracy (the predicted intent set equals
-the labelled one) and field accuracy (per labelled-or-predicted field, the value overlaps the labelled value with
+the labelled one, and the target stage or field of a move or back matches) and field accuracy (per labelled-or-predicted field, the value overlaps the labelled value with
 token F1 >= 0.5; a field predicted but not labelled, or missed, counts as wrong), plus example counts.
 
 `python -m workbench.promptor corpus` prints the table."""
@@ -93,10 +93,14 @@ def evaluate(interpreter: Any, items: list[dict[str, Any]], split: str = "heldou
                    "last_field": item.get("last_field", "")}
         got = interpreter.interpret(item["text"], context)
         gold_intents = set(item["intents"])
-        if set(got.intents) == gold_intents:
+        targets_right = all(not item.get(key) or getattr(got, key) == item[key]
+                            for key in ("target_stage", "target_field"))
+        if set(got.intents) == gold_intents and targets_right:
             intents_right += 1
         else:
-            misses.append(f"intents {sorted(got.intents)} != {sorted(gold_intents)}: {item['text'][:70]}")
+            misses.append(f"intents {sorted(got.intents)} {got.target_stage}/{got.target_field} != "
+                          f"{sorted(gold_intents)} {item.get('target_stage', '')}/{item.get('target_field', '')}: "
+                          f"{item['text'][:70]}")
         gold = {k: str(v) for k, v in (item.get("fields") or {}).items()}
         pred = dict(got.fields)
         if got.ask:  # a guess the agent would ask about counts as that field

@@ -97,13 +97,19 @@ def extract_examples(text: str) -> tuple[list[dict[str, str]], str]:
                 if first.strip() and second.strip():
                     examples.append({"input": first.strip(), "reference": second.strip()})
             line = _BECOMES.sub(" ", line)
-            found = True
+            line = re.sub(r"\b(?:e\.?g\.?|for example|for instance|like|such as)\s*[:,.]?\s*$", "", line.strip(" ,;"),
+                          flags=re.I)
+            kept.append(line)
+            continue
         else:
             for part in re.split(r"\s*;\s*", line) if line.count("->") + line.count("→") > 1 else [line]:
                 m = _LABELLED.search(part) or (_ARROW.match(part) if re.search(r"->|→|=>|—>|-->|⇒", part) else None)
                 if m:
-                    src = re.sub(r"^.*?\b(?:e\.?g\.?|like|example[s]?|for instance|such as)\b[:,]?\s*", "",
-                                 m.group(1), flags=re.I)
+                    marker = re.match(r"^(.*?)\b(?:e\.?g\.?|like|for example|examples?|for instance|such as|test with)"
+                                      r"\b[:,]?\s*", m.group(1), flags=re.I)
+                    if marker and marker.group(1).strip(" ,.;:"):
+                        kept.append(marker.group(1).strip(" ,;:"))
+                    src = m.group(1)[marker.end():] if marker else m.group(1)
                     src, ref = _unquote(src), _unquote(m.group(2))
                     if src and ref and len(src) <= 300:
                         examples.append({"input": src, "reference": ref})
@@ -151,8 +157,9 @@ _FIELD_WORDS = [
     ("personalisation", r"personali[sz]ation|history|personal data"),
     ("description", r"description|task|feature|what it does"),
 ]
-_CORRECTION = re.compile(r"^\s*(?:no|nope|sorry|actually|wait|oops|correction|hmm)\b[,.!:;]*\s*(?:i\s+meant|i\s+mean|"
-                         r"let me rephrase|make that|change that to|it should be|rather|scratch that)?[,:]?\s*|"
+_CORRECTION = re.compile(r"^\s*(?:(?:no|nope)\s*[,.!:;]+|(?:no|nope|sorry)[,]?(?=\s+i\s+mean)|actually\b[,.!:;]*|wait\b[,.!:;]*|"
+                         r"oops\b[,.!:;]*|correction\b[,.!:;]*)\s*(?:i\s+meant|i\s+mean|let me rephrase|make that|"
+                         r"change that to|it should be|rather|scratch that)?[,:]?\s*|"
                          r"^\s*(?:i\s+meant|i\s+mean|scratch that|change of plan|on second thought)[,:]?\s*", re.I)
 _CHANGE = re.compile(r"\b(?:change|set|switch|update|make)\s+(?:the\s+)?(?P<f>[\w ]{2,20}?)\s+to\s+(?P<v>.+)", re.I)
 
@@ -172,7 +179,8 @@ _PEOPLE = (r"users?|people|persons?|nurses|doctors|clinicians|students|teens|tee
            r"drivers|parents|seniors|elderly|adults|writers|lawyers|engineers|teachers|researchers|everyone|"
            r"anyone|folks|members|managers|salespeople|journalists|reporters|moms|dads|retirees|typists|"
            r"texters|commuters|travell?ers|volunteers|technicians|pharmacists|paramedics|caregivers|"
-           r"designers|marketers|recruiters|support reps|reps|officers|owners|shoppers|learners|speakers|"
+           r"designers|marketers|recruiters|support reps|reps|officers|owners|shoppers|learners|speakers|relatives|"
+           r"friends|family|families|grandparents|colleagues|coworkers|clients|readers|"
            r"users of [\w ]+")
 _TONE_WORDS = (r"formal|informal|casual|friendly|polite|professional|playful|neutral|warm|plain|natural|chatty|"
                r"relaxed|cheerful|serious|empathetic|empathic|respectful|upbeat|direct|gentle|encouraging|"
@@ -288,12 +296,16 @@ _ABOUT_US = re.compile(r"\b(?:you|placeholder|template|prompt|draft|step|field|c
 def _split(text: str) -> list[str]:
     """Clauses: sentences, then ';' parts, then comma/'and' parts when each part carries its own cue."""
     out: list[str] = []
-    for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'“(])|\n+|;\s*|\s+(?:—|--)\s+", text):
+    pieces: list[str] = []
+    for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'“(])|\n+|\s+(?:—|--)\s+", text):
+        # "Constraints: a; b" is one labelled answer; elsewhere ';' separates answers
+        pieces += [sentence] if re.match(r"^\s*[\w ]{2,25}:\s", sentence) else re.split(r";\s*", sentence)
+    for sentence in pieces:
         sentence = sentence.strip(" ,")
         if not sentence:
             continue
         parts = [p.strip(" ,") for p in re.split(r",\s*(?:and\s+|but\s+)?|\s+and\s+(?=(?:the|it|they|no|keep|"
-                                                 r"tone|users?|for|output|input)\b)", sentence) if p.strip(" ,")]
+                                                 r"tone|users?|for|output|input|a|an)\b)", sentence) if p.strip(" ,")]
         if len(parts) > 1 and all(_cue(p)[0] for p in parts) and len({_cue(p)[0] for p in parts}) > 1:
             out.extend(parts)
         elif len(parts) > 1 and sum(1 for p in parts if _cue(p)[0]) >= 2:
@@ -324,7 +336,7 @@ def _cue(clause: str) -> tuple[str, float, str]:
                 value = (m.groupdict().get("v") or clause).strip(" .,;:")
             if value:
                 best = (name, strength, value)
-    if not best[0]:
+    if not best[0] and len(clause.split()) <= 6:
         starter = match_starter(clause)
         if starter is not None:
             best = ("description", 0.8, clause.strip(" .,;:"))
@@ -333,7 +345,8 @@ def _cue(clause: str) -> tuple[str, float, str]:
 
 def _content_words(text: str) -> list[str]:
     return [w for w in re.findall(r"[a-z0-9']+", text.lower())
-            if w not in {"the", "a", "an", "me", "my", "to", "and", "of", "it", "is", "now", "please", "ok", "so"}]
+            if w not in {"the", "a", "an", "me", "my", "to", "and", "of", "it", "is", "now", "please", "ok", "so",
+                         "can", "you", "could", "would", "we", "i", "just", "already", "then", "us", "let's"}]
 
 
 def _clean_value(value: str) -> str:
@@ -342,7 +355,7 @@ def _clean_value(value: str) -> str:
     return value.strip(" .,;:!").strip()
 
 
-_FOR_PEOPLE = re.compile(r"\s+for\s+(?P<u>(?:[\w'-]+\s+){0,4}?(?:" + _PEOPLE + r")\b.*)$", re.I)
+_FOR_PEOPLE = re.compile(r"\s+for\s+(?P<u>(?:[\w'-]+\s+){0,4}?(?:" + _PEOPLE + r")\b(?!').*)$", re.I)
 
 
 def _split_users(name: str, strength: float, value: str) -> list[tuple[str, float, str]]:
@@ -442,15 +455,13 @@ class LocalInterpreter:
         # corrections: "no, I meant ..." / "change the tone to ..."
         correction = False
         m = _CORRECTION.match(text)
-        if m and m.end() > 0 and text[m.end():].strip() and re.match(r"^\s*(?:no|nope|sorry|actually|wait|oops|"
-                                                                      r"correction|hmm|i\s+mean|i\s+meant|scratch|"
-                                                                      r"change of plan|on second)", text, re.I):
+        if m and m.end() > 0 and text[m.end():].strip():
             correction = True
             text = text[m.end():].strip()
         change = _CHANGE.search(text)
         if change and field_named(change.group("f")):
             name = field_named(change.group("f"))
-            result.intents.append("correction")
+            result.intents += ["correction", "answer"]
             result.fields[name] = _clean_value(change.group("v"))
             result.confidence[name] = 0.95
             result.target_field = name
@@ -499,7 +510,10 @@ class LocalInterpreter:
                 text = ""
 
         # questions (a request to move on phrased as a question is a move, not a question)
-        rest = text.strip()
+        rest = re.sub(r"^\W*(?:(?:here are )?(?:some )?(?:test )?examples?(?: first)?|for example|e\.?g\.?|"
+                      r"test with)\W*$", "", text.strip(), flags=re.I | re.M).strip()
+        if (target or back) and len(_content_words(rest)) < 3 and not _cue(rest)[0]:
+            rest = ""
         sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", rest) if s.strip()]
         questions = [s for s in sentences if s.endswith("?") or (_QUESTION_START.match(s) and len(s.split()) > 2
                                                                and re.match(r"^(?:what|why|how|explain|tell me|"
