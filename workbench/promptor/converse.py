@@ -55,7 +55,9 @@ def apply(state: dict, message: str, interp: Interpretation, phrase: bool = Fals
     corrected = {interp.target_field} if interp.has("correction") and interp.target_field else set()
     if interp.has("correction"):
         corrected |= set(interp.fields)
-    changed = set_fields(state, interp.fields, message)
+    asking = agent.FIELDS[state["field_index"]].name if state["stage"] == "understand" else ""
+    changed = set_fields(state, interp.fields, message,
+                         append=set() if interp.has("correction") or asking == "constraints" else {"constraints"})
     fields_note = speech.acknowledge({k: interp.fields[k] for k in changed}, corrected) if changed else ""
     if fields_note:
         facts.append(escape_md(fields_note.replace("**", "")) if False else _ack_md(changed, interp, corrected))
@@ -110,12 +112,17 @@ def _ack_md(changed: set[str], interp: Interpretation, corrected: set[str]) -> s
     return "Noted " + "; ".join(parts) + "."
 
 
-def set_fields(state: dict, fields: dict[str, str], message: str) -> set[str]:
+def set_fields(state: dict, fields: dict[str, str], message: str, append: set[str] = frozenset()) -> set[str]:
+    """Fields from a message; a field in `append` (constraints given unasked) adds to what is there."""
     changed: set[str] = set()
     for name, value in fields.items():
         value = str(value).strip()[: agent.MAX_FIELD_CHARS]
         if name in ("constraints", "personalisation") and tpl.is_none(value):
             value = "none"
+        before = state["fields"].get(name, "")
+        if name in append and before and not tpl.is_none(before) and value != "none" \
+                and value.lower() not in before.lower():
+            value = (before + "; " + value)[: agent.MAX_FIELD_CHARS]
         if not value or state["fields"].get(name) == value:
             continue
         state["fields"][name] = value

@@ -133,7 +133,9 @@ _MOVE = {
     "final": [r"\b(?:give|show|send|get|make|produce|output|want|need|see)\b.{0,12}\bfinal\b",
               r"\bfinal (?:template|prompt|version|draft)\b", r"^(?:final|done|finish(?:ed)?|finali[sz]e(?: it)?|"
               r"that'?s it|we'?re done|i'?m done|ship it|wrap (?:it )?up)\b", r"\bwrap (?:it |this )?up\b",
-              r"\b(?:let'?s|we can|i want to|ready to) (?:finish|finali[sz]e)\b", r"\bmake (?:it|this) final\b"],
+              r"\b(?:let'?s|we can|i want to|ready to) (?:finish|finali[sz]e)\b", r"\bmake (?:it|this) final\b",
+              r"\bthat'?s (?:the )?final\b", r"^(?:looks good|great|perfect|ok|okay|good|fine|nice)\b.{0,30}\bfinal\b",
+              r"\bfinal\b.{0,12}\b(?:one|version|please|for me)\b"],
     "test": [r"\b(?:let'?s|let us|can we|could we|please|go ahead and|now|i want to|want to)\s+(?:test|try)\b",
              r"\b(?:run|start|do)\s+(?:a\s+|the\s+|another\s+)?(?:test(?:s| rounds?)?|round)\b",
              r"^(?:test|run|try it|again|run it again|test again)(?: it| this| that)?(?: now| out| again)?$", r"\btry it (?:out|on)\b",
@@ -229,6 +231,9 @@ _CUES: list[tuple[str, float, str]] = [
                   r"(?:" + _TONE_WORDS + r"))*)\s*(?:tone|style|voice|sounding)?\.?$"),
     ("tone", 0.88, r"(?P<v>.*\b(?:" + _TONE_WORDS + r")\s+(?:tone|style|voice|register)\b.*)"),
     ("tone", 0.86, r"\b(?:should|must|would|needs? to)\s+sound\s+(?P<v>.+)"),
+    ("tone", 0.86, r"^(?:i'?d say|i think|probably|maybe|i guess|something|definitely|honestly|ideally)[,]?\s+"
+                   r"(?P<v>(?:(?:very|quite|fairly|a bit)\s+)?(?:" + _TONE_WORDS + r")(?:(?:,\s*|\s+and\s+|\s+but\s+"
+                   r"(?:not\s+)?)(?:(?:very|quite|not too|a bit)\s+)?(?:" + _TONE_WORDS + r"))*)\b"),
     ("tone", 0.85, r"\b(?:sound|sounds|sounding) like\s+(?P<v>.+)"),
     # users
     ("users", 0.9, r"\b(?:the\s+)?(?:users?|audience|people using it|target users?|typists)\s+(?:are|is|will be|would be|"
@@ -306,13 +311,13 @@ def _split(text: str) -> list[str]:
             continue
         parts = [p.strip(" ,") for p in re.split(r",\s*(?:and\s+|but\s+)?|\s+and\s+(?=(?:the|it|they|no|keep|"
                                                  r"tone|users?|for|output|input|a|an)\b)", sentence) if p.strip(" ,")]
-        if len(parts) > 1 and all(_cue(p)[0] for p in parts) and len({_cue(p)[0] for p in parts}) > 1:
+        if len(parts) > 1 and all(_cue(p)[1] >= 0.84 for p in parts) and len({_cue(p)[0] for p in parts}) > 1:
             out.extend(parts)
-        elif len(parts) > 1 and sum(1 for p in parts if _cue(p)[0]) >= 2:
+        elif len(parts) > 1 and sum(1 for p in parts if _cue(p)[1] >= 0.84) >= 2:
             # a cue-less part (a list continuation) joins the clause before it
             merged: list[str] = []
             for p in parts:
-                if _cue(p)[0] or not merged:
+                if _cue(p)[1] >= 0.84 or not merged:
                     merged.append(p)
                 else:
                     merged[-1] += ", " + p
@@ -515,9 +520,9 @@ class LocalInterpreter:
         if (target or back) and len(_content_words(rest)) < 3 and not _cue(rest)[0]:
             rest = ""
         sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", rest) if s.strip()]
-        questions = [s for s in sentences if s.endswith("?") or (_QUESTION_START.match(s) and len(s.split()) > 2
-                                                               and re.match(r"^(?:what|why|how|explain|tell me|"
-                                                                            r"can you explain)", s, re.I))]
+        questions = [s for s in sentences if s.endswith("?") and _QUESTION_START.match(s)
+                     or s.endswith("?") and len(s.split()) <= 12
+                     or re.match(r"^(?:explain|tell me (?:what|why|how|about)|can you explain)\b", s, re.I)]
         if questions and not target:
             result.intents.append("question")
             result.question = " ".join(questions)
