@@ -483,7 +483,8 @@ def _check_phrasing(state: dict, turn: Turn, msg: dict[str, Any]) -> None:
     if not text.strip() and msg.get("status") != "streaming":
         return
     conversation = speech.conversation_text(state) + "\n" + state.get("parent_prompt", "")
-    reason = speech.check_reply(text, turn.instruction + "\n" + turn.appendix + "\n" + turn.designer_text, conversation)
+    msg["step_text"] = turn.instruction + "\n" + turn.appendix + "\n" + turn.designer_text  # what the check compared
+    reason = speech.check_reply(text, msg["step_text"], conversation)
     if reason is None:
         return
     msg["raw_model_text"], msg["model_text"] = text, ""

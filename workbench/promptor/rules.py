@@ -211,6 +211,9 @@ _CUES: list[tuple[str, float, str]] = [
                           r"five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|fifty)(?:\s*(?:-|to|and)\s*\w+)?"
                           r"\s+(?:words?|characters?|chars|tokens?|sentences?|lines?|emojis?|phrases?|items?)\b.*)"),
     ("constraints", 0.9, r"^(?:the\s+)?constraints?\s+(?:are|is|would be|will be)\s*:?\s*(?P<v>.+)"),
+    ("constraints", 0.9, r"(?P<v>.*\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten)\s*(?:-|to|or)\s*(?:\d+|two|three|"
+                         r"four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty)\s+(?:words?|characters?|sentences?|"
+                         r"lines?|phrases?)\b.*)"),
     ("constraints", 0.88, r"(?P<v>\b(?:no|without|never use|avoid|don'?t use|do not use)\s+(?:any\s+)?(?:emojis?|slang|"
                           r"profanity|swear\w*|hashtags|links|urls|names|abbreviations|exclamation marks?|"
                           r"questions?|jargon|made-up|invented|personal|quotes|markdown|capital|caps|numbers)\b.*)"),
@@ -593,9 +596,11 @@ class LocalInterpreter:
                 else:
                     found.append((asking, 0.8, joined))
             elif loose and asking:
-                # extra words beside cued answers: to the field being asked when it is not answered already
+                # extra words beside cued answers: to the field being asked (constraints add up)
                 if asking not in {f for f, _, _ in found}:
                     found.append((asking, 0.6, joined))
+                elif asking == "constraints":
+                    found.insert(0, (asking, 0.6, joined))
             elif loose and not found:
                 other = top[0] if top[0] in FIELD_NAMES else ""
                 if other and top[1] >= 0.5:

@@ -63,9 +63,10 @@ def shown_failures(state: dict[str, Any]) -> int:
         if msg["role"] != "agent" or not (msg.get("model_text") or "").strip():
             continue
         before = {**state, "messages": state["messages"][:i]}
-        step = (msg.get("appendix") or "") + "\n" + "\n".join(
-            m["content"] for m in state["messages"][max(0, i - 1):i] if m["role"] == "designer")
-        if speech.check_reply(msg["model_text"], step, speech.conversation_text(before)) is not None:
+        step = msg.get("step_text") or ((msg.get("appendix") or "") + "\n" + "\n".join(
+            m["content"] for m in state["messages"][max(0, i - 1):i] if m["role"] == "designer"))
+        conversation = speech.conversation_text(before) + "\n" + state.get("parent_prompt", "")
+        if speech.check_reply(msg["model_text"], step, conversation) is not None:
             bad += 1
     return bad
 
