@@ -321,6 +321,8 @@ def _reply(state: dict, phrase: bool, message: str, own: str, facts: list[str], 
            instruction: str = "", answer: bool = False, plain: bool = False) -> Turn:
     """Our sentence `own` (or, where the profile lets the chat model phrase, the model's checked version of it),
     then the facts and the step's question."""
+    if answer and question:
+        question = "To continue:\n\n" + question
     rest = "\n\n".join(p for p in [*facts, question] if p)
     if phrase and not plain:
         if not instruction:

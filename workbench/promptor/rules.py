@@ -567,6 +567,8 @@ class LocalInterpreter:
         loose: list[str] = []
         for clause in clauses:
             name, strength, value = _cue(clause)
+            if name and asking and len(clauses) == 1 and strength < 0.84 and name != asking:
+                name = ""  # a weak cue does not beat the question just asked
             if name:
                 found.append((name, strength, _clean_value(value)))
             elif _clean_value(clause):
