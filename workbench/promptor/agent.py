@@ -480,7 +480,7 @@ def _check_phrasing(state: dict, turn: Turn, msg: dict[str, Any]) -> None:
     from workbench.promptor import speech
 
     text = msg.get("model_text", "")
-    if not text.strip() and msg.get("status") != "streaming":
+    if not text.strip():  # nothing was said (or the backend broke off before a word)
         return
     conversation = speech.conversation_text(state) + "\n" + state.get("parent_prompt", "")
     msg["step_text"] = turn.instruction + "\n" + turn.appendix + "\n" + turn.designer_text  # what the check compared
@@ -492,7 +492,7 @@ def _check_phrasing(state: dict, turn: Turn, msg: dict[str, Any]) -> None:
     if turn.ack:
         msg["appendix"] = turn.ack + ("\n\n" + msg["appendix"] if msg.get("appendix") else "")
     _system(state, f"the chat model's reply was not shown ({reason}); the agent's own sentence was used instead",
-            "reply-replaced", model_text=text[:500])
+            "reply-replaced", raw_model_text=text[:500])
 
 
 def _refined_test_text(state: dict) -> str:

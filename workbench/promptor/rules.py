@@ -333,6 +333,8 @@ def _split(text: str) -> list[str]:
 def _cue(clause: str) -> tuple[str, float, str]:
     """The strongest field cue in a clause: (field, strength, value)."""
     best = ("", 0.0, "")
+    if len(clause.split()) <= 8 and match_starter(clause) is not None:  # "sentence completion for students"
+        best = ("description", 0.8, clause.strip(" .,;:"))
     for name, strength, regex in _CUES_RE:
         if strength <= best[1]:
             continue
@@ -344,10 +346,6 @@ def _cue(clause: str) -> tuple[str, float, str]:
                 value = (m.groupdict().get("v") or clause).strip(" .,;:")
             if value:
                 best = (name, strength, value)
-    if not best[0] and len(clause.split()) <= 6:
-        starter = match_starter(clause)
-        if starter is not None:
-            best = ("description", 0.8, clause.strip(" .,;:"))
     return best
 
 
@@ -578,6 +576,7 @@ class LocalInterpreter:
             ranked = self._nearest(joined)
             top = ranked[0] if ranked else ("", 0.0)
             by = dict(ranked)
+            best_field = next(((label, sim) for label, sim in ranked if label in FIELD_NAMES), ("", 0.0))
             if correction and not found and not asking:
                 last = context.get("last_field") or ""
                 if last:
@@ -589,12 +588,12 @@ class LocalInterpreter:
                 result.intents.append("question")
                 result.question = joined
             elif loose and asking and not found:
-                other = top[0] if top[0] in FIELD_NAMES else ""
-                if other and other != asking and top[1] >= 0.45 and top[1] > by.get(asking, 0.0) + 0.12:
+                other, sim = best_field
+                if other and other != asking and sim >= 0.45 and sim > by.get(asking, 0.0) + 0.12:
                     # the designer seems to answer another question than the one asked: ask first
                     result.ask = {"field": other, "value": joined, "asked": asking}
                     result.intents.append("answer")
-                    result.confidence[other] = round(min(top[1], ASK_BELOW - 0.01), 3)
+                    result.confidence[other] = round(min(sim, ASK_BELOW - 0.01), 3)
                 else:
                     found.append((asking, 0.8, joined))
             elif loose and asking:
