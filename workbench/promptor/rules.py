@@ -211,7 +211,7 @@ _CUES: list[tuple[str, float, str]] = [
                           r"five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|fifty)(?:\s*(?:-|to|and)\s*\w+)?"
                           r"\s+(?:words?|characters?|chars|tokens?|sentences?|lines?|emojis?|phrases?|items?)\b.*)"),
     ("constraints", 0.9, r"^(?:the\s+)?constraints?\s+(?:are|is|would be|will be)\s*:?\s*(?P<v>.+)"),
-    ("constraints", 0.9, r"(?P<v>.*\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten)\s*(?:-|to|or)\s*(?:\d+|two|three|"
+    ("constraints", 0.84, r"(?P<v>.*\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten)\s*(?:-|to|or)\s*(?:\d+|two|three|"
                          r"four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty)\s+(?:words?|characters?|sentences?|"
                          r"lines?|phrases?)\b.*)"),
     ("constraints", 0.88, r"(?P<v>\b(?:no|without|never use|avoid|don'?t use|do not use)\s+(?:any\s+)?(?:emojis?|slang|"
@@ -228,7 +228,7 @@ _CUES: list[tuple[str, float, str]] = [
     # tone
     ("tone", 0.92, r"\b(?:tone|style|voice|register)\b\s*(?:should be|must be|is|would be|will be|of|needs to be|:|"
                    r"-|—)?\s*(?:more\s+)?(?P<v>(?:[\w-]+(?:,\s*|\s+and\s+|\s+but\s+|\s+))*?[\w-]+)\s*\.?$"),
-    ("tone", 0.9, r"^(?:(?:a|an|the|keep it|make it|it should be|should be|be|and|but|,)\s+)*"
+    ("tone", 0.9, r"^(?:(?:a|an|the|keep it|make it|it should be|should be|be|and|but|use|with|,)\s+)*"
                   r"(?P<v>(?:(?:very|quite|fairly|a bit|slightly|rather|not too|more|less)\s+)?(?:" + _TONE_WORDS +
                   r")(?:(?:,\s*|\s+and\s+|\s+but\s+(?:not\s+)?|\s+yet\s+|\s+or\s+)(?:(?:very|quite|not too|a bit)\s+)?"
                   r"(?:" + _TONE_WORDS + r"))*)\s*(?:tone|style|voice|sounding)?\.?$"),
@@ -266,7 +266,7 @@ _CUES: list[tuple[str, float, str]] = [
                         r"finish|finishes|spell out|spells out)\b.+)"),
     ("prediction", 0.86, r"\b(?:the\s+)?(?:output|prediction|result|suggestion)\s+(?:is|should be|will be|would be|"
                          r"must be)\s+(?P<v>(?:the|a|an)\b.+)"),
-    ("prediction", 0.8, r"^(?P<v>(?:predict|suggest|complete|expand|rewrite|generate|produce|propose|continue|turn|"
+    ("prediction", 0.86, r"^(?P<v>(?:predict|suggest|complete|expand|rewrite|generate|produce|propose|continue|turn|"
                         r"convert|offer|guess|finish)\b.+)"),
     # description
     ("description", 0.9, r"^(?:so\s+|ok\s+|hi[,!]?\s+|hello[,!]?\s+)?(?:i'?m|we'?re|i am|we are)\s+(?:building|making|"
@@ -312,11 +312,10 @@ def _split(text: str) -> list[str]:
         sentence = sentence.strip(" ,")
         if not sentence:
             continue
-        parts = [p.strip(" ,") for p in re.split(r",\s*(?:and\s+|but\s+)?|\s+and\s+(?=(?:the|it|they|no|keep|"
-                                                 r"tone|users?|for|output|input|a|an)\b)", sentence) if p.strip(" ,")]
+        parts = [p.strip(" ,") for p in re.split(r",\s*(?:and\s+|but\s+)?|\s+and\s+", sentence) if p.strip(" ,")]
         if len(parts) > 1 and all(_cue(p)[1] >= 0.84 for p in parts) and len({_cue(p)[0] for p in parts}) > 1:
             out.extend(parts)
-        elif len(parts) > 1 and sum(1 for p in parts if _cue(p)[1] >= 0.84) >= 2:
+        elif len(parts) > 1 and len({_cue(p)[0] for p in parts if _cue(p)[1] >= 0.84}) >= 2:
             # a cue-less part (a list continuation) joins the clause before it
             merged: list[str] = []
             for p in parts:
