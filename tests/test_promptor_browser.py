@@ -10,6 +10,8 @@ import pytest
 from tests.app_process import start_app, stop
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS
 
+WAIT = 240_000  # ms: the first message loads MiniLM and embeds the corpus on 2 shared cores
+
 
 @pytest.mark.browser
 def test_promptor_conversation_survives_a_reload(tmp_path):
@@ -68,24 +70,24 @@ def test_promptor_free_form_conversation_on_the_offline_profile(tmp_path):
             def send(text: str) -> None:
                 page.locator("#promptor-message textarea").fill(text)
                 page.locator("#promptor-send").click()
-                expect(page.locator("#promptor-message textarea")).to_have_value("")  # cleared when the reply ends
+                expect(page.locator("#promptor-message textarea")).to_have_value("", timeout=WAIT)  # cleared when the reply ends
 
             send("Hi! I'm building sentence completion for a notes app, for students on their phones. "
                  "Keep it under 12 words and use a casual tone.")
-            expect(chat).to_contain_text("under 12 words")
+            expect(chat).to_contain_text("under 12 words", timeout=WAIT)
             assert page.locator("#promptor-field-users textarea").input_value() == "students on their phones"
             assert page.locator("#promptor-field-tone textarea").input_value() == "casual"
             send("What is a placeholder?")
-            expect(chat).to_contain_text("A placeholder is a name in braces")
+            expect(chat).to_contain_text("A placeholder is a name in braces", timeout=WAIT)
             send("draft it now")
-            expect(chat).to_contain_text("You had not answered everything, so I assumed")
-            expect(chat).to_contain_text("Evaluate the draft: draft v1")
+            expect(chat).to_contain_text("You had not answered everything, so I assumed", timeout=WAIT)
+            expect(chat).to_contain_text("Evaluate the draft: draft v1", timeout=WAIT)
             draft = page.locator("#promptor-draft textarea")
-            expect(draft).to_have_value(re.compile(r"\{user_text\}"))
+            expect(draft).to_have_value(re.compile(r"\{user_text\}"), timeout=WAIT)
             assert "- Keep it under 12 words" in draft.input_value()
             send("give me the final template")
             expect(chat).to_contain_text("Final template (from draft v1)")
-            expect(page.locator("#promptor-stage")).to_contain_text("Final template")
+            expect(page.locator("#promptor-stage")).to_contain_text("Final template", timeout=WAIT)
             assert "festival" not in chat.inner_text()  # nothing but the agent's own sentences
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "promptor_free_form.png"), full_page=True)

@@ -133,7 +133,7 @@ def test_capable_profile_uses_the_llm_interpreter_and_checks_phrasing(svc):  # n
     assert designer["interpretation"]["source"].endswith("(fallback)")
     assert state["fields"]["constraints"] == "at most 10 words"
     ScriptedChat.phrase_mode = "nonsense"
-    state, view = say(svc, state, "office workers")
+    state, view = say(svc, state, "the first words of a sentence")
     reply = [m for m in state["messages"] if m["role"] == "agent"][-1]
     assert reply["model_text"] == "" and "festival" in reply["raw_model_text"]
     assert "no content word" in reply["replaced"] or "not in the conversation" in reply["replaced"]

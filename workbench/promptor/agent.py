@@ -1,12 +1,12 @@
-"""Promptor's stage machine (arXiv 2310.08101): understand the text-entry task → draft → evaluate → test rounds
-→ refine → final template. Pure Python over a plain JSON-able dict (the per-user state): no model here.
+"""Promptor's stage machine (arXiv 2310.08101): understand the task → draft → evaluate → test rounds → refine →
+final template. Pure Python over a plain JSON-able dict (the per-user state): no model here.
 
 The stage logic, the structured fields and the template format are ours, so the agent behaves the same with a
-strong remote model and with a 135M local one: the designer's answer fills the current field, the draft is
-assembled from the fields by `template.assemble`, and every transition is decided here. A chat model is only
-asked to phrase a short acknowledgement, or to polish a draft (which is then validated, and dropped when it
-breaks a placeholder). Our text (the next question, the draft, the checks) always follows the model's words, so
-a model that wanders cannot derail the conversation.
+strong remote model and with a 135M local one. What a designer's message means is decided by an interpreter
+(`interpret`, `rules`) and applied by `converse`; the draft is assembled from the fields by `template.assemble`,
+and every transition is decided here. A chat model is only asked to phrase a short sentence (checked by `speech`,
+replaced by ours when it fails) or to polish a draft (validated, dropped when it breaks a placeholder), and only
+where the profile marks it capable.
 """
 
 from __future__ import annotations
