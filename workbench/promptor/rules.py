@@ -266,7 +266,7 @@ _CUES: list[tuple[str, float, str]] = [
                         r"finish|finishes|spell out|spells out)\b.+)"),
     ("prediction", 0.86, r"\b(?:the\s+)?(?:output|prediction|result|suggestion)\s+(?:is|should be|will be|would be|"
                          r"must be)\s+(?P<v>(?:the|a|an)\b.+)"),
-    ("prediction", 0.86, r"^(?P<v>(?:predict|suggest|complete|expand|rewrite|generate|produce|propose|continue|turn|"
+    ("prediction", 0.83, r"^(?P<v>(?:predict|suggest|complete|expand|rewrite|generate|produce|propose|continue|turn|"
                         r"convert|offer|guess|finish)\b.+)"),
     # description
     ("description", 0.9, r"^(?:so\s+|ok\s+|hi[,!]?\s+|hello[,!]?\s+)?(?:i'?m|we'?re|i am|we are)\s+(?:building|making|"
@@ -564,7 +564,7 @@ class LocalInterpreter:
         loose: list[str] = []
         for clause in clauses:
             name, strength, value = _cue(clause)
-            if name and asking and len(clauses) == 1 and strength < 0.84 and name != asking:
+            if name and asking and len(clauses) == 1 and strength < 0.85 and name != asking:
                 name = ""  # a weak cue does not beat the question just asked
             if name:
                 found.append((name, strength, _clean_value(value)))
