@@ -20,7 +20,7 @@ from typing import Any
 
 from workbench.promptor import template as tpl
 from workbench.text import escape_markdown
-from workbench.promptor.tasks import FIELD_BY_NAME, FIELD_NAMES, FIELDS, STARTERS, match_starter
+from workbench.promptor.tasks import FIELD_BY_NAME, FIELD_NAMES, FIELDS, STARTERS
 
 STATE_VERSION = 1
 STAGES = ("understand", "draft", "evaluate", "test", "refine", "final")

@@ -58,9 +58,8 @@ def apply(state: dict, message: str, interp: Interpretation, phrase: bool = Fals
     asking = agent.FIELDS[state["field_index"]].name if state["stage"] == "understand" else ""
     changed = set_fields(state, interp.fields, message,
                          append=set() if interp.has("correction") or asking == "constraints" else {"constraints"})
-    fields_note = speech.acknowledge({k: interp.fields[k] for k in changed}, corrected) if changed else ""
-    if fields_note:
-        facts.append(escape_md(fields_note.replace("**", "")) if False else _ack_md(changed, interp, corrected))
+    if changed:
+        facts.append(_ack_md(changed, interp, corrected))
     if interp.ask and interp.ask.get("field") not in changed:
         state["awaiting"] = dict(interp.ask)
         label = FIELD_BY_NAME[interp.ask["field"]].label

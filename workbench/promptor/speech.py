@@ -125,16 +125,6 @@ def answer_question(question: str, asking: str, suggestion: str) -> str:
     return ("I can only help with writing your prompt template here, so I can't answer that one.")
 
 
-def acknowledge(changed: dict[str, str], corrected: set[str]) -> str:
-    """One sentence naming what was taken from the message."""
-    parts = []
-    for name, value in changed.items():
-        label = FIELD_BY_NAME[name].label
-        verb = "changed to" if name in corrected else "="
-        parts.append(f"**{label}** {verb} “{value}”")
-    return "Noted: " + "; ".join(parts) + "."
-
-
 def conversation_text(state: dict[str, Any]) -> str:
     parts = [m.get("content", "") for m in state["messages"] if m["role"] == "designer"]
     parts += [m.get("appendix", "") for m in state["messages"] if m["role"] == "agent"]
