@@ -106,8 +106,8 @@ def apply(state: dict, message: str, interp: Interpretation, phrase: bool = Fals
 def _ack_md(changed: set[str], interp: Interpretation, corrected: set[str]) -> str:
     parts = []
     for name in [n for n in FIELD_NAMES if n in changed]:
-        verb = "changed to" if name in corrected else ":"
-        parts.append(f"**{FIELD_BY_NAME[name].label}** {verb} “{escape_md(interp.fields[name][:300])}”")
+        verb = " changed to" if name in corrected else ":"
+        parts.append(f"**{FIELD_BY_NAME[name].label}**{verb} “{escape_md(interp.fields[name][:300])}”")
     return "Noted " + "; ".join(parts) + "."
 
 
