@@ -38,10 +38,12 @@ def scripted_ctx(profiles, tmp_path):
     registry.register("scripted-chat", "tests.promptor_fakes:ScriptedChat")
     fake = profiles["fake"]
     scripted = Profile("scripted", "fake profile with a scripted chat model",
-                       {**fake.roles, "chat": ModelSpec(role="chat", backend="scripted-chat", model_id="scripted")})
+                       {**fake.roles, "chat": ModelSpec(role="chat", backend="scripted-chat", model_id="scripted")},
+                       settings={"promptor": {"capable": True}})  # interprets (JSON), phrases, polishes
     ctx = AppContext(manager=ModelManager(budget_bytes=8 * 1024**3, device="cpu", registry=registry),
                      profiles={**profiles, "scripted": scripted}, default_profile="scripted")
     ScriptedChat.fail_after, ScriptedChat.polish_mode, ScriptedChat.calls = None, "good", []
+    ScriptedChat.json_mode, ScriptedChat.phrase_mode = "good", "echo"
     yield ctx
     ctx.manager.unload_all()
 
@@ -282,14 +284,14 @@ def test_backend_error_mid_reply_keeps_partial_and_retry_finishes(svc, scripted_
     ScriptedChat.fail_after = 2
     state, view = say(svc, state, "predict the next word on a smartwatch")
     msg = state["messages"][-1]
-    assert msg["status"] == "interrupted" and msg["model_text"] == "Thanks, noted "
+    assert msg["status"] == "interrupted" and msg["model_text"] == "Thanks, noted: "
     assert "reply broke off" in view.chat[-1]["content"] and "Thanks, noted" in view.chat[-1]["content"]
     assert view.can_retry and state["fields"]["description"].startswith("predict the next word")
     assert "Step 1/6" in view.chat[-1]["content"]  # the next question is still asked
     ScriptedChat.fail_after = None
     state, view = list(svc.retry(state, "scripted"))[-1]
     assert state["messages"][-1]["status"] == "complete" and not view.can_retry
-    assert state["messages"][-1]["model_text"] == "Thanks, noted that answer."
+    assert state["messages"][-1]["model_text"] == "Thanks, noted: predict the next word."
     assert any(m["kind"] == "retry" for m in state["messages"] if m["role"] == "system")
     with pytest.raises(ValueError, match="nothing to retry"):
         list(svc.retry(state, "scripted"))

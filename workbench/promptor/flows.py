@@ -6,6 +6,7 @@ resume code."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -13,8 +14,10 @@ from backends.base import GenerationSettings, _check_range
 from workbench.common.choice import ChatChoice
 from workbench.jobs import Job
 from workbench.models import ManagedModel
-from workbench.promptor import agent, export, metrics, template as tpl
+from workbench.promptor import agent, converse, export, metrics, template as tpl
 from workbench.promptor.agent import PromptorView, Turn
+from workbench.promptor.interpret import LLMInterpreter, is_capable
+from workbench.promptor.rules import LocalInterpreter
 from workbench.promptor.store import SessionStore
 from workbench.text import escape_markdown
 from workbench.storage import export_folder
@@ -102,6 +105,7 @@ class PromptorService:
     def __init__(self, ctx: Any, store: SessionStore | None = None):
         self.ctx = ctx
         self.store = store or SessionStore()
+        self._local: dict[Any, LocalInterpreter] = {}  # per embeddings model: the corpus is embedded once
 
     # ------------------------------------------------------------------ sessions
     def _out(self, state: dict) -> Result:
@@ -134,8 +138,42 @@ class PromptorService:
         """One designer message and the agent's streamed reply."""
         settings = (settings or PromptorSettings()).check()
         state = self._state(state)
-        turn = agent.apply_message(state, message)
+        text, _ = agent.check_message(message)
+        profile = self.ctx.profile(profile_name)
+        capable = is_capable(profile, agent_choice)
+        interpretation = self.interpreter(profile_name, agent_choice, settings).interpret(
+            text, converse.context(state))
+        turn = agent.apply_message(state, message, interpretation, phrase=capable)
+        if not capable:
+            settings = dataclasses.replace(settings, polish=False)  # the profile's chat model does not write
         yield from self._reply(state, turn, profile_name, agent_choice, target_choice, settings)
+
+    def interpreter(self, profile_name: str | None, agent_choice: ChatChoice | None = None,
+                    settings: PromptorSettings | None = None) -> Any:
+        """The message interpreter for this profile and agent: the LLM one on a capable chat backend (falling back
+        to the local one), else the local one (rules + the profile's sentence embeddings, MiniLM offline)."""
+        profile = self.ctx.profile(profile_name)
+        local = self.local_interpreter(profile_name)
+        if not is_capable(profile, agent_choice):
+            return local
+        choice = (agent_choice or ChatChoice()).check()
+        spec = choice.spec(profile)
+        seed = (settings or PromptorSettings()).seed
+
+        def generate(conversation: list[dict[str, str]]) -> str:
+            gen = GenerationSettings(max_new_tokens=400, do_sample=False, seed=seed)
+            with self.ctx.manager.use(spec) as chat:
+                return chat.generate([conversation], gen)[0][0].text
+
+        return LLMInterpreter(generate, local, choice.describe(profile))
+
+    def local_interpreter(self, profile_name: str | None) -> LocalInterpreter:
+        spec = self.ctx.profile(profile_name).spec(metrics.SIMILARITY_ROLE)
+        if spec not in self._local:
+            embedder = ManagedModel(self.ctx.manager, spec)
+            self._local[spec] = LocalInterpreter(lambda texts: embedder.embed(list(texts)).vectors,
+                                                 model_name=spec.model_id)
+        return self._local[spec]
 
     def retry(self, state: Any, profile_name: str | None, agent_choice: ChatChoice | None = None,
               target_choice: ChatChoice | None = None, settings: PromptorSettings | None = None) -> Iterator[Result]:
@@ -154,7 +192,8 @@ class PromptorService:
                             f"panel.\n\n{rounds_markdown(state, last=1)}\n\n" + agent.test_prompt(state))
             except ValueError as exc:
                 appendix = f"⚠️ The test round could not run: {agent.escape_md(str(exc))}\n\n" + agent.test_prompt(state)
-            agent._agent(state, "", appendix, kind="test-round")
+            lead = turn.lead or turn.appendix
+            agent._agent(state, "", (lead + "\n\n" if lead else "") + appendix, kind="test-round")
             yield self._out(state)
             return
         msg = agent.begin_reply(state, turn)

@@ -31,6 +31,17 @@ FIELDS: tuple[Field, ...] = (
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
+# What an unanswered field becomes when the designer asks for a draft, a test or the final template early and no
+# starter task suggests a value (the reply names every field it assumed).
+DEFAULTS = {
+    "description": "help the user write text faster",
+    "users": "people typing on a phone or computer",
+    "user_input": "the text the user has typed so far",
+    "prediction": "the text the user most likely wants to write",
+    "constraints": "keep it short; one sentence at most",
+    "tone": "natural and plain",
+    "personalisation": "none",
+}
 
 
 @dataclass(frozen=True)
