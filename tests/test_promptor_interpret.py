@@ -160,7 +160,7 @@ def test_reply_check_on_issue_22_sentences():
 
 def test_profile_data_decides_who_speaks(profiles):
     from workbench.promptor.interpret import is_capable
-    from workbench.chat_choice import ChatChoice
+    from workbench.common.choice import ChatChoice
 
     assert not is_capable(profiles["offline"], None) and is_capable(profiles["gpu"], None)
     assert is_capable(profiles["offline"], ChatChoice(kind="openai", base_url="http://127.0.0.1:1/v1", model="m"))

@@ -31,6 +31,19 @@ def load_standalone(spec: ModelSpec, *, device: str | None = None, dtype: str = 
     return registry.resolve(spec.backend).load(spec, device=pick_device(device or spec.device), dtype=dtype)
 
 
+def registry_with(extra: dict[str, str]):
+    """The backend registry plus `extra` ({name: "module:Class"}): for a script that serves a backend class of its
+    own (e.g. Promptor's scripted capable chat) through a manager of its own, without a tab importing the registry."""
+    from backends.registry import Registry
+
+    registry = Registry("backend")
+    for name in BACKENDS.names():
+        registry.register(name, BACKENDS.target(name))
+    for name, target in extra.items():
+        registry.register(name, target)
+    return registry
+
+
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message names the model and what to do about it."""
 

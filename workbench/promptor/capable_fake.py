@@ -18,7 +18,7 @@ import re
 from typing import Any, Iterator, Sequence
 
 from backends.base import Capabilities, Conversation, Generation, GenerationSettings, ModelSpec
-from backends.provenance import Provenance
+from workbench.types import Provenance
 
 NONSENSE = ("The design was submitted yesterday, and the next day another designer made sure the gallery "
             "installation was finished before the festival.")

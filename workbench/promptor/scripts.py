@@ -99,17 +99,12 @@ def run_script(svc: Any, script: dict[str, Any], profile: str, backend: str, **k
 
 def capable_server(ctx: Any):
     """The capable stand-in served over the OpenAI-compatible API (a manager of its own registry)."""
-    from backends import BACKENDS
-    from backends.base import ModelSpec
-    from backends.registry import Registry
-    from workbench.models import ModelManager
+    from workbench.models import ModelManager, registry_with
     from workbench.openai_server import serve
     from workbench.promptor.capable_fake import BACKEND_NAME, TARGET
+    from workbench.types import ModelSpec
 
-    registry = Registry("backend")
-    for name in BACKENDS.names():
-        registry.register(name, BACKENDS.target(name))
-    registry.register(BACKEND_NAME, TARGET)
+    registry = registry_with({BACKEND_NAME: TARGET})
     manager = ModelManager(budget_bytes=1024**3, device="cpu", registry=registry)
     spec = ModelSpec(role="chat", backend=BACKEND_NAME, model_id="capable-fake", random_weights=True)
     return serve(manager, spec, model_name="capable-fake")
@@ -118,7 +113,7 @@ def capable_server(ctx: Any):
 def run_all(ctx: Any, profile: str = "offline", capable: bool = True, names: list[str] | None = None,
             target_profile_chat: bool = True) -> list[ScriptResult]:
     """Every script on `profile`, then (capable=True) with the capable stand-in as the agent over HTTP."""
-    from workbench.chat_choice import ChatChoice
+    from workbench.common.choice import ChatChoice
     from workbench.promptor.flows import PromptorService, PromptorSettings
     from workbench.promptor.store import SessionStore
 
