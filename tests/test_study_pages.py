@@ -194,3 +194,28 @@ def test_streamlit_serves_the_participant_page_alone(tmp_path, monkeypatch):
     at.button(key="study_join").click().run()
     assert at.subheader[0].value.endswith("consent")
     assert "--participant" in sys.modules["app"].streamlit_study_page.__doc__
+
+
+def test_new_sessions_share_the_blocks_configs(fake_ctx, monkeypatch):
+    """Gradio's session state builds every block's config for each new session (on the event loop): the
+    participant page builds each once, and every session still gets its own, equal, writable copy."""
+    from gradio.blocks import BlocksConfig
+    from gradio.state_holder import SessionState
+
+    from pages import study_pages
+
+    demo = study_pages.participant_blocks(fake_ctx)
+    demo.get_config_file()
+    built = []
+    original = BlocksConfig.config_for_block
+    monkeypatch.setattr(BlocksConfig, "config_for_block",
+                        staticmethod(lambda *a, **k: built.append(a[0]) or original(*a, **k)))
+    first = SessionState(demo)
+    n_blocks = len(built)
+    sessions = [SessionState(demo) for _ in range(5)]
+    assert len(built) == n_blocks  # five more sessions built nothing
+    plain = {k: original(k, [], v) for k, v in demo.blocks.items()}
+    assert all(s.config_values == plain for s in sessions)
+    key = next(k for k, v in first.config_values.items() if "props" in v)
+    first._update_value_in_config(key, "changed in one session")
+    assert sessions[0].config_values[key]["props"].get("value") != "changed in one session"
