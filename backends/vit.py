@@ -18,6 +18,9 @@ def patch_grid(config: Any, pixel_height: int, pixel_width: int) -> tuple[int, i
 
 
 class VisionTransformer:
+    # options that change what `load` builds (none: a Prompt-CAM `checkpoint` is read by the tab, on top of the
+    # loaded backbone), so the manager keys the backbone by model id alone
+    LOAD_OPTIONS: tuple[str, ...] = ()
     @classmethod
     def capabilities(cls, spec: ModelSpec) -> Capabilities:
         return Capabilities(kinds=("vision",), eager_attention=True)
