@@ -195,7 +195,7 @@ class TransformersCausalLM:
     @classmethod
     def capabilities(cls, spec: ModelSpec) -> Capabilities:
         return Capabilities(kinds=("chat", "white_box"), adapter=bool(spec.option("adapter")), eager_attention=True,
-                            streaming=True)
+                            streaming=True, load_options=cls.LOAD_OPTIONS, shared_adapters=True)
 
     def __init__(self, spec: ModelSpec, device: str, dtype: str, model: Any, tokenizer: Any, random_weights: bool):
         self.spec, self.device, self.dtype = spec, device, dtype

@@ -23,7 +23,7 @@ class VisionTransformer:
     LOAD_OPTIONS: tuple[str, ...] = ()
     @classmethod
     def capabilities(cls, spec: ModelSpec) -> Capabilities:
-        return Capabilities(kinds=("vision",), eager_attention=True)
+        return Capabilities(kinds=("vision",), eager_attention=True, load_options=cls.LOAD_OPTIONS)
 
     def __init__(self, spec: ModelSpec, device: str, dtype: str, model: Any, processor: Any, random_weights: bool):
         self.spec, self.device, self.dtype = spec, device, dtype

@@ -249,27 +249,30 @@ class ModelManager:
             return self._windows.setdefault(key, window)
 
     # ------------------------------------------------------------------ keys
-    def _backend_class(self, spec: ModelSpec) -> Any:
+    def _capabilities(self, spec: ModelSpec) -> Capabilities | None:
         try:
-            return self.registry.resolve(spec.backend)
+            return self.capabilities(spec)
         except Exception:  # an unknown backend fails at load time with its own message
             return None
 
     def base_spec(self, spec: ModelSpec) -> ModelSpec:
-        """The spec whose weights serve `spec`: for a backend that declares its `LOAD_OPTIONS`, the options it does
-        not load by (the adapter, the tabs' own settings) dropped, and shipped folders named by absolute path."""
-        cls = self._backend_class(spec)
-        keep = getattr(cls, "LOAD_OPTIONS", None)
-        options = spec.options if keep is None else tuple((k, v) for k, v in spec.options if k in keep)
-        if keep is None and self.adapter_folder(spec):  # a backend that cannot share its base
-            return spec
+        """The spec whose weights serve `spec`: for a backend that declares its load options (`Capabilities.
+        load_options`), the options it does not load by (the adapter, the tabs' own settings) dropped, and shipped
+        folders named by absolute path."""
+        caps = self._capabilities(spec)
+        keep = caps.load_options if caps is not None else None
+        if keep is None:
+            if spec.option("adapter") and not self.adapter_folder(spec):  # cannot share its base: its own copy
+                return spec
+            return dataclasses.replace(spec, model_id=_canonical_model_id(spec.model_id))
+        options = tuple((k, v) for k, v in spec.options if k in keep)
         return dataclasses.replace(spec, model_id=_canonical_model_id(spec.model_id), options=options)
 
     def adapter_folder(self, spec: ModelSpec) -> str:
         """The absolute folder of `spec`'s LoRA adapter when its backend shares one base among adapters, else ''."""
-        cls = self._backend_class(spec)
         adapter = spec.option("adapter")
-        if not adapter or cls is None or not hasattr(cls, "attach_adapter"):
+        caps = self._capabilities(spec) if adapter else None
+        if caps is None or not caps.shared_adapters:
             return ""
         from backends.transformers_lm import adapter_folder
 
@@ -285,20 +288,23 @@ class ModelManager:
     def get(self, spec: ModelSpec) -> Any:
         """The loaded backend for `spec`, loading it on first use. Raises ModelLoadError with a clear message.
         An adapter spec returns a view of its shared base (the base loaded first, once)."""
-        return self._switched(self._get(spec))
+        return self._switched(spec, self._get(spec))
 
-    def _switched(self, backend: Any) -> Any:
+    def _shares_base(self, spec: ModelSpec) -> bool:
+        caps = self._capabilities(spec)
+        return caps is not None and caps.shared_adapters
+
+    def _switched(self, spec: ModelSpec, backend: Any) -> Any:
         """A script that holds a backend from `get` (not `use`) and calls its model directly gets the weights it
         asked for: a shared base is switched to its adapter when no other thread is working on that device
         (work under `use` switches it again for itself, so this never changes what a running call sees)."""
-        activate = getattr(backend, "activate", None)
-        if activate is None or getattr(backend, "device", "remote") == "remote":
+        if not self._shares_base(spec) or backend.device == "remote":
             return backend
         lock = self.device_lock(backend.device)
         if lock.try_acquire():
             try:
                 if backend.model is not None:
-                    activate()
+                    backend.activate()
             finally:
                 lock.release()
         return backend
@@ -473,12 +479,12 @@ class ModelManager:
         try:
             with lock:
                 # a shared base: its peft layers switched to this spec's adapter (off for the base) for this work
-                activate = getattr(backend, "activate", None)
-                previous = activate() if activate is not None else None
+                shared = self._shares_base(spec)
+                previous = backend.activate() if shared else None
                 try:
                     yield backend
                 finally:
-                    if activate is not None and backend.model is not None:
+                    if shared and backend.model is not None:
                         backend.restore(previous)
         finally:
             with self._lock:
