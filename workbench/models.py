@@ -5,8 +5,9 @@ budget by evicting the least recently used idle ones, serialises work per device
 (a queue), and turns failed loads into messages that name the model and what to do.
 
 Weights are keyed by base model: backend, model id, revision, dtype, device and the options that change what
-the backend loads (its `LOAD_OPTIONS`). A LoRA adapter (`options.adapter`) on a backend that can share its base
-(`attach_adapter`) is a named peft adapter on that one loaded base, keyed by its folder: the chat role and the
+the backend loads (`Capabilities.load_options`). A LoRA adapter (`options.adapter`) on a backend that can share its
+base (`Capabilities.shared_adapters`: `attach_adapter`, `activate`, `restore`) is a named peft adapter on that one
+loaded base, keyed by its folder: the chat role and the
 T2I rewriter (SmolLM2 + adapter) are one SmolLM2, the behaviour-shift pair and Promptor's coherence model one
 Gemma. `use` switches the base's peft layers to the caller's adapter (or off, for the base) under the device
 lock, so concurrent calls with different adapters each see their own. The memory budget counts each base once
