@@ -221,6 +221,10 @@ class Capabilities:
     adapter: bool = False  # white-box LM: a LoRA adapter that `adapter_enabled(False)` switches off
     eager_attention: bool = False  # white-box LM: `eager_attention()` makes attentions come back
     streaming: bool = False  # chat: `stream()` yields text pieces as they are generated
+    # the spec options that change what `load` builds (None: all of them); the manager keys loaded weights by these
+    load_options: tuple[str, ...] | None = None
+    # LoRA adapters load onto one shared loaded base (`attach_adapter`, `activate`/`restore`; workbench.models)
+    shared_adapters: bool = False
 
 
 @runtime_checkable

@@ -142,20 +142,79 @@ class SeededSampler:
         return forced.scatter(-1, chosen, 0.0)
 
 
+def adapter_folder(path: str) -> str:
+    """The absolute folder of a LoRA adapter named in a profile (`options.adapter`): shipped adapters are named
+    relative to the repository root, `pypi:` sources resolve to their installed folder. Reads no file."""
+    from pathlib import Path
+
+    resolved = Path(resolve_source(path).location) if path.startswith("pypi:") else Path(path).expanduser()
+    if not resolved.is_absolute():
+        resolved = Path(__file__).resolve().parents[1] / resolved
+    return str(resolved.resolve())
+
+
+def adapter_name(folder: str) -> str:
+    """A peft adapter name for a folder: its name (letters, digits, _) plus a hash of the whole path, so two
+    folders with one name stay two adapters (peft names become module keys: no dots)."""
+    import hashlib
+    import re
+    from pathlib import PurePath
+
+    stem = re.sub(r"\W", "_", PurePath(folder).name)[:40] or "adapter"
+    return f"{stem}_{hashlib.sha1(folder.encode()).hexdigest()[:8]}"
+
+
+class _SharedWeights:
+    """One loaded model shared by the base backend and every adapter view on it, and which adapter its peft
+    layers have switched on now (None: adapters off, the base model). Only the holder of the device lock
+    switches it (the model manager's `use`)."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.active: str | None = None  # or _UNKNOWN after peft added or removed layers
+        # adapter names of the backends inside `adapter_enabled` (innermost last): their own work keeps the switch
+        # as that context set it (the pair's instruct side with its adapter off)
+        self.pinned: list[str | None] = []
+
+
+_UNKNOWN = "\0unknown"  # the peft layers' state must be set again (new layers start with their own adapter on)
+
+
 class TransformersCausalLM:
-    """ChatBackend and WhiteBoxLM over `AutoModelForCausalLM`."""
+    """ChatBackend and WhiteBoxLM over `AutoModelForCausalLM`.
+
+    The model manager loads one instance per base model (adapter options dropped) and asks it for an adapter view
+    per LoRA folder (`attach_adapter`): the views share the weights and the tokenizer, each adapter is a named peft
+    adapter on the one model, and `activate` switches the peft layers to the view's adapter (or off, for the
+    base) before each piece of work."""
+
+    # the options that change what `load` builds; the manager keys a loaded base model by these only
+    # (`adapter` is loaded onto a base, other options such as `max_words` are read by the tabs)
+    LOAD_OPTIONS = ("attn_implementation", "chat_template")
 
     @classmethod
     def capabilities(cls, spec: ModelSpec) -> Capabilities:
         return Capabilities(kinds=("chat", "white_box"), adapter=bool(spec.option("adapter")), eager_attention=True,
-                            streaming=True)
+                            streaming=True, load_options=cls.LOAD_OPTIONS, shared_adapters=True)
 
     def __init__(self, spec: ModelSpec, device: str, dtype: str, model: Any, tokenizer: Any, random_weights: bool):
         self.spec, self.device, self.dtype = spec, device, dtype
-        self.model, self.tokenizer = model, tokenizer
+        self._weights = _SharedWeights(model)
+        self.tokenizer = tokenizer
         self.random_weights = random_weights
         self.has_adapter = False
+        self.adapter_name: str | None = None  # the named peft adapter this view switches on (None: the base)
+        self.adapter_path: str | None = None
+        self._base: "TransformersCausalLM | None" = None  # for an adapter view: the backend owning the weights
         self._attn_lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        return self._weights.model
+
+    @model.setter
+    def model(self, value: Any) -> None:
+        self._weights.model = value
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -207,25 +266,134 @@ class TransformersCausalLM:
         return backend
 
     def load_adapter(self, path: str) -> None:
-        """Wrap the model with a peft (LoRA) adapter saved at `path` (a folder with adapter_config.json)."""
+        """Load the peft (LoRA) adapter saved at `path` (a folder with adapter_config.json) onto this backend's
+        model and switch it on: a backend loaded on its own with `options.adapter` (the manager attaches views
+        instead, `attach_adapter`)."""
+        name = self._add_adapter(path)
+        self.has_adapter, self.adapter_name, self.adapter_path = True, name, adapter_folder(path)
+        self.activate()
+
+    def _add_adapter(self, path: str) -> str:
         from pathlib import Path
 
         from peft import PeftModel
 
-        resolved = Path(resolve_source(path).location) if path.startswith("pypi:") else Path(path).expanduser()
-        if not resolved.is_absolute():  # profiles name shipped adapters relative to the repository root
-            resolved = Path(__file__).resolve().parents[1] / resolved
-        if not (resolved / "adapter_config.json").exists():
-            raise FileNotFoundError(f"adapter folder '{resolved}' has no adapter_config.json")
-        self.model = PeftModel.from_pretrained(self.model, str(resolved)).eval()
-        self.has_adapter = True
+        folder = adapter_folder(path)
+        if not (Path(folder) / "adapter_config.json").exists():
+            raise FileNotFoundError(f"adapter folder '{folder}' has no adapter_config.json")
+        name = adapter_name(folder)
+        if isinstance(self.model, PeftModel):
+            if name not in self.model.peft_config:
+                self.model.load_adapter(folder, adapter_name=name, is_trainable=False)
+        else:
+            self.model = PeftModel.from_pretrained(self.model, folder, adapter_name=name).eval()
+            self._weights.active = name  # from_pretrained switches the new adapter on
+        for param in self.model.parameters():
+            param.requires_grad_(False)
+        return name
+
+    def attach_adapter(self, spec: ModelSpec) -> "TransformersCausalLM":
+        """A view of this (base) backend with the LoRA adapter `spec.option("adapter")` loaded once as a named peft
+        adapter on the shared model. The view answers for `spec` (provenance names the adapter); the manager
+        switches the adapter on for each piece of work (`activate`). Call under the device lock."""
+        import copy
+
+        if self._base is not None:
+            raise ValueError("attach_adapter takes the base backend, not an adapter view")
+        path = str(spec.option("adapter"))
+        previous = self._weights.active
+        name = self._add_adapter(path)
+        # newly wrapped modules start with the new adapter on: set every layer again to what was on before
+        self._weights.active = _UNKNOWN
+        self._switch(None if previous == _UNKNOWN else previous)
+        view = copy.copy(self)  # shares _weights, tokenizer and the attention lock
+        view.spec, view.has_adapter, view.adapter_name, view.adapter_path = spec, True, name, adapter_folder(path)
+        view._base = self
+        return view
+
+    def adapter_bytes(self) -> int:
+        """Bytes of this view's adapter weights (0 for the base)."""
+        if self.adapter_name is None:
+            return 0
+        marker = f".{self.adapter_name}."
+        return sum(p.numel() * p.element_size() for n, p in self.model.named_parameters()
+                   if marker in n or n.endswith(f".{self.adapter_name}"))
+
+    def base_bytes(self) -> int:
+        """Bytes of the base weights alone (adapter layers left out)."""
+        from peft import PeftModel
+
+        if not isinstance(self.model, PeftModel):
+            return module_bytes(self.model)
+        names = set(self.model.peft_config)
+        return sum(p.numel() * p.element_size() for n, p in self.model.named_parameters()
+                   if not any(f".{a}." in n or n.endswith(f".{a}") for a in names)) + \
+            sum(b.numel() * b.element_size() for b in self.model.buffers())
+
+    def _switch(self, name: str | None) -> None:
+        """Switch the shared model's peft layers to adapter `name` (None: all off, the base model)."""
+        from peft import PeftModel
+
+        weights = self._weights
+        if not isinstance(weights.model, PeftModel):
+            if name is not None:
+                raise RuntimeError(f"adapter '{name}' is not loaded on '{self.spec.model_id}'")
+            return
+        if weights.active == name:
+            return
+        if name is None:
+            weights.model.base_model.disable_adapter_layers()
+        else:
+            if weights.active is None or weights.active == _UNKNOWN:
+                weights.model.base_model.enable_adapter_layers()
+            weights.model.set_adapter(name, inference_mode=True)
+        weights.active = name
+
+    def activate(self) -> str | None:
+        """Switch the shared model to this backend's adapter (the base: adapters off); returns what was on before,
+        for `restore`. The manager calls this under the device lock at the start of each piece of work."""
+        previous = self._weights.active
+        if not self._pinned_here():
+            self._switch(self.adapter_name)
+        return previous
+
+    def restore(self, previous: str | None) -> None:
+        if previous != _UNKNOWN:
+            self._switch(previous)
+
+    def _pinned_here(self) -> bool:
+        return bool(self._weights.pinned) and self._weights.pinned[-1] == self.adapter_name
+
+    def detach_adapter(self, name: str) -> None:
+        """Delete the named adapter from the shared model; the last one unwraps the base again."""
+        from peft import PeftModel
+
+        model = self.model
+        if not isinstance(model, PeftModel) or name not in model.peft_config:
+            return
+        if len(model.peft_config) == 1:
+            self._switch(None)
+            self.model = model.unload()  # the LoRA layers removed, the base modules back in place
+            self._weights.active = None
+            return
+        previous = None if self._weights.active in (name, _UNKNOWN) else self._weights.active
+        model.delete_adapter(name)
+        self._weights.active = _UNKNOWN
+        self._switch(previous)
 
     def unload(self) -> None:
+        if self._base is not None:  # an adapter view: its adapter goes, the shared base stays
+            if self._base.model is not None:
+                self._base.detach_adapter(self.adapter_name)
+            self.tokenizer = None
+            return
         self.model = None
         self.tokenizer = None
         free_accelerator_memory()
 
     def memory_bytes(self) -> int:
+        if self._base is not None:
+            return self.adapter_bytes()
         return module_bytes(self.model)
 
     # ------------------------------------------------------------------ white-box access
@@ -247,19 +415,41 @@ class TransformersCausalLM:
     @contextlib.contextmanager
     def adapter_enabled(self, enabled: bool):
         """Run with the peft adapter on or off (the base model at the memory of one model)."""
-        if enabled or not self.has_adapter:
-            if not enabled and not self.has_adapter:
+        if not self.has_adapter:
+            if not enabled:
                 raise ValueError(f"model '{self.spec.model_id}' has no adapter to switch off")
             yield
             return
-        with self.model.disable_adapter():
+        if self.adapter_name is None:  # a model wrapped by a trainer (get_peft_model): peft's own switch
+            if enabled:
+                yield
+            else:
+                with self.model.disable_adapter():
+                    yield
+            return
+        previous = self._weights.active
+        self._switch(self.adapter_name if enabled else None)
+        self._weights.pinned.append(self.adapter_name)
+        try:
             yield
+        finally:
+            self._weights.pinned.pop()
+            self._switch(None if previous == _UNKNOWN else previous)
+
+    def _ensure_active(self) -> None:
+        """Work called outside the manager's `use` (a script holding a backend from `manager.get`): switch the
+        shared model to this backend's adapter, unless `adapter_enabled` has set the switch for this work."""
+        if self._pinned_here() or (self.has_adapter and self.adapter_name is None):
+            return
+        self._switch(self.adapter_name)
 
     @contextlib.contextmanager
     def eager_attention(self):
         """Attentions are only returned by eager attention (SDPA silently returns none in transformers 5)."""
+        from peft import PeftModel
+
         with self._attn_lock:
-            base = self.model.get_base_model() if self.has_adapter else self.model
+            base = self.model.get_base_model() if isinstance(self.model, PeftModel) else self.model
             previous = base.config._attn_implementation
             if previous != "eager":
                 base.set_attn_implementation("eager")
@@ -314,6 +504,7 @@ class TransformersCausalLM:
         settings.check()
         if not conversations:
             return []
+        self._ensure_active()
         texts = [self.format_chat(c) for c in conversations]
         # n samples per conversation = the conversation repeated n times (rows stay grouped per conversation).
         batch = self.encode([t for t in texts for _ in range(settings.num_return_sequences)])
@@ -350,6 +541,7 @@ class TransformersCausalLM:
         settings.check()
         if settings.num_return_sequences != 1:
             raise ValueError("num_return_sequences must be 1 when streaming")
+        self._ensure_active()
         batch = self.encode([self.format_chat(conversation)])
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
         errors: list[BaseException] = []

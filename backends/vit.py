@@ -18,9 +18,12 @@ def patch_grid(config: Any, pixel_height: int, pixel_width: int) -> tuple[int, i
 
 
 class VisionTransformer:
+    # options that change what `load` builds (none: a Prompt-CAM `checkpoint` is read by the tab, on top of the
+    # loaded backbone), so the manager keys the backbone by model id alone
+    LOAD_OPTIONS: tuple[str, ...] = ()
     @classmethod
     def capabilities(cls, spec: ModelSpec) -> Capabilities:
-        return Capabilities(kinds=("vision",), eager_attention=True)
+        return Capabilities(kinds=("vision",), eager_attention=True, load_options=cls.LOAD_OPTIONS)
 
     def __init__(self, spec: ModelSpec, device: str, dtype: str, model: Any, processor: Any, random_weights: bool):
         self.spec, self.device, self.dtype = spec, device, dtype

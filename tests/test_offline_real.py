@@ -51,8 +51,13 @@ def test_every_offline_role_loads_from_the_models_tab(offline_ctx):
     for role in offline_ctx.profile("offline").roles:
         message = mt.load_role(offline_ctx, "offline", role)
         assert message.startswith(f"Loaded {role}:"), message
-    records = {r["role"]: r for r in mt.model_records(offline_ctx, "offline")}
-    for role, record in records.items():
+    records = mt.model_records(offline_ctx, "offline")
+    for record in records:
         assert record["state"] == "loaded"
-        expected_random = role in ("t2i", "t2v", "image_text", "vit")
-        assert (record["weights"] == mt.RANDOM_BADGE) == expected_random, role
+        expected_random = any(role in ("t2i", "t2v", "image_text", "vit") for role in record["roles"])
+        assert (record["weights"] == mt.RANDOM_BADGE) == expected_random, record["role"]
+    # one row per base model: SmolLM2 serves chat and the T2I rewriter's adapter, Gemma the behaviour-shift pair
+    by_roles = {r["role"]: r for r in records}
+    assert by_roles["chat, t2i_rewriter"]["adapter"].startswith("smollm2-135m-t2i-rewriter-lora for t2i_rewriter (loaded")
+    assert by_roles["lm_base, lm_instruct"]["adapter"].startswith("gemma3-270m-instruct-lora for lm_instruct (loaded")
+    assert len(offline_ctx.manager.loaded_bases()) == len(records)

@@ -135,7 +135,9 @@ def test_adapter_on_off_gives_different_outputs(manager, tiny_adapter):
     result = analyse_pair(manager, base, instruct, "write a short poem", settings=ShiftSettings(
         max_new_tokens=3, methods=("gradient_x_input",)), parts=("attribution", "attention", "ffn"))
     assert result.pair_kind == "adapter"
-    assert not manager.is_loaded(base), "the adapter pair must load the model once"
+    # the adapter pair is one loaded model: the base role is that copy with the adapter off, loaded once
+    assert manager.is_loaded(base) and manager.load_count[manager.key_of(base)] == 1
+    assert [s.model_id for s, _ in manager.loaded_bases()].count(BASE) == 1
     a, b = result.sides["base"], result.sides["instruct"]
     assert not np.allclose(a.attributions["gradient_x_input"].scores, b.attributions["gradient_x_input"].scores)
     assert not np.allclose(a.attention.instruction_share, b.attention.instruction_share)

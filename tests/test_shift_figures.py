@@ -273,9 +273,9 @@ def test_export_of_a_cancelled_run_holds_what_finished(partial, tmp_path):
     assert "PARTIAL: stopped during attribution · integrated gradients" in zf.read("README.txt").decode()
 
 
-def test_models_tab_names_the_adapter_and_the_copy_serving_both_roles(profiles, tiny_adapter):
-    """Data-driven: any role whose model is another role's model plus an adapter is served by that copy, whatever
-    the roles are called."""
+def test_models_tab_shows_one_row_per_base_with_its_adapters(profiles, tiny_adapter):
+    """Data-driven: roles on one base model, with or without an adapter, are one loaded copy and one row of the
+    Models tab, whatever the roles are called; the adapter is listed with its own state and memory."""
     from workbench import model_table as mt
     from workbench.context import AppContext
     from workbench.models import ModelManager
@@ -290,27 +290,35 @@ def test_models_tab_names_the_adapter_and_the_copy_serving_both_roles(profiles, 
                      default_profile="pair")
     try:
         rows = {r["role"]: r for r in mt.model_records(ctx, "pair")}
-        assert rows["lm_instruct"]["adapter"] == f"{tiny_adapter.name} (on)"
-        assert rows["lm_base"]["adapter"] == f"{tiny_adapter.name} (off)"
-        assert rows["lm_base"]["state"] == rows["lm_instruct"]["state"] == "not loaded"
-        assert rows["chat"]["adapter"] == ""
+        assert "lm_base" not in rows and "lm_instruct" not in rows
+        row = rows["lm_base, lm_instruct"]
+        assert row["adapter"] == f"{tiny_adapter.name} for lm_instruct (not loaded)"
+        assert row["state"] == "not loaded" and rows["chat"]["adapter"] == ""
         from workbench.shift import flows
 
         flows.run_analysis(ctx, "pair", "list three fruits", "", True, 2, 2, ["gradient × input (the paper's)"],
                            ["attribution"])
-        rows = {r["role"]: r for r in mt.model_records(ctx, "pair")}
-        assert rows["lm_instruct"]["state"] == "loaded"
-        assert rows["lm_base"]["state"] == "loaded: one copy serves lm_instruct and lm_base (adapter off for lm_base)"
-        assert not ctx.manager.is_loaded(base)
-        assert mt.model_rows(ctx, "pair")[1][mt.COLUMNS.index("state")] == rows["lm_base"]["state"]
-        # roles outside the behaviour-shift pair load their own copies: no sharing is claimed for them (the
-        # T2I rewriter role is the chat model plus an adapter, and the chat role still loads its own copy)
+        row = {r["role"]: r for r in mt.model_records(ctx, "pair")}["lm_base, lm_instruct"]
+        adapter_mib = ctx.manager.status(inst).memory_bytes / 2**20
+        assert row["state"] == "loaded" and 0 < adapter_mib < row["memory MiB"]
+        assert row["adapter"] == f"{tiny_adapter.name} for lm_instruct (loaded, {adapter_mib:.1f} MiB)"
+        assert ctx.manager.is_loaded(base) and ctx.manager.is_loaded(inst)  # the base is that one copy
+        assert len(ctx.manager.loaded_bases()) == 1 and set(ctx.manager.load_count.values()) == {1}
+        index = [r["role"] for r in mt.model_records(ctx, "pair")].index("lm_base, lm_instruct")
+        assert mt.model_rows(ctx, "pair")[index][mt.COLUMNS.index("state")] == "loaded"
+        assert "Loaded: 1 model(s) and 1 adapter(s) on them (each base model once)" in mt.memory_summary(ctx)
+        # other role names: the same grouping, the same loaded copy
         rows = {r["role"]: r for r in mt.model_records(ctx, "renamed")}
-        assert rows["plain"]["state"] == "not loaded" and rows["plain"]["adapter"] == ""
-        assert rows["tuned"]["adapter"] == f"{tiny_adapter.name} (on)"
-        ctx.manager.get(base)  # its own copy loaded too (another tab asked for it): plain "loaded"
-        assert {r["role"]: r["state"] for r in mt.model_records(ctx, "pair")}["lm_base"] == "loaded"
-        # the fake profile's pair is two models: nothing shared, no adapter
+        assert rows["plain, tuned"]["state"] == "loaded"
+        assert rows["plain, tuned"]["adapter"].startswith(f"{tiny_adapter.name} for tuned (loaded")
+        # unloading the adapter's role leaves the base loaded; unloading the base takes the adapter along
+        assert mt.unload_role(ctx, "pair", "lm_instruct").endswith("stays loaded.")
+        row = {r["role"]: r for r in mt.model_records(ctx, "pair")}["lm_base, lm_instruct"]
+        assert row["state"] == "loaded" and row["adapter"].endswith("(not loaded)")
+        ctx.manager.get(inst)
+        assert mt.unload_role(ctx, "pair", "lm_base").endswith(f"with the adapters on it ({tiny_adapter.name}).")
+        assert not ctx.manager.is_loaded(inst)
+        # the fake profile's pair is two models: two rows, no adapter
         rows = {r["role"]: r for r in mt.model_records(ctx, "fake")}
         assert rows["lm_base"]["adapter"] == rows["lm_instruct"]["adapter"] == ""
     finally:

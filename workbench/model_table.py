@@ -1,4 +1,5 @@
-"""The Models tab's content as data (both front ends render it): one row per role of a profile."""
+"""The Models tab's content as data (both front ends render it): one row per base model of a profile, with the
+roles it serves and the LoRA adapters loaded on it (the manager loads each base model once)."""
 
 from __future__ import annotations
 
@@ -6,73 +7,63 @@ from pathlib import PurePath
 from typing import Any
 
 from workbench.context import AppContext
-from workbench.profiles import ROLE_DESCRIPTIONS
-from workbench.shift.pairs import PAIR_ROLES
+from workbench.profiles import ROLE_DESCRIPTIONS, ROLES_NO_TAB_USES
 
 RANDOM_BADGE = "RANDOM WEIGHTS: outputs are not meaningful"
 COLUMNS = ["role", "model id", "adapter", "weights", "state", "backend", "device", "dtype", "load s", "memory MiB",
            "RSS delta MiB", "purpose", "message"]
 
 
-# Roles that one loaded copy serves together, as (host, guest): the behaviour-shift tab loads its instruct role
-# and switches the adapter off for the base role (workbench.shift.pairs). Other roles load their own copies
-# (the T2I rewriter's adapter model does not serve the chat role), so only these pairs can share.
-SHARING_ROLES = ((PAIR_ROLES["instruct"], PAIR_ROLES["base"]),)
+def _is_random(ctx: AppContext, spec: Any) -> bool:
+    status = ctx.manager.status(spec)
+    return bool(status.random_weights or spec.random_weights or spec.model_id.startswith("tiny:")
+                or spec.backend.startswith("fake"))
 
 
-def adapter_copies(ctx: AppContext, profile_name: str | None) -> dict[str, tuple[str, list[str]]]:
-    """Roles one loaded model serves together: of the pairs in SHARING_ROLES, a host role whose model is the
-    guest role's model plus a LoRA adapter (`options.adapter`) serves the guest
-    with the adapter switched off. {host role: (adapter folder name, [guest roles])}."""
+def _groups(ctx: AppContext, profile_name: str | None) -> dict[str, list[str]]:
+    """The profile's roles grouped by the base model the manager loads for them (in profile order): roles on one
+    base model, with or without an adapter, are one loaded copy."""
     profile = ctx.profile(profile_name)
-    copies: dict[str, tuple[str, list[str]]] = {}
-    for host, guest in SHARING_ROLES:
-        if host not in profile.roles or guest not in profile.roles:
-            continue
-        spec = profile.roles[host]
-        adapter = spec.option("adapter")
-        if not adapter:  # (the pair loader decides from the specs alone, as here: no backend import at start)
-            continue
-        if profile.roles[guest].key == spec.without_option("adapter").key:
-            copies.setdefault(host, (PurePath(str(adapter)).name, []))[1].append(guest)
-    return copies
-
-
-def _adapter_texts(ctx: AppContext, profile_name: str | None) -> dict[str, tuple[str, str | None]]:
-    """Per role: the adapter column's text, and the host role whose loaded copy serves it (None if none)."""
-    profile = ctx.profile(profile_name)
-    texts: dict[str, tuple[str, str | None]] = {}
+    groups: dict[str, list[str]] = {}
     for role, spec in profile.roles.items():
-        if spec.option("adapter"):
-            texts[role] = (f"{PurePath(str(spec.option('adapter'))).name} (on)", None)
-    for host, (name, guests) in adapter_copies(ctx, profile_name).items():
-        loaded = ctx.manager.status(profile.spec(host)).state == "loaded"
-        for guest in guests:
-            texts[guest] = (f"{name} (off)", host if loaded else None)
-    return texts
+        groups.setdefault(ctx.manager.base_spec(spec).key, []).append(role)
+    return groups
+
+
+def _adapter_text(ctx: AppContext, spec: Any, role: str) -> str:
+    status = ctx.manager.status(spec)
+    name = PurePath(str(spec.option("adapter"))).name
+    if status.state == "loaded":
+        return f"{name} for {role} (loaded, {status.memory_bytes / 2**20:.1f} MiB)"
+    if status.state == "failed":
+        return f"{name} for {role} (failed)"
+    return f"{name} for {role} ({status.state})"
 
 
 def model_records(ctx: AppContext, profile_name: str | None) -> list[dict[str, Any]]:
+    """One record per base model of the profile: the roles it serves (roles without an adapter get the base with
+    adapters off), its adapters with their own state and memory, and the base's state and memory, counted once."""
     profile = ctx.profile(profile_name)
-    adapters = _adapter_texts(ctx, profile_name)
     records = []
-    for role, spec in profile.roles.items():
-        status = ctx.manager.status(spec)
-        adapter, host = adapters.get(role, ("", None))
-        state = status.state
-        if host is not None and state == "not loaded":  # its own copy is not loaded, the host's copy serves it
-            state = f"loaded: one copy serves {host} and {role} (adapter off for {role})"
-        random = status.random_weights or spec.random_weights or spec.model_id.startswith("tiny:") \
-            or spec.backend.startswith("fake")
+    for roles in _groups(ctx, profile_name).values():
+        specs = [profile.roles[r] for r in roles]
+        base = ctx.manager.base_spec(specs[0])
+        status = ctx.manager.status(base)
+        with_adapter = [(r, s) for r, s in zip(roles, specs) if s.option("adapter")]
         loaded = status.state == "loaded"
+        errors = [status.error] + [ctx.manager.status(s).error for _, s in with_adapter]
         records.append({
-            "role": role, "model id": spec.model_id, "adapter": adapter,
-            "weights": RANDOM_BADGE if random else "pretrained", "state": state, "backend": spec.backend, "device": status.device, "dtype": status.dtype,
+            "role": ", ".join(roles), "roles": roles, "model id": specs[0].model_id,
+            "adapter": "; ".join(_adapter_text(ctx, s, r) for r, s in with_adapter),
+            "weights": RANDOM_BADGE if any(_is_random(ctx, s) for s in specs) else "pretrained",
+            "state": status.state, "backend": base.backend, "device": status.device, "dtype": status.dtype,
             "load s": round(status.load_seconds, 2) if status.load_seconds is not None else "",
             "memory MiB": round(status.memory_bytes / 2**20, 1) if loaded else "",
             "RSS delta MiB": round(status.rss_delta_bytes / 2**20, 1)
             if loaded and status.rss_delta_bytes is not None else "",
-            "purpose": ROLE_DESCRIPTIONS.get(role, ""), "message": status.error,
+            "purpose": "; ".join(f"{r}: {ROLE_DESCRIPTIONS[r]}" if len(roles) > 1 else ROLE_DESCRIPTIONS[r]
+                                 for r in roles if r in ROLE_DESCRIPTIONS),
+            "message": " ".join(e for e in errors if e),
         })
     return records
 
@@ -82,12 +73,18 @@ def model_rows(ctx: AppContext, profile_name: str | None) -> list[list[Any]]:
 
 
 def random_roles(ctx: AppContext, profile_name: str | None) -> list[str]:
-    return [r["role"] for r in model_records(ctx, profile_name) if r["weights"] == RANDOM_BADGE]
+    """Roles with random weights that a tab runs (the banner's warning)."""
+    profile = ctx.profile(profile_name)
+    return [role for role, spec in profile.roles.items()
+            if role not in ROLES_NO_TAB_USES and _is_random(ctx, spec)]
 
 
 def memory_summary(ctx: AppContext) -> str:
     m = ctx.manager
-    return (f"Loaded: {len(m.loaded())} model(s), {m.resident_bytes() / 2**30:.2f} GiB of a "
+    bases = m.loaded_bases()
+    adapters = sum(len(a) for _, a in bases)
+    return (f"Loaded: {len(bases)} model(s) and {adapters} adapter(s) on them (each base model once), "
+            f"{m.resident_bytes() / 2**30:.2f} GiB of a "
             f"{m.budget_bytes / 2**30:.1f} GiB budget on {m.device}. Least recently used idle models are "
             f"unloaded when a new load would exceed the budget.")
 
@@ -103,13 +100,27 @@ def load_role(ctx: AppContext, profile_name: str | None, role: str) -> str:
         return f"Failed: {exc}"
     status = ctx.manager.status(spec)
     note = f" ({RANDOM_BADGE})" if status.random_weights else ""
+    if spec.option("adapter"):
+        base = ctx.manager.status(ctx.manager.base_spec(spec))
+        return (f"Loaded {role}: adapter {PurePath(str(spec.option('adapter'))).name} "
+                f"({status.memory_bytes / 2**20:.1f} MiB) on the shared {spec.model_id} "
+                f"({base.memory_bytes / 2**20:.0f} MiB, loaded once){note}.")
     return f"Loaded {role}: {spec.model_id} in {status.load_seconds:.1f} s, {status.memory_bytes / 2**20:.0f} MiB{note}."
 
 
 def unload_role(ctx: AppContext, profile_name: str | None, role: str) -> str:
     try:
         spec = ctx.profile(profile_name).spec(role)
+        adapters = [] if spec.option("adapter") else [
+            PurePath(folder).name for status, on_it in ctx.manager.loaded_bases()
+            if status.key == ctx.manager.key_of(spec) for folder, _ in on_it]
         done = ctx.manager.unload(spec)
     except (RuntimeError, ValueError) as exc:
         return f"Not unloaded: {exc}"
-    return f"Unloaded {role}: {spec.model_id}." if done else f"{role} ({spec.model_id}) was not loaded."
+    if not done:
+        return f"{role} ({spec.model_id}) was not loaded."
+    if spec.option("adapter"):
+        return f"Unloaded {role}'s adapter {PurePath(str(spec.option('adapter'))).name}; {spec.model_id} stays loaded."
+    if adapters:
+        return f"Unloaded {role}: {spec.model_id}, with the adapters on it ({', '.join(adapters)})."
+    return f"Unloaded {role}: {spec.model_id}."

@@ -3,11 +3,21 @@
 Loads on first use (once, even when many threads ask at the same moment), keeps models under a memory
 budget by evicting the least recently used idle ones, serialises work per device through one lock
 (a queue), and turns failed loads into messages that name the model and what to do.
+
+Weights are keyed by base model: backend, model id, revision, dtype, device and the options that change what
+the backend loads (`Capabilities.load_options`). A LoRA adapter (`options.adapter`) on a backend that can share its
+base (`Capabilities.shared_adapters`: `attach_adapter`, `activate`, `restore`) is a named peft adapter on that one
+loaded base, keyed by its folder: the chat role and the
+T2I rewriter (SmolLM2 + adapter) are one SmolLM2, the behaviour-shift pair and Promptor's coherence model one
+Gemma. `use` switches the base's peft layers to the caller's adapter (or off, for the base) under the device
+lock, so concurrent calls with different adapters each see their own. The memory budget counts each base once
+and each adapter on its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import os
 import threading
@@ -22,6 +32,7 @@ from backends.devices import device_memory_bytes, pick_device, pick_dtype
 from workbench.gpu import estimate_seconds, inside_gpu_call, run_on_device, stream_on_device, zero_gpu_mode
 
 GIB = 1024**3
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_standalone(spec: ModelSpec, *, device: str | None = None, dtype: str = "float32", registry=BACKENDS) -> Any:
@@ -96,6 +107,17 @@ class _Entry:
     backend: Any
     status: ModelStatus
     in_use: int = 0
+    parent: str | None = None  # an adapter's entry: the key of the base it sits on
+    adapter: str = ""  # an adapter's entry: its folder
+
+
+def _canonical_model_id(model_id: str) -> str:
+    """Profiles name shipped folders relative to the repository root; a tab may name the same folder by its
+    absolute path. Both are one model."""
+    if model_id and ":" not in model_id.split("/")[0] and not os.path.isabs(model_id) \
+            and os.path.exists(os.path.join(ROOT, model_id)):
+        return os.path.normpath(os.path.join(ROOT, model_id))
+    return model_id
 
 
 class DeviceLock:
@@ -127,6 +149,15 @@ class DeviceLock:
     def locked(self) -> bool:
         with self._cond:
             return self._depth > 0
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free or held by this thread; never waits."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._depth and self._owner != me:
+                return False
+            self._owner, self._depth = me, self._depth + 1
+            return True
 
     def __enter__(self) -> "DeviceLock":
         self.acquire()
@@ -182,6 +213,7 @@ class ModelManager:
         self.registry = registry
         self._entries: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
         self._failures: dict[str, ModelStatus] = {}
+        self._pending: list[_Entry] = []  # dropped entries whose weights are still to be freed
         self._lock = threading.RLock()
         self._load_locks: dict[str, threading.Lock] = {}
         self._device_locks: dict[str, DeviceLock] = {}
@@ -237,24 +269,128 @@ class ModelManager:
         with self._window_lock:
             return self._windows.setdefault(key, window)
 
+    # ------------------------------------------------------------------ keys
+    def _capabilities(self, spec: ModelSpec) -> Capabilities | None:
+        try:
+            return self.capabilities(spec)
+        except Exception:  # an unknown backend fails at load time with its own message
+            return None
+
+    def base_spec(self, spec: ModelSpec) -> ModelSpec:
+        """The spec whose weights serve `spec`: for a backend that declares its load options (`Capabilities.
+        load_options`), the options it does not load by (the adapter, the tabs' own settings) dropped, and shipped
+        folders named by absolute path."""
+        caps = self._capabilities(spec)
+        keep = caps.load_options if caps is not None else None
+        if keep is None:
+            if spec.option("adapter") and not self.adapter_folder(spec):  # cannot share its base: its own copy
+                return spec
+            return dataclasses.replace(spec, model_id=_canonical_model_id(spec.model_id))
+        options = tuple((k, v) for k, v in spec.options if k in keep)
+        return dataclasses.replace(spec, model_id=_canonical_model_id(spec.model_id), options=options)
+
+    def adapter_folder(self, spec: ModelSpec) -> str:
+        """The absolute folder of `spec`'s LoRA adapter when its backend shares one base among adapters, else ''."""
+        adapter = spec.option("adapter")
+        caps = self._capabilities(spec) if adapter else None
+        if caps is None or not caps.shared_adapters:
+            return ""
+        from backends.transformers_lm import adapter_folder
+
+        return adapter_folder(str(adapter))
+
+    def key_of(self, spec: ModelSpec) -> str:
+        """The manager's key for `spec`: its base model's key, plus `|adapter=<folder>` for an adapter."""
+        folder = self.adapter_folder(spec)
+        base = self.base_spec(spec).key
+        return f"{base}|adapter={folder}" if folder else base
+
     # ------------------------------------------------------------------ loading
     def get(self, spec: ModelSpec) -> Any:
-        """The loaded backend for `spec`, loading it on first use. Raises ModelLoadError with a clear message."""
+        """The loaded backend for `spec`, loading it on first use. Raises ModelLoadError with a clear message.
+        An adapter spec returns a view of its shared base (the base loaded first, once)."""
+        return self._switched(spec, self._get(spec))
+
+    def _shares_base(self, spec: ModelSpec) -> bool:
+        caps = self._capabilities(spec)
+        return caps is not None and caps.shared_adapters
+
+    def _switched(self, spec: ModelSpec, backend: Any) -> Any:
+        """A script that holds a backend from `get` (not `use`) and calls its model directly gets the weights it
+        asked for: a shared base is switched to its adapter when no other thread is working on that device
+        (work under `use` switches it again for itself, so this never changes what a running call sees)."""
+        if not self._shares_base(spec) or backend.device == "remote":
+            return backend
+        lock = self.device_lock(backend.device)
+        if lock.try_acquire():
+            try:
+                if backend.model is not None:
+                    backend.activate()
+            finally:
+                lock.release()
+        return backend
+
+    def _get(self, spec: ModelSpec) -> Any:
+        key = self.key_of(spec)
         with self._lock:
-            entry = self._entries.get(spec.key)
+            entry = self._entries.get(key)
             if entry is not None:
-                self._touch(spec.key)
+                self._touch(key)
                 return entry.backend
-            load_lock = self._load_locks.setdefault(spec.key, threading.Lock())
+            load_lock = self._load_locks.setdefault(key, threading.Lock())
         with load_lock:  # one loader per key; the others wait and then find it loaded
             with self._lock:
-                entry = self._entries.get(spec.key)
+                entry = self._entries.get(key)
                 if entry is not None:
-                    self._touch(spec.key)
+                    self._touch(key)
                     return entry.backend
-            return self._load(spec)
+            if self.adapter_folder(spec):
+                return self._attach(spec, key)
+            return self._load(spec, key)
 
-    def _load(self, spec: ModelSpec) -> Any:
+    def _attach(self, spec: ModelSpec, key: str) -> Any:
+        """Load `spec`'s adapter onto its base (loading the base first if needed) as a named peft adapter."""
+        base_spec = self.base_spec(spec)
+        base_key = base_spec.key
+        status = ModelStatus(key=key, role=spec.role, backend=spec.backend, model_id=spec.model_id,
+                             state="loading", random_weights=spec.random_weights)
+        while True:
+            base = self._get(base_spec)
+            with self._lock:
+                parent = self._entries.get(base_key)
+                if parent is not None and parent.backend is base:
+                    parent.in_use += 1  # pinned while the adapter loads: not evicted meanwhile
+                    break
+        started, rss_before = time.perf_counter(), _rss()
+        try:
+            with self._lock:
+                self._failures[key] = status
+            try:
+                with self.device_lock(base.device):  # the shared model changes: no work on it meanwhile
+                    view = base.attach_adapter(spec)
+            except Exception as exc:
+                status.state, status.error = "failed", explain_load_error(spec, exc)
+                raise ModelLoadError(status.error) from exc
+            status.load_seconds = time.perf_counter() - started
+            status.rss_delta_bytes = _rss() - rss_before
+            status.memory_bytes = int(view.adapter_bytes())
+            status.random_weights = bool(base.random_weights or spec.random_weights)
+            status.device, status.dtype = base.device, base.dtype
+            status.state = "loaded"
+            with self._lock:
+                self._failures.pop(key, None)
+                self._entries[key] = _Entry(spec=spec, backend=view, status=status, parent=base_key,
+                                            adapter=view.adapter_path or "")
+                self.load_count[key] = self.load_count.get(key, 0) + 1
+                self._touch(key)
+                self._evict(keep=key)
+            return view
+        finally:
+            with self._lock:
+                parent.in_use -= 1
+            self._finish_unloads()
+
+    def _load(self, spec: ModelSpec, key: str | None = None) -> Any:
         if zero_gpu_mode() and inside_gpu_call():
             # Inside @spaces.GPU the work runs in a forked worker: a model loaded there is loaded again on every
             # call and never reaches the shared manager. ZeroGPU wants every model placed at start-up.
@@ -262,11 +398,13 @@ class ModelManager:
                 f"The {spec.role} model '{spec.model_id}' was not loaded at start-up, and ZeroGPU does not allow "
                 f"loading a model inside a GPU call. What to do: add the role '{spec.role}' to WORKBENCH_PRELOAD "
                 f"in the Space's settings (or unset it to preload the whole profile) and restart the Space.")
+        key = key or self.key_of(spec)
+        spec = self.base_spec(spec)  # the options it loads by only (an adapter is attached to it afterwards)
         device, dtype = self.placement(spec)
-        status = ModelStatus(key=spec.key, role=spec.role, backend=spec.backend, model_id=spec.model_id,
+        status = ModelStatus(key=key, role=spec.role, backend=spec.backend, model_id=spec.model_id,
                              device=device, dtype=dtype, state="loading", random_weights=spec.random_weights)
         with self._lock:
-            self._failures[spec.key] = status
+            self._failures[key] = status
         started, rss_before = time.perf_counter(), _rss()
         try:
             cls = self.registry.resolve(spec.backend)
@@ -290,43 +428,70 @@ class ModelManager:
             raise ModelLoadError(status.error)
         status.state = "loaded"
         with self._lock:
-            self._failures.pop(spec.key, None)
-            self._entries[spec.key] = _Entry(spec=spec, backend=backend, status=status)
-            self.load_count[spec.key] = self.load_count.get(spec.key, 0) + 1
-            self._touch(spec.key)
-            self._evict(keep=spec.key)
+            self._failures.pop(key, None)
+            self._entries[key] = _Entry(spec=spec, backend=backend, status=status)
+            self.load_count[key] = self.load_count.get(key, 0) + 1
+            self._touch(key)
+            self._evict(keep=key)
+        self._finish_unloads()
         return backend
 
     def _touch(self, key: str) -> None:
+        parent = self._entries[key].parent
+        if parent is not None and parent in self._entries:  # using an adapter uses its base
+            self._entries.move_to_end(parent)
+            self._entries[parent].status.last_used = time.time()
         self._entries.move_to_end(key)
         self._entries[key].status.last_used = time.time()
 
+    def _children(self, key: str) -> list[str]:
+        return [k for k, e in self._entries.items() if e.parent == key]
+
+    def _busy(self, key: str) -> bool:
+        """In use, or (a base) one of its adapters is."""
+        return bool(self._entries[key].in_use) or any(self._entries[k].in_use for k in self._children(key))
+
     def _evict(self, keep: str) -> None:
-        """Unload idle models, least recently used first, until the loaded total fits the budget."""
+        """Unload idle models, least recently used first, until the loaded total fits the budget (a base goes
+        with its adapters; the base of the model being loaded stays)."""
+        kept = {keep, self._entries[keep].parent} if keep in self._entries else {keep}
         for key in list(self._entries):
             if self.resident_bytes() <= self.budget_bytes:
                 return
-            entry = self._entries[key]
-            if key == keep or entry.in_use:
+            if key not in self._entries or key in kept or self._busy(key):
                 continue
             self._drop(key)
 
     def _drop(self, key: str) -> None:
+        """Forget an entry (a base with its adapters, adapters first) under the manager's lock; the weights are
+        freed by `_finish_unloads`, after that lock is released (detaching an adapter waits for the device lock,
+        and a thread holding the device lock may be waiting for the manager's lock)."""
+        for child in self._children(key):
+            self._drop(child)
         entry = self._entries.pop(key)
-        try:
-            entry.backend.unload()
-        finally:
-            entry.status.state = "not loaded"
+        entry.status.state = "not loaded"
+        self._pending.append(entry)
+
+    def _finish_unloads(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for entry in pending:
+            if entry.parent is None:
+                entry.backend.unload()
+            else:  # an adapter: removed from its shared base, which may be serving other work
+                with self.device_lock(entry.backend.device):
+                    entry.backend.unload()
 
     # ------------------------------------------------------------------ use
     @contextlib.contextmanager
     def use(self, spec: ModelSpec) -> Iterator[Any]:
         """Hold a model for one piece of work: it is not evicted meanwhile, and work on its device is serialised
         (re-entrant for the holding thread, so one thread may hold several models of one device at once)."""
+        key = self.key_of(spec)
         while True:
-            backend = self.get(spec)  # loads outside the global lock
+            backend = self._get(spec)  # loads outside the global lock
             with self._lock:
-                entry = self._entries.get(spec.key)
+                entry = self._entries.get(key)
                 if entry is not None and entry.backend is backend:
                     entry.in_use += 1
                     break
@@ -334,12 +499,19 @@ class ModelManager:
         lock = self.device_lock(backend.device) if backend.device != "remote" else contextlib.nullcontext()
         try:
             with lock:
-                yield backend
+                # a shared base: its peft layers switched to this spec's adapter (off for the base) for this work
+                shared = self._shares_base(spec)
+                previous = backend.activate() if shared else None
+                try:
+                    yield backend
+                finally:
+                    if shared and backend.model is not None:
+                        backend.restore(previous)
         finally:
             with self._lock:
                 entry.in_use -= 1
-                if spec.key in self._entries:
-                    self._touch(spec.key)
+                if key in self._entries:
+                    self._touch(key)
 
     def run(self, spec: ModelSpec, fn: Callable[..., Any], *args: Any, gpu_seconds: int | None = None,
             **kwargs: Any) -> Any:
@@ -368,51 +540,67 @@ class ModelManager:
 
     # ------------------------------------------------------------------ bookkeeping
     def unload(self, spec_or_key: ModelSpec | str) -> bool:
-        key = spec_or_key.key if isinstance(spec_or_key, ModelSpec) else spec_or_key
+        """Unload a model (a base goes with its adapters; an adapter alone leaves its base loaded)."""
+        key = self.key_of(spec_or_key) if isinstance(spec_or_key, ModelSpec) else spec_or_key
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 self._failures.pop(key, None)
                 return False
-            if entry.in_use:
+            if self._busy(key):
                 raise RuntimeError(f"model '{entry.spec.model_id}' is in use by a running job; try again when it ends")
             self._drop(key)
-            return True
+        self._finish_unloads()
+        return True
 
     def unload_all(self) -> None:
         with self._lock:
             for key in list(self._entries):
-                if not self._entries[key].in_use:
+                if key in self._entries and not self._busy(key):
                     self._drop(key)
+        self._finish_unloads()
 
     def is_loaded(self, spec: ModelSpec) -> bool:
+        key = self.key_of(spec)
         with self._lock:
-            return spec.key in self._entries
+            return key in self._entries
 
     def resident_bytes(self) -> int:
         with self._lock:
             return sum(e.status.memory_bytes for e in self._entries.values())
 
     def status(self, spec: ModelSpec) -> ModelStatus:
+        key = self.key_of(spec)
         with self._lock:
-            if spec.key in self._entries:
-                entry = self._entries[spec.key]
+            if key in self._entries:
+                entry = self._entries[key]
                 entry.status.in_use = entry.in_use
                 return entry.status
-            if spec.key in self._failures:
-                return self._failures[spec.key]
+            if key in self._failures:
+                return self._failures[key]
         if spec.backend == "openai-chat":
             device, dtype = "remote", "remote"
         elif self.device_resolved or (spec.device and spec.device != "auto"):
             device, dtype = self.placement(spec)
         else:
             device, dtype = "auto", spec.dtype or "auto"
-        return ModelStatus(key=spec.key, role=spec.role, backend=spec.backend, model_id=spec.model_id,
+        return ModelStatus(key=key, role=spec.role, backend=spec.backend, model_id=spec.model_id,
                            device=device, dtype=dtype, random_weights=spec.random_weights or spec.model_id.startswith("tiny:"))
 
     def loaded(self) -> list[ModelStatus]:
         with self._lock:
             return [e.status for e in self._entries.values()]
+
+    def loaded_bases(self) -> list[tuple[ModelStatus, list[tuple[str, ModelStatus]]]]:
+        """Each loaded base model with its loaded adapters, as (base status, [(adapter folder, status)])."""
+        with self._lock:
+            out = []
+            for key, entry in self._entries.items():
+                if entry.parent is None:
+                    entry.status.in_use = entry.in_use
+                    out.append((entry.status, [(e.adapter, e.status) for e in self._entries.values()
+                                               if e.parent == key]))
+            return out
 
 
 class ManagedModel:

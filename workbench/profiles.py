@@ -27,9 +27,13 @@ ROLE_DESCRIPTIONS = {
     "t2i": "text-to-image",
     "t2v": "text-to-video",
     "image_text": "image-text scorer (CLIP) + aesthetics",
-    "vit": "ViT backbone (Prompt-CAM)",
+    "vit": "plain ViT backbone for scripts and tests; no tab uses it (Prompt-CAM runs on the promptcam role)",
     "promptcam": "Prompt-CAM: frozen ViT backbone + class prompts checkpoint",
 }
+
+# Roles that no tab runs (scripts and tests use them): the banner's random-weights warning leaves them out, since
+# what a visitor sees never comes from them (Prompt-CAM runs on the `promptcam` role's trained backbone).
+ROLES_NO_TAB_USES = frozenset({"vit"})
 
 
 @dataclass

@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             gemma.model.set_adapter("before")
             runs.append(run_probes(gemma, probes, f"Gemma-3-270M + {Path(args.before).name} (before)",
                                    args.max_new_tokens, args.batch_size))
-            gemma.model.set_adapter("default")
+            gemma.model.set_adapter(gemma.adapter_name)  # the tuned adapter back on
         elif name == "smollm2":
             backend = _load("chat")
             runs.append(run_probes(backend, probes, "SmolLM2-135M-Instruct", args.max_new_tokens, args.batch_size))

@@ -4,7 +4,7 @@ instruct side (the offline profile's Gemma-3-270M base + adapter).
 A plain supervised fine-tuning loop (the one TRL's SFTTrainer runs for prompt/completion data): the
 prompt is the model's chat template around the instruction (Gemma-3-270M base has none, so the plain
 "### Instruction: / ### Response:" template of `backends.transformers_lm`), the loss falls on the
-response tokens and the end-of-sequence token only, and peft LoRA (r=8 on q/k/v/o) is the only thing
+response tokens and the end-of-sequence token only, and peft LoRA (r=8 on q/k/v/o and the MLP's gate/up/down) is the only thing
 trained. Usage:
 
     OMP_NUM_THREADS=2 python -m workbench.shift.train_adapter --out assets/adapters/gemma3-270m-instruct-lora
@@ -41,7 +41,9 @@ class TrainSettings:
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    # attention and the feed-forward (MLP) projections: an attention-only adapter leaves every feed-forward
+    # value vector as it is, so the behaviour-shift tab's feed-forward view shows nothing for the pair
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     seed: int = 0
     max_steps: int = 0  # 0 = run all epochs (tests cut a run short)
 
@@ -57,6 +59,9 @@ class TrainSettings:
             raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if isinstance(self.data, str):
             self.data = (self.data,)
+        self.target_modules = tuple(self.target_modules)
+        if not self.target_modules:
+            raise ValueError("target_modules must name at least one module")
         if not self.data:
             raise ValueError("data must name at least one JSON Lines file")
         return self
@@ -293,6 +298,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("epochs", "batch_size", "max_length", "lora_r", "lora_alpha", "warmup_steps", "seed", "max_steps"):
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=getattr(defaults, name))
     parser.add_argument("--learning-rate", dest="learning_rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--target-modules", dest="target_modules", nargs="+", default=list(defaults.target_modules),
+                        help="module names LoRA wraps (attention and MLP projections by default)")
     parser.add_argument("--heldout", default=str(DATA_DIR / "heldout.jsonl"),
                         help="items for the before/after generations in TRAINING.md ('' to skip)")
     parser.add_argument("--show", type=int, default=8, help="how many held-out items to generate for")
