@@ -10,6 +10,7 @@ import time
 import pytest
 
 from workbench.studies.store import sqlite_url
+from tests.shown import shown
 
 TOKEN = "test-researcher-token-8f2b"
 CODE = "REFINER-AB"
@@ -279,7 +280,7 @@ def test_streamlit_participant_view_and_dashboard(tmp_path, monkeypatch):
     at.run()
     at.text_input(key="study_code_input").set_value("nope-code")
     at.button(key="study_join").click().run()
-    assert "No study has the code 'nope-code'" in at.error[0].value
+    assert "No study has the code 'nope-code'" in shown(at.error[0].value)
     at.text_input(key="study_code_input").set_value(CODE)
     at.button(key="study_join").click().run()
     assert at.subheader[0].value.endswith("consent")

@@ -386,7 +386,8 @@ def test_cancelled_evolution_flow_keeps_rounds_on_disk(fake_ctx):
     (lambda c: flows.render_final(c, "fake", None, "a dog", flows.VideoInputs()), "run Evolve or Principles first"),
     (lambda c: flows.export(c, "fake", {"original": "x"}, "", 0.1), "run Evolve first"),
     (lambda c: flows.export(c, "fake", None, "", 0.1), "run Evolve first"),
-    (lambda c: flows.reopen(c, "fake", None, "/nonexistent"), "not a T2V run folder"),
+    (lambda c: flows.reopen(c, "fake", None, "/nonexistent"), "outside the folders this app reads from"),
+    (lambda c: flows.reopen(c, "fake", None, str(flows.RUNS_ROOT / "none")), "not a T2V run folder"),
     (lambda c: flows.parse_thresholds("align_original"), "metric=value pairs"),
 ])
 def test_bad_input_names_the_problem(fake_ctx, call, message):
