@@ -22,7 +22,7 @@ EVENTS_PER_PARTICIPANT = 6  # consent, task, three comparisons, questionnaire (n
 
 
 @pytest.fixture()
-def study_app(fake_ctx, tmp_path, monkeypatch):
+def study_app(fake_ctx, tmp_path, monkeypatch, study_db_url):
     """The whole app on the fake profile with the recorder on a fresh database; yields (url, service)."""
     from gradio_client import Client  # noqa: F401 -- fail early if missing
 
@@ -31,7 +31,7 @@ def study_app(fake_ctx, tmp_path, monkeypatch):
     from workbench.studies.recorder import attach
 
     monkeypatch.setenv("WORKBENCH_RESEARCHER_TOKEN", TOKEN)
-    service = attach(fake_ctx, sqlite_url(tmp_path / "studies.sqlite"))
+    service = attach(fake_ctx, study_db_url)
     demo = app.build_demo(fake_ctx)
     demo.queue(default_concurrency_limit=8)
     port = free_port()
