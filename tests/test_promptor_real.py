@@ -38,7 +38,9 @@ def test_whole_conversation_with_real_smollm2(real_manager, profiles, tmp_path):
     spoken = [m for m in state["messages"] if m["role"] == "agent" and (m.get("model_text") or m.get("raw_model_text"))]
     assert len(spoken) >= 5  # the real model phrased the replies
     assert all(m.get("status") == "complete" for m in state["messages"] if m["role"] == "agent")
-    assert {d["source"] for d in state["drafts"]} <= {"assembled", "polished", "refined"}
+    sources = [d["source"] for d in state["drafts"]]
+    assert set(sources) <= {"assembled", "polished", "refined"}
+    assert {"polished", "refined"} & set(sources), sources  # the model's polish was kept at least once
 
 
 @pytest.fixture()
