@@ -143,11 +143,12 @@ def test_streamlit_every_text_box_of_every_page_shows_markup_literally(chromium,
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     filled, echoed = {}, 0
     try:
+        page.goto(streamlit_url, wait_until="domcontentloaded")
         for module in discover_pages():
             name = module.__name__.rsplit(".", 1)[-1]
-            page.goto(f"{streamlit_url}/{name}", wait_until="domcontentloaded")
+            page.locator("[data-testid='stSidebarNavLink']", has_text=module.TITLE).first.click()
             main = page.locator("[data-testid='stMain']")
-            main.get_by_text(module.TITLE, exact=True).first.wait_for()
+            main.locator("h1", has_text=module.TITLE).first.wait_for()
             _streamlit_idle(page)
             title = page.title()
             for closed in main.locator("[data-testid='stExpander'] details:not([open]) summary").all():
