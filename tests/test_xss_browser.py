@@ -155,13 +155,16 @@ def test_streamlit_every_text_box_of_every_page_shows_markup_literally(chromium,
                 if closed.is_visible():
                     closed.click()
             _streamlit_idle(page)
-            boxes = main.evaluate_handle(TEXT_BOXES)
-            count = page.evaluate("boxes => boxes.length", boxes)
-            for i in range(count):
-                box = page.evaluate_handle("([boxes, i]) => boxes[i]", [boxes, i]).as_element()
+            count = 0
+            while count < 40:  # each commit reruns the script and may redraw the page: find the boxes again
+                boxes = main.evaluate_handle(TEXT_BOXES)
+                if count >= page.evaluate("boxes => boxes.length", boxes):
+                    break
+                box = page.evaluate_handle("([boxes, i]) => boxes[i]", [boxes, count]).as_element()
                 box.fill(probe)
                 box.press("Tab")  # Streamlit commits a text box's value when it loses focus
                 _streamlit_idle(page)
+                count += 1
             filled[name] = count
             for label in main.evaluate(STREAMLIT_ACTIONS):
                 button = main.get_by_role("button", name=label, exact=True).first
