@@ -45,7 +45,7 @@ def gradio_action(ctx: Any, trigger: Callable[..., Any], name: str, fn: Callable
                 yield from stream_action(ctx, name, fn, args, tab=tab, session_id=session_id, frontend="gradio",
                                          input_names=names)
             except ActionError as exc:
-                raise gr.Error(exc.message) from None
+                raise gr.Error(exc.html, print_exception=False) from None
     else:
         def call(*values: Any):
             args, session_id, progress = split(values)
@@ -58,7 +58,7 @@ def gradio_action(ctx: Any, trigger: Callable[..., Any], name: str, fn: Callable
                 return run_action(ctx, name, fn, args, tab=tab, session_id=session_id, frontend="gradio",
                                   input_names=names, on_progress=on_progress if job else None, job=job)
             except ActionError as exc:
-                raise gr.Error(exc.message) from None
+                raise gr.Error(exc.html, print_exception=False) from None
 
     # Gradio injects the request (by annotation) and progress (by default value) into positional parameters
     # it finds in the signature, so the wrapper declares exactly n inputs, then those two.
@@ -130,7 +130,7 @@ def streamlit_action(ctx: Any, name: str, fn: Callable[..., Any], *args: Any, ta
                           input_names=list(input_names) if input_names is not None else None,
                           on_progress=on_progress if job else None, job=job)
     except ActionError as exc:
-        st.error(exc.message)
+        st.error(exc.markdown)
         if exc.partial is not None:
             st.session_state[f"{name}_partial"] = exc.partial
         return None
@@ -155,4 +155,4 @@ def streamlit_stream(ctx: Any, name: str, fn: Callable[..., Any], *args: Any, ta
                                  frontend="streamlit",
                                  input_names=list(input_names) if input_names is not None else None)
     except ActionError as exc:
-        st.error(exc.message)
+        st.error(exc.markdown)

@@ -46,13 +46,16 @@ def settings_from(polish: Any, temperature: Any, seed: Any) -> PromptorSettings:
 
 
 def versions_from(text: Any) -> list[int] | None:
-    text = (text or "").replace("v", "").strip() if isinstance(text, str) else ""
+    typed = text if isinstance(text, str) else ""
+    text = typed.replace("v", "").strip()
     if not text:
         return None
     try:
         return [int(part) for part in text.replace(" ", ",").split(",") if part]
-    except ValueError:
-        raise ValueError(f"drafts to compare must be version numbers like '1, 3', got {text!r}") from None
+    except ValueError:  # echo what was typed (a preview), not the text with its v's removed
+        from workbench.text import preview
+
+        raise ValueError(f"drafts to compare must be version numbers like '1, 3', got '{preview(typed)}'") from None
 
 
 def stage_markdown(view: Any) -> str:

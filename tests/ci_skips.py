@@ -2,7 +2,7 @@
 
 Locally, a browser test skips when Debian's chromium is missing and the torchrun test skips when torchrun is not
 beside the interpreter. In CI (environment variable CI set, as every CI service and .ci/run do) the same skip
-would hide that the check never ran, so tests marked `browser`, `torchrun` or `real_models` that skip are
+would hide that the check never ran, so tests marked `browser`, `torchrun`, `real_models` or `postgres` that skip are
 reported as failed, with the skip's reason."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-MUST_RUN_IN_CI = ("browser", "torchrun", "real_models")
+MUST_RUN_IN_CI = ("browser", "torchrun", "real_models", "postgres")
 
 
 def in_ci() -> bool:

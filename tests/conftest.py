@@ -138,6 +138,51 @@ def app_page(browser_app):
     page.close()
 
 
+POSTGRES_ENV = "WORKBENCH_TEST_POSTGRES"  # an admin URL of a PostgreSQL server the tests may create databases on
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def study_db_url(request, tmp_path, monkeypatch):
+    """A fresh, empty studies database, once on SQLite and once on PostgreSQL, also set as DATABASE_URL (what a
+    deployment sets). PostgreSQL needs WORKBENCH_TEST_POSTGRES (e.g. postgresql+psycopg://postgres@/postgres?host=
+    /var/run/postgresql; .ci/run starts Debian's server and sets it): each test gets its own database, dropped
+    after. Without it the PostgreSQL run skips locally and fails in CI (tests/ci_skips.py)."""
+    if request.param == "sqlite":
+        from workbench.studies.store import sqlite_url
+
+        url = sqlite_url(tmp_path / "studies.sqlite")
+        monkeypatch.setenv("DATABASE_URL", url)
+        yield url
+        return
+    from tests.ci_skips import missing_tool
+
+    admin_url = os.environ.get(POSTGRES_ENV, "").strip()
+    if not admin_url:
+        missing_tool(f"no PostgreSQL server for the studies tests: set {POSTGRES_ENV} to an admin URL "
+                     f"(.ci/run installs and starts Debian's postgresql)")
+    import uuid
+
+    from sqlalchemy import create_engine, make_url
+
+    name = f"wb_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("DATABASE_URL", url)
+    try:
+        yield url
+    finally:
+        from workbench.studies import store
+
+        cached = store._stores.pop(url, None)
+        if cached is not None:
+            cached.close()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
 def spec(role: str, backend: str, model: str, **options):
     """A ModelSpec for tests: `spec("chat", "transformers-lm", "tiny:causal-lm")`."""
     from backends.base import ModelSpec

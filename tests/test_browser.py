@@ -4,9 +4,13 @@ One more test starts `streamlit run app.py` for real. Helpers for new tabs: test
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
+
+import numpy as np
+from PIL import Image
 
 import psutil
 import pytest
@@ -15,6 +19,14 @@ from playwright.sync_api import expect
 from tests.browser import open_tab, screenshot, table_rows, wait_for_text
 
 pytestmark = pytest.mark.browser
+
+# An <img>'s decoded pixels as Chromium drew them: per-channel means (RGB) and the standard deviation around them.
+CANVAS_STATS = """i => { const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;
+    const g = c.getContext('2d'); g.drawImage(i, 0, 0); const d = g.getImageData(0, 0, c.width, c.height).data;
+    const n = d.length / 4, m = [0, 0, 0];
+    for (let p = 0; p < d.length; p += 4) for (let ch = 0; ch < 3; ch++) m[ch] += d[p + ch] / n;
+    let v = 0; for (let p = 0; p < d.length; p += 4) for (let ch = 0; ch < 3; ch++) v += (d[p + ch] - m[ch]) ** 2;
+    return [...m, Math.sqrt(v / (n * 3))]; }"""
 
 
 def test_models_tab_loads_a_model_into_the_table(app_page):
@@ -77,6 +89,30 @@ def test_t2i_tab_refines_then_renders_images(app_page):
     assert "original (same seed)" in grid_text and "total" in grid_text and "random weights" in grid_text
     # One chart of every metric per image.
     page.wait_for_function("() => document.querySelectorAll('#t2i-chart .js-plotly-plot .main-svg').length > 0")
+    # What is shown is what the flow returned: the round's ZIP (the flow's PNGs and scores) against the page.
+    href = panel.locator("#t2i-download a").first.get_attribute("href")
+    round_zip = zipfile.ZipFile(io.BytesIO(page.request.get(href).body()))
+    record = json.loads(round_zip.read("round.json"))
+    assert len(record["images"]) == 5
+    returned = [np.asarray(Image.open(io.BytesIO(round_zip.read(item["file"]))).convert("RGB"), dtype=float)
+                for item in record["images"]]
+    stats = np.array([[*a.mean(axis=(0, 1)), np.sqrt(((a - a.mean(axis=(0, 1))) ** 2).mean())] for a in returned])
+    for k in range(5):
+        shown = np.array(images.nth(k).evaluate(CANVAS_STATS))  # the pixels Chromium decoded and drew
+        assert np.abs(shown - stats[k]).max() < 3.0, (k, shown, stats[k])  # the gallery re-encodes (webp)
+        assert np.argmin(np.abs(stats - shown).sum(axis=1)) == k  # closer to its own image than to any other
+    traces = page.evaluate("() => document.querySelector('#t2i-chart .js-plotly-plot').data"
+                           ".map(t => [t.name, [...t.x], [...t.y]])")
+    assert [t[0] for t in traces] == [item["label"] for item in record["images"]]
+    compared = 0
+    for (name, x, y), item in zip(traces, record["images"]):
+        for metric, score in item["scores"]["scores"].items():
+            label = f"{metric} /10" if metric == "aesthetic" else metric
+            if score["value"] is not None:
+                scale = 10 if metric == "aesthetic" else 1
+                assert y[x.index(label)] == pytest.approx(score["value"] / scale, rel=1e-6, abs=1e-9), (name, metric)
+                compared += 1
+    assert compared >= 5 * 2, compared
     screenshot(page, "t2i_tab")
 
 

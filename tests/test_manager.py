@@ -156,23 +156,35 @@ def test_failed_load_names_the_model_and_leaves_the_manager_usable():
 def test_work_on_one_device_is_serialised():
     m = ModelManager(budget_bytes=100 * MIB, device="cpu")
     spec = fake("chat", "fake/a")
-    active, peak = [0], [0]
+    active, peak, entered = [0], [0], []
     lock = threading.Lock()
+    device = m.device_lock("cpu")
+    first_inside, release = threading.Event(), threading.Event()
 
     def job(backend):
         with lock:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
-        time.sleep(0.05)
+            entered.append(threading.get_ident())
+        if len(entered) == 1:  # the first job holds the device until the other three are queued behind it
+            first_inside.set()
+            assert release.wait(60)
         with lock:
             active[0] -= 1
 
     threads = [threading.Thread(target=m.run, args=(spec, job)) for _ in range(4)]
     for t in threads:
         t.start()
+    assert first_inside.wait(60)
+    deadline = time.monotonic() + 60
+    while len(device._cond._waiters) < 3:  # parked on the device's queue (a Condition), not merely unscheduled
+        assert time.monotonic() < deadline, f"only {len(device._cond._waiters)} job(s) waited for the device"
+        time.sleep(0.001)
+    assert len(entered) == 1  # three queued, one inside
+    release.set()
     for t in threads:
-        t.join()
-    assert peak[0] == 1
+        t.join(60)
+    assert peak[0] == 1 and len(entered) == 4
 
 
 def test_unload_refuses_a_busy_model_and_frees_an_idle_one():

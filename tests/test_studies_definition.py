@@ -185,3 +185,37 @@ def test_blinding_labels_and_order_do_not_reveal_the_condition():
     # Each condition's items come first about half the time (2 of 4 items each), and every item gets every label.
     assert all(160 <= v <= 240 for v in first_label.values()), first_label
     assert all(set(c) == {"A", "B", "C", "D"} and min(c.values()) >= 60 for c in label_of.values()), label_of
+
+
+def alias_bomb(levels: int, width: int = 9) -> str:
+    """A "billion laughs" study file: each level repeats the one below `width` times (9**levels values)."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + f"\ncode: BOMB-1\ntitle: *a{levels}\n"
+
+
+@pytest.mark.parametrize("text, line, message", [
+    (alias_bomb(6), 5, "expands to more than 50,000 values"),
+    (alias_bomb(9), 5, "expands to more than 50,000 values"),
+    ("code: abc\ntitle: &t [a, *t]\n", 2, "refers to a block that contains it"),
+    ("a: &x\n  b: *x\ncode: abc\n", 1, "refers to a block that contains it"),
+    ("x: " + "[" * 200 + "]" * 200, 1, "nested more than 50 levels deep"),
+    ("code: abc\ntitle: " + "a" * 200_001, None, "at most 200,000 are read"),
+    ("? [a, b]\n: 1\n", 1, "must be text"),
+    ("code: !!python/object:os.system x\n", 1, "value cannot be read"),
+])
+def test_hostile_yaml_is_one_clear_problem_not_a_hang_or_a_recursion_error(text, line, message):
+    with pytest.raises(StudyError) as info:
+        parse_study(text, source="pasted.yaml")
+    found = [p for p in info.value.problems if message in p.message]
+    assert len(found) == 1, info.value.problems
+    assert found[0].line == line
+    if "text" not in message and "cannot be read" not in message:
+        # the size refusals stop before any value is built: the one problem, not "'consent' is missing" after it
+        assert len(info.value.problems) == 1, info.value.problems
+
+
+def test_aliases_within_the_limit_still_work():
+    text = MINIMAL.replace("DESIGN", "between").replace("METHOD", "counterbalanced")
+    text = text.replace("title: t", "title: &c ok").replace("consent: ok", "consent: *c")
+    assert parse_study(text).consent == "ok"

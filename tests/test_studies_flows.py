@@ -36,7 +36,7 @@ steps:
 
 
 @pytest.fixture()
-def ctx(tmp_path, monkeypatch):
+def ctx(tmp_path, monkeypatch, study_db_url):
     from PIL import Image
 
     folder = tmp_path / "studies"
@@ -48,7 +48,7 @@ def ctx(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_STUDIES_DIR", str(folder))
     monkeypatch.setenv("WORKBENCH_RESEARCHER_TOKEN", "tok")
     context = SimpleNamespace(events=EventBus(), studies=None)
-    attach(context, sqlite_url(tmp_path / "flows.sqlite"))
+    attach(context, study_db_url)
     return context
 
 

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from workbench.studies.store import sqlite_url
+from tests.shown import shown
 
 TOKEN = "test-researcher-token-8f2b"
 CODE = "REFINER-AB"
@@ -21,7 +22,7 @@ EVENTS_PER_PARTICIPANT = 6  # consent, task, three comparisons, questionnaire (n
 
 
 @pytest.fixture()
-def study_app(fake_ctx, tmp_path, monkeypatch):
+def study_app(fake_ctx, tmp_path, monkeypatch, study_db_url):
     """The whole app on the fake profile with the recorder on a fresh database; yields (url, service)."""
     from gradio_client import Client  # noqa: F401 -- fail early if missing
 
@@ -30,7 +31,7 @@ def study_app(fake_ctx, tmp_path, monkeypatch):
     from workbench.studies.recorder import attach
 
     monkeypatch.setenv("WORKBENCH_RESEARCHER_TOKEN", TOKEN)
-    service = attach(fake_ctx, sqlite_url(tmp_path / "studies.sqlite"))
+    service = attach(fake_ctx, study_db_url)
     demo = app.build_demo(fake_ctx)
     demo.queue(default_concurrency_limit=8)
     port = free_port()
@@ -313,7 +314,7 @@ def test_streamlit_participant_view_and_dashboard(tmp_path, monkeypatch):
     at.run()
     at.text_input(key="study_code_input").set_value("nope-code")
     at.button(key="study_join").click().run()
-    assert "No study has the code 'nope-code'" in at.error[0].value
+    assert "No study has the code 'nope-code'" in shown(at.error[0].value)
     at.text_input(key="study_code_input").set_value(CODE)
     at.button(key="study_join").click().run()
     assert at.subheader[0].value.endswith("consent")

@@ -16,21 +16,24 @@ from tests.app_process import ROOT, free_port, wait_for_http
 from workbench.studies.store import StudyStore, current_revision, sqlite_url
 
 
-def test_a_database_made_by_the_first_migration_upgrades_with_its_events_intact(tmp_path):
-    url = sqlite_url(tmp_path / "old.sqlite")
+def test_a_database_made_by_the_first_migration_upgrades_with_its_events_intact(study_db_url):
+    from sqlalchemy import inspect, text
+
+    url = study_db_url
     old = StudyStore(url, migrate_to="0001")
     assert current_revision(old.engine) == "0001"
-    with sqlite3.connect(tmp_path / "old.sqlite") as db:  # rows as the first schema's code wrote them
-        db.execute("INSERT INTO studies VALUES ('OLD-1', 'old', 'abc', 'code: OLD-1', 1, 1.0)")
-        db.execute("INSERT INTO participants VALUES ('p1', 'OLD-1', 0, '[\"a\"]', 1, 2.0, 3.0)")
+    with old.engine.begin() as db:  # rows as the first schema's code wrote them, in plain SQL
+        db.execute(text("INSERT INTO studies VALUES ('OLD-1', 'old', 'abc', 'code: OLD-1', 1, 1.0)"))
+        db.execute(text("INSERT INTO participants VALUES ('p1', 'OLD-1', 0, '[\"a\"]', 1, 2.0, 3.0)"))
         for i in range(25):
-            db.execute("INSERT INTO events (created_at, session_id, participant_id, study_code, action, tab, frontend,"
-                       " inputs, outputs, error, error_kind, seconds, provenance) VALUES (?, 's1', 'p1', 'OLD-1', ?,"
-                       " 't2i', 'gradio', ?, 'null', NULL, NULL, 0.5, '[]')", (100.0 + i, f"act{i}",
-                                                                                 json.dumps({"i": i})))
-        columns = [row[1] for row in db.execute("PRAGMA table_info(events)")]
-        before = [dict(zip(columns, row)) for row in db.execute("SELECT * FROM events ORDER BY id")]
-    assert "step_key" not in columns and len(before) == 25
+            db.execute(text("INSERT INTO events (created_at, session_id, participant_id, study_code, action, tab, "
+                            "frontend, inputs, outputs, error, error_kind, seconds, provenance) VALUES (:t, 's1', "
+                            "'p1', 'OLD-1', :a, 't2i', 'gradio', :i, 'null', NULL, NULL, 0.5, '[]')"),
+                       {"t": 100.0 + i, "a": f"act{i}", "i": json.dumps({"i": i})})
+    with old.engine.connect() as db:
+        before = [dict(r) for r in db.execute(text("SELECT * FROM events ORDER BY id")).mappings()]
+    columns = [c["name"] for c in inspect(old.engine).get_columns("events")]
+    assert "step_key" not in columns and len(before) == 25 and set(before[0]) == set(columns)
     old.close()
 
     new = StudyStore(url)  # what the app does on start: upgrade to head
@@ -44,8 +47,7 @@ def test_a_database_made_by_the_first_migration_upgrades_with_its_events_intact(
     event_id = new.add_event({"action": "new", "tab": "studies", "session_id": "s2", "frontend": "python",
                               "inputs": {}}, step_key="write@a", condition="a")
     assert new.table("events")[-1]["id"] == event_id and new.table("events")[-1]["condition"] == "a"
-    with new.engine.connect() as conn:
-        indexes = {row[1] for row in conn.exec_driver_sql("PRAGMA index_list(events)")}
+    indexes = {ix["name"] for ix in inspect(new.engine).get_indexes("events")}
     assert {"ix_events_participant", "ix_events_study"} <= indexes
     assert new.integrity_check() == "ok"
 
@@ -80,9 +82,9 @@ def test_database_url_and_spaces_paths(tmp_path, monkeypatch):
     assert store_module.default_url() == f"sqlite:///{tmp_path / 'volume' / 'prompt-workbench' / 'studies.sqlite'}"
 
 
-def _start_server(db: str, log_path):
+def _start_server(database_url: str, log_path):
     port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "WORKBENCH_STUDIES_DB": db,
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "DATABASE_URL": database_url,
            "OMP_NUM_THREADS": "1"}
     log = open(log_path, "w")
     proc = subprocess.Popen([sys.executable, "app.py", "--profile", "fake", "--port", str(port)], cwd=str(ROOT),
@@ -93,14 +95,13 @@ def _start_server(db: str, log_path):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_writes_loses_no_committed_event(tmp_path):
+def test_sigkill_mid_writes_loses_no_committed_event(tmp_path, study_db_url):
     """Participants hammer a real server; every action a client saw answered (its event is committed before
     the answer is sent) must be in the database after a SIGKILL, and the file must pass integrity_check."""
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    db = str(tmp_path / "kill.sqlite")
-    proc, url, log = _start_server(db, tmp_path / "server.log")
+    proc, url, log = _start_server(study_db_url, tmp_path / "server.log")
     acked: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -108,7 +109,7 @@ def test_sigkill_mid_writes_loses_no_committed_event(tmp_path):
 
     def participant(t: int) -> None:
         try:
-            client = Client(url + "/study/", verbose=False)  # the participant page: only the study
+            client = Client(url + "/study/", verbose=False, httpx_kwargs={"timeout": 180})  # the participant page; loaded shared cores
             client.predict("REFINER-AB", api_name="/studies_join")
             client.predict(True, api_name="/studies_consent")
         except BaseException as exc:  # noqa: BLE001 -- reported below
@@ -144,7 +145,7 @@ def test_sigkill_mid_writes_loses_no_committed_event(tmp_path):
         answered = list(acked)
     assert len(answered) >= 150
 
-    store = StudyStore(sqlite_url(db))  # "restart": open (and migrate) the file the killed server wrote
+    store = StudyStore(study_db_url)  # "restart": open (and migrate) the database the killed server wrote
     assert store.integrity_check() == "ok"
     stored = {json.loads(e["inputs"]).get("answer") for e in store.table("events") if e["action"] == "studies_submit_task"}
     missing = [m for m in answered if m not in stored]

@@ -8,6 +8,7 @@ import pytest
 
 from tests.app_process import free_port
 from tests.conftest import ROOT, gradio_client_for
+from tests.shown import shown
 
 SHIFT_METHODS = ["gradient × input (the paper's)"]
 SHIFT_PARTS = ["attribution", "attention", "ffn"]
@@ -111,4 +112,4 @@ def test_shift_model_load_failure_is_a_clear_message_in_streamlit():
     at.run()
     assert not at.exception, [e.value for e in at.exception]  # no traceback on the page
     assert len(at.error) == 1
-    _assert_load_message(at.error[0].value)
+    _assert_load_message(shown(at.error[0].value))

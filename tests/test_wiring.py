@@ -10,6 +10,7 @@ from tests.conftest import spec
 from workbench.actions import ActionError, run_action, stream_action
 from workbench.context import AppContext
 from workbench.models import ModelLoadError, ModelManager
+from tests.shown import shown
 
 
 @pytest.fixture()
@@ -66,6 +67,43 @@ def test_known_errors_keep_their_message_and_unknown_ones_are_logged_not_shown(c
     assert "Something went wrong in 'c' (KeyError" in info.value.message and "Traceback" not in info.value.message
     assert "Traceback" in caplog.text and "KeyError" in caplog.text  # the server log has the traceback
     assert [e.error_kind for e in events] == ["input", "input", "internal"]
+
+
+def test_a_user_error_is_one_log_line_with_the_action_and_only_a_bug_has_a_traceback(ctx, caplog):
+    def bad_code(code):
+        raise ValueError(f"No study has the code '{code}'.")
+
+    with caplog.at_level(logging.INFO, logger="workbench.actions"):
+        for _ in range(3):
+            with pytest.raises(ActionError):
+                run_action(ctx, "studies_join", bad_code, ("<b>x</b>" * 2000,))
+    records = [r for r in caplog.records if r.name == "workbench.actions"]
+    assert len(records) == 3 and all(r.exc_info is None for r in records)
+    lines = caplog.text.splitlines()
+    assert len(lines) == 3 and all("action studies_join: input error: No study has the code" in ln for ln in lines)
+    assert max(len(ln) for ln in lines) < 400  # the 14,000-character code is previewed, not logged whole
+    caplog.clear()
+
+    with caplog.at_level(logging.INFO, logger="workbench.actions"):
+        with pytest.raises(ActionError):
+            run_action(ctx, "t2i_refine", lambda: {}["missing"])
+    (record,) = [r for r in caplog.records if r.name == "workbench.actions"]
+    assert record.exc_info is not None and "t2i_refine" in record.getMessage()
+
+
+def test_an_error_message_is_cut_and_shown_literally_in_both_front_ends(ctx):
+    probe = "<img src=x onerror=alert(1)> **bold** [x](javascript:alert(1))"
+
+    def echo(code):
+        raise ValueError(f"bad code {code}")
+
+    with pytest.raises(ActionError) as info:
+        run_action(ctx, "a", echo, (probe + "y" * 10_000,))
+    error = info.value
+    assert len(error.message) < 2100 and error.message.endswith("characters)")
+    assert "<img" not in error.html and "&lt;img src=x onerror=alert(1)&gt;" in error.html
+    assert "**" not in error.markdown.replace("\\*", "") and "](" not in error.markdown
+    assert shown(error.markdown) == error.message
 
 
 def test_a_broken_subscriber_never_breaks_the_action(ctx):
@@ -178,7 +216,7 @@ def test_a_model_load_failure_is_the_same_clear_message_in_gradio_and_streamlit(
     at.button[0].click()
     at.run()
     assert not at.exception, at.exception
-    assert [e.value for e in at.error] == [event.error]
+    assert [shown(e.value) for e in at.error] == [event.error]
 
 
 def _streamlit_shift_with_broken_model() -> None:

@@ -1,7 +1,8 @@
 """The wiring layer's core: every user action of every tab, in both front ends, runs through `run_action`.
 
-It (1) turns known errors into one user-facing message, the same text in Gradio and Streamlit; (2) keeps
-unexpected errors from reaching the UI as tracebacks, logging them with their traceback instead; (3) emits
+It (1) turns known errors into one user-facing message, the same text in Gradio and Streamlit, logged as one
+line with the action's name (no traceback: the user can act on it); (2) keeps unexpected errors from reaching
+the UI as tracebacks, logging them with their traceback instead; (3) emits
 an `Event` to the subscribers on the AppContext (the study recorder is one). The front-end adapters in
 `pages/_wiring.py` only translate: the message into `gr.Error` or `st.error`, progress into `gr.Progress`
 or `st.progress`.
@@ -26,16 +27,50 @@ log = logging.getLogger(__name__)
 KNOWN_ERRORS: tuple[type[BaseException], ...] = (ValueError, ModelLoadError, TimeoutError, ConnectionError)
 
 
+MAX_MESSAGE = 2000  # characters of an error shown to the user (a study file's problem list fits; a pasted essay not)
+
+
 class ActionError(Exception):
-    """What the front end shows instead of a traceback. `kind`: input | cancelled | internal."""
+    """What the front end shows instead of a traceback. `kind`: input | cancelled | internal. The message is
+    plain text that may contain what the user typed: front ends show it as `html` (Gradio renders a toast's
+    message as HTML) or `markdown` (st.error renders Markdown), both of which show every character literally."""
 
     def __init__(self, message: str, kind: str = "input", partial: Any = None):
         super().__init__(message)
         self.message, self.kind, self.partial = message, kind, partial
 
+    @property
+    def html(self) -> str:
+        import html
+
+        return html.escape(self.message, quote=False)  # quotes are harmless in text and read better unescaped
+
+    @property
+    def markdown(self) -> str:
+        from workbench.text import literal_markdown
+
+        return literal_markdown(self.message)
+
 
 def user_message(action: str, exc: BaseException) -> tuple[str, str]:
-    """(message, kind) for an exception raised by an action."""
+    """(message, kind) for an exception raised by an action; at most MAX_MESSAGE characters."""
+    message, kind = _message(action, exc)
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + f"… (message cut; {len(message):,} characters)"
+    return message, kind
+
+
+def _log(name: str, message: str, kind: str) -> None:
+    """One line for an error the user can act on; the traceback only for an unexpected one."""
+    if kind == "internal":
+        log.exception("action %s failed", name)
+    else:
+        from workbench.text import preview
+
+        log.warning("action %s: %s error: %s", name, kind, preview(message, 200))
+
+
+def _message(action: str, exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, ActionError):
         return exc.message, exc.kind
     if isinstance(exc, Cancelled):
@@ -83,8 +118,7 @@ def run_action(ctx: Any, name: str, fn: Callable[..., Any], args: tuple = (), kw
         if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit, Streamlit's rerun/stop signals
             raise
         message, kind = user_message(name, exc)
-        if kind == "internal":
-            log.exception("action %s failed", name)
+        _log(name, message, kind)
         event.error, event.error_kind = message, kind
         event.seconds = time.perf_counter() - started
         partial = getattr(exc, "partial", None)
@@ -116,8 +150,7 @@ def stream_action(ctx: Any, name: str, fn: Callable[..., Iterator[Any]], args: t
         raise
     except Exception as exc:
         message, kind = user_message(name, exc)
-        if kind == "internal":
-            log.exception("action %s failed", name)
+        _log(name, message, kind)
         event.error, event.error_kind = message, kind
         event.seconds = time.perf_counter() - started
         _emit(ctx, event, last)

@@ -1,6 +1,11 @@
 """YAML files people write by hand (study files, screenshot scenarios), read with the line of every value so
 that a checker can explain each mistake by line ("line 12 (steps[1].kind): ... did you mean 'task'?").
-Uses yaml's node marks; libyaml's C loader when installed."""
+Uses yaml's node marks; libyaml's C loader when installed.
+
+Files come from people (a researcher pastes one into "Check a study file"), so reading is bounded: at most
+`MAX_CHARS` characters, `MAX_DEPTH` levels of nesting and `MAX_VALUES` values after aliases are expanded (a
+"billion laughs" file of nested `*alias` repeats is refused in a millisecond instead of filling memory), and an
+alias that contains itself is a problem with its line, not a RecursionError."""
 
 from __future__ import annotations
 
@@ -11,6 +16,15 @@ from typing import Any
 import yaml
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # ids people write: lower_case, starting with a letter
+
+MAX_CHARS = 200_000  # the shipped study is 3 KB; a study with 100 steps of long texts stays far below this
+MAX_VALUES = 50_000  # values after alias expansion (each key, item and scalar counts once per place it appears)
+MAX_DEPTH = 50  # nesting levels (a study file uses about 6)
+
+
+class _TooBig(Exception):
+    def __init__(self, problem: "Problem"):
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -35,9 +49,14 @@ class FileProblems(ValueError):
         super().__init__(f"{source}: {len(problems)} problem(s) in the {self.what}:\n{lines}")
 
 
-def read_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int], list[Problem]]:
+def read_yaml(text: str, source: str, max_chars: int = MAX_CHARS,
+              max_values: int = MAX_VALUES) -> tuple[Any, dict[tuple, int], list[Problem]]:
     """Parse `text`, returning the data, a map from each value's path to its line, and problems YAML itself
-    has (syntax errors with their line, duplicate keys)."""
+    has (syntax errors with their line, duplicate keys, a file too long, too deep, or whose aliases expand to
+    more than `max_values` values). On a size problem the data is None and nothing was built."""
+    if len(text) > max_chars:
+        return None, {}, [Problem(None, "", f"the file is {len(text):,} characters; at most {max_chars:,} are read "
+                                            f"(split the study, or move long texts into media files)")]
     try:
         node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: 10x faster
     except yaml.YAMLError as exc:
@@ -49,18 +68,30 @@ def read_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int], list[Probl
         return None, {}, [Problem(line, "", f"not valid YAML: {problem}")]
     if node is None:
         return None, {}, [Problem(None, "", "the file is empty")]
+    too_big = _measure(node, max_values)
+    if too_big is not None:
+        return None, {}, [too_big]
     lines: dict[tuple, int] = {}
     problems: list[Problem] = []
     loader = yaml.SafeLoader("")
 
-    def walk(n: Any, path: tuple) -> Any:
+    def scalar(n: Any, path: tuple) -> Any:
+        try:
+            return loader.construct_object(n, deep=True)
+        except yaml.YAMLError as exc:  # an unknown tag such as !!python/object: SafeLoader refuses it
+            problems.append(Problem(n.start_mark.line + 1, fmt_path(path),
+                                    f"value cannot be read: {getattr(exc, 'problem', None) or exc}"))
+            return None
+
+    def walk(n: Any, path: tuple) -> Any:  # bounded: `_measure` checked the expanded size, depth and cycles
         lines.setdefault(path, n.start_mark.line + 1)  # a key's own line wins over its value's
         if isinstance(n, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in n.value:
-                key = loader.construct_object(key_node, deep=True)
+                key = scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
                 if not isinstance(key, str):
-                    problems.append(Problem(key_node.start_mark.line + 1, fmt_path(path), f"key {key!r} must be text"))
+                    what = repr(key) if isinstance(key_node, yaml.ScalarNode) else "a list or mapping"
+                    problems.append(Problem(key_node.start_mark.line + 1, fmt_path(path), f"key {what} must be text"))
                     continue
                 if key in out:
                     problems.append(Problem(key_node.start_mark.line + 1, fmt_path(path + (key,)),
@@ -71,9 +102,45 @@ def read_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int], list[Probl
             return out
         if isinstance(n, yaml.SequenceNode):
             return [walk(v, path + (i,)) for i, v in enumerate(n.value)]
-        return loader.construct_object(n, deep=True)
+        return scalar(n, path)
 
     return walk(node, ()), lines, problems
+
+
+def _measure(root: Any, max_values: int) -> Problem | None:
+    """A problem if the composed node graph, with its aliases expanded, would hold more than `max_values` values,
+    nest deeper than MAX_DEPTH or contain itself; None otherwise. Linear in the file: each node's expanded size is
+    computed once (an alias is the same node object as its anchor)."""
+    sizes: dict[int, int] = {}
+    inside: set[int] = set()
+
+    def size(n: Any, depth: int) -> int:
+        line = n.start_mark.line + 1
+        if id(n) in sizes:
+            return sizes[id(n)]
+        if id(n) in inside:
+            raise _TooBig(Problem(line, "", "an alias (*name) refers to a block that contains it, so the value "
+                                            "would never end"))
+        if depth > MAX_DEPTH:
+            raise _TooBig(Problem(line, "", f"nested more than {MAX_DEPTH} levels deep"))
+        total = 1
+        if isinstance(n, (yaml.MappingNode, yaml.SequenceNode)):
+            inside.add(id(n))
+            children = [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else n.value
+            for child in children:
+                total += size(child, depth + 1)
+                if total > max_values:
+                    raise _TooBig(Problem(line, "", f"the file expands to more than {max_values:,} values: aliases "
+                                                    f"(*name) that repeat blocks many times are refused"))
+            inside.discard(id(n))
+        sizes[id(n)] = total
+        return total
+
+    try:
+        size(root, 0)
+    except _TooBig as exc:
+        return exc.problem
+    return None
 
 
 def fmt_path(path: tuple) -> str:

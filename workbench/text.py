@@ -17,3 +17,21 @@ def escape_markdown(text: object) -> str:
     value = html.escape(str(text), quote=False)
     value = _MD_SPECIAL.sub(r"\\\1", value)
     return " ".join(value.split())
+
+
+PREVIEW_CHARS = 60  # enough to recognise what was typed; a message never echoes a whole pasted text
+
+
+def preview(text: object, limit: int = PREVIEW_CHARS) -> str:
+    """`text` on one line, cut to `limit` characters with the full length said ("abc… (10,000 characters)"), for
+    error messages that echo what the user typed."""
+    value = " ".join(str(text).split())
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}… ({len(str(text)):,} characters)"
+
+
+def literal_markdown(text: object) -> str:
+    """`text` as literal characters in Markdown, keeping its line breaks (an error that lists problems line by
+    line): each line goes through `escape_markdown`."""
+    return "  \n".join(escape_markdown(line) for line in str(text).splitlines()) or ""

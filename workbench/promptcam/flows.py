@@ -199,6 +199,10 @@ def analyse(ctx: Any, state: dict | None, profile_name: str | None, upload: Any,
     from workbench.promptcam.explain import explain
     from workbench.promptcam.model import Preprocess
 
+    if str(checkpoint or "").strip():  # typed in the page: the server reads it, so only from its data folders
+        from workbench.user_paths import confined_folder
+
+        checkpoint = str(confined_folder(checkpoint, "checkpoint folder"))
     image, notes, name, true_class = _load_input(upload, example)
     spec, ckpt = resolve_spec(ctx, profile_name, checkpoint)
     if ckpt is None:

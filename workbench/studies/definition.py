@@ -353,4 +353,6 @@ def find_study(code: str) -> Study:
             study = _cached_study(path)
             if study is not None and study.code.lower() == code.lower():
                 return study
-    raise ValueError(f"No study has the code '{code}'. Check the code you were given (letters, digits, - and _).")
+    from workbench.text import preview
+
+    raise ValueError(f"No study has the code '{preview(code, 40)}'. Check the code you were given (letters, digits, - and _).")

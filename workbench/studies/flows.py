@@ -23,6 +23,7 @@ from typing import Any
 from workbench.studies.assignment import assign_conditions, blind, plan_steps
 from workbench.studies.definition import MAX_ITEMS, MAX_QUESTIONS, find_study
 from workbench.studies.recorder import STATE_KIND
+from workbench.text import preview
 
 MAX_ANSWER = 20000  # characters of a task answer
 
@@ -328,6 +329,8 @@ def export(ctx, token: str, code: str, what: str, out_dir: str | None = None) ->
     check_token(token)
     from workbench.studies import results
 
+    if what not in EXPORTS:  # a name from a fixed list, never a path
+        raise ValueError(f"unknown export '{preview(what, 40)}'; choose one of: {', '.join(EXPORTS)}")
     code = _known_code(ctx, code)
     return str(results.export(services(ctx).store, services(ctx).study(code), what, out_dir))
 
@@ -349,7 +352,7 @@ def check_study_text(token: str, text: str) -> str:
 def _known_code(ctx, code: str) -> str:
     codes = services(ctx).store.study_codes()
     if code not in codes:
-        raise ValueError(f"No data for study '{code}' yet; studies with data: {', '.join(codes) or 'none'}.")
+        raise ValueError(f"No data for study '{preview(code, 40)}' yet; studies with data: {', '.join(codes) or 'none'}.")
     return code
 
 

@@ -16,6 +16,8 @@ import os
 import threading
 from typing import Any
 
+from workbench.text import preview
+
 log = logging.getLogger(__name__)
 
 STATE_KIND = "participant_state"  # marks the participant state dict in a studies action's outputs
@@ -76,7 +78,7 @@ class StudyService:
 
             text = self.store.study_text(code)
             if text is None:
-                raise ValueError(f"No study with the code '{code}' has started in this database.")
+                raise ValueError(f"No study with the code '{preview(code, 40)}' has started in this database.")
             try:  # media files live next to the study file; the stored text is what participants saw
                 folder = find_study(code).folder
             except ValueError:

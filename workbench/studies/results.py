@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from workbench.storage import export_folder
+from workbench.text import preview
 
 
 @dataclass
@@ -194,7 +195,7 @@ def export(store, study, what: str, out_dir: str | None = None) -> Path:
     from workbench.studies.flows import EXPORTS
 
     if what not in EXPORTS:
-        raise ValueError(f"unknown export '{what}'; choose one of: {', '.join(EXPORTS)}")
+        raise ValueError(f"unknown export '{preview(what, 40)}'; choose one of: {', '.join(EXPORTS)}")
     data = load(store, study)
     folder = Path(out_dir or export_folder("study-export-"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -114,6 +114,16 @@ class StudyStore:
 
     def register_study(self, study) -> None:
         """Store the study's definition on first join; refuse a changed file once participants have joined."""
+        from sqlalchemy.exc import IntegrityError
+
+        for attempt in range(3):  # two first joins at once: one insert wins, the other reads its row on retry
+            try:
+                return self._register_study(study)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+    def _register_study(self, study) -> None:
         from sqlalchemy import func, select
 
         from workbench.studies import schema as s
@@ -164,6 +174,9 @@ class StudyStore:
         for attempt in range(5):  # SQLite serialises joins (BEGIN IMMEDIATE); other databases may race: retry
             try:
                 with self.engine.begin() as conn:
+                    # PostgreSQL: lock the study's row so concurrent joins count one after another (SQLite's
+                    # BEGIN IMMEDIATE already serialises; SQLAlchemy leaves FOR UPDATE out there)
+                    conn.execute(select(s.studies.c.code).where(s.studies.c.code == study.code).with_for_update())
                     number = conn.execute(select(func.count()).select_from(s.participants)
                                           .where(s.participants.c.study_code == study.code)).scalar_one()
                     row = dict(id=uuid.uuid4().hex, study_code=study.code, number=number,
@@ -212,7 +225,7 @@ class StudyStore:
         now = time.time()
         with self.engine.begin() as conn:
             current = conn.execute(select(s.participants.c.current_step, s.participants.c.step_started_at)
-                                   .where(s.participants.c.id == participant["id"])).first()
+                                   .where(s.participants.c.id == participant["id"]).with_for_update()).first()
             done = conn.execute(select(s.responses.c.id).where(s.responses.c.participant_id == participant["id"],
                                                                s.responses.c.step_key == step_key)).first()
             if done is not None or current is None or current[0] != step_index:

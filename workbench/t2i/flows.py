@@ -54,8 +54,13 @@ class RewriterInputs:
         from workbench.t2i.service import RewriterChoice
 
         kind, _, role = _KIND_BY_LABEL.get(self.kind, self.kind).partition(":")
+        adapter = (self.adapter or "").strip()
+        if adapter and kind == "profile":  # typed in the page: the server reads it, so only from its data folders
+            from workbench.user_paths import confined_folder
+
+            adapter = str(confined_folder(adapter, "adapter folder"))
         rewriter = RewriterChoice(kind=kind, role=role, base_url=self.base_url or "",
-                                  model=self.model or "", adapter=self.adapter or "").check()
+                                  model=self.model or "", adapter=adapter).check()
         settings = RefineSettings(n=_whole(self.n, "n"), diversity=float(self.diversity),
                                   few_shot=_whole(self.few_shot, "few-shot examples"),
                                   temperature=float(self.temperature), seed=_whole(self.seed, "seed")).check()

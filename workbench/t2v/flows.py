@@ -28,7 +28,7 @@ from workbench.t2v.media import save_gif, save_mp4, save_provenance
 from workbench.t2v.pairs import PairFilter, export_pairs
 from workbench.t2v.principles import PrincipleSettings, critique, principled_rewrite
 from workbench.t2v.rewards import DEFAULT_WEIGHTS, METRICS, SCALE, RewardSettings
-from workbench.text import escape_markdown
+from workbench.text import escape_markdown, preview
 
 MODES = ("Evolve (Prompt-A-Video)", "Principles (VPO)")
 REWRITER_LABELS = {
@@ -370,10 +370,15 @@ def open_candidate(ctx: Any, profile_name: str | None, state: dict | None, cid: 
 
 def reopen(ctx: Any, profile_name: str | None, state: dict | None, folder: Any) -> tuple[dict, T2VView]:
     """A run folder's state.json (written after every finished round), e.g. after the page was closed mid-run."""
-    path = Path(str(folder or "").strip()).expanduser() / "state.json"
-    if not str(folder or "").strip() or not path.is_file():
-        raise ValueError(f"'{folder}' is not a T2V run folder (it has no state.json); the folder is shown in the "
-                         f"status line of every run, under {RUNS_ROOT}")
+    from workbench.user_paths import confined_folder
+
+    typed = str(folder or "").strip()
+    if not typed:
+        raise ValueError(f"give a T2V run folder; the folder is shown in the status line of every run, under {RUNS_ROOT}")
+    path = confined_folder(typed, "T2V run folder", roots=[RUNS_ROOT]) / "state.json"
+    if not path.is_file():
+        raise ValueError(f"'{preview(typed)}' is not a T2V run folder (it has no state.json); the folder is shown in "
+                         f"the status line of every run, under {RUNS_ROOT}")
     data = json.loads(path.read_text(encoding="utf-8"))
     return data, build_view(data, status=f"Reopened {escape_markdown(path.parent)}.")
 

@@ -1,0 +1,92 @@
+"""Each tab driven through its UI (gradio_client on the whole app) with the offline profile's REAL models
+(SmolLM2-135M-Instruct + the shipped T2I adapter, Gemma-3-270M base/instruct, MiniLM, the shipped Prompt-CAM
+checkpoint). Every check is about content a wrong model or broken wiring would change. One app, one manager
+(the session's `real_manager`, so models other real tests loaded are reused); budgets kept small for 2 cores."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.conftest import ROOT, gradio_client_for
+
+pytestmark = [pytest.mark.real_models, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def real_client(real_manager, profiles, tmp_path_factory):
+    import os
+
+    from workbench.context import AppContext
+
+    os.environ.setdefault("WORKBENCH_PROMPTOR_SESSIONS", str(tmp_path_factory.mktemp("promptor")))
+    ctx = AppContext(manager=real_manager, profiles=profiles, default_profile="offline")
+    with gradio_client_for(ctx) as client:
+        yield client
+
+
+def test_promptcam_predicts_the_examples_class(real_client):
+    examples = json.loads((ROOT / "assets/promptcam/examples/examples.json").read_text())
+    right = next(e for e in examples if e["predicted"] == e["true_class"])
+    out = real_client.predict("offline", None, right["file"], "", "predicted", 3, 4, 0.5,
+                              api_name="/promptcam_analyse")
+    summary = out[0]
+    shown = re.sub(r"\\(.)", r"\1", summary)
+    assert f"**predicted** {right['true_class']}" in shown, summary[:500]
+
+
+def test_t2i_candidates_keep_the_subject_and_fit_the_window(real_client, real_manager, offline_profile):
+    from workbench.t2i.flows import REWRITER_LABELS
+    from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE
+
+    out = real_client.predict("offline", "a red fox in the snow", REWRITER_LABELS["profile"], "", "", "",
+                              DEFAULT_SYSTEM_TEMPLATE, 2, 0.5, 2, 0.9, 0, api_name="/t2i_refine")
+    status = out[0]
+    texts = [t for t in (out[4], out[7]) if isinstance(t, str) and t.strip()]
+    assert len(texts) >= 1, status  # the guard may drop one; never all silently
+    assert "smollm2-135m-t2i-rewriter-lora" in status, status  # the shipped adapter wrote them
+    window = real_manager.prompt_window(offline_profile.spec("t2i"))
+    for text in texts:
+        assert "fox" in text.lower(), text
+        assert not window.split(text)[1], f"over the image model's text window: {text}"
+
+
+def test_shift_base_and_instruct_answer_a_format_probe_differently(real_client):
+    probe = json.loads((ROOT / "assets/instruct_data/format_probes.jsonl").read_text().splitlines()[0])
+    methods = ["gradient × input (the paper's)"]
+    views = [methods[0], 1, 8, "all", "all", "instruct", 0, 0]
+    out = real_client.predict("offline", f"[[{probe['instruction']}]]", "", False, 8, 4, methods, ["attention"],
+                              *views, api_name="/shift_analyse")
+    summary = out[0]
+    answers = dict(re.findall(r"^- (base|instruct): `(.*)`$", summary, flags=re.M))
+    assert set(answers) == {"base", "instruct"}, summary[:800]
+    assert answers["base"] != answers["instruct"], answers  # the adapter changed the answer
+    assert "random weights" not in summary.lower()
+
+
+def test_promptor_reaches_a_draft(real_client):
+    backend = ("offline", "profile chat model", "", "", "profile chat model", "", "", True, 0.0, 0)
+    out = real_client.predict("personalised reply suggestion", *backend, api_name="/promptor_send")
+    for _ in range(8):
+        if "{user_text}" in (out[10] or ""):
+            break
+        out = real_client.predict("ok", *backend, api_name="/promptor_send")
+    assert "{user_text}" in out[10], out[2]  # the draft box holds a template with the user's text slot
+    assert len(out[10].split()) >= 8, out[10]
+
+
+def test_t2v_principles_keep_a_safe_ideas_words_and_refuse_an_unsafe_one(real_client):
+    from workbench.t2v.flows import REWRITER_LABELS
+
+    vpo = real_client.predict("offline", "a dog running on a beach", 0.5, 2, 1, 0, REWRITER_LABELS["profile"], "",
+                              "", 60, api_name="/t2v_principles")
+    principles, chosen = vpo[9], vpo[10] if isinstance(vpo[10], str) else ""
+    assert "Refused" not in principles, principles[:500]
+    rewrite = (chosen or principles).lower()
+    assert "dog" in rewrite and "beach" in rewrite, rewrite[:500]
+    # The refusal of an unsafe idea; with the safety role (issue 21) this is the role's verdict.
+    unsafe = real_client.predict("offline", "a gory massacre", 0.5, 2, 1, 0, REWRITER_LABELS["profile"], "", "",
+                                 60, api_name="/t2v_principles")
+    assert "Refused" in unsafe[9], unsafe[9][:500]
