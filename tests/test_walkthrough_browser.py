@@ -1,0 +1,29 @@
+"""The newcomer walkthrough's defects, checked in Chromium on the `fake` profile (issue 19): what a person sees
+after an error, while a job is idle, and how model ids read."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import open_tab, wait_for_text
+
+pytestmark = pytest.mark.browser
+
+
+def test_t2i_buttons_come_back_after_an_error(app_page):
+    page = app_page
+    panel = open_tab(page, "t2i")
+    buttons = [panel.locator(f"#{b}") for b in ("t2i-refine", "t2i-render", "t2i-further")]
+    panel.locator("#t2i-render").click()  # Render before Refine: an error
+    expect(page.locator(".toast-body").filter(has_text="nothing to render yet")).to_be_visible()
+    for button in buttons:
+        expect(button).to_be_enabled(timeout=10_000)
+    panel.locator("#t2i-prompt textarea").fill("   ")
+    panel.locator("#t2i-refine").click()  # an empty prompt: an error
+    expect(page.locator(".toast-body").filter(has_text="prompt is empty")).to_be_visible()
+    for button in buttons:
+        expect(button).to_be_enabled(timeout=10_000)
+    panel.locator("#t2i-prompt textarea").fill("a cat on a sofa")  # and the tab still works
+    panel.locator("#t2i-refine").click()
+    wait_for_text(panel.locator("#t2i-status"), "candidate(s)")
