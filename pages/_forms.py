@@ -47,11 +47,17 @@ def gradio_fields(form: type, *names: str, values: dict[str, Any] | None = None,
             for n in (names or widgets(form))}
 
 
-def streamlit_field(form: type, name: str, prefix: str, where: Any = None, **layout: Any) -> Any:
-    """One Streamlit widget (key `<prefix>_<name>`) for `form`'s input `name`; returns its normalised value."""
+def streamlit_field(form: type, name: str, prefix: str, where: Any = None, choices: Sequence[Any] | None = None,
+                    **layout: Any) -> Any:
+    """One Streamlit widget (key `<prefix>_<name>`) for `form`'s input `name`; returns its normalised value.
+    `choices` narrows a choice widget to what applies now (the computed methods, say)."""
+    import dataclasses
+
     import streamlit as st
 
     w, value = widgets(form)[name]
+    if choices is not None:
+        w = dataclasses.replace(w, choices=tuple(choices))
     where = where if where is not None else st
     key = f"{prefix}_{name}"
     fresh = key not in st.session_state  # a widget whose value the session already holds takes no default

@@ -27,3 +27,24 @@ def test_t2i_buttons_come_back_after_an_error(app_page):
     panel.locator("#t2i-prompt textarea").fill("a cat on a sofa")  # and the tab still works
     panel.locator("#t2i-refine").click()
     wait_for_text(panel.locator("#t2i-status"), "candidate(s)")
+
+
+def test_shift_cancel_shows_only_while_an_analysis_runs(app_page):
+    page = app_page
+    panel = open_tab(page, "shift")
+    cancel = panel.locator("#shift-cancel")
+    expect(cancel).to_be_hidden()  # idle: nothing to cancel
+    panel.locator("#shift-max-new input[type=number]").fill("2")
+    panel.locator("#shift-ig-steps input[type=number]").fill("2")
+    page.evaluate("""() => { window.cancelShown = false;  // the tiny models finish fast: watch, don't poll
+        new MutationObserver(() => { const b = document.querySelector('#shift-cancel');
+            if (b && b.offsetParent !== null) window.cancelShown = true; })
+          .observe(document.body, {subtree: true, childList: true, attributes: true}); }""")
+    panel.locator("#shift-run").click()
+    wait_for_text(panel.locator("#shift-summary"), "Instruction span", timeout=240_000)
+    expect(cancel).to_be_hidden(timeout=240_000)  # finished: hidden again
+    assert page.evaluate("window.cancelShown")  # it was there while the analysis ran
+    panel.locator("#shift-prompt textarea").fill("")
+    panel.locator("#shift-run").click()  # an error: hidden again too
+    expect(page.locator(".toast-body").first).to_be_visible()
+    expect(cancel).to_be_hidden(timeout=30_000)
