@@ -48,3 +48,33 @@ def test_shift_cancel_shows_only_while_an_analysis_runs(app_page):
     panel.locator("#shift-run").click()  # an error: hidden again too
     expect(page.locator(".toast-body").first).to_be_visible()
     expect(cancel).to_be_hidden(timeout=30_000)
+
+
+def test_promptor_message_sent_while_a_reply_streams_is_not_lost(chromium, tmp_path):
+    import os
+
+    from tests.app_process import start_app, stop
+
+    env = {**os.environ, "WORKBENCH_PROMPTOR_SESSIONS": str(tmp_path / "sessions")}
+    proc, url, _ = start_app("--profile", "fake", env=env)
+    try:
+        page = chromium.new_page(viewport={"width": 1400, "height": 1100})
+        page.set_default_timeout(120_000)
+        page.goto(url, wait_until="domcontentloaded")
+        panel = open_tab(page, "promptor")
+        page.get_by_text("Resume code:").first.wait_for()
+        box, send = panel.locator("#promptor-message textarea"), panel.locator("#promptor-send")
+        box.fill("sentence completion")
+        send.click()
+        box.fill("ok")  # typed and sent while the first reply is still on its way
+        send.click()
+        chat = panel.locator("#promptor-chat")
+        # both messages reach the conversation, in order, each answered; the box ends empty
+        expect(chat.get_by_text("ok", exact=True)).to_be_visible()
+        wait_for_text(chat, "What do they type?")  # the question after "who types" was kept with ok
+        expect(box).to_have_value("")
+        texts = chat.inner_text()
+        assert texts.index("sentence completion") < texts.rindex("ok")
+        page.close()
+    finally:
+        stop(proc)
