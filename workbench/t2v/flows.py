@@ -28,7 +28,7 @@ from workbench.t2v.media import save_gif, save_mp4, save_provenance
 from workbench.t2v.pairs import PairFilter, export_pairs
 from workbench.t2v.principles import PrincipleSettings, critique, principled_rewrite
 from workbench.t2v.rewards import DEFAULT_WEIGHTS, METRICS, SCALE, RewardSettings
-from workbench.text import escape_markdown
+from workbench.text import code_span, escape_markdown
 
 MODES = ("Evolve (Prompt-A-Video)", "Principles (VPO)")
 REWRITER_LABELS = {
@@ -294,7 +294,7 @@ def critique_markdown(data: dict) -> str:
 def principles_markdown(data: dict) -> str:
     if data.get("refused"):
         return f"🛑 **{escape_markdown(data['reason'])}**"
-    lines = [f"**VPO rewrite** by `{escape_markdown(data.get('rewriter', ''))}`: {escape_markdown(data['reason'])}"]
+    lines = [f"**VPO rewrite** by {code_span(data.get('rewriter', ''))}: {escape_markdown(data['reason'])}"]
     for i, a in enumerate(data.get("attempts", []), 1):
         verdict = "accepted" if a.get("accepted") else "rejected"
         lines += ["", f"**Attempt {i}** ({verdict}): “{escape_markdown(a.get('rewrite', ''))}”"]
