@@ -71,7 +71,7 @@ def streamlit_field(form: type, name: str, prefix: str, where: Any = None, choic
         num = int if w.whole else float
         lo, hi = (None if w.low is None else num(w.low)), (None if w.high is None else num(w.high))
         step = num(w.step) if w.step is not None else (1 if w.whole else None)
-        start = {"value": num(value)} if fresh and value is not None else {}
+        start = {"value": None if value is None else num(value)} if fresh else {}  # None: empty, as in Gradio
         if w.kind == "slider":
             out = where.slider(w.label, lo, hi, step=step, **start, **kw)
         else:

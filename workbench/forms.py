@@ -131,10 +131,15 @@ class Action:
 
     @property
     def input_names(self) -> list[str]:
-        names: list[str] = []
+        """The event's input names: a field's name, qualified by its form where two forms of the action share it
+        (`VideoInputs.seed` beside `EvolveInputs.seed`), so no recorded value hides another."""
+        pairs: list[tuple[str, str]] = []
         for item in self.inputs:
-            names += list(widgets(item)) if isinstance(item, type) else [item]
-        return names
+            pairs += [(item.__name__, n) for n in widgets(item)] if isinstance(item, type) else [("", item)]
+        counts: dict[str, int] = {}
+        for _, n in pairs:
+            counts[n] = counts.get(n, 0) + 1
+        return [f"{form}.{n}" if counts[n] > 1 and form else n for form, n in pairs]
 
     def bound(self, ctx: Any) -> Callable[..., Any]:
         """The flow as a function of the flattened input values (plus `job=` for a job)."""
