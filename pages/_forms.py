@@ -78,7 +78,8 @@ def streamlit_field(form: type, name: str, prefix: str, where: Any = None, choic
             out = where.number_input(w.label, lo, hi, step=step, **start, **kw)
     elif w.kind in ("radio", "dropdown"):
         values, labels = w.values(), dict((v, lab) for lab, v in w.pairs())
-        start = {"index": values.index(value) if value in values else None} if fresh else {}
+        first = 0 if w.kind == "dropdown" and values else None  # a menu opens on its first choice; a radio on none
+        start = {"index": values.index(value) if value in values else first} if fresh else {}
         widget = where.radio if w.kind == "radio" else where.selectbox
         extra = {"accept_new_options": True} if w.custom else {}
         out = widget(w.label, values, format_func=lambda v: labels.get(v, str(v)), **start, **extra, **kw)
