@@ -55,10 +55,12 @@ def build_gradio(ctx, session) -> None:
         opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Heatmap opacity", elem_id="promptcam-opacity")
         head_rank = gr.Slider(1, 16, value=1, step=1, label="Before/after: head by rank", elem_id="promptcam-rank")
     with gr.Row():
-        heads = gr.Gallery(label="Per-head maps of the class's prompt, ranked", columns=4, elem_id="promptcam-heads")
+        heads = gr.Gallery(label="Per-head maps of the class's prompt, ranked", columns=4, height="fit-content",
+                           object_fit="contain", elem_id="promptcam-heads")
         before_after = gr.ImageSlider(label="Before / after (ranked head)", type="pil", elem_id="promptcam-slider")
     with gr.Row():
-        traits = gr.Gallery(label="Top traits (crops round each head's peak)", columns=4, elem_id="promptcam-crops")
+        traits = gr.Gallery(label="Top traits (crops round each head's peak)", columns=4, height="fit-content",
+                            object_fit="contain", elem_id="promptcam-crops")
         gc_image = gr.Image(label="Grad-CAM", type="pil", elem_id="promptcam-gradcam-image")
         ro_image = gr.Image(label="Attention rollout (class-agnostic)", type="pil", elem_id="promptcam-rollout")
     with gr.Row():

@@ -83,8 +83,9 @@ def build_gradio(ctx, session) -> None:
             c["sort_by"] = gradio_field(T2IPage, "sort_by", scale=1)
             download = gr.File(label="Download the round (ZIP: images, prompts, scores, provenance)",
                                elem_id="t2i-download", scale=2)
-        grid = gr.Gallery(label="Original first, then each candidate (same seed)", columns=5, height="auto",
-                          object_fit="contain", elem_id="t2i-grid")
+        # "fit-content", not "auto": Gradio 6 gives an "auto" gallery a fixed 450 px box, mostly empty
+        grid = gr.Gallery(label="Original first, then each candidate (same seed)", columns=5, height="fit-content",
+                          object_fit="contain", elem_id="t2i-grid", visible=False)  # shown once there are images
         chart = gr.Plot(label="Every metric per image", elem_id="t2i-chart")
         with gr.Accordion("Full per-metric table", open=False):
             table = gr.Dataframe(interactive=False, wrap=True, elem_id="t2i-table")
@@ -117,11 +118,14 @@ def build_gradio(ctx, session) -> None:
     round_outputs = [c["state"], status, tree, c["round"], c["pick"], *slot_outputs, *results_components]
     # One job at a time: while one runs, the buttons that would start conflicting work are disabled.
     busy = dict(tab=TAB, busy=[refine_btn, further_btn, back_btn, render_btn, *[s["regen"] for s in slots]])
-    gradio_bind(ctx, A.REFINE, refine_btn.click, c, round_outputs, show_round, **busy)
-    gradio_bind(ctx, A.REFINE_FURTHER, further_btn.click, c, round_outputs, show_round, **busy)
-    gradio_bind(ctx, A.GO_BACK, back_btn.click, c, round_outputs, show_round, **busy)
+    # the grid shows only while there are images (an empty gallery is a large blank box)
+    show_grid = dict(inputs=None, outputs=grid, queue=False, api_name=False)
+    for action, button in ((A.REFINE, refine_btn), (A.REFINE_FURTHER, further_btn), (A.GO_BACK, back_btn)):
+        gradio_bind(ctx, action, button.click, c, round_outputs, show_round, **busy).success(
+            lambda: gr.update(visible=False), **show_grid)
     gradio_bind(ctx, A.RENDER, render_btn.click, c, [c["state"], c["rendered"], *results_components],
-                lambda out: [out[0], out[1], *results_outputs(out[2].results)], **busy)
+                lambda out: [out[0], out[1], *results_outputs(out[2].results)], **busy).success(
+        lambda: gr.update(visible=True), **show_grid)
     gradio_cancel(ctx, cancel_btn.click, outputs=render_status)
     gradio_bind(ctx, A.SORT, c["sort_by"].input, c, [download, grid, chart, table],
                 lambda results: results_outputs(results)[1:-1], tab=TAB)
