@@ -13,7 +13,6 @@ from pages._forms import gradio_field, gradio_fields, streamlit_field, streamlit
 from pages._wiring import gradio_action, gradio_bind, streamlit_run
 from workbench.forms import widget, widgets
 from workbench.promptor import forms as F
-from workbench.promptor.flows import PromptorService
 from workbench.promptor.forms import BackendInputs, LearnedFields, PromptorPage, blind_markdown, stage_markdown
 
 TITLE = "Promptor (prompt generation chat)"
@@ -29,7 +28,7 @@ def build_gradio(ctx, session) -> None:
     from gradio.context import Context
 
     gradio_examples(ctx, session, "promptor")
-    svc = PromptorService(ctx)
+    svc = F.service(ctx)
     tab = getattr(session, "tab", None) or (Context.block if isinstance(Context.block, gr.Tab) else None)
     gr.Markdown(F.INTRO)
     saved_code = gr.BrowserState("", storage_key="promptor_resume_code")  # only the code reaches the browser
@@ -131,7 +130,7 @@ def render_streamlit(ctx) -> None:
 
     streamlit_examples(ctx, "promptor")
     ss = st.session_state
-    svc = PromptorService(ctx)
+    svc = F.service(ctx)
     if ss.get("promptor_state") is None:
         ss["promptor_state"] = svc.new()[0]
         ss["promptor_sync"] = True

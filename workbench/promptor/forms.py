@@ -11,6 +11,7 @@ from workbench.chat_choice import ChatChoice
 from workbench.forms import Action, Widget, group_form, input_field
 from workbench.promptor.agent import JUMP_TARGETS, MAX_MESSAGE_CHARS, STAGE_LABELS
 from workbench.promptor.flows import PromptorService, PromptorSettings
+from workbench.promptor.store import SessionStore
 from workbench.promptor.tasks import FIELDS as TASK_FIELDS
 from workbench.promptor.tasks import STARTERS
 
@@ -124,27 +125,33 @@ class PromptorPage:
     worst: Any = input_field(None, "Worst (optional with two outputs)", "radio", choices=("A", "B", "C", "D"))
 
 
-def _svc(ctx: Any) -> PromptorService:
-    return PromptorService(ctx)
+def service(ctx: Any) -> PromptorService:
+    """The one Promptor service of this app: its session store (which caches sessions in memory) is shared by
+    every action and the page's restore, so a reload reads what the last action saved."""
+    svc = getattr(ctx, "_promptor_service", None)
+    if svc is None:
+        svc = PromptorService(ctx, SessionStore())
+        setattr(ctx, "_promptor_service", svc)
+    return svc
 
 
 def _send(ctx, state, message, profile_name, backends: BackendInputs):
-    yield from _svc(ctx).send(state, message, profile_name, *backends.parse())
+    yield from service(ctx).send(state, message, profile_name, *backends.parse())
 
 
 def _retry(ctx, state, profile_name, backends: BackendInputs):
-    yield from _svc(ctx).retry(state, profile_name, *backends.parse())
+    yield from service(ctx).retry(state, profile_name, *backends.parse())
 
 
 def _test_round(ctx, state, versions, profile_name, backends: BackendInputs, job=None):
     _, target, settings = backends.parse()
-    return _svc(ctx).run_test_round(state, profile_name, target, versions_from(versions), settings, job=job)
+    return service(ctx).run_test_round(state, profile_name, target, versions_from(versions), settings, job=job)
 
 
 def _method(name: str):
     def call(ctx, *args):
         args = [dataclasses.asdict(a) if dataclasses.is_dataclass(a) else a for a in args]
-        return getattr(_svc(ctx), name)(*args)
+        return getattr(service(ctx), name)(*args)
 
     call.__name__ = name
     return call
@@ -162,7 +169,7 @@ JUMP = Action("promptor_jump", _method("jump_back"), ("state", "jump_to"), VIEW)
 FINAL = Action("promptor_final", _method("finalise"), ("state",), VIEW)
 EXPORT = Action("promptor_export", _method("export_files"), ("state",), ("files",))
 RESUME = Action("promptor_resume", _method("resume"), ("code",), VIEW)
-NEW = Action("promptor_new", lambda ctx, parent, starter: _svc(ctx).new(parent or None, starter or None),
+NEW = Action("promptor_new", lambda ctx, parent, starter: service(ctx).new(parent or None, starter or None),
              ("parent_prompt", "starter"), VIEW)
 EXAMPLES = Action("promptor_examples", _method("set_examples"), ("state", "examples"), VIEW)
 BLIND_START = Action("promptor_blind_start", _method("start_blind"), ("state", "blind_seed"), VIEW)
