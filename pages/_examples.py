@@ -18,7 +18,7 @@ def gradio_examples(ctx: Any, session: Any, tab: str) -> None:
         note = gr.Markdown(start.note, elem_id=f"{tab}-examples-note")
         choice = gr.Dropdown(choices=start.titles, value=None, label="Example", elem_id=f"{tab}-example-choice")
         body = gr.Markdown(elem_id=f"{tab}-example-body")
-        gallery = gr.Gallery(label="Example images", columns=5, height="auto", visible=False,
+        gallery = gr.Gallery(label="Example images", columns=5, height="fit-content", visible=False,
                              elem_id=f"{tab}-example-images")
 
     def on_load():  # each visit: open the panel if the GPU became unavailable since start-up

@@ -4,7 +4,7 @@ load time and memory, and a badge where weights are random; load and unload butt
 from __future__ import annotations
 
 from pages._examples import gradio_examples, streamlit_examples
-from pages._wiring import gradio_action, streamlit_action
+from pages._wiring import gradio_action, gradio_bind, streamlit_run
 from workbench import model_table as mt
 
 TITLE = "Models"
@@ -47,13 +47,6 @@ def build_gradio(ctx, session) -> None:
         roles = list(ctx.profile(profile_name).roles)
         return rows, text, gr.Dropdown(choices=roles, value=roles[0])
 
-    def do_load(profile_name, role_name):
-        text = mt.load_role(ctx, profile_name, role_name)
-        return (*show(profile_name), text)
-
-    def do_unload(profile_name, role_name):
-        text = mt.unload_role(ctx, profile_name, role_name)
-        return (*show(profile_name), text)
 
     session.demo.load(show, session.profile, [table, summary], api_name=False)  # page view, not a user action
     # opening the tab shows what other tabs loaded since (the behaviour-shift pair, the T2I rewriter)
@@ -61,9 +54,9 @@ def build_gradio(ctx, session) -> None:
     gradio_action(ctx, session.profile.change, "models_profile", on_profile, [session.profile], [table, summary, role],
                   tab=TAB)
     gradio_action(ctx, refresh.click, "models_table", show, [session.profile], [table, summary], tab=TAB)
-    gradio_action(ctx, load.click, "load_model", do_load, [session.profile, role], [table, summary, message], tab=TAB)
-    gradio_action(ctx, unload.click, "unload_model", do_unload, [session.profile, role], [table, summary, message],
-                  tab=TAB)
+    c = {"profile": session.profile, "role": role}
+    for action, button in ((mt.LOAD, load), (mt.UNLOAD, unload)):
+        gradio_bind(ctx, action, button.click, c, [table, summary, message], tab=TAB)
 
 
 def render_streamlit(ctx) -> None:
@@ -83,11 +76,11 @@ def render_streamlit(ctx) -> None:
     col_load, col_unload = st.columns(2)
     if col_load.button("Load", key="models_load"):
         with st.spinner(f"Loading {role}..."):
-            text = streamlit_action(ctx, "load_model", mt.load_role, ctx, profile_name, role, tab=TAB)
+            text = (streamlit_run(ctx, mt.LOAD, {"profile": profile_name, "role": role}, tab=TAB) or [None] * 3)[2]
         if text:
             (st.error if text.startswith("Failed") else st.success)(text)
     if col_unload.button("Unload", key="models_unload"):
-        text = streamlit_action(ctx, "unload_model", mt.unload_role, ctx, profile_name, role, tab=TAB)
+        text = (streamlit_run(ctx, mt.UNLOAD, {"profile": profile_name, "role": role}, tab=TAB) or [None] * 3)[2]
         if text:
             st.info(text)
     st.dataframe(pd.DataFrame(mt.model_rows(ctx, profile_name), columns=mt.COLUMNS), hide_index=True)

@@ -55,10 +55,12 @@ def build_gradio(ctx, session) -> None:
         opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Heatmap opacity", elem_id="promptcam-opacity")
         head_rank = gr.Slider(1, 16, value=1, step=1, label="Before/after: head by rank", elem_id="promptcam-rank")
     with gr.Row():
-        heads = gr.Gallery(label="Per-head maps of the class's prompt, ranked", columns=4, elem_id="promptcam-heads")
+        heads = gr.Gallery(label="Per-head maps of the class's prompt, ranked", columns=4, height="fit-content",
+                           object_fit="contain", elem_id="promptcam-heads")
         before_after = gr.ImageSlider(label="Before / after (ranked head)", type="pil", elem_id="promptcam-slider")
     with gr.Row():
-        traits = gr.Gallery(label="Top traits (crops round each head's peak)", columns=4, elem_id="promptcam-crops")
+        traits = gr.Gallery(label="Top traits (crops round each head's peak)", columns=4, height="fit-content",
+                            object_fit="contain", elem_id="promptcam-crops")
         gc_image = gr.Image(label="Grad-CAM", type="pil", elem_id="promptcam-gradcam-image")
         ro_image = gr.Image(label="Attention rollout (class-agnostic)", type="pil", elem_id="promptcam-rollout")
     with gr.Row():
@@ -87,7 +89,7 @@ def build_gradio(ctx, session) -> None:
                   inputs=[state, opacity, head_rank], outputs=outputs, tab=TAB,
                   input_names=["state", "opacity", "head_rank"])
     gradio_action(ctx, export.click, "promptcam_export", flows.export_png, inputs=[state, panel, head_rank, opacity],
-                  outputs=exported, tab=TAB)
+                  outputs=exported, tab=TAB, input_names=["state", "panel", "head_rank", "opacity"])
     session.profile.change(lambda name: gr.Dropdown(choices=_class_choices(ctx, name), value="predicted"),
                            session.profile, class_choice, api_name=False)
 
@@ -117,22 +119,27 @@ def render_streamlit(ctx) -> None:
     cols = st.columns(2)
     opacity = cols[0].slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="promptcam_opacity")
     head_rank = cols[1].slider("Before/after: head by rank", 1, 16, 1, key="promptcam_rank")
+    ss = st.session_state
     if submitted:
         data = upload.getvalue() if upload is not None else None
-        result = streamlit_action(ctx, "promptcam_analyse", partial(flows.analyse, ctx), st.session_state.get(
+        result = streamlit_action(ctx, "promptcam_analyse", partial(flows.analyse, ctx), ss.get(
             "promptcam_state"), profile_name, data, example, checkpoint, class_choice, top_k, top_traits, opacity,
             tab=TAB, input_names=["state", "profile", "upload", "example", "checkpoint", "class", "top_k",
                                   "top_traits", "opacity"])
         if result is not None:
-            st.session_state["promptcam_state"] = result[0]
-    state = st.session_state.get("promptcam_state")
+            ss["promptcam_state"], ss["promptcam_view"] = result
+            ss["promptcam_drawn"] = (opacity, 1)
+            ss.pop("promptcam_png", None)
+    state = ss.get("promptcam_state")
     if state is None:
         return
-    view = streamlit_action(ctx, "promptcam_render", flows.render, state, opacity,
-                            min(head_rank, len(state["ranking"])), tab=TAB,
-                            input_names=["state", "opacity", "head_rank"])
-    if view is None:
-        return
+    rank = min(head_rank, len(state["ranking"]))
+    if ss.get("promptcam_drawn") != (opacity, rank):  # the user moved a slider: Gradio's release action
+        view = streamlit_action(ctx, "promptcam_render", flows.render, state, opacity, rank, tab=TAB,
+                                input_names=["state", "opacity", "head_rank"])
+        if view is not None:
+            ss["promptcam_view"], ss["promptcam_drawn"] = view, (opacity, rank)
+    view = ss["promptcam_view"]
     st.markdown(view.summary)
     st.dataframe([{"rank": r, "class": c, "probability": p} for r, c, p in view.top_classes], hide_index=True)
     st.subheader("Per-head maps of the class's prompt, ranked")
@@ -146,8 +153,10 @@ def render_streamlit(ctx) -> None:
     left.image(view.grad_cam, caption=view.grad_cam_caption, width=256)
     right.image(view.rollout, caption=view.rollout_caption, width=256)
     panel = st.selectbox("Export panel", list(flows.PANELS), key="promptcam_panel")
-    path = streamlit_action(ctx, "promptcam_export", flows.export_png, state, panel,
-                            min(head_rank, len(state["ranking"])), opacity, tab=TAB)
+    if st.button("Export PNG with caption", key="promptcam_export"):  # a click, as in Gradio: not every rerun
+        ss["promptcam_png"] = streamlit_action(ctx, "promptcam_export", flows.export_png, state, panel, rank, opacity,
+                                               tab=TAB, input_names=["state", "panel", "head_rank", "opacity"])
+    path = ss.get("promptcam_png")
     if path:
         with open(path, "rb") as fh:
             st.download_button("Download PNG with caption", fh.read(), file_name=path.rsplit("/", 1)[-1],

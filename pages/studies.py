@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pages._wiring import gradio_action, streamlit_action
+from pages._forms import gradio_field, streamlit_field
+from pages._wiring import gradio_action, gradio_bind, streamlit_action, streamlit_run
 from workbench.studies import flows
+from workbench.studies import forms as R
+from workbench.studies.forms import ResearcherInputs
 from workbench.studies.definition import MAX_ITEMS, MAX_QUESTIONS
 from workbench.text import escape_markdown
 
@@ -156,12 +159,13 @@ def build_researcher_gradio(ctx, standalone: bool = False) -> None:
 
     with gr.Accordion("Researcher dashboard", open=standalone):
         gr.Markdown("Only for the researcher: every action here checks the token again.")
+        r: dict[str, Any] = {}
         with gr.Row():
-            token = gr.Textbox(label="Researcher token", type="password", scale=3, elem_id="study-token")
+            r["token"] = gradio_field(ResearcherInputs, "token", scale=3)
             login = gr.Button("Log in", scale=1, elem_id="study-login")
         with gr.Column(visible=False) as dash:
             with gr.Row():
-                study_pick = gr.Dropdown([], label="Study", elem_id="study-pick", allow_custom_value=True)
+                r["study"] = gradio_field(ResearcherInputs, "study")
                 refresh = gr.Button("Refresh", elem_id="study-refresh")
             summary = gr.Markdown(elem_id="study-summary")
             table = gr.Dataframe(headers=flows.PROGRESS_COLUMNS, interactive=False, elem_id="study-progress-table")
@@ -172,34 +176,20 @@ def build_researcher_gradio(ctx, standalone: bool = False) -> None:
             free_text = gr.Dataframe(headers=flows.FREE_TEXT_COLUMNS, datatype="str", interactive=False, wrap=True,
                                      label="Free-text answers (shown as typed)", elem_id="study-free-text")
             with gr.Row():
-                what = gr.Dropdown(list(flows.EXPORTS), value=flows.EXPORTS[0], label="Export", elem_id="study-export-what")
+                r["what"] = gradio_field(ResearcherInputs, "what")
                 export_btn = gr.Button("Export", elem_id="study-export")
             export_file = gr.File(label="Export file", interactive=False, elem_id="study-export-file")
             with gr.Accordion("Check a study file", open=False):
-                study_text = gr.Code(language="yaml", label="Study file (YAML)")
+                r["text"] = gradio_field(ResearcherInputs, "text")
                 check_btn = gr.Button("Check", elem_id="study-check")
                 check_out = gr.Markdown(elem_id="study-check-out")
 
-    def on_login(tok):
-        codes = flows.researcher_login(ctx, tok)
-        return gr.update(visible=True), gr.update(choices=codes, value=codes[0] if codes else None)
-
-    def on_refresh(tok, study_code):
-        view = flows.dashboard(ctx, tok, study_code)
-        return view.summary, view.progress, view.choices, view.likert, view.time_on_task, view.free_text
-
-    def on_export(tok, study_code, kind):
-        return flows.export(ctx, tok, study_code, kind)
-
-    gradio_action(ctx, login.click, "studies_login", on_login, [token], [dash, study_pick], tab=TAB,
-                  input_names=["token"])
-    gradio_action(ctx, refresh.click, "studies_dashboard", on_refresh, [token, study_pick],
-                  [summary, table, fig_choices, fig_likert, fig_time, free_text], tab=TAB,
-                  input_names=["token", "study"])
-    gradio_action(ctx, export_btn.click, "studies_export", on_export, [token, study_pick, what], export_file, tab=TAB,
-                  input_names=["token", "study", "what"])
-    gradio_action(ctx, check_btn.click, "studies_check", flows.check_study_text, [token, study_text], check_out,
-                  tab=TAB, input_names=["token", "text"])
+    gradio_bind(ctx, R.LOGIN, login.click, r, [dash, r["study"]], tab=TAB, present=lambda codes: (
+        gr.update(visible=True), gr.update(choices=codes, value=codes[0] if codes else None)))
+    gradio_bind(ctx, R.DASHBOARD, refresh.click, r, [summary, table, fig_choices, fig_likert, fig_time, free_text],
+                tab=TAB, present=lambda v: (v.summary, v.progress, v.choices, v.likert, v.time_on_task, v.free_text))
+    gradio_bind(ctx, R.EXPORT, export_btn.click, r, export_file, tab=TAB)
+    gradio_bind(ctx, R.CHECK, check_btn.click, r, check_out, tab=TAB)
 
 
 # --------------------------------------------------------------------------- Streamlit
@@ -287,34 +277,42 @@ def _participant_streamlit(ctx, st) -> None:
 
 
 def _researcher_streamlit(ctx, st) -> None:
-    token = st.text_input("Researcher token", type="password", key="study_token")
-    if not token:
-        st.caption("Log in with the token set in WORKBENCH_RESEARCHER_TOKEN.")
-        return
-    codes = streamlit_action(ctx, "studies_login", flows.researcher_login, ctx, token, tab=TAB,
-                             input_names=["ctx", "token"])
+    """Each action is a click, as in Gradio: a rerun of the page records nothing."""
+    ss = st.session_state
+    v = {"token": streamlit_field(ResearcherInputs, "token", "study")}
+    if st.button("Log in", key="study_login"):
+        ss["study_codes"] = streamlit_run(ctx, R.LOGIN, v, tab=TAB)
+        ss.pop("study_dashboard", None)
+    codes = ss.get("study_codes")
     if codes is None:
+        st.caption("Log in with the token set in WORKBENCH_RESEARCHER_TOKEN.")
         return
     if not codes:
         st.info("No study has participants yet.")
-        return
-    code = st.selectbox("Study", codes, key="study_pick")
-    view = streamlit_action(ctx, "studies_dashboard", flows.dashboard, ctx, token, code, tab=TAB,
-                            input_names=["ctx", "token", "study"])
-    if view is None:
-        return
-    import pandas as pd
+    else:
+        v["study"] = streamlit_field(ResearcherInputs, "study", "study", choices=codes)
+        if st.button("Refresh", key="study_refresh"):
+            ss["study_dashboard"] = streamlit_run(ctx, R.DASHBOARD, v, tab=TAB)
+        view = ss.get("study_dashboard")
+        if view is not None:
+            import pandas as pd
 
-    st.markdown(view.summary)
-    st.dataframe(pd.DataFrame(view.progress, columns=flows.PROGRESS_COLUMNS), hide_index=True)
-    for fig in (view.choices, view.likert, view.time_on_task):
-        st.plotly_chart(fig)
-    st.caption("Free-text answers (shown as typed)")
-    st.dataframe(pd.DataFrame(view.free_text, columns=flows.FREE_TEXT_COLUMNS), hide_index=True)
-    what = st.selectbox("Export", flows.EXPORTS, key="study_export_what")
-    if st.button("Prepare export", key="study_export"):
-        path = streamlit_action(ctx, "studies_export", flows.export, ctx, token, code, what, tab=TAB,
-                                input_names=["ctx", "token", "study", "what"])
+            st.markdown(view.summary)
+            st.dataframe(pd.DataFrame(view.progress, columns=flows.PROGRESS_COLUMNS), hide_index=True)
+            for fig in (view.choices, view.likert, view.time_on_task):
+                st.plotly_chart(fig)
+            st.caption("Free-text answers (shown as typed)")
+            st.dataframe(pd.DataFrame(view.free_text, columns=flows.FREE_TEXT_COLUMNS), hide_index=True)
+        v["what"] = streamlit_field(ResearcherInputs, "what", "study")
+        if st.button("Prepare export", key="study_export"):
+            ss["study_export_path"] = streamlit_run(ctx, R.EXPORT, v, tab=TAB)
+        path = ss.get("study_export_path")
         if path is not None:
             with open(path, "rb") as f:
-                st.download_button(f"Download {what}", f.read(), file_name=path.rsplit("/", 1)[-1])
+                st.download_button(f"Download {path.rsplit('/', 1)[-1]}", f.read(), file_name=path.rsplit("/", 1)[-1])
+    with st.expander("Check a study file"):
+        v["text"] = streamlit_field(ResearcherInputs, "text", "study")
+        if st.button("Check", key="study_check"):
+            verdict = streamlit_run(ctx, R.CHECK, v, tab=TAB)
+            if verdict is not None:
+                st.markdown(verdict)

@@ -37,7 +37,8 @@ def test_gradio_tab_whole_conversation_rounds_blind_and_exports(promptor_client,
     out = _send(client, "next-phrase suggestion")
     code, chat, stage = out[0], out[1], out[2]
     assert "Step 1/7" not in stage and "Understand the task" in stage and code in stage
-    assert "Suggested" in _text(chat[-1]) and out[-1] == ""  # the message box is cleared
+    # the message box is cleared when the reply starts, then left alone (what is typed meanwhile is kept)
+    assert "Suggested" in _text(chat[-1]) and out[-1] == {"__type__": "update"}
     out = _send(client, "office workers on laptops; polite tone")  # two answers in one message
     assert "**who types**: “office workers on laptops”" in _text(out[1][-1]) and "**tone**: “polite”" in _text(out[1][-1])
     saved = SessionStore().load(code)  # the session the page saved: read by the shared interpreter
@@ -109,7 +110,10 @@ def test_streamlit_tab_chat_side_panel_and_jump(monkeypatch, tmp_path):
         assert not at.exception, at.exception
     assert "{user_text}" in at.text_area(key="promptor_draft").value
     assert any("Evaluate the draft" in m.value for m in at.markdown)
-    assert len(at.get("download_button")) == 3
+    at.button(key="promptor_export_btn").click().run()  # the files export_files writes, as Gradio's Export
+    assert not at.exception and not at.error
+    assert sorted(b.label.rsplit("-", 1)[-1] for b in at.get("download_button")) == [
+        "template.json", "template.txt", "transcript.jsonl"]
     at.selectbox(key="promptor_jump_to").set_value("understand")
     at.button(key="promptor_jump_btn").click().run()
     assert not at.exception, at.exception

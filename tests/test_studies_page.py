@@ -325,8 +325,17 @@ def test_streamlit_participant_view_and_dashboard(tmp_path, monkeypatch):
     at.text_area[0].set_value("a long prompt written in streamlit")
     at.button(key="study_submit_task").click().run()
     assert at.caption[0].value == "Step 2 of 5" and "Saved your answer to step 1" in at.success[0].value
-    at.text_input(key="study_token").set_value("wrong").run()
+    at.text_input(key="study_token").set_value("wrong")
+    at.button(key="study_login").click().run()
     assert any("Wrong researcher token" in e.value for e in at.error)
-    at.text_input(key="study_token").set_value(TOKEN).run()
+    at.text_input(key="study_token").set_value(TOKEN)
+    at.button(key="study_login").click().run()
+    at.button(key="study_refresh").click().run()
     assert not at.exception, at.exception
     assert any("1 participant(s), 0 finished" in m.value for m in at.markdown)
+    # "Check a study file" exists in Streamlit too (it was Gradio-only)
+    at.text_area(key="study_text").set_value("id: x\nsteps: []\n")
+    at.button(key="study_check").click().run()
+    assert not at.exception, at.exception
+    verdict = " ".join(m.value for m in at.markdown)
+    assert "**Problems:**" in verdict and "unknown field 'id'" in verdict and "'code' is missing" in verdict

@@ -39,7 +39,7 @@ def test_promptcam_predicts_the_examples_class(real_client):
 
 def test_t2i_candidates_keep_the_subject_and_fit_the_window(real_client, real_manager, offline_profile):
     from workbench.t2i.flows import REWRITER_LABELS
-    from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE
+    from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE
 
     out = real_client.predict("offline", "a red fox in the snow", REWRITER_LABELS["profile"], "", "", "",
                               DEFAULT_SYSTEM_TEMPLATE, 2, 0.5, 2, 0.9, 0, api_name="/t2i_refine")

@@ -206,7 +206,7 @@ def test_a_model_load_failure_is_the_same_clear_message_in_gradio_and_streamlit(
     assert "Could not load the lm_base model 'tiny:no-such-model'" in gradio_message
     [event] = [e for e in events if e.action == "shift_analyse"]
     assert event.frontend == "gradio" and event.session_id not in ("", "anonymous")
-    assert event.inputs["shift-prompt"] == "list three fruits"
+    assert event.inputs["prompt"] == "list three fruits"  # named as declared in workbench.shift.forms
 
     from streamlit.testing.v1 import AppTest
 

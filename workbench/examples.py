@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.gpu import gpu_unavailable_reason
-from workbench.text import escape_markdown
+from workbench.text import code_span, escape_markdown
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 INDEX = "examples.json"
@@ -81,7 +81,7 @@ def save_examples(tab: str, examples: list[CachedExample], provenance: dict[str,
 def provenance_note(provenance: dict[str, Any]) -> str:
     if not provenance:
         return ""
-    models = ", ".join(f"{role}: `{escape_markdown(str(m))}`" for role, m in sorted(provenance.get("models", {}).items()))
+    models = ", ".join(f"{role}: {code_span(m)}" for role, m in sorted(provenance.get("models", {}).items()))
     text = (f"Precomputed with the `{provenance.get('profile', '?')}` profile on {provenance.get('made', '?')} "
             f"(commit `{provenance.get('commit', '?')}`, {provenance.get('versions', '')}) by "
             f"`{provenance.get('command', 'python assets/examples/make_examples.py')}`.")

@@ -124,3 +124,24 @@ def unload_role(ctx: AppContext, profile_name: str | None, role: str) -> str:
     if adapters:
         return f"Unloaded {role}: {spec.model_id}, with the adapters on it ({', '.join(adapters)})."
     return f"Unloaded {role}: {spec.model_id}."
+
+
+# The Models tab's actions, declared once for both front ends (workbench.forms; pages/models.py lays them out):
+# each gives the message and the table after it.
+def _with_table(fn):
+    def call(ctx: AppContext, profile_name: str | None, role: str) -> tuple[list[list[Any]], str, str]:
+        message = fn(ctx, profile_name, role)
+        return model_rows(ctx, profile_name), memory_summary(ctx), message
+
+    call.__name__ = fn.__name__
+    return call
+
+
+def _actions():
+    from workbench.forms import Action
+
+    return tuple(Action(name, _with_table(fn), ("profile", "role"), ("rows", "summary", "message"))
+                 for name, fn in (("load_model", load_role), ("unload_model", unload_role)))
+
+
+LOAD, UNLOAD = _actions()

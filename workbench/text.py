@@ -35,3 +35,14 @@ def literal_markdown(text: object) -> str:
     """`text` as literal characters in Markdown, keeping its line breaks (an error that lists problems line by
     line): each line goes through `escape_markdown`."""
     return "  \n".join(escape_markdown(line) for line in str(text).splitlines()) or ""
+
+
+def code_span(text: object) -> str:
+    """`text` shown literally in a Markdown code span (model ids, paths, run folders): inside a code span Markdown
+    and HTML are not interpreted, so no escaping is needed, and a backslash escape would show as a backslash
+    (`SmolLM2\\-135M`). The fence is one backtick longer than any run of backticks in the text; newlines become
+    spaces (a code span is inline)."""
+    value = " ".join(str(text).split())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", value)), default=0) + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") else ""
+    return f"{fence}{pad}{value}{pad}{fence}"

@@ -129,6 +129,10 @@ class PromptorService:
     def resume(self, code: Any) -> Result:
         return self._out(agent.recover(self.store.load(code)))
 
+    def view(self, state: Any) -> PromptorView:
+        """What the tab shows for `state`, without saving it (a page redraw is not a change)."""
+        return self._view(self._state(state))
+
     def current(self, state: Any) -> Result:
         return self._out(self._state(state))
 

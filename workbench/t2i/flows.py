@@ -14,83 +14,10 @@ from typing import Any, Sequence
 from workbench.common import diff as wdiff
 from workbench.common.inputs import MAX_CANDIDATES
 from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
+from workbench.t2i.forms import REWRITER_LABELS, RenderInputs, RewriterInputs  # noqa: F401  (re-exported)
 from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS, RANDOM_NOTE
 from workbench.common.session import RefinementSession
 from workbench.text import escape_markdown
-
-REWRITER_LABELS = {
-    "profile": "profile rewriter (its default: the trained T2I rewriter where the profile names one, else the chat model)",
-    "profile:chat": "profile chat model",
-    "profile:t2i_rewriter": "profile T2I rewriter role (e.g. Promptist in the paper profile)",
-    "baseline": "keyword baseline (Promptist/MagicPrompt style)",
-    "openai": "OpenAI-compatible server",
-}
-_KIND_BY_LABEL = {v: k for k, v in REWRITER_LABELS.items()}
-
-
-@dataclass
-class RewriterInputs:
-    """The tab's rewriter and refinement fields, as the widgets hold them (checked by `parse`)."""
-
-    kind: str = REWRITER_LABELS["profile"]
-    base_url: str = ""
-    model: str = ""
-    adapter: str = ""
-    system_template: str = DEFAULT_SYSTEM_TEMPLATE
-    n: Any = 4
-    diversity: Any = 0.5
-    few_shot: Any = 3
-    temperature: Any = 0.9
-    seed: Any = 0
-
-    FIELDS = ("kind", "base_url", "model", "adapter", "system_template", "n", "diversity", "few_shot", "temperature",
-              "seed")
-
-    @classmethod
-    def of(cls, values: Sequence[Any]) -> "RewriterInputs":
-        return cls(*values)
-
-    def parse(self):
-        from workbench.t2i.service import RewriterChoice
-
-        kind, _, role = _KIND_BY_LABEL.get(self.kind, self.kind).partition(":")
-        adapter = (self.adapter or "").strip()
-        if adapter and kind == "profile":  # typed in the page: the server reads it, so only from its data folders
-            from workbench.user_paths import confined_folder
-
-            adapter = str(confined_folder(adapter, "adapter folder"))
-        rewriter = RewriterChoice(kind=kind, role=role, base_url=self.base_url or "",
-                                  model=self.model or "", adapter=adapter).check()
-        settings = RefineSettings(n=_whole(self.n, "n"), diversity=float(self.diversity),
-                                  few_shot=_whole(self.few_shot, "few-shot examples"),
-                                  temperature=float(self.temperature), seed=_whole(self.seed, "seed")).check()
-        return rewriter, settings, self.system_template or DEFAULT_SYSTEM_TEMPLATE
-
-
-@dataclass
-class RenderInputs:
-    steps: Any = 20
-    size: Any = 512
-    seed: Any = 0
-    guidance: Any = 7.5
-    weights: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-
-    @classmethod
-    def of(cls, values: Sequence[Any]) -> "RenderInputs":
-        steps, size, seed, guidance, *weights = values
-        return cls(steps, size, seed, guidance, dict(zip(METRICS, weights)))
-
-    def parse(self):
-        from workbench.types import ImageSettings
-
-        for name, value in (("steps", self.steps), ("size", self.size), ("image seed", self.seed)):
-            if value is None or float(value) != int(float(value)):
-                raise ValueError(f"{name} must be a whole number, got {value!r}")
-        settings = ImageSettings(steps=int(self.steps), width=int(self.size), height=int(self.size),
-                                 seed=int(self.seed), guidance_scale=float(self.guidance)).check()
-        weights = {m: float(w) for m, w in self.weights.items()}
-        return settings, weights
-
 
 @dataclass
 class SlotView:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.forms import input_field
 from workbench.jobs import Job
 from workbench.models import ManagedModel
 from workbench.common import diff as wdiff
@@ -28,7 +29,7 @@ from workbench.t2v.media import save_gif, save_mp4, save_provenance
 from workbench.t2v.pairs import PairFilter, export_pairs
 from workbench.t2v.principles import PrincipleSettings, critique, principled_rewrite
 from workbench.t2v.rewards import DEFAULT_WEIGHTS, METRICS, SCALE, RewardSettings
-from workbench.text import escape_markdown, preview
+from workbench.text import code_span, escape_markdown, preview
 
 MODES = ("Evolve (Prompt-A-Video)", "Principles (VPO)")
 REWRITER_LABELS = {
@@ -56,10 +57,11 @@ def _whole(value: Any, name: str, low: int, high: int) -> int:
 
 @dataclass
 class RewriterInputs:
-    kind: str = REWRITER_LABELS["profile"]
-    base_url: str = ""
-    model: str = ""
-    timeout: Any = 60
+    kind: str = input_field(REWRITER_LABELS["profile"], "Rewriter", "radio", choices=tuple(REWRITER_LABELS.values()),
+                            elem_id="t2v-rewriter")
+    base_url: str = input_field("", "Server URL (OpenAI-compatible)", placeholder="http://127.0.0.1:8000/v1")
+    model: str = input_field("", "Model name on that server")
+    timeout: Any = input_field(60, "Server timeout (s, 1-600)", "number", low=1, high=600)
 
     def parse(self) -> RewriterChoice:
         kind, _, role = _KIND_BY_LABEL.get(self.kind, self.kind).partition(":")
@@ -71,14 +73,18 @@ class RewriterInputs:
 class EvolveInputs:
     """The Evolve panel as the widgets hold it (checked by `parse`)."""
 
-    rounds: Any = 3
-    population: Any = 0  # 0 = the profile's default (assets/profiles.yaml, t2v option `evolve`), else 3
-    top_k: Any = 3
-    patience: Any = 1
-    seed: Any = 0
-    temperature: Any = 0.9
-    weights: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    max_new_tokens: Any = 0  # 0 = the profile's default, else 96
+    rounds: Any = input_field(3, "Rounds (1-12)", "slider", low=1, high=12, step=1, whole=True, elem_id="t2v-rounds")
+    # 0 = the profile's default (assets/profiles.yaml, t2v option `evolve`), else 3
+    population: Any = input_field(0, "Population per round (1-8; 0 = profile default)", "number", low=0, high=8,
+                                  whole=True)
+    top_k: Any = input_field(3, "Top-k history shown to the rewriter", "slider", low=1, high=16, step=1, whole=True)
+    patience: Any = input_field(1, "Stop after this many rounds without a better best", "slider", low=1, high=12,
+                                step=1, whole=True)
+    seed: Any = input_field(0, "Rewriter seed", "number", low=0, high=2**31 - 1, whole=True)
+    temperature: Any = input_field(0.9, "Temperature", "slider", low=0.05, high=2.0, step=0.05)
+    max_new_tokens: Any = input_field(0, "Max new tokens per rewrite (8-1024; 0 = profile default)", "number", low=0,
+                                      high=1024, whole=True)  # 0 = the profile's default, else 96
+    weights: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))  # widgets: forms.RewardWeights
 
     def parse(self, spec: Any = None) -> tuple[EvolveSettings, dict[str, float]]:
         base = EvolveSettings()
@@ -100,11 +106,12 @@ class EvolveInputs:
 class VideoInputs:
     """Render size, frames, steps and seed; None fields take the profile's defaults (assets/profiles.yaml)."""
 
-    width: Any = None
-    height: Any = None
-    frames: Any = None
-    steps: Any = None
-    seed: Any = 0
+    width: Any = input_field(None, "Width (32-1024, multiple of 8; empty = profile default)", "number", low=0,
+                             high=1024, whole=True)
+    height: Any = input_field(None, "Height (32-1024, multiple of 8)", "number", low=0, high=1024, whole=True)
+    frames: Any = input_field(None, "Frames (2-129)", "number", low=0, high=129, whole=True)
+    steps: Any = input_field(None, "Steps (1-100)", "number", low=0, high=100, whole=True)
+    seed: Any = input_field(0, "Video seed (the same for every video)", "number", low=0, high=2**31 - 1, whole=True)
 
     def parse(self, spec: Any, kind: str = "preview"):
         d = service.render_defaults(spec, kind)
@@ -294,7 +301,7 @@ def critique_markdown(data: dict) -> str:
 def principles_markdown(data: dict) -> str:
     if data.get("refused"):
         return f"🛑 **{escape_markdown(data['reason'])}**"
-    lines = [f"**VPO rewrite** by `{escape_markdown(data.get('rewriter', ''))}`: {escape_markdown(data['reason'])}"]
+    lines = [f"**VPO rewrite** by {code_span(data.get('rewriter', ''))}: {escape_markdown(data['reason'])}"]
     for i, a in enumerate(data.get("attempts", []), 1):
         verdict = "accepted" if a.get("accepted") else "rejected"
         lines += ["", f"**Attempt {i}** ({verdict}): “{escape_markdown(a.get('rewrite', ''))}”"]
