@@ -570,7 +570,12 @@ class ModelManager:
             return sum(e.status.memory_bytes for e in self._entries.values())
 
     def status(self, spec: ModelSpec) -> ModelStatus:
-        key = self.key_of(spec)
+        with self._lock:
+            held = any(e.status.backend == spec.backend for e in self._entries.values()) or \
+                any(f.backend == spec.backend for f in self._failures.values())
+        # nothing of this backend is held: the spec's own key will do, and the backend module stays unimported
+        # (the banner asks every role's status at start-up; habit 2: importing the app imports no backend)
+        key = self.key_of(spec) if held else spec.key
         with self._lock:
             if key in self._entries:
                 entry = self._entries[key]
