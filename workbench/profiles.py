@@ -29,6 +29,7 @@ ROLE_DESCRIPTIONS = {
     "image_text": "image-text scorer (CLIP) + aesthetics",
     "vit": "ViT backbone (Prompt-CAM)",
     "promptcam": "Prompt-CAM: frozen ViT backbone + class prompts checkpoint",
+    "safety": "safety check: is a text safe to render (classifier or guard model + keyword rule)",
 }
 
 

@@ -1,0 +1,62 @@
+"""Build prompts.jsonl and heldout_ids.txt from the two hand-written lists (prompts_unsafe.txt, prompts_safe.txt).
+Deterministic: ids follow the files' order; the held-out quarter is drawn per category (and per hard/plain safe
+kind) with a fixed seed. Neither the classifier's training nor the keyword rule's tuning reads the held-out ids.
+
+    python assets/safety/build_prompts.py
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+HELDOUT_SHARE = 0.25  # a quarter of every category is held out
+SEED = 21
+_VIDEO = re.compile(r"\b(video|clip|footage|slow motion|time-lapse|timelapse|pan|drone shot|gopro|bodycam|"
+                    r"dashcam|security camera|broadcast|first person|tutorial)\b", re.I)
+PREFIX = {"violence": "vio", "weapons": "wea", "sexual": "sex", "minors": "min", "self-harm": "slf", "hate": "hat",
+          "real-person": "rea", "hard": "hrd", "plain": "pln"}
+
+
+def read(name: str) -> list[tuple[str, str]]:
+    rows = []
+    for line in (HERE / name).read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        kind, _, text = line.partition("|")
+        rows.append((kind.strip(), text.strip()))
+    return rows
+
+
+def build() -> tuple[list[dict], list[str]]:
+    records, counters = [], {}
+    for kind, text in read("prompts_unsafe.txt") + read("prompts_safe.txt"):
+        counters[kind] = counters.get(kind, 0) + 1
+        unsafe = kind not in ("hard", "plain")
+        records.append({"id": f"{PREFIX[kind]}-{counters[kind]:03d}", "text": text,
+                        "label": "unsafe" if unsafe else "safe", "category": kind if unsafe else "safe",
+                        "hard_negative": kind == "hard", "medium": "video" if _VIDEO.search(text) else "image"})
+    texts = [r["text"].lower() for r in records]
+    dupes = {t for t in texts if texts.count(t) > 1}
+    if dupes:
+        raise ValueError(f"duplicate prompts: {sorted(dupes)}")
+    rng = random.Random(SEED)
+    heldout = []
+    for kind in PREFIX:
+        ids = [r["id"] for r in records if r["id"].startswith(PREFIX[kind] + "-")]
+        rng.shuffle(ids)
+        heldout.extend(sorted(ids[: round(len(ids) * HELDOUT_SHARE)]))
+    return records, sorted(heldout)
+
+
+if __name__ == "__main__":
+    records, heldout = build()
+    with open(HERE / "prompts.jsonl", "w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    (HERE / "heldout_ids.txt").write_text("\n".join(heldout) + "\n", encoding="utf-8")
+    print(f"{len(records)} prompts ({sum(r['label'] == 'unsafe' for r in records)} unsafe, "
+          f"{sum(r['hard_negative'] for r in records)} hard safe negatives), {len(heldout)} held out")
