@@ -4,6 +4,7 @@ rewrite of the T2I and T2V tabs (workbench/safety/check.py); `python -m workbenc
 held-out table of the labelled set in assets/safety/."""
 
 from workbench.safety.check import (  # noqa: F401  (the API)
-    ROLE, SafetyVerdict, Screened, check_text, check_texts, dropped_note, preview, refuse_unsafe, screen,
+    ROLE, SafetyVerdict, Screened, check_text, check_texts, checker, dropped_note, preview, refuse_unsafe,
+    screen,
 )
 from workbench.safety.rules import LABELS, RULE_ID, check_rule  # noqa: F401

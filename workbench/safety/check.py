@@ -47,6 +47,10 @@ class SafetyVerdict:
         said = f" (“{'”, “'.join(words)}”)" if words else ""
         return f"{', '.join(self.labels)}{said}"
 
+    @property
+    def reason(self) -> str:
+        return "no unsafe content found" if self.safe else f"unsafe: {self.describe()}"
+
     def message(self, what: str = "request") -> str:
         """The refusal a user reads."""
         return (f"Refused: this {what} is unsafe to render: {self.describe()}. Rephrase it without that content. "
@@ -147,3 +151,11 @@ def dropped_note(dropped: Sequence[SafetyVerdict], total: int, what: str = "rewr
         return ""
     cats = list(dict.fromkeys(label for v in dropped for label in v.labels))
     return f"the safety check dropped {len(dropped)} of {total} {what} ({', '.join(cats)})"
+
+
+def checker(ctx: Any, profile: str | None = None) -> Any:
+    """`texts -> list[SafetyVerdict]` on the profile's safety role (+ the rule): what rewriting loops take."""
+    def check(texts: Sequence[str]) -> list[SafetyVerdict]:
+        return check_texts(ctx, texts, profile)
+
+    return check

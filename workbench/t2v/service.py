@@ -120,10 +120,12 @@ def renderer(t2v: Any, video: VideoSettings):
     return render
 
 
-def scorer_fn(scorer: Any, weights: dict[str, float] | None = None, reward: RewardSettings | None = None):
+def scorer_fn(scorer: Any, weights: dict[str, float] | None = None, reward: RewardSettings | None = None,
+              safety: Any = None):
+    """`safety`: texts -> SafetyVerdicts (workbench.safety.checker): the rewards' safety flag uses the role."""
     def score(original: str, prompts: Sequence[str], videos: Sequence[Any]) -> list[Any]:
         return score_videos(scorer, original, prompts, [v.frames for v in videos], [v.provenance for v in videos],
-                            weights, reward)
+                            weights, reward, safety=safety)
 
     return score
 
