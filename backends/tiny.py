@@ -323,7 +323,7 @@ GUARD_TEMPLATE = (
     "policy with the below categories.\n<BEGIN UNSAFE CONTENT CATEGORIES>\nS1: Violent Crimes.\nS9: Indiscriminate "
     "Weapons.\n<END UNSAFE CONTENT CATEGORIES>\n<BEGIN CONVERSATION>\n"
     "{% for message in messages %}User: {% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for part in message['content'] %}{{ part['text'] }}{% endfor %}{% endif %}\n{% endfor %}"
+    "{% for part in message['content'] %}{{ part['text'] }}{% endfor %}{% endif %}{{ '\\n' }}{% endfor %}"
     "<END CONVERSATION>\nProvide your safety assessment for ONLY THE LAST User message.</s>\n<|assistant|>\n"
 )
 

@@ -59,10 +59,12 @@ def process_prompt(ctx: Any, config: T2VBatchConfig, item: Any, out_dir: Path, j
     safety = checker(ctx, config.profile)
     t2v, scorer = service.models(ctx, config.profile)
     video = config.video or service.video_settings(**service.render_defaults(t2v.spec), seed=0)
-    result = evolve_prompts(prompt, service.proposer(ctx, config.profile, config.rewriter, config.evolve),
-                            service.renderer(t2v, video),
+    propose = service.proposer(ctx, config.profile, config.rewriter, config.evolve)
+    result = evolve_prompts(prompt, propose, service.renderer(t2v, video),
                             service.scorer_fn(scorer, config.weights, RewardSettings(), safety=safety),
                             config.evolve, job, safety=safety)
+    if propose.unsafe:
+        result.notes.append(propose.note())
     if config.save_previews:
         for c in ([result.baseline] if result.baseline else []) + result.candidates():
             if c.frames:

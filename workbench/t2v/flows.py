@@ -348,6 +348,8 @@ def evolve(ctx: Any, profile_name: str | None, state: dict | None, prompt: Any, 
     result = evolve_prompts(prompt, propose, service.renderer(t2v, video),
                             service.scorer_fn(scorer, weights, RewardSettings(), safety=safety), settings, job,
                             safety=safety)
+    if propose.unsafe:  # dropped inside the rewriter, before MMR chose the proposals
+        result.notes.append(propose.note())
     _save_previews(result, run_dir, video.fps, saved)
     state["evolve"] = result.to_dict()
     state["selected"] = result.best_id
