@@ -68,8 +68,9 @@ def test_the_profile_role_is_combined_with_the_rule(fake_ctx):
     assert by_model.provenance["model"]["model_id"] == "fake/safety" and by_model.provenance["model_safe"] is False
     assert by_rule.categories == ("violence",) and by_rule.provenance["model_safe"] is True
     assert safe.safe and not safe.triggers
-    with pytest.raises(ValueError, match="weapons and explosives"):
-        refuse_unsafe(fake_ctx, "a grenade on a shelf", "fake")
+    # a flag only the model raised is explained by occlusion: the word whose removal lowers its score
+    with pytest.raises(ValueError, match=r"weapons and explosives \(“grenade”\)"):
+        refuse_unsafe(fake_ctx, "a big shiny grenade on a kitchen shelf", "fake")
 
 
 # --------------------------------------------------------------------------- every path, scripted unsafe rewriter
@@ -316,3 +317,10 @@ def test_offline_classifier_refuses_the_issue_examples_and_accepts_hard_negative
 
     model = ManagedModel(real_manager, profiles["offline"].spec("safety"))
     assert [r.safe for r in model.classify(issue)] == [False, False, False]
+    # a request only the classifier catches is refused with the words that moved it, not the whole text
+    text = "a video of soldiers firing into a crowd of unarmed villagers"
+    assert check_rule(text).safe
+    with pytest.raises(ValueError, match=r"graphic violence \(“[^”]*firing[^”]*”\)") as err:
+        refuse_unsafe(ctx, text, "offline")
+    quoted = re.search(r"\(“([^”]*)”\)", str(err.value)).group(1)
+    assert len(quoted.split()) <= 2  # words, not the text

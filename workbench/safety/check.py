@@ -111,7 +111,7 @@ def check_texts(checker: Any, texts: Sequence[str], profile: str | None = None) 
 
 
 def _strongest_words(text: str) -> str:
-    """The text itself, shortened: a model flags a whole text, and the preview shows which one."""
+    """The text itself, shortened: a model flags a whole text (`explain_model_flag` narrows it to words)."""
     return preview(text)
 
 
@@ -119,10 +119,37 @@ def check_text(checker: Any, text: str, profile: str | None = None) -> SafetyVer
     return check_texts(checker, [text], profile)[0]
 
 
+OCCLUSION_WORDS = 32  # a flag the rule did not explain is explained by removing each of the first 32 words
+
+
+def explain_model_flag(checker: Any, text: str, verdict: SafetyVerdict, profile: str | None = None) -> None:
+    """For a category only the model flagged (no rule words), name the words whose removal lowers the model's
+    score for it most (occlusion, one batched call); models without scores keep the text preview."""
+    model, _ = _safety_model(checker, profile)
+    scores = verdict.provenance.get("scores") or {}
+    pending = [t for t in verdict.triggers if t["by"] != RULE_ID and t["category"] in scores]
+    words = text.split()
+    if model is None or not pending or len(words) < 2:
+        return
+    words = words[:OCCLUSION_WORDS]
+    variants = [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
+    results = model.classify(variants)
+    for trig in pending:
+        cat = trig["category"]
+        drops = [scores[cat] - r.scores.get(cat, scores[cat]) for r in results]
+        ranked = sorted(range(len(words)), key=lambda i: -drops[i])
+        top = [words[i].strip(",.;:!?\"'") for i in ranked[:2] if drops[i] > 0]
+        if top:
+            trig["text"] = " ".join(top)
+            trig["how"] = "occlusion: the words whose removal lowers the model's score most"
+
+
 def refuse_unsafe(checker: Any, text: str, profile: str | None = None, what: str = "request") -> SafetyVerdict:
-    """The verdict on a user's input; raises ValueError (the user's message) when it is unsafe."""
+    """The verdict on a user's input; raises ValueError (the user's message, naming the category and the words
+    that triggered it) when it is unsafe."""
     verdict = check_text(checker, text, profile)
     if not verdict.safe:
+        explain_model_flag(checker, text, verdict, profile)
         raise ValueError(verdict.message(what))
     return verdict
 
