@@ -64,11 +64,13 @@ class SafetyVerdict:
 def _safety_model(checker: Any, profile: str | None) -> tuple[Any, str]:
     """(a model with `classify`, or None; a note when there is none). `checker` is an AppContext, a backend or
     ManagedModel with `classify`, or None for the rule alone."""
+    from workbench.context import AppContext
+    from workbench.models import ManagedModel
+
     if checker is None:
         return None, "keyword rule only: no safety model was given"
-    if callable(getattr(checker, "classify", None)):
-        return checker, ""
-    from workbench.models import ManagedModel
+    if not isinstance(checker, AppContext):
+        return checker, ""  # a safety backend or a ManagedModel of one
 
     prof = checker.profile(profile)
     if ROLE not in prof.roles:
