@@ -42,14 +42,28 @@ def profile_banner(ctx, profile_name: str | None) -> str:
     return text
 
 
+def attach_services(ctx):
+    """The app-wide services the core leaves to the app: the study recorder (every user action of a session that
+    joined a study is written to the study database; cheap: the database opens on the first join)."""
+    from workbench.studies.recorder import attach
+
+    if getattr(ctx, "studies", None) is None:
+        attach(ctx)
+    return ctx
+
+
 def build_demo(ctx):
     """The Gradio Blocks app: a header with the per-session profile choice, then one tab per pages/ module."""
     import gradio as gr
 
+    from pages._serving import lean_blocks_class
+
+    attach_services(ctx)
+
     from pages import discover_pages
     from pages._wiring import gradio_action
 
-    with gr.Blocks(title=APP_TITLE, analytics_enabled=False) as demo:
+    with lean_blocks_class()(title=APP_TITLE, analytics_enabled=False) as demo:
         with gr.Row():
             gr.Markdown(f"# {APP_TITLE}")
             profile = gr.Dropdown(choices=sorted(ctx.profiles), value=ctx.default_profile, label="Profile",
@@ -81,11 +95,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory-budget", type=float, default=None, metavar="GIB",
                         help="GiB of model weights to keep loaded (default: WORKBENCH_MEMORY_BUDGET_GB, "
                              "else 60%% of RAM or 85%% of GPU memory)")
-    parser.add_argument("--share", action="store_true", help="create a public Gradio share link (off by default)")
+    parser.add_argument("--share", action="store_true", help="create a public Gradio share link (off by default; "
+                        "the workbench only: the study pages are served by the normal start)")
+    parser.add_argument("--study-only", action="store_true",
+                        help="serve only the study: the participant page at / and the researcher page at /research "
+                             "(no workbench tabs; no model is loaded)")
     args = parser.parse_args(argv)
     if not 1 <= args.port <= 65535:
         parser.error(f"--port must be between 1 and 65535, got {args.port}")
     return args
+
+
+QUEUE = dict(default_concurrency_limit=4)  # model work: at most 4 runs of one handler at once, the rest wait
+
+
+def build_study_pages(ctx) -> dict[str, object]:
+    """The participant and researcher pages (pages/study_pages.py), by the path they are mounted at."""
+    from pages import study_pages
+
+    attach_services(ctx)
+    pages = {study_pages.PARTICIPANT_PATH: study_pages.participant_blocks(ctx),
+             study_pages.RESEARCHER_PATH: study_pages.researcher_blocks(ctx)}
+    for blocks in pages.values():
+        blocks.queue(**QUEUE)
+    return pages
+
+
+def server_app(mounts: dict[str, object]):
+    """One FastAPI app serving each Blocks at its path (longest path first, the workbench at / last). Each Blocks
+    keeps its own /config and /gradio_api/info, so a participant's page load never carries the workbench's."""
+    import gradio as gr
+    from fastapi import FastAPI
+
+    from pages._serving import cache_static_routes
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    for path in sorted(mounts, key=lambda p: (p == "/", -len(p))):
+        app = gr.mount_gradio_app(app, mounts[path], path=path, show_error=True)
+    return cache_static_routes(app, mounts)
 
 
 def prepare(args: argparse.Namespace):
@@ -100,7 +147,7 @@ def prepare(args: argparse.Namespace):
         for status in ctx.preload():
             print(f"preloaded {status.role}: {status.model_id} on {status.device} ({status.dtype})", flush=True)
     demo = build_demo(ctx)
-    demo.queue(default_concurrency_limit=4)
+    demo.queue(**QUEUE)
     return ctx, demo
 
 
@@ -109,16 +156,50 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parse_args(argv)
     try:
-        ctx, demo = prepare(args)
+        if args.study_only:
+            from workbench.context import build_context
+
+            ctx = build_context(profile=args.profile, device=args.device, memory_budget_gb=args.memory_budget)
+            demo = None
+        else:
+            ctx, demo = prepare(args)
     except (ValueError, ModelLoadError) as exc:
         sys.exit(f"error: {exc}")
     # The device is resolved on the first model load (finding out imports torch, which would slow the start).
     device = args.device or os.environ.get("WORKBENCH_DEVICE") or "auto"
+    if args.share and demo is not None:
+        print(f"{APP_TITLE}: profile '{ctx.default_profile}', device {device} (share link: workbench only)",
+              flush=True)
+        demo.launch(server_name=args.host, server_port=args.port, share=True, show_error=True)
+        return
+    import uvicorn
+
+    from pages import study_pages
+
+    pages = build_study_pages(ctx)
+    if demo is None:  # the participant page at /, the researcher page beside it
+        mounts = {"/": pages[study_pages.PARTICIPANT_PATH], study_pages.RESEARCHER_PATH: pages[study_pages.RESEARCHER_PATH]}
+    else:
+        mounts = {"/": demo, **pages}
+    url = f"http://{args.host}:{args.port}"
     print(f"{APP_TITLE}: profile '{ctx.default_profile}', device {device}", flush=True)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True)
+    for path, blocks in mounts.items():
+        print(f"  {url}{path if path != '/' else '/'}  {blocks.title}", flush=True)
+    uvicorn.run(server_app(mounts), host=args.host, port=args.port, log_level="warning")
 
 
 # ---------------------------------------------------------------------------- Streamlit front end
+
+
+def streamlit_study_page(argv: list[str]):
+    """The study page named on Streamlit's script arguments (`--participant` or `--researcher`), else None."""
+    from pages import study_pages
+
+    if "--participant" in argv:
+        return study_pages.render_participant_streamlit
+    if "--researcher" in argv:
+        return study_pages.render_researcher_streamlit
+    return None
 
 
 def streamlit_main() -> None:
@@ -127,13 +208,18 @@ def streamlit_main() -> None:
     from pages import discover_pages
     from workbench.context import build_context
 
-    st.set_page_config(page_title=APP_TITLE, layout="wide")
+    st.set_page_config(page_title=APP_TITLE if streamlit_study_page(sys.argv[1:]) is None else "Study",
+                       layout="wide")
 
     @st.cache_resource
     def shared_context():
-        return build_context()  # one manager for every session of this server
+        return attach_services(build_context())  # one manager for every session of this server
 
     ctx = shared_context()
+    study_page = streamlit_study_page(sys.argv[1:])
+    if study_page is not None:  # `streamlit run app.py -- --participant` / `-- --researcher`: that page alone
+        study_page(ctx)
+        return
     names = sorted(ctx.profiles)
     if "profile" not in st.session_state:
         st.session_state["profile"] = ctx.default_profile

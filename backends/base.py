@@ -298,6 +298,11 @@ class WhiteBoxLM(ChatBackend, Protocol):
 
     def eager_attention(self) -> AbstractContextManager[None]: ...
 
+    def prefix_cache(self, module: Any, prefix_ids: Any, rows: int) -> dict[str, Any]:
+        """Keyword arguments for `module`'s forward (`module` is `model` or its body) that carry the key/value
+        cache of `prefix_ids` (1, P) run once and repeated for `rows` rows: a shared prefix computed once."""
+        ...
+
 
 @runtime_checkable
 class EmbeddingBackend(Backend, Protocol):

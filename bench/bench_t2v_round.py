@@ -11,7 +11,7 @@ import statistics
 import time
 
 from workbench.context import build_context
-from workbench.t2i.service import RewriterChoice
+from workbench.t2v.service import RewriterChoice
 from workbench.t2v import service
 from workbench.t2v.evolve import EvolveSettings, evolve_prompts
 from workbench.t2v.rewards import RewardSettings, score_videos

@@ -10,7 +10,7 @@ from pages._examples import gradio_examples, streamlit_examples
 from typing import Any
 
 from pages._wiring import gradio_action, streamlit_action, streamlit_stream
-from workbench.chat_choice import ChatChoice
+from workbench.common.choice import ChatChoice
 from workbench.promptor.agent import JUMP_TARGETS, MAX_MESSAGE_CHARS, STAGE_LABELS
 from workbench.promptor.flows import PromptorService, PromptorSettings
 from workbench.promptor.store import SessionStore

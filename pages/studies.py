@@ -31,9 +31,15 @@ def options_markdown(view: flows.ParticipantView) -> str:
 
 
 def build_gradio(ctx, session) -> None:
+    build_participant_gradio(ctx, INTRO)
+    build_researcher_gradio(ctx)
+
+
+def build_participant_gradio(ctx, intro: str) -> None:
+    """The participant's part: join, consent, steps (also the whole of the participant page, pages/study_pages)."""
     import gradio as gr
 
-    gr.Markdown(INTRO)
+    gr.Markdown(intro)
     state = gr.State(flows.new_state())
     with gr.Group():
         with gr.Row():
@@ -142,7 +148,13 @@ def build_gradio(ctx, session) -> None:
                   input_names=["state", *[f"likert_{i}" for i in range(MAX_QUESTIONS)],
                                *[f"text_{i}" for i in range(MAX_QUESTIONS)]])
 
-    with gr.Accordion("Researcher dashboard", open=False):
+
+
+def build_researcher_gradio(ctx, standalone: bool = False) -> None:
+    """The researcher's dashboard behind the token (an accordion in the tab; the whole researcher page)."""
+    import gradio as gr
+
+    with gr.Accordion("Researcher dashboard", open=standalone):
         gr.Markdown("Only for the researcher: every action here checks the token again.")
         with gr.Row():
             token = gr.Textbox(label="Researcher token", type="password", scale=3, elem_id="study-token")
@@ -157,6 +169,8 @@ def build_gradio(ctx, session) -> None:
                 fig_choices = gr.Plot(label="Choices per condition")
                 fig_likert = gr.Plot(label="Likert distributions")
             fig_time = gr.Plot(label="Time on task")
+            free_text = gr.Dataframe(headers=flows.FREE_TEXT_COLUMNS, datatype="str", interactive=False, wrap=True,
+                                     label="Free-text answers (shown as typed)", elem_id="study-free-text")
             with gr.Row():
                 what = gr.Dropdown(list(flows.EXPORTS), value=flows.EXPORTS[0], label="Export", elem_id="study-export-what")
                 export_btn = gr.Button("Export", elem_id="study-export")
@@ -172,7 +186,7 @@ def build_gradio(ctx, session) -> None:
 
     def on_refresh(tok, study_code):
         view = flows.dashboard(ctx, tok, study_code)
-        return view.summary, view.progress, view.choices, view.likert, view.time_on_task
+        return view.summary, view.progress, view.choices, view.likert, view.time_on_task, view.free_text
 
     def on_export(tok, study_code, kind):
         return flows.export(ctx, tok, study_code, kind)
@@ -180,7 +194,8 @@ def build_gradio(ctx, session) -> None:
     gradio_action(ctx, login.click, "studies_login", on_login, [token], [dash, study_pick], tab=TAB,
                   input_names=["token"])
     gradio_action(ctx, refresh.click, "studies_dashboard", on_refresh, [token, study_pick],
-                  [summary, table, fig_choices, fig_likert, fig_time], tab=TAB, input_names=["token", "study"])
+                  [summary, table, fig_choices, fig_likert, fig_time, free_text], tab=TAB,
+                  input_names=["token", "study"])
     gradio_action(ctx, export_btn.click, "studies_export", on_export, [token, study_pick, what], export_file, tab=TAB,
                   input_names=["token", "study", "what"])
     gradio_action(ctx, check_btn.click, "studies_check", flows.check_study_text, [token, study_text], check_out,
@@ -294,6 +309,8 @@ def _researcher_streamlit(ctx, st) -> None:
     st.dataframe(pd.DataFrame(view.progress, columns=flows.PROGRESS_COLUMNS), hide_index=True)
     for fig in (view.choices, view.likert, view.time_on_task):
         st.plotly_chart(fig)
+    st.caption("Free-text answers (shown as typed)")
+    st.dataframe(pd.DataFrame(view.free_text, columns=flows.FREE_TEXT_COLUMNS), hide_index=True)
     what = st.selectbox("Export", flows.EXPORTS, key="study_export_what")
     if st.button("Prepare export", key="study_export"):
         path = streamlit_action(ctx, "studies_export", flows.export, ctx, token, code, what, tab=TAB,

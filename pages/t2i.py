@@ -13,7 +13,7 @@ from pages._wiring import gradio_action, gradio_cancel, streamlit_action
 from workbench.t2i import flows
 from workbench.t2i import results as results_mod
 from workbench.t2i.flows import MAX_CANDIDATES, REWRITER_LABELS, RenderInputs, RewriterInputs
-from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE
+from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE
 from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS
 
 TITLE = "T2I prompt refinement"

@@ -19,6 +19,15 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
+def pytest_configure(config):
+    """WORKBENCH_DETERMINISTIC=1 (set by .ci/run for its second pass over the `numerical` tests): torch raises on
+    any op without a deterministic implementation, so a tolerance that only holds with one kernel choice fails."""
+    if os.environ.get("WORKBENCH_DETERMINISTIC") == "1":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+
+
 @pytest.fixture(scope="session")
 def profiles():
     from workbench.profiles import load_profiles

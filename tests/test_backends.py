@@ -29,6 +29,7 @@ def test_causal_lm_batched_generation_with_chat_template(tiny_lm):
     assert prov.settings["num_return_sequences"] == 2
 
 
+@pytest.mark.numerical
 def test_batched_greedy_matches_one_by_one(tiny_lm):
     prompts = ["a cat", "a photo of a dog on the beach at sunset"]
     batched = [g[0].text for g in tiny_lm.generate(prompts, GREEDY)]
@@ -155,6 +156,7 @@ def test_text_to_video(manager, make_spec):
         t2v.generate(["x"], VideoSettings(num_frames=0))
 
 
+@pytest.mark.numerical
 def test_clip_scorer_alignment_and_aesthetic(manager, make_spec):
     clip = make_spec("image_text", "clip-scorer", "tiny:clip")
     scorer = manager.get(clip)

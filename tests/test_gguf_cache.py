@@ -16,6 +16,7 @@ PROMPTS = {  # role in the offline profile -> prompt
 }
 
 
+@pytest.mark.numerical
 @pytest.mark.parametrize("role", sorted(PROMPTS))
 def test_cached_safetensors_copy_equals_the_gguf(real_manager, offline_profile, monkeypatch, role):
     import torch

@@ -21,7 +21,7 @@ MIB = 2**20
 def test_typing_in_a_candidate_box_never_loads_the_t2i_pipeline(profiles):
     from workbench.context import AppContext
     from workbench.t2i import flows
-    from workbench.t2i.session import RefinementSession
+    from workbench.common.session import RefinementSession
 
     t2i = spec("t2i", "diffusers-t2i", "tiny:sd")
     ctx = AppContext(ModelManager(budget_bytes=2**30, device="cpu"), {"p": profiles["fake"].with_role("t2i", t2i)},

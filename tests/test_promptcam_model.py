@@ -88,6 +88,7 @@ def test_head_ranking_is_deterministic_and_follows_greedy_blurring():
         rank_heads(model, x, target=0, keep=9)
 
 
+@pytest.mark.numerical
 def test_maps_are_distributions_over_patches_and_display_in_unit_range():
     from workbench.promptcam.explain import attention_rollout, display_map, grad_cam, normalise_map
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.chat_choice import ChatChoice
+from workbench.common.choice import ChatChoice
 from workbench.promptor.flows import PromptorService, PromptorSettings
 from workbench.promptor.store import SessionStore
 

@@ -154,7 +154,7 @@ def test_t2i_refuses_an_unsafe_request_and_says_when_every_rewrite_was_unsafe(un
 
 def test_t2i_batch_records_and_round_zip_hold_no_unsafe_rewrite(unsafe_ctx, tmp_path):
     from workbench.t2i import batch as tb
-    from workbench.t2i.refiner import RefineSettings
+    from workbench.common.refiner import RefineSettings
     from workbench.t2i.service import RewriterChoice
 
     prompts = tmp_path / "prompts.txt"
@@ -226,7 +226,7 @@ def test_t2v_principles_drops_the_unsafe_rewrite_unseen_and_refuses_unsafe_ideas
 def test_t2v_batch_and_its_exports_hold_no_unsafe_rewrite(unsafe_ctx, tmp_path):
     from workbench.t2v.batch import T2VBatchConfig, run_batch
     from workbench.t2v.evolve import EvolveSettings
-    from workbench.t2i.batch import read_records
+    from workbench.common.shards import read_records
     from backends.base import VideoSettings
 
     prompts = tmp_path / "ideas.txt"

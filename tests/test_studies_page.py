@@ -123,8 +123,12 @@ def test_three_participants_complete_the_study_and_the_dashboard_shows_them(stud
                 researcher.predict(*args, api_name=api)
     pick = researcher.predict(TOKEN, api_name="/studies_login")  # (the dashboard column is not returned)
     assert pick["value"] == CODE
-    summary, table, choices, likert, times = researcher.predict(TOKEN, CODE, api_name="/studies_dashboard")
+    summary, table, choices, likert, times, free = researcher.predict(TOKEN, CODE, api_name="/studies_dashboard")
     assert "4 participant(s), 3 finished" in summary
+    # Free-text answers on the dashboard too (not only in exports): each task result and the text question.
+    answers = [r[4] for r in free["data"]]
+    assert sorted(a for a in answers if a.startswith("a detailed")) == [f"a detailed prompt number {i}" for i in range(3)]
+    assert answers.count("fine") == 3 and {r[0] for r in free["data"]} == {f"{CODE}-P00{i}" for i in (1, 2, 3)}
     rows = {r[0]: r for r in table["data"]}
     assert int(rows["refiner"][1]) + int(rows["manual"][1]) == 4 and int(rows["refiner"][2]) + int(rows["manual"][2]) == 3
     for figure, title in ((choices, "Choices per condition"), (likert, "Likert distributions per condition"),
@@ -208,6 +212,36 @@ def test_participants_cannot_reach_state_or_other_participants(study_app):
 
 
 @pytest.mark.slow
+def test_researcher_actions_in_a_participants_session_are_not_theirs_and_free_text_stays_text(study_app):
+    """A researcher who tried the study in this browser tab, then logged in and exported in the same tab: the
+    login, dashboard and export are not recorded as the participant's events. Free-text answers are on the
+    dashboard as typed: plain table cells, never rendered as Markdown or HTML."""
+    from gradio_client import Client
+
+    url, service = study_app
+    client = Client(url, verbose=False)
+    tricky = "<img src=x onerror=alert(1)> **not bold** [link](javascript:alert(1)) | a pipe"
+    client.predict(CODE, api_name="/studies_join")
+    client.predict(True, api_name="/studies_consent")
+    client.predict(tricky, api_name="/studies_submit_task")
+    client.predict(TOKEN, api_name="/studies_login")
+    *_, free = client.predict(TOKEN, CODE, api_name="/studies_dashboard")
+    client.predict(TOKEN, CODE, "responses.csv", api_name="/studies_export")
+    client.predict(TOKEN, "code: x\n", api_name="/studies_check")
+
+    store = service.store
+    (participant,) = store.table("participants", CODE)
+    theirs = [e["action"] for e in store.table("events", CODE) if e["participant_id"] == participant["id"]]
+    assert theirs == ["studies_consent", "studies_submit_task"]
+    assert not [e for e in store.table("events") if e["action"] in ("studies_login", "studies_dashboard",
+                                                                     "studies_export", "studies_check")]
+    assert [r[3:] for r in free["data"]] == [["(task result)", tricky]]
+    # the table shows strings as text: its column types are "str", never "markdown" or "html"
+    table = next(c for c in client.config["components"] if c["props"].get("elem_id") == "study-free-text")
+    datatype = table["props"]["datatype"]
+    assert (datatype if isinstance(datatype, list) else [datatype]) in (["str"], ["str"] * 5)
+
+
 def test_fifty_participants_at_once(study_app):
     """50 simulated participants in threads: no errors, every event in the database, balanced conditions."""
     from gradio_client import Client

@@ -108,7 +108,7 @@ def test_sigkill_mid_writes_loses_no_committed_event(tmp_path):
 
     def participant(t: int) -> None:
         try:
-            client = Client(url + "/", verbose=False)
+            client = Client(url + "/study/", verbose=False)  # the participant page: only the study
             client.predict("REFINER-AB", api_name="/studies_join")
             client.predict(True, api_name="/studies_consent")
         except BaseException as exc:  # noqa: BLE001 -- reported below

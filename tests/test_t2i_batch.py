@@ -17,7 +17,7 @@ import pytest
 
 from backends.base import ImageSettings
 from workbench.t2i import batch as tb
-from workbench.t2i.refiner import RefineSettings
+from workbench.common.refiner import RefineSettings
 
 PROMPTS = ["a cat on a sofa", "a lighthouse at dusk", "a cat\x01 on a mat", "a bowl of ramen", "a red fox in the snow"]
 

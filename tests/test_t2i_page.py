@@ -17,7 +17,7 @@ REWRITER = ["profile chat model", "", "", ""]
 
 
 def _refine_args(prompt: str, n: int = 3, kind: str = "profile chat model"):
-    from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE
+    from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE
 
     return ["fake", prompt, kind, "", "", "", DEFAULT_SYSTEM_TEMPLATE, n, 0.5, 2, 0.9, 0]
 
@@ -34,7 +34,7 @@ def test_tab_refine_edit_render_pick_refine_further_go_back(client):
     import json
     import zipfile
 
-    from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE
+    from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE
 
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     for name in ("/t2i_refine", "/t2i_render", "/t2i_refine_further", "/t2i_go_back", "/t2i_regenerate_1", "/t2i_sort"):

@@ -10,7 +10,7 @@ PROMPT = "a lighthouse at dusk"
 def test_refine_then_regenerate_gives_the_same_candidates_in_gradio_and_streamlit(client):
     from streamlit.testing.v1 import AppTest
 
-    from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE
+    from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE
 
     # Gradio: Refine with the tab's defaults (N=3), then regenerate candidate 2.
     rewriter = ["profile chat model", "", "", "", DEFAULT_SYSTEM_TEMPLATE, 3, 0.5, 3, 0.9, 0]

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from workbench.models import ManagedModel
-from workbench.t2i.guard import repeated_phrase, story_reason
-from workbench.t2i.refiner import (
+from workbench.common.guard import repeated_phrase, story_reason
+from workbench.common.refiner import (
     Candidate, RefineSettings, load_pairs, parse_candidate, refine_candidates, regenerate_one, retrieve_examples,
 )
 
@@ -137,8 +137,8 @@ def test_offline_default_rewriter_is_the_shipped_adapter(real_manager, offline_p
     """The offline profile's T2I default is SmolLM2 plus the shipped rewriter adapter (found from the repository
     root), and its rewrites of a held-out prompt fit CLIP's window and keep the subject."""
     from workbench.t2i.evaluate import heldout_prompts
-    from workbench.t2i.guard import repeated_phrase
-    from workbench.t2i.refiner import heldout_ids, rewriter_name
+    from workbench.common.guard import repeated_phrase
+    from workbench.common.refiner import heldout_ids, rewriter_name
     from workbench.t2i.service import RewriterChoice, default_rewriter_role
 
 

@@ -21,7 +21,7 @@ def server(fake_ctx, make_spec):
 def test_refine_through_openai_compatible_server(fake_ctx, server, make_spec):
     """The same settings through the server give the same candidates as the tiny model called in-process."""
     from workbench.models import ManagedModel
-    from workbench.t2i.refiner import refine_candidates
+    from workbench.common.refiner import refine_candidates
 
     settings = service.RefineSettings(n=2, max_new_tokens=10, few_shot=1)
     choice = service.RewriterChoice(kind="openai", base_url=server.url, model="tiny-rewriter")

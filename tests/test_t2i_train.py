@@ -50,7 +50,7 @@ def test_lora_recipe_with_rejection_sampling(tmp_path, manager, make_spec):
     # And through the tab's rewriter choice: the profile's chat model plus the adapter folder.
     from workbench.profiles import Profile
     from workbench.models import ManagedModel
-    from workbench.t2i.refiner import RefineSettings, refine_candidates
+    from workbench.common.refiner import RefineSettings, refine_candidates
     from workbench.t2i.service import RewriterChoice
 
     profile = Profile("tiny", "", {"chat": make_spec("chat", "transformers-lm", "tiny:causal-lm")})

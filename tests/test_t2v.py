@@ -162,6 +162,7 @@ def _fake(name):
     return cls.load(ModelSpec(role=name, backend=f"fake-{name}", model_id=f"fake/{name}"))
 
 
+@pytest.mark.numerical
 def test_rewards_score_all_frames_in_one_batched_call_with_provenance():
     from backends.base import VideoSettings
     from workbench.t2v.rewards import METRICS, RewardSettings, score_videos
@@ -321,7 +322,7 @@ def test_vpo_template_is_profile_data_and_is_applied(profiles):
     assert first[0]["role"] == "user" and first[0]["content"] == template.replace("{query}", "a cute dog on the grass")
     assert result.template == template
     # the evolution's first round goes through the T2I refiner's conversation: the same template
-    from workbench.t2i.refiner import _conversation
+    from workbench.common.refiner import _conversation
 
     assert _conversation(chat, "a cat", "ignored", [])[0]["content"].endswith("User Query:a cat\n\nVideo Prompt:")
 

@@ -40,7 +40,7 @@ def broken_client(profiles):
 
 
 def _refine_args(prompt: str, kind: str = "profile chat model", base_url: str = "", model: str = ""):
-    from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE
+    from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE
 
     return ["fake", prompt, kind, base_url, model, "", DEFAULT_SYSTEM_TEMPLATE, 2, 0.5, 1, 0.9, 0]
 

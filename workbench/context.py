@@ -61,8 +61,6 @@ def build_context(profile: str | None = None, device: str | None = None,
     if budget is None and zero_gpu_mode() and profiles[default].memory_budget_gb:
         budget = int(profiles[default].memory_budget_gb * GIB)  # never the emulated device's size
     manager = ModelManager(budget_bytes=budget, device=device)
-    ctx = AppContext(manager=manager, profiles=profiles, default_profile=default)
-    from workbench.studies.recorder import attach  # cheap: the database opens on the first join
-
-    attach(ctx)
-    return ctx
+    # The study recorder is attached by the app (app.attach_services), not here: the core imports no tab package,
+    # and a batch CLI or the OpenAI server has no study to record. A studies flow attaches it on first use.
+    return AppContext(manager=manager, profiles=profiles, default_profile=default)

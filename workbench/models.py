@@ -24,6 +24,13 @@ from workbench.gpu import estimate_seconds, inside_gpu_call, run_on_device, stre
 GIB = 1024**3
 
 
+def load_standalone(spec: ModelSpec, *, device: str | None = None, dtype: str = "float32", registry=BACKENDS) -> Any:
+    """A backend loaded outside the shared manager, on `device` (else the spec's, else the best one present): for
+    a trainer or an offline script that needs the model to itself (it changes weights, or runs without the app).
+    Nothing shares or evicts it; the caller unloads it. Tabs call this instead of importing a backend module."""
+    return registry.resolve(spec.backend).load(spec, device=pick_device(device or spec.device), dtype=dtype)
+
+
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message names the model and what to do about it."""
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from backends.base import ModelSpec
-from backends.provenance import Provenance
+from workbench.types import Provenance
 from workbench.profiles import ASSETS
 from workbench.text import escape_markdown as _escape
 

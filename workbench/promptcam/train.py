@@ -121,10 +121,10 @@ def _progress(iterable, **kw):
 def load_backbone(backbone_id: str, device: str = "cpu"):
     """(model, processor) of a frozen backbone with eager attention, through the `vit` backend."""
     from backends.base import ModelSpec
-    from backends.vit import VisionTransformer
+    from workbench.models import load_standalone
 
     spec = ModelSpec(role="promptcam", backend="vit", model_id=str(backbone_id))
-    loaded = VisionTransformer.load(spec, device=device, dtype="float32")
+    loaded = load_standalone(spec, device=device, dtype="float32")
     return loaded.model, loaded.processor
 
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from backends.provenance import package_versions
+from workbench.types import package_versions
 from workbench.promptor import agent, template as tpl
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from backends.base import GenerationSettings, _check_range
-from workbench.chat_choice import ChatChoice
+from workbench.common.choice import ChatChoice
 from workbench.jobs import Job
 from workbench.models import ManagedModel
 from workbench.promptor import agent, export, metrics, template as tpl

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from backends.base import ModelSpec
-from backends.provenance import Provenance
+from workbench.types import Provenance
 from workbench.shift import attribution as attr_mod
 from workbench.shift.attention import AttentionResult, attention_to_instruction
 from workbench.shift.ffn import FFNConcepts, concept_overlap, ffn_concepts

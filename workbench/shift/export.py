@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.provenance import package_versions
+from workbench.types import package_versions
 from workbench.shift.analysis import ShiftResult
 from workbench.shift.limits import LIMITS, METHOD_LABELS
 from workbench.storage import export_folder

@@ -114,7 +114,7 @@ def _relative(path: str) -> str:
 
 
 def _load(role: str, adapter: str | None = None) -> Any:
-    from backends.transformers_lm import TransformersCausalLM
+    from workbench.models import load_standalone
     from workbench.profiles import load_profiles
 
     spec = load_profiles()["offline"].spec(role)
@@ -123,7 +123,7 @@ def _load(role: str, adapter: str | None = None) -> Any:
 
         spec = ModelSpec.from_dict(role, {"backend": spec.backend, "model": spec.model_id,
                                           "options": {"adapter": adapter}})
-    return TransformersCausalLM.load(spec, device="cpu", dtype="float32")
+    return load_standalone(spec, device="cpu", dtype="float32")
 
 
 def main(argv: list[str] | None = None) -> int:

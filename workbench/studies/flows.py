@@ -298,9 +298,11 @@ class DashboardView:
     choices: Any = None  # plotly figures
     likert: Any = None
     time_on_task: Any = None
+    free_text: list[list[str]] = field(default_factory=list)  # rows of FREE_TEXT_COLUMNS, plain text
 
 
 PROGRESS_COLUMNS = ["condition", "participants", "finished", "answers", "median seconds per step"]
+FREE_TEXT_COLUMNS = ["participant", "condition", "step", "question", "answer"]  # = results.FREE_TEXT_COLUMNS
 
 
 def researcher_login(ctx, token: str) -> list[str]:
@@ -316,7 +318,8 @@ def dashboard(ctx, token: str, code: str) -> DashboardView:
     code = _known_code(ctx, code)
     data = results.load(services(ctx).store, services(ctx).study(code))
     return DashboardView(code, results.summary_markdown(data), results.progress_rows(data),
-                         results.choices_figure(data), results.likert_figure(data), results.time_figure(data))
+                         results.choices_figure(data), results.likert_figure(data), results.time_figure(data),
+                         results.free_text_rows(data))
 
 
 def export(ctx, token: str, code: str, what: str, out_dir: str | None = None) -> str:

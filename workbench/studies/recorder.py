@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 STATE_KIND = "participant_state"  # marks the participant state dict in a studies action's outputs
 SECRET_INPUTS = ("token", "password", "api_key", "secret")  # input names whose values are never written
+# The researcher's actions: never a participant's event, even when done in a browser session that joined a study
+# (a researcher trying the study, then logging in to the dashboard in the same tab).
+RESEARCHER_ACTIONS = frozenset({"studies_login", "studies_dashboard", "studies_export", "studies_check"})
 
 
 def redact(inputs):
@@ -105,6 +108,8 @@ class StudyService:
 
     def _record(self, event) -> None:
         mapped = self._sessions.get(event.session_id)
+        if event.action in RESEARCHER_ACTIONS:
+            mapped = None  # not the participant's: written (unattributed) only when every session is logged
         if mapped is None and event.tab == "studies":
             state = participant_in(event.outputs)
             if state is not None:

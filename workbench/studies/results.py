@@ -83,6 +83,28 @@ def progress_rows(data: StudyData) -> list[list[Any]]:
     return out
 
 
+FREE_TEXT_COLUMNS = ["participant", "condition", "step", "question", "answer"]
+
+
+def free_text_rows(data: StudyData) -> list[list[str]]:
+    """Every free-text answer (task results and text questions), one row each, in submission order: what the
+    dashboard shows as plain table cells (never rendered as Markdown or HTML)."""
+    if not len(data.responses):
+        return []
+    questions = {q.id: q.text for step in data.study.steps for q in (step.questions or []) if q.type == "text"}
+    rows = []
+    for _, r in data.responses.sort_values("submitted_at", kind="stable").iterrows():
+        where = [str(r["participant"]), str(r["condition"] or ""), str(r["step"])]
+        if r["kind"] == "task" and str(r.get("answer") or "").strip():
+            rows.append(where + ["(task result)", str(r["answer"])])
+        elif r["kind"] == "questionnaire":
+            for qid, text in questions.items():
+                value = r.get(f"q_{qid}")
+                if isinstance(value, str) and value.strip():
+                    rows.append(where + [text, value])
+    return rows
+
+
 def summary_markdown(data: StudyData) -> str:
     s = data.study
     n = len(data.participants)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import random
 
-from backends.provenance import Provenance
-from workbench.t2i.inputs import check_count, check_prompt
-
-BASELINE_ID = "keyword-baseline"
+from workbench.types import Provenance
+from workbench.common.choice import BASELINE_ID  # noqa: F401  (one name for the baseline everywhere)
+from workbench.common.inputs import check_count, check_prompt
 
 MODIFIER_GROUPS: dict[str, tuple[str, ...]] = {
     "medium": ("digital painting", "oil painting", "35mm photograph", "watercolor", "concept art", "3d render",
@@ -29,7 +28,7 @@ MODIFIER_GROUPS: dict[str, tuple[str, ...]] = {
 def keyword_candidates(prompt: str, n: int, seed: int = 0, modifiers_per_group: int = 1) -> list:
     """`n` distinct rewrites: the prompt plus one modifier from each group, chosen by a seeded RNG so a seed
     gives the same candidates on any machine."""
-    from workbench.t2i.refiner import Candidate
+    from workbench.common.refiner import Candidate
 
     prompt = check_prompt(prompt)
     n = check_count(n, "n")

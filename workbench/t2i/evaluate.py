@@ -20,9 +20,9 @@ from typing import Any, Callable
 import numpy as np
 
 from workbench.t2i.baseline import keyword_candidates
-from workbench.t2i.diversity import pairwise_diversity
-from workbench.t2i.guard import repeated_phrase
-from workbench.t2i.refiner import RefineSettings, heldout_ids, load_pairs, refine_candidates, retrieve_examples
+from workbench.common.diversity import pairwise_diversity
+from workbench.common.guard import repeated_phrase
+from workbench.common.refiner import RefineSettings, heldout_ids, load_pairs, refine_candidates, retrieve_examples
 
 ADAPTER_DIR = Path(__file__).resolve().parents[2] / "assets" / "adapters" / "smollm2-135m-t2i-rewriter-lora"
 SYSTEMS = ("keyword baseline", "nearest-neighbour retrieval", "base chat model (old settings)", "guarded refiner",

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from workbench.t2i import diff as wdiff
-from workbench.t2i.inputs import MAX_CANDIDATES
-from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
+from workbench.common import diff as wdiff
+from workbench.common.inputs import MAX_CANDIDATES
+from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
 from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS, RANDOM_NOTE
-from workbench.t2i.session import RefinementSession
+from workbench.common.session import RefinementSession
 from workbench.text import escape_markdown
 
 REWRITER_LABELS = {

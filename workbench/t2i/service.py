@@ -3,76 +3,33 @@ render-and-score over the models of a profile, each model held through the share
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from backends.base import ImageResult, ImageSettings, ModelSpec
+from backends.base import ImageResult, ImageSettings
 from workbench.t2i.baseline import BASELINE_ID, keyword_candidates
-from workbench.t2i.diversity import pairwise_diversity
-from workbench.t2i.inputs import check_base_url, check_prompt
+from workbench.common.diversity import pairwise_diversity
+from workbench.common.choice import MODEL_KINDS, ModelChoice
+from workbench.common.inputs import check_prompt
 from workbench.models import ManagedModel
 from workbench.safety import check_texts, checker, refuse_unsafe, screen
-from workbench.t2i.refiner import (
+from workbench.common.refiner import (
     DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, Candidate, RefineResult, RefineSettings, refine_candidates, regenerate_one,
 )
 from workbench.text import escape_markdown
 from workbench.t2i.scoring import RANDOM_NOTE, ImageScores, round_image_diversity, score_images
 
-REWRITER_KINDS = ("profile", "baseline", "openai")
+REWRITER_KINDS = MODEL_KINDS
 
 
 @dataclass(frozen=True)
-class RewriterChoice:
+class RewriterChoice(ModelChoice):
     """Which rewriter refines: the profile's chat model (optionally with a LoRA adapter by path), the keyword
-    baseline, or an OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp, `python -m workbench.openai_server`)."""
+    baseline, or an OpenAI-compatible server. Its default role is the T2I tab's: the one the profile names."""
 
-    kind: str = "profile"
-    role: str = ""  # profile role to use; "" = the profile's default (settings.t2i_refine.rewriter_role, else chat)
-    base_url: str = ""
-    model: str = ""
-    adapter: str = ""  # a peft adapter folder written by `python -m workbench.t2i train`
-    timeout: float = 60.0  # seconds to wait for a remote server
-
-    def check(self) -> "RewriterChoice":
-        if self.kind not in REWRITER_KINDS:
-            raise ValueError(f"rewriter must be one of {', '.join(REWRITER_KINDS)}, got {self.kind!r}")
-        if self.kind == "openai":
-            check_base_url(self.base_url)
-            if not self.model.strip():
-                raise ValueError("model name for the OpenAI-compatible server is empty (e.g. 'gpt-4o-mini' or the "
-                                 "name the server lists under /v1/models)")
-            if not 1 <= float(self.timeout) <= 600:
-                raise ValueError(f"timeout must be between 1 and 600 seconds, got {self.timeout!r}")
-        if self.adapter.strip() and self.kind == "profile":
-            folder = Path(self.adapter.strip()).expanduser()
-            if not (folder / "adapter_config.json").exists():
-                raise ValueError(f"adapter folder '{folder}' has no adapter_config.json; give the folder that "
-                                 f"`python -m workbench.t2i train` wrote")
-        return self
-
-    def spec(self, profile: Any) -> ModelSpec | None:
-        """The ModelSpec of the rewriter model (None for the baseline)."""
-        self.check()
-        if self.kind == "baseline":
-            return None
-        if self.kind == "openai":
-            return ModelSpec(role="chat", backend="openai-chat", model_id=self.model.strip(),
-                             options=(("base_url", check_base_url(self.base_url)), ("timeout", float(self.timeout))))
-        spec = profile.spec(self.role or default_rewriter_role(profile))
-        if self.adapter.strip():
-            options = dict(spec.options)
-            options["adapter"] = str(Path(self.adapter.strip()).expanduser().resolve())
-            spec = dataclasses.replace(spec, options=tuple(sorted(options.items())))
-        return spec
-
-    def describe(self, profile: Any) -> str:
-        if self.kind == "baseline":
-            return BASELINE_ID
-        spec = self.spec(profile)
-        text = f"{spec.backend}:{spec.model_id}"
-        return text + (f" + adapter {self.adapter}" if self.adapter.strip() else "")
+    def default_role(self, profile: Any) -> str:
+        return default_rewriter_role(profile)
 
 
 def default_rewriter_role(profile: Any) -> str:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import GenerationSettings, ImageSettings, ModelSpec
-from backends.provenance import Provenance
+from workbench.types import Provenance
 from workbench.lora import save_adapter
-from workbench.t2i.refiner import (
+from workbench.common.refiner import (
     DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, build_messages, heldout_ids, load_pairs, parse_candidate,
 )
 
@@ -148,16 +148,14 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
     import torch
     from peft import LoraConfig
 
-    from backends import BACKENDS
-    from backends.devices import pick_device
-    from workbench.models import ModelManager
+    from workbench.models import ModelManager, load_standalone
     from workbench.models import ManagedModel
 
     config.check()
-    device = pick_device(config.base.device)
     started = time.perf_counter()
     torch.manual_seed(config.seed)
-    backend = BACKENDS.resolve(config.base.backend).load(config.base, device=device, dtype="float32")
+    backend = load_standalone(config.base, dtype="float32")
+    device = backend.device
     model, tokenizer = backend.model, backend.tokenizer
     model.train()
     out = Path(config.out_dir)

@@ -8,7 +8,8 @@ import argparse
 import json
 import sys
 
-from workbench.t2i.service import REWRITER_KINDS, RewriterChoice
+from workbench.common.choice import MODEL_KINDS as REWRITER_KINDS
+from workbench.t2v.service import RewriterChoice
 from workbench.t2v.evolve import EvolveSettings
 from workbench.t2v.pairs import PairFilter
 from workbench.t2v.rewards import DEFAULT_WEIGHTS

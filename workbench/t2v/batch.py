@@ -12,10 +12,10 @@ from typing import Any, Callable
 
 from backends.base import VideoSettings
 from workbench.safety import checker, refuse_unsafe
-from workbench.t2i.batch import partial_state, process_shard, read_prompts, read_records, shard
-from workbench.t2i.inputs import check_prompt
-from workbench.t2i.scoring import check_weights
-from workbench.t2i.service import RewriterChoice
+from workbench.common.shards import partial_state, process_shard, read_prompts, read_records, shard
+from workbench.common.inputs import check_prompt
+from workbench.common.scores import check_weights
+from workbench.t2v.service import RewriterChoice
 from workbench.t2v import service
 from workbench.t2v.evolve import VIDEO_HINT, EvolveResult, EvolveSettings, evolve_prompts
 from workbench.t2v.media import save_gif

@@ -13,9 +13,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
-from backends.provenance import Provenance
+from workbench.types import Provenance
 from workbench.jobs import Cancelled, Job
-from workbench.t2i.inputs import check_count, check_prompt
+from workbench.common.inputs import check_count, check_prompt
 from workbench.t2v.rewards import is_safe, total_value
 
 EVOLVE_SYSTEM_TEMPLATE = (

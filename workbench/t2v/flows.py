@@ -18,11 +18,11 @@ from typing import Any
 from workbench.jobs import Job
 from workbench.models import ManagedModel
 from workbench.safety import checker, refuse_unsafe
-from workbench.t2i import diff as wdiff
-from workbench.t2i.inputs import check_count, check_prompt
-from workbench.t2i.scoring import RANDOM_NOTE, check_weights, score_markdown
-from workbench.t2i.service import RewriterChoice
-from workbench.t2i.session import RefinementSession, Round
+from workbench.common import diff as wdiff
+from workbench.common.inputs import check_count, check_prompt
+from workbench.common.scores import RANDOM_NOTE, check_weights, score_markdown
+from workbench.t2v.service import RewriterChoice
+from workbench.common.session import RefinementSession, Round
 from workbench.t2v import service
 from workbench.t2v.evolve import VIDEO_HINT, LIMITS, Candidate, EvolveResult, EvolveSettings, evolve_prompts
 from workbench.t2v.media import save_gif, save_mp4, save_provenance

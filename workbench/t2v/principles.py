@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.jobs import Job
-from workbench.t2i.inputs import check_count, check_fraction, check_prompt
-from workbench.t2i.refiner import apply_prompt_template, parse_candidate
+from workbench.common.inputs import check_count, check_fraction, check_prompt
+from workbench.common.refiner import apply_prompt_template, parse_candidate
 from workbench.t2v.evolve import VIDEO_HINT
 
 # Our own wording of VPO's three principles, used when the profile's rewriter has no `prompt_template` of its

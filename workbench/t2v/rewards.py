@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from backends.provenance import Provenance
-from workbench.t2i.scoring import RANDOM_NOTE, ImageScores, Score, as_numpy, check_weights, weighted_total
+from workbench.types import Provenance
+from workbench.common.scores import RANDOM_NOTE, ImageScores, Score, as_numpy, check_weights, weighted_total
 
 METRICS: dict[str, str] = {
     "align_original": "text-video alignment with the ORIGINAL prompt: mean CLIP frame-text cosine over sampled frames",
@@ -36,7 +36,7 @@ class RewardSettings:
     motion_size: int = 64  # frames are shrunk to this many pixels (grey) before measuring motion
 
     def check(self) -> "RewardSettings":
-        from workbench.t2i.inputs import check_count
+        from workbench.common.inputs import check_count
 
         check_count(self.frames_sampled, "frames_sampled", 2, 64)
         check_count(self.motion_size, "motion_size", 8, 512)

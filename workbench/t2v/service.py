@@ -9,9 +9,9 @@ from typing import Any, Sequence
 
 from backends.base import VideoSettings
 from workbench.models import ManagedModel
-from workbench.t2i.diversity import mmr_select
-from workbench.t2i.refiner import RefineSettings, _norm, parse_candidate, refine_candidates
-from workbench.t2i.service import RewriterChoice
+from workbench.common.diversity import mmr_select
+from workbench.common.refiner import RefineSettings, normalise, parse_candidate, refine_candidates
+from workbench.common.choice import ModelChoice
 from workbench.t2v.evolve import EVOLVE_SYSTEM_TEMPLATE, Candidate, EvolveSettings, Proposal
 from workbench.t2v.rewards import RewardSettings, score_videos
 
@@ -19,6 +19,14 @@ from workbench.t2v.rewards import RewardSettings, score_videos
 PREVIEW_DEFAULTS = {"width": 256, "height": 256, "num_frames": 8, "steps": 10, "fps": 8}
 FINAL_DEFAULTS = {"width": 512, "height": 512, "num_frames": 16, "steps": 25, "fps": 8}
 MAX_SIDE, MAX_FRAMES, MAX_STEPS = 1024, 129, 100  # far past what a preview or a CPU needs; bigger is a typo
+
+
+@dataclass(frozen=True)
+class RewriterChoice(ModelChoice):
+    """The video-prompt rewriter: the profile's `chat` model unless another role (e.g. `t2v_rewriter`) is named,
+    or an OpenAI-compatible server. Never the T2I tab's image rewriter (f3dce14)."""
+
+    DEFAULT_ROLE = "chat"
 
 
 def render_defaults(spec: Any, kind: str = "preview") -> dict[str, int]:
@@ -39,7 +47,7 @@ def evolve_defaults(spec: Any) -> dict[str, int]:
 def video_settings(width: Any, height: Any, num_frames: Any, steps: Any, seed: Any, fps: Any = 8,
                    guidance: Any = 6.0) -> VideoSettings:
     """VideoSettings from widget values, with the tab's tighter ranges named in the message."""
-    from workbench.t2i.inputs import check_count
+    from workbench.common.inputs import check_count
 
     for name, value, low, high in (("width", width, 32, MAX_SIDE), ("height", height, 32, MAX_SIDE),
                                    ("frames", num_frames, 2, MAX_FRAMES), ("steps", steps, 1, MAX_STEPS),
@@ -101,12 +109,12 @@ class ChatProposer:
         gen_settings = RefineSettings(max_new_tokens=self.settings.max_new_tokens,
                                       temperature=float(self.settings.temperature)).generation(min(n + 1, 16), seed)
         gens = self.chat.generate([messages], gen_settings)[0]
-        seen = {_norm(original)} | {_norm(c.prompt) for c in history}
+        seen = {normalise(original)} | {normalise(c.prompt) for c in history}
         pool: list[tuple[str, Any]] = []
         for gen in gens:
             text = parse_candidate(gen.text)
-            if _norm(text) and _norm(text) not in seen:
-                seen.add(_norm(text))
+            if normalise(text) and normalise(text) not in seen:
+                seen.add(normalise(text))
                 pool.append((text, gen))
         if pool and self.safety is not None:
             verdicts = self._count([t for t, _ in pool])

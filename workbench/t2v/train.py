@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import ModelSpec
-from backends.provenance import Provenance
+from workbench.types import Provenance
 from workbench.t2v.evolve import EVOLVE_SYSTEM_TEMPLATE
 
 
@@ -95,14 +95,13 @@ def train_rewriter(config: T2VTrainConfig) -> dict[str, Any]:
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
-    from backends import BACKENDS
-    from backends.devices import pick_device
+    from workbench.models import load_standalone
 
     config.check()
     started = time.perf_counter()
-    device = pick_device(config.base.device)
     torch.manual_seed(config.seed)
-    backend = BACKENDS.resolve(config.base.backend).load(config.base, device=device, dtype="float32")
+    backend = load_standalone(config.base, dtype="float32")
+    device = backend.device
     model, tokenizer = backend.model, backend.tokenizer
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

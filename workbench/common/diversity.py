@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from workbench.t2i.inputs import check_count, check_fraction
+from workbench.common.inputs import check_count, check_fraction
 
 
 def _unit(vectors: Any) -> Any:

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from backends.base import GenerationSettings
-from backends.provenance import Provenance
-from workbench.t2i.diversity import DiversityReport, mmr_select, pairwise_diversity
-from workbench.t2i.guard import GateResult, fit_to_window, quality_gate
+from workbench.types import Provenance
+from workbench.common.diversity import DiversityReport, mmr_select, pairwise_diversity
+from workbench.common.guard import GateResult, fit_to_window, quality_gate
 from workbench.text import escape_markdown
-from workbench.t2i.inputs import MAX_POOL, check_count, check_fraction, check_prompt
+from workbench.common.inputs import MAX_POOL, check_count, check_fraction, check_prompt
 
 PAIRS_FILE = Path(__file__).resolve().parents[2] / "assets" / "t2i_pairs" / "pairs.jsonl"
 
@@ -225,7 +225,8 @@ def parse_candidate(text: str) -> str:
     return ""
 
 
-def _norm(text: str) -> str:
+def normalise(text: str) -> str:
+    """Lower-cased words only: two rewrites that differ in case, spacing or punctuation count as one."""
     return " ".join(re.findall(r"[\w']+", text.lower()))
 
 
@@ -272,7 +273,7 @@ def _sample(chat: Any, conversation: Any, settings: RefineSettings, count: int, 
                                     max_words=settings.max_words)
             fitted += shorter != text
             text = shorter
-        key = _norm(text)
+        key = normalise(text)
         if not key:
             empty += 1
             continue
@@ -376,7 +377,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     one batched generate call (budgeted by the image encoder's `window` when guarded), fit each to the window at
     a phrase boundary, drop empty answers, duplicates, copies of the prompt, rewrites `safety` (texts ->
     SafetyVerdicts, workbench.safety) marks unsafe, and (guarded) rewrites that fail the quality gate
-    (workbench.t2i.guard), keep N by MMR."""
+    (workbench.common.guard), keep N by MMR."""
     settings = with_rewriter_defaults((settings or RefineSettings()).check(), chat.spec)
     prompt = check_prompt(prompt)
     if not isinstance(system_template, str):
@@ -384,7 +385,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     retrieved = retrieve_examples(embedder, prompt, settings.few_shot, pairs_path, exclude_ids)
     conversation = _conversation(chat, prompt, system_template, [p for p, _ in retrieved])
     notes: list[str] = []
-    seen = {_norm(prompt)}
+    seen = {normalise(prompt)}
     pool = _Pool()
     for attempt in range(3):  # top up when the model repeats itself, answers with nothing, or fails the gate
         need = settings.pool - len(pool.passed) if attempt == 0 else settings.n - len(pool.passed)
@@ -462,7 +463,7 @@ def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str],
     prompt = check_prompt(prompt)
     retrieved = retrieve_examples(embedder, prompt, settings.few_shot, pairs_path)
     conversation = _conversation(chat, prompt, system_template, [p for p, _ in retrieved])
-    seen = {_norm(prompt)} | {_norm(o) for o in others if o.strip()}
+    seen = {normalise(prompt)} | {normalise(o) for o in others if o.strip()}
     pool = _Pool()
     for attempt in range(3):
         got, _, _ = _sample(chat, conversation, settings, 4, settings.seed + attempt * 7919, seen, window)
