@@ -1,5 +1,7 @@
-"""The labelled prompt set (assets/safety/prompts.jsonl, built by assets/safety/build_prompts.py) and its
-held-out split (assets/safety/heldout_ids.txt): the held-out ids are never trained on nor used to tune the rule."""
+"""The labelled prompt set (assets/safety/prompts.jsonl, built by assets/safety/build_prompts.py), its held-out
+split (assets/safety/heldout_ids.txt) and a second, fresh held-out set (assets/safety/prompts_fresh.jsonl, written
+after the first split's mistakes had been read once). Neither held-out set is trained on nor used to tune the rule
+or the head's threshold."""
 
 from __future__ import annotations
 
@@ -27,14 +29,28 @@ class LabelledPrompt:
         return self.label == "unsafe"
 
 
-def load_prompts(folder: str | Path = SAFETY_ASSETS) -> list[LabelledPrompt]:
-    path = Path(folder) / "prompts.jsonl"
+def load_prompts(folder: str | Path = SAFETY_ASSETS, name: str = "prompts.jsonl") -> list[LabelledPrompt]:
+    path = Path(folder) / name
     return [LabelledPrompt(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def heldout_ids(folder: str | Path = SAFETY_ASSETS) -> set[str]:
     return {line.strip() for line in (Path(folder) / "heldout_ids.txt").read_text(encoding="utf-8").splitlines()
             if line.strip()}
+
+
+SPLITS = ("fresh", "first")  # the held-out sets `python -m workbench.safety eval` reports on
+
+
+def fresh_prompts(folder: str | Path = SAFETY_ASSETS) -> list[LabelledPrompt]:
+    """The fresh held-out set: written before the second pass changed anything, never trained or tuned on."""
+    return load_prompts(folder, "prompts_fresh.jsonl")
+
+
+def heldout(name: str = "fresh", folder: str | Path = SAFETY_ASSETS) -> list[LabelledPrompt]:
+    if name not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {name!r}")
+    return fresh_prompts(folder) if name == "fresh" else split(folder)[1]
 
 
 def split(folder: str | Path = SAFETY_ASSETS) -> tuple[list[LabelledPrompt], list[LabelledPrompt]]:

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.safety.data import CATEGORIES, split
+from workbench.safety.data import CATEGORIES, heldout
 
 
 @dataclass
@@ -29,6 +29,7 @@ class Report:
     counts: dict[str, int]
     source: str
     mistakes: dict[str, list[str]] = field(default_factory=dict)  # row name -> texts it got wrong
+    split: str = "fresh"
 
 
 def _row(name: str, prompts: list[Any], flags: list[tuple[str, ...]], seconds: float) -> tuple[Row, list[str]]:
@@ -47,12 +48,14 @@ def _row(name: str, prompts: list[Any], flags: list[tuple[str, ...]], seconds: f
     return row, wrong
 
 
-def evaluate(ctx: Any, profile: str | None = None) -> Report:
+def evaluate(ctx: Any, profile: str | None = None, split: str = "fresh") -> Report:
+    """The table on one held-out set: "fresh" (never seen by training or tuning) or "first" (the labelled set's
+    held-out split, whose mistakes were read once while the first version was built)."""
     from workbench.models import ManagedModel
     from workbench.safety.check import ROLE, check_texts
     from workbench.safety.rules import check_rule
 
-    _, held = split()
+    held = heldout(split)
     texts = [p.text for p in held]
     counts = {c: sum(p.category == c for p in held) for c in CATEGORIES}
     counts.update(hard=sum(p.hard_negative for p in held),
@@ -77,7 +80,7 @@ def evaluate(ctx: Any, profile: str | None = None) -> Report:
                       time.perf_counter() - start)
     rows.append(row)
     mistakes[row.name] = wrong
-    return Report(rows, counts, verdicts[0].source if verdicts else "", mistakes)
+    return Report(rows, counts, verdicts[0].source if verdicts else "", mistakes, split)
 
 
 def format_table(report: Report, show_mistakes: bool = True) -> str:
@@ -85,7 +88,9 @@ def format_table(report: Report, show_mistakes: bool = True) -> str:
         return "  -  " if x is None else f"{x:.2f}"
 
     n_unsafe = sum(report.counts[c] for c in CATEGORIES)
-    lines = [f"held-out split: {n_unsafe} unsafe ({', '.join(f'{c} {report.counts[c]}' for c in CATEGORIES)}), "
+    title = ("fresh held-out set (never trained or tuned on)" if report.split == "fresh" else
+             "first held-out split (SEEN: its mistakes were read once while building the first version)")
+    lines = [f"{title}: {n_unsafe} unsafe ({', '.join(f'{c} {report.counts[c]}' for c in CATEGORIES)}), "
              f"{report.counts['hard']} hard safe negatives, {report.counts['plain']} plain safe prompts",
              f"check: {report.source}", ""]
     header = "| category | " + " | ".join(f"{r.name}: P / R" for r in report.rows) + " |"
