@@ -1,7 +1,8 @@
 """A safety classifier of our own: mean-pooled sentence embeddings (all-MiniLM-L6-v2) and a small trained head
 (one hidden layer, a softmax over "safe" and the categories). A text is unsafe when P(not safe) = 1 - P(safe)
-reaches the head's threshold; it is flagged under its most probable category. The head ships as safetensors plus
-a JSON of classes and threshold (assets/safety/head/, trained by `python -m workbench.safety train`).
+reaches the threshold of its most probable category (head.json "thresholds", one per category, chosen out of fold
+at training; a head with one "threshold" uses it for all); it is flagged under that category. The head ships as
+safetensors plus a JSON of classes and thresholds (assets/safety/head/, trained by `python -m workbench.safety train`).
 
 Options: `head` (the folder with head.safetensors + head.json). A tiny embedder without a head gets a head with
 random weights, so the contract test runs with nothing downloaded (marked random_weights)."""
@@ -16,7 +17,28 @@ from backends.base import SAFETY_CATEGORIES, Capabilities, ModelSpec, SafetyResu
 from backends.provenance import Provenance
 from backends.sentence_embeddings import SentenceEmbeddings
 
-HEAD_FILE, CONFIG_FILE = "head.safetensors", "head.json"
+HEAD_FILE, CONFIG_FILE, BANK_FILE = "head.safetensors", "head.json", "bank.safetensors"
+
+
+def knn_probs(query: Any, bank: Any, bank_labels: Any, n_classes: int, k: int, temperature: float) -> Any:
+    """(n, n_classes) class shares among each query's k most similar bank texts (cosine of embeddings, weighted by
+    exp(cosine / temperature)): the training prompts next to a text vote on it. numpy in, numpy out."""
+    import numpy as np
+
+    q = query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-12)
+    b = bank / np.maximum(np.linalg.norm(bank, axis=1, keepdims=True), 1e-12)
+    sim = q @ b.T
+    k = min(k, b.shape[0])
+    idx = np.argsort(-sim, axis=1)[:, :k]
+    near = np.take_along_axis(sim, idx, axis=1)
+    weights = np.exp((near - near[:, :1]) / temperature)  # shifted by the row's best: same shares, no overflow
+    out = np.zeros((len(q), n_classes), dtype="float64")
+    np.add.at(out, (np.repeat(np.arange(len(q)), k), bank_labels[idx].ravel()), weights.ravel())
+    return (out / out.sum(axis=1, keepdims=True)).astype("float32")
+
+
+def mix_probs(head_probs: Any, knn: Any | None, knn_weight: float) -> Any:
+    return head_probs if knn is None or knn_weight <= 0 else (1 - knn_weight) * head_probs + knn_weight * knn
 
 
 def build_head(dim: int, hidden: int, n_out: int) -> Any:
@@ -25,12 +47,17 @@ def build_head(dim: int, hidden: int, n_out: int) -> Any:
     return torch.nn.Sequential(torch.nn.Linear(dim, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_out))
 
 
-def save_head(folder: str | Path, head: Any, config: dict[str, Any]) -> Path:
+def save_head(folder: str | Path, head: Any, config: dict[str, Any], bank: dict[str, Any] | None = None) -> Path:
+    """head.safetensors + head.json, and (with `bank`: {"vectors": (m, dim) float32, "labels": (m,) int64}, the
+    training prompts' embeddings and classes, for the k-nearest-neighbour vote) bank.safetensors."""
+    import torch
     from safetensors.torch import save_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}, str(folder / HEAD_FILE))
+    if bank is not None:
+        save_file({k: torch.as_tensor(v).contiguous() for k, v in bank.items()}, str(folder / BANK_FILE))
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return folder
 
@@ -50,6 +77,12 @@ def load_head(folder: str | Path) -> tuple[Any, dict[str, Any]]:
     config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
     head = build_head(int(config["dim"]), int(config["hidden"]), len(config["classes"]))
     head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+    if config.get("knn"):
+        if not (folder / BANK_FILE).is_file():
+            raise FileNotFoundError(f"safety head '{folder}' votes with its nearest training prompts but has no "
+                                    f"{BANK_FILE}; retrain it with `python -m workbench.safety train`")
+        bank = load_file(str(folder / BANK_FILE))
+        config = {**config, "_bank": (bank["vectors"].float().numpy(), bank["labels"].long().numpy())}
     return head.eval(), config
 
 
@@ -67,6 +100,7 @@ class SafetyHead:
         if self.classes[0] != "safe":
             raise ValueError(f"a safety head's first class must be 'safe', got {self.classes[0]!r}")
         self.threshold = float(config["threshold"])
+        self.thresholds = {c: float(config.get("thresholds", {}).get(c, self.threshold)) for c in self.classes[1:]}
 
     @classmethod
     def load(cls, spec: ModelSpec, *, device: str, dtype: str) -> "SafetyHead":
@@ -104,12 +138,21 @@ class SafetyHead:
         return self.embedder.memory_bytes() + module_bytes(self.head)
 
     def probabilities(self, texts: Sequence[str]) -> Any:
-        """(n, classes) softmax probabilities (numpy); column 0 is "safe"."""
+        """(n, classes) probabilities (numpy); column 0 is "safe": the head's softmax, mixed (head.json "knn") with
+        the vote of the text's nearest training prompts."""
         import torch
 
-        vectors = torch.as_tensor(self.embedder.embed(list(texts)).vectors, device=self.device)
+        raw = self.embedder.embed(list(texts)).vectors
+        vectors = torch.as_tensor(raw, device=self.device)
         with torch.inference_mode():
-            return torch.softmax(self.head(vectors.float()), dim=-1).cpu().numpy()
+            probs = torch.softmax(self.head(vectors.float()), dim=-1).cpu().numpy()
+        knn = self.config.get("knn")
+        if not knn:
+            return probs
+        bank, labels = self.config["_bank"]
+        votes = knn_probs(raw.astype("float32"), bank, labels, len(self.classes), int(knn["k"]),
+                          float(knn["temperature"]))
+        return mix_probs(probs, votes, float(knn["weight"]))
 
     def classify(self, texts: Sequence[str]) -> list[SafetyResult]:
         if isinstance(texts, str):
@@ -119,15 +162,19 @@ class SafetyHead:
         probs = self.probabilities(texts)
         prov = Provenance.of(self, settings={"head": str(self.spec.option("head") or "random"),
                                              "head_version": self.config.get("version"),
-                                             "threshold": self.threshold})
+                                             "knn": self.config.get("knn"),
+                                             "thresholds": self.thresholds})
         out = []
         for row in probs:
             scores = {c: float(p) for c, p in zip(self.classes[1:], row[1:])}
             unsafe = 1.0 - float(row[0])
-            if unsafe >= self.threshold:
-                top = max(scores, key=scores.get)
-                reason = f"P(unsafe) = {unsafe:.2f} ≥ {self.threshold:.2f}, most likely {top} ({scores[top]:.2f})"
+            top = max(scores, key=scores.get)
+            limit = self.thresholds[top]
+            if unsafe >= limit:
+                reason = f"P(unsafe) = {unsafe:.2f} ≥ {limit:.2f} (the threshold of {top}, its most likely category, " \
+                         f"{scores[top]:.2f})"
                 out.append(SafetyResult(False, (top,), scores, (reason,), prov))
             else:
-                out.append(SafetyResult(True, (), scores, (f"P(unsafe) = {unsafe:.2f} < {self.threshold:.2f}",), prov))
+                out.append(SafetyResult(True, (), scores, (f"P(unsafe) = {unsafe:.2f} < {limit:.2f} (the threshold "
+                                                           f"of {top}, its most likely category)",), prov))
         return out

@@ -31,14 +31,22 @@ def read(name: str) -> list[tuple[str, str]]:
     return rows
 
 
-def build() -> tuple[list[dict], list[str]]:
+def records_of(rows: list[tuple[str, str]], id_prefix: str = "") -> list[dict]:
     records, counters = [], {}
-    for kind, text in read("prompts_unsafe.txt") + read("prompts_safe.txt"):
+    for kind, text in rows:
         counters[kind] = counters.get(kind, 0) + 1
         unsafe = kind not in ("hard", "plain")
-        records.append({"id": f"{PREFIX[kind]}-{counters[kind]:03d}", "text": text,
+        records.append({"id": f"{id_prefix}{PREFIX[kind]}-{counters[kind]:03d}", "text": text,
                         "label": "unsafe" if unsafe else "safe", "category": kind if unsafe else "safe",
                         "hard_negative": kind == "hard", "medium": "video" if _VIDEO.search(text) else "image"})
+    return records
+
+
+def build() -> tuple[list[dict], list[str]]:
+    """The labelled set (first lists + the training-only extra list, ids x...) and its held-out ids: a quarter of
+    the FIRST lists only, so that adding training prompts never moves a prompt in or out of the held-out split."""
+    records = records_of(read("prompts_unsafe.txt") + read("prompts_safe.txt"))
+    records += records_of(read("prompts_train_extra.txt"), "x")
     texts = [r["text"].lower() for r in records]
     dupes = {t for t in texts if texts.count(t) > 1}
     if dupes:
@@ -52,11 +60,26 @@ def build() -> tuple[list[dict], list[str]]:
     return records, sorted(heldout)
 
 
+def build_fresh(records: list[dict]) -> list[dict]:
+    """The second held-out set (prompts_fresh.txt, ids fr...): no text of it may be in the labelled set."""
+    fresh = records_of(read("prompts_fresh.txt"), "fr")
+    known = {r["text"].lower() for r in records}
+    clash = sorted(r["text"] for r in fresh if r["text"].lower() in known)
+    if clash:
+        raise ValueError(f"fresh held-out prompts also in the labelled set: {clash}")
+    return fresh
+
+
 if __name__ == "__main__":
     records, heldout = build()
     with open(HERE / "prompts.jsonl", "w", encoding="utf-8") as fh:
         for r in records:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     (HERE / "heldout_ids.txt").write_text("\n".join(heldout) + "\n", encoding="utf-8")
+    fresh = build_fresh(records)
+    with open(HERE / "prompts_fresh.jsonl", "w", encoding="utf-8") as fh:
+        for r in fresh:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     print(f"{len(records)} prompts ({sum(r['label'] == 'unsafe' for r in records)} unsafe, "
-          f"{sum(r['hard_negative'] for r in records)} hard safe negatives), {len(heldout)} held out")
+          f"{sum(r['hard_negative'] for r in records)} hard safe negatives), {len(heldout)} held out; "
+          f"{len(fresh)} in the fresh held-out set")
