@@ -294,6 +294,29 @@ def test_export_drops_rows_with_an_unsafe_prompt_from_older_runs(fake_ctx, tmp_p
     assert out["safety"] == "keyword-rule-v3 + fake-safety:fake/safety"
 
 
+def test_reopening_a_run_saved_before_the_check_screens_its_candidates(fake_ctx, tmp_path):
+    """A state.json written before the safety change (its unsafe candidate best and selected, an unsafe VPO
+    rewrite) reopens with neither shown: the best safe candidate takes their place and the status counts them."""
+    from workbench.t2v import evolve as ev
+    from workbench.t2v import flows
+
+    def cand(cid, prompt, total):
+        return ev.Candidate(cid, 1, 0, prompt, {"scores": {}, "total": {"value": total}}, total, True)
+
+    result = ev.EvolveResult("a dog", cand("original", "a dog", 0.1),
+                             [[cand("r1c1", "a dog, tracking shot", 0.6), cand("r1c2", UNSAFE, 0.9)]], best_id="r1c2")
+    principles = {"original": "a dog", "final": UNSAFE, "accepted": True, "reason": "accepted",
+                  "attempts": [{"rewrite": UNSAFE, "accepted": True, "checks": [], "text": "ok"}]}
+    state = {"mode": "Evolve", "original": "a dog", "evolve": result.to_dict(), "selected": "r1c2",
+             "chosen": UNSAFE, "principles": principles, "run_dir": str(tmp_path)}
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    data, view = flows.reopen(fake_ctx, "fake", None, str(tmp_path))
+    assert MARKER not in _dump(data, view)
+    assert data["selected"] == "r1c1" and data["chosen"] == "a dog, tracking shot"
+    assert data["evolve"]["best_id"] == "r1c1" and data["principles"]["final"] == ""
+    assert "the safety check dropped 3 of 4 saved rewrites (weapons and explosives)" in view.status.replace("\\", "")
+
+
 def test_video_rewards_safety_flag_uses_the_role(fake_ctx):
     from backends.fake import FakeScorer
     from workbench.safety import checker

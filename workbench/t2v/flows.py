@@ -17,7 +17,7 @@ from typing import Any
 
 from workbench.jobs import Job
 from workbench.models import ManagedModel
-from workbench.safety import checker, refuse_unsafe
+from workbench.safety import checker, dropped_note, refuse_unsafe, screen
 from workbench.common import diff as wdiff
 from workbench.common.inputs import check_count, check_prompt
 from workbench.common.scores import RANDOM_NOTE, check_weights, score_markdown
@@ -385,7 +385,58 @@ def reopen(ctx: Any, profile_name: str | None, state: dict | None, folder: Any) 
         raise ValueError(f"'{folder}' is not a T2V run folder (it has no state.json); the folder is shown in the "
                          f"status line of every run, under {RUNS_ROOT}")
     data = json.loads(path.read_text(encoding="utf-8"))
-    return data, build_view(data, status=f"Reopened {escape_markdown(path.parent)}.")
+    data, note = _screen_reopened(ctx, profile_name, data)
+    status = f"Reopened {escape_markdown(path.parent)}." + (f" {escape_markdown(note)}." if note else "")
+    return data, build_view(data, status=status)
+
+
+def _screen_reopened(ctx: Any, profile_name: str | None, data: dict) -> tuple[dict, str]:
+    """A saved run (perhaps from before the safety check, or judged by an older rule) passes today's check before it
+    is shown: an unsafe idea is refused; unsafe candidates and principles rewrites are dropped unseen (the GIFs stay
+    on disk, unlinked), and the best/selected candidate moves to the best safe one. Returns (state, note)."""
+    if data.get("original"):
+        refuse_unsafe(ctx, str(data["original"]), profile_name, "video idea")
+    data = dict(data)
+    evolve_data, dropped, total = data.get("evolve"), [], 0
+    if evolve_data and evolve_data.get("rounds"):
+        result = EvolveResult.from_dict(evolve_data)
+        cands = result.candidates()
+        screened = screen(ctx, [c.prompt for c in cands], profile_name)
+        bad = {cands[i].id for i in screened.dropped}
+        dropped += list(screened.dropped.values())
+        total += len(cands)
+        if bad:
+            result.rounds = [[c for c in rnd if c.id not in bad] for rnd in result.rounds]
+            if result.best_id in bad:
+                safe = [c for c in result.candidates() if c.total is not None]
+                result.best_id = max(safe, key=lambda c: c.total).id if safe else None
+            result.notes.append(dropped_note(list(screened.dropped.values()), len(cands), "saved candidates") +
+                                " on reopening")
+            data["evolve"] = result.to_dict()
+            if data.get("selected") in bad or data.get("selected") is None:
+                data["selected"] = result.best_id
+            chosen = result.find(data["selected"]).prompt if data.get("selected") else ""
+            data["chosen"] = chosen
+    principles_data = data.get("principles")
+    if principles_data:
+        principles_data = dict(principles_data)
+        attempts = [dict(a) for a in principles_data.get("attempts", [])]
+        texts = [a.get("rewrite", "") for a in attempts] + [principles_data.get("final") or ""]
+        where = [i for i, t in enumerate(texts) if t]  # empty ones (refusals, dropped ones) need no check
+        screened = screen(ctx, [texts[i] for i in where], profile_name)
+        bad = {where[j] for j in screened.dropped}
+        for i in bad:
+            if i < len(attempts):
+                attempts[i].update(rewrite="", accepted=False, checks=[], dropped_unsafe=True,
+                                   text="dropped by the safety check on reopening")
+        if len(texts) - 1 in bad:
+            principles_data.update(final="", accepted=False,
+                                   reason="the saved rewrite is unsafe by today's safety check and is not shown")
+        principles_data["attempts"] = attempts
+        data["principles"] = principles_data
+        dropped += list(screened.dropped.values())
+        total += len(where)
+    return data, dropped_note(dropped, total, "saved rewrites") if dropped else ""
 
 
 def _chat(ctx: Any, profile_name: str | None, rewriter: RewriterChoice) -> ManagedModel:
