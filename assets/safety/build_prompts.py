@@ -60,9 +60,10 @@ def build() -> tuple[list[dict], list[str]]:
     return records, sorted(heldout)
 
 
-def build_fresh(records: list[dict]) -> list[dict]:
-    """The second held-out set (prompts_fresh.txt, ids fr...): no text of it may be in the labelled set."""
-    fresh = records_of(read("prompts_fresh.txt"), "fr")
+def build_fresh(records: list[dict], name: str = "prompts_fresh.txt", id_prefix: str = "fr") -> list[dict]:
+    """A held-out set of its own (prompts_fresh.txt, ids fr...; prompts_fresh2.txt, ids fs...): no text of it may
+    be in the labelled set."""
+    fresh = records_of(read(name), id_prefix)
     known = {r["text"].lower() for r in records}
     clash = sorted(r["text"] for r in fresh if r["text"].lower() in known)
     if clash:
@@ -77,9 +78,11 @@ if __name__ == "__main__":
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     (HERE / "heldout_ids.txt").write_text("\n".join(heldout) + "\n", encoding="utf-8")
     fresh = build_fresh(records)
-    with open(HERE / "prompts_fresh.jsonl", "w", encoding="utf-8") as fh:
-        for r in fresh:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    fresh2 = build_fresh(records + fresh, "prompts_fresh2.txt", "fs")
+    for name, rows in (("prompts_fresh.jsonl", fresh), ("prompts_fresh2.jsonl", fresh2)):
+        with open(HERE / name, "w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     print(f"{len(records)} prompts ({sum(r['label'] == 'unsafe' for r in records)} unsafe, "
           f"{sum(r['hard_negative'] for r in records)} hard safe negatives), {len(heldout)} held out; "
-          f"{len(fresh)} in the fresh held-out set")
+          f"{len(fresh)} + {len(fresh2)} in the fresh held-out sets")

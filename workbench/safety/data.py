@@ -39,7 +39,7 @@ def heldout_ids(folder: str | Path = SAFETY_ASSETS) -> set[str]:
             if line.strip()}
 
 
-SPLITS = ("fresh", "first")  # the held-out sets `python -m workbench.safety eval` reports on
+SPLITS = ("fresh2", "fresh", "first")  # the held-out sets `python -m workbench.safety eval` reports on
 
 
 def fresh_prompts(folder: str | Path = SAFETY_ASSETS) -> list[LabelledPrompt]:
@@ -50,6 +50,8 @@ def fresh_prompts(folder: str | Path = SAFETY_ASSETS) -> list[LabelledPrompt]:
 def heldout(name: str = "fresh", folder: str | Path = SAFETY_ASSETS) -> list[LabelledPrompt]:
     if name not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {name!r}")
+    if name == "fresh2":  # a third set, written after "fresh" had been scored three times (TRAINING.md)
+        return load_prompts(folder, "prompts_fresh2.jsonl")
     return fresh_prompts(folder) if name == "fresh" else split(folder)[1]
 
 

@@ -88,8 +88,10 @@ def format_table(report: Report, show_mistakes: bool = True) -> str:
         return "  -  " if x is None else f"{x:.2f}"
 
     n_unsafe = sum(report.counts[c] for c in CATEGORIES)
-    title = ("fresh held-out set (never trained or tuned on)" if report.split == "fresh" else
-             "first held-out split (SEEN: its mistakes were read once while building the first version)")
+    title = {"fresh2": "fresh2 held-out set (never trained or tuned on; written after 'fresh' was scored three times)",
+             "fresh": "fresh held-out set (never trained on; scored three times during the second pass)",
+             "first": "first held-out split (SEEN: its mistakes were read once while building the first version)"}[
+        report.split]
     lines = [f"{title}: {n_unsafe} unsafe ({', '.join(f'{c} {report.counts[c]}' for c in CATEGORIES)}), "
              f"{report.counts['hard']} hard safe negatives, {report.counts['plain']} plain safe prompts",
              f"check: {report.source}", ""]
