@@ -238,6 +238,8 @@ class Capabilities:
     adapter: bool = False  # white-box LM: a LoRA adapter that `adapter_enabled(False)` switches off
     eager_attention: bool = False  # white-box LM: `eager_attention()` makes attentions come back
     streaming: bool = False  # chat: `stream()` yields text pieces as they are generated
+    embedded_input: bool = False  # safety: `classify_embedded(texts, vectors)` takes the vectors of an embeddings
+    #                              model the caller already holds (same model id), so no second copy is loaded
 
 
 @runtime_checkable

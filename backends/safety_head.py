@@ -89,11 +89,14 @@ def load_head(folder: str | Path) -> tuple[Any, dict[str, Any]]:
 class SafetyHead:
     @classmethod
     def capabilities(cls, spec: ModelSpec) -> Capabilities:
-        return Capabilities(kinds=("safety",))
+        return Capabilities(kinds=("safety",), embedded_input=True)
 
-    def __init__(self, spec: ModelSpec, embedder: SentenceEmbeddings, head: Any, config: dict[str, Any],
-                 random_weights: bool):
-        self.spec, self.device, self.dtype = spec, embedder.device, embedder.dtype
+    def __init__(self, spec: ModelSpec, embedder: SentenceEmbeddings | None, head: Any, config: dict[str, Any],
+                 random_weights: bool, device: str = "cpu", dtype: str = "float32"):
+        """`embedder` None: loaded on the first `classify(texts)`; `classify_embedded` never needs it (the
+        workbench passes the embeddings role's vectors when that role holds the same model)."""
+        self.spec = spec
+        self.device, self.dtype = (embedder.device, embedder.dtype) if embedder is not None else (device, dtype)
         self.embedder, self.head, self.config = embedder, head, config
         self.random_weights = random_weights
         self.classes: tuple[str, ...] = tuple(config["classes"])  # "safe" first, then the categories
@@ -106,12 +109,15 @@ class SafetyHead:
     def load(cls, spec: ModelSpec, *, device: str, dtype: str) -> "SafetyHead":
         import torch
 
-        embedder = SentenceEmbeddings.load(spec.without_option("head"), device=device, dtype=dtype)
         folder = spec.option("head")
-        if folder:
+        if folder:  # the embedder waits for the first classify(texts): a shared one may serve instead
             head, config = load_head(folder)
-            random_weights = embedder.random_weights
-        elif embedder.random_weights:
+            head.to(device=device)
+            for param in head.parameters():
+                param.requires_grad_(False)
+            return cls(spec, None, head, config, bool(spec.random_weights), device, dtype)
+        embedder = SentenceEmbeddings.load(spec.without_option("head"), device=device, dtype=dtype)
+        if embedder.random_weights:
             dim = int(embedder.model.config.hidden_size)
             with torch.random.fork_rng():
                 torch.manual_seed(0)
@@ -131,18 +137,38 @@ class SafetyHead:
         return cls(spec, embedder, head, config, random_weights)
 
     def unload(self) -> None:
-        self.embedder.unload()
+        if self.embedder is not None:
+            self.embedder.unload()
         self.head = None
 
     def memory_bytes(self) -> int:
-        return self.embedder.memory_bytes() + module_bytes(self.head)
+        return (self.embedder.memory_bytes() if self.embedder is not None else 0) + module_bytes(self.head)
+
+    def _own_embedder(self) -> SentenceEmbeddings:
+        if self.embedder is None:
+            self.embedder = SentenceEmbeddings.load(self.spec.without_option("head"), device=self.device,
+                                                    dtype=self.dtype)
+            self.random_weights = self.random_weights or self.embedder.random_weights
+            if int(self.config["dim"]) != int(self.embedder.model.config.hidden_size):
+                raise ValueError(f"the safety head expects {self.config['dim']}-dim embeddings but "
+                                 f"'{self.spec.model_id}' gives {self.embedder.model.config.hidden_size}; train the "
+                                 f"head on this embedder")
+        return self.embedder
 
     def probabilities(self, texts: Sequence[str]) -> Any:
         """(n, classes) probabilities (numpy); column 0 is "safe": the head's softmax, mixed (head.json "knn") with
         the vote of the text's nearest training prompts."""
         import torch
 
-        raw = self.embedder.embed(list(texts)).vectors
+        return self.probabilities_embedded(self._own_embedder().embed(list(texts)).vectors)
+
+    def probabilities_embedded(self, raw: Any) -> Any:
+        """The same from embeddings (n, dim) of this head's embedder."""
+        import torch
+
+        if getattr(raw, "ndim", 0) != 2 or int(raw.shape[1]) != int(self.config["dim"]):
+            raise ValueError(f"vectors must be (texts, {self.config['dim']}) embeddings of '{self.spec.model_id}', "
+                             f"got shape {tuple(getattr(raw, 'shape', ()))}")
         vectors = torch.as_tensor(raw, device=self.device)
         with torch.inference_mode():
             probs = torch.softmax(self.head(vectors.float()), dim=-1).cpu().numpy()
@@ -159,7 +185,17 @@ class SafetyHead:
             raise ValueError("texts must be a list of strings, not a single string")
         if not texts:
             return []
-        probs = self.probabilities(texts)
+        return self._results(self.probabilities(texts))
+
+    def classify_embedded(self, texts: Sequence[str], vectors: Any) -> list[SafetyResult]:
+        """`classify` on embeddings the caller computed with the same model (the embeddings role's copy)."""
+        if isinstance(texts, str):
+            raise ValueError("texts must be a list of strings, not a single string")
+        if len(vectors) != len(texts):
+            raise ValueError(f"vectors must have one row per text: {len(texts)} texts, {len(vectors)} rows")
+        return self._results(self.probabilities_embedded(vectors)) if len(texts) else []
+
+    def _results(self, probs: Any) -> list[SafetyResult]:
         prov = Provenance.of(self, settings={"head": str(self.spec.option("head") or "random"),
                                              "head_version": self.config.get("version"),
                                              "knn": self.config.get("knn"),

@@ -67,7 +67,7 @@ def test_the_fresh_held_out_set_is_apart_from_the_labelled_set():
     assert all(sum(p.category == c for p in fresh) >= 15 for c in CATEGORIES)
     assert sum(p.hard_negative for p in fresh) >= 80
     assert not any(i.startswith("x") for i in heldout_ids()) and len(heldout("first")) == 166
-    with pytest.raises(ValueError, match="split must be one of fresh, first"):
+    with pytest.raises(ValueError, match="split must be one of fresh2, fresh, first"):
         heldout("train")
 
 
@@ -82,6 +82,45 @@ def test_nearest_training_prompts_vote_with_their_classes():
     assert votes[0, 3] == pytest.approx(1.0) and votes[1, 0] > 0.99  # its two nearest: class 3 / mostly class 0
     head = np.array([[0.8, 0.0, 0.0, 0.2]], dtype="float32")
     assert mix_probs(head, votes[:1], 0.3)[0, 3] == pytest.approx(0.7 * 0.2 + 0.3 * votes[0, 3])
+
+
+def test_the_safety_head_classifies_the_embeddings_roles_vectors_without_a_second_copy(tmp_path):
+    """When the profile's embeddings role holds the safety head's embedder, the check feeds the head that role's
+    vectors: the head never loads its own copy, and its verdicts equal those from its own copy."""
+    import torch
+
+    from backends.safety_head import build_head, save_head
+    from workbench.context import AppContext
+    from workbench.models import ManagedModel, ModelManager
+    from workbench.profiles import Profile
+    from workbench.safety.check import SharedEmbeddingSafety
+
+    emb = ModelSpec(role="embeddings", backend="sentence-embeddings", model_id="tiny:text-embedder")
+    manager = ModelManager(budget_bytes=2 * 1024**3, device="cpu")
+    dim = ManagedModel(manager, emb).embed(["x"]).vectors.shape[1]
+    torch.manual_seed(1)
+    save_head(tmp_path, build_head(dim, 8, 8), {"classes": ["safe", "violence", "weapons", "sexual", "minors",
+                                                            "self-harm", "hate", "real-person"],
+                                                "dim": int(dim), "hidden": 8, "threshold": 0.0, "version": "test"})
+    safety = ModelSpec(role="safety", backend="safety-head", model_id="tiny:text-embedder",
+                       options=(("head", str(tmp_path)),))
+    ctx = AppContext(manager=manager, profiles={"p": Profile("p", "test", {"embeddings": emb, "safety": safety})},
+                     default_profile="p")
+    texts = ["a cat on a sofa", "a lighthouse"]
+    shared = check_texts(ctx, texts, "p")
+    head = manager.get(safety)
+    assert head.embedder is None  # classified from the embeddings role's vectors
+    own = head.classify(texts)  # now it loads its own copy: same answers
+    assert head.embedder is not None
+    assert [v.provenance["scores"] for v in shared] == [
+        {k: round(float(x), 4) for k, x in r.scores.items()} for r in own]
+    assert all(not v.safe for v in shared)  # threshold 0: every text is flagged, so the head really answered
+    from workbench.safety.check import _safety_model
+
+    assert isinstance(_safety_model(ctx, "p")[0], SharedEmbeddingSafety)
+    with pytest.raises(ValueError, match="vectors must have one row per text"):
+        head.classify_embedded(texts, ManagedModel(manager, emb).embed(texts[:1]).vectors)
+    manager.unload_all()
 
 
 def test_verdict_message_names_category_and_words_and_its_source():

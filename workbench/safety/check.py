@@ -75,7 +75,29 @@ def _safety_model(checker: Any, profile: str | None) -> tuple[Any, str]:
     prof = checker.profile(profile)
     if ROLE not in prof.roles:
         return None, f"keyword rule only: profile '{prof.name}' has no safety role"
-    return ManagedModel(checker.manager, prof.spec(ROLE)), ""
+    model = ManagedModel(checker.manager, prof.spec(ROLE))
+    if model.capabilities.embedded_input and EMBEDDINGS_ROLE in prof.roles:
+        embeddings = ManagedModel(checker.manager, prof.spec(EMBEDDINGS_ROLE))
+        if embeddings.spec.model_id == model.spec.model_id and "embeddings" in embeddings.capabilities.kinds:
+            return SharedEmbeddingSafety(model, embeddings), ""
+    return model, ""
+
+
+EMBEDDINGS_ROLE = "embeddings"
+
+
+class SharedEmbeddingSafety:
+    """A safety backend that classifies embeddings (capabilities.embedded_input) fed by the profile's embeddings
+    role when both name the same model: one loaded copy of MiniLM serves retrieval, diversity and safety."""
+
+    def __init__(self, safety: Any, embeddings: Any):
+        self.safety, self.embeddings = safety, embeddings
+        self.spec = safety.spec
+
+    def classify(self, texts: Sequence[str]) -> list[Any]:
+        texts = list(texts)
+        vectors = self.embeddings.embed(texts).vectors if texts else []
+        return self.safety.classify_embedded(texts, vectors)
 
 
 def check_texts(checker: Any, texts: Sequence[str], profile: str | None = None) -> list[SafetyVerdict]:
