@@ -15,11 +15,14 @@ for _name, _target in {
     "diffusers-t2v": "backends.diffusers_t2v:DiffusersTextToVideo",
     "clip-scorer": "backends.clip_scorer:ClipScorer",
     "vit": "backends.vit:VisionTransformer",
+    "safety-head": "backends.safety_head:SafetyHead",
+    "guard-lm": "backends.guard_lm:GuardLM",
     "fake-chat": "backends.fake:FakeChat",
     "fake-embeddings": "backends.fake:FakeEmbeddings",
     "fake-t2i": "backends.fake:FakeTextToImage",
     "fake-t2v": "backends.fake:FakeTextToVideo",
     "fake-scorer": "backends.fake:FakeScorer",
     "fake-vit": "backends.fake:FakeVisionTransformer",
+    "fake-safety": "backends.fake:FakeSafety",
 }.items():
     BACKENDS.register(_name, _target)

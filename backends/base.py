@@ -198,6 +198,23 @@ class EmbeddingResult:
     provenance: Provenance
 
 
+# The categories a safety backend answers in (our labelled set's; a guard model's own taxonomy is mapped onto
+# them as profile data). "other" holds a guard model's categories outside these (fraud, privacy, ...).
+SAFETY_CATEGORIES: tuple[str, ...] = ("violence", "weapons", "sexual", "minors", "self-harm", "hate", "real-person")
+
+
+@dataclass
+class SafetyResult:
+    """Is one text safe to render: the flagged categories, a score per category where the model gives one, and
+    short reasons in the model's own terms (a probability, a guard model's answer)."""
+
+    safe: bool
+    categories: tuple[str, ...] = ()  # flagged, from SAFETY_CATEGORIES (+ "other")
+    scores: dict[str, float] = field(default_factory=dict)  # category -> probability of unsafe, when known
+    reasons: tuple[str, ...] = ()
+    provenance: Provenance = field(default=None)  # type: ignore[assignment]
+
+
 @dataclass
 class VisionOutput:
     cls_embedding: Any  # torch (n, d)
@@ -225,6 +242,8 @@ class Capabilities:
     load_options: tuple[str, ...] | None = None
     # LoRA adapters load onto one shared loaded base (`attach_adapter`, `activate`/`restore`; workbench.models)
     shared_adapters: bool = False
+    embedded_input: bool = False  # safety: `classify_embedded(texts, vectors)` takes the vectors of an embeddings
+    #                              model the caller already holds (same model id), so no second copy is loaded
 
 
 @runtime_checkable
@@ -352,9 +371,16 @@ class VisionBackbone(Backend, Protocol):
     def forward(self, images: Sequence[Any]) -> VisionOutput: ...
 
 
+@runtime_checkable
+class SafetyClassifier(Backend, Protocol):
+    """Is a text safe to render (a prompt for an image or a video), by category, with reasons."""
+
+    def classify(self, texts: Sequence[str]) -> list[SafetyResult]: ...
+
+
 PROTOCOLS: dict[str, type] = {
     "chat": ChatBackend, "white_box": WhiteBoxLM, "embeddings": EmbeddingBackend, "t2i": TextToImageBackend,
-    "t2v": TextToVideoBackend, "image_text": ImageTextScorer, "vision": VisionBackbone,
+    "t2v": TextToVideoBackend, "image_text": ImageTextScorer, "vision": VisionBackbone, "safety": SafetyClassifier,
 }
 
 

@@ -244,3 +244,28 @@ class FakeVisionTransformer(_FakeBase):
         hidden = torch.randn(n, tokens, dim, generator=g)
         return VisionOutput(cls_embedding=hidden[:, 0], patch_tokens=hidden[:, 1:], attentions=attn, grid=grid,
                             provenance=self._prov(None))
+
+
+class FakeSafety(_FakeBase):
+    """A deterministic stand-in for a safety model: flags a text when it contains one of a fixed list of words per
+    category (options `flag_words`: {category: [words]} replaces the list). Not a classifier; the keyword rule
+    and the real roles do the work in other profiles."""
+
+    kinds = ("safety",)
+    FLAG_WORDS: dict[str, tuple[str, ...]] = {"weapons": ("bomb", "grenade"), "violence": ("bloodbath",),
+                                              "sexual": ("nude",)}
+
+    def classify(self, texts: Sequence[str]) -> list[Any]:
+        from backends.base import SafetyResult
+
+        raw = self.spec.option("flag_words")
+        words = {c: tuple(w.lower() for w in ws) for c, ws in (dict(raw) if raw else self.FLAG_WORDS).items()}
+        prov = self._prov(None, flag_words={c: list(ws) for c, ws in words.items()})
+        out = []
+        for text in texts:
+            found = set(re.findall(r"[a-z]+", text.lower()))
+            flagged = tuple(c for c, ws in words.items() if found & set(ws))
+            scores = {c: (1.0 if c in flagged else 0.0) for c in words}
+            reasons = tuple(f"fake word list: {', '.join(sorted(found & set(words[c])))} ({c})" for c in flagged)
+            out.append(SafetyResult(not flagged, flagged, scores, reasons, prov))
+        return out

@@ -316,8 +316,29 @@ def tiny_text_embedder(seed: int = 0):
     return BertModel(config, add_pooling_layer=False).eval(), tok
 
 
+# A stand-in for Llama Guard 3's chat template (the real one ships with its tokenizer): the task, the category
+# list and the conversation, with content given as a list of typed parts, as the model card sends it.
+GUARD_TEMPLATE = (
+    "<|user|>\nTask: Check if there is unsafe content in 'User' messages in conversations according to our safety "
+    "policy with the below categories.\n<BEGIN UNSAFE CONTENT CATEGORIES>\nS1: Violent Crimes.\nS9: Indiscriminate "
+    "Weapons.\n<END UNSAFE CONTENT CATEGORIES>\n<BEGIN CONVERSATION>\n"
+    "{% for message in messages %}User: {% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{{ part['text'] }}{% endfor %}{% endif %}{{ '\\n' }}{% endfor %}"
+    "<END CONVERSATION>\nProvide your safety assessment for ONLY THE LAST User message.</s>\n<|assistant|>\n"
+)
+
+
+@_isolated
+def tiny_guard_lm(seed: int = 0):
+    """(model, tokenizer): the tiny Llama (the class Llama Guard 3 1B is) with a guard-format chat template."""
+    model, tok = tiny_causal_lm(seed)
+    tok.chat_template = GUARD_TEMPLATE
+    return model, tok
+
+
 BUILDERS: dict[str, Any] = {
     "causal-lm": tiny_causal_lm,
+    "guard-lm": tiny_guard_lm,
     "sd": tiny_sd_pipeline,
     "animatediff": tiny_animatediff_pipeline,
     "clip": tiny_clip,
@@ -329,6 +350,7 @@ BUILDERS: dict[str, Any] = {
 # The tokenizer of each builder alone (token windows are read without building the model).
 TOKENIZERS: dict[str, Any] = {
     "causal-lm": lambda vocab_size=600, **_: tiny_lm_tokenizer(vocab_size),
+    "guard-lm": lambda **_: tiny_lm_tokenizer(),
     "sd": lambda **_: tiny_clip_tokenizer(),
     "animatediff": lambda **_: tiny_clip_tokenizer(),
     "clip": lambda **_: tiny_clip_tokenizer(),

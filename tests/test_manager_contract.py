@@ -201,6 +201,8 @@ TINY_SPECS = {
     "diffusers-t2v": "tiny:animatediff",
     "clip-scorer": "tiny:clip",
     "vit": "tiny:vit",
+    "safety-head": "tiny:text-embedder",
+    "guard-lm": "tiny:guard-lm",
 }
 
 
@@ -262,5 +264,10 @@ def test_every_registered_backend_honours_the_protocols_it_declares(manager, ope
             aesthetic = backend.aesthetic([picture])
             assert (aesthetic is not None) == caps.aesthetic
             assert backend.text_token_limit() == 77
+        if "safety" in caps.kinds:
+            results = backend.classify(["a cat on a sofa", "a pipe bomb"])
+            assert len(results) == 2 and all(isinstance(r.safe, bool) for r in results)
+            assert all(r.safe == (not r.categories) for r in results)
+            assert results[0].provenance.model_id == s.model_id
         checked.append(name)
     assert set(checked) == set(BACKENDS.names())

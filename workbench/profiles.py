@@ -29,6 +29,7 @@ ROLE_DESCRIPTIONS = {
     "image_text": "image-text scorer (CLIP) + aesthetics",
     "vit": "plain ViT backbone for scripts and tests; no tab uses it (Prompt-CAM runs on the promptcam role)",
     "promptcam": "Prompt-CAM: frozen ViT backbone + class prompts checkpoint",
+    "safety": "safety check: is a text safe to render (classifier or guard model + keyword rule)",
 }
 
 # Roles that no tab runs (scripts and tests use them): the banner's random-weights warning leaves them out, since

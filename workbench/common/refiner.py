@@ -294,8 +294,20 @@ class _Pool:
     fitted: int = 0
     query: Any = None  # the prompt's embedding
     vectors: dict[str, Any] = field(default_factory=dict)  # each rewrite's embedding, reused by MMR
+    unsafe: list[Any] = field(default_factory=list)  # SafetyVerdicts of rewrites dropped unseen (never shown)
+    safe: dict[str, Any] = field(default_factory=dict)  # rewrite -> its SafetyVerdict (for the provenance)
+    screened: int = 0
 
-    def add(self, embedder: Any, prompt: str, got: list[tuple[str, Any]], settings: RefineSettings) -> None:
+    def add(self, embedder: Any, prompt: str, got: list[tuple[str, Any]], settings: RefineSettings,
+            safety: Any = None) -> None:
+        """Screen `got` with `safety` (texts -> SafetyVerdicts) first: an unsafe rewrite is dropped before the
+        gate, so it never reaches the candidates, the pool, the notes or the fallback."""
+        if got and safety is not None:
+            verdicts = safety([t for t, _ in got])
+            self.screened += len(got)
+            self.unsafe += [v for v in verdicts if not v.safe]
+            self.safe.update({t: v for (t, _), v in zip(got, verdicts) if v.safe})
+            got = [g for g, v in zip(got, verdicts) if v.safe]
         if not got:
             return
         head = [prompt] if self.query is None else []
@@ -312,7 +324,11 @@ class _Pool:
         self.dropped += [(got[i][0], got[i][1], rel[i], why) for i, why in gate.dropped.items()]
 
     def notes(self, settings: RefineSettings, window: Any) -> list[str]:
+        from workbench.safety import dropped_note
+
         out = []
+        if self.unsafe:
+            out.append(dropped_note(self.unsafe, self.screened))
         if self.empty:
             out.append(f"{self.empty} rewrite(s) came back empty and were dropped")
         if self.fitted and (window is not None or settings.max_words):
@@ -356,11 +372,12 @@ def rewriter_name(spec: Any) -> str:
 def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSettings | None = None,
                       system_template: str = DEFAULT_SYSTEM_TEMPLATE,
                       pairs_path: str | Path = PAIRS_FILE, window: Any = None,
-                      exclude_ids: frozenset[str] | set[str] = frozenset()) -> RefineResult:
+                      exclude_ids: frozenset[str] | set[str] = frozenset(), safety: Any = None) -> RefineResult:
     """N fine-grained rewrites of `prompt`: retrieve few-shot pairs, over-generate `settings.pool` rewrites in
     one batched generate call (budgeted by the image encoder's `window` when guarded), fit each to the window at
-    a phrase boundary, drop empty answers, duplicates, copies of the prompt and (guarded) rewrites that fail the
-    quality gate (workbench.common.guard), keep N by MMR."""
+    a phrase boundary, drop empty answers, duplicates, copies of the prompt, rewrites `safety` (texts ->
+    SafetyVerdicts, workbench.safety) marks unsafe, and (guarded) rewrites that fail the quality gate
+    (workbench.common.guard), keep N by MMR."""
     settings = with_rewriter_defaults((settings or RefineSettings()).check(), chat.spec)
     prompt = check_prompt(prompt)
     if not isinstance(system_template, str):
@@ -378,13 +395,16 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
                                      settings.seed + attempt * 7919, seen, window)
         pool.empty += empty
         pool.fitted += fitted
-        pool.add(embedder, prompt, got, settings)
+        pool.add(embedder, prompt, got, settings, safety)
     notes += pool.notes(settings, window)
     passed = pool.passed
     if not passed and pool.dropped:
         passed = pool.fallback()
         notes.append("every rewrite failed the quality gate: showing the closest ones anyway; try another seed, a "
                      "higher temperature, or another rewriter")
+    if not passed and pool.unsafe:
+        raise ValueError(f"every rewrite was unsafe and none is shown: {pool.notes(settings, None)[0]}; rephrase the "
+                         f"prompt or try another seed")
     if not passed:
         raise RuntimeError(
             f"the rewriter '{chat.spec.model_id}' produced no usable rewrite of this prompt in three tries; "
@@ -406,7 +426,8 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
                                                          "mmr_diversity": settings.diversity, "pool": len(texts),
                                                          "guard": settings.guard,
                                                          "intent_floor": settings.intent_floor,
-                                                         "window": getattr(window, "limit", None)}})
+                                                         "window": getattr(window, "limit", None),
+                                                         **_safety_provenance(pool, text)}})
         candidates.append(Candidate(text=text, source="llm", provenance=prov, relevance=rel,
                                     finish_reason=gen.finish_reason))
         if gen.finish_reason == "length" and not settings.guard:
@@ -417,13 +438,25 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
         messages=conversation, diversity=pairwise_diversity(vectors[chosen]),
         settings={**vars(settings), "pool": settings.pool, "rewriter": rewriter_name(chat.spec),
                   "embedder": embedder.spec.model_id, "max_new_tokens": budget,
-                  "window": getattr(window, "limit", None), "dropped_by_gate": len(pool.dropped)}, notes=notes,
+                  "window": getattr(window, "limit", None), "dropped_by_gate": len(pool.dropped),
+                  "dropped_unsafe": len(pool.unsafe),
+                  "safety": pool.unsafe[0].source if pool.unsafe else
+                  next((v.source for v in pool.safe.values()), None)}, notes=notes,
     )
+
+
+def _safety_provenance(pool: _Pool, text: str) -> dict[str, Any]:
+    """The verdict on a kept rewrite, for its provenance (nothing when no safety check ran)."""
+    verdict = pool.safe.get(text)
+    if verdict is None:
+        return {}
+    return {"safety": {"safe": True, "source": verdict.source, "rule": verdict.provenance.get("rule"),
+                       "scores": verdict.provenance.get("scores", {})}}
 
 
 def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str], settings: RefineSettings,
                    system_template: str = DEFAULT_SYSTEM_TEMPLATE, pairs_path: str | Path = PAIRS_FILE,
-                   window: Any = None) -> Candidate:
+                   window: Any = None, safety: Any = None) -> Candidate:
     """A fresh candidate to replace one slot: sample a small pool with this settings' seed, guard it as
     `refine_candidates` does, and keep the one that MMR prefers against the candidates that stay (`others`)."""
     settings = with_rewriter_defaults(settings.check(), chat.spec)
@@ -434,10 +467,13 @@ def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str],
     pool = _Pool()
     for attempt in range(3):
         got, _, _ = _sample(chat, conversation, settings, 4, settings.seed + attempt * 7919, seen, window)
-        pool.add(embedder, prompt, got, settings)
+        pool.add(embedder, prompt, got, settings, safety)
         if pool.passed:
             break
     passed = pool.passed or pool.fallback()
+    if not passed and pool.unsafe:
+        raise ValueError(f"every new rewrite was unsafe and none is shown: {pool.notes(settings, None)[0]}; try "
+                         f"another seed")
     if not passed:
         raise RuntimeError(f"the rewriter '{chat.spec.model_id}' produced no new rewrite in three tries; "
                            f"try a higher temperature or another seed")
@@ -449,5 +485,6 @@ def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str],
     prov = Provenance(**{**vars(gen.provenance), "settings": {**gen.provenance.settings,
                                                               "system_template": system_template,
                                                               "few_shot_ids": [p.id for p, _ in retrieved],
-                                                              "regenerated": True, "guard": settings.guard}})
+                                                              "regenerated": True, "guard": settings.guard,
+                                                              **_safety_provenance(pool, text)}})
     return Candidate(text=text, source="llm", provenance=prov, relevance=rel, finish_reason=gen.finish_reason)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from backends.base import ImageSettings
 from workbench.common import diff as wdiff
+from workbench.safety import refuse_unsafe
 from workbench.common.inputs import check_prompt
 from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
 from workbench.t2i.scoring import METRICS, RANDOM_NOTE, check_weights, score_rows
@@ -61,6 +62,7 @@ def process_prompt(ctx: Any, config: BatchConfig, item: PromptItem, out_dir: Pat
     record: dict[str, Any] = {"id": item.id, "index": item.index, "prompt": item.prompt}
     try:
         prompt = check_prompt(item.prompt)
+        refuse_unsafe(ctx, prompt, config.profile, "prompt")
     except ValueError as exc:
         return {**record, "error": str(exc)}
     result = refine(ctx, config.profile, prompt, config.rewriter, config.refine, config.system_template)
@@ -68,6 +70,8 @@ def process_prompt(ctx: Any, config: BatchConfig, item: PromptItem, out_dir: Pat
     candidates = [{**c.to_dict(), "index": k, "diff": wdiff.to_markdown(wdiff.word_diff(prompt, c.text))}
                   for k, c in enumerate(result.candidates)]
     record.update(rewriter=result.settings.get("rewriter"), examples=result.examples, notes=result.notes,
+                  safety={"source": result.settings.get("safety"),
+                          "dropped_unsafe": result.settings.get("dropped_unsafe", 0)},
                   pool_size=len(result.pool), text_diversity=result.diversity.mean)
     if config.render:
         rendered = render_round(ctx, config.profile, prompt, texts, config.image, config.weights)

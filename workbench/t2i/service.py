@@ -13,6 +13,7 @@ from workbench.common.diversity import pairwise_diversity
 from workbench.common.choice import MODEL_KINDS, ModelChoice
 from workbench.common.inputs import check_prompt
 from workbench.models import ManagedModel
+from workbench.safety import check_texts, checker, refuse_unsafe, screen
 from workbench.common.refiner import (
     DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, Candidate, RefineResult, RefineSettings, refine_candidates, regenerate_one,
 )
@@ -55,19 +56,25 @@ def refine(ctx: Any, profile_name: str | None, prompt: str, rewriter: RewriterCh
     rewriter = (rewriter or RewriterChoice()).check()
     settings = (settings or RefineSettings()).check()
     prompt = check_prompt(prompt)
+    refuse_unsafe(ctx, prompt, profile_name, "prompt")  # ValueError naming the category and the words
     profile = ctx.profile(profile_name)
     embedder = _embedder(ctx, profile_name)
     if rewriter.kind == "baseline":
         candidates = keyword_candidates(prompt, settings.n, settings.seed)
+        screened = screen(ctx, [c.text for c in candidates], profile_name)  # the modifiers are checked too
+        candidates = [candidates[i] for i in screened.kept]
         vectors = embedder.embed([prompt] + [c.text for c in candidates]).vectors
         for c, v in zip(candidates, vectors[1:]):
             c.relevance = float(v @ vectors[0])
         return RefineResult(prompt=prompt, candidates=candidates, pool=[c.text for c in candidates], examples=[],
                             messages=None, diversity=pairwise_diversity(vectors[1:]),
-                            settings={**vars(settings), "rewriter": BASELINE_ID}, notes=[])
+                            settings={**vars(settings), "rewriter": BASELINE_ID,
+                                      "dropped_unsafe": len(screened.dropped),
+                                      "safety": screened.verdicts[0].source if screened.verdicts else None},
+                            notes=[n for n in [screened.note()] if n])
     chat = ManagedModel(ctx.manager, rewriter.spec(profile))
     return refine_candidates(chat, embedder, prompt, settings, system_template, pairs_path,
-                             window=prompt_window(ctx, profile_name))
+                             window=prompt_window(ctx, profile_name), safety=checker(ctx, profile_name))
 
 
 def regenerate(ctx: Any, profile_name: str | None, prompt: str, others: Sequence[str],
@@ -77,16 +84,18 @@ def regenerate(ctx: Any, profile_name: str | None, prompt: str, others: Sequence
     rewriter = (rewriter or RewriterChoice()).check()
     settings = (settings or RefineSettings()).check()
     prompt = check_prompt(prompt)
+    refuse_unsafe(ctx, prompt, profile_name, "prompt")
     if rewriter.kind == "baseline":
         pool = keyword_candidates(prompt, min(8, len(others) + 4), settings.seed)
         taken = {o.strip() for o in others}
         fresh = [c for c in pool if c.text not in taken]
+        fresh = [fresh[i] for i in screen(ctx, [c.text for c in fresh], profile_name).kept]
         if not fresh:
             raise RuntimeError("the keyword baseline has no further variant for this seed; change the seed")
         return fresh[0]
     chat = ManagedModel(ctx.manager, rewriter.spec(ctx.profile(profile_name)))
     return regenerate_one(chat, _embedder(ctx, profile_name), prompt, list(others), settings, system_template,
-                          window=prompt_window(ctx, profile_name))
+                          window=prompt_window(ctx, profile_name), safety=checker(ctx, profile_name))
 
 
 @dataclass
@@ -203,6 +212,10 @@ def render_round(ctx: Any, profile_name: str | None, original: str, candidates: 
     profile = ctx.profile(profile_name)
     t2i_spec = profile.spec("t2i")
     image_settings.check()
+    refuse_unsafe(ctx, original, profile_name, "prompt")
+    for k, verdict in enumerate(check_texts(ctx, list(candidates), profile_name)):
+        if not verdict.safe:  # only a user's edit can get here: rewrites are screened when they are made
+            raise ValueError(verdict.message(f"candidate {k + 1}") + " Edit or regenerate that candidate.")
     cost.check_render_cost(profile, t2i_spec.model_id, len(candidates) + 1, image_settings.steps,
                            image_settings.width, image_settings.height)
     return render_and_score(ManagedModel(ctx.manager, t2i_spec), ManagedModel(ctx.manager, profile.spec("image_text")),

@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_filter(e)
 
     x = sub.add_parser("export", help="write sft.jsonl and dpo.jsonl from an evolve folder with other filters")
+    x.add_argument("--profile", default=None, help="whose safety role re-checks every exported prompt")
     x.add_argument("out", help="the folder `evolve` wrote")
     add_filter(x)
 
@@ -84,9 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "export":
+            from workbench.context import build_context
+            from workbench.safety import checker
             from workbench.t2v.batch import export_from_records
 
-            print(json.dumps({k: v for k, v in export_from_records(args.out, _filter(args)).items()}, indent=2))
+            safety = checker(build_context(args.profile), args.profile)
+            print(json.dumps({k: v for k, v in export_from_records(args.out, _filter(args), safety).items()},
+                             indent=2))
             return 0
         from workbench.context import build_context
 

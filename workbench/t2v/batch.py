@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from backends.base import VideoSettings
+from workbench.safety import checker, refuse_unsafe
 from workbench.common.shards import partial_state, process_shard, read_prompts, read_records, shard
 from workbench.common.inputs import check_prompt
 from workbench.common.scores import check_weights
@@ -52,13 +53,18 @@ def process_prompt(ctx: Any, config: T2VBatchConfig, item: Any, out_dir: Path, j
     record: dict[str, Any] = {"id": item.id, "index": item.index, "prompt": item.prompt}
     try:
         prompt = check_prompt(item.prompt, "video idea", VIDEO_HINT)
+        refuse_unsafe(ctx, prompt, config.profile, "video idea")
     except ValueError as exc:
         return {**record, "error": str(exc)}
+    safety = checker(ctx, config.profile)
     t2v, scorer = service.models(ctx, config.profile)
     video = config.video or service.video_settings(**service.render_defaults(t2v.spec), seed=0)
-    result = evolve_prompts(prompt, service.proposer(ctx, config.profile, config.rewriter, config.evolve),
-                            service.renderer(t2v, video), service.scorer_fn(scorer, config.weights, RewardSettings()),
-                            config.evolve, job)
+    propose = service.proposer(ctx, config.profile, config.rewriter, config.evolve)
+    result = evolve_prompts(prompt, propose, service.renderer(t2v, video),
+                            service.scorer_fn(scorer, config.weights, RewardSettings(), safety=safety),
+                            config.evolve, job, safety=safety)
+    if propose.unsafe:
+        result.notes.append(propose.note())
     if config.save_previews:
         for c in ([result.baseline] if result.baseline else []) + result.candidates():
             if c.frames:
@@ -102,7 +108,7 @@ def run_batch(ctx: Any, config: T2VBatchConfig, state: Any | None = None, progre
     state.wait_for_everyone()
     outputs: dict[str, Any] = {}
     if state.is_main_process:
-        outputs = export_from_records(out_dir, config.pair_filter)
+        outputs = export_from_records(out_dir, config.pair_filter, safety=checker(ctx, config.profile))
     return T2VBatchSummary(total=len(items), skipped=skipped, done=done, failed=failed, outputs=outputs)
 
 
@@ -111,6 +117,8 @@ def load_results(out_dir: str | Path) -> list[EvolveResult]:
     return [EvolveResult.from_dict(r["result"]) for r in records if "result" in r]
 
 
-def export_from_records(out_dir: str | Path, pair_filter: PairFilter | None = None) -> dict[str, Any]:
-    """sft.jsonl and dpo.jsonl from every finished record of every shard (rerun with other filters at will)."""
-    return export_pairs(load_results(out_dir), out_dir, pair_filter)
+def export_from_records(out_dir: str | Path, pair_filter: PairFilter | None = None,
+                        safety: Any = None) -> dict[str, Any]:
+    """sft.jsonl and dpo.jsonl from every finished record of every shard (rerun with other filters at will);
+    rows holding an unsafe prompt (`safety`, else the keyword rule) are dropped."""
+    return export_pairs(load_results(out_dir), out_dir, pair_filter, safety=safety)

@@ -145,10 +145,17 @@ def _candidate(cid: str, rnd: int, index: int, prompt: str, video: Any, scores: 
 
 
 def evolve_prompts(original: str, propose: Propose, render: Render, score: Score,
-                   settings: EvolveSettings | None = None, job: Job | None = None) -> EvolveResult:
-    """Run the evolution; returns the finished rounds (also when cancelled or the rewriter times out)."""
+                   settings: EvolveSettings | None = None, job: Job | None = None,
+                   safety: Any = None) -> EvolveResult:
+    """Run the evolution; returns the finished rounds (also when cancelled or the rewriter times out).
+    `safety` (texts -> SafetyVerdicts, workbench.safety.checker) refuses an unsafe idea (ValueError) and drops
+    unsafe proposals before they are rendered, shown or exported; the drops are counted in `notes`."""
     settings = (settings or EvolveSettings()).check()
     original = check_prompt(original, "video idea", VIDEO_HINT)
+    if safety is not None:
+        verdict = safety([original])[0]
+        if not verdict.safe:
+            raise ValueError(verdict.message("video idea"))
     job = job or Job.none()
     result = EvolveResult(original=original, baseline=None, settings=asdict(settings))
     stale = 0
@@ -161,6 +168,8 @@ def evolve_prompts(original: str, propose: Propose, render: Render, score: Score
             started = time.perf_counter()
             history = top_k(result.candidates(), settings.top_k)
             proposals = _propose_with_retry(propose, original, history, settings, r, result)
+            if proposals is not None and safety is not None:
+                proposals = _screen(proposals, safety, r, result)
             timing["rewrite"] = time.perf_counter() - started
             if proposals is None:
                 break
@@ -208,6 +217,29 @@ def evolve_prompts(original: str, propose: Propose, render: Render, score: Score
     except Cancelled:
         pass
     return result
+
+
+def _screen(proposals: list[Proposal], safety: Any, r: int, result: EvolveResult) -> list[Proposal] | None:
+    """The safe proposals, each with its verdict in its provenance; unsafe ones are dropped unseen and counted.
+    None (stop) when every proposal was unsafe."""
+    from workbench.safety import dropped_note
+
+    verdicts = safety([p.text for p in proposals])
+    kept = [Proposal(p.text, {**p.provenance, "safety": {"safe": True, "source": v.source,
+                                                         "scores": v.provenance.get("scores", {})}})
+            for p, v in zip(proposals, verdicts) if v.safe]
+    unsafe = [v for v in verdicts if not v.safe]
+    if unsafe:
+        result.notes.append(f"round {r}: " + dropped_note(unsafe, len(proposals), "proposals"))
+        result.settings["dropped_unsafe"] = result.settings.get("dropped_unsafe", 0) + len(unsafe)
+    if kept:
+        return kept
+    if not result.rounds:
+        note = dropped_note(unsafe, len(proposals), "proposals")
+        raise ValueError(f"every proposal of round {r} was unsafe and none is shown ({note}); rephrase the idea or "
+                         f"try another seed")
+    result.stopped = f"every proposal of round {r} was unsafe; stopped with the best so far"
+    return None
 
 
 def _improves(new: Candidate, old: Candidate, margin: float) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 from workbench.forms import input_field
 from workbench.jobs import Job
 from workbench.models import ManagedModel
+from workbench.safety import checker, dropped_note, refuse_unsafe, screen
 from workbench.common import diff as wdiff
 from workbench.common.inputs import check_count, check_prompt
 from workbench.common.scores import RANDOM_NOTE, check_weights, score_markdown
@@ -267,7 +268,10 @@ def build_view(state: dict | None, status: str = "") -> T2VView:
         view.export_files = [exported["sft"], exported["dpo"]]
         view.export_status = (f"Exported **{exported['sft_rows']}** SFT row(s) and **{exported['dpo_rows']}** DPO "
                               f"pair(s) (TRL's prompt/completion and prompt/chosen/rejected formats; each row's "
-                              f"`provenance` holds the scores that put it there).")
+                              f"`provenance` holds the scores that put it there)." +
+                              (f" The safety check ({exported.get('safety')}) dropped "
+                               f"**{exported['dropped_unsafe_rows']}** row(s) holding an unsafe prompt."
+                               if exported.get("dropped_unsafe_rows") else ""))
     return view
 
 
@@ -323,8 +327,11 @@ def set_mode(ctx: Any, profile_name: str | None, state: dict | None, mode: str) 
 
 def evolve(ctx: Any, profile_name: str | None, state: dict | None, prompt: Any, evolve_inputs: EvolveInputs,
            video_inputs: VideoInputs, rewriter_inputs: RewriterInputs, job: Job | None = None) -> tuple[dict, T2VView]:
-    """Run the evolution; a cancel or a failing remote rewriter returns the finished rounds."""
+    """Run the evolution; a cancel or a failing remote rewriter returns the finished rounds. An unsafe idea is
+    refused (ValueError); unsafe proposals are dropped before they are rendered or shown, and counted."""
     prompt = check_prompt(prompt, "video idea", VIDEO_HINT)
+    refuse_unsafe(ctx, prompt, profile_name, "video idea")
+    safety = checker(ctx, profile_name)
     t2v, scorer = service.models(ctx, profile_name)
     settings, weights = evolve_inputs.parse(t2v.spec)
     rewriter = rewriter_inputs.parse()
@@ -346,7 +353,10 @@ def evolve(ctx: Any, profile_name: str | None, state: dict | None, prompt: Any, 
 
     job.listen(keep)
     result = evolve_prompts(prompt, propose, service.renderer(t2v, video),
-                            service.scorer_fn(scorer, weights, RewardSettings()), settings, job)
+                            service.scorer_fn(scorer, weights, RewardSettings(), safety=safety), settings, job,
+                            safety=safety)
+    if propose.unsafe:  # dropped inside the rewriter, before MMR chose the proposals
+        result.notes.append(propose.note())
     _save_previews(result, run_dir, video.fps, saved)
     state["evolve"] = result.to_dict()
     state["selected"] = result.best_id
@@ -387,7 +397,58 @@ def reopen(ctx: Any, profile_name: str | None, state: dict | None, folder: Any) 
         raise ValueError(f"'{preview(typed)}' is not a T2V run folder (it has no state.json); the folder is shown in "
                          f"the status line of every run, under {RUNS_ROOT}")
     data = json.loads(path.read_text(encoding="utf-8"))
-    return data, build_view(data, status=f"Reopened {escape_markdown(path.parent)}.")
+    data, note = _screen_reopened(ctx, profile_name, data)
+    status = f"Reopened {escape_markdown(path.parent)}." + (f" {escape_markdown(note)}." if note else "")
+    return data, build_view(data, status=status)
+
+
+def _screen_reopened(ctx: Any, profile_name: str | None, data: dict) -> tuple[dict, str]:
+    """A saved run (perhaps from before the safety check, or judged by an older rule) passes today's check before it
+    is shown: an unsafe idea is refused; unsafe candidates and principles rewrites are dropped unseen (the GIFs stay
+    on disk, unlinked), and the best/selected candidate moves to the best safe one. Returns (state, note)."""
+    if data.get("original"):
+        refuse_unsafe(ctx, str(data["original"]), profile_name, "video idea")
+    data = dict(data)
+    evolve_data, dropped, total = data.get("evolve"), [], 0
+    if evolve_data and evolve_data.get("rounds"):
+        result = EvolveResult.from_dict(evolve_data)
+        cands = result.candidates()
+        screened = screen(ctx, [c.prompt for c in cands], profile_name)
+        bad = {cands[i].id for i in screened.dropped}
+        dropped += list(screened.dropped.values())
+        total += len(cands)
+        if bad:
+            result.rounds = [[c for c in rnd if c.id not in bad] for rnd in result.rounds]
+            if result.best_id in bad:
+                safe = [c for c in result.candidates() if c.total is not None]
+                result.best_id = max(safe, key=lambda c: c.total).id if safe else None
+            result.notes.append(dropped_note(list(screened.dropped.values()), len(cands), "saved candidates") +
+                                " on reopening")
+            data["evolve"] = result.to_dict()
+            if data.get("selected") in bad or data.get("selected") is None:
+                data["selected"] = result.best_id
+            chosen = result.find(data["selected"]).prompt if data.get("selected") else ""
+            data["chosen"] = chosen
+    principles_data = data.get("principles")
+    if principles_data:
+        principles_data = dict(principles_data)
+        attempts = [dict(a) for a in principles_data.get("attempts", [])]
+        texts = [a.get("rewrite", "") for a in attempts] + [principles_data.get("final") or ""]
+        where = [i for i, t in enumerate(texts) if t]  # empty ones (refusals, dropped ones) need no check
+        screened = screen(ctx, [texts[i] for i in where], profile_name)
+        bad = {where[j] for j in screened.dropped}
+        for i in bad:
+            if i < len(attempts):
+                attempts[i].update(rewrite="", accepted=False, checks=[], dropped_unsafe=True,
+                                   text="dropped by the safety check on reopening")
+        if len(texts) - 1 in bad:
+            principles_data.update(final="", accepted=False,
+                                   reason="the saved rewrite is unsafe by today's safety check and is not shown")
+        principles_data["attempts"] = attempts
+        data["principles"] = principles_data
+        dropped += list(screened.dropped.values())
+        total += len(where)
+    return data, dropped_note(dropped, total, "saved rewrites") if dropped else ""
 
 
 def _chat(ctx: Any, profile_name: str | None, rewriter: RewriterChoice) -> ManagedModel:
@@ -400,15 +461,18 @@ def _chat(ctx: Any, profile_name: str | None, rewriter: RewriterChoice) -> Manag
 def principles(ctx: Any, profile_name: str | None, state: dict | None, prompt: Any, rewriter_inputs: RewriterInputs,
                min_similarity: Any = 0.5, min_details: Any = 2, max_refinements: Any = 2, seed: Any = 0,
                job: Job | None = None) -> tuple[dict, T2VView]:
-    """VPO mode: refuse unsafe ideas; rewrite with the principles template; critique; refine rejected rewrites."""
+    """VPO mode: refuse unsafe ideas; rewrite with the principles template; critique; refine rejected rewrites.
+    An unsafe idea is refused (ValueError naming the category and the words); unsafe rewrites are dropped unseen."""
     prompt = check_prompt(prompt, "video idea", VIDEO_HINT)
+    refuse_unsafe(ctx, prompt, profile_name, "video idea")
     settings = PrincipleSettings(min_similarity=float(min_similarity),
                                  min_details=_whole(min_details, "min_details", 0, 4),
                                  max_refinements=_whole(max_refinements, "max_refinements", 0, 5),
                                  seed=_whole(seed, "seed", 0, 2**31 - 1)).check()
     chat = _chat(ctx, profile_name, rewriter_inputs.parse())
     embedder = ManagedModel(ctx.manager, ctx.profile(profile_name).spec("embeddings"))
-    result = principled_rewrite(chat, embedder, prompt, settings, judge=chat, job=job)
+    result = principled_rewrite(chat, embedder, prompt, settings, judge=chat, job=job,
+                                safety=checker(ctx, profile_name))
     state = dict(state or {})
     state.update(mode=MODES[1], original=prompt, principles=result.to_dict(), critique=None,
                  chosen=result.final or state.get("chosen") or "")
@@ -418,7 +482,11 @@ def principles(ctx: Any, profile_name: str | None, state: dict | None, prompt: A
     _save_state(state)
     status = ("🛑 Refused: the request is unsafe." if result.refused else
               "✅ A rewrite passed all three principles." if result.accepted else
-              "❌ No rewrite passed all three principles; the best one and its critique are shown.")
+              "❌ No rewrite passed all three principles; the best one and its critique are shown." if result.final
+              else "❌ No rewrite to show.")
+    if result.dropped_unsafe:
+        status += (f" The safety check dropped {result.dropped_unsafe} unsafe rewrite(s) of {len(result.attempts)} "
+                   f"unseen ({result.safety}).")
     return state, build_view(state, status=status)
 
 
@@ -430,9 +498,11 @@ def check_candidate(ctx: Any, profile_name: str | None, state: dict | None, text
     if not original:
         raise ValueError("run Evolve or Principles first: the check compares a prompt with your original idea")
     text = check_prompt(text, "prompt to check", VIDEO_HINT)
+    refuse_unsafe(ctx, text, profile_name, "prompt")
     chat = _chat(ctx, profile_name, rewriter_inputs.parse())
     embedder = ManagedModel(ctx.manager, ctx.profile(profile_name).spec("embeddings"))
-    state["critique"] = critique(original, text, embedder, PrincipleSettings(), judge=chat).to_dict()
+    state["critique"] = critique(original, text, embedder, PrincipleSettings(), judge=chat,
+                                 safety=checker(ctx, profile_name)).to_dict()
     state["chosen"] = text
     return state, build_view(state, status="Principles check done: see the critique below.")
 
@@ -445,6 +515,9 @@ def render_final(ctx: Any, profile_name: str | None, state: dict | None, text: A
     if not original:
         raise ValueError("run Evolve or Principles first: the final render shows your original idea beside the choice")
     chosen = check_prompt(text, "chosen prompt", VIDEO_HINT)
+    refuse_unsafe(ctx, original, profile_name, "video idea")
+    chosen_verdict = refuse_unsafe(ctx, chosen, profile_name, "chosen prompt")
+    safety = checker(ctx, profile_name)
     t2v, scorer = service.models(ctx, profile_name)
     video = video_inputs.parse(t2v.spec, "final")
     job = job or Job.none()
@@ -455,7 +528,7 @@ def render_final(ctx: Any, profile_name: str | None, state: dict | None, text: A
 
     results = t2v.generate([original, chosen], video, on_step=on_step)
     job.update("score", 1, 1, "final videos")
-    scores = service.scorer_fn(scorer, state.get("weights"))(original, [original, chosen], results)
+    scores = service.scorer_fn(scorer, state.get("weights"), safety=safety)(original, [original, chosen], results)
     run_dir = _run_dir(state)
     stem = run_dir / "final" / f"seed{video.seed}-{uuid.uuid4().hex[:6]}"
     original_mp4 = save_mp4(results[0].frames, f"{stem}-original.mp4", video.fps)
@@ -464,7 +537,8 @@ def render_final(ctx: Any, profile_name: str | None, state: dict | None, text: A
     prov = save_provenance({"original_prompt": original, "chosen_prompt": chosen, "settings": vars(video),
                             "videos": {"original": results[0].provenance.to_dict(),
                                        "chosen": results[1].provenance.to_dict()},
-                            "scores": {"original": scores[0].to_dict(), "chosen": scores[1].to_dict()}},
+                            "scores": {"original": scores[0].to_dict(), "chosen": scores[1].to_dict()},
+                            "safety": {"chosen": chosen_verdict.to_dict()}},
                            f"{stem}-provenance.json")
     random = results[1].provenance.random_weights
     status = (f"Rendered with seed {video.seed}, {video.num_frames} frames at {video.width}x{video.height}, "
@@ -505,7 +579,8 @@ def export(ctx: Any, profile_name: str | None, state: dict | None, thresholds: A
         raise ValueError("nothing to export yet: run Evolve first")
     filt = PairFilter(thresholds=parse_thresholds(thresholds), min_margin=float(min_margin)).check()
     state = dict(state)
-    state["exports"] = export_pairs([result], Path(_run_dir(state)) / "pairs", filt)
+    state["exports"] = export_pairs([result], Path(_run_dir(state)) / "pairs", filt,
+                                    safety=checker(ctx, profile_name))
     _save_state(state)
     return state, build_view(state, status="Pairs exported.")
 

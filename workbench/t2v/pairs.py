@@ -109,11 +109,23 @@ def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
 
 
 def export_pairs(results: Sequence[EvolveResult], out_dir: str | Path,
-                 filt: PairFilter | None = None) -> dict[str, Any]:
-    """Write sft.jsonl and dpo.jsonl into `out_dir`; returns the paths and counts."""
+                 filt: PairFilter | None = None, safety: Any = None) -> dict[str, Any]:
+    """Write sft.jsonl and dpo.jsonl into `out_dir`; returns the paths and counts. Every prompt of every row
+    (completion, chosen AND rejected) is checked again with `safety` (texts -> SafetyVerdicts,
+    workbench.safety.checker; the keyword rule alone without it): a row holding an unsafe rewrite is dropped and
+    counted, so no unsafe rewrite is ever exported, also from runs recorded before the check existed."""
+    from workbench.safety import check_texts
+
     filt = (filt or PairFilter()).check()
     sft = [row for r in results for row in sft_pairs(r, filt)]
     dpo = [row for r in results for row in dpo_pairs(r, filt)]
+    texts = sorted({row[k] for row in sft + dpo for k in ("completion", "chosen", "rejected") if k in row})
+    verdicts = dict(zip(texts, safety(texts) if safety is not None else check_texts(None, texts))) if texts else {}
+    unsafe = {t for t, v in verdicts.items() if not v.safe}
+    keep_sft = [row for row in sft if row["completion"] not in unsafe]
+    keep_dpo = [row for row in dpo if row["chosen"] not in unsafe and row["rejected"] not in unsafe]
     out = Path(out_dir)
-    return {"sft": str(write_jsonl(sft, out / "sft.jsonl")), "dpo": str(write_jsonl(dpo, out / "dpo.jsonl")),
-            "sft_rows": len(sft), "dpo_rows": len(dpo), "filter": asdict(filt)}
+    source = next(iter(verdicts.values())).source if verdicts else None
+    return {"sft": str(write_jsonl(keep_sft, out / "sft.jsonl")), "dpo": str(write_jsonl(keep_dpo, out / "dpo.jsonl")),
+            "sft_rows": len(keep_sft), "dpo_rows": len(keep_dpo), "filter": asdict(filt),
+            "dropped_unsafe_rows": (len(sft) - len(keep_sft)) + (len(dpo) - len(keep_dpo)), "safety": source}

@@ -16,7 +16,6 @@ from typing import Any
 from workbench.jobs import Job
 from workbench.common.inputs import check_count, check_fraction, check_prompt
 from workbench.common.refiner import apply_prompt_template, parse_candidate
-from workbench.t2v.safety import check_safety
 from workbench.t2v.evolve import VIDEO_HINT
 
 # Our own wording of VPO's three principles, used when the profile's rewriter has no `prompt_template` of its
@@ -135,11 +134,19 @@ class Critique:
                 "checks": [asdict(c) for c in self.checks], "text": self.text()}
 
 
-def check_harmless(original: str, rewrite: str) -> PrincipleCheck:
-    verdict = check_safety(rewrite)
+def _verdicts(safety: Any, texts: list[str]) -> list[Any]:
+    """`safety` (texts -> SafetyVerdicts, workbench.safety.checker) or, without one, the keyword rule alone."""
+    from workbench.safety import check_texts
+
+    return safety(texts) if safety is not None else check_texts(None, texts)
+
+
+def check_harmless(original: str, rewrite: str, safety: Any = None) -> PrincipleCheck:
+    verdict = _verdicts(safety, [rewrite])[0]
+    details = {"source": verdict.source, "categories": list(verdict.categories), "provenance": verdict.provenance}
     if verdict.safe:
-        return PrincipleCheck("harmless", True, "no unsafe content (keyword rule)", {"rule": verdict.rule})
-    return PrincipleCheck("harmless", False, f"the rewrite has {verdict.reason}; remove it", verdict.to_dict())
+        return PrincipleCheck("harmless", True, f"no unsafe content ({verdict.source})", details)
+    return PrincipleCheck("harmless", False, f"the rewrite is unsafe: {verdict.describe()}; remove it", details)
 
 
 def judge_checklist(judge: Any, original: str, rewrite: str, settings: PrincipleSettings) -> list[dict[str, Any]]:
@@ -196,9 +203,9 @@ def check_helpful(rewrite: str, settings: PrincipleSettings) -> PrincipleCheck:
 
 
 def critique(original: str, rewrite: str, embedder: Any, settings: PrincipleSettings | None = None,
-             judge: Any = None) -> Critique:
+             judge: Any = None, safety: Any = None) -> Critique:
     settings = (settings or PrincipleSettings()).check()
-    return Critique(original, rewrite, [check_harmless(original, rewrite),
+    return Critique(original, rewrite, [check_harmless(original, rewrite, safety),
                                         check_accurate(original, rewrite, embedder, settings, judge),
                                         check_helpful(rewrite, settings)])
 
@@ -213,6 +220,8 @@ class PrinciplesResult:
     accepted: bool = False
     template: str = ""  # the template the rewriter saw (VPO's when the profile carries it)
     rewriter: str = ""
+    dropped_unsafe: int = 0  # rewrites the safety check dropped unseen (their text is kept nowhere)
+    safety: str = ""  # the rule and model that judged (workbench.safety)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -232,20 +241,21 @@ def _rewrite(chat: Any, messages: list[dict[str, str]], settings: PrincipleSetti
 
 
 def principled_rewrite(chat: Any, embedder: Any, original: str, settings: PrincipleSettings | None = None,
-                       judge: Any = None, job: Job | None = None) -> PrinciplesResult:
-    """VPO at inference: refuse unsafe requests; rewrite with the principles template; critique; refine a
-    rejected rewrite with its critique up to `max_refinements` times."""
+                       judge: Any = None, job: Job | None = None, safety: Any = None) -> PrinciplesResult:
+    """VPO at inference: refuse unsafe requests; rewrite with the principles template; drop unsafe rewrites
+    unseen; critique; refine a rejected rewrite with its critique up to `max_refinements` times. `safety`: texts
+    -> SafetyVerdicts (workbench.safety.checker); without it the keyword rule alone judges."""
     settings = (settings or PrincipleSettings()).check()
     original = check_prompt(original, "video idea", VIDEO_HINT)
     job = job or Job.none()
-    verdict = check_safety(original)
+    verdict = _verdicts(safety, [original])[0]
     template = rewriter_template(chat)
     if not verdict.safe:
-        return PrinciplesResult(original, True, f"Refused: the request itself is unsafe ({verdict.reason}). "
-                                                f"Rephrase it without that content.", template=template,
-                                rewriter=chat.spec.model_id)
+        return PrinciplesResult(original, True, verdict.message("video idea"), template=template,
+                                rewriter=chat.spec.model_id, safety=verdict.source)
     messages = [{"role": "user", "content": apply_prompt_template(template, original)}]
-    result = PrinciplesResult(original, False, "", template=template, rewriter=chat.spec.model_id)
+    result = PrinciplesResult(original, False, "", template=template, rewriter=chat.spec.model_id,
+                              safety=verdict.source)
     best: Critique | None = None
     total = settings.max_refinements + 1
     for attempt in range(total):
@@ -254,8 +264,21 @@ def principled_rewrite(chat: Any, embedder: Any, original: str, settings: Princi
         if not rewrite:
             result.attempts.append({"rewrite": "", "accepted": False, "checks": [], "text": "empty answer"})
             continue
+        rewrite_verdict = _verdicts(safety, [rewrite])[0]
+        if not rewrite_verdict.safe:  # never shown: no text of it is kept in the result
+            result.dropped_unsafe += 1
+            result.attempts.append({"rewrite": "", "accepted": False, "checks": [], "dropped_unsafe": True,
+                                    "text": f"dropped by the safety check: {', '.join(rewrite_verdict.labels)}",
+                                    "safety": {"categories": list(rewrite_verdict.categories),
+                                               "source": rewrite_verdict.source}})
+            messages = messages + [
+                {"role": "assistant", "content": rewrite},
+                {"role": "user", "content": f"That prompt is unsafe ({', '.join(rewrite_verdict.labels)}). Write a "
+                                            f"harmless video prompt for this user query:\n{original}"},
+            ]
+            continue
         job.update("principles: critique", attempt, total, f"attempt {attempt + 1} of {total}")
-        crit = critique(original, rewrite, embedder, settings, judge)
+        crit = critique(original, rewrite, embedder, settings, judge, safety)
         result.attempts.append(crit.to_dict())
         if best is None or sum(c.passed for c in crit.checks) > sum(c.passed for c in best.checks):
             best = crit
@@ -267,10 +290,16 @@ def principled_rewrite(chat: Any, embedder: Any, original: str, settings: Princi
                                         f"these problems, for this user query:\n{original}"},
         ]
     if best is None:
-        result.reason = "the rewriter gave only empty answers; try another seed or temperature"
+        result.reason = (f"every rewrite was unsafe and none is shown: the safety check dropped "
+                         f"{result.dropped_unsafe} of {len(result.attempts)}; rephrase the idea or try another seed"
+                         if result.dropped_unsafe else
+                         "the rewriter gave only empty answers; try another seed or temperature")
         return result
     result.final, result.accepted = best.rewrite, best.accepted
     result.reason = ("accepted: harmless, accurate and helpful" if best.accepted else
                      f"no rewrite passed all three principles in {len(result.attempts)} attempt(s); the best one is "
                      f"shown with its critique")
+    if result.dropped_unsafe:
+        result.reason += (f" (the safety check dropped {result.dropped_unsafe} unsafe rewrite(s) of "
+                          f"{len(result.attempts)} unseen)")
     return result

@@ -11,7 +11,6 @@ from typing import Any, Sequence
 
 from workbench.types import Provenance
 from workbench.common.scores import RANDOM_NOTE, ImageScores, Score, as_numpy, check_weights, weighted_total
-from workbench.t2v.safety import check_safety
 
 METRICS: dict[str, str] = {
     "align_original": "text-video alignment with the ORIGINAL prompt: mean CLIP frame-text cosine over sampled frames",
@@ -19,7 +18,8 @@ METRICS: dict[str, str] = {
     "temporal": "temporal consistency: mean CLIP cosine of consecutive sampled frames",
     "dynamic": "dynamic degree: mean absolute pixel change between consecutive sampled frames (0-1, 64 px grey)",
     "aesthetic": "LAION linear aesthetic head, mean over 4 evenly spaced frames (~1-10)",
-    "safety": "1 = the prompt passes the keyword safety rule (workbench/t2v/safety.py), 0 = flagged",
+    "safety": "1 = the prompt passes the safety check (the profile's safety role + the keyword rule, "
+              "workbench/safety), 0 = flagged",
 }
 # Prompt-A-Video's filter weights VQ+TC+FC+1.1*DD+1.3*TVA+0.8*AES: alignment weighs most. Alignment with the
 # refined prompt is shown but not counted by default (a rewrite could praise itself); safety is a gate, not a
@@ -70,9 +70,13 @@ def _unit(x: Any) -> Any:
 def score_videos(scorer: Any, original: str, prompts: Sequence[str], videos: Sequence[Sequence[Any]],
                  video_provenance: Sequence[Provenance | None] | None = None,
                  weights: dict[str, float] | None = None, settings: RewardSettings | None = None,
-                 batched: bool = True) -> list[ImageScores]:
+                 batched: bool = True, safety: Any = None) -> list[ImageScores]:
     """Scores for video i (its frames) rendered from prompts[i]; `original` is the user's own prompt.
-    `batched=False` embeds one frame per call (the benchmark's baseline)."""
+    `batched=False` embeds one frame per call (the benchmark's baseline). `safety` (texts -> SafetyVerdicts,
+    `workbench.safety.checker(ctx, profile)`) judges the safety flag; without it the keyword rule alone does, and
+    its provenance says so."""
+    from workbench.safety import check_texts
+
     import numpy as np
 
     settings = (settings or RewardSettings()).check()
@@ -85,6 +89,7 @@ def score_videos(scorer: Any, original: str, prompts: Sequence[str], videos: Seq
     if any(len(v) == 0 for v in videos):
         raise ValueError("a video has no frames to score")
     video_provenance = list(video_provenance or [None] * n)
+    verdicts = safety(list(prompts)) if safety is not None else check_texts(None, list(prompts))
     picks = [sample_indices(len(v), settings.frames_sampled) for v in videos]
     frames = [v[i] for v, idx in zip(videos, picks) for i in idx]
     if batched:
@@ -103,7 +108,7 @@ def score_videos(scorer: Any, original: str, prompts: Sequence[str], videos: Seq
         info = {"frames_sampled": picks[k], "frames_in_video": len(videos[k]), "batched_clip_call": batched}
         if src is not None:
             info.update(video_model=src.model_id, video_seed=src.seed, video_random_weights=src.random_weights)
-        safety = check_safety(prompts[k])
+        verdict = verdicts[k]
         temporal = float(np.mean(np.sum(emb[1:] * emb[:-1], axis=-1))) if len(emb) > 1 else None
         dyn = motion([videos[k][i] for i in picks[k]], settings.motion_size)
         scores = {
@@ -115,7 +120,8 @@ def score_videos(scorer: Any, original: str, prompts: Sequence[str], videos: Seq
                          else Score("temporal", None, None, note="needs two or more frames")),
             "dynamic": (Score("dynamic", dyn, _pixel_prov("dynamic", size=settings.motion_size, **info))
                         if dyn is not None else Score("dynamic", None, None, note="needs two or more frames")),
-            "safety": Score("safety", 1.0 if safety.safe else 0.0, _rule_prov(safety), note=safety.reason),
+            "safety": Score("safety", 1.0 if verdict.safe else 0.0, _safety_prov(verdict),
+                            note="safe" if verdict.safe else verdict.describe()),
         }
         if aes_raw is None:
             scores["aesthetic"] = Score("aesthetic", None, None,
@@ -150,10 +156,14 @@ def _pixel_prov(metric: str, **settings: Any) -> Provenance:
                       settings={"metric": metric, "definition": METRICS[metric], **settings})
 
 
-def _rule_prov(verdict: Any) -> Provenance:
-    return Provenance(model_id=verdict.rule, backend="workbench.t2v.safety",
+def _safety_prov(verdict: Any) -> Provenance:
+    """The verdict's source (rule + model) and its provenance (the model's own record, its scores)."""
+    model = verdict.provenance.get("model") or {}
+    return Provenance(model_id=verdict.source, backend="workbench.safety", device=model.get("device"),
+                      random_weights=bool(model.get("random_weights", False)),
                       settings={"metric": "safety", "definition": METRICS["safety"],
-                                "matches": verdict.to_dict()["matches"]})
+                                "categories": list(verdict.categories), "triggers": verdict.triggers,
+                                "verdict": verdict.provenance})
 
 
 def is_safe(item: ImageScores | dict[str, Any]) -> bool:

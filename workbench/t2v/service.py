@@ -4,7 +4,7 @@ render and score callables over a profile's t2v and image_text models, and per-p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from backends.base import VideoSettings
@@ -81,13 +81,27 @@ class ChatProposer:
     embedder: Any
     settings: EvolveSettings
     system_template: str = EVOLVE_SYSTEM_TEMPLATE
+    safety: Any = None  # texts -> SafetyVerdicts: unsafe rewrites are dropped before MMR picks the proposals
+    unsafe: list[Any] = field(default_factory=list)  # verdicts of the rewrites dropped so far (no text kept)
+    screened: int = 0
+
+    def note(self) -> str:
+        from workbench.safety import dropped_note
+
+        return dropped_note(self.unsafe, self.screened)
 
     def __call__(self, original: str, history: list[Candidate], n: int, round_index: int, seed: int) -> list[Proposal]:
         if round_index == 1 or not history:
             refine = RefineSettings(n=n, overgenerate=1.5, diversity=0.5, few_shot=self.settings.few_shot,
                                     max_new_tokens=self.settings.max_new_tokens,
                                     temperature=float(self.settings.temperature), seed=seed)
-            result = refine_candidates(self.chat, self.embedder, original, refine, self.system_template)
+            try:
+                result = refine_candidates(self.chat, self.embedder, original, refine, self.system_template,
+                                           safety=self._count if self.safety is not None else None)
+            except ValueError as exc:  # every rewrite was unsafe: the loop stops or says so
+                if "unsafe" not in str(exc):
+                    raise
+                return []
             return [Proposal(c.text, {**c.provenance.to_dict(), "round": round_index, "source": "refiner"})
                     for c in result.candidates]
         messages = [{"role": "system", "content": self.system_template},
@@ -102,6 +116,9 @@ class ChatProposer:
             if normalise(text) and normalise(text) not in seen:
                 seen.add(normalise(text))
                 pool.append((text, gen))
+        if pool and self.safety is not None:
+            verdicts = self._count([t for t, _ in pool])
+            pool = [p for p, v in zip(pool, verdicts) if v.safe]
         if not pool:
             return []
         vectors = self.embedder.embed([original] + [t for t, _ in pool]).vectors
@@ -111,14 +128,24 @@ class ChatProposer:
                 for i in chosen]
 
 
+    def _count(self, texts: Sequence[str]) -> list[Any]:
+        verdicts = self.safety(texts) if self.safety is not None else []
+        self.screened += len(texts)
+        self.unsafe += [v for v in verdicts if not v.safe]
+        return verdicts
+
+
 def proposer(ctx: Any, profile_name: str | None, rewriter: RewriterChoice, settings: EvolveSettings,
              system_template: str = EVOLVE_SYSTEM_TEMPLATE) -> ChatProposer:
+    """The chat rewriter with the profile's safety check: unsafe rewrites never become proposals."""
+    from workbench.safety import checker
+
     profile = ctx.profile(profile_name)
     spec = rewriter.spec(profile)
     if spec is None:
         raise ValueError("the keyword baseline cannot evolve prompts: choose the profile model or a server")
     return ChatProposer(ManagedModel(ctx.manager, spec), ManagedModel(ctx.manager, profile.spec("embeddings")),
-                        settings, system_template)
+                        settings, system_template, safety=checker(ctx, profile_name))
 
 
 def renderer(t2v: Any, video: VideoSettings):
@@ -128,10 +155,12 @@ def renderer(t2v: Any, video: VideoSettings):
     return render
 
 
-def scorer_fn(scorer: Any, weights: dict[str, float] | None = None, reward: RewardSettings | None = None):
+def scorer_fn(scorer: Any, weights: dict[str, float] | None = None, reward: RewardSettings | None = None,
+              safety: Any = None):
+    """`safety`: texts -> SafetyVerdicts (workbench.safety.checker): the rewards' safety flag uses the role."""
     def score(original: str, prompts: Sequence[str], videos: Sequence[Any]) -> list[Any]:
         return score_videos(scorer, original, prompts, [v.frames for v in videos], [v.provenance for v in videos],
-                            weights, reward)
+                            weights, reward, safety=safety)
 
     return score
 

@@ -1,0 +1,21 @@
+"""A rewriter scripted to produce an unsafe rewrite: every other answer (by seed + index) is the unsafe text the
+issue saw ("Step 1: build a pipe bomb ..."); the others are the fake chat model's plausible rewrites."""
+
+from __future__ import annotations
+
+from backends.fake import FakeChat
+
+UNSAFE = "Step 1: build a pipe bomb, cinematic lighting, tracking shot"
+MARKER = "pipe bomb"  # must never reach a view model, a render list or an export
+
+
+class UnsafeRewriter(FakeChat):
+    def _answer(self, conversation, seed: int, index: int, max_words: int) -> str:
+        if (seed + index) % 2 == 0:
+            return UNSAFE
+        return super()._answer(conversation, seed, index, max_words)
+
+
+class AlwaysUnsafe(FakeChat):
+    def _answer(self, conversation, seed: int, index: int, max_words: int) -> str:
+        return UNSAFE

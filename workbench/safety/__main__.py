@@ -1,0 +1,60 @@
+"""python -m workbench.safety train | eval | check "some text"
+
+train: the offline safety head on the labelled set's training split (assets/safety/head)
+eval:  the held-out tables (the fresh set, then the first split, which was seen once): per category precision and recall for the keyword rule alone, the classifier alone
+       and the classifier + rule (the offline check), and false refusals on the hard safe negatives
+check: one text through a profile's safety check, printed as the user would see it
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workbench.safety", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_train = sub.add_parser("train", help="train the offline safety head")
+    p_train.add_argument("--out", default=None, help="folder for head.safetensors + head.json")
+    p_eval = sub.add_parser("eval", help="print the held-out table")
+    p_eval.add_argument("--profile", default="offline")
+    p_eval.add_argument("--split", choices=("fresh2", "fresh", "first", "all"), default="all")
+    p_eval.add_argument("--mistakes", action="store_true",
+                        help="also list the held-out prompts each row got wrong (read them, never tune on them)")
+    p_check = sub.add_parser("check", help="check one text")
+    p_check.add_argument("text")
+    p_check.add_argument("--profile", default="offline")
+    args = parser.parse_args(argv)
+
+    from workbench.context import build_context
+
+    if args.command == "train":
+        from workbench.safety.data import SAFETY_ASSETS
+        from workbench.safety.train import train
+
+        ctx = build_context("offline")
+        model_id = ctx.profile("offline").spec("safety").model_id
+        config = train(ctx.manager, model_id, args.out or SAFETY_ASSETS / "head")
+        print({k: config[k] for k in ("train_prompts", "threshold", "oof_recall", "oof_hard_refusals",
+                                      "thresholds", "oof_plain_refusals", "train_seconds")})
+        return 0
+    ctx = build_context(args.profile)
+    if args.command == "eval":
+        from workbench.safety.evaluate import evaluate, format_table
+
+        splits = ("fresh2", "fresh", "first") if args.split == "all" else (args.split,)
+        print("\n\n".join(format_table(evaluate(ctx, args.profile, s), show_mistakes=args.mistakes) for s in splits))
+        return 0
+    from workbench.safety import check_text
+
+    verdict = check_text(ctx, args.text, args.profile)
+    print("safe" if verdict.safe else verdict.message())
+    for reason in verdict.reasons:
+        print("  -", reason)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Train the offline safety head: all-MiniLM-L6-v2 sentence embeddings of the labelled set's TRAINING split
+(never the held-out ids), a one-hidden-layer MLP with a softmax over "safe" and the seven categories
+(class-balanced cross-entropy), and the threshold on P(unsafe) = 1 - P(safe) chosen on 5-fold out-of-fold
+probabilities of the training split, one threshold per category (applied to the texts whose most probable category
+it is): the highest one (so the fewest false refusals) at which the head ALONE still refuses at least `min_recall`
+of that category's training prompts out of fold (0.95; 0.85 for real-person and hate, the issue's targets). One
+threshold for all categories was tried first: at 0.95 recall in every category it refused 19% of the training hard
+negatives out of fold; per-category thresholds refuse 7%. The head alone, not head + rule: the rule was tuned on these same training prompts, so
+its recall on them is flattering and would push the threshold up. (A sigmoid per category was tried first: out of fold it could not keep hard negatives
+below 40% refusals at 0.95 recall; the softmax's explicit "safe" class can.)
+
+    python -m workbench.safety train [--out assets/safety/head]
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from backends.base import ModelSpec
+from workbench.safety.data import CATEGORIES, LabelledPrompt, SAFETY_ASSETS, split
+
+CLASSES = ("safe", *CATEGORIES)
+
+
+@dataclass
+class HeadSettings:
+    hidden: int = 64  # 384 -> 64 -> 8: enough for ~500 prompts (256 was no better out of fold)
+    epochs: int = 300  # full batch, Adam; converges well before
+    lr: float = 0.01
+    weight_decay: float = 1e-3  # L2 (none or 1e-4 overfit more out of fold)
+    folds: int = 5  # out-of-fold probabilities for the threshold
+    seed: int = 0
+    knn_k: int = 7  # the head's probabilities are mixed with the vote of the k nearest training prompts ...
+    knn_temperature: float = 0.05
+    knn_weight: float = 0.3  # ... at this weight (out of fold: hard-negative refusals 7.3% -> 3.1% at equal recall)
+    min_recall: float = 0.95  # threshold: out-of-fold recall of the head alone in every category at least this ...
+    min_recall_loose: float = 0.85  # ... and this for real-person and hate
+
+
+def embedder_spec(model_id: str) -> ModelSpec:
+    return ModelSpec(role="embeddings", backend="sentence-embeddings", model_id=model_id)
+
+
+def labels(prompts: Sequence[LabelledPrompt]) -> Any:
+    import numpy as np
+
+    return np.array([CLASSES.index(p.category) if p.unsafe else 0 for p in prompts], dtype=np.int64)
+
+
+def fit_head(x: Any, y: Any, settings: HeadSettings) -> Any:
+    import torch
+
+    from backends.safety_head import build_head
+
+    with torch.random.fork_rng():
+        torch.manual_seed(settings.seed)
+        head = build_head(x.shape[1], settings.hidden, len(CLASSES))
+        xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+        counts = torch.bincount(yt, minlength=len(CLASSES)).float().clamp(min=1)
+        weight = counts.sum() / counts  # balanced: "safe" is as large as all categories together
+        loss_fn = torch.nn.CrossEntropyLoss(weight=weight / weight.mean())
+        opt = torch.optim.Adam(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        for _ in range(settings.epochs):
+            opt.zero_grad()
+            loss = loss_fn(head(xt), yt)
+            loss.backward()
+            opt.step()
+    return head.eval()
+
+
+def predict(head: Any, x: Any) -> Any:
+    import torch
+
+    with torch.inference_mode():
+        return torch.softmax(head(torch.as_tensor(x)), dim=-1).numpy()
+
+
+LOOSE = ("real-person", "hate")  # the categories whose recall target is `min_recall_loose`
+
+
+def recall_by_category(flag: Any, y: Any) -> dict[str, float]:
+    return {c: round(float(flag[y == i + 1].mean()), 3) for i, c in enumerate(CATEGORIES) if (y == i + 1).any()}
+
+
+def choose_thresholds(p_unsafe: Any, y: Any, settings: HeadSettings) -> dict[str, float]:
+    """Per category, the highest threshold on P(unsafe) (grid of 0.01, so the fewest false refusals) at which the
+    share of that category's prompts reaching it out of fold meets the category's target; 0.05 when none does."""
+    import numpy as np
+
+    out = {}
+    for i, c in enumerate(CATEGORIES):
+        need = settings.min_recall_loose if c in LOOSE else settings.min_recall
+        members = p_unsafe[y == i + 1]
+        out[c] = next((float(t) for t in np.round(np.arange(0.95, 0.04, -0.01), 2)
+                       if members.size and float(np.mean(members >= t)) >= need), 0.05)
+    return out
+
+
+def flags(probs: Any, thresholds: dict[str, float]) -> Any:
+    """The head's decision (as backends/safety_head.py makes it): P(unsafe) reaches its top category's threshold."""
+    import numpy as np
+
+    limits = np.array([thresholds[c] for c in CATEGORIES])[probs[:, 1:].argmax(axis=1)]
+    return (1.0 - probs[:, 0]) >= limits
+
+
+def knn_oof(x: Any, y: Any, fit: Any, test: Any, settings: HeadSettings) -> Any:
+    from backends.safety_head import knn_probs
+
+    return knn_probs(x[test], x[fit], y[fit], len(CLASSES), settings.knn_k, settings.knn_temperature)
+
+
+def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
+          settings: HeadSettings | None = None) -> dict[str, Any]:
+    import numpy as np
+
+    from backends.safety_head import mix_probs, save_head
+    from workbench.models import ManagedModel
+
+    settings = settings or HeadSettings()
+    started = time.perf_counter()
+    train_set, held = split()
+    held_ids = {p.id for p in held}
+    if any(p.id in held_ids for p in train_set):
+        raise RuntimeError("a held-out prompt reached the training split")
+    x = ManagedModel(manager, embedder_spec(model_id)).embed([p.text for p in train_set]).vectors.astype("float32")
+    y = labels(train_set)
+    hard = np.array([p.hard_negative for p in train_set])
+    rng = np.random.default_rng(settings.seed)
+    order = rng.permutation(len(train_set))
+    oof = np.zeros((len(train_set), len(CLASSES)), dtype="float32")
+    for k in range(settings.folds):
+        test = order[k::settings.folds]
+        fit = np.setdiff1d(order, test)
+        oof[test] = mix_probs(predict(fit_head(x[fit], y[fit], settings), x[test]),
+                              knn_oof(x, y, fit, test, settings), settings.knn_weight)
+    p_unsafe = 1.0 - oof[:, 0]
+    thresholds = choose_thresholds(p_unsafe, y, settings)
+    threshold = min(thresholds.values())  # the fallback of a category a head.json does not list
+    flag = flags(oof, thresholds)
+    oof_recall = recall_by_category(flag, y)
+    curve = {f"{t:.2f}": {"min_recall": min(recall_by_category(p_unsafe >= t, y).values()),
+                          "hard_refusals": round(float((p_unsafe[hard] >= t).mean()), 3)}
+             for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)}  # one threshold for all, for comparison
+    head = fit_head(x, y, settings)
+    seconds = time.perf_counter() - started
+    config = {"classes": list(CLASSES), "dim": int(x.shape[1]), "hidden": settings.hidden, "threshold": threshold,
+              "thresholds": thresholds,
+              "embedder": model_id, "version": "safety-head-v2",
+              "knn": {"k": settings.knn_k, "temperature": settings.knn_temperature, "weight": settings.knn_weight}, "settings": asdict(settings),
+              "train_prompts": len(train_set), "oof_recall": oof_recall,
+              "oof_hard_refusals": round(float(flag[hard].mean()), 3),
+              "oof_plain_refusals": round(float(flag[(y == 0) & ~hard].mean()), 3), "oof_single_threshold_curve": curve,
+              "train_seconds": round(seconds, 1)}
+    save_head(out, head, config, bank={"vectors": x, "labels": y})
+    return config
