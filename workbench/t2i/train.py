@@ -16,7 +16,8 @@ from backends.base import GenerationSettings, ImageSettings, ModelSpec
 from backends.provenance import Provenance
 from workbench.lora import save_adapter
 from workbench.t2i.refiner import (
-    DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, build_messages, heldout_ids, load_pairs, parse_candidate,
+    DEFAULT_SYSTEM_TEMPLATE, HELDOUT_FILE, PAIRS_FILE, apply_prompt_template, build_messages, heldout_ids,
+    load_pairs, parse_candidate,
 )
 
 
@@ -35,6 +36,10 @@ class TrainConfig:
     max_length: int = 256  # system template + coarse + a 60-word fine prompt
     limit_pairs: int | None = None  # train on the first N pairs (after shuffling with seed)
     exclude_heldout: bool = True  # never train on the evaluation's held-out pairs (assets/t2i_pairs/heldout_ids.txt)
+    heldout_file: str = str(HELDOUT_FILE)  # the ids file of that split (the T2V corpus has its own)
+    # a fixed instruction with {query} sent as the only user turn (the role option `prompt_template` at use, as VPO
+    # does); empty: the system template + the prompt as the user turn (the T2I refiner's zero-shot request)
+    prompt_template: str = ""
     max_fine_words: int = 0  # train only on fine prompts of at most this many words (0: all); 55 keeps CLIP's window
     seed: int = 0
     system_template: str = DEFAULT_SYSTEM_TEMPLATE
@@ -71,6 +76,8 @@ class TrainConfig:
             raise ValueError("rejection_k must be 0 (off) or at least 2: keeping the best of one sample selects nothing")
         if self.rejection_k and not (self.t2i and self.scorer and self.embedder):
             raise ValueError("rejection sampling needs t2i, scorer and embedder specs (a profile gives them)")
+        if self.prompt_template and "{query}" not in self.prompt_template:
+            raise ValueError("prompt_template must contain {query} where the user's prompt goes")
         if self.limit_pairs is not None and not 1 <= self.limit_pairs <= 1_000_000:
             raise ValueError(f"limit_pairs must be between 1 and 1000000, got {self.limit_pairs!r}")
         self.image.check()
@@ -87,12 +94,21 @@ class TrainResult:
     provenance: Provenance
 
 
-def _examples(backend: Any, rows: list[tuple[str, str]], system_template: str, max_length: int) -> Any:
+def request(coarse: str, system_template: str, prompt_template: str = "") -> list[dict[str, str]]:
+    """The rewriter's zero-shot request, as the tabs send it: the role's `prompt_template` as the one user turn
+    (refiner._conversation, principles.rewriter_template), else the system template and the prompt."""
+    if prompt_template:
+        return [{"role": "user", "content": apply_prompt_template(prompt_template, coarse)}]
+    return build_messages(coarse, system_template, [])
+
+
+def _examples(backend: Any, rows: list[tuple[str, str]], system_template: str, max_length: int,
+              prompt_template: str = "") -> Any:
     """Plain prompt/completion text (works with or without a chat template: Gemma base has none), formatted
     exactly as the refiner formats a zero-shot request, so the adapter sees at training what it sees in use."""
     from datasets import Dataset
 
-    prompts = [backend.format_chat(build_messages(coarse, system_template, [])) for coarse, _ in rows]
+    prompts = [backend.format_chat(request(coarse, system_template, prompt_template)) for coarse, _ in rows]
     lengths = [len(ids) for ids in backend.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
     if lengths and min(lengths) >= max_length:
         raise ValueError(f"max_length {max_length} leaves no room for the completion: the formatted prompt alone is "
@@ -130,7 +146,7 @@ def rejection_sample(rewriter: Any, t2i: Any, scorer: Any, embedder: Any, prompt
         settings = GenerationSettings(max_new_tokens=config.max_new_tokens, do_sample=True,
                                       temperature=config.temperature, num_return_sequences=config.rejection_k,
                                       seed=config.seed + i)
-        gens = rewriter.generate([build_messages(coarse, config.system_template, [])], settings)[0]
+        gens = rewriter.generate([request(coarse, config.system_template, config.prompt_template)], settings)[0]
         texts = list(dict.fromkeys(t for t in (parse_candidate(g.text) for g in gens) if t))
         if not texts:
             continue
@@ -168,7 +184,7 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
                              target_modules=target, task_type="CAUSAL_LM")
     pairs = load_pairs(config.pairs_file)
     if config.exclude_heldout:
-        held = heldout_ids()
+        held = heldout_ids(config.heldout_file)
         pairs = [p for p in pairs if p.id not in held]
     if config.max_fine_words:
         pairs = [p for p in pairs if len(p.fine.split()) <= config.max_fine_words]
@@ -180,7 +196,8 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
     rows = [(pairs[i].coarse, pairs[i].fine) for i in order]
     losses: list[float] = []
     if config.max_steps:
-        model, step_losses = _sft(model, tokenizer, _examples(backend, rows, config.system_template, config.max_length), config,
+        model, step_losses = _sft(model, tokenizer, _examples(backend, rows, config.system_template, config.max_length,
+                                                           config.prompt_template), config,
                                   config.max_steps, peft_config, work, device)
         losses += step_losses
         peft_config = None  # the model is a PeftModel now; later stages keep training the same adapter
@@ -203,7 +220,8 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
                                "the corpus first (max_steps) or raise the temperature")
         model.train()
         model, step_losses = _sft(model, tokenizer, _examples(backend, [(k["coarse"], k["best"]) for k in kept],
-                                                              config.system_template, config.max_length),
+                                                              config.system_template, config.max_length,
+                                                              config.prompt_template),
                                   config, config.rejection_steps, None, work, device)
         losses += step_losses
     save_adapter(model, out, config.base.model_id)
