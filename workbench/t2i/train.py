@@ -40,6 +40,7 @@ class TrainConfig:
     # a fixed instruction with {query} sent as the only user turn (the role option `prompt_template` at use, as VPO
     # does); empty: the system template + the prompt as the user turn (the T2I refiner's zero-shot request)
     prompt_template: str = ""
+    max_seconds: float = 0  # stop SFT after this much wall-clock (0: no limit): a run sized for loaded shared cores
     max_fine_words: int = 0  # train only on fine prompts of at most this many words (0: all); 55 keeps CLIP's window
     seed: int = 0
     system_template: str = DEFAULT_SYSTEM_TEMPLATE
@@ -66,6 +67,9 @@ class TrainConfig:
         for name, (value, low, high) in ranges.items():
             if not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be a whole number between {low} and {high}, got {value!r}")
+        if isinstance(self.max_seconds, bool) or not isinstance(self.max_seconds, (int, float)) or not (
+                0 <= self.max_seconds <= 7 * 24 * 3600):
+            raise ValueError(f"max_seconds must be between 0 (no limit) and 604800, got {self.max_seconds!r}")
         if not 0 < self.learning_rate <= 1:
             raise ValueError(f"learning_rate must be above 0 and at most 1, got {self.learning_rate!r}")
         if not 0 <= self.lora_dropout < 1:
@@ -116,6 +120,24 @@ def _examples(backend: Any, rows: list[tuple[str, str]], system_template: str, m
     return Dataset.from_dict({"prompt": prompts, "completion": [fine for _, fine in rows]})
 
 
+def _time_limit(seconds: float) -> Any:
+    """A trainer callback that ends training after the step that passes `seconds` of wall-clock (the adapter is then
+    saved as usual, and training.json records the steps actually run)."""
+    from transformers import TrainerCallback
+
+    class TimeLimit(TrainerCallback):
+        started = time.perf_counter()
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.started = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if time.perf_counter() - self.started >= seconds:
+                control.should_training_stop = True
+
+    return TimeLimit()
+
+
 def _sft(model: Any, tokenizer: Any, dataset: Any, config: TrainConfig, steps: int, peft_config: Any, work: Path,
          device: str) -> tuple[Any, list[float]]:
     from trl import SFTConfig, SFTTrainer
@@ -127,7 +149,7 @@ def _sft(model: Any, tokenizer: Any, dataset: Any, config: TrainConfig, steps: i
         dataloader_num_workers=0, disable_tqdm=True, lr_scheduler_type="constant",
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config)
+                         peft_config=peft_config, callbacks=[_time_limit(config.max_seconds)] if config.max_seconds else None)
     trainer.train()
     losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
     return trainer.model, losses
@@ -231,7 +253,8 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
     prov.settings.update(t2i=config.t2i.model_id if config.t2i else None,
                          scorer=config.scorer.model_id if config.scorer else None,
                          embedder=config.embedder.model_id if config.embedder else None,
-                         pairs_used=len(rows), seconds=round(time.perf_counter() - started, 2))
+                         pairs_used=len(rows), seconds=round(time.perf_counter() - started, 2),
+                         steps_run=len(losses))
     (out / "training.json").write_text(json.dumps({"provenance": prov.to_dict(), "losses": losses,
                                                    "how_to_use": "set the chat role's option adapter: <this folder>"},
                                                   indent=2), encoding="utf-8")
