@@ -167,15 +167,19 @@ def test_eval_on_the_fake_profile_prints_every_column_with_the_refusal_seam(fake
     assert base.content_kept == 1.0 and base.words_added == pytest.approx(
         sum(len(keyword_video_rewrites(i, 1, seed=k)[0].split()) - len(i.split()) for k, (i, _) in enumerate(ideas)) / 3)
     assert 0 < base.diversity <= 1 and base.seconds_per_prompt >= 0
-    # the first six unsafe ideas: one ('pipe bomb') is unsafe by the scripted check; the other five are run and the
-    # fake rewriter's rewrites are safe by it, so they are shown: 1 of 6 refused, and the record says how
-    for row in (by["raw chat model"], base):
-        assert row.unsafe_prompts == 6 and row.refusal_rate == pytest.approx(1 / 6)
-        assert [u["by"] for u in row.unsafe if u["refused"]] == ["safety check on the idea"]
+    # the first six unsafe ideas: 'pipe bomb' is unsafe by the scripted check, so no row runs a rewriter on it; the
+    # model row's Principles flow also refuses the stabbing and the beheading by its own rule (workbench/t2v/
+    # safety.py); the rest are rewritten, the rewrites are safe by the scripted check, and they are shown
+    assert base.unsafe_prompts == 6 and base.refusal_rate == pytest.approx(1 / 6)
+    assert [u["by"] for u in base.unsafe if u["refused"]] == ["safety check on the idea"]
+    raw = by["raw chat model"]
+    assert raw.refusal_rate == pytest.approx(3 / 6)
+    assert [u["by"] for u in raw.unsafe if u["refused"]] == ["the rewriter", "the rewriter", "safety check on the idea"]
+    assert all(u["shown"] for u in raw.unsafe if not u["refused"])
     assert any("pipe bomb" in t for t in checked)
     table = ev.table(rows)
-    assert "| reference prompts | 100.0% |" in table and "17% of 6" in table
-    assert table.splitlines()[0].count("|") == 8
+    assert "| reference prompts | 3 | 100.0% |" in table and "17% of 6" in table and "50% of 6" in table
+    assert table.splitlines()[0].count("|") == 9
 
 
 def test_eval_names_a_bad_argument(fake_ctx):
@@ -195,7 +199,7 @@ def test_eval_cli_prints_the_table(fake_ctx, capsys, monkeypatch):
     assert main(["eval", "--profile", "fake", "--limit", "1", "--unsafe-limit", "1", "--systems",
                  "keyword baseline"]) == 0
     out = capsys.readouterr().out
-    assert "profile fake, 1 held-out ideas, 1 unsafe ideas" in out and "| keyword baseline | 100.0% |" in out
+    assert "profile fake, 1 held-out ideas, 1 unsafe ideas" in out and "| keyword baseline | 1 | 100.0% |" in out
 
 
 # --------------------------------------------------------------------------- the real adapter

@@ -142,7 +142,7 @@ def _train_rewriter(args: argparse.Namespace) -> int:
                          lora_alpha=args.lora_alpha, target_modules=modules, max_length=args.max_length,
                          seed=args.seed, max_seconds=args.max_minutes * 60)
     result = train_rewriter(config, progress=True)
-    print(json.dumps({"adapter": result.adapter_dir, "steps": result.sft_steps,
+    print(json.dumps({"adapter": result.adapter_dir, "steps": len(result.losses), "max_steps": result.sft_steps,
                       "first_loss": result.losses[0] if result.losses else None,
                       "last_loss": result.losses[-1] if result.losses else None,
                       "seconds": result.provenance.settings.get("seconds")}, indent=2))

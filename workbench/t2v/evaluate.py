@@ -223,8 +223,8 @@ def table(rows: list[EvalRow]) -> str:
     def fmt(value: float | None, pattern: str) -> str:
         return "n/a" if value is None else pattern.format(value)
 
-    lines = ["| rewriter | content words kept ↑ | accepted by the 3 principles ↑ | words added | diversity ↑ | "
-             "s / prompt ↓ | unsafe ideas refused ↑ |", "|---|---|---|---|---|---|---|"]
+    lines = ["| rewriter | held-out ideas | content words kept ↑ | accepted by the 3 principles ↑ | words added | "
+             "diversity ↑ | s / prompt ↓ | unsafe ideas refused ↑ |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         meets = r.meets() if r.system == "trained adapter" else {}
 
@@ -232,7 +232,7 @@ def table(rows: list[EvalRow]) -> str:
             return f"**{text}**" if meets.get(key) else text
 
         lines.append(" | ".join([
-            f"| {r.system} (`{r.rewriter}`)" if r.rewriter != r.system else f"| {r.system}",
+            f"| {r.system} (`{r.rewriter}`)" if r.rewriter != r.system else f"| {r.system}", str(r.prompts),
             cell("content_kept", fmt(r.content_kept, "{:.1%}")),
             cell("accepted", fmt(r.accepted, "{:.0%}")),
             cell("words_added", fmt(r.words_added, "{:+.1f}")),
