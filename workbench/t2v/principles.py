@@ -61,6 +61,8 @@ def lemma(word: str) -> str:
     "buildings" ~ "building", "families" ~ "family" (each step removes one layer, so "-ings" and "-ies" forms
     reach the same stem as their singular)."""
     w = word.lower().strip("'’-")
+    if w.endswith(("'s", "’s")):  # the possessive: "grandmother's" ~ "grandmother"
+        w = w[:-2]
     if w in _IRREGULAR:
         return _IRREGULAR[w]
     if len(w) > 4 and w.endswith("ies"):
