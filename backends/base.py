@@ -7,6 +7,8 @@ Gradio, Streamlit or tabs.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from contextlib import AbstractContextManager
 import dataclasses
@@ -95,6 +97,35 @@ def _check_range(name: str, value: float, low: float, high: float, integer: bool
 
 
 # --------------------------------------------------------------------------- settings
+
+
+# Progress from inside a chat backend's `generate` (tokens so far, token budget), for whoever is waiting on it: a tab's
+# progress bar. A context variable, so the backends' shared `generate(conversations, settings)` signature stays as it
+# is; the callback may raise (a cancelled job) to stop the generation.
+_GENERATION_PROGRESS: contextvars.ContextVar[Callable[[int, int], None] | None] = contextvars.ContextVar(
+    "generation_progress", default=None)
+
+
+@contextlib.contextmanager
+def generation_progress(callback: Callable[[int, int], None] | None) -> Iterator[None]:
+    """Within this block, chat backends that can report call `callback(tokens_done, max_new_tokens)` as they
+    generate (the transformers backend: every few tokens; the fake chat: once per answer)."""
+    token = _GENERATION_PROGRESS.set(callback)
+    try:
+        yield
+    finally:
+        _GENERATION_PROGRESS.reset(token)
+
+
+def report_generation(done: int, total: int) -> None:
+    """Called by chat backends while generating; a no-op outside `generation_progress`."""
+    callback = _GENERATION_PROGRESS.get()
+    if callback is not None:
+        callback(done, total)
+
+
+def generation_progress_active() -> bool:
+    return _GENERATION_PROGRESS.get() is not None
 
 
 @dataclass

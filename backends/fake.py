@@ -11,7 +11,7 @@ from typing import Any, Iterator, Sequence
 
 from backends.base import (
     Capabilities, Conversation, EmbeddingResult, Generation, GenerationSettings, ImageResult, ImageSettings, ModelSpec,
-    VideoResult, VideoSettings, VisionOutput,
+    VideoResult, VideoSettings, VisionOutput, report_generation,
 )
 from backends.provenance import Provenance
 
@@ -86,6 +86,7 @@ class FakeChat(_FakeBase):
             gens = []
             for i in range(settings.num_return_sequences):
                 text = self._answer(conv, settings.seed, i, settings.max_new_tokens)
+                report_generation(min(len(text.split()), settings.max_new_tokens), settings.max_new_tokens)
                 gens.append(Generation(text=text, prompt=self.format_chat(conv), num_tokens=len(text.split()),
                                        finish_reason="stop", provenance=self._prov(settings.seed, **vars(settings))))
             out.append(gens)

@@ -10,7 +10,10 @@ import contextlib
 import threading
 from typing import Any, Iterator, Sequence
 
-from backends.base import Capabilities, Conversation, Generation, GenerationSettings, ModelSpec, free_accelerator_memory, module_bytes
+from backends.base import (
+    Capabilities, Conversation, Generation, GenerationSettings, ModelSpec, free_accelerator_memory,
+    generation_progress_active, module_bytes, report_generation,
+)
 from backends.devices import torch_dtype
 from backends.provenance import Provenance
 from backends.sources import resolve_source
@@ -108,6 +111,26 @@ def prefix_cache(module: Any, prefix_ids: Any, rows: int) -> Any:
     cache = output_cache(module(input_ids=prefix_ids, attention_mask=torch.ones_like(prefix_ids), use_cache=True))
     cache.batch_repeat_interleave(rows)
     return cache
+
+
+PROGRESS_EVERY = 4  # tokens between progress reports while generating
+
+
+class _ProgressReporter:
+    """A stopping criterion that never stops: it reports (tokens so far, budget) every few tokens to the
+    `generation_progress` callback, which may raise (a cancelled job) to end the generation there."""
+
+    def __init__(self, prompt_length: int, max_new_tokens: int):
+        self.prompt_length, self.max_new_tokens, self.last = prompt_length, max_new_tokens, 0
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        done = int(input_ids.shape[1]) - self.prompt_length
+        if done - self.last >= PROGRESS_EVERY or done >= self.max_new_tokens:
+            self.last = done
+            report_generation(done, self.max_new_tokens)
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
 class SeededSampler:
@@ -514,6 +537,11 @@ class TransformersCausalLM:
                 # one conversation sampled n times: its prompt runs once into a key/value cache shared by the
                 # n rows (generate then only feeds the last prompt token), instead of n identical prefills
                 kwargs[cache_kwarg(self.model)] = self._prefill(batch["input_ids"][:1, :-1], settings.num_return_sequences)
+            if generation_progress_active():
+                from transformers import StoppingCriteriaList
+
+                kwargs["stopping_criteria"] = StoppingCriteriaList(
+                    [_ProgressReporter(batch["input_ids"].shape[1], settings.max_new_tokens)])
             out = self.model.generate(**batch, **kwargs)
         new_tokens = out[:, batch["input_ids"].shape[1]:]
         eos = self.tokenizer.eos_token_id

@@ -60,7 +60,7 @@ def heldout_ids(path: str | Path = HELDOUT_FILE) -> set[str]:
 
 
 def load_pairs(path: str | Path = PAIRS_FILE) -> list[Pair]:
-    """The coarse->fine corpus (read once per path)."""
+    """The coarse->fine corpus (read once per path); rows may also name the pair `idea` -> `prompt` (T2V)."""
     key = str(Path(path).resolve())
     with _CACHE_LOCK:
         if key in _PAIRS_CACHE:
@@ -73,7 +73,9 @@ def load_pairs(path: str | Path = PAIRS_FILE) -> list[Pair]:
             if not line.strip():
                 continue
             row = json.loads(line)
-            missing = {"id", "coarse", "fine"} - set(row)
+            if "idea" in row and "coarse" not in row:  # the T2V corpus (assets/t2v_pairs): idea -> video prompt
+                row = {**row, "coarse": row["idea"], "fine": row.get("prompt")}
+            missing = {k for k in ("id", "coarse", "fine") if row.get(k) is None}
             if missing:
                 raise ValueError(f"{path}:{lineno} lacks fields {sorted(missing)}")
             pairs.append(Pair(row["id"], row["coarse"], row["fine"], row.get("bucket", ""), row.get("category", "")))

@@ -16,7 +16,8 @@ from backends.base import GenerationSettings, ImageSettings, ModelSpec
 from workbench.types import Provenance
 from workbench.lora import save_adapter
 from workbench.common.refiner import (
-    DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, build_messages, heldout_ids, load_pairs, parse_candidate,
+    DEFAULT_SYSTEM_TEMPLATE, HELDOUT_FILE, PAIRS_FILE, apply_prompt_template, build_messages, heldout_ids,
+    load_pairs, parse_candidate,
 )
 
 
@@ -35,6 +36,11 @@ class TrainConfig:
     max_length: int = 256  # system template + coarse + a 60-word fine prompt
     limit_pairs: int | None = None  # train on the first N pairs (after shuffling with seed)
     exclude_heldout: bool = True  # never train on the evaluation's held-out pairs (assets/t2i_pairs/heldout_ids.txt)
+    heldout_file: str = str(HELDOUT_FILE)  # the ids file of that split (the T2V corpus has its own)
+    # a fixed instruction with {query} sent as the only user turn (the role option `prompt_template` at use, as VPO
+    # does); empty: the system template + the prompt as the user turn (the T2I refiner's zero-shot request)
+    prompt_template: str = ""
+    max_seconds: float = 0  # stop SFT after this much wall-clock (0: no limit): a run sized for loaded shared cores
     max_fine_words: int = 0  # train only on fine prompts of at most this many words (0: all); 55 keeps CLIP's window
     seed: int = 0
     system_template: str = DEFAULT_SYSTEM_TEMPLATE
@@ -61,6 +67,9 @@ class TrainConfig:
         for name, (value, low, high) in ranges.items():
             if not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be a whole number between {low} and {high}, got {value!r}")
+        if isinstance(self.max_seconds, bool) or not isinstance(self.max_seconds, (int, float)) or not (
+                0 <= self.max_seconds <= 7 * 24 * 3600):
+            raise ValueError(f"max_seconds must be between 0 (no limit) and 604800, got {self.max_seconds!r}")
         if not 0 < self.learning_rate <= 1:
             raise ValueError(f"learning_rate must be above 0 and at most 1, got {self.learning_rate!r}")
         if not 0 <= self.lora_dropout < 1:
@@ -71,6 +80,8 @@ class TrainConfig:
             raise ValueError("rejection_k must be 0 (off) or at least 2: keeping the best of one sample selects nothing")
         if self.rejection_k and not (self.t2i and self.scorer and self.embedder):
             raise ValueError("rejection sampling needs t2i, scorer and embedder specs (a profile gives them)")
+        if self.prompt_template and "{query}" not in self.prompt_template:
+            raise ValueError("prompt_template must contain {query} where the user's prompt goes")
         if self.limit_pairs is not None and not 1 <= self.limit_pairs <= 1_000_000:
             raise ValueError(f"limit_pairs must be between 1 and 1000000, got {self.limit_pairs!r}")
         self.image.check()
@@ -87,17 +98,44 @@ class TrainResult:
     provenance: Provenance
 
 
-def _examples(backend: Any, rows: list[tuple[str, str]], system_template: str, max_length: int) -> Any:
+def request(coarse: str, system_template: str, prompt_template: str = "") -> list[dict[str, str]]:
+    """The rewriter's zero-shot request, as the tabs send it: the role's `prompt_template` as the one user turn
+    (refiner._conversation, principles.rewriter_template), else the system template and the prompt."""
+    if prompt_template:
+        return [{"role": "user", "content": apply_prompt_template(prompt_template, coarse)}]
+    return build_messages(coarse, system_template, [])
+
+
+def _examples(backend: Any, rows: list[tuple[str, str]], system_template: str, max_length: int,
+              prompt_template: str = "") -> Any:
     """Plain prompt/completion text (works with or without a chat template: Gemma base has none), formatted
     exactly as the refiner formats a zero-shot request, so the adapter sees at training what it sees in use."""
     from datasets import Dataset
 
-    prompts = [backend.format_chat(build_messages(coarse, system_template, [])) for coarse, _ in rows]
+    prompts = [backend.format_chat(request(coarse, system_template, prompt_template)) for coarse, _ in rows]
     lengths = [len(ids) for ids in backend.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
     if lengths and min(lengths) >= max_length:
         raise ValueError(f"max_length {max_length} leaves no room for the completion: the formatted prompt alone is "
                          f"{min(lengths)}-{max(lengths)} tokens; raise max_length or shorten the system template")
     return Dataset.from_dict({"prompt": prompts, "completion": [fine for _, fine in rows]})
+
+
+def _time_limit(seconds: float) -> Any:
+    """A trainer callback that ends training after the step that passes `seconds` of wall-clock (the adapter is then
+    saved as usual, and training.json records the steps actually run)."""
+    from transformers import TrainerCallback
+
+    class TimeLimit(TrainerCallback):
+        started = time.perf_counter()
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.started = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if time.perf_counter() - self.started >= seconds:
+                control.should_training_stop = True
+
+    return TimeLimit()
 
 
 def _sft(model: Any, tokenizer: Any, dataset: Any, config: TrainConfig, steps: int, peft_config: Any, work: Path,
@@ -111,7 +149,7 @@ def _sft(model: Any, tokenizer: Any, dataset: Any, config: TrainConfig, steps: i
         dataloader_num_workers=0, disable_tqdm=True, lr_scheduler_type="constant",
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config)
+                         peft_config=peft_config, callbacks=[_time_limit(config.max_seconds)] if config.max_seconds else None)
     trainer.train()
     losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
     return trainer.model, losses
@@ -130,7 +168,7 @@ def rejection_sample(rewriter: Any, t2i: Any, scorer: Any, embedder: Any, prompt
         settings = GenerationSettings(max_new_tokens=config.max_new_tokens, do_sample=True,
                                       temperature=config.temperature, num_return_sequences=config.rejection_k,
                                       seed=config.seed + i)
-        gens = rewriter.generate([build_messages(coarse, config.system_template, [])], settings)[0]
+        gens = rewriter.generate([request(coarse, config.system_template, config.prompt_template)], settings)[0]
         texts = list(dict.fromkeys(t for t in (parse_candidate(g.text) for g in gens) if t))
         if not texts:
             continue
@@ -166,7 +204,7 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
                              target_modules=target, task_type="CAUSAL_LM")
     pairs = load_pairs(config.pairs_file)
     if config.exclude_heldout:
-        held = heldout_ids()
+        held = heldout_ids(config.heldout_file)
         pairs = [p for p in pairs if p.id not in held]
     if config.max_fine_words:
         pairs = [p for p in pairs if len(p.fine.split()) <= config.max_fine_words]
@@ -178,7 +216,8 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
     rows = [(pairs[i].coarse, pairs[i].fine) for i in order]
     losses: list[float] = []
     if config.max_steps:
-        model, step_losses = _sft(model, tokenizer, _examples(backend, rows, config.system_template, config.max_length), config,
+        model, step_losses = _sft(model, tokenizer, _examples(backend, rows, config.system_template, config.max_length,
+                                                           config.prompt_template), config,
                                   config.max_steps, peft_config, work, device)
         losses += step_losses
         peft_config = None  # the model is a PeftModel now; later stages keep training the same adapter
@@ -201,7 +240,8 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
                                "the corpus first (max_steps) or raise the temperature")
         model.train()
         model, step_losses = _sft(model, tokenizer, _examples(backend, [(k["coarse"], k["best"]) for k in kept],
-                                                              config.system_template, config.max_length),
+                                                              config.system_template, config.max_length,
+                                                              config.prompt_template),
                                   config, config.rejection_steps, None, work, device)
         losses += step_losses
     save_adapter(model, out, config.base.model_id)
@@ -211,7 +251,8 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
     prov.settings.update(t2i=config.t2i.model_id if config.t2i else None,
                          scorer=config.scorer.model_id if config.scorer else None,
                          embedder=config.embedder.model_id if config.embedder else None,
-                         pairs_used=len(rows), seconds=round(time.perf_counter() - started, 2))
+                         pairs_used=len(rows), seconds=round(time.perf_counter() - started, 2),
+                         steps_run=len(losses))
     (out / "training.json").write_text(json.dumps({"provenance": prov.to_dict(), "losses": losses,
                                                    "how_to_use": "set the chat role's option adapter: <this folder>"},
                                                   indent=2), encoding="utf-8")

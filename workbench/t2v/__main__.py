@@ -78,12 +78,86 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=2)
     t.add_argument("--max-length", type=int, default=256)
     t.add_argument("--beta", type=float, default=0.1)
+    v = sub.add_parser("eval", help="compare the video rewriters on the held-out ideas and the unsafe ideas (one "
+                       "table)")
+    v.add_argument("--profile", default=None)
+    v.add_argument("--limit", type=int, default=None, help="evaluate the first K held-out ideas only")
+    v.add_argument("--unsafe-limit", type=int, default=None, help="evaluate the first K unsafe ideas only")
+    v.add_argument("--n", type=int, default=2, help="rewrites per idea for the diversity column")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--systems", default="", help="comma list of rows to run (default: all)")
+    v.add_argument("--adapter", default="", help="the adapter row's LoRA folder (default: the profile's role)")
+    v.add_argument("--json", default="", help="also write the rows (with examples) to this file")
+    r = sub.add_parser("train-rewriter", help="LoRA-train the video-prompt rewriter on idea -> video prompt pairs "
+                       "(the T2I adapter's recipe: peft + TRL SFT)")
+    r.add_argument("--profile", default=None)
+    r.add_argument("--role", default="chat", help="the profile role whose model is adapted")
+    r.add_argument("--out", required=True, help="folder for the peft adapter")
+    r.add_argument("--pairs", default=None, help="idea/prompt jsonl (default: assets/t2v_pairs/pairs.jsonl)")
+    r.add_argument("--heldout", default=None, help="ids never trained on (default: assets/t2v_pairs/heldout_ids.txt)")
+    r.add_argument("--max-steps", type=int, default=150)
+    r.add_argument("--batch-size", type=int, default=4)
+    r.add_argument("--lr", type=float, default=3e-4)
+    r.add_argument("--lora-r", type=int, default=8)
+    r.add_argument("--lora-alpha", type=int, default=16)
+    r.add_argument("--target-modules", default="all-linear", help="comma list, or all-linear")
+    r.add_argument("--max-length", type=int, default=192)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--max-minutes", type=float, default=0, help="stop after this many minutes of training (0: none)")
     return parser
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from workbench.context import build_context
+    from workbench.t2v.evaluate import SYSTEMS, evaluate, table
+
+    ctx = build_context(args.profile)
+    systems = tuple(s.strip() for s in args.systems.split(",") if s.strip()) or SYSTEMS
+    rows = evaluate(ctx, ctx.default_profile if args.profile is None else args.profile, n=args.n, limit=args.limit,
+                    seed=args.seed, systems=systems, adapter_dir=Path(args.adapter) if args.adapter else None,
+                    unsafe_limit=args.unsafe_limit, progress=lambda text: print(text, file=sys.stderr, flush=True))
+    print(f"profile {args.profile or ctx.default_profile}, {rows[0].prompts if rows else 0} held-out ideas, "
+          f"{max((r.unsafe_prompts for r in rows), default=0)} unsafe ideas, n={args.n}, seed {args.seed}")
+    print(table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=2, ensure_ascii=False),
+                                   encoding="utf-8")
+    return 0
+
+
+def _train_rewriter(args: argparse.Namespace) -> int:
+    from workbench.context import build_context
+    from workbench.t2i.train import TrainConfig, train_rewriter
+    from workbench.t2v.rewriter import VIDEO_HELDOUT_FILE, VIDEO_PAIRS_FILE, VIDEO_REWRITER_TEMPLATE
+
+    ctx = build_context(args.profile)
+    modules = args.target_modules if args.target_modules == "all-linear" else tuple(
+        m.strip() for m in args.target_modules.split(",") if m.strip())
+    config = TrainConfig(base=ctx.profile(args.profile).spec(args.role), out_dir=args.out,
+                         pairs_file=args.pairs or str(VIDEO_PAIRS_FILE),
+                         heldout_file=args.heldout or str(VIDEO_HELDOUT_FILE),
+                         prompt_template=VIDEO_REWRITER_TEMPLATE, system_template="", max_steps=args.max_steps,
+                         batch_size=args.batch_size, learning_rate=args.lr, lora_r=args.lora_r,
+                         lora_alpha=args.lora_alpha, target_modules=modules, max_length=args.max_length,
+                         seed=args.seed, max_seconds=args.max_minutes * 60)
+    result = train_rewriter(config, progress=True)
+    print(json.dumps({"adapter": result.adapter_dir, "steps": len(result.losses), "max_steps": result.sft_steps,
+                      "first_loss": result.losses[0] if result.losses else None,
+                      "last_loss": result.losses[-1] if result.losses else None,
+                      "seconds": result.provenance.settings.get("seconds")}, indent=2))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "train-rewriter":
+            return _train_rewriter(args)
+        if args.command == "eval":
+            return _eval(args)
         if args.command == "export":
             from workbench.context import build_context
             from workbench.safety import checker

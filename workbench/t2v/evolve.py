@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
+from backends.base import generation_progress
 from workbench.types import Provenance
 from workbench.jobs import Cancelled, Job
 from workbench.common.inputs import check_count, check_prompt
@@ -164,10 +165,17 @@ def evolve_prompts(original: str, propose: Propose, render: Render, score: Score
         where = f"round {r} of {settings.rounds}"
         timing = {"round": r, "rewrite": 0.0, "render": 0.0, "score": 0.0}
         try:
-            job.update("rewrite", r - 1, settings.rounds, where, partial=result)
+            job.update("rewrite", 0, settings.max_new_tokens, f"{where} · {settings.population} candidate(s)",
+                       partial=result)
             started = time.perf_counter()
             history = top_k(result.candidates(), settings.top_k)
-            proposals = _propose_with_retry(propose, original, history, settings, r, result)
+
+            def on_tokens(done: int, total: int) -> None:  # inside the rewriter's generate (may raise Cancelled)
+                job.update("rewrite", done, total, f"{where} · {settings.population} candidate(s) · "
+                                                   f"token {done}/{total}", partial=result)
+
+            with generation_progress(on_tokens):
+                proposals = _propose_with_retry(propose, original, history, settings, r, result)
             if proposals is not None and safety is not None:
                 proposals = _screen(proposals, safety, r, result)
             timing["rewrite"] = time.perf_counter() - started

@@ -34,7 +34,9 @@ from workbench.text import code_span, escape_markdown, preview
 
 MODES = ("Evolve (Prompt-A-Video)", "Principles (VPO)")
 REWRITER_LABELS = {
-    "profile": "profile chat model",
+    "profile": "profile rewriter (its default: the trained video rewriter where the profile names one, else the chat "
+               "model)",
+    "profile:chat": "profile chat model",
     "profile:t2v_rewriter": "profile T2V rewriter role (VPO in the paper profile)",
     "openai": "OpenAI-compatible server",
 }
@@ -64,8 +66,12 @@ class RewriterInputs:
     model: str = input_field("", "Model name on that server")
     timeout: Any = input_field(60, "Server timeout (s, 1-600)", "number", low=1, high=600)
 
-    def parse(self) -> RewriterChoice:
+    def parse(self, profile: Any = None) -> RewriterChoice:
+        """The rewriter; "profile rewriter" resolves to the profile's VIDEO rewriter role (`settings.t2v_refine.
+        rewriter_role`, e.g. the offline adapter), never to its T2I rewriter (RewriterChoice's own empty role)."""
         kind, _, role = _KIND_BY_LABEL.get(self.kind, self.kind).partition(":")
+        if kind == "profile" and not role:
+            role = service.video_rewriter_role(profile) if profile is not None else "chat"
         return RewriterChoice(kind=kind, role=role or "chat", base_url=self.base_url or "", model=self.model or "",
                               timeout=float(self.timeout or 60)).check()
 
@@ -252,10 +258,11 @@ def build_view(state: dict | None, status: str = "") -> T2VView:
         view.chart = chart(result)
         view.tree = _tree(result)
         view.candidate = candidate_view(result, view.selected)
-        view.status = (status + "\n\n" if status else "") + evolve_summary(result)
+        if view.mode == MODES[0]:  # the evolution's summary belongs under an Evolve result, not a Principles one
+            view.status = (status + "\n\n" if status else "") + evolve_summary(result)
     if state.get("principles"):
         view.principles = principles_markdown(state["principles"])
-        view.principles_prompt = state["principles"].get("final") or ""
+        view.principles_prompt = accepted_rewrite(state["principles"])
     if state.get("critique"):
         view.principles = critique_markdown(state["critique"]) + ("\n\n" + view.principles if view.principles else "")
     final = state.get("final")
@@ -272,6 +279,8 @@ def build_view(state: dict | None, status: str = "") -> T2VView:
                               (f" The safety check ({exported.get('safety')}) dropped "
                                f"**{exported['dropped_unsafe_rows']}** row(s) holding an unsafe prompt."
                                if exported.get("dropped_unsafe_rows") else ""))
+        if exported.get("reasons"):
+            view.export_status += "\n\n" + "\n".join(f"- {escape_markdown(r)}" for r in exported["reasons"])
     return view
 
 
@@ -334,7 +343,7 @@ def evolve(ctx: Any, profile_name: str | None, state: dict | None, prompt: Any, 
     safety = checker(ctx, profile_name)
     t2v, scorer = service.models(ctx, profile_name)
     settings, weights = evolve_inputs.parse(t2v.spec)
-    rewriter = rewriter_inputs.parse()
+    rewriter = rewriter_inputs.parse(ctx.profile(profile_name))
     video = video_inputs.parse(t2v.spec, "preview")
     propose = service.proposer(ctx, profile_name, rewriter, settings)
     state = {"mode": MODES[0], "original": prompt, "run_dir": str(RUNS_ROOT / uuid.uuid4().hex[:12]),
@@ -469,20 +478,25 @@ def principles(ctx: Any, profile_name: str | None, state: dict | None, prompt: A
                                  min_details=_whole(min_details, "min_details", 0, 4),
                                  max_refinements=_whole(max_refinements, "max_refinements", 0, 5),
                                  seed=_whole(seed, "seed", 0, 2**31 - 1)).check()
-    chat = _chat(ctx, profile_name, rewriter_inputs.parse())
-    embedder = ManagedModel(ctx.manager, ctx.profile(profile_name).spec("embeddings"))
+    profile = ctx.profile(profile_name)
+    chat = _chat(ctx, profile_name, rewriter_inputs.parse(profile))
+    embedder = ManagedModel(ctx.manager, profile.spec("embeddings"))
+    settings.use_judge = service.use_judge(profile)
     result = principled_rewrite(chat, embedder, prompt, settings, judge=chat, job=job,
                                 safety=checker(ctx, profile_name))
     state = dict(state or {})
+    # only an ACCEPTED rewrite goes into the chosen-prompt box; a rejected best is shown with its critique only
     state.update(mode=MODES[1], original=prompt, principles=result.to_dict(), critique=None,
-                 chosen=result.final or state.get("chosen") or "")
+                 chosen=(result.final if result.accepted else "") or state.get("chosen") or "")
     if state.get("evolve") and state["evolve"]["original"] != prompt:
         state["evolve"] = None  # an evolution of another idea would be compared with the wrong original
     _run_dir(state)
     _save_state(state)
     status = ("🛑 Refused: the request is unsafe." if result.refused else
-              "✅ A rewrite passed all three principles." if result.accepted else
-              "❌ No rewrite passed all three principles; the best one and its critique are shown." if result.final
+              "✅ A rewrite passed all three principles; it is in the chosen-prompt box." if result.accepted else
+              "❌ No rewrite passed all three principles; the best one and its critique are shown below, and the "
+              "chosen-prompt box keeps " + ("its earlier prompt." if state.get("chosen") else "nothing: edit the "
+                                            "rewrite there yourself, or try another seed.") if result.final
               else "❌ No rewrite to show.")
     if result.dropped_unsafe:
         status += (f" The safety check dropped {result.dropped_unsafe} unsafe rewrite(s) of {len(result.attempts)} "
@@ -499,10 +513,11 @@ def check_candidate(ctx: Any, profile_name: str | None, state: dict | None, text
         raise ValueError("run Evolve or Principles first: the check compares a prompt with your original idea")
     text = check_prompt(text, "prompt to check", VIDEO_HINT)
     refuse_unsafe(ctx, text, profile_name, "prompt")
-    chat = _chat(ctx, profile_name, rewriter_inputs.parse())
-    embedder = ManagedModel(ctx.manager, ctx.profile(profile_name).spec("embeddings"))
-    state["critique"] = critique(original, text, embedder, PrincipleSettings(), judge=chat,
-                                 safety=checker(ctx, profile_name)).to_dict()
+    profile = ctx.profile(profile_name)
+    chat = _chat(ctx, profile_name, rewriter_inputs.parse(profile))
+    embedder = ManagedModel(ctx.manager, profile.spec("embeddings"))
+    state["critique"] = critique(original, text, embedder, PrincipleSettings(use_judge=service.use_judge(profile)),
+                                 judge=chat, safety=checker(ctx, profile_name)).to_dict()
     state["chosen"] = text
     return state, build_view(state, status="Principles check done: see the critique below.")
 
@@ -582,12 +597,19 @@ def export(ctx: Any, profile_name: str | None, state: dict | None, thresholds: A
     state["exports"] = export_pairs([result], Path(_run_dir(state)) / "pairs", filt,
                                     safety=checker(ctx, profile_name))
     _save_state(state)
-    return state, build_view(state, status="Pairs exported.")
+    empty = not (state["exports"]["sft_rows"] or state["exports"]["dpo_rows"])
+    return state, build_view(state, status="Nothing exported: see why under Export." if empty else "Pairs exported.")
+
+
+def accepted_rewrite(principles: dict | None) -> str:
+    """The principled rewrite when it passed all three principles ("" when it was rejected or refused)."""
+    principles = principles or {}
+    return (principles.get("final") or "") if principles.get("accepted") else ""
 
 
 def selected_prompt(state: dict | None) -> str:
-    """The prompt of the open candidate (or the principled rewrite), for the final-render box."""
+    """The prompt of the open candidate (or the ACCEPTED principled rewrite), for the final-render box."""
     result = _result(state)
     if result is not None and (state or {}).get("selected"):
         return result.find(state["selected"]).prompt
-    return ((state or {}).get("principles") or {}).get("final") or ""
+    return accepted_rewrite((state or {}).get("principles"))

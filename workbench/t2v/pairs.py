@@ -99,6 +99,45 @@ def dpo_pairs(result: EvolveResult, filt: PairFilter | None = None) -> list[dict
             for m, c, r in rows[: filt.max_pairs_per_prompt]]
 
 
+def why_empty(results: Sequence[EvolveResult], filt: PairFilter, sft_rows: int, dpo_rows: int) -> list[str]:
+    """Why an export wrote no SFT rows or no DPO pairs, and what to change; [] when both have rows."""
+    reasons: list[str] = []
+    cands = [c for r in results for c in r.candidates()]
+    if not cands:
+        return ["no evolution candidates yet: run Evolve (at least one round) before exporting"]
+    eligible = [c for c in cands if not rejection_reason(c, filt)]
+    if sft_rows == 0:
+        gains = [(r.best.total - r.baseline.total) for r in results if r.best is not None and r.best.total is not None
+                 and r.baseline is not None and r.baseline.total is not None]
+        best = [r.best for r in results if r.best is not None]
+        blocked = [f"{c.id}: {rejection_reason(c, filt)}" for c in best if rejection_reason(c, filt)]
+        if blocked:
+            reasons.append("0 SFT rows: the best candidate may not be a chosen prompt (" + "; ".join(blocked) +
+                           "); loosen the thresholds, or raise the word limit")
+        elif filt.sft_needs_gain and gains and max(gains) < filt.min_margin:
+            reasons.append(f"0 SFT rows: the best candidate beats your original prompt by {max(gains):+.4f}, less "
+                           f"than the minimum margin {filt.min_margin:g}; lower the margin, or run more rounds")
+        else:
+            reasons.append("0 SFT rows: no scored best candidate to pair with your original prompt; run Evolve again")
+    if dpo_rows == 0:
+        if not eligible:
+            why = sorted({rejection_reason(c, filt) for c in cands})
+            reasons.append(f"0 DPO pairs: no candidate may be a chosen prompt ({'; '.join(why[:3])}); loosen the "
+                           f"thresholds")
+        else:
+            margins = [c.total - o.total for r in results for c in r.candidates() if not rejection_reason(c, filt)
+                       for o in r.candidates() + ([r.baseline] if r.baseline else [])
+                       if o is not c and o.total is not None and c.total is not None and o.prompt != c.prompt]
+            widest = max(margins) if margins else None
+            reasons.append("0 DPO pairs: " + (f"the widest gap between a chosen and a rejected prompt is "
+                                              f"{widest:.4f}, below the minimum margin {filt.min_margin:g}; lower "
+                                              f"the margin (e.g. to {max(widest, 0.0) / 2:.4f}), or run more rounds "
+                                              f"so the scores spread" if widest is not None else
+                                              "only one scored prompt, nothing to compare it with; run more rounds "
+                                              "or a larger population"))
+    return reasons
+
+
 def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,4 +167,5 @@ def export_pairs(results: Sequence[EvolveResult], out_dir: str | Path,
     source = next(iter(verdicts.values())).source if verdicts else None
     return {"sft": str(write_jsonl(keep_sft, out / "sft.jsonl")), "dpo": str(write_jsonl(keep_dpo, out / "dpo.jsonl")),
             "sft_rows": len(keep_sft), "dpo_rows": len(keep_dpo), "filter": asdict(filt),
-            "dropped_unsafe_rows": (len(sft) - len(keep_sft)) + (len(dpo) - len(keep_dpo)), "safety": source}
+            "dropped_unsafe_rows": (len(sft) - len(keep_sft)) + (len(dpo) - len(keep_dpo)), "safety": source,
+            "reasons": why_empty(results, filt, len(keep_sft), len(keep_dpo))}

@@ -5,7 +5,8 @@ rewrite is refined with it, as VPO refines its rejected rewrites with GPT-4o's c
 
 Accuracy does not rest on the judge LLM alone: beside the judge's checklist (advisory: a 135M model cannot be
 trusted with it) a deterministic check requires every content word of the user's prompt, lemmatised, to
-survive in the rewrite, and the sentence-embedding similarity must reach a threshold. Those two decide."""
+survive in the rewrite, and the sentence-embedding similarity of the idea with the rewrite (as a whole, or with
+its closest sentence) must reach a threshold. Those two decide."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from backends.base import generation_progress
 from workbench.jobs import Job
 from workbench.common.inputs import check_count, check_fraction, check_prompt
-from workbench.common.refiner import apply_prompt_template, parse_candidate
+from workbench.common.refiner import apply_prompt_template, parse_candidate, rewriter_name
 from workbench.t2v.evolve import VIDEO_HINT
 
 # Our own wording of VPO's three principles, used when the profile's rewriter has no `prompt_template` of its
@@ -52,15 +54,26 @@ _IRREGULAR = {"men": "man", "women": "woman", "children": "child", "mice": "mous
 
 
 def lemma(word: str) -> str:
-    """A light rule-based lemmatiser (no corpus needed): irregular forms, then -ies/-es/-s/-ing/-ed/-ly and a
-    final -e, doubled final consonants collapsed. Applied to both texts, so "dogs running" matches "dog runs"."""
+    """A light rule-based lemmatiser (no corpus needed): irregular forms; then the plural or third-person -s
+    (-ies/-es/-s); then one of -ing/-ed/-ly; doubled final consonants collapsed and a final -e dropped. The same
+    steps run on both texts, so what matters is that inflections of one word meet: "dogs running" ~ "dog runs",
+    "buildings" ~ "building", "families" ~ "family" (each step removes one layer, so "-ings" and "-ies" forms
+    reach the same stem as their singular)."""
     w = word.lower().strip("'’-")
+    if w.endswith(("'s", "’s")):  # the possessive: "grandmother's" ~ "grandmother"
+        w = w[:-2]
     if w in _IRREGULAR:
         return _IRREGULAR[w]
     if len(w) > 4 and w.endswith("ies"):
-        return w[:-3] + "y"
-    for suffix in ("ing", "ed", "es", "ly", "s"):
-        if len(w) > len(suffix) + 2 and w.endswith(suffix) and not (suffix == "s" and w.endswith("ss")):
+        w = w[:-3] + "y"
+    elif len(w) > 4 and w.endswith("es") and not w.endswith(("ses", "zes", "ches", "shes", "xes")):
+        w = w[:-1]  # "horses" -> "horse", "tables" -> "table": drop the -s only; the -e goes below
+    elif len(w) > 4 and w.endswith(("ses", "zes", "ches", "shes", "xes")):
+        w = w[:-2]  # "glasses" -> "glass", "boxes" -> "box", "beaches" -> "beach"
+    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    for suffix in ("ing", "ed", "ly"):
+        if len(w) > len(suffix) + 2 and w.endswith(suffix):
             w = w[: -len(suffix)]
             break
     if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouls":
@@ -171,11 +184,20 @@ def check_accurate(original: str, rewrite: str, embedder: Any, settings: Princip
     words = content_words(original)
     have = {lemma(w) for w in content_words(rewrite)}
     missing = [w for w in words if lemma(w) not in have]
-    vectors = embedder.embed([original, rewrite]).vectors
-    similarity = float(vectors[0] @ vectors[1])
+    # The idea against the whole rewrite AND against each of its sentences, the best counting: a 5-word idea and a
+    # 40-word prompt that restates it in its first sentence score ~0.45 as wholes (the added camera, light and style
+    # words dilute the mean-pooled embedding), though the prompt means the idea; the project's hand-written video
+    # prompts were rejected that way. The sentence that restates the idea scores high; a rewrite that only
+    # scatters the idea's words over unrelated text does not.
+    sentences = [x.strip() for x in re.split(r"(?<=[.;:!?])\s+", rewrite) if len(x.split()) >= 2]
+    parts = [rewrite] + (sentences if len(sentences) > 1 else [])
+    vectors = embedder.embed([original] + parts).vectors
+    sims = [float(vectors[0] @ v) for v in vectors[1:]]
+    similarity = max(sims)
     checklist = judge_checklist(judge, original, rewrite, settings) if judge is not None and settings.use_judge else []
     judge_no = [i["item"] for i in checklist if not i["kept"]]
     details = {"content_words": words, "missing": missing, "similarity": round(similarity, 4),
+               "similarity_whole": round(sims[0], 4),
                "min_similarity": settings.min_similarity, "judge_checklist": checklist,
                "judge": getattr(getattr(judge, "spec", None), "model_id", None)}
     problems = []
@@ -250,17 +272,24 @@ def principled_rewrite(chat: Any, embedder: Any, original: str, settings: Princi
     job = job or Job.none()
     verdict = _verdicts(safety, [original])[0]
     template = rewriter_template(chat)
+    name = rewriter_name(chat.spec)  # the model id and its LoRA adapter, if any (provenance)
     if not verdict.safe:
         return PrinciplesResult(original, True, verdict.message("video idea"), template=template,
-                                rewriter=chat.spec.model_id, safety=verdict.source)
+                                rewriter=name, safety=verdict.source)
     messages = [{"role": "user", "content": apply_prompt_template(template, original)}]
-    result = PrinciplesResult(original, False, "", template=template, rewriter=chat.spec.model_id,
+    result = PrinciplesResult(original, False, "", template=template, rewriter=name,
                               safety=verdict.source)
     best: Critique | None = None
     total = settings.max_refinements + 1
     for attempt in range(total):
-        job.update("principles: rewrite", attempt, total, f"attempt {attempt + 1} of {total}")
-        rewrite = _rewrite(chat, messages, settings, settings.seed + attempt)
+        where = f"attempt {attempt + 1} of {total}"
+        job.update("principles: rewrite", 0, settings.max_new_tokens, where)
+
+        def on_tokens(done: int, tokens: int, where: str = where) -> None:  # inside generate (may raise Cancelled)
+            job.update("principles: rewrite", done, tokens, f"{where} · token {done}/{tokens}")
+
+        with generation_progress(on_tokens):
+            rewrite = _rewrite(chat, messages, settings, settings.seed + attempt)
         if not rewrite:
             result.attempts.append({"rewrite": "", "accepted": False, "checks": [], "text": "empty answer"})
             continue
@@ -277,8 +306,13 @@ def principled_rewrite(chat: Any, embedder: Any, original: str, settings: Princi
                                             f"harmless video prompt for this user query:\n{original}"},
             ]
             continue
-        job.update("principles: critique", attempt, total, f"attempt {attempt + 1} of {total}")
-        crit = critique(original, rewrite, embedder, settings, judge, safety)
+        job.update("principles: critique", attempt, total, where)
+
+        def on_judge(done: int, tokens: int, where: str = where) -> None:
+            job.update("principles: critique", done, tokens, f"{where} · judge's checklist · token {done}/{tokens}")
+
+        with generation_progress(on_judge):
+            crit = critique(original, rewrite, embedder, settings, judge, safety)
         result.attempts.append(crit.to_dict())
         if best is None or sum(c.passed for c in crit.checks) > sum(c.passed for c in best.checks):
             best = crit

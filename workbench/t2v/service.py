@@ -38,6 +38,19 @@ def render_defaults(spec: Any, kind: str = "preview") -> dict[str, int]:
     return base
 
 
+def video_rewriter_role(profile: Any) -> str:
+    """The role the T2V tab rewrites with unless the user picks another: the profile names it as data
+    (`settings.t2v_refine.rewriter_role`, e.g. the offline profile's trained video rewriter), else `chat`.
+    Never the T2I rewriter role: an image-prompt adapter writes image prompts (commit f3dce14)."""
+    return str(profile.setting("t2v_refine", "rewriter_role", "chat") or "chat")
+
+
+def use_judge(profile: Any) -> bool:
+    """Whether Principles asks the rewriter for the (advisory) accuracy checklist: the profile says so as data
+    (`settings.t2v_refine.use_judge`); on by default. The deterministic checks decide either way."""
+    return bool(profile.setting("t2v_refine", "use_judge", True))
+
+
 def evolve_defaults(spec: Any) -> dict[str, int]:
     """Per-profile evolution defaults, as data: the t2v role's option `evolve` (e.g. a smaller population and
     shorter rewrites where the rewriter is a 135M model on a CPU)."""
