@@ -89,7 +89,7 @@ def test_offline_default_video_rewriter_is_the_shipped_adapter_with_its_trained_
 def test_training_request_is_the_request_the_tab_sends():
     """The adapter sees at training exactly what Evolve's first round and Principles send it."""
     from workbench.common.refiner import _conversation
-    from workbench.t2i.train import request
+    from workbench.common.rewriter_train import request
     from workbench.t2v.principles import rewriter_template
 
     @dataclass

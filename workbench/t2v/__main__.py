@@ -130,7 +130,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _train_rewriter(args: argparse.Namespace) -> int:
     from workbench.context import build_context
-    from workbench.t2i.train import TrainConfig, train_rewriter
+    from workbench.common.rewriter_train import TrainConfig, train_rewriter
     from workbench.t2v.rewriter import VIDEO_HELDOUT_FILE, VIDEO_PAIRS_FILE, VIDEO_REWRITER_TEMPLATE
 
     ctx = build_context(args.profile)
