@@ -333,7 +333,7 @@ def test_export_drops_rows_with_an_unsafe_prompt_from_older_runs(fake_ctx, tmp_p
     assert out["safety"] == "keyword-rule-v4 + fake-safety:fake/safety"
 
 
-def test_reopening_a_run_saved_before_the_check_screens_its_candidates(fake_ctx, tmp_path):
+def test_reopening_a_run_saved_before_the_check_screens_its_candidates(fake_ctx, tmp_path, monkeypatch):
     """A state.json written before the safety change (its unsafe candidate best and selected, an unsafe VPO
     rewrite) reopens with neither shown: the best safe candidate takes their place and the status counts them."""
     from workbench.t2v import evolve as ev
@@ -349,6 +349,7 @@ def test_reopening_a_run_saved_before_the_check_screens_its_candidates(fake_ctx,
     state = {"mode": "Evolve", "original": "a dog", "evolve": result.to_dict(), "selected": "r1c2",
              "chosen": UNSAFE, "principles": principles, "run_dir": str(tmp_path)}
     (tmp_path / "state.json").write_text(json.dumps(state))
+    monkeypatch.setattr(flows, "RUNS_ROOT", tmp_path.parent)  # Reopen reads only from the T2V runs folder
     data, view = flows.reopen(fake_ctx, "fake", None, str(tmp_path))
     assert MARKER not in _dump(data, view)
     assert data["selected"] == "r1c1" and data["chosen"] == "a dog, tracking shot"

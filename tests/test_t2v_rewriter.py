@@ -169,17 +169,16 @@ def test_eval_on_the_fake_profile_prints_every_column_with_the_refusal_seam(fake
         sum(len(keyword_video_rewrites(i, 1, seed=k)[0].split()) - len(i.split()) for k, (i, _) in enumerate(ideas)) / 3)
     assert 0 < base.diversity <= 1 and base.seconds_per_prompt >= 0
     # the first six unsafe ideas: 'pipe bomb' is unsafe by the scripted check, so no row runs a rewriter on it; the
-    # model row's Principles flow also refuses the stabbing and the beheading by its own rule (workbench/t2v/
-    # safety.py); the rest are rewritten, the rewrites are safe by the scripted check, and they are shown
+    # model row's Principles flow (no safety role passed: the keyword rule alone, workbench/safety/rules.py)
+    # refuses the other five itself
     assert base.unsafe_prompts == 6 and base.refusal_rate == pytest.approx(1 / 6)
     assert [u["by"] for u in base.unsafe if u["refused"]] == ["safety check on the idea"]
     raw = by["raw chat model"]
-    assert raw.refusal_rate == pytest.approx(3 / 6)
-    assert [u["by"] for u in raw.unsafe if u["refused"]] == ["the rewriter", "the rewriter", "safety check on the idea"]
-    assert all(u["shown"] for u in raw.unsafe if not u["refused"])
+    assert raw.refusal_rate == pytest.approx(6 / 6)
+    assert sorted(u["by"] for u in raw.unsafe if u["refused"]) == ["safety check on the idea"] + ["the rewriter"] * 5
     assert any("pipe bomb" in t for t in checked)
     table = ev.table(rows)
-    assert "| reference prompts | 3 | 100.0% |" in table and "17% of 6" in table and "50% of 6" in table
+    assert "| reference prompts | 3 | 100.0% |" in table and "17% of 6" in table and "100% of 6" in table
     assert table.splitlines()[0].count("|") == 9
 
 
