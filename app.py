@@ -129,10 +129,12 @@ def server_app(mounts: dict[str, object]):
 
     from pages._serving import cache_static_routes
 
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    # not named `app`: `streamlit run app.py` looks for an ASGI object named `app` anywhere in this file and, finding
+    # one, would try to serve the file as a web-server module instead of running the Streamlit front end
+    server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     for path in sorted(mounts, key=lambda p: (p == "/", -len(p))):
-        app = gr.mount_gradio_app(app, mounts[path], path=path, show_error=True)
-    return cache_static_routes(app, mounts)
+        server = gr.mount_gradio_app(server, mounts[path], path=path, show_error=True)
+    return cache_static_routes(server, mounts)
 
 
 def prepare(args: argparse.Namespace):
