@@ -44,10 +44,10 @@ def test_promptcam_tab_shows_the_maps_the_flow_returns(app_page, fake_ctx):
     page = app_page
     panel = open_tab(page, "promptcam")
     panel.get_by_role("button", name="Explain", exact=True).click()
-    summary = wait_for_text(panel.locator("#promptcam-summary"), "predicted", timeout=180_000)
+    summary = wait_for_text(panel.locator(".prose", has_text="Explaining class").first, "predicted", timeout=180_000)
     assert "blue_crown_00001.png · predicted blue_crown" in summary  # the default example is one it gets right
     assert "Explaining class" in summary and "validation accuracy" in summary
-    rows = table_rows(panel.locator("#promptcam-topk-table"))
+    rows = table_rows(panel.locator("div.block", has=page.get_by_role("columnheader", name="probability")).last)
     assert len(rows) == 3  # top-3 classes, the default
     heads = block(panel, "Per-head maps of the class's prompt, ranked").locator("img")
     expect(heads).to_have_count(4)  # 4 ranked heads (the top-traits default)
