@@ -73,3 +73,32 @@ def table_rows(locator: Any) -> dict[str, dict[str, str]]:
 def screenshot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def block(panel: Any, label: str) -> Any:
+    """The Gradio component inside `panel` whose label reads `label` exactly (its block label, as a person reads it),
+    found without the component's elem_id."""
+    import re
+
+    exact = re.compile(rf"^\s*{re.escape(label)}\s*$")
+    return panel.locator("div.block").filter(
+        has=panel.page.locator("[data-testid=block-label], [data-testid=block-info], label").filter(
+            has_text=exact)).last
+
+
+# An <img>'s pixels as Chromium decoded and drew them: [width, height, RGB bytes row by row].
+CANVAS_PIXELS = """async i => {
+    if (!(i.complete && i.naturalWidth)) await new Promise(r => i.addEventListener('load', r, {once: true}));
+    const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;
+    const g = c.getContext('2d'); g.drawImage(i, 0, 0); const d = g.getImageData(0, 0, c.width, c.height).data;
+    const rgb = []; for (let p = 0; p < d.length; p += 4) rgb.push(d[p], d[p + 1], d[p + 2]);
+    return [c.width, c.height, rgb]; }"""
+
+
+def shown_pixels(image: Any) -> Any:
+    """The pixels of an <img> locator as Chromium drew them, an (H, W, 3) float array."""
+    import numpy as np
+
+    image.scroll_into_view_if_needed()  # Gradio's images load lazily
+    width, height, rgb = image.evaluate(CANVAS_PIXELS)
+    return np.asarray(rgb, dtype=float).reshape(height, width, 3)

@@ -148,6 +148,30 @@ def test_shift_tab_analyses_and_draws_plots(app_page):
         record = json.loads(zf.read("analysis.json"))
     assert record["complete"] is True and record["settings"]["max_new_tokens"] == 2
     assert record["sides"]["base"]["provenance"]["model_id"] == "tiny:causal-lm?seed=0"
+    # What the heatmaps show is what the flow computed: each visible heatmap's values and colour scale, read from
+    # the page's plotly data, against the analysis' matrices (the flow's result, exported from the same run).
+    with zipfile.ZipFile(info.value.path()) as zf:
+        mats = np.load(io.BytesIO(zf.read("matrices.npz")), allow_pickle=False)
+        base, inst = mats["attribution_gradient_x_input_base"], mats["attribution_gradient_x_input_instruct"]
+    assert record["sides"]["instruct"]["provenance"]["model_id"] != record["sides"]["base"]["provenance"]["model_id"]
+    heatmaps = panel.locator(".js-plotly-plot").evaluate_all(
+        "ps => ps.filter(p => p.offsetParent !== null).slice(0, 3).map(p => { const t = p._fullData[0];"
+        " return {z: [...t.z].map(r => [...r]), zmin: t.zmin, zmax: t.zmax, zmid: t.zmid, reversescale:"
+        " t.reversescale, colorscale: t.colorscale}; })")
+    shares = lambda a: a / np.abs(a).sum(axis=1, keepdims=True)
+    bound = max(np.abs(base).max(), np.abs(inst).max())  # base and instruct share one scale (the default)
+    for (name, expected, top), shown in zip([("base", base, bound), ("instruct", inst, bound),
+                                             ("difference", shares(inst) - shares(base), None)], heatmaps):
+        z = np.array(shown["z"], dtype=float)
+        assert z.shape == expected.shape and expected.shape[0] >= 1, (name, z.shape, expected.shape)  # one page
+        np.testing.assert_allclose(z, expected, rtol=1e-6, atol=1e-12, err_msg=name)
+        top = np.abs(expected).max() if top is None else top
+        assert shown["zmin"] == pytest.approx(-top) and shown["zmax"] == pytest.approx(top), (name, shown, top)
+        # the colour at zmin and at zmax as drawn: negative scores blue, positive red, white at 0 (diverging RdBu)
+        scale = [c for _, c in shown["colorscale"]][::-1 if shown["reversescale"] else 1]
+        rgb = lambda c: [int(v) for v in c[c.index("(") + 1:-1].split(",")]
+        low, mid, high = rgb(scale[0]), rgb(scale[len(scale) // 2]), rgb(scale[-1])
+        assert low[2] > low[0] and high[0] > high[2] and min(mid) > 200, (name, shown["colorscale"])
     panel.get_by_role("tab", name="Feed-forward concepts").click()
     ffn = panel.locator("#shift-ffn")
     wait_for_text(ffn, "layer")
