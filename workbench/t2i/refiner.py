@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from backends.base import GenerationSettings
 from backends.provenance import Provenance
+from workbench.t2i import facets as wfacets
 from workbench.t2i.diversity import DiversityReport, mmr_select, pairwise_diversity
 from workbench.t2i.guard import GateResult, fit_to_window, quality_gate
 from workbench.text import escape_markdown
@@ -121,16 +122,17 @@ class Candidate:
     provenance: Provenance
     relevance: float | None = None  # embedding cosine with the prompt that was refined
     finish_reason: str = "stop"
+    facet: str | None = None  # the facet it was steered to (assets/t2i_facets.yaml); None: undirected
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "source": self.source, "relevance": self.relevance,
-                "finish_reason": self.finish_reason, "provenance": self.provenance.to_dict()}
+                "finish_reason": self.finish_reason, "facet": self.facet, "provenance": self.provenance.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Candidate":
         prov = Provenance(**{k: v for k, v in data["provenance"].items()})
         return cls(text=data["text"], source=data["source"], provenance=prov, relevance=data.get("relevance"),
-                   finish_reason=data.get("finish_reason", "stop"))
+                   finish_reason=data.get("finish_reason", "stop"), facet=data.get("facet"))
 
 
 @dataclass
@@ -149,6 +151,10 @@ class RefineSettings:
     no_repeat_ngram_size: int = 0  # the gate already drops repeats; 3 cut useful "of a", "in the" pairs
     window_margin: float = 1.3  # rewriter tokens generated per encoder token of the window (then fitted back)
     max_words: int = 0  # guarded: keep whole phrases up to this many words (0: the window alone limits length)
+    # one facet per candidate (assets/t2i_facets.yaml; () = undirected): measured in the README's eval table
+    facets: tuple[str, ...] = ()
+    facet_steering: str = "prefix"  # how a candidate is steered: prefix, instruction, examples (joined by '+')
+    further_keep_words: int = 12  # refine-further: words of the picked prompt (whole phrases) each candidate keeps
 
     def check(self) -> "RefineSettings":
         check_count(self.n, "n")
@@ -163,6 +169,12 @@ class RefineSettings:
                 self.max_words == 0 or 8 <= self.max_words <= 200):
             raise ValueError(f"max_words must be 0 (no limit) or a whole number between 8 and 200, got "
                              f"{self.max_words!r}")
+        self.facets = wfacets.check_facets(self.facets)
+        wfacets.check_steering(self.facet_steering)
+        if isinstance(self.further_keep_words, bool) or not isinstance(self.further_keep_words, int) or not (
+                1 <= self.further_keep_words <= 200):
+            raise ValueError(f"further_keep_words must be a whole number between 1 and 200, got "
+                             f"{self.further_keep_words!r}")
         self.generation().check()
         return self
 
@@ -257,30 +269,99 @@ def apply_prompt_template(template: str, prompt: str) -> str:
     return template.replace("{query}", prompt)
 
 
-def _sample(chat: Any, conversation: Any, settings: RefineSettings, count: int, seed: int, exclude: set[str],
-            window: Any = None) -> tuple[list[tuple[str, Any]], int, int]:
-    """(distinct parsed rewrites with their Generation, how many came back empty, how many were shortened to fit
-    the encoder's window) from one batched call."""
-    gens = chat.generate([conversation], settings.generation(num_return_sequences=count, seed=seed,
-                                                             max_new_tokens=settings.budget(window)))[0]
-    out: list[tuple[str, Any]] = []
+@dataclass
+class _Request:
+    """One conversation to sample from: with `prefix`, the answer was started for the model (facet steering),
+    and each rewrite is the prefix plus what the model wrote on."""
+
+    conversation: Any
+    prefix: str = ""
+    facet: str | None = None
+
+
+def _join(prefix: str, text: str) -> str:
+    if not prefix:
+        return text
+    if not text:
+        return prefix
+    return prefix + ("" if text[0] in ",.;:!" else " ") + text
+
+
+def _sample(chat: Any, requests: Sequence[_Request], settings: RefineSettings, count: int, seed: int,
+            exclude: set[str], window: Any = None) -> tuple[list[tuple[str, Any, str | None]], int, int]:
+    """(distinct parsed rewrites with their Generation and facet, how many came back empty, how many were
+    shortened to fit the encoder's window) from one batched call: `count` samples per request."""
+    gens_per = chat.generate([r.conversation for r in requests],
+                             settings.generation(num_return_sequences=count, seed=seed,
+                                                 max_new_tokens=settings.budget(window)))
+    out: list[tuple[str, Any, str | None]] = []
     empty = fitted = 0
-    for gen in gens:
-        text = parse_candidate(gen.text)
-        if settings.guard and text:
-            shorter = fit_to_window(text, window, cut_by_length=gen.finish_reason == "length",
-                                    max_words=settings.max_words)
-            fitted += shorter != text
-            text = shorter
-        key = _norm(text)
-        if not key:
-            empty += 1
-            continue
-        if key in exclude:
-            continue
-        exclude.add(key)
-        out.append((text, gen))
+    for request, gens in zip(requests, gens_per):
+        for gen in gens:
+            text = parse_candidate(_join(request.prefix, gen.text))
+            if settings.guard and text:
+                shorter = fit_to_window(text, window, cut_by_length=gen.finish_reason == "length",
+                                        max_words=settings.max_words)
+                fitted += shorter != text
+                text = shorter
+            key = _norm(text)
+            if not key or (request.prefix and key == _norm(request.prefix)):
+                empty += 1
+                continue
+            if key in exclude:
+                continue
+            exclude.add(key)
+            out.append((text, gen, request.facet))
     return out, empty, fitted
+
+
+def retrieve_facet_examples(embedder: Any, prompt: str, facet: str, k: int, pairs_path: str | Path = PAIRS_FILE,
+                            exclude_ids: frozenset[str] | set[str] = frozenset()) -> list[tuple[Pair, float]]:
+    """The `k` nearest pairs whose fine prompt carries `facet` (by its vocabulary), nearest first; the nearest
+    pairs of any facet fill up when too few carry it."""
+    near = retrieve_examples(embedder, prompt, min(8, max(k, 1) * 4) if k else 0, pairs_path, exclude_ids)
+    carrying = [(p, s) for p, s in near if facet in wfacets.facets_present(p.fine)]
+    rest = [(p, s) for p, s in near if (p, s) not in carrying]
+    return (carrying + rest)[:k]
+
+
+def facet_requests(chat: Any, embedder: Any, prompt: str, settings: RefineSettings, system_template: str,
+                   retrieved: Sequence[Pair], facets: Sequence[str], seed: int, further: bool = False,
+                   pairs_path: str | Path = PAIRS_FILE,
+                   exclude_ids: frozenset[str] | set[str] = frozenset()) -> tuple[list[_Request], list[str]]:
+    """One request per facet, steered as `settings.facet_steering` says: "prefix" starts the answer with the head
+    and one of the facet's openers (only where the backend lets us write the start of its answer: a white-box
+    model; elsewhere the instruction steers instead, and a note says so); "instruction" adds the facet's
+    instruction to the system template; "examples" retrieves few-shot pairs that carry the facet. In a
+    refine-further (`further`), the head is the picked prompt without that facet's phrases, so each candidate
+    changes or adds a different facet of it."""
+    steering = set(wfacets.check_steering(settings.facet_steering))
+    notes: list[str] = []
+    if "prefix" in steering and "white_box" not in chat.capabilities.kinds:
+        steering = (steering - {"prefix"}) | {"instruction"}
+        notes.append(f"the rewriter '{chat.spec.model_id}' cannot be given the start of its answer, so each facet "
+                     f"is asked for by instruction instead")
+    table = wfacets.load_facets()
+    requests = []
+    for j, name in enumerate(facets):
+        facet = table[name]
+        examples = list(retrieved)
+        if "examples" in steering:
+            examples = [p for p, _ in retrieve_facet_examples(embedder, prompt, name, settings.few_shot, pairs_path,
+                                                              exclude_ids)]
+        template = system_template
+        if "instruction" in steering:
+            template = (system_template.rstrip() + " " + facet.instruction).strip()
+        conversation = _conversation(chat, prompt, template, examples)
+        prefix = ""
+        if "prefix" in steering:
+            head = wfacets.without_facet(prompt, name, settings.further_keep_words) if further else prompt
+            prefix = wfacets.steer_prefix(head, facet, seed + j)
+            text = chat.format_chat(conversation)
+            plain = isinstance(conversation, str)  # a plain rewriter (Promptist): its prompt text goes on
+            conversation = text + (" " if plain and not text.endswith((" ", "\n")) else "") + prefix
+        requests.append(_Request(conversation, prefix, name))
+    return requests, notes
 
 
 @dataclass
@@ -293,10 +374,13 @@ class _Pool:
     fitted: int = 0
     query: Any = None  # the prompt's embedding
     vectors: dict[str, Any] = field(default_factory=dict)  # each rewrite's embedding, reused by MMR
+    facet_of: dict[str, str | None] = field(default_factory=dict)  # each rewrite's facet (None: undirected)
 
-    def add(self, embedder: Any, prompt: str, got: list[tuple[str, Any]], settings: RefineSettings) -> None:
+    def add(self, embedder: Any, prompt: str, got: list[tuple[str, Any, str | None]], settings: RefineSettings) -> None:
         if not got:
             return
+        self.facet_of.update({t: f for t, _, f in got})
+        got = [(t, g) for t, g, _ in got]
         head = [prompt] if self.query is None else []
         vectors = embedder.embed(head + [t for t, _ in got]).vectors
         if head:
@@ -355,11 +439,13 @@ def rewriter_name(spec: Any) -> str:
 def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSettings | None = None,
                       system_template: str = DEFAULT_SYSTEM_TEMPLATE,
                       pairs_path: str | Path = PAIRS_FILE, window: Any = None,
-                      exclude_ids: frozenset[str] | set[str] = frozenset()) -> RefineResult:
+                      exclude_ids: frozenset[str] | set[str] = frozenset(), further: bool = False) -> RefineResult:
     """N fine-grained rewrites of `prompt`: retrieve few-shot pairs, over-generate `settings.pool` rewrites in
     one batched generate call (budgeted by the image encoder's `window` when guarded), fit each to the window at
     a phrase boundary, drop empty answers, duplicates, copies of the prompt and (guarded) rewrites that fail the
-    quality gate (workbench.t2i.guard), keep N by MMR."""
+    quality gate (workbench.t2i.guard), keep N by MMR. With `settings.facets`, each facet is asked for in its own
+    conversation (see `facet_requests`) and MMR picks among facets; `further` marks a refine-further of a picked
+    prompt (each candidate keeps its head and changes or adds one facet)."""
     settings = with_rewriter_defaults((settings or RefineSettings()).check(), chat.spec)
     prompt = check_prompt(prompt)
     if not isinstance(system_template, str):
@@ -369,12 +455,25 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     notes: list[str] = []
     seen = {_norm(prompt)}
     pool = _Pool()
+    facets = settings.facets
     for attempt in range(3):  # top up when the model repeats itself, answers with nothing, or fails the gate
         need = settings.pool - len(pool.passed) if attempt == 0 else settings.n - len(pool.passed)
         if need <= 0:
             break
-        got, empty, fitted = _sample(chat, conversation, settings, min(MAX_POOL, max(need, settings.n)),
-                                     settings.seed + attempt * 7919, seen, window)
+        seed = settings.seed + attempt * 7919
+        if facets:
+            # each facet gets its share of the pool; a top-up asks again for the facets still missing
+            have = {pool.facet_of.get(t) for t, _, _ in pool.passed}
+            wanted = [f for f in facets if f not in have] or list(facets) if attempt else list(facets)
+            requests, steer_notes = facet_requests(chat, embedder, prompt, settings, system_template,
+                                                   [p for p, _ in retrieved], wanted, seed, further, pairs_path,
+                                                   exclude_ids)
+            if attempt == 0:
+                notes += steer_notes
+            count = max(1, math.ceil(max(need, settings.n) / len(wanted)))
+        else:
+            requests, count = [_Request(conversation)], min(MAX_POOL, max(need, settings.n))
+        got, empty, fitted = _sample(chat, requests, settings, count, seed, seen, window)
         pool.empty += empty
         pool.fitted += fitted
         pool.add(embedder, prompt, got, settings)
@@ -394,20 +493,30 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
                      f"change the seed)")
     texts = [t for t, _, _ in passed]
     vectors = pool.stacked(passed)
-    chosen = mmr_select(pool.query, vectors, min(settings.n, len(texts)), settings.diversity)
+    groups = [pool.facet_of.get(t) for t in texts] if facets else None
+    chosen = mmr_select(pool.query, vectors, min(settings.n, len(texts)), settings.diversity, groups=groups)
+    if facets:
+        missing = [f for f in facets[:settings.n] if f not in {groups[i] for i in chosen}]
+        if missing and len(facets) <= settings.n:
+            notes.append(f"no usable rewrite for the facet(s) {', '.join(missing)}: their rewrites failed the "
+                         f"quality gate")
     candidates = []
     budget = settings.budget(window)
     for i in chosen:
         text, gen, rel = passed[i]
+        facet = pool.facet_of.get(text)
         prov = gen.provenance
         prov = Provenance(**{**vars(prov), "settings": {**prov.settings, "system_template": system_template,
                                                          "few_shot_ids": [p.id for p, _ in retrieved],
                                                          "mmr_diversity": settings.diversity, "pool": len(texts),
                                                          "guard": settings.guard,
                                                          "intent_floor": settings.intent_floor,
-                                                         "window": getattr(window, "limit", None)}})
+                                                         "window": getattr(window, "limit", None),
+                                                         "facet": facet,
+                                                         "facet_steering": settings.facet_steering if facet else None,
+                                                         "refine_further": further}})
         candidates.append(Candidate(text=text, source="llm", provenance=prov, relevance=rel,
-                                    finish_reason=gen.finish_reason))
+                                    finish_reason=gen.finish_reason, facet=facet))
         if gen.finish_reason == "length" and not settings.guard:
             notes.append(f"candidate {len(candidates)} hit the {budget}-token limit and may be cut short")
     return RefineResult(
@@ -416,7 +525,8 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
         messages=conversation, diversity=pairwise_diversity(vectors[chosen]),
         settings={**vars(settings), "pool": settings.pool, "rewriter": rewriter_name(chat.spec),
                   "embedder": embedder.spec.model_id, "max_new_tokens": budget,
-                  "window": getattr(window, "limit", None), "dropped_by_gate": len(pool.dropped)}, notes=notes,
+                  "window": getattr(window, "limit", None), "dropped_by_gate": len(pool.dropped),
+                  "refine_further": further}, notes=notes,
     )
 
 
@@ -432,7 +542,7 @@ def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str],
     seen = {_norm(prompt)} | {_norm(o) for o in others if o.strip()}
     pool = _Pool()
     for attempt in range(3):
-        got, _, _ = _sample(chat, conversation, settings, 4, settings.seed + attempt * 7919, seen, window)
+        got, _, _ = _sample(chat, [_Request(conversation)], settings, 4, settings.seed + attempt * 7919, seen, window)
         pool.add(embedder, prompt, got, settings)
         if pool.passed:
             break
