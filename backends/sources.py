@@ -117,7 +117,9 @@ def resolve_file(ref: str) -> Path:
         import hashlib
         import urllib.request
 
-        name = ref.rstrip("/").rsplit("/", 1)[-1] or "file"
+        from urllib.parse import urlparse
+
+        name = urlparse(ref).path.rstrip("/").rsplit("/", 1)[-1] or "file"
         target = cache_dir() / "files" / f"{hashlib.sha256(ref.encode()).hexdigest()[:12]}-{name}"
         if not target.exists():
             if os.environ.get("HF_HUB_OFFLINE") == "1":

@@ -13,7 +13,7 @@ from pages._wiring import gradio_action, gradio_cancel, streamlit_action
 from workbench.t2i import flows
 from workbench.t2i import results as results_mod
 from workbench.t2i.flows import MAX_CANDIDATES, REWRITER_LABELS, RenderInputs, RewriterInputs
-from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE
+from workbench.t2i.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
 from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS
 
 TITLE = "T2I prompt refinement"
@@ -43,6 +43,8 @@ def build_gradio(ctx, session) -> None:
         with gr.Column(scale=1):
             n = gr.Slider(1, MAX_CANDIDATES, value=4, step=1, label="Candidates (N)", elem_id="t2i-n")
             diversity = gr.Slider(0, 1, value=0.5, step=0.05, label="Diversity (MMR: 0 = closest, 1 = most varied)")
+    facets = gr.CheckboxGroup(flows.facet_choices(), value=list(RefineSettings().facets), elem_id="t2i-facets",
+                              label="Facets: each candidate emphasises one (none ticked: undirected rewrites)")
     with gr.Accordion("Rewriter", open=False):
         kind = gr.Radio(list(REWRITER_LABELS.values()), value=REWRITER_LABELS["profile"], label="Rewriter",
                         elem_id="t2i-rewriter")
@@ -109,7 +111,8 @@ def build_gradio(ctx, session) -> None:
             round_choice = gr.Dropdown(choices=[], label="Round", elem_id="t2i-round")
             back_btn = gr.Button("Go back to this round")
 
-    rewriter_inputs = [kind, base_url, model_name, adapter, system_template, n, diversity, few_shot, temperature, seed]
+    rewriter_inputs = [kind, base_url, model_name, adapter, system_template, n, diversity, few_shot, temperature, seed,
+                       facets]
 
     def results_outputs(results: flows.ResultsView | None) -> list[Any]:
         if results is None:  # a new round: the last render's results no longer apply
@@ -123,7 +126,7 @@ def build_gradio(ctx, session) -> None:
         for i in range(MAX_CANDIDATES):
             if i < len(view.slots):
                 s = view.slots[i]
-                out += [gr.update(visible=True), s.text, s.diff, s.flag]
+                out += [gr.update(visible=True), gr.update(value=s.text, label=s.title(i)), s.diff, s.flag]
             else:
                 out += [gr.update(visible=False), "", [], ""]
         return out + results_outputs(view.results)
@@ -144,7 +147,7 @@ def build_gradio(ctx, session) -> None:
             edited, rw = values[:MAX_CANDIDATES], values[MAX_CANDIDATES:]
             new_state, view, message = flows.regenerate(ctx, profile_name, state_value, slot, edited,
                                                         RewriterInputs.of(rw))
-            return [new_state, view.text, view.diff, view.flag, message]
+            return [new_state, gr.update(value=view.text, label=view.title(slot)), view.diff, view.flag, message]
 
         return do_regen
 
@@ -227,8 +230,12 @@ def render_streamlit(ctx) -> None:
         template = st.text_area("System template", DEFAULT_SYSTEM_TEMPLATE, key="t2i_template")
         few_shot = st.slider("Few-shot examples", 0, 8, 3, key="t2i_few_shot")
         temperature = st.slider("Temperature", 0.1, 2.0, 0.9, 0.05, key="t2i_temperature")
+    labels = dict(flows.facet_choices())
+    facets = st.multiselect("Facets: each candidate emphasises one (none: undirected rewrites)", list(labels),
+                            default=[lb for lb, name in labels.items() if name in RefineSettings().facets],
+                            key="t2i_facets")
     rewriter_inputs = RewriterInputs(kind, base_url, model_name, adapter, template, n, diversity, few_shot,
-                                     temperature, seed)
+                                     temperature, seed, [labels[lb] for lb in facets])
 
     if st.button("Refine", key="t2i_refine", type="primary"):
         with st.spinner("Rewriting..."):
@@ -243,7 +250,7 @@ def render_streamlit(ctx) -> None:
     st.markdown(view.status)
     edited = [ss.get(f"t2i_cand_{i}", s.text) for i, s in enumerate(view.slots)]
     for i, slot in enumerate(view.slots):
-        st.subheader(f"Candidate {i + 1}")
+        st.subheader(slot.title(i))
         text = st.text_area(f"Candidate {i + 1}", key=f"t2i_cand_{i}", label_visibility="collapsed")
         live = flows.edit(ctx, profile_name, state, text)
         st.markdown("Diff: " + live.diff_markdown)

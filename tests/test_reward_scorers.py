@@ -260,3 +260,35 @@ def test_image_reward_conversion_names_keys_it_cannot_map():
     assert list(parts["vision"]) == ["encoder.layers.3.self_attn.projection.weight"]
     assert list(parts["text"]) == ["encoder.layer.0.crossattention.self.query.bias"]
     assert list(parts["mlp"]) == ["7.bias"]
+
+
+# ---------------------------------------------------------------------------- the score panel with rewards
+
+
+def test_score_panel_shows_the_profiles_reward_metrics_with_checkpoint_and_total_of_those_present(manager, make_spec):
+    from workbench.models import ManagedModel
+    from workbench.t2i.scoring import METRICS, metrics_present, score_images, score_markdown
+
+    scorer = ManagedModel(manager, make_spec("image_text", "clip-scorer", "tiny:clip"))
+    embedder = ManagedModel(manager, make_spec("embeddings", "sentence-embeddings", "tiny:text-embedder"))
+    rewards = {"pickscore": ManagedModel(manager, make_spec("pickscore", "pickscore", "tiny:clip",
+                                                            version="PickScore_v1")),
+               "image_reward": ManagedModel(manager, make_spec("image_reward", "image-reward", "tiny:blip-reward",
+                                                               version="ImageReward-v1.0"))}
+    items = score_images(scorer, embedder, "a red square", ["a red square, oil painting", "a red square, 35mm"],
+                         IMAGES, rewards=rewards)
+    assert metrics_present(items) == ["align_original", "align_refined", "aesthetic", "intent", "image_diversity",
+                                      "pickscore", "image_reward"]  # no hps: this "profile" names no HPS model
+    first = items[0].scores
+    # each reward is scored with the ORIGINAL prompt, on its own scale, with its checkpoint and versions recorded
+    direct = rewards["pickscore"].image_text_similarity(IMAGES, ["a red square"] * 2)
+    assert first["pickscore"].value == pytest.approx(float(direct[0]), rel=1e-5)
+    prov = first["image_reward"].provenance
+    assert prov.settings["checkpoint"] == {"version": "ImageReward-v1.0"} and prov.settings["text"] == "original"
+    assert prov.model_id == "tiny:blip-reward" and "transformers" in prov.versions and prov.random_weights
+    assert "random weights" in first["pickscore"].note
+    # the total uses the metrics present, PickScore scaled by 1/20 and ImageReward by 1/4
+    note = items[0].total.note
+    assert "0.5xpickscore /20" in note and "0.5ximage_reward /4" in note and "hps" not in note
+    assert "| pickscore |" in score_markdown(items[0]) and "hps" not in score_markdown(items[0])
+    assert "hps" in METRICS  # known, but only shown where a profile names it

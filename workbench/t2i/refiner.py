@@ -328,7 +328,7 @@ def retrieve_facet_examples(embedder: Any, prompt: str, facet: str, k: int, pair
 def facet_requests(chat: Any, embedder: Any, prompt: str, settings: RefineSettings, system_template: str,
                    retrieved: Sequence[Pair], facets: Sequence[str], seed: int, further: bool = False,
                    pairs_path: str | Path = PAIRS_FILE,
-                   exclude_ids: frozenset[str] | set[str] = frozenset()) -> tuple[list[_Request], list[str]]:
+                   exclude_ids: frozenset[str] | set[str] = frozenset()) -> tuple[list[_Request], list[str], str]:
     """One request per facet, steered as `settings.facet_steering` says: "prefix" starts the answer with the head
     and one of the facet's openers (only where the backend lets us write the start of its answer: a white-box
     model; elsewhere the instruction steers instead, and a note says so); "instruction" adds the facet's
@@ -361,7 +361,7 @@ def facet_requests(chat: Any, embedder: Any, prompt: str, settings: RefineSettin
             plain = isinstance(conversation, str)  # a plain rewriter (Promptist): its prompt text goes on
             conversation = text + (" " if plain and not text.endswith((" ", "\n")) else "") + prefix
         requests.append(_Request(conversation, prefix, name))
-    return requests, notes
+    return requests, notes, "+".join(s for s in wfacets.STEERING if s in steering)
 
 
 @dataclass
@@ -456,6 +456,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     seen = {_norm(prompt)}
     pool = _Pool()
     facets = settings.facets
+    steered = ""
     for attempt in range(3):  # top up when the model repeats itself, answers with nothing, or fails the gate
         need = settings.pool - len(pool.passed) if attempt == 0 else settings.n - len(pool.passed)
         if need <= 0:
@@ -465,9 +466,9 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
             # each facet gets its share of the pool; a top-up asks again for the facets still missing
             have = {pool.facet_of.get(t) for t, _, _ in pool.passed}
             wanted = [f for f in facets if f not in have] or list(facets) if attempt else list(facets)
-            requests, steer_notes = facet_requests(chat, embedder, prompt, settings, system_template,
-                                                   [p for p, _ in retrieved], wanted, seed, further, pairs_path,
-                                                   exclude_ids)
+            requests, steer_notes, steered = facet_requests(chat, embedder, prompt, settings, system_template,
+                                                            [p for p, _ in retrieved], wanted, seed, further,
+                                                            pairs_path, exclude_ids)
             if attempt == 0:
                 notes += steer_notes
             count = max(1, math.ceil(max(need, settings.n) / len(wanted)))
@@ -513,7 +514,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
                                                          "intent_floor": settings.intent_floor,
                                                          "window": getattr(window, "limit", None),
                                                          "facet": facet,
-                                                         "facet_steering": settings.facet_steering if facet else None,
+                                                         "facet_steering": steered if facet else None,
                                                          "refine_further": further}})
         candidates.append(Candidate(text=text, source="llm", provenance=prov, relevance=rel,
                                     finish_reason=gen.finish_reason, facet=facet))
