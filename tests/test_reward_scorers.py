@@ -292,3 +292,18 @@ def test_score_panel_shows_the_profiles_reward_metrics_with_checkpoint_and_total
     assert "0.5xpickscore /20" in note and "0.5ximage_reward /4" in note and "hps" not in note
     assert "| pickscore |" in score_markdown(items[0]) and "hps" not in score_markdown(items[0])
     assert "hps" in METRICS  # known, but only shown where a profile names it
+
+
+def test_video_rewards_reuse_an_image_reward_per_frame(manager, make_spec):
+    from workbench.models import ManagedModel
+    from workbench.t2v.rewards import AESTHETIC_FRAMES, score_videos, sample_indices
+
+    scorer = ManagedModel(manager, make_spec("image_text", "clip-scorer", "tiny:clip"))
+    hps = ManagedModel(manager, make_spec("hpsv2", "hpsv2", "tiny:clip", version="HPSv2.1"))
+    frames = [Image.new("RGB", (32, 32), (20 * i, 100, 255 - 20 * i)) for i in range(8)]
+    [item] = score_videos(scorer, "a sunrise", ["a sunrise, timelapse"], [frames], rewards={"hps": hps})
+    picked = [frames[i] for i in sample_indices(len(frames), AESTHETIC_FRAMES)]
+    want = float(np.mean(hps.image_text_similarity(picked, ["a sunrise"] * len(picked))))
+    assert item.scores["hps"].value == pytest.approx(want, rel=1e-5)  # mean over 4 frames, original prompt
+    assert item.scores["hps"].provenance.settings["frames_sampled"] == sample_indices(len(frames), AESTHETIC_FRAMES)
+    assert "pickscore" not in item.scores and "hps" in item.total.note

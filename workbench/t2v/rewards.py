@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from backends.provenance import Provenance
-from workbench.t2i.scoring import RANDOM_NOTE, ImageScores, Score, as_numpy, check_weights, weighted_total
+from workbench.t2i.scoring import METRICS as IMAGE_METRICS
+from workbench.t2i.scoring import RANDOM_NOTE, REWARD_ROLES, ImageScores, Score, as_numpy, check_weights, weighted_total
+from workbench.t2i.scoring import _SCALE as IMAGE_SCALE
+from workbench.t2i.scoring import _checkpoint
 from workbench.t2v.safety import check_safety
 
 METRICS: dict[str, str] = {
@@ -20,13 +23,15 @@ METRICS: dict[str, str] = {
     "dynamic": "dynamic degree: mean absolute pixel change between consecutive sampled frames (0-1, 64 px grey)",
     "aesthetic": "LAION linear aesthetic head, mean over 4 evenly spaced frames (~1-10)",
     "safety": "1 = the prompt passes the keyword safety rule (workbench/t2v/safety.py), 0 = flagged",
+    # the image reward models a profile names (PickScore, ImageReward, HPSv2.1), per frame, mean over 4 frames
+    **{m: IMAGE_METRICS[m] + ", mean over 4 evenly spaced frames" for m in REWARD_ROLES},
 }
 # Prompt-A-Video's filter weights VQ+TC+FC+1.1*DD+1.3*TVA+0.8*AES: alignment weighs most. Alignment with the
 # refined prompt is shown but not counted by default (a rewrite could praise itself); safety is a gate, not a
 # weight: a flagged candidate is never chosen as best nor as a DPO "chosen".
 DEFAULT_WEIGHTS: dict[str, float] = {"align_original": 1.3, "align_refined": 0.0, "temporal": 1.0, "dynamic": 1.1,
-                                     "aesthetic": 0.8, "safety": 0.0}
-SCALE = {"aesthetic": 0.1}  # the aesthetic lives on ~1-10; the others on 0-1
+                                     "aesthetic": 0.8, "safety": 0.0, "pickscore": 0.5, "image_reward": 0.5, "hps": 0.5}
+SCALE = {"aesthetic": 0.1, **{m: IMAGE_SCALE[m] for m in REWARD_ROLES if m in IMAGE_SCALE}}  # onto ~0-1
 AESTHETIC_FRAMES = 4
 
 
@@ -70,9 +75,11 @@ def _unit(x: Any) -> Any:
 def score_videos(scorer: Any, original: str, prompts: Sequence[str], videos: Sequence[Sequence[Any]],
                  video_provenance: Sequence[Provenance | None] | None = None,
                  weights: dict[str, float] | None = None, settings: RewardSettings | None = None,
-                 batched: bool = True) -> list[ImageScores]:
+                 batched: bool = True, rewards: dict[str, Any] | None = None) -> list[ImageScores]:
     """Scores for video i (its frames) rendered from prompts[i]; `original` is the user's own prompt.
-    `batched=False` embeds one frame per call (the benchmark's baseline)."""
+    `batched=False` embeds one frame per call (the benchmark's baseline). `rewards`: the profile's image reward
+    models by metric (workbench.t2i.service.reward_models), each scoring the aesthetic's 4 frames with the
+    original prompt, as Prompt-A-Video scores MPS and aesthetic over 4 frames; absent ones are left out."""
     import numpy as np
 
     settings = (settings or RewardSettings()).check()
@@ -94,7 +101,10 @@ def score_videos(scorer: Any, original: str, prompts: Sequence[str], videos: Seq
     texts = list(dict.fromkeys([original, *prompts]))
     txt = dict(zip(texts, _unit(scorer.text_embeddings(texts))))
     aes_picks = [sample_indices(len(v), AESTHETIC_FRAMES) for v in videos]
-    aes_raw = scorer.aesthetic([v[i] for v, idx in zip(videos, aes_picks) for i in idx])  # None: no head
+    aes_frames = [v[i] for v, idx in zip(videos, aes_picks) for i in idx]
+    aes_raw = scorer.aesthetic(aes_frames)  # None: no head
+    reward_raw = {m: as_numpy(r.image_text_similarity(aes_frames, [original] * len(aes_frames))).reshape(-1)
+                  for m, r in (rewards or {}).items()}
     out, start, aes_start = [], 0, 0
     for k in range(n):
         emb = img[start:start + len(picks[k])]
@@ -125,11 +135,16 @@ def score_videos(scorer: Any, original: str, prompts: Sequence[str], videos: Seq
             scores["aesthetic"] = Score("aesthetic", float(np.mean(vals)),
                                         _prov(scorer, "aesthetic", **{**info, "frames_sampled": aes_picks[k]}),
                                         note="uncalibrated linear head")
+        for metric, values in reward_raw.items():
+            frames_info = {**info, "frames_sampled": aes_picks[k]}
+            scores[metric] = Score(metric, float(np.mean(values[aes_start:aes_start + len(aes_picks[k])])),
+                                   _prov(rewards[metric], metric, text="original", **_checkpoint(rewards[metric]),
+                                         **frames_info))
         aes_start += len(aes_picks[k])
         for s in scores.values():
             if s.random_weights and RANDOM_NOTE not in s.note:
                 s.note = (s.note + "; " if s.note else "") + RANDOM_NOTE
-        item = ImageScores(prompt=prompts[k], scores={m: scores[m] for m in METRICS})
+        item = ImageScores(prompt=prompts[k], scores={m: scores[m] for m in METRICS if m in scores})
         item.total = total(item.scores, weights)
         out.append(item)
     return out

@@ -120,10 +120,12 @@ def renderer(t2v: Any, video: VideoSettings):
     return render
 
 
-def scorer_fn(scorer: Any, weights: dict[str, float] | None = None, reward: RewardSettings | None = None):
+def scorer_fn(scorer: Any, weights: dict[str, float] | None = None, reward: RewardSettings | None = None,
+              rewards: dict[str, Any] | None = None):
+    """`rewards`: the profile's image reward models (workbench.t2i.service.reward_models), scored per frame."""
     def score(original: str, prompts: Sequence[str], videos: Sequence[Any]) -> list[Any]:
         return score_videos(scorer, original, prompts, [v.frames for v in videos], [v.provenance for v in videos],
-                            weights, reward)
+                            weights, reward, rewards=rewards)
 
     return score
 
