@@ -126,7 +126,7 @@ def build_gradio(ctx, session) -> None:
         for i in range(MAX_CANDIDATES):
             if i < len(view.slots):
                 s = view.slots[i]
-                out += [gr.update(visible=True), gr.update(value=s.text, label=s.title(i)), s.diff, s.flag]
+                out += [gr.update(visible=True), s.text, s.diff, s.caption]
             else:
                 out += [gr.update(visible=False), "", [], ""]
         return out + results_outputs(view.results)
@@ -147,7 +147,7 @@ def build_gradio(ctx, session) -> None:
             edited, rw = values[:MAX_CANDIDATES], values[MAX_CANDIDATES:]
             new_state, view, message = flows.regenerate(ctx, profile_name, state_value, slot, edited,
                                                         RewriterInputs.of(rw))
-            return [new_state, gr.update(value=view.text, label=view.title(slot)), view.diff, view.flag, message]
+            return [new_state, view.text, view.diff, view.caption, message]
 
         return do_regen
 

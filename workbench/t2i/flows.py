@@ -114,6 +114,11 @@ class SlotView:
     def title(self, index: int) -> str:
         return f"Candidate {index + 1}" + (f" · {self.facet}" if self.facet else "")
 
+    @property
+    def caption(self) -> str:
+        """The line under the candidate: its facet (when it was written for one), then the token-limit flag."""
+        return (f"**Facet: {self.facet}** · " if self.facet else "") + self.flag
+
 
 @dataclass
 class ResultsView:
