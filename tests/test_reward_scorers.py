@@ -307,3 +307,27 @@ def test_video_rewards_reuse_an_image_reward_per_frame(manager, make_spec):
     assert item.scores["hps"].value == pytest.approx(want, rel=1e-5)  # mean over 4 frames, original prompt
     assert item.scores["hps"].provenance.settings["frames_sampled"] == sample_indices(len(frames), AESTHETIC_FRAMES)
     assert "pickscore" not in item.scores and "hps" in item.total.note
+
+
+def test_weights_files_are_named_by_path_hub_file_or_https_only(tmp_path, monkeypatch):
+    from backends.sources import resolve_file
+
+    head = tmp_path / "head.pt"
+    torch.save({"weight": torch.zeros(1, 4), "bias": torch.zeros(1)}, str(head))
+    assert resolve_file(str(head)) == head
+    with pytest.raises(ValueError, match="must read hf:<org>/<repo>/<file>"):
+        resolve_file("hf:THUDM/ImageReward")
+    with pytest.raises(ValueError, match="https only"):
+        resolve_file("http://example.com/head.pth")
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE=1 forbids fetching it"):
+        resolve_file("https://github.com/LAION-AI/aesthetic-predictor/blob/main/sa_0_4_vit_l_14_linear.pth?raw=true")
+    cached = tmp_path / "cache" / "files"
+    cached.mkdir(parents=True)
+    import hashlib
+
+    url = "https://example.org/x/sa_head.pth?raw=true"
+    target = cached / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-sa_head.pth"
+    target.write_bytes(head.read_bytes())
+    assert resolve_file(url) == target  # fetched once, then read from the cache (its name without the query)
