@@ -112,3 +112,24 @@ def test_refine_further_keeps_the_picked_start_and_changes_one_facet_each(tiny_m
         old = {"lighting": "golden hour light", "composition": "85mm lens", "style": "oil painting"}[c.facet]
         assert old not in head
         assert c.provenance.settings["refine_further"] is True
+
+
+def test_eval_has_the_facet_row_and_a_refine_further_column(fake_ctx):
+    from workbench.t2i.evaluate import evaluate, heldout_prompts, table
+
+    assert heldout_prompts(2, offset=10) == heldout_prompts()[10:12]  # confirm on prompts not tuned on
+    with pytest.raises(ValueError, match="offset must be a whole number of at least 0"):
+        heldout_prompts(2, offset=-1)
+    rows = evaluate(fake_ctx, "fake", n=3, limit=2, offset=10,
+                    systems=("keyword baseline", "guarded refiner", "guarded refiner + adapter + facets"))
+    keyword, plain, faceted = rows
+    assert faceted.system == "guarded refiner + adapter + facets" and faceted.prompts == 2
+    assert faceted.facets_shown is not None and plain.facets_shown is None  # the plain row stays undirected
+    for row in rows:
+        assert row.further_diversity is not None and 0 <= row.further_diversity <= 2
+    assert [e["prompt"] for e in faceted.examples] == heldout_prompts(2, offset=10)
+    assert all(len(e["further"]) >= 2 for e in faceted.examples)
+    text = table(rows, 77)
+    assert "refine-further diversity ↑" in text and "| guarded refiner + adapter + facets |" in text
+    skipped = evaluate(fake_ctx, "fake", n=3, limit=1, systems=("keyword baseline",), further=False)
+    assert skipped[0].further_diversity is None and "| n/a |" in table(skipped, 77)
