@@ -8,7 +8,6 @@ over L2-normalised CLIP ViT-L/14 image embeddings, roughly a 1-10 scale) is read
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 from backends.base import Capabilities, ModelSpec, free_accelerator_memory, module_bytes
