@@ -8,26 +8,31 @@ over L2-normalised CLIP ViT-L/14 image embeddings, roughly a 1-10 scale) is read
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 from backends.base import Capabilities, ModelSpec, free_accelerator_memory, module_bytes
 from backends.devices import torch_dtype
-from backends.sources import resolve_source
+from backends.sources import resolve_file, resolve_source
+
+
+def read_tensors(ref: str) -> dict[str, Any]:
+    """A state dict from a weights file (see `resolve_file`): safetensors, or `torch.load(weights_only=True)`,
+    which refuses anything but tensors and plain containers (never an arbitrary pickle)."""
+    import torch
+
+    file = resolve_file(ref)
+    if file.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(file))
+    return torch.load(str(file), map_location="cpu", weights_only=True)
 
 
 def load_linear_head(path: str, in_features: int) -> Any:
     import torch
 
-    file = Path(path).expanduser()
-    if not file.exists():
-        raise FileNotFoundError(f"aesthetic head file '{file}' does not exist")
-    if file.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(file))
-    else:
-        state = torch.load(str(file), map_location="cpu", weights_only=True)  # no arbitrary pickle
+    file = resolve_file(path)
+    state = read_tensors(str(file))
     if "weight" not in state or tuple(state["weight"].shape) != (1, in_features):
         raise ValueError(
             f"aesthetic head '{file}' must hold a Linear({in_features}, 1) state dict; got keys {sorted(state)}"
@@ -38,6 +43,8 @@ def load_linear_head(path: str, in_features: int) -> Any:
 
 
 class ClipScorer:
+    default_processor: str | None = None  # a checkpoint whose processor lives elsewhere names it (PickScore)
+
     @classmethod
     def capabilities(cls, spec: ModelSpec) -> Capabilities:
         # tiny CLIPs come with a random head; hub models only when the profile names a head file
@@ -52,7 +59,7 @@ class ClipScorer:
 
     @classmethod
     def load(cls, spec: ModelSpec, *, device: str, dtype: str) -> "ClipScorer":
-        from transformers import AutoProcessor, CLIPModel
+        from transformers import AutoProcessor
 
         source = resolve_source(spec.model_id)
         random_weights = spec.random_weights
@@ -62,10 +69,12 @@ class ClipScorer:
 
             model, processor, head = tiny.build(source.location, source.params)
             random_weights = True
+            model = cls._tiny_model(spec, model)
         else:
             common = spec.hub_kwargs()
-            model = CLIPModel.from_pretrained(source.location, dtype=torch_dtype(dtype), **common)
-            processor = AutoProcessor.from_pretrained(spec.option("processor", source.location), **common)
+            model = cls._hub_model(spec, source.location, dtype)
+            processor = AutoProcessor.from_pretrained(
+                spec.option("processor", cls.default_processor or source.location), **common)
             if spec.option("aesthetic_head"):
                 head = load_linear_head(str(spec.option("aesthetic_head")), model.config.projection_dim)
         model.to(device=device, dtype=torch_dtype(dtype)).eval()
@@ -76,6 +85,17 @@ class ClipScorer:
                 for p in module.parameters():
                     p.requires_grad_(False)
         return cls(spec, device, dtype, model, processor, head, random_weights)
+
+    @classmethod
+    def _hub_model(cls, spec: ModelSpec, location: str, dtype: str) -> Any:
+        """The CLIPModel of a hub checkpoint (a subclass whose weights come in another format overrides this)."""
+        from transformers import CLIPModel
+
+        return CLIPModel.from_pretrained(location, dtype=torch_dtype(dtype), **spec.hub_kwargs())
+
+    @classmethod
+    def _tiny_model(cls, spec: ModelSpec, model: Any) -> Any:
+        return model
 
     def unload(self) -> None:
         self.model = self.head = None

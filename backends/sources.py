@@ -94,3 +94,48 @@ def _assemble(package: str) -> Path:
     module.assemble(output_path=str(partial), overwrite=True)  # verifies the package's checksum
     partial.replace(target)  # atomic: a crash never leaves a half-written file under the final name
     return target
+
+
+def resolve_file(ref: str) -> Path:
+    """A single weights file named in a profile (an aesthetic head, a reward model's checkpoint):
+    - a local path;
+    - "hf:<org>/<repo>/<path in the repo>" — a file of a Hugging Face hub repository (the hub cache);
+    - "https://..." — a file published outside the hub (LAION's aesthetic heads are on GitHub only), fetched once
+      into `cache_dir()/files/` and reused.
+    Reading it stays with the caller (tensors only: safetensors or `torch.load(weights_only=True)`)."""
+    ref = str(ref).strip()
+    if not ref:
+        raise ValueError("a weights file reference is empty")
+    if ref.startswith("hf:"):
+        parts = ref[3:].split("/", 2)
+        if len(parts) < 3 or not all(parts):
+            raise ValueError(f"'{ref}' must read hf:<org>/<repo>/<file>")
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(f"{parts[0]}/{parts[1]}", parts[2]))
+    if ref.startswith("https://"):
+        import hashlib
+        import urllib.request
+
+        from urllib.parse import urlparse
+
+        name = urlparse(ref).path.rstrip("/").rsplit("/", 1)[-1] or "file"
+        target = cache_dir() / "files" / f"{hashlib.sha256(ref.encode()).hexdigest()[:12]}-{name}"
+        if not target.exists():
+            if os.environ.get("HF_HUB_OFFLINE") == "1":
+                raise FileNotFoundError(f"'{ref}' is not in the cache ({target}) and HF_HUB_OFFLINE=1 forbids fetching it")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(target.suffix + ".part")
+            with urllib.request.urlopen(ref, timeout=60) as response, open(partial, "wb") as out:  # noqa: S310
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+            partial.replace(target)
+        return target
+    if ref.startswith("http://"):
+        raise ValueError(f"'{ref}': weights are fetched over https only")
+    path = Path(ref).expanduser()
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    if not path.exists():
+        raise FileNotFoundError(f"weights file '{ref}' does not exist")
+    return path

@@ -285,6 +285,28 @@ def tiny_clip(seed: int = 0, image_size: int = 32):
 
 
 @_isolated
+def tiny_blip_reward(seed: int = 0, image_size: int = 32):
+    """(BlipVisionModel, BlipTextModel with cross-attention, ImageReward's MLP head, image processor, tokenizer):
+    ImageReward's architecture classes at 2 layers, hidden 32, random weights."""
+    from transformers import BlipImageProcessor, BlipTextConfig, BlipTextModel, BlipVisionConfig, BlipVisionModel
+
+    from backends.image_reward import reward_head
+
+    tok = tiny_lm_tokenizer()
+    _seeded(seed)
+    vision = BlipVisionModel(BlipVisionConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                                              num_attention_heads=4, image_size=image_size, patch_size=8,
+                                              layer_norm_eps=1e-6))
+    text = BlipTextModel(BlipTextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                                        num_attention_heads=4, max_position_embeddings=64, encoder_hidden_size=32,
+                                        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                                        eos_token_id=tok.eos_token_id, sep_token_id=tok.eos_token_id),
+                         add_pooling_layer=False)
+    processor = BlipImageProcessor(size={"height": image_size, "width": image_size}, resample=3)
+    return vision.eval(), text.eval(), reward_head(32).eval(), processor, tok
+
+
+@_isolated
 def tiny_vit(seed: int = 0, image_size: int = 32, patch_size: int = 8, kind: str = "vit"):
     """(model, image processor): a 2-layer ViT (or DINOv2) with eager attention."""
     from transformers import Dinov2Config, Dinov2Model, ViTConfig, ViTImageProcessor, ViTModel
@@ -342,6 +364,7 @@ BUILDERS: dict[str, Any] = {
     "sd": tiny_sd_pipeline,
     "animatediff": tiny_animatediff_pipeline,
     "clip": tiny_clip,
+    "blip-reward": tiny_blip_reward,
     "vit": tiny_vit,
     "text-embedder": tiny_text_embedder,
 }

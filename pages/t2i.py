@@ -42,6 +42,7 @@ def build_gradio(ctx, session) -> None:
         c["prompt"] = gradio_field(T2IPage, "prompt", scale=3)
         with gr.Column(scale=1):
             rw.update(gradio_fields(RewriterInputs, "n", "diversity"))
+        rw.update(gradio_fields(RewriterInputs, "facets"))
     with gr.Accordion("Rewriter", open=False):
         rw["kind"] = gradio_field(RewriterInputs, "kind")
         with gr.Row():
@@ -110,7 +111,7 @@ def build_gradio(ctx, session) -> None:
                             gr.update(choices=view.picks, value=view.pick)]
         for i in range(MAX_CANDIDATES):
             s = view.slots[i] if i < len(view.slots) else None
-            shown += [gr.update(visible=True), s.text, s.diff, s.flag] if s else [gr.update(visible=False), "", [], ""]
+            shown += [gr.update(visible=True), s.text, s.diff, s.caption] if s else [gr.update(visible=False), "", [], ""]
         return shown + results_outputs(view.results)
 
     slot_outputs = [x for s in slots for x in (s["group"], s["text"], s["diff"], s["flag"])]
@@ -131,7 +132,7 @@ def build_gradio(ctx, session) -> None:
                 lambda results: results_outputs(results)[1:-1], tab=TAB)
     for i, s in enumerate(slots):
         gradio_bind(ctx, A.REGENERATE[i], s["regen"].click, c, [c["state"], s["text"], s["diff"], s["flag"], status],
-                    lambda out: [out[0], out[1].text, out[1].diff, out[1].flag, out[2]], **busy)
+                    lambda out: [out[0], out[1].text, out[1].diff, out[1].caption, out[2]], **busy)
         # typing in a candidate redraws its diff and flag: a view, not an action (no event per keystroke)
         gradio_view(s["text"].input, lambda p, st_, t: (lambda v: (v.diff, v.flag))(flows.edit(ctx, p, st_, t)),
                     [session.profile, c["state"], s["text"]], [s["diff"], s["flag"]])
@@ -174,6 +175,7 @@ def render_streamlit(ctx) -> None:
     with st.expander("Rewriter"):
         rw.update(streamlit_fields(RewriterInputs, TAB, ("kind", "base_url", "model", "adapter", "system_template",
                                                          "few_shot", "temperature")))
+    rw.update(streamlit_fields(RewriterInputs, TAB, ("facets",)))
     if st.button("Refine", key="t2i_refine", type="primary"):
         with st.spinner("Rewriting..."):
             accept(streamlit_run(ctx, A.REFINE, v, tab=TAB))
@@ -186,12 +188,12 @@ def render_streamlit(ctx) -> None:
     v["edited"] = [ss.get(f"t2i_cand_{i}", s.text) for i, s in enumerate(view.slots)]
     v["edited"] += [""] * (MAX_CANDIDATES - len(v["edited"]))
     for i, slot in enumerate(view.slots):
-        st.subheader(f"Candidate {i + 1}")
+        st.subheader(slot.title(i))
         text = st.text_area(f"Candidate {i + 1}", key=f"t2i_cand_{i}", label_visibility="collapsed")
         live = streamlit_view(flows.edit, ctx, profile_name, state, text)
         if live is not None:
             st.markdown("Diff: " + live.diff_markdown)
-            st.caption(live.flag)
+            st.caption(live.caption)
         if st.button(f"Regenerate {i + 1}", key=f"t2i_regen_{i}"):
             out = streamlit_run(ctx, A.REGENERATE[i], v, tab=TAB)
             if out is not None:

@@ -200,6 +200,9 @@ TINY_SPECS = {
     "diffusers-t2i": "tiny:sd",
     "diffusers-t2v": "tiny:animatediff",
     "clip-scorer": "tiny:clip",
+    "pickscore": "tiny:clip",
+    "hpsv2": "tiny:clip",
+    "image-reward": "tiny:blip-reward",
     "vit": "tiny:vit",
     "safety-head": "tiny:text-embedder",
     "guard-lm": "tiny:guard-lm",
@@ -263,7 +266,8 @@ def test_every_registered_backend_honours_the_protocols_it_declares(manager, ope
             picture = Image.new("RGB", (32, 32), (200, 10, 10))
             aesthetic = backend.aesthetic([picture])
             assert (aesthetic is not None) == caps.aesthetic
-            assert backend.text_token_limit() == 77
+            # ImageReward reads 35 BERT tokens, as its authors' code does; the CLIP family 77
+            assert backend.text_token_limit() == (35 if name == "image-reward" else 77)
         if "safety" in caps.kinds:
             results = backend.classify(["a cat on a sofa", "a pipe bomb"])
             assert len(results) == 2 and all(isinstance(r.safe, bool) for r in results)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.app_process import free_port
+from workbench.t2i.scoring import METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 N_SLOTS = 8
@@ -108,7 +109,7 @@ def test_tab_bad_input_and_baseline(client):
     with pytest.raises(AppError, match="seed must be between 0 and 4294967295"):
         client.predict("fake", *_texts(out), 1, 64, -1, 7.5, 1, 1, 1, 1, 1, api_name="/t2i_render")
     with pytest.raises(AppError, match="at least one metric weight must be above 0"):
-        client.predict("fake", *_texts(out), 1, 64, 0, 7.5, 0, 0, 0, 0, 0, api_name="/t2i_render")
+        client.predict("fake", *_texts(out), 1, 64, 0, 7.5, *([0] * len(METRICS)), api_name="/t2i_render")
 
 
 def _streamlit_page(root: str) -> None:
@@ -169,3 +170,15 @@ def test_rewriter_labels_map_to_roles(fake_ctx):
     assert choice.spec(fake_ctx.profiles["paper"]).model_id == "microsoft/Promptist"
     with pytest.raises(ValueError, match="profile 'fake' has no model for role 't2i_rewriter'"):
         service.refine(fake_ctx, "fake", "a cat", choice)
+
+
+def test_tab_facets_are_chosen_and_shown_per_candidate(client):
+    out = client.predict(*_refine_args("a lighthouse at dusk"), ["lighting", "style", "detail"],
+                         api_name="/t2i_refine")
+    status, captions = out[0], [out[4 + SLOT * i + 2] for i in range(3)]
+    assert "Facets, one per candidate:" in status
+    assert all(c.startswith("**Facet: ") for c in captions)
+    assert {c.split("**Facet: ")[1].split("**")[0] for c in captions} <= {"lighting", "style / medium",
+                                                                       "subject detail"}
+    plain = client.predict(*_refine_args("a lighthouse at dusk"), [], api_name="/t2i_refine")
+    assert "Facets" not in plain[0] and not plain[4 + 2].startswith("**Facet")

@@ -78,4 +78,4 @@ def test_weighted_total_is_beside_and_skips_missing_metrics():
     with pytest.raises(ValueError, match="at least one metric weight"):
         check_weights({"intent": 0.0})
     with pytest.raises(ValueError, match="unknown metric"):
-        check_weights({"pickscore": 1.0})
+        check_weights({"musiq": 1.0})

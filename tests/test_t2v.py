@@ -180,7 +180,9 @@ def test_rewards_score_all_frames_in_one_batched_call_with_provenance():
         for m in ("align_original", "align_refined", "temporal", "dynamic"):
             assert a.scores[m].value == pytest.approx(b.scores[m].value, abs=1e-5)
     first = out[1]
-    assert list(first.scores) == list(METRICS)
+    from workbench.t2i.scoring import REWARD_ROLES
+
+    assert list(first.scores) == [m for m in METRICS if m not in REWARD_ROLES]  # no reward model named: not shown
     prov = first.scores["align_original"].provenance
     assert prov.settings["frames_sampled"] == [0, 2, 4, 7, 9, 11] and prov.settings["video_seed"] == 3
     assert prov.settings["text"] == "original" and prov.versions and prov.random_weights

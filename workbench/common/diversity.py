@@ -21,12 +21,14 @@ def _unit(vectors: Any) -> Any:
 
 
 def mmr_select(query: Any, candidates: Any, k: int, diversity: float = 0.5,
-               fixed: Any | None = None) -> list[int]:
+               fixed: Any | None = None, groups: Sequence[Any] | None = None) -> list[int]:
     """Indices of `k` candidates chosen greedily by MMR.
 
     score(c) = (1 - diversity) * cos(c, query) - diversity * max cos(c, s) over chosen (and `fixed`) s.
     diversity 0 is pure relevance; 1 is pure novelty. `fixed` holds vectors already shown to the user (the
-    other candidates when one is regenerated), which count as chosen but are never returned.
+    other candidates when one is regenerated), which count as chosen but are never returned. `groups` (one label
+    per candidate, e.g. its facet) makes MMR pick among groups: a candidate whose group is already chosen waits
+    until every group with candidates left has one.
     """
     import numpy as np
 
@@ -40,10 +42,14 @@ def mmr_select(query: Any, candidates: Any, k: int, diversity: float = 0.5,
     relevance = cands @ q
     chosen: list[int] = []
     reference = [] if fixed is None else list(_unit(fixed))
+    if groups is not None and len(groups) != n:
+        raise ValueError(f"groups must give one label per candidate, got {len(groups)} for {n}")
     while len(chosen) < k:
         best, best_score = -1, -np.inf
+        used = {groups[i] for i in chosen} if groups is not None else set()
+        fresh = groups is not None and any(groups[i] not in used for i in range(n) if i not in chosen)
         for i in range(n):
-            if i in chosen:
+            if i in chosen or (fresh and groups[i] in used):
                 continue
             redundancy = max((float(cands[i] @ r) for r in reference), default=0.0)
             score = (1.0 - diversity) * relevance[i] - diversity * redundancy

@@ -17,6 +17,7 @@ from backends.base import GenerationSettings
 from workbench.types import Provenance
 from workbench.common.diversity import DiversityReport, mmr_select, pairwise_diversity
 from workbench.common.guard import GateResult, fit_to_window, quality_gate
+from workbench.common import facets as wfacets
 from workbench.text import escape_markdown
 from workbench.common.inputs import MAX_POOL, check_count, check_fraction, check_prompt
 
@@ -123,16 +124,17 @@ class Candidate:
     provenance: Provenance
     relevance: float | None = None  # embedding cosine with the prompt that was refined
     finish_reason: str = "stop"
+    facet: str | None = None  # the facet it was steered to (assets/t2i_facets.yaml); None: undirected
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "source": self.source, "relevance": self.relevance,
-                "finish_reason": self.finish_reason, "provenance": self.provenance.to_dict()}
+                "finish_reason": self.finish_reason, "facet": self.facet, "provenance": self.provenance.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Candidate":
         prov = Provenance(**{k: v for k, v in data["provenance"].items()})
         return cls(text=data["text"], source=data["source"], provenance=prov, relevance=data.get("relevance"),
-                   finish_reason=data.get("finish_reason", "stop"))
+                   finish_reason=data.get("finish_reason", "stop"), facet=data.get("facet"))
 
 
 @dataclass
@@ -151,6 +153,10 @@ class RefineSettings:
     no_repeat_ngram_size: int = 0  # the gate already drops repeats; 3 cut useful "of a", "in the" pairs
     window_margin: float = 1.3  # rewriter tokens generated per encoder token of the window (then fitted back)
     max_words: int = 0  # guarded: keep whole phrases up to this many words (0: the window alone limits length)
+    # one facet per candidate (assets/t2i_facets.yaml; () = undirected): measured in the README's eval table
+    facets: tuple[str, ...] = ()
+    facet_steering: str = "prefix"  # how a candidate is steered: prefix, instruction, examples (joined by '+')
+    further_keep_words: int = 12  # refine-further: words of the picked prompt (whole phrases) each candidate keeps
 
     def check(self) -> "RefineSettings":
         check_count(self.n, "n")
@@ -165,6 +171,12 @@ class RefineSettings:
                 self.max_words == 0 or 8 <= self.max_words <= 200):
             raise ValueError(f"max_words must be 0 (no limit) or a whole number between 8 and 200, got "
                              f"{self.max_words!r}")
+        self.facets = wfacets.check_facets(self.facets)
+        wfacets.check_steering(self.facet_steering)
+        if isinstance(self.further_keep_words, bool) or not isinstance(self.further_keep_words, int) or not (
+                1 <= self.further_keep_words <= 200):
+            raise ValueError(f"further_keep_words must be a whole number between 1 and 200, got "
+                             f"{self.further_keep_words!r}")
         self.generation().check()
         return self
 
@@ -260,30 +272,99 @@ def apply_prompt_template(template: str, prompt: str) -> str:
     return template.replace("{query}", prompt)
 
 
-def _sample(chat: Any, conversation: Any, settings: RefineSettings, count: int, seed: int, exclude: set[str],
-            window: Any = None) -> tuple[list[tuple[str, Any]], int, int]:
-    """(distinct parsed rewrites with their Generation, how many came back empty, how many were shortened to fit
-    the encoder's window) from one batched call."""
-    gens = chat.generate([conversation], settings.generation(num_return_sequences=count, seed=seed,
-                                                             max_new_tokens=settings.budget(window)))[0]
-    out: list[tuple[str, Any]] = []
+@dataclass
+class _Request:
+    """One conversation to sample from: with `prefix`, the answer was started for the model (facet steering),
+    and each rewrite is the prefix plus what the model wrote on."""
+
+    conversation: Any
+    prefix: str = ""
+    facet: str | None = None
+
+
+def _join(prefix: str, text: str) -> str:
+    if not prefix:
+        return text
+    if not text:
+        return prefix
+    return prefix + ("" if text[0] in ",.;:!" else " ") + text
+
+
+def _sample(chat: Any, requests: Sequence[_Request], settings: RefineSettings, count: int, seed: int,
+            exclude: set[str], window: Any = None) -> tuple[list[tuple[str, Any, str | None]], int, int]:
+    """(distinct parsed rewrites with their Generation and facet, how many came back empty, how many were
+    shortened to fit the encoder's window) from one batched call: `count` samples per request."""
+    gens_per = chat.generate([r.conversation for r in requests],
+                             settings.generation(num_return_sequences=count, seed=seed,
+                                                 max_new_tokens=settings.budget(window)))
+    out: list[tuple[str, Any, str | None]] = []
     empty = fitted = 0
-    for gen in gens:
-        text = parse_candidate(gen.text)
-        if settings.guard and text:
-            shorter = fit_to_window(text, window, cut_by_length=gen.finish_reason == "length",
-                                    max_words=settings.max_words)
-            fitted += shorter != text
-            text = shorter
-        key = normalise(text)
-        if not key:
-            empty += 1
-            continue
-        if key in exclude:
-            continue
-        exclude.add(key)
-        out.append((text, gen))
+    for request, gens in zip(requests, gens_per):
+        for gen in gens:
+            text = parse_candidate(_join(request.prefix, gen.text))
+            if settings.guard and text:
+                shorter = fit_to_window(text, window, cut_by_length=gen.finish_reason == "length",
+                                        max_words=settings.max_words)
+                fitted += shorter != text
+                text = shorter
+            key = normalise(text)
+            if not key or (request.prefix and key == normalise(request.prefix)):
+                empty += 1
+                continue
+            if key in exclude:
+                continue
+            exclude.add(key)
+            out.append((text, gen, request.facet))
     return out, empty, fitted
+
+
+def retrieve_facet_examples(embedder: Any, prompt: str, facet: str, k: int, pairs_path: str | Path = PAIRS_FILE,
+                            exclude_ids: frozenset[str] | set[str] = frozenset()) -> list[tuple[Pair, float]]:
+    """The `k` nearest pairs whose fine prompt carries `facet` (by its vocabulary), nearest first; the nearest
+    pairs of any facet fill up when too few carry it."""
+    near = retrieve_examples(embedder, prompt, min(8, max(k, 1) * 4) if k else 0, pairs_path, exclude_ids)
+    carrying = [(p, s) for p, s in near if facet in wfacets.facets_present(p.fine)]
+    rest = [(p, s) for p, s in near if (p, s) not in carrying]
+    return (carrying + rest)[:k]
+
+
+def facet_requests(chat: Any, embedder: Any, prompt: str, settings: RefineSettings, system_template: str,
+                   retrieved: Sequence[Pair], facets: Sequence[str], seed: int, further: bool = False,
+                   pairs_path: str | Path = PAIRS_FILE,
+                   exclude_ids: frozenset[str] | set[str] = frozenset()) -> tuple[list[_Request], list[str], str]:
+    """One request per facet, steered as `settings.facet_steering` says: "prefix" starts the answer with the head
+    and one of the facet's openers (only where the backend lets us write the start of its answer: a white-box
+    model; elsewhere the instruction steers instead, and a note says so); "instruction" adds the facet's
+    instruction to the system template; "examples" retrieves few-shot pairs that carry the facet. In a
+    refine-further (`further`), the head is the picked prompt without that facet's phrases, so each candidate
+    changes or adds a different facet of it."""
+    steering = set(wfacets.check_steering(settings.facet_steering))
+    notes: list[str] = []
+    if "prefix" in steering and "white_box" not in chat.capabilities.kinds:
+        steering = (steering - {"prefix"}) | {"instruction"}
+        notes.append(f"the rewriter '{chat.spec.model_id}' cannot be given the start of its answer, so each facet "
+                     f"is asked for by instruction instead")
+    table = wfacets.load_facets()
+    requests = []
+    for j, name in enumerate(facets):
+        facet = table[name]
+        examples = list(retrieved)
+        if "examples" in steering:
+            examples = [p for p, _ in retrieve_facet_examples(embedder, prompt, name, settings.few_shot, pairs_path,
+                                                              exclude_ids)]
+        template = system_template
+        if "instruction" in steering:
+            template = (system_template.rstrip() + " " + facet.instruction).strip()
+        conversation = _conversation(chat, prompt, template, examples)
+        prefix = ""
+        if "prefix" in steering:
+            head = wfacets.without_facet(prompt, name, settings.further_keep_words) if further else prompt
+            prefix = wfacets.steer_prefix(head, facet, seed + j)
+            text = chat.format_chat(conversation)
+            plain = isinstance(conversation, str)  # a plain rewriter (Promptist): its prompt text goes on
+            conversation = text + (" " if plain and not text.endswith((" ", "\n")) else "") + prefix
+        requests.append(_Request(conversation, prefix, name))
+    return requests, notes, "+".join(s for s in wfacets.STEERING if s in steering)
 
 
 @dataclass
@@ -299,19 +380,22 @@ class _Pool:
     unsafe: list[Any] = field(default_factory=list)  # SafetyVerdicts of rewrites dropped unseen (never shown)
     safe: dict[str, Any] = field(default_factory=dict)  # rewrite -> its SafetyVerdict (for the provenance)
     screened: int = 0
+    facet_of: dict[str, str | None] = field(default_factory=dict)  # each rewrite's facet (None: undirected)
 
-    def add(self, embedder: Any, prompt: str, got: list[tuple[str, Any]], settings: RefineSettings,
+    def add(self, embedder: Any, prompt: str, got: list[tuple[str, Any, str | None]], settings: RefineSettings,
             safety: Any = None) -> None:
         """Screen `got` with `safety` (texts -> SafetyVerdicts) first: an unsafe rewrite is dropped before the
         gate, so it never reaches the candidates, the pool, the notes or the fallback."""
         if got and safety is not None:
-            verdicts = safety([t for t, _ in got])
+            verdicts = safety([g[0] for g in got])
             self.screened += len(got)
             self.unsafe += [v for v in verdicts if not v.safe]
-            self.safe.update({t: v for (t, _), v in zip(got, verdicts) if v.safe})
+            self.safe.update({g[0]: v for g, v in zip(got, verdicts) if v.safe})
             got = [g for g, v in zip(got, verdicts) if v.safe]
         if not got:
             return
+        self.facet_of.update({t: f for t, _, f in got})
+        got = [(t, g) for t, g, _ in got]
         head = [prompt] if self.query is None else []
         vectors = embedder.embed(head + [t for t, _ in got]).vectors
         if head:
@@ -374,12 +458,15 @@ def rewriter_name(spec: Any) -> str:
 def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSettings | None = None,
                       system_template: str = DEFAULT_SYSTEM_TEMPLATE,
                       pairs_path: str | Path = PAIRS_FILE, window: Any = None,
-                      exclude_ids: frozenset[str] | set[str] = frozenset(), safety: Any = None) -> RefineResult:
+                      exclude_ids: frozenset[str] | set[str] = frozenset(), safety: Any = None,
+                      further: bool = False) -> RefineResult:
     """N fine-grained rewrites of `prompt`: retrieve few-shot pairs, over-generate `settings.pool` rewrites in
     one batched generate call (budgeted by the image encoder's `window` when guarded), fit each to the window at
     a phrase boundary, drop empty answers, duplicates, copies of the prompt, rewrites `safety` (texts ->
     SafetyVerdicts, workbench.safety) marks unsafe, and (guarded) rewrites that fail the quality gate
-    (workbench.common.guard), keep N by MMR."""
+    (workbench.common.guard), keep N by MMR. With `settings.facets`, each facet is asked for in its own
+    conversation (see `facet_requests`) and MMR picks among facets; `further` marks a refine-further of a picked
+    prompt (each candidate keeps its head and changes or adds one facet)."""
     settings = with_rewriter_defaults((settings or RefineSettings()).check(), chat.spec)
     prompt = check_prompt(prompt)
     if not isinstance(system_template, str):
@@ -389,12 +476,26 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     notes: list[str] = []
     seen = {normalise(prompt)}
     pool = _Pool()
+    facets = settings.facets
+    steered = ""
     for attempt in range(3):  # top up when the model repeats itself, answers with nothing, or fails the gate
         need = settings.pool - len(pool.passed) if attempt == 0 else settings.n - len(pool.passed)
         if need <= 0:
             break
-        got, empty, fitted = _sample(chat, conversation, settings, min(MAX_POOL, max(need, settings.n)),
-                                     settings.seed + attempt * 7919, seen, window)
+        seed = settings.seed + attempt * 7919
+        if facets:
+            # each facet gets its share of the pool; a top-up asks again for the facets still missing
+            have = {pool.facet_of.get(t) for t, _, _ in pool.passed}
+            wanted = [f for f in facets if f not in have] or list(facets) if attempt else list(facets)
+            requests, steer_notes, steered = facet_requests(chat, embedder, prompt, settings, system_template,
+                                                            [p for p, _ in retrieved], wanted, seed, further,
+                                                            pairs_path, exclude_ids)
+            if attempt == 0:
+                notes += steer_notes
+            count = max(1, math.ceil(max(need, settings.n) / len(wanted)))
+        else:
+            requests, count = [_Request(conversation)], min(MAX_POOL, max(need, settings.n))
+        got, empty, fitted = _sample(chat, requests, settings, count, seed, seen, window)
         pool.empty += empty
         pool.fitted += fitted
         pool.add(embedder, prompt, got, settings, safety)
@@ -417,11 +518,18 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
                      f"change the seed)")
     texts = [t for t, _, _ in passed]
     vectors = pool.stacked(passed)
-    chosen = mmr_select(pool.query, vectors, min(settings.n, len(texts)), settings.diversity)
+    groups = [pool.facet_of.get(t) for t in texts] if facets else None
+    chosen = mmr_select(pool.query, vectors, min(settings.n, len(texts)), settings.diversity, groups=groups)
+    if facets:
+        missing = [f for f in facets[:settings.n] if f not in {groups[i] for i in chosen}]
+        if missing and len(facets) <= settings.n:
+            notes.append(f"no usable rewrite for the facet(s) {', '.join(missing)}: their rewrites failed the "
+                         f"quality gate")
     candidates = []
     budget = settings.budget(window)
     for i in chosen:
         text, gen, rel = passed[i]
+        facet = pool.facet_of.get(text)
         prov = gen.provenance
         prov = Provenance(**{**vars(prov), "settings": {**prov.settings, "system_template": system_template,
                                                          "few_shot_ids": [p.id for p, _ in retrieved],
@@ -429,9 +537,12 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
                                                          "guard": settings.guard,
                                                          "intent_floor": settings.intent_floor,
                                                          "window": getattr(window, "limit", None),
-                                                         **_safety_provenance(pool, text)}})
+                                                         **_safety_provenance(pool, text),
+                                                         "facet": facet,
+                                                         "facet_steering": steered if facet else None,
+                                                         "refine_further": further}})
         candidates.append(Candidate(text=text, source="llm", provenance=prov, relevance=rel,
-                                    finish_reason=gen.finish_reason))
+                                    finish_reason=gen.finish_reason, facet=facet))
         if gen.finish_reason == "length" and not settings.guard:
             notes.append(f"candidate {len(candidates)} hit the {budget}-token limit and may be cut short")
     return RefineResult(
@@ -443,7 +554,8 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
                   "window": getattr(window, "limit", None), "dropped_by_gate": len(pool.dropped),
                   "dropped_unsafe": len(pool.unsafe),
                   "safety": pool.unsafe[0].source if pool.unsafe else
-                  next((v.source for v in pool.safe.values()), None)}, notes=notes,
+                  next((v.source for v in pool.safe.values()), None),
+                  "refine_further": further}, notes=notes,
     )
 
 
@@ -468,7 +580,7 @@ def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str],
     seen = {normalise(prompt)} | {normalise(o) for o in others if o.strip()}
     pool = _Pool()
     for attempt in range(3):
-        got, _, _ = _sample(chat, conversation, settings, 4, settings.seed + attempt * 7919, seen, window)
+        got, _, _ = _sample(chat, [_Request(conversation)], settings, 4, settings.seed + attempt * 7919, seen, window)
         pool.add(embedder, prompt, got, settings, safety)
         if pool.passed:
             break

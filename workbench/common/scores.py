@@ -75,7 +75,7 @@ def check_weights(weights: dict[str, float] | None, metrics: dict[str, str],
     return {k: float(v) for k, v in weights.items()}
 
 
-def _scale_note(factor: float | None) -> str:
+def scale_text(factor: float | None) -> str:
     if factor is None:
         return ""
     return " /10" if factor == 0.1 else f" x{factor:g}"
@@ -91,7 +91,7 @@ def weighted_total(scores: dict[str, Score], weights: dict[str, float] | None, m
     if not used:
         return Score("total", None, None, note="no weighted metric is available")
     value = sum(w * scores[m].value * scale.get(m, 1.0) for m, w in used.items()) / sum(used.values())
-    parts = ", ".join(f"{w:g}x{m}" + _scale_note(scale.get(m)) for m, w in used.items())
+    parts = ", ".join(f"{w:g}x{m}" + scale_text(scale.get(m)) for m, w in used.items())
     random = any(scores[m].random_weights for m in used)
     prov = Provenance(model_id="weighted-total", backend=source, random_weights=random,
                       settings={"weights": weights, "used": list(used), "formula": "sum(w*v)/sum(w)"})

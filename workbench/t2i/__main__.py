@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--n", type=int, default=4, help="candidates per prompt")
     e.add_argument("--limit", type=int, default=None, help="evaluate the first K held-out prompts only")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--offset", type=int, default=0, help="skip the first K held-out prompts (confirm on others)")
+    e.add_argument("--no-further", action="store_true", help="skip the refine-further round (its diversity column)")
     e.add_argument("--systems", default="", help="comma list of rows to run (default: all)")
     e.add_argument("--json", default="", help="also write the rows (with example candidates) to this file")
     e.add_argument("--adapter", default="", help="the adapter row's LoRA folder (default: the shipped adapter)")
@@ -126,9 +128,10 @@ def _eval(args: argparse.Namespace) -> int:
     extra = {"adapter_dir": Path(args.adapter)} if args.adapter else {}
     rows = evaluate(ctx, ctx.default_profile, n=args.n, limit=args.limit, seed=args.seed, systems=systems,
                     progress=lambda text: print(text, file=sys.stderr, flush=True),
-                    overrides=parse_overrides(args.set), **extra)
+                    overrides=parse_overrides(args.set), offset=args.offset, further=not args.no_further, **extra)
     window = prompt_window(ctx, ctx.default_profile)
-    print(f"profile {ctx.default_profile}, {rows[0].prompts if rows else 0} held-out prompts, N={args.n}, "
+    print(f"profile {ctx.default_profile}, {rows[0].prompts if rows else 0} held-out prompts from #{args.offset + 1}, "
+          f"N={args.n}, "
           f"seed {args.seed}" + (f", guarded rows with {args.set}" if args.set else ""))
     print(table(rows, getattr(window, "limit", None)))
     if args.json:

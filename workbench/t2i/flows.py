@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from workbench.common import diff as wdiff
+from workbench.common import facets as wfacets
 from workbench.common.inputs import MAX_CANDIDATES
 from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
 from workbench.t2i.forms import REWRITER_LABELS, RenderInputs, RewriterInputs  # noqa: F401  (re-exported)
@@ -28,6 +29,15 @@ class SlotView:
     diff: list[tuple[str, str | None]]
     diff_markdown: str
     flag: str
+    facet: str = ""  # the facet it was written for ("" when undirected or edited)
+
+    def title(self, index: int) -> str:
+        return f"Candidate {index + 1}" + (f" · {self.facet}" if self.facet else "")
+
+    @property
+    def caption(self) -> str:
+        """The line under the candidate: its facet (when it was written for one), then the token-limit flag."""
+        return (f"**Facet: {self.facet}** · " if self.facet else "") + self.flag
 
 
 @dataclass
@@ -77,6 +87,11 @@ def _session(state: dict | None, action: str, edited: Sequence[str] | None = Non
 def refine_summary(result: Any) -> str:
     lines = [f"**{len(result.candidates)} candidate(s)** chosen by MMR from {len(result.pool)} distinct rewrites "
              f"(rewriter `{result.settings.get('rewriter')}`). Text {result.diversity.describe()}."]
+    facets = [facet_label({"facet": c.facet}) for c in result.candidates if c.facet]
+    if facets:
+        further = " (each keeps the picked prompt's start and changes or adds one facet)" if \
+            result.settings.get("refine_further") else ""
+        lines.append(f"Facets, one per candidate{further}: " + ", ".join(facets) + ".")
     if any(c.provenance.random_weights for c in result.candidates):
         lines.append(f"⚠️ rewriter: **{RANDOM_NOTE}**.")
     lines += [f"⚠️ {escape_markdown(note)}" for note in result.notes]
@@ -98,16 +113,24 @@ def token_flags(ctx: Any, profile_name: str, texts: Sequence[str]) -> list[str]:
         return [f"token limit not checked: {exc}"] * len(texts)
 
 
-def slot_view(session: RefinementSession, text: str, flag: str) -> SlotView:
+def facet_label(info: dict | None) -> str:
+    name = (info or {}).get("facet")
+    facets = wfacets.load_facets()
+    return facets[name].label if name in facets else ""
+
+
+def slot_view(session: RefinementSession, text: str, flag: str, facet: str = "") -> SlotView:
     pieces = wdiff.word_diff(session.round().prompt, text)
-    return SlotView(text=text, diff=wdiff.highlighted(pieces), diff_markdown=wdiff.to_markdown(pieces), flag=flag)
+    return SlotView(text=text, diff=wdiff.highlighted(pieces), diff_markdown=wdiff.to_markdown(pieces), flag=flag,
+                    facet=facet)
 
 
 def session_view(ctx: Any, profile_name: str, session: RefinementSession, status: str,
                  render_status: str = "") -> T2IView:
     rnd = session.round()
     flags = token_flags(ctx, profile_name, rnd.candidates)
-    slots = [slot_view(session, text, flags[i]) for i, text in enumerate(rnd.candidates)]
+    info = list(rnd.candidate_info) + [{}] * (len(rnd.candidates) - len(rnd.candidate_info))
+    slots = [slot_view(session, text, flags[i], facet_label(info[i])) for i, text in enumerate(rnd.candidates)]
     picks = [(f"{i + 1}: {t[:60]}", i + 1) for i, t in enumerate(rnd.candidates)]
     return T2IView(status=status, tree=session.tree_markdown(), rounds=session.round_choices(),
                    current_round=session.current, picks=picks, slots=slots, render_status=render_status)
@@ -138,7 +161,7 @@ def refine_further(ctx: Any, profile_name: str, state: dict | None, pick: Any, e
     index = _whole(pick, "pick") - 1
     picked = session.pick(index)
     rewriter, settings, template = rewriter_inputs.parse()
-    result = service.refine(ctx, profile_name, picked, rewriter, settings, template)
+    result = service.refine(ctx, profile_name, picked, rewriter, settings, template, further=True)
     session.refine_further(index, [c.to_dict() for c in result.candidates],
                            rewriter.describe(ctx.profile(profile_name)))
     return session.to_dict(), session_view(ctx, profile_name, session, refine_summary(result))
@@ -180,7 +203,7 @@ def regenerate(ctx: Any, profile_name: str, state: dict | None, slot: int, edite
         rnd.candidate_info.append(info)
     if slot < len(rnd.scores):
         rnd.scores[slot] = {}  # the old image's scores no longer belong to this text
-    view = slot_view(session, cand.text, token_flags(ctx, profile_name, [cand.text])[0])
+    view = slot_view(session, cand.text, token_flags(ctx, profile_name, [cand.text])[0], facet_label(info))
     return session.to_dict(), view, f"Candidate {slot + 1} regenerated."
 
 

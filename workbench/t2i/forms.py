@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.common import facets as wfacets
 from workbench.forms import Widget, group_form, input_field, input_group
 from workbench.common.inputs import MAX_CANDIDATES
 from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
@@ -57,6 +58,11 @@ class RewriterInputs:
     few_shot: Any = input_field(3, "Few-shot examples (retrieved)", "slider", low=0, high=8, step=1, whole=True)
     temperature: Any = input_field(0.9, "Temperature", "slider", low=0.1, high=2.0, step=0.05)
     seed: Any = input_field(0, "Rewriter seed", "number", low=0, high=2**31 - 1, whole=True)
+    # facet-directed candidates (assets/t2i_facets.yaml): none ticked by default, the refiner's default
+    # (undirected; the README's eval says why facets are not the offline default yet)
+    facets: list = input_field(list(RefineSettings().facets), "Facets: each candidate emphasises one (none ticked: "
+                               "undirected rewrites)", "multi", elem_id="t2i-facets",
+                               choices=tuple((f.label, name) for name, f in wfacets.load_facets().items()))
 
     @classmethod
     def of(cls, values) -> "RewriterInputs":
@@ -75,7 +81,8 @@ class RewriterInputs:
                                   model=self.model or "", adapter=adapter).check()
         settings = RefineSettings(n=_whole(self.n, "n"), diversity=float(self.diversity),
                                   few_shot=_whole(self.few_shot, "few-shot examples"),
-                                  temperature=float(self.temperature), seed=_whole(self.seed, "seed")).check()
+                                  temperature=float(self.temperature), seed=_whole(self.seed, "seed"),
+                                  facets=wfacets.check_facets(list(self.facets or ()))).check()
         return rewriter, settings, self.system_template or DEFAULT_SYSTEM_TEMPLATE
 
 

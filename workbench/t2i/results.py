@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from workbench.t2i.scoring import METRICS, RANDOM_NOTE, format_value
+from workbench.t2i.scoring import METRICS, RANDOM_NOTE, format_value, metrics_present, scale_factor, scale_note
 from workbench.storage import export_folder
 
 SORT_KEYS = ("candidate order", "weighted total", *METRICS)
@@ -61,33 +61,35 @@ def grid(rendered: Any, sort_by: str = "candidate order") -> list[tuple[Any, str
 
 def table(rendered: Any, sort_by: str = "candidate order") -> tuple[list[str], list[list[Any]]]:
     """(columns, rows): one row per image, one column per metric, the weighted total beside them."""
-    columns = ["image", *METRICS, "weighted total", "prompt"]
     items = _items(rendered)
+    shown = metrics_present([i["scores"] for i in items])
+    columns = ["image", *shown, "weighted total", "prompt"]
     rows = []
     for pos in [0, *order(rendered, sort_by)]:
         item = items[pos]
-        rows.append([item["label"], *[format_value(_value(item, m)) for m in METRICS],
+        rows.append([item["label"], *[format_value(_value(item, m)) for m in shown],
                      format_value(_value(item, "weighted total")), item["prompt"]])
     return columns, rows
 
 
 def chart(rendered: Any) -> Any:
-    """Grouped bars: every metric (the aesthetic divided by 10, as in the total) for the original and each
-    candidate, so a candidate that wins one metric and loses another is visible at once."""
+    """Grouped bars: every metric the profile has (each scaled as in the total, its scale in its name) for the
+    original and each candidate, so a candidate that wins one metric and loses another is visible at once."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    names = [f"{m} /10" if m == "aesthetic" else m for m in METRICS] + ["weighted total"]
+    shown = metrics_present([i["scores"] for i in _items(rendered)])
+    names = [m + scale_note(m) for m in shown] + ["weighted total"]
     for item in _items(rendered):
         values = []
-        for m in [*METRICS, "weighted total"]:
+        for m in [*shown, "weighted total"]:
             v = _value(item, m)
-            values.append(None if v is None else (v / 10 if m == "aesthetic" else v))
+            values.append(None if v is None else v * scale_factor(m))
         fig.add_bar(name=item["label"], x=names, y=values,
                     hovertext=[item["prompt"][:120]] * len(names), hoverinfo="text+y")
     random = any(i["provenance"].random_weights for i in _items(rendered))
     title = "Every metric per image" + (f" ({RANDOM_NOTE})" if random else "")
-    fig.update_layout(barmode="group", title=title, yaxis_title="score (aesthetic /10)", height=360,
+    fig.update_layout(barmode="group", title=title, yaxis_title="score (scaled as named)", height=360,
                       margin=dict(l=40, r=10, t=50, b=40), legend_title_text="image")
     return fig
 

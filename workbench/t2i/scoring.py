@@ -12,6 +12,9 @@ from workbench.common import scores as shared
 from workbench.common.scores import (  # noqa: F401  (the tab's names for the shared score types)
     RANDOM_NOTE, ImageScores, Score, as_numpy, format_value, score_markdown, score_rows,
 )
+from workbench.common.reward_models import (  # noqa: F401  (REWARD_ROLES: the tab's name for it)
+    REWARD_METRICS, REWARD_ROLES, REWARD_SCALE, checkpoint_info,
+)
 from workbench.types import Provenance
 
 METRICS: dict[str, str] = {
@@ -20,12 +23,29 @@ METRICS: dict[str, str] = {
     "aesthetic": "LAION linear aesthetic head on the CLIP image embedding (~1-10)",
     "intent": "intent preservation: embedding cosine of refined vs original prompt",
     "image_diversity": "mean CLIP-image cosine distance to the other images of this round",
+    **REWARD_METRICS,
 }
 
+
 DEFAULT_WEIGHTS = {"align_original": 1.0, "align_refined": 0.5, "aesthetic": 0.5, "intent": 1.0,
-                   "image_diversity": 0.25}
-# The total divides the aesthetic by 10 so that every metric lives on a comparable 0-1-ish range.
-_SCALE = {"aesthetic": 0.1}
+                   "image_diversity": 0.25, "pickscore": 0.5, "image_reward": 0.5, "hps": 0.5}
+# The total (and the chart) scale each metric onto a comparable 0-1-ish range: the aesthetic (~1-10) by 1/10,
+# PickScore (~15-25) by 1/20, ImageReward (~-2..2) by 1/4.
+_SCALE = {"aesthetic": 0.1, **REWARD_SCALE}
+
+
+def scale_note(metric: str) -> str:
+    """How a metric is scaled in the total and the chart ("" when it is not), e.g. " /10"."""
+    return shared.scale_text(_SCALE.get(metric))
+
+
+def scale_factor(metric: str) -> float:
+    return _SCALE.get(metric, 1.0)
+
+
+def metrics_present(items: Sequence["ImageScores"]) -> list[str]:
+    """The metrics these scores hold, in METRICS order: what the panel, table and chart show for a profile."""
+    return [m for m in METRICS if any(m in item.scores for item in items)]
 
 
 def _prov(backend: Any, metric: str, **settings: Any) -> Provenance:
@@ -47,9 +67,12 @@ def weighted_total(scores: dict[str, Score], weights: dict[str, float] | None = 
 
 def score_images(scorer: Any, embedder: Any, original: str, prompts: Sequence[str], images: Sequence[Any],
                  image_provenance: Sequence[Provenance | None] | None = None,
-                 weights: dict[str, float] | None = None) -> list[ImageScores]:
+                 weights: dict[str, float] | None = None,
+                 rewards: dict[str, Any] | None = None) -> list[ImageScores]:
     """Scores for each image i rendered from prompts[i]. `original` is the user's own prompt (the root of the
-    session), so intent is always measured against what the user asked for."""
+    session), so intent is always measured against what the user asked for. `rewards` maps a metric of
+    REWARD_ROLES to the profile's reward model (an image_text backend whose similarity is its score), each scored
+    with the original prompt; metrics the profile has no model for are left out, not shown as zero."""
     import numpy as np
 
     if len(prompts) != len(images):
@@ -69,6 +92,12 @@ def score_images(scorer: Any, embedder: Any, original: str, prompts: Sequence[st
     img_emb = as_numpy(img_emb)
     img_emb = img_emb / np.maximum(np.linalg.norm(img_emb, axis=1, keepdims=True), 1e-12)
     dist = 1.0 - img_emb @ img_emb.T
+    rewards = dict(rewards or {})
+    unknown = set(rewards) - set(REWARD_ROLES)
+    if unknown:
+        raise ValueError(f"rewards must be among {', '.join(REWARD_ROLES)}, got {sorted(unknown)}")
+    reward_values = {m: as_numpy(r.image_text_similarity(list(images), [original] * n)).reshape(-1)
+                     for m, r in rewards.items()}
     out = []
     for i in range(n):
         src = image_provenance[i]
@@ -89,6 +118,10 @@ def score_images(scorer: Any, embedder: Any, original: str, prompts: Sequence[st
                                       _prov(scorer, "image_diversity", images_in_round=n, **image_info))
                                 if n > 1 else Score("image_diversity", None, None, note="needs two or more images")),
         }
+        for metric, values in reward_values.items():
+            reward = rewards[metric]
+            scores[metric] = Score(metric, float(values[i]),
+                                   _prov(reward, metric, text="original", **_checkpoint(reward), **image_info))
         for s in scores.values():
             if s.random_weights and RANDOM_NOTE not in s.note:
                 s.note = (s.note + "; " if s.note else "") + RANDOM_NOTE
@@ -96,6 +129,9 @@ def score_images(scorer: Any, embedder: Any, original: str, prompts: Sequence[st
         item.total = weighted_total(scores, weights)
         out.append(item)
     return out
+
+
+_checkpoint = checkpoint_info
 
 
 def round_image_diversity(scorer: Any, images: Sequence[Any]) -> float | None:
@@ -112,8 +148,9 @@ def round_image_diversity(scorer: Any, images: Sequence[Any]) -> float | None:
 def score_table(items: Sequence[ImageScores]) -> list[list[Any]]:
     """Rows for a table: one per image, one column per metric, the total last."""
     rows = []
+    shown = metrics_present(items)
     for i, item in enumerate(items):
-        rows.append([i, *[item.scores[m].label() if m in item.scores else "" for m in METRICS],
+        rows.append([i, *[item.scores[m].label() if m in item.scores else "" for m in shown],
                      item.total.label() if item.total else ""])
     return rows
 

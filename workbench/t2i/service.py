@@ -12,6 +12,7 @@ from workbench.t2i.baseline import BASELINE_ID, keyword_candidates
 from workbench.common.diversity import pairwise_diversity
 from workbench.common.choice import MODEL_KINDS, ModelChoice
 from workbench.common.inputs import check_prompt
+from workbench.common.reward_models import reward_models  # noqa: F401  (re-exported for the tab)
 from workbench.models import ManagedModel
 from workbench.safety import check_texts, checker, refuse_unsafe, screen
 from workbench.common.refiner import (
@@ -52,7 +53,9 @@ def _embedder(ctx: Any, profile_name: str | None) -> ManagedModel:
 
 def refine(ctx: Any, profile_name: str | None, prompt: str, rewriter: RewriterChoice | None = None,
            settings: RefineSettings | None = None, system_template: str = DEFAULT_SYSTEM_TEMPLATE,
-           pairs_path: str | Path = PAIRS_FILE) -> RefineResult:
+           pairs_path: str | Path = PAIRS_FILE, further: bool = False) -> RefineResult:
+    """Candidates for `prompt`; `further`: a refine-further of a picked candidate (with facets, each new candidate
+    keeps its start and changes or adds one facet)."""
     rewriter = (rewriter or RewriterChoice()).check()
     settings = (settings or RefineSettings()).check()
     prompt = check_prompt(prompt)
@@ -74,7 +77,8 @@ def refine(ctx: Any, profile_name: str | None, prompt: str, rewriter: RewriterCh
                             notes=[n for n in [screened.note()] if n])
     chat = ManagedModel(ctx.manager, rewriter.spec(profile))
     return refine_candidates(chat, embedder, prompt, settings, system_template, pairs_path,
-                             window=prompt_window(ctx, profile_name), safety=checker(ctx, profile_name))
+                             window=prompt_window(ctx, profile_name), safety=checker(ctx, profile_name),
+                             further=further)
 
 
 def regenerate(ctx: Any, profile_name: str | None, prompt: str, others: Sequence[str],
@@ -145,7 +149,7 @@ class RenderResult:
 
 def render_and_score(t2i: Any, scorer: Any, embedder: Any, original: str, candidates: Sequence[str],
                      image_settings: ImageSettings, weights: dict[str, float] | None = None,
-                     job: Any = None) -> RenderResult:
+                     job: Any = None, rewards: dict[str, Any] | None = None) -> RenderResult:
     """Render the original prompt, then each candidate, from the same seed, then score them. With a `job`,
     progress names the image and the denoising step, and a cancel stops at the next step: the images that
     finished are scored and returned (`stopped` says so); the model is released either way."""
@@ -186,8 +190,9 @@ def render_and_score(t2i: Any, scorer: Any, embedder: Any, original: str, candid
     if not stopped:  # after a cancel the job stays cancelled: score what finished without asking again
         job.update("score", 0, 1, f"{len(images)} images")
     scores = score_images(scorer, embedder, original, done, [r.image for r in images],
-                          [r.provenance for r in images], weights)
-    orig_scores = score_images(scorer, embedder, original, [original], [orig.image], [orig.provenance], weights)[0]
+                          [r.provenance for r in images], weights, rewards=rewards)
+    orig_scores = score_images(scorer, embedder, original, [original], [orig.image], [orig.provenance], weights,
+                               rewards=rewards)[0]
     warnings = []
     if any(r.provenance.random_weights for r in results):
         warnings.append(f"images: {RANDOM_NOTE} (the image model has random weights)")
@@ -219,4 +224,7 @@ def render_round(ctx: Any, profile_name: str | None, original: str, candidates: 
     cost.check_render_cost(profile, t2i_spec.model_id, len(candidates) + 1, image_settings.steps,
                            image_settings.width, image_settings.height)
     return render_and_score(ManagedModel(ctx.manager, t2i_spec), ManagedModel(ctx.manager, profile.spec("image_text")),
-                            _embedder(ctx, profile_name), original, candidates, image_settings, weights, job=job)
+                            _embedder(ctx, profile_name), original, candidates, image_settings, weights, job=job,
+                            rewards=reward_models(ctx, profile_name))
+
+

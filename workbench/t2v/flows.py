@@ -24,6 +24,7 @@ from workbench.common.inputs import check_count, check_prompt
 from workbench.common.scores import RANDOM_NOTE, check_weights, score_markdown
 from workbench.t2v.service import RewriterChoice
 from workbench.common.session import RefinementSession, Round
+from workbench.common.reward_models import reward_models
 from workbench.t2v import service
 from workbench.t2v.evolve import VIDEO_HINT, LIMITS, Candidate, EvolveResult, EvolveSettings, evolve_prompts
 from workbench.t2v.media import save_gif, save_mp4, save_provenance
@@ -202,7 +203,9 @@ def chart(result: EvolveResult | None) -> Any:
             vals = [((c.scores.get("scores") or {}).get(metric) or {}).get("value") for c in group]
             vals = [v * SCALE.get(metric, 1.0) for v in vals if v is not None]
             ys.append(sum(vals) / len(vals) if vals else None)
-        name = metric + (" (x0.1)" if metric in SCALE else "")
+        if all(y is None for y in ys) and metric not in ("aesthetic",):  # a reward model this profile lacks
+            continue
+        name = metric + (f" (x{SCALE[metric]:g})" if metric in SCALE else "")
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=name))
     best, best_line = float("-inf"), []
     for group in groups:
@@ -362,7 +365,8 @@ def evolve(ctx: Any, profile_name: str | None, state: dict | None, prompt: Any, 
 
     job.listen(keep)
     result = evolve_prompts(prompt, propose, service.renderer(t2v, video),
-                            service.scorer_fn(scorer, weights, RewardSettings(), safety=safety), settings, job,
+                            service.scorer_fn(scorer, weights, RewardSettings(), safety=safety,
+                                              rewards=reward_models(ctx, profile_name)), settings, job,
                             safety=safety)
     if propose.unsafe:  # dropped inside the rewriter, before MMR chose the proposals
         result.notes.append(propose.note())
@@ -543,7 +547,8 @@ def render_final(ctx: Any, profile_name: str | None, state: dict | None, text: A
 
     results = t2v.generate([original, chosen], video, on_step=on_step)
     job.update("score", 1, 1, "final videos")
-    scores = service.scorer_fn(scorer, state.get("weights"), safety=safety)(original, [original, chosen], results)
+    scores = service.scorer_fn(scorer, state.get("weights"), safety=safety,
+                               rewards=reward_models(ctx, profile_name))(original, [original, chosen], results)
     run_dir = _run_dir(state)
     stem = run_dir / "final" / f"seed{video.seed}-{uuid.uuid4().hex[:6]}"
     original_mp4 = save_mp4(results[0].frames, f"{stem}-original.mp4", video.fps)

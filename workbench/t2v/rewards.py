@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from workbench.types import Provenance
 from workbench.common.scores import RANDOM_NOTE, ImageScores, Score, as_numpy, check_weights, weighted_total
+from workbench.common.reward_models import REWARD_METRICS, REWARD_ROLES, REWARD_SCALE, checkpoint_info
 
 METRICS: dict[str, str] = {
     "align_original": "text-video alignment with the ORIGINAL prompt: mean CLIP frame-text cosine over sampled frames",
@@ -20,13 +21,15 @@ METRICS: dict[str, str] = {
     "aesthetic": "LAION linear aesthetic head, mean over 4 evenly spaced frames (~1-10)",
     "safety": "1 = the prompt passes the safety check (the profile's safety role + the keyword rule, "
               "workbench/safety), 0 = flagged",
+    # the image reward models a profile names (PickScore, ImageReward, HPSv2.1), per frame, mean over 4 frames
+    **{m: REWARD_METRICS[m] + ", mean over 4 evenly spaced frames" for m in REWARD_ROLES},
 }
 # Prompt-A-Video's filter weights VQ+TC+FC+1.1*DD+1.3*TVA+0.8*AES: alignment weighs most. Alignment with the
 # refined prompt is shown but not counted by default (a rewrite could praise itself); safety is a gate, not a
 # weight: a flagged candidate is never chosen as best nor as a DPO "chosen".
 DEFAULT_WEIGHTS: dict[str, float] = {"align_original": 1.3, "align_refined": 0.0, "temporal": 1.0, "dynamic": 1.1,
-                                     "aesthetic": 0.8, "safety": 0.0}
-SCALE = {"aesthetic": 0.1}  # the aesthetic lives on ~1-10; the others on 0-1
+                                     "aesthetic": 0.8, "safety": 0.0, "pickscore": 0.5, "image_reward": 0.5, "hps": 0.5}
+SCALE = {"aesthetic": 0.1, **{m: REWARD_SCALE[m] for m in REWARD_ROLES if m in REWARD_SCALE}}  # onto ~0-1
 AESTHETIC_FRAMES = 4
 
 
@@ -70,11 +73,14 @@ def _unit(x: Any) -> Any:
 def score_videos(scorer: Any, original: str, prompts: Sequence[str], videos: Sequence[Sequence[Any]],
                  video_provenance: Sequence[Provenance | None] | None = None,
                  weights: dict[str, float] | None = None, settings: RewardSettings | None = None,
-                 batched: bool = True, safety: Any = None) -> list[ImageScores]:
+                 batched: bool = True, safety: Any = None,
+                 rewards: dict[str, Any] | None = None) -> list[ImageScores]:
     """Scores for video i (its frames) rendered from prompts[i]; `original` is the user's own prompt.
     `batched=False` embeds one frame per call (the benchmark's baseline). `safety` (texts -> SafetyVerdicts,
     `workbench.safety.checker(ctx, profile)`) judges the safety flag; without it the keyword rule alone does, and
-    its provenance says so."""
+    its provenance says so. `rewards`: the profile's image reward models by metric
+    (workbench.common.reward_models.reward_models), each scoring the aesthetic's 4 frames with the original prompt,
+    as Prompt-A-Video scores MPS and aesthetic over 4 frames; absent ones are left out."""
     from workbench.safety import check_texts
 
     import numpy as np
@@ -99,7 +105,10 @@ def score_videos(scorer: Any, original: str, prompts: Sequence[str], videos: Seq
     texts = list(dict.fromkeys([original, *prompts]))
     txt = dict(zip(texts, _unit(scorer.text_embeddings(texts))))
     aes_picks = [sample_indices(len(v), AESTHETIC_FRAMES) for v in videos]
-    aes_raw = scorer.aesthetic([v[i] for v, idx in zip(videos, aes_picks) for i in idx])  # None: no head
+    aes_frames = [v[i] for v, idx in zip(videos, aes_picks) for i in idx]
+    aes_raw = scorer.aesthetic(aes_frames)  # None: no head
+    reward_raw = {m: as_numpy(r.image_text_similarity(aes_frames, [original] * len(aes_frames))).reshape(-1)
+                  for m, r in (rewards or {}).items()}
     out, start, aes_start = [], 0, 0
     for k in range(n):
         emb = img[start:start + len(picks[k])]
@@ -131,11 +140,16 @@ def score_videos(scorer: Any, original: str, prompts: Sequence[str], videos: Seq
             scores["aesthetic"] = Score("aesthetic", float(np.mean(vals)),
                                         _prov(scorer, "aesthetic", **{**info, "frames_sampled": aes_picks[k]}),
                                         note="uncalibrated linear head")
+        for metric, values in reward_raw.items():
+            frames_info = {**info, "frames_sampled": aes_picks[k]}
+            scores[metric] = Score(metric, float(np.mean(values[aes_start:aes_start + len(aes_picks[k])])),
+                                   _prov(rewards[metric], metric, text="original", **checkpoint_info(rewards[metric]),
+                                         **frames_info))
         aes_start += len(aes_picks[k])
         for s in scores.values():
             if s.random_weights and RANDOM_NOTE not in s.note:
                 s.note = (s.note + "; " if s.note else "") + RANDOM_NOTE
-        item = ImageScores(prompt=prompts[k], scores={m: scores[m] for m in METRICS})
+        item = ImageScores(prompt=prompts[k], scores={m: scores[m] for m in METRICS if m in scores})
         item.total = total(item.scores, weights)
         out.append(item)
     return out

@@ -169,11 +169,12 @@ def renderer(t2v: Any, video: VideoSettings):
 
 
 def scorer_fn(scorer: Any, weights: dict[str, float] | None = None, reward: RewardSettings | None = None,
-              safety: Any = None):
-    """`safety`: texts -> SafetyVerdicts (workbench.safety.checker): the rewards' safety flag uses the role."""
+              safety: Any = None, rewards: dict[str, Any] | None = None):
+    """`safety`: texts -> SafetyVerdicts (workbench.safety.checker): the rewards' safety flag uses the role;
+    `rewards`: the profile's image reward models, scored per frame."""
     def score(original: str, prompts: Sequence[str], videos: Sequence[Any]) -> list[Any]:
         return score_videos(scorer, original, prompts, [v.frames for v in videos], [v.provenance for v in videos],
-                            weights, reward, safety=safety)
+                            weights, reward, safety=safety, rewards=rewards)
 
     return score
 

@@ -1,0 +1,135 @@
+"""Facet-directed candidates: the facet table (data), labelling phrases by facet, MMR among facets, steering by a
+started answer on a white-box model (and by instruction where the answer cannot be started), and a refine-further
+that keeps the picked prompt's start and changes one facet per candidate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.models import ManagedModel
+from workbench.common import facets as wf
+from workbench.t2i.diversity import mmr_select
+from workbench.t2i.evaluate import parse_overrides
+from workbench.t2i.refiner import RefineSettings, refine_candidates
+
+
+def test_facet_table_is_data_with_five_facets():
+    table = wf.load_facets()
+    assert list(table) == ["lighting", "composition", "style", "setting", "detail"]
+    assert [f.label for f in table.values()] == ["lighting", "composition / camera", "style / medium",
+                                                 "setting / mood", "subject detail"]
+    for facet in table.values():
+        assert len(facet.openers) >= 5 and facet.instruction.endswith(".")
+        assert facet.opener(3) == facet.opener(3) and facet.opener(3) in facet.openers
+    with pytest.raises(ValueError, match=r"unknown facet\(s\) \['colour'\]; known: lighting, composition"):
+        RefineSettings(facets=("lighting", "colour")).check()
+    with pytest.raises(ValueError, match="lists a facet twice"):
+        RefineSettings(facets=("style", "style")).check()
+    with pytest.raises(ValueError, match="facet_steering must be one or more of prefix, instruction, examples"):
+        RefineSettings(facet_steering="prefix+magic").check()
+    assert parse_overrides("facets=lighting+style,facet_steering=prefix+examples") == {
+        "facets": ("lighting", "style"), "facet_steering": "prefix+examples"}
+
+
+@pytest.mark.parametrize("phrase, facet", [
+    ("golden hour light", "lighting"), ("soft window-frame shadows", "lighting"),
+    ("85mm lens", "composition"), ("shallow depth of field", "composition"),
+    ("oil painting, visible brushstrokes", "style"), ("35mm film photograph", "style"),
+    ("in a misty forest", "setting"), ("quiet nocturnal atmosphere", "setting"),
+    ("thick rust-orange fur", "detail"), ("weathered wooden hull", "detail"),
+    ("a red fox", None),
+])
+def test_phrases_are_labelled_by_facet_vocabulary(phrase, facet):
+    assert wf.phrase_facet(phrase) == facet
+
+
+def test_facets_present_and_without_facet_keep_the_subject():
+    text = "a red fox, golden hour light, 85mm lens, in a misty forest, oil painting"
+    assert wf.facets_present(text) == ["lighting", "composition", "setting", "style"]
+    assert wf.without_facet(text, "lighting", 30) == "a red fox, 85mm lens, in a misty forest, oil painting"
+    assert wf.without_facet(text, "style", 8) == "a red fox, golden hour light, 85mm lens"  # whole phrases, 8 words
+    assert wf.steer_prefix("a red fox, ", wf.load_facets()["style"], 0).startswith("a red fox, ")
+
+
+def test_mmr_with_groups_picks_one_per_group_first():
+    query = np.array([1.0, 0.0, 0.0])
+    # two near-copies of group a are the most relevant; groups make MMR take b and c before a second a
+    cands = np.array([[1.0, 0.01, 0], [1.0, 0.02, 0], [0.8, 0.6, 0], [0.8, 0, 0.6]])
+    groups = ["a", "a", "b", "c"]
+    chosen = mmr_select(query, cands, 3, 0.0, groups=groups)
+    assert sorted(groups[i] for i in chosen) == ["a", "b", "c"]
+    assert sorted(mmr_select(query, cands, 3, 0.0)[:2]) == [0, 1]  # without groups: the near-copies first
+    assert len(mmr_select(query, cands, 4, 0.0, groups=groups)) == 4  # more than the groups: repeats allowed after
+    with pytest.raises(ValueError, match="one label per candidate"):
+        mmr_select(query, cands, 2, 0.5, groups=["a"])
+
+
+@pytest.fixture()
+def tiny_models(manager, make_spec):
+    return (ManagedModel(manager, make_spec("chat", "transformers-lm", "tiny:causal-lm")),
+            ManagedModel(manager, make_spec("embeddings", "sentence-embeddings", "tiny:text-embedder")))
+
+
+def test_each_candidate_starts_with_its_facet_on_a_white_box_model(tiny_models):
+    chat, embedder = tiny_models
+    facets = ("lighting", "composition", "style", "setting")
+    settings = RefineSettings(n=4, max_new_tokens=10, few_shot=1, guard=False, facets=facets)
+    result = refine_candidates(chat, embedder, "a cat on a sofa", settings)
+    table = wf.load_facets()
+    assert sorted(c.facet for c in result.candidates) == sorted(facets)  # MMR picked among facets
+    for c in result.candidates:
+        opener = table[c.facet].opener(settings.seed + facets.index(c.facet))
+        assert c.text.startswith(f"a cat on a sofa, {opener}"), (c.facet, c.text)
+        assert c.provenance.settings["facet"] == c.facet and c.provenance.settings["facet_steering"] == "prefix"
+        assert c.to_dict()["facet"] == c.facet
+    assert not any("instruction instead" in n for n in result.notes)
+
+
+def test_a_rewriter_that_cannot_be_given_its_start_is_steered_by_instruction(manager, make_spec):
+    chat = ManagedModel(manager, make_spec("chat", "fake-chat", "fake/chat"))
+    embedder = ManagedModel(manager, make_spec("embeddings", "fake-embeddings", "fake/embeddings"))
+    result = refine_candidates(chat, embedder, "a lighthouse at dusk",
+                               RefineSettings(n=3, facets=("lighting", "style", "detail")))
+    assert any("cannot be given the start of its answer, so each facet is asked for by instruction" in n
+               for n in result.notes)
+    # the fake model ignores instructions, so its rewrites may repeat across facets; each still records its facet
+    assert {c.facet for c in result.candidates} <= {"detail", "lighting", "style"}
+    assert all(c.provenance.settings["facet_steering"] == "instruction" for c in result.candidates)
+
+
+def test_refine_further_keeps_the_picked_start_and_changes_one_facet_each(tiny_models):
+    chat, embedder = tiny_models
+    picked = "a red fox, golden hour light, 85mm lens, in a misty forest, oil painting"
+    facets = ("lighting", "composition", "style")
+    settings = RefineSettings(n=3, max_new_tokens=10, few_shot=1, guard=False, facets=facets, further_keep_words=30)
+    result = refine_candidates(chat, embedder, picked, settings, further=True)
+    assert result.settings["refine_further"] is True
+    for c in result.candidates:
+        head = wf.without_facet(picked, c.facet, 30)
+        assert c.text.startswith(head + ", "), (c.facet, c.text)
+        # the facet's old phrase is gone from the kept start (it is the one that changes)
+        old = {"lighting": "golden hour light", "composition": "85mm lens", "style": "oil painting"}[c.facet]
+        assert old not in head
+        assert c.provenance.settings["refine_further"] is True
+
+
+def test_eval_has_the_facet_row_and_a_refine_further_column(fake_ctx):
+    from workbench.t2i.evaluate import evaluate, heldout_prompts, table
+
+    assert heldout_prompts(2, offset=10) == heldout_prompts()[10:12]  # confirm on prompts not tuned on
+    with pytest.raises(ValueError, match="offset must be a whole number of at least 0"):
+        heldout_prompts(2, offset=-1)
+    rows = evaluate(fake_ctx, "fake", n=3, limit=2, offset=10,
+                    systems=("keyword baseline", "guarded refiner", "guarded refiner + adapter + facets"))
+    keyword, plain, faceted = rows
+    assert faceted.system == "guarded refiner + adapter + facets" and faceted.prompts == 2
+    assert faceted.facets_shown is not None and plain.facets_shown is None  # the plain row stays undirected
+    for row in rows:
+        assert row.further_diversity is not None and 0 <= row.further_diversity <= 2
+    assert [e["prompt"] for e in faceted.examples] == heldout_prompts(2, offset=10)
+    assert all(len(e["further"]) >= 2 for e in faceted.examples)
+    text = table(rows, 77)
+    assert "refine-further diversity ↑" in text and "| guarded refiner + adapter + facets |" in text
+    skipped = evaluate(fake_ctx, "fake", n=3, limit=1, systems=("keyword baseline",), further=False)
+    assert skipped[0].further_diversity is None and "| n/a |" in table(skipped, 77)
