@@ -9,9 +9,9 @@ import pytest
 
 from workbench.models import ManagedModel
 from workbench.common import facets as wf
-from workbench.t2i.diversity import mmr_select
+from workbench.common.diversity import mmr_select
 from workbench.t2i.evaluate import parse_overrides
-from workbench.t2i.refiner import RefineSettings, refine_candidates
+from workbench.common.refiner import RefineSettings, refine_candidates
 
 
 def test_facet_table_is_data_with_five_facets():

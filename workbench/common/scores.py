@@ -76,9 +76,10 @@ def check_weights(weights: dict[str, float] | None, metrics: dict[str, str],
 
 
 def scale_text(factor: float | None) -> str:
+    """How a metric is scaled in a total: " /10" for 0.1, " /20" for 0.05, else " x<factor>"."""
     if factor is None:
         return ""
-    return " /10" if factor == 0.1 else f" x{factor:g}"
+    return f" /{1 / factor:g}" if 1 / factor == round(1 / factor) else f" x{factor:g}"
 
 
 def weighted_total(scores: dict[str, Score], weights: dict[str, float] | None, metrics: dict[str, str],
