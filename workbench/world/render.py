@@ -20,7 +20,7 @@ MIN_FRAMES, MAX_FRAMES = 2, 64
 PASTEL_WHITE = 0.45  # share of white mixed into every pixel by the pastel style
 CONTRAST = 1.7  # gain about the image's mean grey of the high-contrast style
 SHADOW_OFFSET, SHADOW_DARKEN = 0.035, 0.55  # image fraction down-right, darkening at the shadow's core
-GLOW_STRENGTH = 0.85
+GLOW_STRENGTH = 1.0
 
 
 def _check(size, frames=None):
@@ -183,8 +183,9 @@ def render_frame(scene: Scene, size: int = 64, t: float = 0.0, vocab: Vocabulary
         glow_rgb = np.zeros((hs, hs, 3), np.float32)
         glow_a = np.zeros((hs, hs), np.float32)
         for o, cov, alpha in zip(scene.objects, covs, states):
-            g = _blur(cov * alpha, 0.045 * hs) * GLOW_STRENGTH
-            c = 0.4 * np.array(v.colours[o.colour], np.float32) + 0.6
+            grown = Image.fromarray((cov * alpha * 255).astype(np.uint8)).filter(ImageFilter.MaxFilter(4 * ss + 1))
+            g = _blur(np.asarray(grown, np.float32) / 255.0, 0.035 * hs) * GLOW_STRENGTH
+            c = 0.2 * np.array(v.colours[o.colour], np.float32) + 0.8  # a light halo tinted by the object
             glow_rgb = np.where((g > glow_a)[..., None], c, glow_rgb)
             glow_a = np.maximum(glow_a, g)
         outside = (glow_a * (1 - union))[..., None]
