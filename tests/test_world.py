@@ -260,3 +260,11 @@ def test_the_sample_command_writes_images_videos_and_captions(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli_main(["sample", "--n", "0", "--out", str(tmp_path)])
     assert "n must be an integer in [1, 10000]" in capsys.readouterr().err
+
+
+def test_a_vocabulary_whose_large_objects_overflow_a_cell_is_refused(tmp_path):
+    from workbench.world.vocabulary import VOCAB_PATH
+    bad = tmp_path / "vocabulary.yaml"
+    bad.write_text(VOCAB_PATH.read_text().replace("large: 0.145", "large: 0.3"))
+    with pytest.raises(ValueError, match="sizes must stay below 1/6"):
+        load_vocabulary(str(bad))

@@ -154,7 +154,8 @@ def _blur(a: np.ndarray, radius: float) -> np.ndarray:
 
 
 def render_frame(scene: Scene, size: int = 64, t: float = 0.0, vocab: Vocabulary | None = None):
-    """(RGB uint8 array of size x size x 3, list of boolean size x size masks, one per object) at progress t."""
+    """(RGB uint8 array of size x size x 3, list of boolean size x size masks, one per object) at progress t.
+    A mask is the object's shape whatever its opacity (a fading object keeps its mask)."""
     _check(size)
     if not 0.0 <= t <= 1.0:
         raise ValueError(f"t must be in [0, 1], got {t!r}")

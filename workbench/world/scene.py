@@ -5,7 +5,7 @@ the same structure (the round trip tests/test_world.py checks over hundreds of s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 

@@ -43,6 +43,12 @@ def load_vocabulary(path: str | None = None) -> Vocabulary:
     text = p.read_text(encoding="utf-8")
     d = yaml.safe_load(text)
     m = d["motions"]
+    if max(d["sizes"].values()) >= 1 / 6:
+        raise ValueError(f"{p}: sizes must stay below 1/6 of the image so an object fits its grid cell")
+    if sorted(tuple(c) for c in d["positions"].values()) != [(c, r) for c in range(3) for r in range(3)]:
+        raise ValueError(f"{p}: positions must name each cell of the 3x3 grid once")
+    if any(not 0 <= x <= 1 for rgb in d["colours"].values() for x in rgb):
+        raise ValueError(f"{p}: colour channels must lie in [0, 1]")
     return Vocabulary(
         shapes=tuple(d["shapes"]), colours={k: tuple(v) for k, v in d["colours"].items()},
         sizes=dict(d["sizes"]), positions={k: tuple(v) for k, v in d["positions"].items()},
