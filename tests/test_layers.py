@@ -26,6 +26,7 @@ def test_import_contracts_hold():
     assert "Tab packages are independent of each other KEPT" in out.stdout
     assert "Tabs use backends.base types only KEPT" in out.stdout
     assert "The common module imports no tab KEPT" in out.stdout
+    assert "The world generator imports no tab and no backend KEPT" in out.stdout
 
 
 def test_a_wrong_way_import_is_caught(tmp_path):
@@ -88,3 +89,8 @@ def test_the_core_asks_capabilities_instead_of_probing_backends():
             if re.search(r"\bhasattr\(", line):
                 offenders.append(f"{path.relative_to(ROOT)}:{lineno}: {line.strip()}")
     assert offenders == []
+
+
+def test_the_world_importing_a_tab_is_caught(tmp_path):
+    out = _lint_copy(tmp_path, "workbench/world/render.py", "import workbench.t2i.service  # wrong")
+    assert "The world generator imports no tab and no backend BROKEN" in out
