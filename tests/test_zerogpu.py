@@ -82,9 +82,9 @@ from workbench.models import ModelLoadError, ModelManager
 real_load = ModelManager._load
 
 
-def load(self, spec):
+def load(self, spec, key=None):
     events.append(["load", spec.key, spaces.inside()])
-    backend = real_load(self, spec)
+    backend = real_load(self, spec, key)
     instrument(self, spec, backend)
     return backend
 
