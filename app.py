@@ -129,10 +129,12 @@ def server_app(mounts: dict[str, object]):
 
     from pages._serving import cache_static_routes
 
-    # not named `app`: `streamlit run app.py` looks for an ASGI object named `app` anywhere in this file and, finding
-    # one, would try to serve the file as a web-server module instead of running the Streamlit front end
-    server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    for path in sorted(mounts, key=lambda p: (p == "/", -len(p))):
+    # FastAPI(...) is never assigned to a name in this file: `streamlit run app.py` reads the file's syntax for a
+    # name bound to a FastAPI/Starlette call and, finding one, serves that instead of the Streamlit front end
+    paths = sorted(mounts, key=lambda p: (p == "/", -len(p)))
+    server = gr.mount_gradio_app(FastAPI(docs_url=None, redoc_url=None, openapi_url=None), mounts[paths[0]],
+                                 path=paths[0], show_error=True)
+    for path in paths[1:]:
         server = gr.mount_gradio_app(server, mounts[path], path=path, show_error=True)
     return cache_static_routes(server, mounts)
 

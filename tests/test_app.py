@@ -84,3 +84,13 @@ def test_profile_banner_marks_random_weight_roles(fake_ctx):
     warned = text.split("meaningful** for: ", 1)[1].split(". ", 1)[0].split(", ")
     # the tabs' random roles; not `vit`, which no tab runs (Prompt-CAM runs on the trained `promptcam` backbone)
     assert warned == ["t2i", "t2v", "image_text"]
+
+
+def test_streamlit_sees_no_asgi_app_in_app_py():
+    """`streamlit run app.py` serves a FastAPI/Starlette object it finds bound to a name in the file instead of the
+    Streamlit front end (it exited with 'Attribute "app" not found'); app.py binds none."""
+    from pathlib import Path
+
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    assert discover_asgi_app(Path(__file__).resolve().parent.parent / "app.py").is_asgi_app is False
