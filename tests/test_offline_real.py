@@ -56,8 +56,11 @@ def test_every_offline_role_loads_from_the_models_tab(offline_ctx):
         assert record["state"] == "loaded"
         expected_random = any(role in ("t2i", "t2v", "image_text", "vit") for role in record["roles"])
         assert (record["weights"] == mt.RANDOM_BADGE) == expected_random, record["role"]
-    # one row per base model: SmolLM2 serves chat and the T2I rewriter's adapter, Gemma the behaviour-shift pair
+    # one row per base model: SmolLM2 serves chat and the T2I and T2V rewriters' adapters, Gemma the behaviour-shift
+    # pair
     by_roles = {r["role"]: r for r in records}
-    assert by_roles["chat, t2i_rewriter"]["adapter"].startswith("smollm2-135m-t2i-rewriter-lora for t2i_rewriter (loaded")
+    smollm2 = by_roles["chat, t2i_rewriter, t2v_rewriter"]["adapter"]
+    assert smollm2.startswith("smollm2-135m-t2i-rewriter-lora for t2i_rewriter (loaded")
+    assert "smollm2-135m-t2v-rewriter-lora for t2v_rewriter (loaded" in smollm2
     assert by_roles["lm_base, lm_instruct"]["adapter"].startswith("gemma3-270m-instruct-lora for lm_instruct (loaded")
     assert len(offline_ctx.manager.loaded_bases()) == len(records)
