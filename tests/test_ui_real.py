@@ -86,7 +86,8 @@ def test_t2v_principles_keep_a_safe_ideas_words_and_refuse_an_unsafe_one(real_cl
     assert "Refused" not in principles, principles[:500]
     rewrite = (chosen or principles).lower()
     assert "dog" in rewrite and "beach" in rewrite, rewrite[:500]
-    # The refusal of an unsafe idea; with the safety role (issue 21) this is the role's verdict.
-    unsafe = real_client.predict("offline", "a gory massacre", 0.5, 2, 1, 0, REWRITER_LABELS["profile"], "", "",
-                                 60, api_name="/t2v_principles")
-    assert "Refused" in unsafe[9], unsafe[9][:500]
+    # The refusal of an unsafe idea: the safety role's verdict (issue 21) reaches the user as an error naming the
+    # category and the words, and nothing is rewritten
+    with pytest.raises(Exception, match=r"unsafe to render: graphic violence .*gory.*massacre"):
+        real_client.predict("offline", "a gory massacre", 0.5, 2, 1, 0, REWRITER_LABELS["profile"], "", "", 60,
+                            api_name="/t2v_principles")
