@@ -55,6 +55,17 @@ def registry_with(extra: dict[str, str]):
     return registry
 
 
+def _record_load(status: Any, spec: ModelSpec, weights: Any, memory_bytes: int, started: float,
+                 rss_before: int) -> None:
+    """A finished load's figures on its status: time, RSS growth, the bytes it added (a whole model, or one
+    adapter on a shared base), and the device, dtype and random-weights flag of the weights that serve it."""
+    status.load_seconds = time.perf_counter() - started
+    status.rss_delta_bytes = _rss() - rss_before
+    status.memory_bytes = int(memory_bytes)
+    status.random_weights = bool(weights.random_weights or spec.random_weights)
+    status.device, status.dtype = weights.device, weights.dtype
+
+
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message names the model and what to do about it."""
 
@@ -371,11 +382,7 @@ class ModelManager:
             except Exception as exc:
                 status.state, status.error = "failed", explain_load_error(spec, exc)
                 raise ModelLoadError(status.error) from exc
-            status.load_seconds = time.perf_counter() - started
-            status.rss_delta_bytes = _rss() - rss_before
-            status.memory_bytes = int(view.adapter_bytes())
-            status.random_weights = bool(base.random_weights or spec.random_weights)
-            status.device, status.dtype = base.device, base.dtype
+            _record_load(status, spec, base, view.adapter_bytes(), started, rss_before)
             status.state = "loaded"
             with self._lock:
                 self._failures.pop(key, None)
@@ -412,11 +419,7 @@ class ModelManager:
         except Exception as exc:  # every failure becomes a message; the app keeps serving (Ctrl-C still stops it)
             status.state, status.error = "failed", explain_load_error(spec, exc)
             raise ModelLoadError(status.error) from exc
-        status.load_seconds = time.perf_counter() - started
-        status.rss_delta_bytes = _rss() - rss_before
-        status.memory_bytes = int(backend.memory_bytes())
-        status.random_weights = bool(backend.random_weights or spec.random_weights)
-        status.device, status.dtype = backend.device, backend.dtype
+        _record_load(status, spec, backend, backend.memory_bytes(), started, rss_before)
         if status.memory_bytes > self.budget_bytes:
             backend.unload()
             status.state = "failed"
