@@ -81,7 +81,8 @@ def test_promptor_message_sent_while_a_reply_streams_is_not_lost(chromium, tmp_p
         send.click()
         chat = panel.locator("#promptor-chat")
         # both messages reach the conversation, in order, each answered; the box ends empty
-        expect(chat.get_by_text("ok", exact=True)).to_be_visible(timeout=60_000)
+        # the user's own bubble (the fake bot may also bold the word "ok" in its replies)
+        expect(chat.get_by_label("user's message: ok", exact=True)).to_be_visible(timeout=60_000)
         wait_for_text(chat, "What do they type?")  # the question after "who types" was kept with ok
         expect(box).to_have_value("")
         texts = chat.inner_text()
