@@ -15,6 +15,7 @@ from workbench.t2i import actions as A
 from workbench.forms import widget
 from workbench.t2i import flows
 from workbench.t2i.forms import MAX_CANDIDATES, MetricWeights, RenderInputs, RewriterInputs, T2IPage
+from workbench.text import escape_markdown
 
 TITLE = "T2I prompt refinement"
 ORDER = 10
@@ -224,8 +225,8 @@ def render_streamlit(ctx) -> None:
             if resorted is not None:
                 view.results = results = resorted
         cols = st.columns(5)
-        for k, (image, caption) in enumerate(results.grid):
-            cols[k % 5].image(image, caption=caption)
+        for k, (image, caption) in enumerate(results.grid):  # Streamlit draws a caption as Markdown: keep it text
+            cols[k % 5].image(image, caption=escape_markdown(caption))
         st.plotly_chart(results.chart, key="t2i_chart")
         with st.expander("Full per-metric table"):
             import pandas as pd
