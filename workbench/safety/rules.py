@@ -196,6 +196,10 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         "seductive ~3 undress|naked|nude|strip|bed",
         # fourth pass: slang
         "fuck|fucking|gangbang|blowjob|cumshot|creampie|milf|horny|titties|dildo", "?nothing on",
+        # fourth pass, after fresh3's first scoring: clothes coming off
+        "take|taking|pull|pulling|rip|ripping|slip|slipping|peel|peeling ~3 off ~3 bra|panties|knickers|underwear"
+        "|lingerie|bikini|swimsuit", "?shirt|shirts|top|tops|dress|clothes|towel|towels|bikini ~2 come|comes|coming|fall"
+        "|falls|drop|drops|slip|slips ~2 off|down", "?uncensored",
     ),
     "minors": (
         "@minor ~4 @sexual", "@sexual ~4 @minor", "child abuse", "child porn", "csam", "underage", "loli",
@@ -279,6 +283,10 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         "|ethnic_cleansing|slavery|gas_chamber|concentration_camp",
         "slanted eyes", "buck teeth", "round up|rounding_up ~3 @group",
         "?go back to ~2 africa|mexico|china|india|your_country|where_you_came_from",
+        # fourth pass, after fresh3's first scoring: glorifying the perpetrators of attacks
+        "praise|praising|celebrate|celebrating|glorify|glorifying|honour|honor|honouring|honoring|worship|worshipping"
+        "|hero|heroic|saint|martyr|legend|shrine ~6 shooter|gunman|bomber|terrorist|killer|attacker|murderer",
+        "shooter|gunman|bomber|terrorist|killer|attacker|murderer ~4 as ~2 hero|saint|martyr|legend",
     ),
     "real-person": (
         "?@figure ~6 @harm", "?@harm ~4 @figure", "deepfake", "deep fake", "face swap ~3 @figure",
