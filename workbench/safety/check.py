@@ -129,6 +129,8 @@ def check_texts(checker: Any, texts: Sequence[str], profile: str | None = None) 
         if dismissed:  # weak words the model read in their harmless sense
             prov["rule_weak_dismissed"] = [[m.category, m.text] for m in dismissed]
             prov["weak_rule_threshold"] = weak_t
+            reasons.extend(f"keyword rule: “{preview(m.text)}” ({LABELS[m.category]}) set aside: a word with harmless "
+                           f"senses, and the model's P(unsafe) {p_unsafe:.2f} < {weak_t:.2f}" for m in dismissed)
         if note:
             prov["note"] = note
         if result is not None:
