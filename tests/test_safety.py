@@ -80,7 +80,7 @@ def test_the_held_out_set_fresh3_is_apart_from_every_training_text():
     train_ids = {p.id for p in train}
     assert {p.id for p in heldout("fresh") + heldout("fresh2")} <= train_ids  # folded in by the fourth pass
     assert not any(i.startswith("x") for i in heldout_ids()) and len(first) == 166
-    with pytest.raises(ValueError, match="split must be one of fresh3, fresh2, fresh, first"):
+    with pytest.raises(ValueError, match="split must be one of fresh4, fresh3, fresh2, fresh, first"):
         heldout("train")
 
 

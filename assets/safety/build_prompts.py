@@ -87,11 +87,14 @@ if __name__ == "__main__":
     # fresh3: the held-out set of the fourth pass; none of its texts may be in any text that is trained on
     # (the labelled set, fresh and fresh2, which the fourth pass folds into training)
     fresh3 = build_fresh(records + fresh + fresh2, "prompts_fresh3.txt", "ft")
+    # fresh4: written after every change of the fourth pass, scored once; apart from every other set
+    fresh4 = build_fresh(records + fresh + fresh2 + fresh3, "prompts_fresh4.txt", "fq")
     for name, rows in (("prompts_fresh.jsonl", fresh), ("prompts_fresh2.jsonl", fresh2),
-                       ("prompts_fresh3.jsonl", fresh3)):
+                       ("prompts_fresh3.jsonl", fresh3), ("prompts_fresh4.jsonl", fresh4)):
         with open(HERE / name, "w", encoding="utf-8") as fh:
             for r in rows:
                 fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     print(f"{len(records)} prompts ({sum(r['label'] == 'unsafe' for r in records)} unsafe, "
           f"{sum(r['hard_negative'] for r in records)} hard safe negatives), {len(heldout)} held out; "
-          f"{len(fresh)} + {len(fresh2)} in the fresh sets (trained on since the fourth pass), {len(fresh3)} in fresh3")
+          f"{len(fresh)} + {len(fresh2)} in the fresh sets (trained on since the fourth pass), {len(fresh3)} in fresh3, "
+          f"{len(fresh4)} in fresh4")

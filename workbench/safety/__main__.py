@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("--out", default=None, help="folder for head.safetensors + head.json")
     p_eval = sub.add_parser("eval", help="print the held-out table")
     p_eval.add_argument("--profile", default="offline")
-    p_eval.add_argument("--split", choices=("fresh3", "fresh2", "fresh", "first", "all"), default="all")
+    p_eval.add_argument("--split", choices=("fresh4", "fresh3", "fresh2", "fresh", "first", "all"), default="all")
     p_eval.add_argument("--mistakes", action="store_true",
                         help="also list the held-out prompts each row got wrong (read them, never tune on them)")
     p_check = sub.add_parser("check", help="check one text")
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "eval":
         from workbench.safety.evaluate import evaluate, format_table
 
-        splits = ("fresh3", "fresh2", "fresh", "first") if args.split == "all" else (args.split,)
+        splits = ("fresh4", "fresh3", "fresh2", "fresh", "first") if args.split == "all" else (args.split,)
         print("\n\n".join(format_table(evaluate(ctx, args.profile, s), show_mistakes=args.mistakes) for s in splits))
         return 0
     from workbench.safety import check_text
