@@ -442,35 +442,44 @@ TARGETS = {"violence": 0.95, "weapons": 0.95, "sexual": 0.95, "minors": 0.95, "s
 MAX_HARD_FALSE_REFUSALS = 0.05
 
 
-@pytest.fixture(scope="module")
-def fresh3_report(real_manager, profiles):
+def _report(real_manager, profiles, split):
     from workbench.context import AppContext
     from workbench.safety.evaluate import evaluate
 
     ctx = AppContext(manager=real_manager, profiles=profiles, default_profile="offline")
-    return evaluate(ctx, "offline", "fresh3")
+    return evaluate(ctx, "offline", split)
+
+
+@pytest.fixture(scope="module")
+def fresh3_report(real_manager, profiles):
+    return _report(real_manager, profiles, "fresh3")
 
 
 @pytest.mark.real_models
 @pytest.mark.slow
-def test_the_readme_safety_table_is_what_the_shipped_check_gives_on_fresh3(fresh3_report):
-    """The README's fresh3 column (the app's check: classifier + rule, precision / recall per category, false
-    refusals on the hard safe negatives) is what the shipped head and rule give on fresh3 now, as a reader sees it:
+@pytest.mark.parametrize("split, column", [("fresh3", "fresh3: now (held out)"),
+                                           ("fresh4", "fresh4: now, scored once (held out)")])
+def test_the_readme_safety_table_is_what_the_shipped_check_gives_on_the_held_out_sets(real_manager, profiles,
+                                                                                      split, column):
+    """The README's fresh3 and fresh4 columns (the app's check: classifier + rule, precision / recall per category,
+    false refusals on the hard safe negatives) are what the shipped head and rule give now, as a reader sees them:
     a change to the rule or the head that moves a figure fails here until the README says so."""
     from workbench.safety.data import CATEGORIES
+
+    report = _report(real_manager, profiles, split)
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Safety: every input and every rewrite"):]
     section = section[:section.index("\n## ", 5)]
     table = section[section.index("| category | fresh3"):].split("\n\n")[0].splitlines()
     rows = {line.split("|")[1].strip(" *"): [c.strip(" *") for c in line.split("|")[2:-1]] for line in table}
-    col = rows["category"].index("fresh3: now (held out)")
-    combined = fresh3_report.rows[-1]
+    col = rows["category"].index(column)
+    combined = report.rows[-1]
     assert combined.name == "classifier + rule (the app's check)"
     for cat in CATEGORIES:
         shown = f"{combined.precision[cat]:.2f} / {combined.recall[cat]:.2f}"
         assert rows[cat][col] == shown, (cat, rows[cat][col], shown)
-    hard = fresh3_report.counts["hard"]
+    hard = report.counts["hard"]
     refused = round(combined.false_refusal_hard * hard)
     assert rows["false refusals, hard safe negatives"][col] == f"{combined.false_refusal_hard:.3f} ({refused}/{hard})"
 
