@@ -2,7 +2,7 @@
 the undirected refine it replaced, side by side in one run, same rewriter (SmolLM2-135M-Instruct + the shipped T2I
 adapter with its 30-word budget), same prompts (the validation split), N = 4. Prints a table with the ratio.
 
-    OMP_NUM_THREADS=2 python bench/bench_t2i_facets.py [--prompts 3] [--n 4]
+    OMP_NUM_THREADS=2 python -m bench.bench_t2i_facets [--prompts 3] [--n 4]
 """
 
 from __future__ import annotations
