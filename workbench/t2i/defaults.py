@@ -1,7 +1,8 @@
 """The T2I refine's defaults, in one place for the tab, the batch CLI and the eval: facet-directed candidates (every
-facet of assets/t2i_facets.yaml, one per candidate) with the MMR settings chosen on the validation split
-(`python -m workbench.t2i eval --split validation`; README, "Facets"). The shared RefineSettings stay undirected,
-since the T2V tab refines video prompts with them and image facets are not video facets."""
+facet of assets/t2i_facets.yaml, one per candidate) with the settings chosen on the validation split
+(assets/t2i_pairs/validation_ids.txt; README, "Facets", says how, and what the held-out split then measured). The
+shared RefineSettings stay undirected, since the T2V tab refines video prompts with them and image facets are not
+video facets."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from workbench.common.facets import check_facets, facet_names
 from workbench.common.refiner import RefineSettings
 
-# chosen on the validation split, never on the held-out one (README table "Facets")
+# chosen on the validation split, never on the held-out one (README, "Facets")
 FACET_DEFAULTS: dict[str, Any] = {"diversity": 0.8, "overgenerate": 2.0, "further_keep_words": 8,
                                   "facet_openers": 2, "focus_words": 16}
 
