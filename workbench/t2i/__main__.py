@@ -9,7 +9,7 @@ from pathlib import Path
 import sys
 
 from backends.base import ImageSettings, ModelSpec
-from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, RefineSettings
+from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE
 from workbench.t2i.scoring import DEFAULT_WEIGHTS
 from workbench.t2i.service import REWRITER_KINDS, RewriterChoice
 
