@@ -12,7 +12,7 @@ from pages._examples import gradio_examples, streamlit_examples
 from pages._forms import gradio_field, gradio_fields, streamlit_field, streamlit_fields
 from pages._wiring import gradio_bind, gradio_cancel, gradio_view, streamlit_run, streamlit_view
 from workbench.t2i import actions as A
-from workbench.forms import widget
+from workbench.forms import widget, widgets
 from workbench.t2i import flows
 from workbench.t2i.forms import MAX_CANDIDATES, MetricWeights, RenderInputs, RewriterInputs, T2IPage
 from workbench.text import escape_markdown
@@ -75,8 +75,11 @@ def build_gradio(ctx, session) -> None:
             ri = c[RenderInputs] = gradio_fields(RenderInputs, "steps", "size", "seed", "guidance",
                                                  values=profile_defaults)
         with gr.Accordion("Metric weights (for the total shown beside the metrics)", open=False):
-            with gr.Row():
-                ri.update(gradio_fields(MetricWeights))
+            with gr.Row():  # a weight only for the metrics the profile scores (flows.weight_metrics)
+                scored = flows.weight_metrics(ctx, ctx.default_profile)
+                weight_sliders = {m: gradio_field(MetricWeights, m, visible=m in scored)
+                                  for m in widgets(MetricWeights)}
+                ri.update(weight_sliders)
         with gr.Row():
             render_btn = gr.Button("Render", variant="primary", elem_id="t2i-render")
             cancel_btn = gr.Button("Cancel", variant="stop", elem_id="t2i-cancel", scale=0, min_width=100)
@@ -140,9 +143,11 @@ def build_gradio(ctx, session) -> None:
 
     def on_profile(profile_name):
         d = flows.render_defaults(ctx, profile_name)
-        return d.steps, d.size, d.guidance
+        scored = flows.weight_metrics(ctx, profile_name)
+        return (d.steps, d.size, d.guidance, *[gr.update(visible=m in scored) for m in weight_sliders])
 
-    gradio_view(session.profile.change, on_profile, [session.profile], [ri["steps"], ri["size"], ri["guidance"]])
+    gradio_view(session.profile.change, on_profile, [session.profile],
+                [ri["steps"], ri["size"], ri["guidance"], *weight_sliders.values()])
 
 
 # --------------------------------------------------------------------------- Streamlit
@@ -207,7 +212,10 @@ def render_streamlit(ctx) -> None:
     with st.expander("Render settings and weights"):
         ri = v[RenderInputs] = streamlit_fields(RenderInputs, f"{TAB}_img", ("steps", "size", "seed", "guidance"),
                                                 columns=4)
-        ri.update(streamlit_fields(MetricWeights, f"{TAB}_w"))
+        scored = flows.weight_metrics(ctx, profile_name)  # a weight only for the metrics the profile scores
+        ri.update({m: w for m, (_, w) in widgets(MetricWeights).items()})
+        if scored:
+            ri.update(streamlit_fields(MetricWeights, f"{TAB}_w", scored))
     st.caption("While a render runs, a click anywhere stops it at the next denoising step; finished images are kept.")
     if st.button("Render", key="t2i_render", type="primary"):
         out = streamlit_run(ctx, A.RENDER, v, tab=TAB)
