@@ -76,9 +76,9 @@ def main(argv=None) -> int:
     c.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
     k = sub.add_parser("train-clip", help="train the small CLIP contrastively on world stills and fine captions")
     k.add_argument("--out", default=str(CLIP_DIR))
-    k.add_argument("--n-train", type=int, default=16_000)
+    k.add_argument("--n-train", type=int, default=7_000)
     k.add_argument("--n-heldout", type=int, default=2_000)
-    k.add_argument("--epochs", type=int, default=8)
+    k.add_argument("--epochs", type=int, default=9)
     k.add_argument("--batch-size", type=int, default=64)
     k.add_argument("--lr", type=float, default=1e-3)
     k.add_argument("--hidden", type=int, default=96)
@@ -86,6 +86,11 @@ def main(argv=None) -> int:
     k.add_argument("--vision-layers", type=int, default=3)
     k.add_argument("--seed", type=int, default=0)
     k.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
+    e = sub.add_parser("eval", help="held-out table: the shipped models beside random weights")
+    e.add_argument("--n", type=int, default=1_000, help="held-out scenes")
+    e.add_argument("--classifier", default=str(CLASSIFIER_DIR))
+    e.add_argument("--clip", default=str(CLIP_DIR))
+    e.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
     a = p.parse_args(argv)
     try:
         if a.command == "sample":
@@ -97,6 +102,11 @@ def main(argv=None) -> int:
             _threads()
             train_classifier(a.out, a.n_train, a.n_heldout, a.epochs, a.batch_size, a.lr, a.seed, a.workers,
                              log=_log())
+        elif a.command == "eval":
+            from workbench.world.evaluate import evaluate_models, format_table
+
+            _threads()
+            print(format_table(evaluate_models(a.n, a.classifier, a.clip, a.workers)))
         elif a.command == "train-clip":
             from workbench.world.train import train_clip
 

@@ -26,33 +26,44 @@ def build_network(config: dict) -> Any:
     from torch import nn
 
     class AttributeNet(nn.Module):
+        """Convolutions down to an 8x8 map (receptive field wider than a grid cell), max-pooled onto the 3x3 grid
+        (max, not mean: a mean over the cell dilutes the object's shape features with background, and shape was
+        then barely learned); one head shared by the nine cells (with a learned embedding of the cell) reads each
+        cell, a second head reads the globally pooled map for the scene labels."""
+
         def __init__(self, cfg: dict):
             super().__init__()
-            chans, size = cfg["channels"], cfg["image_size"]
-            layers, c_in = [], 3
-            for c in chans:
-                layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
-                           nn.MaxPool2d(2)]
+            chans, c_in, layers = cfg["channels"], 3, []
+            for i, c in enumerate(chans):
+                layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+                if i < cfg["pools"]:
+                    layers.append(nn.MaxPool2d(2))
                 c_in = c
             self.features = nn.Sequential(*layers)
-            side = size // 2 ** len(chans)
-            self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(c_in * side * side, cfg["hidden"]),
-                                       nn.ReLU(inplace=True), nn.Dropout(cfg.get("dropout", 0.0)))
+            self.grid = nn.AdaptiveMaxPool2d(3)
+            self.cell_embedding = nn.Parameter(torch.zeros(9, c_in))
             self.n_classes = {k: len(v) for k, v in cfg["classes"].items()}
-            out = sum(9 * self.n_classes[k] for k in CELL_LABELS) + sum(self.n_classes[k] for k in SCENE_LABELS)
-            self.head = nn.Linear(cfg["hidden"], out)
+            hidden = cfg["hidden"]
+            self.cell_head = nn.Sequential(nn.Linear(c_in, hidden), nn.ReLU(inplace=True),
+                                           nn.Linear(hidden, sum(self.n_classes[k] for k in CELL_LABELS)))
+            self.scene_head = nn.Sequential(nn.Linear(2 * c_in, hidden), nn.ReLU(inplace=True),
+                                            nn.Linear(hidden, sum(self.n_classes[k] for k in SCENE_LABELS)))
 
         def forward(self, x: "torch.Tensor") -> dict[str, "torch.Tensor"]:
             """x: (N, 3, H, W) floats in [0, 1] -> logits: (N, 9, C) per cell label, (N, C) per scene label."""
-            h = self.head(self.trunk(self.features(x * 2 - 1)))
+            f = self.features(x * 2 - 1)
+            cells = self.grid(f).flatten(2).transpose(1, 2) + self.cell_embedding  # (N, 9, C), row-major
+            h = self.cell_head(cells)
+            g = self.scene_head(torch.cat([f.mean((2, 3)), f.amax((2, 3))], 1))
             out, i = {}, 0
             for k in CELL_LABELS:
                 c = self.n_classes[k]
-                out[k] = h[:, i:i + 9 * c].reshape(-1, 9, c)
-                i += 9 * c
+                out[k] = h[..., i:i + c]
+                i += c
+            i = 0
             for k in SCENE_LABELS:
                 c = self.n_classes[k]
-                out[k] = h[:, i:i + c]
+                out[k] = g[:, i:i + c]
                 i += c
             return out
 

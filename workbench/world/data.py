@@ -98,6 +98,21 @@ def _render_chunk(args) -> dict:
     return out
 
 
+def _batch(chunk: dict, lo: int = 0, hi: int | None = None) -> Batch:
+    labels = {k[len("label_"):]: v[lo:hi] for k, v in chunk.items() if k.startswith("label_")}
+    return Batch(chunk["images"][lo:hi], json.loads(str(chunk["fine"]))[lo:hi],
+                 json.loads(str(chunk["coarse"]))[lo:hi], chunk["seeds"][lo:hi], labels)
+
+
+def make_scenes(start: int, n: int, size: int = 64) -> Batch:
+    """Scenes of seeds [start, start + n) rendered now, without the cache."""
+    if not isinstance(start, int) or start < 0:
+        raise ValueError(f"start must be a non-negative integer, got {start!r}")
+    if not isinstance(n, int) or not 1 <= n <= CHUNK:
+        raise ValueError(f"n must be an integer in [1, {CHUNK}], got {n!r}")
+    return _batch(_render_chunk((start, n, size)))
+
+
 def _chunk_path(start: int, size: int) -> Path:
     return cache_dir(size) / f"chunk_{start:08d}.npz"
 
@@ -114,6 +129,8 @@ def load_scenes(start: int, n: int, size: int = 64, workers: int = 1, log=None) 
     first = start - start % CHUNK
     starts = list(range(first, start + n, CHUNK))
     missing = [s for s in starts if not _chunk_path(s, size).exists()]
+    if missing and n < CHUNK // 4:  # a few scenes: render just those rather than whole chunks
+        return make_scenes(start, n, size)
     if missing:
         cache_dir(size).mkdir(parents=True, exist_ok=True)
         jobs = [(s, CHUNK, size) for s in missing]
@@ -129,12 +146,10 @@ def load_scenes(start: int, n: int, size: int = 64, workers: int = 1, log=None) 
     for s in starts:
         with np.load(_chunk_path(s, size)) as z:
             parts.append({k: z[k] for k in z.files})
-    lo, hi = start - first, start - first + n
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k not in ("fine", "coarse")}
-    fine = [c for p in parts for c in json.loads(str(p["fine"]))]
-    coarse = [c for p in parts for c in json.loads(str(p["coarse"]))]
-    labels = {k[len("label_"):]: v[lo:hi] for k, v in cat.items() if k.startswith("label_")}
-    return Batch(cat["images"][lo:hi], fine[lo:hi], coarse[lo:hi], cat["seeds"][lo:hi], labels)
+    for k in ("fine", "coarse"):
+        cat[k] = np.array(json.dumps([c for p in parts for c in json.loads(str(p[k]))]))
+    return _batch(cat, start - first, start - first + n)
 
 
 if __name__ == "__main__":  # python -m workbench.world.data START N WORKERS: pre-render a range into the cache

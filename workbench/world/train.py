@@ -69,8 +69,8 @@ def train_classifier(out: str | Path, n_train: int = 6_000, n_heldout: int = 2_0
     held = load_scenes(HELDOUT_SEED0, n_heldout, workers=workers, log=log)
     log(f"data ready in {time.time() - t0:.0f}s")
     v = load_vocabulary()
-    config = {"architecture": "AttributeNet", "image_size": 64, "channels": [16, 32, 64, 128], "hidden": 256,
-              "dropout": 0.1, "classes": label_names(v), "cells": "row-major 3x3 grid, index = row * 3 + column"}
+    config = {"architecture": "AttributeNet", "image_size": 64, "channels": [16, 32, 64, 128, 128], "pools": 3,
+              "hidden": 128, "classes": label_names(v), "cells": "row-major 3x3 grid, index = row * 3 + column"}
     torch.manual_seed(seed)
     net = build_network(config)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -119,7 +119,7 @@ def train_classifier(out: str | Path, n_train: int = 6_000, n_heldout: int = 2_0
 
 
 # -- the small CLIP ---------------------------------------------------------------------------------------------
-def train_clip(out: str | Path, n_train: int = 16_000, n_heldout: int = 2_000, epochs: int = 8,
+def train_clip(out: str | Path, n_train: int = 7_000, n_heldout: int = 2_000, epochs: int = 9,
                batch_size: int = 64, lr: float = 1e-3, hidden: int = 96, text_layers: int = 2, vision_layers: int = 3,
                seed: int = 0,
                workers: int = 1, log: Callable[[str], None] = print) -> dict:
