@@ -85,6 +85,8 @@ def main(argv=None) -> int:
     k.add_argument("--text-layers", type=int, default=2)
     k.add_argument("--vision-layers", type=int, default=3)
     k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--hard-negatives", type=int, default=4,
+                   help="one-change captions per scene added to the batch's texts as negatives (0: none)")
     k.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
     e = sub.add_parser("eval", help="held-out table: the shipped models beside random weights")
     e.add_argument("--n", type=int, default=1_000, help="held-out scenes")
@@ -112,7 +114,7 @@ def main(argv=None) -> int:
 
             _threads()
             train_clip(a.out, a.n_train, a.n_heldout, a.epochs, a.batch_size, a.lr, a.hidden, a.text_layers,
-                       a.vision_layers, a.seed,
+                       a.vision_layers, a.seed, a.hard_negatives,
                        a.workers, log=_log())
     except ValueError as e:
         p.error(str(e))

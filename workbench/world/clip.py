@@ -62,8 +62,37 @@ def vocab_and_merges(v: Vocabulary | None = None) -> tuple[dict[str, int], list[
                 known.add(merged)
                 vocab_list.append(merged)
             current = merged
+    # a later word's pieces can be taken by an earlier word's merges ("cyan" -> "cy" + "an</w>", as "an" ranks
+    # first): join what is left with merges of lower rank until every world word is one token
+    for _ in range(8):
+        ranks = {m: i for i, m in enumerate(merges)}
+        split = [(w, _bpe(w, ranks)) for w in world_words(v) if len(w) > 1]
+        split = [(w, p) for w, p in split if len(p) > 1]
+        if not split:
+            break
+        for _, pieces in split:
+            current = pieces[0]
+            for piece in pieces[1:]:
+                if (current, piece) not in merges:
+                    merges.append((current, piece))
+                current += piece
+                if current not in known:
+                    known.add(current)
+                    vocab_list.append(current)
     vocab_list += [BOS, EOS]
     return {t: i for i, t in enumerate(vocab_list)}, merges
+
+
+def _bpe(word: str, ranks: dict[tuple[str, str], int]) -> list[str]:
+    """CLIP's BPE on one word: merge the adjacent pair of lowest rank until none is left."""
+    pieces = list(word[:-1]) + [word[-1] + "</w>"]
+    while len(pieces) > 1:
+        pairs = [(ranks.get((a, b), 1 << 30), i) for i, (a, b) in enumerate(zip(pieces, pieces[1:]))]
+        rank, i = min(pairs)
+        if rank == 1 << 30:
+            break
+        pieces = pieces[:i] + [pieces[i] + pieces[i + 1]] + pieces[i + 2:]
+    return pieces
 
 
 def build_tokenizer(v: Vocabulary | None = None) -> Any:
@@ -143,3 +172,68 @@ def retrieval_top1(model: Any, processor: Any, images: np.ndarray, captions: lis
         others = rng.choice(np.delete(np.arange(n), i), size=group - 1, replace=False)
         hits += int(sim[i, i] > sim[i, others].max())
     return hits / n
+
+
+def one_change_captions(scene, k: int = 15, rng_seed: int = 0, v: Vocabulary | None = None) -> list[str]:
+    """`k` distinct fine captions of the scene with exactly one attribute changed (one object's shape, colour, size
+    or cell, or the background's kind or colour, the effect or the style): the hardest distractors, which a model
+    that reads only some attributes cannot tell from the truth."""
+    import dataclasses
+
+    v = v or load_vocabulary()
+    rng = np.random.default_rng([rng_seed, scene.seed or 0])
+    own = scene.caption("fine", v)
+    used_cells = {o.cell for o in scene.objects}
+    used_colours = {o.colour for o in scene.objects} | {scene.background_colour}
+    out: list[str] = []
+    for _ in range(50 * k):
+        if len(out) == k:
+            break
+        what = rng.choice(["shape", "colour", "size", "cell", "background", "background_colour", "effect", "style"])
+        s = scene
+        i = int(rng.integers(len(scene.objects)))
+        o = scene.objects[i]
+        if what in ("shape", "colour", "size", "cell"):
+            if what == "shape":
+                o = dataclasses.replace(o, shape=str(rng.choice([x for x in v.shapes if x != o.shape])))
+            elif what == "colour":
+                o = dataclasses.replace(o, colour=str(rng.choice([c for c in v.colours if c not in used_colours])))
+            elif what == "size":
+                o = dataclasses.replace(o, size=str(rng.choice([z for z in v.sizes if z != o.size])))
+            else:
+                free = [(c, r) for r in range(3) for c in range(3) if (c, r) not in used_cells]
+                o = dataclasses.replace(o, cell=free[int(rng.integers(len(free)))])
+            s = dataclasses.replace(scene, objects=scene.objects[:i] + (o,) + scene.objects[i + 1:])
+        elif what == "background":
+            s = dataclasses.replace(scene, background=str(rng.choice([b for b in v.backgrounds
+                                                                     if b != scene.background])))
+        elif what == "background_colour":
+            s = dataclasses.replace(scene, background_colour=str(rng.choice([c for c in v.colours
+                                                                            if c not in used_colours])))
+        elif what == "effect":
+            s = dataclasses.replace(scene, effect=str(rng.choice([e for e in ["none", *v.effects.values()]
+                                                                 if e != scene.effect])))
+        else:
+            s = dataclasses.replace(scene, style=str(rng.choice([x for x in ["none", *v.styles] if x != scene.style])))
+        c = s.caption("fine", v)
+        if c != own and c not in out:
+            out.append(c)
+    return out
+
+
+def one_change_top1(model: Any, processor: Any, images: np.ndarray, scenes: list, k: int = 15) -> float:
+    """Share of images whose own fine caption scores above all `k` one-change captions of the same scene."""
+    import torch
+
+    hits = 0
+    with torch.inference_mode():
+        f = model.get_image_features(pixel_values=pixel_values(images, processor))
+        img = torch.nn.functional.normalize(getattr(f, "pooler_output", f), dim=-1)
+        for n, scene in enumerate(scenes):
+            caps = [scene.caption("fine"), *one_change_captions(scene, k)]
+            b = processor.tokenizer(caps, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+            t = model.get_text_features(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+            t = torch.nn.functional.normalize(getattr(t, "pooler_output", t), dim=-1)
+            sim = t @ img[n]
+            hits += int(sim[0] > sim[1:].max())
+    return hits / len(scenes)

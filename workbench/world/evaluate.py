@@ -3,7 +3,8 @@ HELDOUT_SEED0, never seen in training), each beside the same architecture with r
 
 - Attribute classifier: accuracy per attribute (per object in its true cell: position, shape, colour, size,
   finish; per scene: the exact set of occupied cells, background kind and colour, effect, style).
-- Small CLIP: top-1 fine caption among 16 (the scene's own and 15 of other held-out scenes)."""
+- Small CLIP: top-1 fine caption among 16 (the scene's own and 15 of other held-out scenes), and the harder test
+  of the scene's own caption against 15 captions of the same scene with one attribute changed."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def evaluate_models(n: int = 1_000, classifier_dir: str | Path | None = None, cl
     from workbench.world.classifier import SHIPPED as CLASSIFIER_DIR
     from workbench.world.classifier import AttributeClassifier, evaluate
     from workbench.world.clip import SHIPPED as CLIP_DIR
-    from workbench.world.clip import retrieval_top1
+    from workbench.world.clip import one_change_top1, retrieval_top1
+    from workbench.world.scene import sample_scene
 
     if not isinstance(n, int) or isinstance(n, bool) or not 16 <= n <= MAX_EVAL:
         raise ValueError(f"n must be an integer in [16, {MAX_EVAL}], got {n!r}")
@@ -61,6 +63,10 @@ def evaluate_models(n: int = 1_000, classifier_dir: str | Path | None = None, cl
     rows.append({"model": "small CLIP", "metric": "top-1 caption of 16", "n": n,
                  "trained": retrieval_top1(model, processor, held.images, held.fine, group=16),
                  "random": retrieval_top1(random_clip(path), processor, held.images, held.fine, group=16)})
+    scenes = [sample_scene(int(seed)) for seed in held.seeds]
+    rows.append({"model": "small CLIP", "metric": "own caption vs 15 one-change", "n": n,
+                 "trained": one_change_top1(model, processor, held.images, scenes),
+                 "random": one_change_top1(random_clip(path), processor, held.images, scenes)})
     return rows
 
 

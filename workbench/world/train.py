@@ -50,6 +50,10 @@ def _cosine_lr(step: int, total: int, base: float, warmup: int) -> float:
 
 
 # -- the attribute classifier ----------------------------------------------------------------------------------
+# shape is the one label read from an object's outline rather than its pixel statistics; with equal weights the
+# colour, size and background terms are learned first and shape lagged near chance for hundreds of steps
+SHAPE_WEIGHT = 4.0
+
 def train_classifier(out: str | Path, n_train: int = 6_000, n_heldout: int = 2_000, epochs: int = 8,
                      batch_size: int = 64, lr: float = 2e-3, seed: int = 0, workers: int = 1,
                      log: Callable[[str], None] = print) -> dict:
@@ -89,8 +93,9 @@ def train_classifier(out: str | Path, n_train: int = 6_000, n_heldout: int = 2_0
             for g in opt.param_groups:
                 g["lr"] = _cosine_lr(step, total, lr, warmup=min(200, total // 10))
             logits = net(x_all[idx])
-            loss = sum(torch.nn.functional.cross_entropy(logits[k].reshape(-1, logits[k].shape[-1]),
-                                                         y_all[k][idx].reshape(-1), ignore_index=IGNORE)
+            loss = sum(SHAPE_WEIGHT ** (k == "shape")
+                       * torch.nn.functional.cross_entropy(logits[k].reshape(-1, logits[k].shape[-1]),
+                                                           y_all[k][idx].reshape(-1), ignore_index=IGNORE)
                        for k in (*CELL_LABELS, *SCENE_LABELS))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -111,6 +116,7 @@ def train_classifier(out: str | Path, n_train: int = 6_000, n_heldout: int = 2_0
                           "train_seeds": [0, n_train - 1], "n_heldout": n_heldout,
                           "heldout_seeds": [HELDOUT_SEED0, HELDOUT_SEED0 + n_heldout - 1], "epochs": epochs,
                           "batch_size": batch_size, "lr": lr, "seed": seed, "steps": total,
+                          "shape_loss_weight": SHAPE_WEIGHT,
                           "train_seconds": round(seconds), "torch_threads": torch.get_num_threads(),
                           "heldout_accuracy": acc, "versions": _versions()}
     (out / CONFIG).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
@@ -121,10 +127,14 @@ def train_classifier(out: str | Path, n_train: int = 6_000, n_heldout: int = 2_0
 # -- the small CLIP ---------------------------------------------------------------------------------------------
 def train_clip(out: str | Path, n_train: int = 7_000, n_heldout: int = 2_000, epochs: int = 9,
                batch_size: int = 64, lr: float = 1e-3, hidden: int = 96, text_layers: int = 2, vision_layers: int = 3,
-               seed: int = 0,
+               seed: int = 0, hard_negatives: int = 0,
                workers: int = 1, log: Callable[[str], None] = print) -> dict:
     """Contrastive training (CLIP's symmetric cross-entropy over in-batch pairs) on world stills and their fine
-    captions; held-out metric: top-1 caption among 16 (see `workbench.world.clip.retrieval_top1`)."""
+    captions; held-out metric: top-1 caption among 16 (see `workbench.world.clip.retrieval_top1`).
+
+    hard_negatives > 0: each scene gets that many captions with one attribute changed
+    (`workbench.world.clip.one_change_captions`); every step adds one of them per image to the batch's texts, so the
+    image-to-text loss must rank its own caption above a caption that differs in a single attribute."""
     import torch
 
     from workbench.world.clip import MAX_TOKENS, build_model, build_processor, pixel_values, retrieval_top1
@@ -138,9 +148,16 @@ def train_clip(out: str | Path, n_train: int = 7_000, n_heldout: int = 2_000, ep
     _check_int("text_layers", text_layers, 1, 12)
     _check_int("vision_layers", vision_layers, 1, 12)
     _check_int("seed", seed, 0, 2**31 - 1)
+    _check_int("hard_negatives", hard_negatives, 0, 15)
     t0 = time.time()
     train = load_scenes(0, n_train, workers=workers, log=log)
     held = load_scenes(HELDOUT_SEED0, n_heldout, workers=workers, log=log)
+    negatives = None
+    if hard_negatives:
+        from workbench.world.clip import one_change_captions
+        from workbench.world.scene import sample_scene
+
+        negatives = [one_change_captions(sample_scene(int(s)), hard_negatives, rng_seed=seed + 1) for s in train.seeds]
     log(f"data ready in {time.time() - t0:.0f}s")
     processor = build_processor()
     tok = processor.tokenizer
@@ -169,12 +186,22 @@ def train_clip(out: str | Path, n_train: int = 7_000, n_heldout: int = 2_000, ep
             idx = order[b * batch_size:(b + 1) * batch_size]
             for g in opt.param_groups:
                 g["lr"] = _cosine_lr(step, total, lr, warmup=max(1, total // 20))
-            m = mask[idx]
-            width = int(m.sum(1).max())
-            o = model(input_ids=ids[idx, :width], attention_mask=m[:, :width], pixel_values=x_all[idx])
-            logits = o.logits_per_image
-            loss = (torch.nn.functional.cross_entropy(logits, labels)
-                    + torch.nn.functional.cross_entropy(logits.T, labels)) / 2
+            if negatives is None:
+                m = mask[idx]
+                width = int(m.sum(1).max())
+                o = model(input_ids=ids[idx, :width], attention_mask=m[:, :width], pixel_values=x_all[idx])
+                logits = o.logits_per_image
+                loss = (torch.nn.functional.cross_entropy(logits, labels)
+                        + torch.nn.functional.cross_entropy(logits.T, labels)) / 2
+            else:
+                pick = torch.randint(0, hard_negatives, (batch_size,), generator=gen)
+                texts = [train.fine[int(i)] for i in idx] + [negatives[int(i)][int(j) % len(negatives[int(i)])]
+                                                             for i, j in zip(idx, pick)]
+                b = tok(texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+                o = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], pixel_values=x_all[idx])
+                logits = o.logits_per_image  # (images, own texts + one-change texts)
+                loss = (torch.nn.functional.cross_entropy(logits, labels)
+                        + torch.nn.functional.cross_entropy(logits[:, :batch_size].T, labels)) / 2
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -197,13 +224,20 @@ def train_clip(out: str | Path, n_train: int = 7_000, n_heldout: int = 2_000, ep
     random_model = build_model(tok, hidden=hidden, text_layers=text_layers, vision_layers=vision_layers, heads=4,
                         projection=hidden, seed=seed).eval()
     baseline = retrieval_top1(random_model, processor, held.images, held.fine, group=16)
+    from workbench.world.clip import one_change_top1
+    from workbench.world.scene import sample_scene
+
+    k = min(500, n_heldout)
+    one_change = one_change_top1(model, processor, held.images[:k], [sample_scene(int(s)) for s in held.seeds[:k]])
+    log(f"held-out: own caption above 15 one-change captions for {one_change:.3f} of {k} scenes")
     result = {"command": "python -m workbench.world train-clip", "n_train": n_train, "train_seeds": [0, n_train - 1],
               "n_heldout": n_heldout, "heldout_seeds": [HELDOUT_SEED0, HELDOUT_SEED0 + n_heldout - 1],
-              "epochs": epochs, "batch_size": batch_size, "lr": lr, "hidden": hidden, "text_layers": text_layers,
+              "epochs": epochs, "batch_size": batch_size, "lr": lr, "hard_negatives": hard_negatives, "hidden": hidden, "text_layers": text_layers,
               "vision_layers": vision_layers,
               "seed": seed, "steps": total, "train_seconds": round(seconds),
               "torch_threads": torch.get_num_threads(), "heldout_top1_of_16": history[-1]["heldout_top1_of_16"],
-              "random_weights_top1_of_16": baseline, "history": history, "versions": _versions()}
+              "random_weights_top1_of_16": baseline,
+              "heldout_own_above_15_one_change": one_change, "one_change_scenes": k, "history": history, "versions": _versions()}
     (out / "training.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
     log(f"saved {out} ({size:.1f} MB) after {seconds:.0f}s of training; random-weights baseline {baseline:.3f}")
