@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     c.add_argument("--out", default=str(CLASSIFIER_DIR))
     c.add_argument("--n-train", type=int, default=6_000)
     c.add_argument("--n-heldout", type=int, default=2_000)
-    c.add_argument("--epochs", type=int, default=8)
+    c.add_argument("--epochs", type=int, default=12)
     c.add_argument("--batch-size", type=int, default=64)
     c.add_argument("--lr", type=float, default=2e-3)
     c.add_argument("--seed", type=int, default=0)

@@ -54,7 +54,7 @@ def _cosine_lr(step: int, total: int, base: float, warmup: int) -> float:
 # colour, size and background terms are learned first and shape lagged near chance for hundreds of steps
 SHAPE_WEIGHT = 4.0
 
-def train_classifier(out: str | Path, n_train: int = 6_000, n_heldout: int = 2_000, epochs: int = 8,
+def train_classifier(out: str | Path, n_train: int = 6_000, n_heldout: int = 2_000, epochs: int = 12,
                      batch_size: int = 64, lr: float = 2e-3, seed: int = 0, workers: int = 1,
                      log: Callable[[str], None] = print) -> dict:
     import torch
