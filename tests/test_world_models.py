@@ -6,6 +6,7 @@ architecture that fails the same bar, so the bar measures training, not chance."
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -97,10 +98,12 @@ def test_the_clip_tokenizer_spells_each_world_word_as_one_token_and_splits_other
 def test_eval_prints_the_held_out_table_beside_random_weights(capsys):
     assert cli_main(["eval", "--n", "32"]) == 0
     out = capsys.readouterr().out
-    rows = {line[:57].strip(): line.split()[-3:] for line in out.splitlines()[2:]}
-    trained, random_, n = rows["attribute classifier   shape accuracy"]
+    rows = {tuple(cols[:2]): cols[2:] for cols in (re.split(r"\s{2,}", line.strip()) for line in out.splitlines()[2:])}
+    trained, random_, n = rows[("attribute classifier", "shape accuracy")]
     assert float(trained) >= 0.8 > float(random_) and int(n) > 32
-    trained, random_, n = rows["small CLIP             top-1 caption of 16"]
-    assert float(trained) > float(random_) and n == "32"
+    trained, random_, n = rows[("attribute classifier", "cells (occupied or empty) accuracy")]
+    assert float(trained) >= 0.95 > float(random_) and n == str(9 * 32)
+    trained, random_, n = rows[("small CLIP", "top-1 caption of 16")]
+    assert float(trained) >= 0.8 > float(random_) and n == "32"
     with pytest.raises(SystemExit):
         cli_main(["eval", "--n", "3"])

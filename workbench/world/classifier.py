@@ -152,8 +152,9 @@ class AttributeClassifier:
 
 def evaluate(clf: AttributeClassifier, batch) -> dict[str, float]:
     """Held-out accuracy per attribute. Per object (in its true cell): position (the cell is read as holding an
-    object), shape, colour, size, finish. Per scene: exact set of occupied cells, background kind and colour,
-    effect, style."""
+    object: a recall, which a model reading every cell as occupied would also pass), shape, colour, size, finish.
+    Per cell: read as occupied or empty, rightly. Per scene: exact set of occupied cells, background kind and
+    colour, effect, style."""
     p = clf.probabilities(batch.images)
     pred = {k: v.argmax(-1) for k, v in p.items()}
     lab = batch.labels
@@ -162,6 +163,7 @@ def evaluate(clf: AttributeClassifier, batch) -> dict[str, float]:
     out = {"position": float((pred["shape"][occupied] != empty).mean())}
     for k in CELL_LABELS:
         out[k] = float((pred[k][occupied] == lab[k][occupied]).mean())
+    out["cells (occupied or empty)"] = float(((pred["shape"] != empty) == occupied).mean())
     out["occupied cells (scene)"] = float(((pred["shape"] != empty) == occupied).all(axis=1).mean())
     for k in SCENE_LABELS:
         out[k] = float((pred[k] == lab[k]).mean())

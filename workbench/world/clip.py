@@ -223,9 +223,16 @@ def one_change_captions(scene, k: int = 15, rng_seed: int = 0, v: Vocabulary | N
 
 def one_change_top1(model: Any, processor: Any, images: np.ndarray, scenes: list, k: int = 15) -> float:
     """Share of images whose own fine caption scores above all `k` one-change captions of the same scene."""
+    return one_change_scores(model, processor, images, scenes, k)[0]
+
+
+def one_change_scores(model: Any, processor: Any, images: np.ndarray, scenes: list,
+                      k: int = 15) -> tuple[float, float]:
+    """(share of images whose own fine caption scores above all `k` one-change captions of the same scene, share of
+    (image, one-change caption) pairs where the own caption scores higher)."""
     import torch
 
-    hits = 0
+    hits, pair_hits, pairs = 0, 0, 0
     with torch.inference_mode():
         f = model.get_image_features(pixel_values=pixel_values(images, processor))
         img = torch.nn.functional.normalize(getattr(f, "pooler_output", f), dim=-1)
@@ -236,4 +243,6 @@ def one_change_top1(model: Any, processor: Any, images: np.ndarray, scenes: list
             t = torch.nn.functional.normalize(getattr(t, "pooler_output", t), dim=-1)
             sim = t @ img[n]
             hits += int(sim[0] > sim[1:].max())
-    return hits / len(scenes)
+            pair_hits += int((sim[0] > sim[1:]).sum())
+            pairs += len(sim) - 1
+    return hits / len(scenes), pair_hits / pairs
