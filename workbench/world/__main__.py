@@ -1,5 +1,8 @@
 """python -m workbench.world sample --n 8 --out DIR: PNG stills and GIF videos with a JSONL of captions and
-attributes (seed, generator version and vocabulary digest on every line)."""
+attributes (seed, generator version and vocabulary digest on every line).
+
+python -m workbench.world train-classifier | train-clip: train the world's models on CPU (assets/world/*/TRAINING.md);
+python -m workbench.world eval: the held-out table, each shipped model beside random weights."""
 
 from __future__ import annotations
 

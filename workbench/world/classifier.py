@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from PIL import Image
 
 from workbench.world.data import CELL_LABELS, SCENE_LABELS
 
@@ -77,7 +78,7 @@ def to_tensor(images: Sequence[Any] | np.ndarray) -> Any:
     if isinstance(images, np.ndarray) and images.ndim == 4:
         arr = images
     else:
-        arr = np.stack([np.asarray(im.convert("RGB") if hasattr(im, "convert") else im) for im in images])
+        arr = np.stack([np.asarray(im.convert("RGB") if isinstance(im, Image.Image) else im) for im in images])
     if arr.ndim != 4 or arr.shape[-1] != 3:
         raise ValueError(f"images must be RGB images of shape (H, W, 3), got an array of shape {arr.shape}")
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float() / 255.0

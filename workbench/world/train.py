@@ -232,12 +232,12 @@ def train_clip(out: str | Path, n_train: int = 7_000, n_heldout: int = 2_000, ep
     log(f"held-out: own caption above 15 one-change captions for {one_change:.3f} of {k} scenes")
     result = {"command": "python -m workbench.world train-clip", "n_train": n_train, "train_seeds": [0, n_train - 1],
               "n_heldout": n_heldout, "heldout_seeds": [HELDOUT_SEED0, HELDOUT_SEED0 + n_heldout - 1],
-              "epochs": epochs, "batch_size": batch_size, "lr": lr, "hard_negatives": hard_negatives, "hidden": hidden, "text_layers": text_layers,
-              "vision_layers": vision_layers,
-              "seed": seed, "steps": total, "train_seconds": round(seconds),
-              "torch_threads": torch.get_num_threads(), "heldout_top1_of_16": history[-1]["heldout_top1_of_16"],
-              "random_weights_top1_of_16": baseline,
-              "heldout_own_above_15_one_change": one_change, "one_change_scenes": k, "history": history, "versions": _versions()}
+              "epochs": epochs, "batch_size": batch_size, "lr": lr, "hard_negatives": hard_negatives,
+              "hidden": hidden, "text_layers": text_layers, "vision_layers": vision_layers, "seed": seed,
+              "steps": total, "train_seconds": round(seconds), "torch_threads": torch.get_num_threads(),
+              "heldout_top1_of_16": history[-1]["heldout_top1_of_16"], "random_weights_top1_of_16": baseline,
+              "heldout_own_above_15_one_change": one_change, "one_change_scenes": k, "history": history,
+              "versions": _versions()}
     (out / "training.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
     log(f"saved {out} ({size:.1f} MB) after {seconds:.0f}s of training; random-weights baseline {baseline:.3f}")
