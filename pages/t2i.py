@@ -75,9 +75,9 @@ def build_gradio(ctx, session) -> None:
             ri = c[RenderInputs] = gradio_fields(RenderInputs, "steps", "size", "seed", "guidance",
                                                  values=profile_defaults)
         with gr.Accordion("Metric weights (for the total shown beside the metrics)", open=False):
-            with gr.Row():  # a weight only for the metrics the profile scores (flows.weight_metrics)
-                scored = flows.weight_metrics(ctx, ctx.default_profile)
-                weight_sliders = {m: gradio_field(MetricWeights, m, visible=m in scored)
+            with gr.Row():  # a weight only for the metrics the profile scores (flows.weight_metrics, asked when
+                # the page loads: at build time it would import the scorer's backend module into the app's start-up)
+                weight_sliders = {m: gradio_field(MetricWeights, m, visible=m in flows.ALWAYS_SCORED)
                                   for m in widgets(MetricWeights)}
                 ri.update(weight_sliders)
         with gr.Row():
@@ -146,8 +146,9 @@ def build_gradio(ctx, session) -> None:
         scored = flows.weight_metrics(ctx, profile_name)
         return (d.steps, d.size, d.guidance, *[gr.update(visible=m in scored) for m in weight_sliders])
 
-    gradio_view(session.profile.change, on_profile, [session.profile],
-                [ri["steps"], ri["size"], ri["guidance"], *weight_sliders.values()])
+    for event in (session.profile.change, session.demo.load):
+        gradio_view(event, on_profile, [session.profile],
+                    [ri["steps"], ri["size"], ri["guidance"], *weight_sliders.values()])
 
 
 # --------------------------------------------------------------------------- Streamlit

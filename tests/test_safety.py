@@ -224,8 +224,12 @@ def test_t2i_refine_further_regenerate_and_render_never_show_the_unsafe_rewrite(
     assert rendered_prompts and not any(MARKER in p for p in rendered_prompts)
     assert MARKER not in _dump(state, view) and MARKER not in _files_text(Path(view.results.zip_path).parent)
     # a user's own edit that is unsafe is refused at render, naming the slot, the category and the words
-    with pytest.raises(ValueError, match=r"candidate 2 is unsafe to render: weapons and explosives \(“.*pipe bomb"):
-        flows.render(unsafe_ctx, "p", state, ["a lighthouse", UNSAFE], flows.RenderInputs(steps=1, size=64), None)
+    # (in the last slot the round has: the T2I default's pool and MMR may leave fewer than N candidates)
+    edits = [s.text for s in view.slots]
+    edits[-1] = UNSAFE
+    with pytest.raises(ValueError, match=rf"candidate {len(edits)} is unsafe to render: weapons and explosives "
+                                         r"\(“.*pipe bomb"):
+        flows.render(unsafe_ctx, "p", state, edits, flows.RenderInputs(steps=1, size=64), None)
 
 
 def test_t2i_refuses_an_unsafe_request_and_says_when_every_rewrite_was_unsafe(unsafe_ctx):

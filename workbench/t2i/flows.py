@@ -221,6 +221,9 @@ def render_defaults(ctx: Any, profile_name: str | None) -> RenderInputs:
                         seed=0, guidance=profile.setting("t2i_render", "guidance", 7.5))
 
 
+ALWAYS_SCORED = ("align_original", "align_refined", "intent", "image_diversity")  # every image_text scorer gives them
+
+
 def weight_metrics(ctx: Any, profile_name: str | None) -> list[str]:
     """The metrics a render on this profile scores (in METRICS order), so the tab shows a weight only for those:
     the CLIP alignments, intent and image diversity always; the aesthetic where the profile's scorer has a head;
@@ -230,7 +233,7 @@ def weight_metrics(ctx: Any, profile_name: str | None) -> list[str]:
     profile = ctx.profile(profile_name)
     if "image_text" not in profile.roles:
         return []
-    present = {"align_original", "align_refined", "intent", "image_diversity"}
+    present = set(ALWAYS_SCORED)
     if ctx.manager.capabilities(profile.spec("image_text")).aesthetic:
         present.add("aesthetic")
     present |= {metric for metric, role in REWARD_ROLES.items() if role in profile.roles}
