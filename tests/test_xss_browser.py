@@ -96,7 +96,7 @@ def _gradio_actions(panel) -> list:
     return [b for b in panel.locator("button.primary").all() if b.is_visible() and b.is_enabled()]
 
 
-def _gradio_run_actions(page, panel, marker, title, where, done: set) -> tuple[int, int]:
+def _gradio_run_actions(page, panel, probe, marker, title, where, done: set) -> tuple[int, int]:
     """Click every visible primary action of the panel (each checked after), then probe what the actions revealed
     and run again while new boxes or actions appear (three rounds at most). Returns (echoes seen, boxes revealed)."""
     echoed, revealed_total = 0, 0
@@ -107,14 +107,11 @@ def _gradio_run_actions(page, panel, marker, title, where, done: set) -> tuple[i
             button.click()
             _gradio_idle(page)
             echoed += _check(page, marker, title, f"{where} after '{label}'")
-        revealed = _gradio_fill_new(page, panel, PROBE_OF[marker])
+        revealed = _gradio_fill_new(page, panel, probe)
         revealed_total += revealed
         if not revealed and {b.inner_text() for b in _gradio_actions(panel)} <= done:
             break
     return echoed, revealed_total
-
-
-PROBE_OF = {marker: probe for probe, marker in PROBES}
 
 
 @pytest.mark.parametrize("probe, marker", PROBES, ids=["img-onerror", "script", "markdown-js-link"])
@@ -135,10 +132,10 @@ def test_gradio_every_text_box_of_every_tab_shows_markup_literally(app_page, pro
         # first the tab's first box alone (its prompt, idea or message), so that its actions succeed and show what
         # they reveal (e.g. T2I's candidates); then every other box, which may make the same actions fail
         filled[name] = _gradio_fill_new(page, panel, probe, limit=1)
-        seen, later[name] = _gradio_run_actions(page, panel, marker, title, f"gradio {name}", done)
+        seen, later[name] = _gradio_run_actions(page, panel, probe, marker, title, f"gradio {name}", done)
         filled[name] += _gradio_fill_new(page, panel, probe)
         done.clear()
-        more, revealed = _gradio_run_actions(page, panel, marker, title, f"gradio {name} (every box)", done)
+        more, revealed = _gradio_run_actions(page, panel, probe, marker, title, f"gradio {name} (every box)", done)
         echoed, later[name] = echoed + seen + more, later[name] + revealed
         # every option of every radio group, in turn: what a choice shows gets the probe and its actions run
         groups = panel.evaluate("root => [...root.querySelectorAll('input[type=radio]')].filter(r => "
@@ -155,8 +152,8 @@ def test_gradio_every_text_box_of_every_tab_shows_markup_literally(app_page, pro
                 new = _gradio_fill_new(page, panel, probe)
                 later[name] += new
                 if new or {b.inner_text() for b in _gradio_actions(panel)} - done:
-                    seen, revealed = _gradio_run_actions(page, panel, marker, title, f"gradio {name} ({option})",
-                                                         done)
+                    seen, revealed = _gradio_run_actions(page, panel, probe, marker, title,
+                                                         f"gradio {name} ({option})", done)
                     echoed, later[name] = echoed + seen, later[name] + revealed
         later[name] += _gradio_fill_new(page, panel, probe)
         filled[name] += later[name]
@@ -346,7 +343,8 @@ def _check_probes(page, title: str, where: str) -> int:
     assert seen["injected_img"] == 0 and seen["js_links"] == 0 and seen["bold"] == 0, (where, seen)
     for text in seen["texts"]:
         flat = " ".join(text.split())
-        assert any(marker in flat for _, marker in PROBES), f"{where}: a probe was echoed, not literally: {flat[:300]!r}"
+        assert any(marker in flat for _, marker in PROBES), \
+            f"{where}: a probe was echoed, not literally: {flat[:300]!r}"
     return len(seen["texts"])
 
 
