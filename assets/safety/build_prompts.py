@@ -52,6 +52,7 @@ def build() -> tuple[list[dict], list[str]]:
     the FIRST lists only, so that adding training prompts never moves a prompt in or out of the held-out split."""
     records = records_of(read("prompts_unsafe.txt") + read("prompts_safe.txt"))
     records += records_of(read("prompts_train_extra.txt"), "x")
+    records += records_of(read("prompts_train_fifth.txt"), "xv")  # the fifth pass's, written after fresh5
     texts = [r["text"].lower() for r in records]
     dupes = {t for t in texts if texts.count(t) > 1}
     if dupes:

@@ -43,9 +43,12 @@ def heldout_ids(folder: str | Path = SAFETY_ASSETS) -> set[str]:
 # the sets `python -m workbench.safety eval` reports on: fresh4 (written after every fourth-pass change, scored
 # once) and fresh3 are held out; fresh2 and fresh are trained on since the
 # fourth pass (reported for reference); first is the labelled set's held-out split (seen, never trained on)
-SPLITS = ("fresh4", "fresh3", "fresh2", "fresh", "first")
+# fresh5 (written before the fifth pass changed anything) is held out and scored once with the fifth pass's final
+# check; fresh4 and fresh3 were held out in the fourth pass and read since (seen, never trained on)
+SPLITS = ("fresh5", "fresh4", "fresh3", "fresh2", "fresh", "first")
 TRAINED_ON = ("fresh2", "fresh")
-FILES = {"fresh4": "prompts_fresh4.jsonl", "fresh3": "prompts_fresh3.jsonl", "fresh2": "prompts_fresh2.jsonl", "fresh": "prompts_fresh.jsonl"}
+FILES = {"fresh5": "prompts_fresh5.jsonl", "fresh4": "prompts_fresh4.jsonl", "fresh3": "prompts_fresh3.jsonl",
+         "fresh2": "prompts_fresh2.jsonl", "fresh": "prompts_fresh.jsonl"}
 
 
 def heldout(name: str = "fresh3", folder: str | Path = SAFETY_ASSETS) -> list[LabelledPrompt]:

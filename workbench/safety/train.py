@@ -119,8 +119,10 @@ def flags(probs: Any, thresholds: dict[str, float]) -> Any:
 
 
 def batch_of(prompt_id: str) -> str:
-    """The batch a training prompt was written in: fresh (fr...), fresh2 (fs...), the training-only extra list
-    (x...), or the first lists."""
+    """The batch a training prompt was written in: fresh (fr...), fresh2 (fs...), the fifth pass's list (xv...),
+    the training-only extra list (x...), or the first lists."""
+    if prompt_id.startswith("xv"):
+        return "fifth"  # prompts_train_fifth.txt, written by the fifth pass
     return prompt_id[:2] if prompt_id[:2] in ("fr", "fs") else ("extra" if prompt_id.startswith("x") else "first")
 
 
@@ -158,9 +160,10 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
     held_ids = {p.id for p in held}
     if any(p.id in held_ids for p in train_set):
         raise RuntimeError("a held-out prompt reached the training split")
-    fresh3 = {" ".join(p.text.lower().split()) for p in heldout("fresh3")}
-    if any(" ".join(p.text.lower().split()) in fresh3 for p in train_set):
-        raise RuntimeError("a fresh3 (held-out) prompt reached the training split")
+    for name in ("fresh3", "fresh4", "fresh5"):
+        kept_out = {" ".join(p.text.lower().split()) for p in heldout(name)}
+        if any(" ".join(p.text.lower().split()) in kept_out for p in train_set):
+            raise RuntimeError(f"a {name} (held-out) prompt reached the training split")
     x = ManagedModel(manager, embedder_spec(model_id)).embed([p.text for p in train_set]).vectors.astype("float32")
     y = labels(train_set)
     hard = np.array([p.hard_negative for p in train_set])
