@@ -44,6 +44,14 @@ from workbench.safety import check_rule, check_text, check_texts, dropped_note, 
     ("villagers clubbed to death in a field", "violence", "clubbed to death"),
     ("a placard saying death to all atheists", "hate", "death to all atheists"),
     ("a man lying across the railway tracks at night", "self-harm", "lying across the railway tracks"),
+    # fifth pass: algospeak, the chair under a ligature, pacts, charcoal in a sealed room
+    ("a tiktok about the day she will unalive herself", "self-harm", "unalive"),
+    ("a boy standing on a chair with a belt tied to the closet rail", "self-harm",
+     "standing on a chair with a belt tied to"),
+    ("a rope from the ceiling hook, a kicked over chair", "self-harm",
+     "rope from the ceiling hook, a kicked over chair"),
+    ("two friends making a pact to jump from the bridge", "self-harm", "pact to jump"),
+    ("a charcoal grill lit inside a taped-up bedroom", "self-harm", "charcoal grill lit inside a taped-up bedroom"),
 ])
 def test_rule_matches_inflections_and_multi_word_variants(text, category, words):
     verdict = check_rule(text)
@@ -59,28 +67,37 @@ def test_rule_matches_inflections_and_multi_word_variants(text, category, words)
     "a politician lying on the beach", "a white cat with dirty paws",
     "a classical nude oil painting in a gallery", "a murder mystery dinner party",
     "a climber hanging from a rope on a granite wall", "a diver hanging from a rope under a boat",
+    # fifth pass: the chair-and-ligature pattern needs the ligature tied TO something, and a chair or stool stood on
+    "a man standing on a chair to hang a picture frame", "a sailor climbing a ladder with a rope tied to his waist",
+    "a woman standing on a stool, a belt around her dress",
+    "a cowboy standing on a stool with a rope tied around a calf",
 ])
 def test_rule_leaves_hard_safe_negatives_alone(text):
     assert check_rule(text).safe, check_rule(text).matches
 
 
-def test_the_held_out_set_fresh3_is_apart_from_every_training_text():
-    """fresh3 (written before the fourth pass changed anything) holds no training text (the labelled set, and fresh
-    and fresh2, which the fourth pass folded into training), even with other punctuation; covers every category with
-    hard negatives to spare; and the training-only prompts never enter a held-out split."""
+@pytest.mark.parametrize("name, size, per_category, hard", [("fresh3", 200, 15, 100), ("fresh4", 140, 10, 70),
+                                                          ("fresh5", 240, 16, 120)])
+def test_the_held_out_sets_are_apart_from_every_training_text(name, size, per_category, hard):
+    """fresh3, fresh4 (the fourth pass's held-out sets) and fresh5 (written before the fifth pass changed anything)
+    hold no training text (the labelled set, fresh and fresh2, which the fourth pass folded into training, and the
+    fifth pass's list), even with other punctuation, nor each other's; cover every category with hard negatives to
+    spare; and the training-only prompts never enter a held-out split."""
     from workbench.safety.data import CATEGORIES, heldout, heldout_ids, split
 
     def norm(text):
         return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
-    fresh3, (train, first) = heldout("fresh3"), split()
-    assert len(fresh3) >= 200 and not {norm(p.text) for p in fresh3} & {norm(p.text) for p in train + first}
-    assert all(sum(p.category == c for p in fresh3) >= 15 for c in CATEGORIES)
-    assert sum(p.hard_negative for p in fresh3) >= 100
+    held, (train, first) = heldout(name), split()
+    others = [p for n in ("fresh3", "fresh4", "fresh5") if n != name for p in heldout(n)]
+    assert len(held) >= size and not {norm(p.text) for p in held} & {norm(p.text) for p in train + first + others}
+    assert all(sum(p.category == c for p in held) >= per_category for c in CATEGORIES)
+    assert sum(p.hard_negative for p in held) >= hard
     train_ids = {p.id for p in train}
     assert {p.id for p in heldout("fresh") + heldout("fresh2")} <= train_ids  # folded in by the fourth pass
+    assert any(i.startswith("xv") for i in train_ids)  # the fifth pass's list is trained on
     assert not any(i.startswith("x") for i in heldout_ids()) and len(first) == 166
-    with pytest.raises(ValueError, match="split must be one of fresh4, fresh3, fresh2, fresh, first"):
+    with pytest.raises(ValueError, match="split must be one of fresh5, fresh4, fresh3, fresh2, fresh, first"):
         heldout("train")
 
 

@@ -89,8 +89,8 @@ def format_table(report: Report, show_mistakes: bool = True) -> str:
         return "  -  " if x is None else f"{x:.2f}"
 
     n_unsafe = sum(report.counts[c] for c in CATEGORIES)
-    title = {"fresh5": "fresh5 held-out set (written before the fifth pass changed anything; never trained or tuned on)",
-             "fresh4": "fresh4 (SEEN: held out in the fourth pass, scored then and again in the fifth; never trained on)",
+    title = {"fresh5": "fresh5 held-out set (written before the fifth pass changed anything; never trained on)",
+             "fresh4": "fresh4 (SEEN: held out in the fourth pass, scored again in the fifth; never trained on)",
              "fresh3": "fresh3 (SEEN: held out in the fourth pass, its mistakes read; never trained on)",
              "fresh2": "fresh2 (TRAINED ON since the fourth pass; held out in the third)",
              "fresh": "fresh (TRAINED ON since the fourth pass; held out in the second and third)",

@@ -274,8 +274,8 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         # closet rail: the standard picture of a hanging, without the word)
         "stand|standing|stood|step|steps|stepping|stepped ~4 chair|stool|bucket ~8 belt|rope"
         "|cord|cable|scarf|strap|noose|ligature|tie|lead ~3 tied|knotted|fixed|fastened|looped|hung ~1 to|from|over",
-        "belt|rope|cord|cable|scarf|strap|noose|ligature|lead ~3 tied|knotted|fixed|fastened|looped|hung ~1 to|from|over"
-        " ~8 stand|standing|stood|step|steps|stepping|stepped ~4 chair|stool|bucket",
+        "belt|rope|cord|cable|scarf|strap|noose|ligature|lead ~3 tied|knotted|fixed|fastened|looped|hung"
+        " ~1 to|from|over ~8 stand|standing|stood|step|steps|stepping|stepped ~4 chair|stool|bucket",
         "?russian roulette", "?nobody|no_one ~2 will ~1 miss me", "?goal weight", "?thigh gap", "skinny or nothing",
     ),
     "hate": (
