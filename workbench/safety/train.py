@@ -194,7 +194,7 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
     seconds = time.perf_counter() - started
     config = {"classes": list(CLASSES), "dim": int(x.shape[1]), "hidden": settings.hidden, "threshold": threshold,
               "thresholds": thresholds,
-              "embedder": model_id, "version": "safety-head-v3", "weak_rule_threshold": weak_t,
+              "embedder": model_id, "version": "safety-head-v4", "weak_rule_threshold": weak_t,
               "knn": {"k": settings.knn_k, "temperature": settings.knn_temperature, "weight": settings.knn_weight}, "settings": asdict(settings),
               "train_prompts": len(train_set), "oof_recall": oof_recall,
               "oof_hard_refusals": round(float(flag[hard].mean()), 3),
