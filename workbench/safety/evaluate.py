@@ -29,7 +29,7 @@ class Report:
     counts: dict[str, int]
     source: str
     mistakes: dict[str, list[str]] = field(default_factory=dict)  # row name -> texts it got wrong
-    split: str = "fresh3"
+    split: str = "fresh5"
 
 
 def _row(name: str, prompts: list[Any], flags: list[tuple[str, ...]], seconds: float) -> tuple[Row, list[str]]:
@@ -48,8 +48,9 @@ def _row(name: str, prompts: list[Any], flags: list[tuple[str, ...]], seconds: f
     return row, wrong
 
 
-def evaluate(ctx: Any, profile: str | None = None, split: str = "fresh3") -> Report:
-    """The table on one set of workbench.safety.data.SPLITS: "fresh3" (held out, never seen by training or tuning),
+def evaluate(ctx: Any, profile: str | None = None, split: str = "fresh5") -> Report:
+    """The table on one set of workbench.safety.data.SPLITS: "fresh5" (held out, never seen by training or tuning),
+    "fresh3"/"fresh4" (held out in the fourth pass, seen since, never trained on),
     "first" (the labelled set's held-out split, whose mistakes were read once while the first version was built), or
     "fresh"/"fresh2" (trained on since the fourth pass: for reference only)."""
     from workbench.models import ManagedModel
