@@ -95,10 +95,24 @@ def test_the_held_out_sets_are_apart_from_every_training_text(name, size, per_ca
     assert sum(p.hard_negative for p in held) >= hard
     train_ids = {p.id for p in train}
     assert {p.id for p in heldout("fresh") + heldout("fresh2")} <= train_ids  # folded in by the fourth pass
-    assert any(i.startswith("xv") for i in train_ids)  # the fifth pass's list is trained on
+    assert any(i.startswith("xvslf-") for i in train_ids)  # the fifth pass's list is trained on
     assert not any(i.startswith("x") for i in heldout_ids()) and len(first) == 166
     with pytest.raises(ValueError, match="split must be one of fresh5, fresh4, fresh3, fresh2, fresh, first"):
         heldout("train")
+
+
+def test_out_of_fold_batches_are_the_lists_the_prompts_were_written_in():
+    """The validation folds: the extra list's violence prompts (ids xvio-...) belong to the extra list, not to the
+    fifth pass's (xv + a category prefix); every training prompt is in one of the five batches."""
+    from collections import Counter
+
+    from workbench.safety.data import split
+    from workbench.safety.train import batch_of
+
+    assert [batch_of(i) for i in ("xvio-001", "xvvio-001", "xvslf-003", "xhrd-002", "frhrd-001", "fsslf-002",
+                                  "slf-001")] == ["extra", "fifth", "fifth", "extra", "fr", "fs", "first"]
+    counts = Counter(batch_of(p.id) for p in split()[0])
+    assert counts == {"first": 506, "extra": 522, "fifth": 346, "fr": 249, "fs": 160}, counts
 
 
 def test_nearest_training_prompts_vote_with_their_classes():

@@ -19,6 +19,7 @@ below 40% refusals at 0.95 recall; the softmax's explicit "safe" class can.)
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -121,8 +122,8 @@ def flags(probs: Any, thresholds: dict[str, float]) -> Any:
 def batch_of(prompt_id: str) -> str:
     """The batch a training prompt was written in: fresh (fr...), fresh2 (fs...), the fifth pass's list (xv...),
     the training-only extra list (x...), or the first lists."""
-    if prompt_id.startswith("xv"):
-        return "fifth"  # prompts_train_fifth.txt, written by the fifth pass
+    if re.match(r"xv(vio|wea|sex|min|slf|hat|rea|hrd|pln)-", prompt_id):
+        return "fifth"  # prompts_train_fifth.txt, written by the fifth pass (the extra list's violence is xvio-...)
     return prompt_id[:2] if prompt_id[:2] in ("fr", "fs") else ("extra" if prompt_id.startswith("x") else "first")
 
 
