@@ -496,7 +496,7 @@ def _short_of_targets(report):
 
 @pytest.mark.real_models
 @pytest.mark.slow
-@pytest.mark.parametrize("split, column", [("fresh5", "fresh5: scored once (held out)"),
+@pytest.mark.parametrize("split, column", [("fresh5", "fresh5: now (second scoring)"),
                                            ("fresh3", "fresh3: now (seen)"), ("fresh4", "fresh4: now (seen)")])
 def test_the_readme_safety_table_is_what_the_shipped_check_gives_on_the_held_out_sets(real_manager, profiles,
                                                                                       split, column):
@@ -525,8 +525,8 @@ def test_the_readme_safety_table_is_what_the_shipped_check_gives_on_the_held_out
 
 @pytest.mark.real_models
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="not met: on fresh5 (held out, scored once) violence 13/17, weapons 14/16, "
-                                        "minors 16/17 and 15/139 hard false refusals (the README's Safety section); "
+@pytest.mark.xfail(strict=True, reason="not met: on fresh5 (held out) violence 15/17 (13/17 at the first scoring), "
+                                        "weapons 14/16, minors 16/17, 15/139 hard false refusals (README, Safety); "
                                         "strict, so meeting it fails until this mark goes")
 def test_the_shipped_check_meets_the_issue_targets_on_the_held_out_set_fresh5(real_manager, profiles):
     short = _short_of_targets(_report(real_manager, profiles, "fresh5"))
