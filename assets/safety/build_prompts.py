@@ -52,6 +52,7 @@ def build() -> tuple[list[dict], list[str]]:
     the FIRST lists only, so that adding training prompts never moves a prompt in or out of the held-out split."""
     records = records_of(read("prompts_unsafe.txt") + read("prompts_safe.txt"))
     records += records_of(read("prompts_train_extra.txt"), "x")
+    records += records_of(read("prompts_train_fifth.txt"), "xv")  # the fifth pass's, written after fresh5
     texts = [r["text"].lower() for r in records]
     dupes = {t for t in texts if texts.count(t) > 1}
     if dupes:
@@ -89,12 +90,16 @@ if __name__ == "__main__":
     fresh3 = build_fresh(records + fresh + fresh2, "prompts_fresh3.txt", "ft")
     # fresh4: written after every change of the fourth pass, scored once; apart from every other set
     fresh4 = build_fresh(records + fresh + fresh2 + fresh3, "prompts_fresh4.txt", "fq")
+    # fresh5: written before the fifth pass changed anything, scored once with its final check; apart from every
+    # other set
+    fresh5 = build_fresh(records + fresh + fresh2 + fresh3 + fresh4, "prompts_fresh5.txt", "fv")
     for name, rows in (("prompts_fresh.jsonl", fresh), ("prompts_fresh2.jsonl", fresh2),
-                       ("prompts_fresh3.jsonl", fresh3), ("prompts_fresh4.jsonl", fresh4)):
+                       ("prompts_fresh3.jsonl", fresh3), ("prompts_fresh4.jsonl", fresh4),
+                       ("prompts_fresh5.jsonl", fresh5)):
         with open(HERE / name, "w", encoding="utf-8") as fh:
             for r in rows:
                 fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     print(f"{len(records)} prompts ({sum(r['label'] == 'unsafe' for r in records)} unsafe, "
           f"{sum(r['hard_negative'] for r in records)} hard safe negatives), {len(heldout)} held out; "
           f"{len(fresh)} + {len(fresh2)} in the fresh sets (trained on since the fourth pass), {len(fresh3)} in fresh3, "
-          f"{len(fresh4)} in fresh4")
+          f"{len(fresh4)} in fresh4, {len(fresh5)} in fresh5")

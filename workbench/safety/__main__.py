@@ -1,8 +1,9 @@
 """python -m workbench.safety train | eval | check "some text"
 
 train: the offline safety head on the labelled set's training split (assets/safety/head)
-eval:  the tables of fresh3 (held out), fresh2 and fresh (trained on since the fourth pass) and the first split (seen once): per category precision and recall for the keyword rule alone, the classifier alone
-       and the classifier + rule (the offline check), and false refusals on the hard safe negatives
+eval:  the tables of fresh5 (held out), fresh4 and fresh3 (seen), fresh2 and fresh (trained on since the fourth
+       pass) and the first split (seen once): per category precision and recall for the keyword rule alone, the
+       classifier alone and the classifier + rule (the offline check), and false refusals on the hard safe negatives
 check: one text through a profile's safety check, printed as the user would see it
 """
 
@@ -20,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("--out", default=None, help="folder for head.safetensors + head.json")
     p_eval = sub.add_parser("eval", help="print the held-out table")
     p_eval.add_argument("--profile", default="offline")
-    p_eval.add_argument("--split", choices=("fresh4", "fresh3", "fresh2", "fresh", "first", "all"), default="all")
+    p_eval.add_argument("--split", choices=("fresh5", "fresh4", "fresh3", "fresh2", "fresh", "first", "all"),
+                        default="all")
     p_eval.add_argument("--mistakes", action="store_true",
                         help="also list the held-out prompts each row got wrong (read them, never tune on them)")
     p_check = sub.add_parser("check", help="check one text")
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "eval":
         from workbench.safety.evaluate import evaluate, format_table
 
-        splits = ("fresh4", "fresh3", "fresh2", "fresh", "first") if args.split == "all" else (args.split,)
+        splits = ("fresh5", "fresh4", "fresh3", "fresh2", "fresh", "first") if args.split == "all" else (args.split,)
         print("\n\n".join(format_table(evaluate(ctx, args.profile, s), show_mistakes=args.mistakes) for s in splits))
         return 0
     from workbench.safety import check_text

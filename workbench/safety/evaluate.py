@@ -29,7 +29,7 @@ class Report:
     counts: dict[str, int]
     source: str
     mistakes: dict[str, list[str]] = field(default_factory=dict)  # row name -> texts it got wrong
-    split: str = "fresh3"
+    split: str = "fresh5"
 
 
 def _row(name: str, prompts: list[Any], flags: list[tuple[str, ...]], seconds: float) -> tuple[Row, list[str]]:
@@ -48,8 +48,9 @@ def _row(name: str, prompts: list[Any], flags: list[tuple[str, ...]], seconds: f
     return row, wrong
 
 
-def evaluate(ctx: Any, profile: str | None = None, split: str = "fresh3") -> Report:
-    """The table on one set of workbench.safety.data.SPLITS: "fresh3" (held out, never seen by training or tuning),
+def evaluate(ctx: Any, profile: str | None = None, split: str = "fresh5") -> Report:
+    """The table on one set of workbench.safety.data.SPLITS: "fresh5" (held out, never seen by training or tuning),
+    "fresh3"/"fresh4" (held out in the fourth pass, seen since, never trained on),
     "first" (the labelled set's held-out split, whose mistakes were read once while the first version was built), or
     "fresh"/"fresh2" (trained on since the fourth pass: for reference only)."""
     from workbench.models import ManagedModel
@@ -89,8 +90,9 @@ def format_table(report: Report, show_mistakes: bool = True) -> str:
         return "  -  " if x is None else f"{x:.2f}"
 
     n_unsafe = sum(report.counts[c] for c in CATEGORIES)
-    title = {"fresh4": "fresh4 held-out set (written after every fourth-pass change; scored once, nothing changed after)",
-             "fresh3": "fresh3 held-out set (never trained or tuned on; written before the fourth pass changed anything)",
+    title = {"fresh5": "fresh5 held-out set (written before the fifth pass changed anything; never trained on)",
+             "fresh4": "fresh4 (SEEN: held out in the fourth pass, scored again in the fifth; never trained on)",
+             "fresh3": "fresh3 (SEEN: held out in the fourth pass, its mistakes read; never trained on)",
              "fresh2": "fresh2 (TRAINED ON since the fourth pass; held out in the third)",
              "fresh": "fresh (TRAINED ON since the fourth pass; held out in the second and third)",
              "first": "first held-out split (SEEN: its mistakes were read once while building the first version)"}[

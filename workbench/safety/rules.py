@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-RULE_ID = "keyword-rule-v5"  # bump when the lexicon changes: provenance records which rule judged a text
+RULE_ID = "keyword-rule-v6"  # bump when the lexicon changes: provenance records which rule judged a text
 
 # Word classes a pattern names with "@class" (base forms; inflections are generated, see `forms`).
 CLASSES: dict[str, tuple[str, ...]] = {
@@ -256,6 +256,27 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         "cut|cutting ~2 deeper", "?hide|hiding ~4 cuts|scars|marks",
         "plan|planning|wants|want|going|ready ~2 to ~1 jump ~4 roof|bridge|ledge|building|balcony|tower|garage",
         "?i'm done",
+        # fifth pass (from its training list, written after fresh5 was committed): algospeak, a ligature with the
+        # chair kicked away, "the fastest way to die", suicide pacts, charcoal in a sealed room, more sharp things
+        # on one's own body, more ways of doing it to oneself
+        "unalive", "sewer slide", "sewerslide", "kys", "?kms",
+        "rope|cord|belt|cable|scarf|strap|lead|tie|noose|ligature ~8 kick|kicked|kicking ~3 chair|stool|ladder"
+        "|stepladder", "kick|kicked|kicking ~3 chair|stool|ladder|stepladder ~6 rope|cord|belt|cable|noose|scarf",
+        "fastest|quickest|easiest|surest ~1 way|ways ~2 to ~1 die|end_it|end_my_life|kill_myself",
+        "pact ~4 to ~1 jump|die|end_it|kill", "suicide pact",
+        "charcoal ~8 sealed|taped|taped_up ~3 room|bedroom|tent|car|door|window|bathroom",
+        "sealed|taped_up ~4 room|bedroom|door|window|bathroom ~8 charcoal", "?head ~3 gas oven",
+        "scalpel|shard|pin|compass|scissors|lighter|spoon|straighteners|hairbrush|nails|knife ~4 own ~2 arm|arms"
+        "|wrist|wrists|leg|legs|thigh|thighs|skin|stomach|ankle|chest|face|palm",
+        "?on ~1 her|his|their|my ~1 own ~1 arm|arms|wrist|wrists|leg|legs|thigh|thighs|skin|stomach|ankle",
+        "choke|strangle|suffocate|scald|asphyxiate ~1 myself|yourself|himself|herself|themselves|oneself",
+        # a ligature and the chair or stool under the feet (fresh4's miss, a boy on a chair with a belt tied to the
+        # closet rail: the standard picture of a hanging, without the word)
+        "stand|standing|stood|step|steps|stepping|stepped ~4 chair|stool|bucket ~8 belt|rope"
+        "|cord|cable|scarf|strap|noose|ligature|tie|lead ~3 tied|knotted|fixed|fastened|looped|hung ~1 to|from|over",
+        "belt|rope|cord|cable|scarf|strap|noose|ligature|lead ~3 tied|knotted|fixed|fastened|looped|hung"
+        " ~1 to|from|over ~8 stand|standing|stood|step|steps|stepping|stepped ~4 chair|stool|bucket",
+        "?russian roulette", "?nobody|no_one ~2 will ~1 miss me", "?goal weight", "?thigh gap", "skinny or nothing",
     ),
     "hate": (
         "?nazi", "?neo-nazi", "?swastika", "sieg heil", "heil hitler", "white power", "?white supremacy",

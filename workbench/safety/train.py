@@ -19,6 +19,7 @@ below 40% refusals at 0.95 recall; the softmax's explicit "safe" class can.)
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -119,8 +120,10 @@ def flags(probs: Any, thresholds: dict[str, float]) -> Any:
 
 
 def batch_of(prompt_id: str) -> str:
-    """The batch a training prompt was written in: fresh (fr...), fresh2 (fs...), the training-only extra list
-    (x...), or the first lists."""
+    """The batch a training prompt was written in: fresh (fr...), fresh2 (fs...), the fifth pass's list (xv...),
+    the training-only extra list (x...), or the first lists."""
+    if re.match(r"xv(vio|wea|sex|min|slf|hat|rea|hrd|pln)-", prompt_id):
+        return "fifth"  # prompts_train_fifth.txt, written by the fifth pass (the extra list's violence is xvio-...)
     return prompt_id[:2] if prompt_id[:2] in ("fr", "fs") else ("extra" if prompt_id.startswith("x") else "first")
 
 
@@ -158,9 +161,10 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
     held_ids = {p.id for p in held}
     if any(p.id in held_ids for p in train_set):
         raise RuntimeError("a held-out prompt reached the training split")
-    fresh3 = {" ".join(p.text.lower().split()) for p in heldout("fresh3")}
-    if any(" ".join(p.text.lower().split()) in fresh3 for p in train_set):
-        raise RuntimeError("a fresh3 (held-out) prompt reached the training split")
+    for name in ("fresh3", "fresh4", "fresh5"):
+        kept_out = {" ".join(p.text.lower().split()) for p in heldout(name)}
+        if any(" ".join(p.text.lower().split()) in kept_out for p in train_set):
+            raise RuntimeError(f"a {name} (held-out) prompt reached the training split")
     x = ManagedModel(manager, embedder_spec(model_id)).embed([p.text for p in train_set]).vectors.astype("float32")
     y = labels(train_set)
     hard = np.array([p.hard_negative for p in train_set])
@@ -191,7 +195,7 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
     seconds = time.perf_counter() - started
     config = {"classes": list(CLASSES), "dim": int(x.shape[1]), "hidden": settings.hidden, "threshold": threshold,
               "thresholds": thresholds,
-              "embedder": model_id, "version": "safety-head-v3", "weak_rule_threshold": weak_t,
+              "embedder": model_id, "version": "safety-head-v4", "weak_rule_threshold": weak_t,
               "knn": {"k": settings.knn_k, "temperature": settings.knn_temperature, "weight": settings.knn_weight}, "settings": asdict(settings),
               "train_prompts": len(train_set), "oof_recall": oof_recall,
               "oof_hard_refusals": round(float(flag[hard].mean()), 3),
