@@ -1,0 +1,292 @@
+"""A tab's layout, declared once and drawn by both front ends.
+
+A page is a list of nodes: declared inputs (`fields`, from workbench.forms dataclasses), outputs (`out`), buttons
+and containers (`row`, `col`, `box`, `group`, `tabs`). `gradio_layout` builds the components; `streamlit_layout`
+draws the same nodes as widgets. What an action's flow returns is mapped once, by the page's presenter, onto output
+names (`{name: value or Update}`); `gradio_wire` binds the declared actions to the components and `streamlit_page`
+runs the clicked one and redraws from the same presented values. Layout that must differ stays in the page
+(`only`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from pages._forms import gradio_fields, streamlit_field
+from pages._wiring import gradio_bind, streamlit_run
+from workbench.forms import widgets
+
+KEEP = object()  # an output left as it is
+
+
+@dataclass
+class Node:
+    kind: str
+    name: str = ""
+    children: tuple = ()
+    opts: dict = field(default_factory=dict)
+
+
+@dataclass
+class Update:
+    """What a presenter changes on a component besides (or instead of) its value: front-end neutral."""
+
+    value: Any = KEEP
+    choices: Any = None
+    visible: bool | None = None
+    interactive: bool | None = None
+    label: str | None = None
+
+
+def fields(form: type, *names: str, into: Any = None, prefix: str = "", **layout: Any) -> Node:
+    """Declared inputs of `form` (all by default); `into` names their dict (default: the form), `prefix` their
+    Streamlit keys (default: the tab's)."""
+    return Node("field", "", (), dict(form=form, names=names or tuple(widgets(form)), into=into, prefix=prefix,
+                                      layout=layout))
+
+
+def out(name: str, kind: str, label: str = "", only: str = "", **opts: Any) -> Node:
+    """An output: md, plot, table, gallery, image, video, file, diff, chat, slider, download."""
+    return Node("out", name, (), dict(kind=kind, label=label, only=only, **opts))
+
+
+def button(name: str, label: str, only: str = "", **opts: Any) -> Node:
+    return Node("button", name, (), dict(label=label, only=only, **opts))
+
+
+def row(*children: Node, **opts: Any) -> Node:
+    return Node("row", opts.pop("name", ""), children, opts)
+
+
+def col(*children: Node, **opts: Any) -> Node:
+    return Node("col", opts.pop("name", ""), children, opts)
+
+
+def box(title: str, *children: Node, open: bool = True, name: str = "") -> Node:
+    return Node("box", name, children, dict(title=title, open=open))
+
+
+def group(name: str, *children: Node, visible: bool = True) -> Node:
+    return Node("group", name, children, dict(visible=visible))
+
+
+def tabs(*pages: tuple[str, Sequence[Node]]) -> Node:
+    return Node("tabs", "", tuple(Node("tab", "", tuple(nodes), dict(title=t)) for t, nodes in pages))
+
+
+def only(frontend: str, *children: Node) -> Node:
+    """Nodes drawn by one front end only (a Cancel button: a click anywhere stops a Streamlit run)."""
+    return Node("only", "", children, dict(frontend=frontend))
+
+
+def walk(spec: Sequence[Node]):
+    for node in spec:
+        yield node
+        yield from walk(node.children)
+
+
+def field_keys(spec: Sequence[Node], tab: str) -> dict[str, str]:
+    """Each input's Streamlit key (name -> key); the first of two same-named inputs wins, as in the values."""
+    keys: dict[str, str] = {}
+    for node in walk(spec):
+        if node.kind == "field":
+            for n in node.opts["names"]:
+                keys.setdefault(n, f"{node.opts['prefix'] or tab}_{n}")
+    return keys
+
+
+# --------------------------------------------------------------------------- Gradio
+
+GRADIO_DEFAULTS = {
+    "gallery": dict(columns=4, height="fit-content", object_fit="contain"),  # "auto" would leave a blank 450 px box
+    "table": dict(interactive=False, wrap=True),
+    "image": dict(interactive=False), "video": dict(interactive=False), "file": dict(interactive=False),
+    "diff": dict(combine_adjacent=True, color_map={"added": "green", "removed": "red"}),
+}
+
+
+def gradio_layout(spec: Sequence[Node], c: dict[Any, Any] | None = None) -> dict[Any, Any]:
+    """Build the nodes' components; returns name -> component (an input also under its form's dict)."""
+    import gradio as gr
+
+    c = {} if c is None else c
+    classes = dict(md=gr.Markdown, plot=gr.Plot, table=gr.Dataframe, gallery=gr.Gallery, image=gr.Image,
+                   video=gr.Video, file=gr.File, diff=gr.HighlightedText, chat=gr.Chatbot, slider=gr.ImageSlider,
+                   download=gr.DownloadButton)
+    for node in spec:
+        o = dict(node.opts)
+        if node.kind == "field":
+            comps = gradio_fields(o["form"], *o["names"], **{k: x for k, x in o["layout"].items() if k != "horizontal"})
+            c.setdefault(o["into"] or o["form"], {}).update(comps)
+            for n, comp in comps.items():
+                c.setdefault(n, comp)
+        elif node.kind in ("out", "button") and o.pop("only") in ("", "gradio"):
+            if node.kind == "button":
+                c[node.name] = gr.Button(o.pop("label"), **o)
+            else:
+                kind, label = o.pop("kind"), o.pop("label")
+                o = {**GRADIO_DEFAULTS.get(kind, {}), **o}
+                c[node.name] = classes[kind](**({"label": label} if label else {}), **o) if kind != "download" \
+                    else gr.DownloadButton(label, **o)
+        elif node.kind == "only":
+            if o["frontend"] == "gradio":
+                gradio_layout(node.children, c)
+        elif node.kind in ("row", "col", "box", "group", "tabs", "tab"):
+            block = {"row": lambda: gr.Row(**o), "col": lambda: gr.Column(**o), "tabs": lambda: gr.Tabs(),
+                     "box": lambda: gr.Accordion(o["title"], open=o["open"]), "tab": lambda: gr.Tab(o["title"]),
+                     "group": lambda: gr.Group(visible=o["visible"])}[node.kind]()
+            with block:
+                gradio_layout(node.children, c)
+            if node.name:
+                c[node.name] = block
+    return c
+
+
+def gradio_value(value: Any) -> Any:
+    import gradio as gr
+
+    if isinstance(value, Update):
+        kw = {k: getattr(value, k) for k in ("choices", "visible", "interactive", "label")
+              if getattr(value, k) is not None}
+        return gr.update(**kw, **({} if value.value is KEEP else {"value": value.value}))
+    return gr.update() if value is KEEP else value
+
+
+def gradio_wire(ctx: Any, c: dict[Any, Any], action: Any, trigger: Any, outputs: Sequence[str],
+                present: Callable[[Any], dict], *, tab: str, **kwargs: Any):
+    """Bind a declared action; `present` maps its flow's value onto output names (those not named are kept)."""
+    return gradio_bind(ctx, action, trigger, c, [c[n] for n in outputs], tab=tab, present=lambda result: (
+        lambda shown: [gradio_value(shown.get(n, KEEP)) for n in outputs])(present(result)), **kwargs)
+
+
+# --------------------------------------------------------------------------- Streamlit
+
+
+def _draw_output(st: Any, where: Any, name: str, o: dict, value: Any, tab: str) -> None:
+    kind = o["kind"]
+    if value is None or value == "" or value == []:
+        return
+    if kind == "md":
+        where.markdown(value)
+    elif kind == "plot":
+        where.plotly_chart(value, key=f"{tab}_{name}")
+    elif kind == "table":
+        import pandas as pd
+
+        rows = value.get("data", []) if isinstance(value, dict) else value
+        columns = value.get("headers") if isinstance(value, dict) else o.get("headers")
+        if o.get("label"):
+            where.caption(o["label"])
+        where.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, key=f"{tab}_{name}")
+    elif kind in ("gallery", "slider"):
+        images = list(value)
+        where.image([im for im, _ in images] if kind == "gallery" else images,
+                    caption=[cap for _, cap in images] if kind == "gallery" else None, width=o.get("width", 180))
+    elif kind == "image":
+        where.image(value, caption=o.get("label") or None, width=o.get("width", 256))
+    elif kind == "video":
+        where.video(value)
+    elif kind == "diff":
+        marks = {"added": "**+{}+**", "removed": "~~{}~~", None: "{}"}  # as workbench.common.diff.to_markdown
+        where.markdown("Diff: " + " ".join(marks[k].format(t.strip()) for t, k in value))
+    elif kind in ("file", "download"):
+        for path in [value] if isinstance(value, str) else value:
+            with open(path, "rb") as fh:
+                base = path.rsplit("/", 1)[-1]
+                where.download_button(f"Download {base}", fh.read(), file_name=base, key=f"{tab}_dl_{name}_{base}")
+    elif kind == "chat":
+        for msg in value:
+            with where.chat_message(msg["role"]):
+                st.markdown(msg["content"])
+
+
+def streamlit_layout(spec: Sequence[Node], tab: str, shown: dict[str, Any], v: dict[Any, Any],
+                     where: Any = None, watch: Sequence[str] = ()) -> str | None:
+    """Draw the nodes (inputs into `v`, outputs from `shown`); returns the clicked button's name, if any. A change
+    of an input named in `watch` by the user (not by a presenter) is reported as a click of that name."""
+    import streamlit as st
+
+    where, ss = (where if where is not None else st), st.session_state
+    flag = f"{tab}__changed"
+    clicked = None
+    for node in spec:
+        o, value = node.opts, shown.get(node.name, KEEP) if node.name else KEEP
+        if (value.visible if isinstance(value, Update) and value.visible is not None else o.get("visible", True)) \
+                is False:  # a hidden group, output or button: Streamlit leaves it out
+            continue
+        if node.kind == "field":
+            into = v.setdefault(o["into"] or o["form"], {})
+            for n in o["names"]:
+                upd = shown.get(n)
+                if isinstance(upd, Update) and upd.visible is False:
+                    continue
+                choices = upd.choices if isinstance(upd, Update) and upd.choices is not None else None
+                layout = {k: x for k, x in o["layout"].items() if k == "horizontal"}
+                if n in watch:
+                    layout["on_change"] = lambda n=n: ss.__setitem__(flag, n)
+                into[n] = streamlit_field(o["form"], n, o["prefix"] or tab, where, choices=choices, **layout)
+                v.setdefault(n, into[n])
+        elif node.kind == "out" and o["only"] in ("", "streamlit"):
+            _draw_output(st, where, node.name, o, value.value if isinstance(value, Update) else
+                         (None if value is KEEP else value), tab)
+        elif node.kind == "button" and o["only"] in ("", "streamlit"):
+            if where.button(o["label"], key=f"{tab}_{node.name}",
+                            type="primary" if o.get("variant") == "primary" else "secondary"):
+                clicked = node.name
+        elif node.kind == "only" and o["frontend"] == "streamlit" or node.kind in ("col", "group"):
+            clicked = streamlit_layout(node.children, tab, shown, v, where, watch) or clicked
+        elif node.kind == "row":
+            for child, column in zip(node.children, where.columns(len(node.children))):
+                clicked = streamlit_layout([child], tab, shown, v, column, watch) or clicked
+        elif node.kind == "box":
+            with where.expander(o["title"], expanded=o["open"]):
+                clicked = streamlit_layout(node.children, tab, shown, v, None, watch) or clicked
+        elif node.kind == "tabs":
+            for child, pane in zip(node.children, where.tabs([t.opts["title"] for t in node.children])):
+                with pane:
+                    clicked = streamlit_layout(child.children, tab, shown, v, None, watch) or clicked
+    return clicked or (ss.pop(flag, None) if where is st else None)
+
+
+def streamlit_page(ctx: Any, tab: str, spec: Sequence[Node], actions: dict[str, Any],
+                   present: Callable[[Any], dict], v: dict[Any, Any], remap: dict | None = None) -> Any:
+    """Draw the page from the last presented values, then run the action of the clicked button (or changed input,
+    named in `actions` too) with every input read, as Gradio does; its presented values are kept and the page
+    redrawn. `remap` gives an action other inputs under a name (name -> {form: other dict's name}). Returns the
+    action's raw value (None when nothing ran or it failed)."""
+    import streamlit as st
+
+    ss = st.session_state
+    shown = ss.setdefault(f"{tab}_shown", {})
+    keys = field_keys(spec, tab)
+    for name, value in ss.pop(f"{tab}_pending", {}).items():  # a widget's value can only be set before it is drawn
+        ss[keys[name]] = value
+    name = streamlit_layout(spec, tab, shown, v, watch=[n for n in actions if n in keys])
+    if name is None or name not in actions:
+        return None
+    v.update({k: v[src] for k, src in (remap or {}).get(name, {}).items()})
+    result = streamlit_run(ctx, actions[name], v, tab=tab)
+    if result is not None:
+        keep(tab, spec, present(result))
+        st.rerun()
+    return result
+
+
+def keep(tab: str, spec: Sequence[Node], presented: dict[str, Any]) -> None:
+    """Keep presented values: outputs are redrawn from them; an input's new value is set before its next draw."""
+    import streamlit as st
+
+    ss = st.session_state
+    keys, shown = field_keys(spec, tab), ss.setdefault(f"{tab}_shown", {})
+    pending = ss.setdefault(f"{tab}_pending", {})
+    for name, value in presented.items():
+        if value is KEEP:
+            continue
+        current = shown.get(name)
+        if isinstance(value, Update) and isinstance(current, Update):  # merge, as Gradio's update does
+            value = Update(**{k: getattr(value, k) if getattr(value, k) not in (None, KEEP) else getattr(current, k)
+                              for k in ("value", "choices", "visible", "interactive", "label")})
+        shown[name] = value
+        new = value.value if isinstance(value, Update) else value
+        if name in keys and new is not KEEP:
+            pending[name] = new
