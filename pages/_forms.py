@@ -33,6 +33,8 @@ def gradio_field(form: type, name: str, **layout: Any) -> Any:
         comp = gr.Dropdown(w.pairs(), value=value, allow_custom_value=w.custom, **kw)
     elif w.kind == "checkbox":
         comp = gr.Checkbox(value, **kw)
+    elif w.kind == "file":  # an image upload: the flow gets its path
+        comp = gr.File(value, file_types=["image"], type="filepath", **kw)
     else:  # multi
         comp = gr.CheckboxGroup(w.pairs(), value=value, **kw)
     comp.wb_widget = w  # the wiring layer normalises this component's value by it
@@ -85,6 +87,9 @@ def streamlit_field(form: type, name: str, prefix: str, where: Any = None, choic
         out = widget(w.label, values, format_func=lambda v: labels.get(v, str(v)), **start, **extra, **kw)
     elif w.kind == "checkbox":
         out = where.checkbox(w.label, **({"value": bool(value)} if fresh else {}), **kw)
+    elif w.kind == "file":  # an image upload: the flow gets its bytes
+        out = where.file_uploader(w.label, **kw)
+        out = out.getvalue() if out is not None else None
     else:  # multi
         labels = dict((v, lab) for lab, v in w.pairs())
         out = where.multiselect(w.label, w.values(), **({"default": value} if fresh else {}),

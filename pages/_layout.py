@@ -46,7 +46,8 @@ def fields(form: type, *names: str, into: Any = None, prefix: str = "", **layout
 
 
 def out(name: str, kind: str, label: str = "", only: str = "", **opts: Any) -> Node:
-    """An output: md, plot, table, gallery, image, video, file, diff, chat, slider, download."""
+    """An output: md, plot, table, gallery, image, video, file, diff, chat, slider, download. Options are Gradio's,
+    but for `st_` ones (Streamlit's: `st_width`)."""
     return Node("out", name, (), dict(kind=kind, label=label, only=only, **opts))
 
 
@@ -125,7 +126,7 @@ def gradio_layout(spec: Sequence[Node], c: dict[Any, Any] | None = None) -> dict
                 c[node.name] = gr.Button(o.pop("label"), **o)
             else:
                 kind, label = o.pop("kind"), o.pop("label")
-                o = {**GRADIO_DEFAULTS.get(kind, {}), **o}
+                o = {**GRADIO_DEFAULTS.get(kind, {}), **{k: x for k, x in o.items() if not k.startswith("st_")}}
                 c[node.name] = classes[kind](**({"label": label} if label else {}), **o) if kind != "download" \
                     else gr.DownloadButton(label, **o)
         elif node.kind == "only":
@@ -155,8 +156,12 @@ def gradio_value(value: Any) -> Any:
 def gradio_wire(ctx: Any, c: dict[Any, Any], action: Any, trigger: Any, outputs: Sequence[str],
                 present: Callable[[Any], dict], *, tab: str, **kwargs: Any):
     """Bind a declared action; `present` maps its flow's value onto output names (those not named are kept)."""
-    return gradio_bind(ctx, action, trigger, c, [c[n] for n in outputs], tab=tab, present=lambda result: (
-        lambda shown: [gradio_value(shown.get(n, KEEP)) for n in outputs])(present(result)), **kwargs)
+
+    def shown(result: Any) -> Any:  # Gradio takes a one-component output's value as is, not in a list
+        values = [gradio_value(present(result).get(n, KEEP)) for n in outputs]
+        return values if len(values) > 1 else values[0]
+
+    return gradio_bind(ctx, action, trigger, c, [c[n] for n in outputs], tab=tab, present=shown, **kwargs)
 
 
 # --------------------------------------------------------------------------- Streamlit
@@ -181,9 +186,9 @@ def _draw_output(st: Any, where: Any, name: str, o: dict, value: Any, tab: str) 
     elif kind in ("gallery", "slider"):
         images = list(value)
         where.image([im for im, _ in images] if kind == "gallery" else images,
-                    caption=[cap for _, cap in images] if kind == "gallery" else None, width=o.get("width", 180))
+                    caption=[cap for _, cap in images] if kind == "gallery" else None, width=o.get("st_width", 180))
     elif kind == "image":
-        where.image(value, caption=o.get("label") or None, width=o.get("width", 256))
+        where.image(value, caption=o.get("label") or None, width=o.get("st_width", 256))
     elif kind == "video":
         where.video(value)
     elif kind == "diff":
