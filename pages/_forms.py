@@ -50,9 +50,10 @@ def gradio_fields(form: type, *names: str, values: dict[str, Any] | None = None,
 
 
 def streamlit_field(form: type, name: str, prefix: str, where: Any = None, choices: Sequence[Any] | None = None,
-                    **layout: Any) -> Any:
+                    label: str | None = None, **layout: Any) -> Any:
     """One Streamlit widget (key `<prefix>_<name>`) for `form`'s input `name`; returns its normalised value.
-    `choices` narrows a choice widget to what applies now (the computed methods, say)."""
+    `choices` narrows a choice widget to what applies now (the computed methods, say); `label` replaces its label
+    (a questionnaire slot shows its question)."""
     import dataclasses
 
     import streamlit as st
@@ -60,6 +61,8 @@ def streamlit_field(form: type, name: str, prefix: str, where: Any = None, choic
     w, value = widgets(form)[name]
     if choices is not None:
         w = dataclasses.replace(w, choices=tuple(choices))
+    if label:
+        w = dataclasses.replace(w, label=label)
     where = where if where is not None else st
     key = f"{prefix}_{name}"
     fresh = key not in st.session_state  # a widget whose value the session already holds takes no default

@@ -46,7 +46,7 @@ def fields(form: type, *names: str, into: Any = None, prefix: str = "", **layout
 
 
 def out(name: str, kind: str, label: str = "", only: str = "", **opts: Any) -> Node:
-    """An output: md, plot, table, gallery, image, video, file, diff, chat, slider, download. Options are Gradio's,
+    """An output: md, text, plot, table, gallery, image, video, file, diff, chat, slider, download. Options are Gradio's,
     but for `st_` ones (Streamlit's: `st_width`)."""
     return Node("out", name, (), dict(kind=kind, label=label, only=only, **opts))
 
@@ -111,7 +111,7 @@ def gradio_layout(spec: Sequence[Node], c: dict[Any, Any] | None = None) -> dict
     import gradio as gr
 
     c = {} if c is None else c
-    classes = dict(md=gr.Markdown, plot=gr.Plot, table=gr.Dataframe, gallery=gr.Gallery, image=gr.Image,
+    classes = dict(md=gr.Markdown, text=lambda **kw: gr.Textbox(interactive=False, **kw), plot=gr.Plot, table=gr.Dataframe, gallery=gr.Gallery, image=gr.Image,
                    video=gr.Video, file=gr.File, diff=gr.HighlightedText, chat=gr.Chatbot, slider=gr.ImageSlider,
                    download=gr.DownloadButton)
     for node in spec:
@@ -173,6 +173,8 @@ def _draw_output(st: Any, where: Any, name: str, o: dict, value: Any, tab: str) 
         return
     if kind == "md":
         where.markdown(value)
+    elif kind == "text":
+        where.code(value, language=None)
     elif kind == "plot":
         where.plotly_chart(value, key=f"{tab}_{name}")
     elif kind == "table":
@@ -225,15 +227,17 @@ def streamlit_layout(spec: Sequence[Node], tab: str, shown: dict[str, Any], v: d
                 upd = shown.get(n)
                 if isinstance(upd, Update) and upd.visible is False:
                     continue
-                choices = upd.choices if isinstance(upd, Update) and upd.choices is not None else None
+                choices, label = (upd.choices, upd.label) if isinstance(upd, Update) else (None, None)
                 layout = {k: x for k, x in o["layout"].items() if k == "horizontal"}
                 if n in watch:
                     layout["on_change"] = lambda n=n: ss.__setitem__(flag, n)
-                into[n] = streamlit_field(o["form"], n, o["prefix"] or tab, where, choices=choices, **layout)
+                into[n] = streamlit_field(o["form"], n, o["prefix"] or tab, where, choices, label, **layout)
                 v.setdefault(n, into[n])
         elif node.kind == "out" and o["only"] in ("", "streamlit"):
-            _draw_output(st, where, node.name, o, value.value if isinstance(value, Update) else
-                         (None if value is KEEP else value), tab)
+            if isinstance(value, Update):
+                o = {**o, "label": value.label or o["label"]}
+                value = value.value
+            _draw_output(st, where, node.name, o, o.get("value") if value is KEEP else value, tab)
         elif node.kind == "button" and o["only"] in ("", "streamlit"):
             if where.button(o["label"], key=f"{tab}_{node.name}",
                             type="primary" if o.get("variant") == "primary" else "secondary"):
@@ -254,25 +258,30 @@ def streamlit_layout(spec: Sequence[Node], tab: str, shown: dict[str, Any], v: d
 
 
 def streamlit_page(ctx: Any, tab: str, spec: Sequence[Node], actions: dict[str, Any],
-                   present: Callable[[Any], dict], v: dict[Any, Any], remap: dict | None = None) -> Any:
+                   present: Callable[[Any], dict], v: dict[Any, Any], remap: dict | None = None,
+                   prefix: str = "", values: Callable[[], dict] | None = None) -> Any:
     """Draw the page from the last presented values, then run the action of the clicked button (or changed input,
-    named in `actions` too) with every input read, as Gradio does; its presented values are kept and the page
-    redrawn. `remap` gives an action other inputs under a name (name -> {form: other dict's name}). Returns the
-    action's raw value (None when nothing ran or it failed)."""
+    named in `actions` too; a value may be (action, its own presenter)) with every input read, as Gradio does;
+    its presented values are kept and the page redrawn. `remap` gives an action other inputs under a name (name ->
+    {form: other dict's name}); `prefix` starts the widgets' keys (default: the tab); `values` adds values made from
+    the drawn ones. Returns the action's raw value
+    (None when nothing ran or it failed)."""
     import streamlit as st
 
-    ss = st.session_state
-    shown = ss.setdefault(f"{tab}_shown", {})
-    keys = field_keys(spec, tab)
-    for name, value in ss.pop(f"{tab}_pending", {}).items():  # a widget's value can only be set before it is drawn
-        ss[keys[name]] = value
-    name = streamlit_layout(spec, tab, shown, v, watch=[n for n in actions if n in keys])
+    ss, prefix = st.session_state, prefix or tab
+    shown = ss.setdefault(f"{prefix}_shown", {})
+    keys = field_keys(spec, prefix)
+    pending = ss.get(f"{prefix}_pending", {})
+    for name in [n for n in pending if n in keys]:  # a widget's value can only be set before it is drawn
+        ss[keys[name]] = pending.pop(name)
+    name = streamlit_layout(spec, prefix, shown, v, watch=[n for n in actions if n in keys])
     if name is None or name not in actions:
         return None
-    v.update({k: v[src] for k, src in (remap or {}).get(name, {}).items()})
-    result = streamlit_run(ctx, actions[name], v, tab=tab)
+    action, show = actions[name] if isinstance(actions[name], tuple) else (actions[name], present)
+    v.update({k: v[src] for k, src in (remap or {}).get(name, {}).items()}, **(values() if values else {}))
+    result = streamlit_run(ctx, action, v, tab=tab)
     if result is not None:
-        keep(tab, spec, present(result))
+        keep(prefix, spec, show(result))
         st.rerun()
     return result
 
