@@ -277,6 +277,12 @@ def streamlit_page(ctx: Any, tab: str, spec: Sequence[Node], actions: dict[str, 
     name = streamlit_layout(spec, prefix, shown, v, watch=[n for n in actions if n in keys])
     if name is None or name not in actions:
         return None
+    for node in walk(spec):  # a hidden input holds its default, as Gradio's hidden component does
+        if node.kind == "field":
+            for n in node.opts["names"]:
+                default = widgets(node.opts["form"])[n][1]
+                v.setdefault(node.opts["into"] or node.opts["form"], {}).setdefault(n, default)
+                v.setdefault(n, default)
     action, show = actions[name] if isinstance(actions[name], tuple) else (actions[name], present)
     v.update({k: v[src] for k, src in (remap or {}).get(name, {}).items()}, **(values() if values else {}))
     result = streamlit_run(ctx, action, v, tab=tab)

@@ -172,7 +172,7 @@ def participant_streamlit(ctx) -> None:
     shown = st.session_state.setdefault("study_shown", {})
     v: dict[Any, Any] = {"state": shown.get("state") or flows.new_state()}
     streamlit_page(ctx, TAB, PARTICIPANT, PARTICIPANT_ACTIONS, present_participant, v, prefix="study",
-                   values=lambda: {"values": [v.get(n, d) for n, (_, d) in widgets(Questions).items()]})
+                   values=lambda: {"values": [v[Questions][n] for n in widgets(Questions)]})
 
 
 def researcher_streamlit(ctx) -> None:
