@@ -169,7 +169,7 @@ def gradio_wire(ctx: Any, c: dict[Any, Any], action: Any, trigger: Any, outputs:
 
 def _draw_output(st: Any, where: Any, name: str, o: dict, value: Any, tab: str) -> None:
     kind = o["kind"]
-    if value is None or value == "" or value == []:
+    if value is None or isinstance(value, (str, list, tuple)) and not value:
         return
     if kind == "md":
         where.markdown(value)
@@ -180,6 +180,8 @@ def _draw_output(st: Any, where: Any, name: str, o: dict, value: Any, tab: str) 
     elif kind == "table":
         import pandas as pd
 
+        if isinstance(value, pd.DataFrame):
+            value = {"headers": list(value.columns), "data": value.values.tolist()}
         rows = value.get("data", []) if isinstance(value, dict) else value
         columns = value.get("headers") if isinstance(value, dict) else o.get("headers")
         if o.get("label"):
