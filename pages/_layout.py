@@ -202,7 +202,8 @@ def _draw_output(st: Any, where: Any, name: str, o: dict, value: Any, tab: str) 
         for path in [value] if isinstance(value, str) else value:
             with open(path, "rb") as fh:
                 base = path.rsplit("/", 1)[-1]
-                where.download_button(f"Download {base}", fh.read(), file_name=base, key=f"{tab}_dl_{name}_{base}")
+                where.download_button(o["label"] if kind == "download" else f"Download {base}", fh.read(),
+                                      file_name=base, key=o.get("st_key") or f"{tab}_dl_{name}_{base}")
     elif kind == "chat":
         for msg in value:
             with where.chat_message(msg["role"]):
