@@ -242,8 +242,8 @@ def streamlit_layout(spec: Sequence[Node], tab: str, shown: dict[str, Any], v: d
                 value = value.value
             _draw_output(st, where, node.name, o, o.get("value") if value is KEEP else value, tab)
         elif node.kind == "button" and o["only"] in ("", "streamlit"):
-            if where.button(o["label"], key=f"{tab}_{node.name}",
-                            type="primary" if o.get("variant") == "primary" else "secondary"):
+            if where.button(o["label"], key=f"{tab}_{node.name}", disabled=isinstance(value, Update) and value.interactive
+                            is False, type="primary" if o.get("variant") == "primary" else "secondary"):
                 clicked = node.name
         elif node.kind == "only" and o["frontend"] == "streamlit" or node.kind in ("col", "group"):
             clicked = streamlit_layout(node.children, tab, shown, v, where, watch) or clicked
