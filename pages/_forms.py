@@ -100,15 +100,6 @@ def streamlit_field(form: type, name: str, prefix: str, where: Any = None, choic
     return w.normalise(out)
 
 
-def streamlit_fields(form: type, prefix: str, names: Sequence[str] = (), columns: int = 0) -> dict[str, Any]:
-    """Widgets for several inputs of `form` (all by default), side by side in `columns` columns if given."""
-    import streamlit as st
-
-    names = list(names or widgets(form))
-    cols = st.columns(columns) if columns else None
-    return {n: streamlit_field(form, n, prefix, cols[i % columns] if cols else None) for i, n in enumerate(names)}
-
-
 def normalise(component: Any, value: Any) -> Any:
     w: Widget | None = getattr(component, "wb_widget", None)
     return w.normalise(value) if w is not None else value
