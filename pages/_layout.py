@@ -46,8 +46,8 @@ def fields(form: type, *names: str, into: Any = None, prefix: str = "", **layout
 
 
 def out(name: str, kind: str, label: str = "", only: str = "", **opts: Any) -> Node:
-    """An output: md, text, plot, table, gallery, image, video, file, diff, chat, slider, download. Options are Gradio's,
-    but for `st_` ones (Streamlit's: `st_width`)."""
+    """An output: md, text, plot, table, gallery, image, video, file, diff, chat, slider, download. Options are
+    Gradio's, but for `st_` ones (Streamlit's: `st_width`, `st_key`)."""
     return Node("out", name, (), dict(kind=kind, label=label, only=only, **opts))
 
 
@@ -111,13 +111,14 @@ def gradio_layout(spec: Sequence[Node], c: dict[Any, Any] | None = None) -> dict
     import gradio as gr
 
     c = {} if c is None else c
-    classes = dict(md=gr.Markdown, text=lambda **kw: gr.Textbox(interactive=False, **kw), plot=gr.Plot, table=gr.Dataframe, gallery=gr.Gallery, image=gr.Image,
-                   video=gr.Video, file=gr.File, diff=gr.HighlightedText, chat=gr.Chatbot, slider=gr.ImageSlider,
-                   download=gr.DownloadButton)
+    classes = dict(md=gr.Markdown, text=lambda **kw: gr.Textbox(interactive=False, **kw), plot=gr.Plot,
+                   table=gr.Dataframe, gallery=gr.Gallery, image=gr.Image, video=gr.Video, file=gr.File,
+                   diff=gr.HighlightedText, chat=gr.Chatbot, slider=gr.ImageSlider, download=gr.DownloadButton)
     for node in spec:
         o = dict(node.opts)
         if node.kind == "field":
-            comps = gradio_fields(o["form"], *o["names"], **{k: x for k, x in o["layout"].items() if k != "horizontal"})
+            layout = {k: x for k, x in o["layout"].items() if k != "horizontal"}  # horizontal: Streamlit's radio
+            comps = gradio_fields(o["form"], *o["names"], **layout)
             c.setdefault(o["into"] or o["form"], {}).update(comps)
             for n, comp in comps.items():
                 c.setdefault(n, comp)
@@ -127,8 +128,7 @@ def gradio_layout(spec: Sequence[Node], c: dict[Any, Any] | None = None) -> dict
             else:
                 kind, label = o.pop("kind"), o.pop("label")
                 o = {**GRADIO_DEFAULTS.get(kind, {}), **{k: x for k, x in o.items() if not k.startswith("st_")}}
-                c[node.name] = classes[kind](**({"label": label} if label else {}), **o) if kind != "download" \
-                    else gr.DownloadButton(label, **o)
+                c[node.name] = classes[kind](**({"label": label} if label else {}), **o)
         elif node.kind == "only":
             if o["frontend"] == "gradio":
                 gradio_layout(node.children, c)
@@ -158,7 +158,8 @@ def gradio_wire(ctx: Any, c: dict[Any, Any], action: Any, trigger: Any, outputs:
     """Bind a declared action; `present` maps its flow's value onto output names (those not named are kept)."""
 
     def shown(result: Any) -> Any:  # Gradio takes a one-component output's value as is, not in a list
-        values = [gradio_value(present(result).get(n, KEEP)) for n in outputs]
+        presented = present(result)
+        values = [gradio_value(presented.get(n, KEEP)) for n in outputs]
         return values if len(values) > 1 else values[0]
 
     return gradio_bind(ctx, action, trigger, c, [c[n] for n in outputs], tab=tab, present=shown, **kwargs)
@@ -242,8 +243,9 @@ def streamlit_layout(spec: Sequence[Node], tab: str, shown: dict[str, Any], v: d
                 value = value.value
             _draw_output(st, where, node.name, o, o.get("value") if value is KEEP else value, tab)
         elif node.kind == "button" and o["only"] in ("", "streamlit"):
-            if where.button(o["label"], key=f"{tab}_{node.name}", disabled=isinstance(value, Update) and value.interactive
-                            is False, type="primary" if o.get("variant") == "primary" else "secondary"):
+            off = isinstance(value, Update) and value.interactive is False
+            if where.button(o["label"], key=f"{tab}_{node.name}", disabled=off,
+                            type="primary" if o.get("variant") == "primary" else "secondary"):
                 clicked = node.name
         elif node.kind == "only" and o["frontend"] == "streamlit" or node.kind in ("col", "group"):
             clicked = streamlit_layout(node.children, tab, shown, v, where, watch) or clicked

@@ -41,7 +41,8 @@ LAYOUT = [
     out("status", "md", elem_id="shift-status"),
     out("summary", "md", elem_id="shift-summary"),
     # enabled once an analysis has been written to a ZIP; disabled while a new one runs
-    out("download", "download", DOWNLOAD_LABEL, interactive=False, size="md", elem_id="shift-download", st_key="shift_download"),
+    out("download", "download", DOWNLOAD_LABEL, interactive=False, size="md", elem_id="shift-download",
+        st_key="shift_download"),
     row(fields(ViewInputs, "method", "page", "page_size", "layers", "heads"), fields(ViewInputs, "scale",
                                                                                    horizontal=True),
         button("update", "Update views", elem_id="shift-update")),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pages._layout import Update, box, button, col, fields, gradio_layout, gradio_wire, group, out, row
+from pages._layout import Update, box, button, col, fields, gradio_layout, gradio_wire, out, row
 from pages._layout import streamlit_page
 from workbench.forms import widgets
 from workbench.studies import flows

@@ -30,8 +30,8 @@ SLOTS = range(MAX_CANDIDATES)
 
 
 def _slot(i: int):
-    return group(f"slot_{i}", row(fields(Candidates, f"cand_{i}", scale=6), button(
-        f"regen_{i}", f"↻ {i + 1}", scale=0, min_width=48, size="sm", elem_id=f"t2i-regen-{i + 1}"), equal_height=True),
+    regen = button(f"regen_{i}", f"↻ {i + 1}", scale=0, min_width=48, size="sm", elem_id=f"t2i-regen-{i + 1}")
+    return group(f"slot_{i}", row(fields(Candidates, f"cand_{i}", scale=6), regen, equal_height=True),
         box("Word diff against the prompt it refines", out(f"diff_{i}", "diff", show_label=False), open=False),
         out(f"flag_{i}", "md"), visible=False)
 
@@ -70,10 +70,10 @@ def present_results(results: flows.ResultsView | None) -> dict[str, Any]:
     import pandas as pd
 
     if results is None:  # a new round: the last render's results no longer apply
-        return dict(render_status="", download=None, grid=None, chart=None,
-                    table=pd.DataFrame(), sort_by="candidate order")
-    return dict(render_status=results.summary, download=results.zip_path, grid=results.grid, chart=results.chart, table=pd.DataFrame(results.rows, columns=results.columns),
-                sort_by=results.sort_by)
+        return dict(render_status="", download=None, grid=None, chart=None, table=pd.DataFrame(),
+                    sort_by="candidate order")
+    return dict(render_status=results.summary, download=results.zip_path, grid=results.grid, chart=results.chart,
+                table=pd.DataFrame(results.rows, columns=results.columns), sort_by=results.sort_by)
 
 
 def present_round(out: tuple) -> dict[str, Any]:

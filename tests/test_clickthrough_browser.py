@@ -12,7 +12,8 @@ pytestmark = pytest.mark.browser
 
 # off until there is something for them to do (Retry: an interrupted reply), not stuck
 OFF_BY_DESIGN = {"promptor": {"Retry"}}
-SKIP = ("cancel", "stop", "download", "refresh", "↺", "upload")  # a Cancel has nothing to stop; downloads leave the page
+# a Cancel has nothing to stop; downloads leave the page; ↺ resets a slider; the upload box opens a file dialog
+SKIP = ("cancel", "stop", "download", "refresh", "↺", "upload")
 
 
 def _idle(page) -> None:
