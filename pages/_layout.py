@@ -212,9 +212,10 @@ def _draw_output(st: Any, where: Any, name: str, o: dict, value: Any, tab: str) 
 
 
 def streamlit_layout(spec: Sequence[Node], tab: str, shown: dict[str, Any], v: dict[Any, Any],
-                     where: Any = None, watch: Sequence[str] = ()) -> str | None:
+                     where: Any = None, watch: Sequence[str] = (), in_columns: bool = False) -> str | None:
     """Draw the nodes (inputs into `v`, outputs from `shown`); returns the clicked button's name, if any. A change
-    of an input named in `watch` by the user (not by a presenter) is reported as a click of that name."""
+    of an input named in `watch` by the user (not by a presenter) is reported as a click of that name. A row inside
+    columns is drawn stacked (columns in columns break Streamlit's page)."""
     import streamlit as st
 
     where, ss = (where if where is not None else st), st.session_state
@@ -248,17 +249,19 @@ def streamlit_layout(spec: Sequence[Node], tab: str, shown: dict[str, Any], v: d
                             type="primary" if o.get("variant") == "primary" else "secondary"):
                 clicked = node.name
         elif node.kind == "only" and o["frontend"] == "streamlit" or node.kind in ("col", "group"):
-            clicked = streamlit_layout(node.children, tab, shown, v, where, watch) or clicked
+            clicked = streamlit_layout(node.children, tab, shown, v, where, watch, in_columns) or clicked
+        elif node.kind == "row" and in_columns:
+            clicked = streamlit_layout(node.children, tab, shown, v, where, watch, True) or clicked
         elif node.kind == "row":
             for child, column in zip(node.children, where.columns(len(node.children))):
-                clicked = streamlit_layout([child], tab, shown, v, column, watch) or clicked
+                clicked = streamlit_layout([child], tab, shown, v, column, watch, True) or clicked
         elif node.kind == "box":
             with where.expander(o["title"], expanded=o["open"]):
-                clicked = streamlit_layout(node.children, tab, shown, v, None, watch) or clicked
+                clicked = streamlit_layout(node.children, tab, shown, v, None, watch, in_columns) or clicked
         elif node.kind == "tabs":
             for child, pane in zip(node.children, where.tabs([t.opts["title"] for t in node.children])):
                 with pane:
-                    clicked = streamlit_layout(child.children, tab, shown, v, None, watch) or clicked
+                    clicked = streamlit_layout(child.children, tab, shown, v, None, watch, in_columns) or clicked
     return clicked or (ss.pop(flag, None) if where is st else None)
 
 

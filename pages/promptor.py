@@ -123,9 +123,10 @@ def render_streamlit(ctx) -> None:
                             v)
     if result is not None:
         return
-    if ss["promptor_shown"]["retry"].interactive and st.button("Retry the interrupted reply", key="promptor_retry"):
+    chat = st.container()  # inline, not pinned to the page's bottom (that takes the page out of its main block)
+    if ss["promptor_shown"]["retry"].interactive and chat.button("Retry the interrupted reply", key="promptor_retry"):
         _stream(ctx, F.RETRY, v)
-    v["message"] = st.chat_input(widget(P, "message").label, key="promptor_message")
+    v["message"] = chat.chat_input(widget(P, "message").label, key="promptor_message")
     if v["message"] is not None:
         _stream(ctx, F.SEND, v)
 
