@@ -92,7 +92,10 @@ def build_gradio(ctx, session) -> None:
     # Gradio mounts a tab's components, and reads BrowserState from localStorage, when the tab is first shown: a
     # page-load event would see no code yet and its new session's code would overwrite the saved one. So the
     # session is restored (or started) when the tab opens; on page load only when there is no tab to open.
-    show = lambda r: [gradio_value(present(r)[n]) for n in OUTPUTS]  # noqa: E731
+    def show(result: tuple) -> list[Any]:  # one presenter call per streamed chunk
+        shown = present(result)
+        return [gradio_value(shown[n]) for n in OUTPUTS]
+
     gradio_action(ctx, tab.select if tab is not None else session.demo.load, "promptor_restore", on_restore,
                   [c["state"], c["saved_code"]], view_outputs, input_names=["state", "code"], api_name=False, tab=TAB,
                   present=show)
