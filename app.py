@@ -126,6 +126,7 @@ def server_app(mounts: dict[str, object]):
     keeps its own /config and /gradio_api/info, so a participant's page load never carries the workbench's."""
     import gradio as gr
     from fastapi import FastAPI
+    from starlette.routing import Route
 
     from pages._serving import cache_static_routes
 
@@ -136,7 +137,22 @@ def server_app(mounts: dict[str, object]):
                                  path=paths[0], show_error=True)
     for path in paths[1:]:
         server = gr.mount_gradio_app(server, mounts[path], path=path, show_error=True)
+    # `/study` (the link a researcher hands out, without the slash) reaches the page: a mount answers only below
+    # its path, and the workbench at / would answer "Not Found"
+    for path in paths:
+        if path != "/":
+            server.router.routes.insert(0, Route(path, _to_folder(path), methods=["GET", "HEAD"]))
     return cache_static_routes(server, mounts)
+
+
+def _to_folder(path: str):
+    from starlette.responses import RedirectResponse
+
+    def redirect(request):
+        query = request.url.query
+        return RedirectResponse(path + "/" + (f"?{query}" if query else ""), status_code=307)
+
+    return redirect
 
 
 def prepare(args: argparse.Namespace):
@@ -225,12 +241,17 @@ def streamlit_main() -> None:
         study_page(ctx)
         return
     names = sorted(ctx.profiles)
-    if "profile" not in st.session_state:
-        st.session_state["profile"] = ctx.default_profile
+    ss = st.session_state
+    if ss.get("profile") not in names:
+        ss["profile"] = ctx.default_profile
     warning = restart_warning()
     if warning:
         st.warning(warning)
-    st.sidebar.selectbox("Profile", names, key="profile")
+    # The choice lives in `profile`, not in the widget's own key: Streamlit drops a widget's state when st.navigation
+    # changes pages, and the menu came back on its first entry ("cpu") after the first page change. The widget is
+    # drawn from `profile` on every run and writes it back when the user picks another.
+    st.sidebar.selectbox("Profile", names, index=names.index(ss["profile"]), key="profile_menu",
+                         on_change=lambda: ss.update(profile=ss["profile_menu"]))
     st.sidebar.markdown(profile_banner(ctx, st.session_state["profile"]))
 
     def page_runner(module):

@@ -199,7 +199,8 @@ class SafetyHead:
         prov = Provenance.of(self, settings={"head": str(self.spec.option("head") or "random"),
                                              "head_version": self.config.get("version"),
                                              "knn": self.config.get("knn"),
-                                             "thresholds": self.thresholds})
+                                             "thresholds": self.thresholds,
+                                             "weak_rule_threshold": self.config.get("weak_rule_threshold")})
         out = []
         for row in probs:
             scores = {c: float(p) for c, p in zip(self.classes[1:], row[1:])}

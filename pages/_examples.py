@@ -8,6 +8,7 @@ from typing import Any
 
 from pages._wiring import gradio_action, streamlit_action
 from workbench import examples as ex
+from workbench.text import escape_markdown
 
 
 def gradio_examples(ctx: Any, session: Any, tab: str) -> None:
@@ -45,4 +46,4 @@ def streamlit_examples(ctx: Any, tab: str) -> None:
             if shown is not None:
                 st.markdown(shown.markdown)
                 if shown.images:
-                    st.image([i for i, _ in shown.images], caption=[c for _, c in shown.images], width=160)
+                    st.image([i for i, _ in shown.images], caption=[escape_markdown(c) for _, c in shown.images], width=160)

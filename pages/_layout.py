@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 from pages._forms import gradio_fields, streamlit_field
 from pages._wiring import gradio_bind, streamlit_run
 from workbench.forms import widgets
+from workbench.text import escape_markdown
 
 KEEP = object()  # an output left as it is
 
@@ -190,15 +191,16 @@ def _draw_output(st: Any, where: Any, name: str, o: dict, value: Any, tab: str) 
         where.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, key=f"{tab}_{name}")
     elif kind in ("gallery", "slider"):
         images = list(value)
-        where.image([im for im, _ in images] if kind == "gallery" else images,
-                    caption=[cap for _, cap in images] if kind == "gallery" else None, width=o.get("st_width", 180))
+        where.image([im for im, _ in images] if kind == "gallery" else images,  # a caption is Markdown: kept text
+                    caption=[escape_markdown(cap) for _, cap in images] if kind == "gallery" else None,
+                    width=o.get("st_width", 180))
     elif kind == "image":
-        where.image(value, caption=o.get("label") or None, width=o.get("st_width", 256))
+        where.image(value, caption=escape_markdown(o.get("label") or "") or None, width=o.get("st_width", 256))
     elif kind == "video":
         where.video(value)
     elif kind == "diff":
         marks = {"added": "**+{}+**", "removed": "~~{}~~", None: "{}"}  # as workbench.common.diff.to_markdown
-        where.markdown("Diff: " + " ".join(marks[k].format(t.strip()) for t, k in value))
+        where.markdown("Diff: " + " ".join(marks[k].format(escape_markdown(t.strip())) for t, k in value))
     elif kind in ("file", "download"):
         for path in [value] if isinstance(value, str) else value:
             with open(path, "rb") as fh:

@@ -127,8 +127,16 @@ def build_gradio(ctx, session) -> None:
     for i in SLOTS:  # typing in a candidate redraws its diff and flag: a view, not an action (no event per keystroke)
         gradio_view(c[f"cand_{i}"].input, lambda p, s, t: (lambda v: (v.diff, v.flag))(flows.edit(ctx, p, s, t)),
                     [session.profile, c["state"], c[f"cand_{i}"]], [c[f"diff_{i}"], c[f"flag_{i}"]])
-    gradio_view(session.profile.change, lambda p: (lambda d: (d.steps, d.size, d.guidance))(
-        flows.render_defaults(ctx, p)), [session.profile], [c["steps"], c["size"], c["guidance"]])
+    weights = [c[m] for m in widgets(MetricWeights)]
+    for m, slider in zip(widgets(MetricWeights), weights):  # a weight only for the metrics the profile scores,
+        slider.visible = m in flows.ALWAYS_SCORED  # asked at page load: at build it would import a backend module
+
+    def on_profile(p):
+        d, scored = flows.render_defaults(ctx, p), flows.weight_metrics(ctx, p)
+        return (d.steps, d.size, d.guidance, *[gr.update(visible=m in scored) for m in widgets(MetricWeights)])
+
+    for event in (session.profile.change, session.demo.load):
+        gradio_view(event, on_profile, [session.profile], [c["steps"], c["size"], c["guidance"], *weights])
 
 
 def render_streamlit(ctx) -> None:
@@ -143,6 +151,8 @@ def render_streamlit(ctx) -> None:
         ss.update({f"t2i_img_{n}": getattr(flows.render_defaults(ctx, profile), n) for n in ("steps", "size",
                                                                                                "guidance")})
     shown = ss.setdefault("t2i_shown", {})
+    scored = flows.weight_metrics(ctx, profile)  # a weight only for the metrics the profile scores
+    shown.update({m: Update(visible=m in scored) for m in widgets(MetricWeights)})
     pending = ss.get("t2i_pending", {})
     for i in SLOTS:  # an edited candidate's diff and flag, redrawn (a view: no event)
         text = pending.get(f"cand_{i}", ss.get(f"t2i_cand_{i}"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -233,6 +234,14 @@ def test_streamlit_run_binds_loopback_and_sends_no_usage_statistics(chromium):
         page.goto(url, wait_until="domcontentloaded")
         page.get_by_text("Random weights", exact=False).first.wait_for(timeout=120_000)
         page.wait_for_timeout(3000)  # the page's own start-up requests (a stats ping would go out here)
+        # the profile stays the user's across page changes (the menu fell back to its first entry, "cpu", on the
+        # first change before app.py kept the choice outside the widget's state)
+        sidebar = page.locator("[data-testid='stSidebar']")
+        for title in ("Models", "Studies", "T2I prompt refinement"):
+            sidebar.locator("[data-testid='stSidebarNavLink']").filter(has_text=re.compile(f"^{title}$")).click()
+            page.locator("[data-testid='stMain'] h1", has_text=title).first.wait_for(timeout=120_000)
+            wait_for_text(sidebar, "Profile fake")
+            assert "Profile cpu" not in sidebar.inner_text()
         page.close()
         outside = [u for u in requests if not u.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))]
         assert requests and outside == [], outside

@@ -24,6 +24,16 @@ def test_offline_profile_uses_packaged_weights_and_marks_random_roles(profiles):
         assert spec.model_id.startswith("tiny:") and spec.random_weights
 
 
+def test_world_profile_scores_with_the_trained_world_clip_and_keeps_the_rest_of_offline(profiles):
+    world, offline = profiles["world"], profiles["offline"]
+    spec = world.spec("image_text")
+    assert (spec.backend, spec.model_id, spec.random_weights) == ("clip-scorer", "assets/world/clip", False)
+    assert "random" in world.description and "world" in world.description  # says what is still random
+    for role in offline.roles:
+        if role != "image_text":
+            assert world.spec(role) == offline.spec(role), role
+
+
 def test_paper_profile_inherits_and_overrides(profiles):
     paper, gpu = profiles["paper"], profiles["gpu"]
     assert paper.spec("embeddings") == gpu.spec("embeddings")

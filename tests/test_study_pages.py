@@ -133,6 +133,8 @@ def test_the_participant_page_is_small_and_runs_the_study(served):
     assert b'"title":"Study"' in page.replace(b" ", b"") and b"Prompt Workbench" not in page
     assert len(_get(served + "/config")) <= WORKBENCH_CONFIG_BUDGET
     assert _get(served + "/study/config") == config  # built once, served as the same bytes
+    # the link as the README and the start-up lines print it, without the slash, reaches the same page
+    assert _get(served + "/study") == page and b"Study dashboard" in _get(served + "/research?x=1")
 
     participant = Client(served + "/study/", verbose=False)
     joined = participant.predict(CODE, api_name="/studies_join")

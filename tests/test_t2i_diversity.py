@@ -56,6 +56,14 @@ def test_word_diff_marks_added_and_removed_words():
     assert ("blue ", "added") in wdiff.highlighted(removed)
 
 
+def test_word_diff_markdown_shows_a_prompts_markup_literally():
+    """Streamlit draws the diff with st.markdown: a candidate typed as markup stays text (the browser probe found
+    `**bold**` drawn bold there)."""
+    md = wdiff.to_markdown(wdiff.word_diff("a fox", "a fox **bold** [x](javascript:alert(1)) <img src=x>"))
+    assert "**bold**" not in md and "](javascript" not in md and "<img" not in md
+    assert "\\*\\*bold\\*\\*" in md and "&lt;img src=x&gt;" in md and md.startswith("a fox **+")
+
+
 def test_keyword_baseline_is_subject_plus_modifiers_and_seeded():
     a = keyword_candidates("a cat on a sofa", 5, seed=3)
     b = keyword_candidates("a cat on a sofa", 5, seed=3)

@@ -435,11 +435,19 @@ def test_diffusers_backend_reports_each_denoising_step_and_stops_on_cancel():
     assert [u.done for u in job.history] == [1, 2]
 
 
-def test_video_batch_rewrites_with_the_chat_model_not_the_image_rewriter():
-    """A profile's default T2I rewriter role (offline: SmolLM2 + the image-prompt adapter) is not the video
-    batch's default: it keeps the chat model."""
+def test_video_batch_rewrites_with_the_tabs_video_rewriter_not_the_image_rewriter():
+    """The batch CLI's default rewriter is the tab's: the profile's video rewriter role (offline: SmolLM2 + the
+    video-prompt adapter), never its T2I rewriter (the image-prompt adapter); chat where a profile names none."""
     from workbench.profiles import load_profiles
+    from workbench.t2v.__main__ import build_parser
     from workbench.t2v.batch import T2VBatchConfig
+    from workbench.t2v.flows import RewriterInputs
 
-    offline = load_profiles()["offline"]
-    assert T2VBatchConfig(prompts_file="p.txt", out_dir="o").rewriter.spec(offline) == offline.spec("chat")
+    profiles = load_profiles()
+    offline = profiles["offline"]
+    batch = T2VBatchConfig(prompts_file="p.txt", out_dir="o").rewriter.spec(offline)
+    assert batch == offline.spec("t2v_rewriter") == RewriterInputs().parse(offline).spec(offline)
+    assert "t2v-rewriter" in dict(batch.options)["adapter"] and batch != offline.spec("t2i_rewriter")
+    assert build_parser().parse_args(["evolve", "p.txt", "--out", "o"]).role == ""  # the CLI leaves it to the profile
+    assert T2VBatchConfig(prompts_file="p.txt", out_dir="o").rewriter.spec(profiles["fake"]) == \
+        profiles["fake"].spec("chat")

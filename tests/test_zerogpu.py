@@ -261,3 +261,35 @@ def test_quota_error_becomes_a_user_facing_message_pointing_to_examples(monkeypa
         assert gpu.quota_exhausted() and "quota" in gpu.gpu_unavailable_reason()
     finally:
         gpu._quota_hit.clear()
+
+
+def test_a_stream_pulled_from_several_threads_keeps_each_threads_depth():
+    """Gradio may pull a streamed reply's items from different worker threads. Each item is made inside the GPU
+    call on the thread that pulls it, and no thread is left marked as inside one (the depth was raised on the
+    first thread and lowered on the last, so one thread stayed "inside" and later loads were refused there)."""
+    import threading
+
+    from workbench import gpu
+
+    seen: list[bool] = []
+
+    def reply():
+        for i in range(3):
+            seen.append(gpu.inside_gpu_call())
+            yield i
+
+    stream = gpu.stream_on_device(reply)
+    after: list[bool] = []
+
+    def pull(out: list) -> None:
+        out.append(next(stream, None))
+        after.append(gpu.inside_gpu_call())
+
+    got: list = []
+    for _ in range(4):  # three items, then the end, each pulled by a new thread
+        worker = threading.Thread(target=pull, args=(got,))
+        worker.start()
+        worker.join()
+    assert got == [0, 1, 2, None]
+    assert seen == [True, True, True]
+    assert after == [False] * 4 and not gpu.inside_gpu_call()

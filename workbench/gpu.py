@@ -150,8 +150,17 @@ def _run(fn: Callable[..., Any], *args: Any, gpu_seconds: int | None = None, **k
 
 def _stream(fn: Callable[..., Iterator[Any]], *args: Any, gpu_seconds: int | None = None,
             **kwargs: Any) -> Iterator[Any]:
-    with _inside():
-        yield from fn(*args, **kwargs)
+    """Each step of the stream runs inside the GPU call on whichever thread pulls it (Gradio may pull a
+    generator's items from different worker threads: a depth counted around the whole `yield from` was raised on
+    one thread's counter and lowered on another's)."""
+    items = fn(*args, **kwargs)
+    while True:
+        with _inside():
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+        yield item
 
 
 def _decorate(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -31,6 +31,11 @@ def read(name: str) -> list[tuple[str, str]]:
     return rows
 
 
+def norm(text: str) -> str:
+    """A text compared for overlap: lower case, words only (so punctuation or spacing never hides a copy)."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
 def records_of(rows: list[tuple[str, str]], id_prefix: str = "") -> list[dict]:
     records, counters = [], {}
     for kind, text in rows:
@@ -64,8 +69,8 @@ def build_fresh(records: list[dict], name: str = "prompts_fresh.txt", id_prefix:
     """A held-out set of its own (prompts_fresh.txt, ids fr...; prompts_fresh2.txt, ids fs...): no text of it may
     be in the labelled set."""
     fresh = records_of(read(name), id_prefix)
-    known = {r["text"].lower() for r in records}
-    clash = sorted(r["text"] for r in fresh if r["text"].lower() in known)
+    known = {norm(r["text"]) for r in records}
+    clash = sorted(r["text"] for r in fresh if norm(r["text"]) in known)
     if clash:
         raise ValueError(f"fresh held-out prompts also in the labelled set: {clash}")
     return fresh
@@ -79,10 +84,17 @@ if __name__ == "__main__":
     (HERE / "heldout_ids.txt").write_text("\n".join(heldout) + "\n", encoding="utf-8")
     fresh = build_fresh(records)
     fresh2 = build_fresh(records + fresh, "prompts_fresh2.txt", "fs")
-    for name, rows in (("prompts_fresh.jsonl", fresh), ("prompts_fresh2.jsonl", fresh2)):
+    # fresh3: the held-out set of the fourth pass; none of its texts may be in any text that is trained on
+    # (the labelled set, fresh and fresh2, which the fourth pass folds into training)
+    fresh3 = build_fresh(records + fresh + fresh2, "prompts_fresh3.txt", "ft")
+    # fresh4: written after every change of the fourth pass, scored once; apart from every other set
+    fresh4 = build_fresh(records + fresh + fresh2 + fresh3, "prompts_fresh4.txt", "fq")
+    for name, rows in (("prompts_fresh.jsonl", fresh), ("prompts_fresh2.jsonl", fresh2),
+                       ("prompts_fresh3.jsonl", fresh3), ("prompts_fresh4.jsonl", fresh4)):
         with open(HERE / name, "w", encoding="utf-8") as fh:
             for r in rows:
                 fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     print(f"{len(records)} prompts ({sum(r['label'] == 'unsafe' for r in records)} unsafe, "
           f"{sum(r['hard_negative'] for r in records)} hard safe negatives), {len(heldout)} held out; "
-          f"{len(fresh)} + {len(fresh2)} in the fresh held-out sets")
+          f"{len(fresh)} + {len(fresh2)} in the fresh sets (trained on since the fourth pass), {len(fresh3)} in fresh3, "
+          f"{len(fresh4)} in fresh4")

@@ -8,6 +8,8 @@ import html
 import re
 from dataclasses import dataclass
 
+from workbench.text import escape_markdown
+
 _TOKEN = re.compile(r"[\w'’-]+|[^\w\s]")
 
 
@@ -72,13 +74,15 @@ def to_html(pieces: list[DiffPiece]) -> str:
 
 
 def to_markdown(pieces: list[DiffPiece]) -> str:
-    """Plain-text form for Streamlit and logs: **+added+** and ~~removed~~."""
+    """Markdown form for Streamlit and the examples: **+added+** and ~~removed~~, every piece's own text shown
+    literally (a prompt's `**`, `<img …>` or `[x](javascript:…)` is text, not markup)."""
     out = []
     for p in pieces:
+        text = escape_markdown(p.text)
         if p.op == "insert":
-            out.append(f"**+{p.text}+**")
+            out.append(f"**+{text}+**")
         elif p.op == "delete":
-            out.append(f"~~{p.text}~~")
+            out.append(f"~~{text}~~")
         else:
-            out.append(p.text)
+            out.append(text)
     return " ".join(out)

@@ -36,6 +36,13 @@ class Facet:
         """One of the facet's openers, chosen by `seed` (the same seed gives the same opener)."""
         return random.Random(f"{self.name}:{seed}").choice(self.openers)
 
+    def openers_for(self, seed: int, count: int = 1) -> list[str]:
+        """`count` different openers chosen by `seed`, the first being `opener(seed)`."""
+        first = self.opener(seed)
+        rest = [o for o in self.openers if o != first]
+        random.Random(f"{self.name}:{seed}:rest").shuffle(rest)
+        return [first] + rest[:max(0, count - 1)]
+
     def hits(self, phrase: str) -> int:
         return sum(w in self.vocabulary for w in _WORD.findall(phrase.lower()))
 
@@ -137,8 +144,53 @@ def without_facet(text: str, facet: str, keep_words: int) -> str:
     return ", ".join(kept)
 
 
-def steer_prefix(head: str, facet: Facet, seed: int) -> str:
+def steer_prefix(head: str, facet: Facet, seed: int, openers: int = 1) -> str:
     """The start of a steered answer: the head (the user's prompt, or the picked prompt without this facet's
-    phrases) and one of the facet's openers; the rewriter writes on from there."""
+    phrases) and `openers` of the facet's openers, each its own phrase (so a later refine-further can find and
+    change them); the rewriter writes on from there."""
     head = head.strip().rstrip(",.;")
-    return f"{head}, {facet.opener(seed)}"  # its own phrase, so a later refine-further can find and change it
+    return ", ".join([head, *facet.openers_for(seed, openers)])
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def focus(texts: Sequence[str], facets: Sequence[str | None], heads: Sequence[str],
+          min_words: int | Sequence[int] = 0, overlap: float = 0.5) -> list[str]:
+    """The chosen candidates, each kept to its own facet: a phrase after a candidate's head (its subject and the
+    opener of its facet: kept whole) is dropped when it is about a facet that another candidate was written for
+    (that candidate says it), or when it shares at least `overlap` of its words with a phrase of another candidate
+    (the same phrase in every candidate is what makes them alike). Phrases are dropped from the end backwards, and
+    never below `min_words` words (one number, or one per candidate). Undirected candidates (facet None) are
+    returned as they are."""
+    if not (len(texts) == len(facets) == len(heads)):
+        raise ValueError(f"texts, facets and heads must have one entry per candidate, got {len(texts)}, "
+                         f"{len(facets)} and {len(heads)}")
+    table = load_facets()
+    floors = [int(min_words)] * len(texts) if isinstance(min_words, int) else [int(m) for m in min_words]
+    if len(floors) != len(texts):
+        raise ValueError(f"min_words must be one number or one per candidate, got {len(floors)} for {len(texts)}")
+    others_of = [{f for j, f in enumerate(facets) if j != i and f} for i in range(len(texts))]
+    out = []
+    for i, text in enumerate(texts):
+        if not facets[i] or not text.startswith(heads[i]):
+            out.append(text)
+            continue
+        parts = phrases(text)
+        fixed = len(phrases(heads[i]))  # the head's phrases (the opener's phrase with what the model wrote on it)
+        other_phrases = [_words(p) for j, t in enumerate(texts) if j != i for p in phrases(t)[1:]]
+        words = len(text.split())
+        keep = [True] * len(parts)
+        for k in range(len(parts) - 1, fixed - 1, -1):
+            phrase = parts[k]
+            size = len(phrase.split())
+            if words - size < floors[i]:
+                continue
+            mine = _words(phrase)
+            shared = any(len(mine & o) >= overlap * max(1, len(mine)) for o in other_phrases if o)
+            if phrase_facet(phrase, table) in others_of[i] or shared:
+                keep[k] = False
+                words -= size
+        out.append(", ".join(p for p, k in zip(parts, keep) if k))
+    return out

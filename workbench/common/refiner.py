@@ -157,6 +157,10 @@ class RefineSettings:
     facets: tuple[str, ...] = ()
     facet_steering: str = "prefix"  # how a candidate is steered: prefix, instruction, examples (joined by '+')
     further_keep_words: int = 12  # refine-further: words of the picked prompt (whole phrases) each candidate keeps
+    # with facets: drop a chosen candidate's phrases about another candidate's facet or shared with another
+    # candidate (facets.focus), keeping at least this many words beyond its start (0: off; measured: README)
+    focus_words: int = 0
+    facet_openers: int = 1  # prefix steering: how many of the facet's openers start the answer (1-3)
 
     def check(self) -> "RefineSettings":
         check_count(self.n, "n")
@@ -177,6 +181,11 @@ class RefineSettings:
                 1 <= self.further_keep_words <= 200):
             raise ValueError(f"further_keep_words must be a whole number between 1 and 200, got "
                              f"{self.further_keep_words!r}")
+        if isinstance(self.focus_words, bool) or not isinstance(self.focus_words, int) or not (
+                0 <= self.focus_words <= 200):
+            raise ValueError(f"focus_words must be 0 (off) or a whole number up to 200, got {self.focus_words!r}")
+        if isinstance(self.facet_openers, bool) or self.facet_openers not in (1, 2, 3):
+            raise ValueError(f"facet_openers must be 1, 2 or 3, got {self.facet_openers!r}")
         self.generation().check()
         return self
 
@@ -291,9 +300,11 @@ def _join(prefix: str, text: str) -> str:
 
 
 def _sample(chat: Any, requests: Sequence[_Request], settings: RefineSettings, count: int, seed: int,
-            exclude: set[str], window: Any = None) -> tuple[list[tuple[str, Any, str | None]], int, int]:
+            exclude: set[str], window: Any = None,
+            prefixes: dict[str, str] | None = None) -> tuple[list[tuple[str, Any, str | None]], int, int]:
     """(distinct parsed rewrites with their Generation and facet, how many came back empty, how many were
-    shortened to fit the encoder's window) from one batched call: `count` samples per request."""
+    shortened to fit the encoder's window) from one batched call: `count` samples per request. `prefixes`, if
+    given, receives each rewrite's started answer (its steering prefix)."""
     gens_per = chat.generate([r.conversation for r in requests],
                              settings.generation(num_return_sequences=count, seed=seed,
                                                  max_new_tokens=settings.budget(window)))
@@ -315,6 +326,8 @@ def _sample(chat: Any, requests: Sequence[_Request], settings: RefineSettings, c
                 continue
             exclude.add(key)
             out.append((text, gen, request.facet))
+            if prefixes is not None:
+                prefixes[text] = request.prefix
     return out, empty, fitted
 
 
@@ -359,7 +372,7 @@ def facet_requests(chat: Any, embedder: Any, prompt: str, settings: RefineSettin
         prefix = ""
         if "prefix" in steering:
             head = wfacets.without_facet(prompt, name, settings.further_keep_words) if further else prompt
-            prefix = wfacets.steer_prefix(head, facet, seed + j)
+            prefix = wfacets.steer_prefix(head, facet, seed + j, settings.facet_openers)
             text = chat.format_chat(conversation)
             plain = isinstance(conversation, str)  # a plain rewriter (Promptist): its prompt text goes on
             conversation = text + (" " if plain and not text.endswith((" ", "\n")) else "") + prefix
@@ -381,6 +394,7 @@ class _Pool:
     safe: dict[str, Any] = field(default_factory=dict)  # rewrite -> its SafetyVerdict (for the provenance)
     screened: int = 0
     facet_of: dict[str, str | None] = field(default_factory=dict)  # each rewrite's facet (None: undirected)
+    prefix_of: dict[str, str] = field(default_factory=dict)  # each rewrite's steering prefix ("" when unsteered)
 
     def add(self, embedder: Any, prompt: str, got: list[tuple[str, Any, str | None]], settings: RefineSettings,
             safety: Any = None) -> None:
@@ -495,7 +509,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
             count = max(1, math.ceil(max(need, settings.n) / len(wanted)))
         else:
             requests, count = [_Request(conversation)], min(MAX_POOL, max(need, settings.n))
-        got, empty, fitted = _sample(chat, requests, settings, count, seed, seen, window)
+        got, empty, fitted = _sample(chat, requests, settings, count, seed, seen, window, pool.prefix_of)
         pool.empty += empty
         pool.fitted += fitted
         pool.add(embedder, prompt, got, settings, safety)
@@ -525,10 +539,12 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
         if missing and len(facets) <= settings.n:
             notes.append(f"no usable rewrite for the facet(s) {', '.join(missing)}: their rewrites failed the "
                          f"quality gate")
+    shown, shown_vectors, relevance, dropped = _focused(embedder, pool, [passed[i][0] for i in chosen],
+                                                        vectors[chosen], [passed[i][2] for i in chosen], settings)
     candidates = []
     budget = settings.budget(window)
-    for i in chosen:
-        text, gen, rel = passed[i]
+    for k, i in enumerate(chosen):
+        text, gen, _ = passed[i]
         facet = pool.facet_of.get(text)
         prov = gen.provenance
         prov = Provenance(**{**vars(prov), "settings": {**prov.settings, "system_template": system_template,
@@ -540,15 +556,18 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
                                                          **_safety_provenance(pool, text),
                                                          "facet": facet,
                                                          "facet_steering": steered if facet else None,
-                                                         "refine_further": further}})
-        candidates.append(Candidate(text=text, source="llm", provenance=prov, relevance=rel,
+                                                         "refine_further": further,
+                                                         **({"focus": {"rewrite": text, "dropped": dropped[k],
+                                                                       "focus_words": settings.focus_words}}
+                                                            if dropped[k] else {})}})
+        candidates.append(Candidate(text=shown[k], source="llm", provenance=prov, relevance=relevance[k],
                                     finish_reason=gen.finish_reason, facet=facet))
         if gen.finish_reason == "length" and not settings.guard:
             notes.append(f"candidate {len(candidates)} hit the {budget}-token limit and may be cut short")
     return RefineResult(
         prompt=prompt, candidates=candidates, pool=texts,
         examples=[{"id": p.id, "coarse": p.coarse, "fine": p.fine, "similarity": round(s, 4)} for p, s in retrieved],
-        messages=conversation, diversity=pairwise_diversity(vectors[chosen]),
+        messages=conversation, diversity=pairwise_diversity(shown_vectors),
         settings={**vars(settings), "pool": settings.pool, "rewriter": rewriter_name(chat.spec),
                   "embedder": embedder.spec.model_id, "max_new_tokens": budget,
                   "window": getattr(window, "limit", None), "dropped_by_gate": len(pool.dropped),
@@ -557,6 +576,31 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
                   next((v.source for v in pool.safe.values()), None),
                   "refine_further": further}, notes=notes,
     )
+
+
+def _focused(embedder: Any, pool: _Pool, texts: list[str], vectors: Any, relevance: list[float],
+             settings: RefineSettings) -> tuple[list[str], Any, list[float], list[list[str]]]:
+    """The chosen rewrites kept to their own facets (`facets.focus`, with `settings.focus_words`), their
+    embeddings and relevance (recomputed where a phrase was dropped), and the phrases dropped from each."""
+    import numpy as np
+
+    facets = [pool.facet_of.get(t) for t in texts]
+    if not settings.focus_words or not any(facets):
+        return texts, vectors, relevance, [[] for _ in texts]
+    heads = [pool.prefix_of.get(t, "") for t in texts]
+    # the floor counts from what the candidate starts from: the prompt (or the kept start of a picked prompt)
+    floors = [len(", ".join(wfacets.phrases(h)[:-1]).split()) + settings.focus_words for h in heads]
+    shown = wfacets.focus(texts, facets, heads, floors)
+    dropped = [[p for p in wfacets.phrases(t) if p not in wfacets.phrases(s)] for t, s in zip(texts, shown)]
+    changed = [k for k, (t, s) in enumerate(zip(texts, shown)) if t != s]
+    vectors = np.array(vectors, dtype=float, copy=True)
+    relevance = list(relevance)
+    if changed:
+        new = np.asarray(embedder.embed([shown[k] for k in changed]).vectors)
+        for row, k in zip(new, changed):
+            vectors[k] = row
+            relevance[k] = float(row @ pool.query)
+    return shown, vectors, relevance, dropped
 
 
 def _safety_provenance(pool: _Pool, text: str) -> dict[str, Any]:
@@ -568,19 +612,47 @@ def _safety_provenance(pool: _Pool, text: str) -> dict[str, Any]:
                        "scores": verdict.provenance.get("scores", {})}}
 
 
+def regeneration_facet(facets: Sequence[str], shown: Sequence[str | None], current: str | None = None,
+                       seed: int = 0) -> str | None:
+    """The facet a regenerated slot is written for: one of `facets` that no other candidate shows (`shown`),
+    preferring one the slot itself did not have (`current`), so a regeneration explores a new emphasis; the slot's
+    own facet when every other facet is shown; None for an undirected refine (no facets asked for)."""
+    if not facets:
+        return None
+    free = [f for f in facets if f not in set(shown)]
+    fresh = [f for f in free if f != current]
+    pool = fresh or free or list(facets)
+    return pool[seed % len(pool)]
+
+
 def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str], settings: RefineSettings,
                    system_template: str = DEFAULT_SYSTEM_TEMPLATE, pairs_path: str | Path = PAIRS_FILE,
-                   window: Any = None, safety: Any = None) -> Candidate:
+                   window: Any = None, safety: Any = None, others_facets: Sequence[str | None] = (),
+                   current_facet: str | None = None, further: bool = False) -> Candidate:
     """A fresh candidate to replace one slot: sample a small pool with this settings' seed, guard it as
-    `refine_candidates` does, and keep the one that MMR prefers against the candidates that stay (`others`)."""
+    `refine_candidates` does, and keep the one that MMR prefers against the candidates that stay (`others`).
+    With `settings.facets`, the new candidate is written for a facet the other candidates do not show
+    (`others_facets`; see `regeneration_facet`), steered as a refine is; `further` when the slot belongs to a
+    refine-further round (the new candidate keeps the picked prompt's start)."""
     settings = with_rewriter_defaults(settings.check(), chat.spec)
     prompt = check_prompt(prompt)
+    if others_facets and len(others_facets) != len(others):
+        raise ValueError(f"others_facets must give one facet (or None) per other candidate, got {len(others_facets)} "
+                         f"for {len(others)}")
     retrieved = retrieve_examples(embedder, prompt, settings.few_shot, pairs_path)
     conversation = _conversation(chat, prompt, system_template, [p for p, _ in retrieved])
+    facet = regeneration_facet(settings.facets, list(others_facets), current_facet, settings.seed)
     seen = {normalise(prompt)} | {normalise(o) for o in others if o.strip()}
     pool = _Pool()
+    steered = ""
     for attempt in range(3):
-        got, _, _ = _sample(chat, [_Request(conversation)], settings, 4, settings.seed + attempt * 7919, seen, window)
+        seed = settings.seed + attempt * 7919
+        if facet:
+            requests, _, steered = facet_requests(chat, embedder, prompt, settings, system_template,
+                                                  [p for p, _ in retrieved], [facet], seed, further, pairs_path)
+        else:
+            requests = [_Request(conversation)]
+        got, _, _ = _sample(chat, requests, settings, 4, seed, seen, window)
         pool.add(embedder, prompt, got, settings, safety)
         if pool.passed:
             break
@@ -600,5 +672,9 @@ def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str],
                                                               "system_template": system_template,
                                                               "few_shot_ids": [p.id for p, _ in retrieved],
                                                               "regenerated": True, "guard": settings.guard,
-                                                              **_safety_provenance(pool, text)}})
-    return Candidate(text=text, source="llm", provenance=prov, relevance=rel, finish_reason=gen.finish_reason)
+                                                              **_safety_provenance(pool, text),
+                                                              "facet": facet,
+                                                              "facet_steering": steered if facet else None,
+                                                              "refine_further": further}})
+    return Candidate(text=text, source="llm", provenance=prov, relevance=rel, finish_reason=gen.finish_reason,
+                     facet=facet)

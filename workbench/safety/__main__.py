@@ -1,7 +1,7 @@
 """python -m workbench.safety train | eval | check "some text"
 
 train: the offline safety head on the labelled set's training split (assets/safety/head)
-eval:  the held-out tables (the fresh set, then the first split, which was seen once): per category precision and recall for the keyword rule alone, the classifier alone
+eval:  the tables of fresh3 (held out), fresh2 and fresh (trained on since the fourth pass) and the first split (seen once): per category precision and recall for the keyword rule alone, the classifier alone
        and the classifier + rule (the offline check), and false refusals on the hard safe negatives
 check: one text through a profile's safety check, printed as the user would see it
 """
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("--out", default=None, help="folder for head.safetensors + head.json")
     p_eval = sub.add_parser("eval", help="print the held-out table")
     p_eval.add_argument("--profile", default="offline")
-    p_eval.add_argument("--split", choices=("fresh2", "fresh", "first", "all"), default="all")
+    p_eval.add_argument("--split", choices=("fresh4", "fresh3", "fresh2", "fresh", "first", "all"), default="all")
     p_eval.add_argument("--mistakes", action="store_true",
                         help="also list the held-out prompts each row got wrong (read them, never tune on them)")
     p_check = sub.add_parser("check", help="check one text")
@@ -37,14 +37,16 @@ def main(argv: list[str] | None = None) -> int:
         ctx = build_context("offline")
         model_id = ctx.profile("offline").spec("safety").model_id
         config = train(ctx.manager, model_id, args.out or SAFETY_ASSETS / "head")
-        print({k: config[k] for k in ("train_prompts", "threshold", "oof_recall", "oof_hard_refusals",
-                                      "thresholds", "oof_plain_refusals", "train_seconds")})
+        print({k: config[k] for k in ("train_prompts", "folds", "thresholds", "oof_recall", "oof_hard_refusals",
+                                      "oof_plain_refusals", "weak_rule_threshold", "oof_combined_recall",
+                                      "oof_combined_hard_refusals", "oof_rule_only_hard_refusals",
+                                      "train_seconds")})
         return 0
     ctx = build_context(args.profile)
     if args.command == "eval":
         from workbench.safety.evaluate import evaluate, format_table
 
-        splits = ("fresh2", "fresh", "first") if args.split == "all" else (args.split,)
+        splits = ("fresh4", "fresh3", "fresh2", "fresh", "first") if args.split == "all" else (args.split,)
         print("\n\n".join(format_table(evaluate(ctx, args.profile, s), show_mistakes=args.mistakes) for s in splits))
         return 0
     from workbench.safety import check_text

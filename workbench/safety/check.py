@@ -1,6 +1,9 @@
 """One verdict per text from the profile's `safety` role (a trained classifier offline, a guard model on GPU
-profiles, a deterministic fake in tests) combined with the keyword rule: unsafe when either says so. The verdict
-names the categories, the words that triggered it, and the rule and model that gave it (its provenance).
+profiles, a deterministic fake in tests) combined with the keyword rule: unsafe when either says so. A WEAK keyword
+match (a "?pattern" of rules.py: words with common harmless senses, "nude", "torture", a president near "prison")
+counts only when the model confirms it: for a model that reports `weak_rule_threshold` (the offline head), when its
+P(unsafe) reaches that threshold; a model without one (the guard model, fakes) leaves every match standing. The
+verdict names the categories, the words that triggered it, and the rule and model that gave it (its provenance).
 
 Every T2I and T2V path calls `refuse_unsafe` on the user's input and `screen` on each batch of rewrites: an
 unsafe request is refused with a ValueError that names the category and the triggering words; an unsafe rewrite
@@ -28,7 +31,7 @@ class SafetyVerdict:
     categories: tuple[str, ...] = ()  # flagged categories (workbench.safety.rules.LABELS keys)
     triggers: list[dict[str, str]] = field(default_factory=list)  # {"category", "text", "by"}: what set it off
     reasons: list[str] = field(default_factory=list)  # in the rule's and the model's own terms
-    source: str = RULE_ID  # the rule and the model that judged: "keyword-rule-v4 + safety-head:pypi:..."
+    source: str = RULE_ID  # the rule and the model that judged: "keyword-rule-v5 + safety-head:pypi:..."
     provenance: dict[str, Any] = field(default_factory=dict)  # rule id, model provenance, per-category scores
 
     @property
@@ -112,10 +115,22 @@ def check_texts(checker: Any, texts: Sequence[str], profile: str | None = None) 
     out = []
     for text, result in zip(texts, results):
         rule = check_rule(text)
-        cats = list(rule.categories)
-        triggers = [{"category": m.category, "text": m.text, "by": RULE_ID} for m in rule.matches]
-        reasons = [f"keyword rule: “{preview(m.text)}” ({LABELS[m.category]})" for m in rule.matches]
-        prov: dict[str, Any] = {"rule": RULE_ID, "rule_matches": [[m.category, m.text] for m in rule.matches]}
+        matches, dismissed = rule.matches, []
+        weak_t = _weak_threshold(result)
+        if weak_t is not None and any(m.weak for m in matches):
+            p_unsafe = sum(float(v) for v in result.scores.values())
+            if p_unsafe < weak_t:
+                dismissed = [m for m in matches if m.weak]
+                matches = [m for m in matches if not m.weak]
+        cats = list(dict.fromkeys(m.category for m in matches))
+        triggers = [{"category": m.category, "text": m.text, "by": RULE_ID} for m in matches]
+        reasons = [f"keyword rule: “{preview(m.text)}” ({LABELS[m.category]})" for m in matches]
+        prov: dict[str, Any] = {"rule": RULE_ID, "rule_matches": [[m.category, m.text] for m in matches]}
+        if dismissed:  # weak words the model read in their harmless sense
+            prov["rule_weak_dismissed"] = [[m.category, m.text] for m in dismissed]
+            prov["weak_rule_threshold"] = weak_t
+            reasons.extend(f"keyword rule: “{preview(m.text)}” ({LABELS[m.category]}) set aside: a word with harmless "
+                           f"senses, and the model's P(unsafe) {p_unsafe:.2f} < {weak_t:.2f}" for m in dismissed)
         if note:
             prov["note"] = note
         if result is not None:
@@ -132,6 +147,15 @@ def check_texts(checker: Any, texts: Sequence[str], profile: str | None = None) 
         safe = not cats
         out.append(SafetyVerdict(safe, tuple(cats), triggers, reasons, source, prov))
     return out
+
+
+def _weak_threshold(result: Any) -> float | None:
+    """The P(unsafe) a model needs to confirm a weak keyword match; None: the model does not say (every match
+    stands)."""
+    if result is None or not result.scores or result.provenance is None:
+        return None
+    value = (result.provenance.settings or {}).get("weak_rule_threshold")
+    return None if value is None else float(value)
 
 
 def _strongest_words(text: str) -> str:

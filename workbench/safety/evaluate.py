@@ -29,7 +29,7 @@ class Report:
     counts: dict[str, int]
     source: str
     mistakes: dict[str, list[str]] = field(default_factory=dict)  # row name -> texts it got wrong
-    split: str = "fresh"
+    split: str = "fresh3"
 
 
 def _row(name: str, prompts: list[Any], flags: list[tuple[str, ...]], seconds: float) -> tuple[Row, list[str]]:
@@ -48,9 +48,10 @@ def _row(name: str, prompts: list[Any], flags: list[tuple[str, ...]], seconds: f
     return row, wrong
 
 
-def evaluate(ctx: Any, profile: str | None = None, split: str = "fresh") -> Report:
-    """The table on one held-out set: "fresh" (never seen by training or tuning) or "first" (the labelled set's
-    held-out split, whose mistakes were read once while the first version was built)."""
+def evaluate(ctx: Any, profile: str | None = None, split: str = "fresh3") -> Report:
+    """The table on one set of workbench.safety.data.SPLITS: "fresh3" (held out, never seen by training or tuning),
+    "first" (the labelled set's held-out split, whose mistakes were read once while the first version was built), or
+    "fresh"/"fresh2" (trained on since the fourth pass: for reference only)."""
     from workbench.models import ManagedModel
     from workbench.safety.check import ROLE, check_texts
     from workbench.safety.rules import check_rule
@@ -88,8 +89,10 @@ def format_table(report: Report, show_mistakes: bool = True) -> str:
         return "  -  " if x is None else f"{x:.2f}"
 
     n_unsafe = sum(report.counts[c] for c in CATEGORIES)
-    title = {"fresh2": "fresh2 held-out set (never trained or tuned on; written after 'fresh' was scored three times)",
-             "fresh": "fresh held-out set (never trained on; scored three times during the second pass)",
+    title = {"fresh4": "fresh4 held-out set (written after every fourth-pass change; scored once, nothing changed after)",
+             "fresh3": "fresh3 held-out set (never trained or tuned on; written before the fourth pass changed anything)",
+             "fresh2": "fresh2 (TRAINED ON since the fourth pass; held out in the third)",
+             "fresh": "fresh (TRAINED ON since the fourth pass; held out in the second and third)",
              "first": "first held-out split (SEEN: its mistakes were read once while building the first version)"}[
         report.split]
     lines = [f"{title}: {n_unsafe} unsafe ({', '.join(f'{c} {report.counts[c]}' for c in CATEGORIES)}), "

@@ -1,9 +1,14 @@
 """Train the offline safety head: all-MiniLM-L6-v2 sentence embeddings of the labelled set's TRAINING split
-(never the held-out ids), a one-hidden-layer MLP with a softmax over "safe" and the seven categories
-(class-balanced cross-entropy), and the threshold on P(unsafe) = 1 - P(safe) chosen on 5-fold out-of-fold
+(never the held-out ids, never fresh3), a one-hidden-layer MLP with a softmax over "safe" and the seven categories
+(class-balanced cross-entropy), and the threshold on P(unsafe) = 1 - P(safe) chosen on out-of-fold
 probabilities of the training split, one threshold per category (applied to the texts whose most probable category
 it is): the highest one (so the fewest false refusals) at which the head ALONE still refuses at least `min_recall`
-of that category's training prompts out of fold (0.95; 0.85 for real-person and hate, the issue's targets). One
+of that category's training prompts out of fold (0.95; 0.85 for real-person and hate, the issue's targets).
+Since the fourth pass the folds are the BATCHES the training prompts were written in (the first lists, the
+training-only extra list, fresh, fresh2): each batch is judged by a head trained on the others, as new text written
+later would be. (Random 5-fold splits put near-copies of a prompt on both sides and promised 2.8% false refusals on
+hard negatives where new text then got 5-14%; grouped folds estimate 3-5%.) The same out-of-fold probabilities choose
+`weak_rule_threshold`: a weak keyword match ("?pattern" in rules.py) refuses only when P(unsafe) reaches it. One
 threshold for all categories was tried first: at 0.95 recall in every category it refused 19% of the training hard
 negatives out of fold; per-category thresholds refuse 7%. The head alone, not head + rule: the rule was tuned on these same training prompts, so
 its recall on them is flattering and would push the threshold up. (A sigmoid per category was tried first: out of fold it could not keep hard negatives
@@ -35,9 +40,15 @@ class HeadSettings:
     seed: int = 0
     knn_k: int = 7  # the head's probabilities are mixed with the vote of the k nearest training prompts ...
     knn_temperature: float = 0.05
-    knn_weight: float = 0.3  # ... at this weight (out of fold: hard-negative refusals 7.3% -> 3.1% at equal recall)
+    knn_weight: float = 0.5  # ... at this weight (grouped out of fold, 1410 prompts: hard-negative refusals 7.6% with
+    # no vote, 5.2% at 0.3, 3.6% at 0.5, 3.4% at 0.6, 3.9% at 0.7, all at equal recall)
     min_recall: float = 0.95  # threshold: out-of-fold recall of the head alone in every category at least this ...
     min_recall_loose: float = 0.85  # ... and this for real-person and hate
+    weak_recall: float = 0.99  # weak_rule_threshold: the highest P(unsafe) that still confirms this share of the
+    # unsafe training prompts whose keyword matches are all weak (out of fold) ...
+    weak_cap: float = 0.35  # ... and never above this: recall first (training's weak-only unsafe prompts reach 0.5
+    # out of fold, but new text sits lower; the false refusals a weak word causes mostly sit under 0.1)
+    grouped_folds: bool = True  # folds = the batches the prompts were written in (else `folds` random folds)
 
 
 def embedder_spec(model_id: str) -> ModelSpec:
@@ -107,6 +118,24 @@ def flags(probs: Any, thresholds: dict[str, float]) -> Any:
     return (1.0 - probs[:, 0]) >= limits
 
 
+def batch_of(prompt_id: str) -> str:
+    """The batch a training prompt was written in: fresh (fr...), fresh2 (fs...), the training-only extra list
+    (x...), or the first lists."""
+    return prompt_id[:2] if prompt_id[:2] in ("fr", "fs") else ("extra" if prompt_id.startswith("x") else "first")
+
+
+def weak_rule_threshold(p_unsafe: Any, y: Any, weak_only: Any, settings: HeadSettings) -> float:
+    """The highest P(unsafe) (grid of 0.01, at most `weak_cap`) that at least `weak_recall` of the unsafe prompts
+    whose rule matches are all weak reach out of fold: a weak match below it is taken for its harmless sense."""
+    import numpy as np
+
+    members = p_unsafe[(y > 0) & weak_only]
+    if not members.size:
+        return 0.0
+    return next((float(t) for t in np.round(np.arange(settings.weak_cap, 0.0, -0.01), 2)
+                 if float(np.mean(members >= t)) >= settings.weak_recall), 0.0)
+
+
 def knn_oof(x: Any, y: Any, fit: Any, test: Any, settings: HeadSettings) -> Any:
     from backends.safety_head import knn_probs
 
@@ -122,18 +151,26 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
 
     settings = settings or HeadSettings()
     started = time.perf_counter()
+    from workbench.safety.data import heldout
+    from workbench.safety.rules import check_rule
+
     train_set, held = split()
     held_ids = {p.id for p in held}
     if any(p.id in held_ids for p in train_set):
         raise RuntimeError("a held-out prompt reached the training split")
+    fresh3 = {" ".join(p.text.lower().split()) for p in heldout("fresh3")}
+    if any(" ".join(p.text.lower().split()) in fresh3 for p in train_set):
+        raise RuntimeError("a fresh3 (held-out) prompt reached the training split")
     x = ManagedModel(manager, embedder_spec(model_id)).embed([p.text for p in train_set]).vectors.astype("float32")
     y = labels(train_set)
     hard = np.array([p.hard_negative for p in train_set])
     rng = np.random.default_rng(settings.seed)
     order = rng.permutation(len(train_set))
     oof = np.zeros((len(train_set), len(CLASSES)), dtype="float32")
-    for k in range(settings.folds):
-        test = order[k::settings.folds]
+    batches = np.array([batch_of(p.id) for p in train_set])
+    folds = ([np.where(batches == b)[0] for b in dict.fromkeys(batches)] if settings.grouped_folds
+             else [order[k::settings.folds] for k in range(settings.folds)])
+    for test in folds:
         fit = np.setdiff1d(order, test)
         oof[test] = mix_probs(predict(fit_head(x[fit], y[fit], settings), x[test]),
                               knn_oof(x, y, fit, test, settings), settings.knn_weight)
@@ -142,6 +179,11 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
     threshold = min(thresholds.values())  # the fallback of a category a head.json does not list
     flag = flags(oof, thresholds)
     oof_recall = recall_by_category(flag, y)
+    verdicts = [check_rule(p.text) for p in train_set]
+    strong = np.array([bool(v.strong) for v in verdicts])
+    weak_only = np.array([bool(v.matches) and not v.strong for v in verdicts])
+    weak_t = weak_rule_threshold(p_unsafe, y, weak_only, settings)
+    combined = flag | strong | (weak_only & (p_unsafe >= weak_t))
     curve = {f"{t:.2f}": {"min_recall": min(recall_by_category(p_unsafe >= t, y).values()),
                           "hard_refusals": round(float((p_unsafe[hard] >= t).mean()), 3)}
              for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)}  # one threshold for all, for comparison
@@ -149,11 +191,15 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
     seconds = time.perf_counter() - started
     config = {"classes": list(CLASSES), "dim": int(x.shape[1]), "hidden": settings.hidden, "threshold": threshold,
               "thresholds": thresholds,
-              "embedder": model_id, "version": "safety-head-v2",
+              "embedder": model_id, "version": "safety-head-v3", "weak_rule_threshold": weak_t,
               "knn": {"k": settings.knn_k, "temperature": settings.knn_temperature, "weight": settings.knn_weight}, "settings": asdict(settings),
               "train_prompts": len(train_set), "oof_recall": oof_recall,
               "oof_hard_refusals": round(float(flag[hard].mean()), 3),
               "oof_plain_refusals": round(float(flag[(y == 0) & ~hard].mean()), 3), "oof_single_threshold_curve": curve,
+              "folds": "batches" if settings.grouped_folds else f"{settings.folds} random",
+              "oof_combined_recall": recall_by_category(combined, y),
+              "oof_combined_hard_refusals": round(float(combined[hard].mean()), 3),
+              "oof_rule_only_hard_refusals": round(float((strong | weak_only)[hard].mean()), 3),
               "train_seconds": round(seconds, 1)}
     save_head(out, head, config, bank={"vectors": x, "labels": y})
     return config

@@ -9,7 +9,7 @@ from pathlib import Path
 import sys
 
 from backends.base import ImageSettings, ModelSpec
-from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE, RefineSettings
+from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, PAIRS_FILE
 from workbench.t2i.scoring import DEFAULT_WEIGHTS
 from workbench.t2i.service import REWRITER_KINDS, RewriterChoice
 
@@ -52,11 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("prompts", help="a .txt file (one prompt per line) or .jsonl with a 'prompt' field")
     b.add_argument("--out", required=True, help="output folder (rerun with the same folder to resume)")
     b.add_argument("--candidates", "--n", dest="n", type=int, default=4, help="candidates per prompt (1-8)")
-    b.add_argument("--diversity", type=float, default=0.5, help="MMR trade-off, 0-1")
+    b.add_argument("--diversity", type=float, default=None, help="MMR trade-off, 0-1 (default: the T2I default)")
     b.add_argument("--few-shot", type=int, default=3)
     b.add_argument("--seed", type=int, default=0, help="rewriter sampling seed")
     b.add_argument("--temperature", type=float, default=0.9)
     b.add_argument("--max-new-tokens", type=int, default=96)
+    b.add_argument("--facets", default="all", help="facets, one per candidate (assets/t2i_facets.yaml): 'all' (the "
+                   "default), 'none' for undirected rewrites, or names joined by '+' or ',', e.g. lighting+style")
     b.add_argument("--rewriter", choices=REWRITER_KINDS, default="profile")
     b.add_argument("--role", default="", help="profile role of the rewriter (default: the role the profile names in "
                    "settings.t2i_refine.rewriter_role, else chat)")
@@ -92,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, default=None, help="evaluate the first K held-out prompts only")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--offset", type=int, default=0, help="skip the first K held-out prompts (confirm on others)")
+    e.add_argument("--split", default="heldout", choices=("heldout", "validation"),
+                   help="heldout (final figures only) or validation (training pairs the settings are chosen on)")
     e.add_argument("--no-further", action="store_true", help="skip the refine-further round (its diversity column)")
     e.add_argument("--systems", default="", help="comma list of rows to run (default: all)")
     e.add_argument("--json", default="", help="also write the rows (with example candidates) to this file")
@@ -128,9 +132,10 @@ def _eval(args: argparse.Namespace) -> int:
     extra = {"adapter_dir": Path(args.adapter)} if args.adapter else {}
     rows = evaluate(ctx, ctx.default_profile, n=args.n, limit=args.limit, seed=args.seed, systems=systems,
                     progress=lambda text: print(text, file=sys.stderr, flush=True),
-                    overrides=parse_overrides(args.set), offset=args.offset, further=not args.no_further, **extra)
+                    overrides=parse_overrides(args.set), offset=args.offset, further=not args.no_further,
+                    split=args.split, **extra)
     window = prompt_window(ctx, ctx.default_profile)
-    print(f"profile {ctx.default_profile}, {rows[0].prompts if rows else 0} held-out prompts from #{args.offset + 1}, "
+    print(f"profile {ctx.default_profile}, {rows[0].prompts if rows else 0} {args.split} prompts from #{args.offset + 1}, "
           f"N={args.n}, "
           f"seed {args.seed}" + (f", guarded rows with {args.set}" if args.set else ""))
     print(table(rows, getattr(window, "limit", None)))
@@ -144,6 +149,7 @@ def _batch(args: argparse.Namespace, image: ImageSettings) -> int:
     from workbench.context import build_context
     from workbench.models import ModelLoadError
     from workbench.t2i.batch import BatchConfig, partial_state, run_batch
+    from workbench.t2i.defaults import parse_facets, t2i_refine_settings
 
     state = partial_state()
     device = args.device
@@ -155,8 +161,9 @@ def _batch(args: argparse.Namespace, image: ImageSettings) -> int:
         prompts_file=args.prompts, out_dir=args.out, profile=ctx.default_profile,
         rewriter=RewriterChoice(kind=args.rewriter, role=args.role, base_url=args.base_url, model=args.model,
                                 adapter=args.adapter),
-        refine=RefineSettings(n=args.n, diversity=args.diversity, few_shot=args.few_shot, seed=args.seed,
-                              temperature=args.temperature, max_new_tokens=args.max_new_tokens),
+        refine=t2i_refine_settings(n=args.n, diversity=args.diversity, few_shot=args.few_shot, seed=args.seed,
+                                   temperature=args.temperature, max_new_tokens=args.max_new_tokens,
+                                   facets=parse_facets(args.facets)),
         image=image, weights=_weights(args.weights), system_template=_template(args.system_template),
         render=not args.no_render, limit=args.limit,
     )

@@ -193,7 +193,12 @@ def regenerate(ctx: Any, profile_name: str, state: dict | None, slot: int, edite
     rewriter, settings, template = rewriter_inputs.parse()
     settings.seed = regeneration_seed(settings.seed, slot, rnd.candidate_info)
     others = [t for j, t in enumerate(rnd.candidates) if j != slot]
-    cand = service.regenerate(ctx, profile_name, rnd.prompt, others, rewriter, settings, template)
+    info = list(rnd.candidate_info) + [{}] * (len(rnd.candidates) - len(rnd.candidate_info))
+    # an edited candidate no longer carries its facet's text for sure, but its slot still shows that facet
+    others_facets = [info[j].get("facet") for j in range(len(rnd.candidates)) if j != slot]
+    cand = service.regenerate(ctx, profile_name, rnd.prompt, others, rewriter, settings, template,
+                              others_facets=others_facets, current_facet=info[slot].get("facet"),
+                              further=rnd.parent is not None)
     before = int(rnd.candidate_info[slot].get("regenerations", 0)) if slot < len(rnd.candidate_info) else 0
     rnd.candidates[slot] = cand.text
     info = {**cand.to_dict(), "regenerations": before + 1}
@@ -204,7 +209,9 @@ def regenerate(ctx: Any, profile_name: str, state: dict | None, slot: int, edite
     if slot < len(rnd.scores):
         rnd.scores[slot] = {}  # the old image's scores no longer belong to this text
     view = slot_view(session, cand.text, token_flags(ctx, profile_name, [cand.text])[0], facet_label(info))
-    return session.to_dict(), view, f"Candidate {slot + 1} regenerated."
+    facet = facet_label(info)
+    return session.to_dict(), view, f"Candidate {slot + 1} regenerated" + (f", written for the facet {facet}." if facet
+                                                                           else ".")
 
 
 def render_defaults(ctx: Any, profile_name: str | None) -> RenderInputs:
@@ -212,6 +219,25 @@ def render_defaults(ctx: Any, profile_name: str | None) -> RenderInputs:
     profile = ctx.profile(profile_name)
     return RenderInputs(steps=profile.setting("t2i_render", "steps", 20), size=profile.setting("t2i_render", "size", 512),
                         seed=0, guidance=profile.setting("t2i_render", "guidance", 7.5))
+
+
+ALWAYS_SCORED = ("align_original", "align_refined", "intent", "image_diversity")  # every image_text scorer gives them
+
+
+def weight_metrics(ctx: Any, profile_name: str | None) -> list[str]:
+    """The metrics a render on this profile scores (in METRICS order), so the tab shows a weight only for those:
+    the CLIP alignments, intent and image diversity always; the aesthetic where the profile's scorer has a head;
+    PickScore, ImageReward and HPSv2.1 where the profile names their models (nothing is loaded to find out)."""
+    from workbench.t2i.scoring import REWARD_ROLES
+
+    profile = ctx.profile(profile_name)
+    if "image_text" not in profile.roles:
+        return []
+    present = set(ALWAYS_SCORED)
+    if ctx.manager.capabilities(profile.spec("image_text")).aesthetic:
+        present.add("aesthetic")
+    present |= {metric for metric, role in REWARD_ROLES.items() if role in profile.roles}
+    return [m for m in METRICS if m in present]
 
 
 def results_view(rendered: Any, session: RefinementSession, sort_by: str = "candidate order") -> ResultsView:

@@ -9,7 +9,8 @@ from typing import Any
 from workbench.common import facets as wfacets
 from workbench.forms import Widget, group_form, input_field, input_group
 from workbench.common.inputs import MAX_CANDIDATES
-from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
+from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE
+from workbench.t2i.defaults import FACET_DEFAULTS, t2i_refine_settings
 from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS
 
 REWRITER_LABELS = {
@@ -53,14 +54,14 @@ class RewriterInputs:
     system_template: str = input_field(DEFAULT_SYSTEM_TEMPLATE, "System template (editable)", "textarea", lines=4)
     n: Any = input_field(4, "Candidates (N)", "slider", low=1, high=MAX_CANDIDATES, step=1, whole=True,
                          elem_id="t2i-n")
-    diversity: Any = input_field(0.5, "Diversity (MMR: 0 = closest, 1 = most varied)", "slider", low=0, high=1,
-                                 step=0.05)
+    diversity: Any = input_field(FACET_DEFAULTS["diversity"], "Diversity (MMR: 0 = closest, 1 = most varied)",
+                                 "slider", low=0, high=1, step=0.05)
     few_shot: Any = input_field(3, "Few-shot examples (retrieved)", "slider", low=0, high=8, step=1, whole=True)
     temperature: Any = input_field(0.9, "Temperature", "slider", low=0.1, high=2.0, step=0.05)
     seed: Any = input_field(0, "Rewriter seed", "number", low=0, high=2**31 - 1, whole=True)
-    # facet-directed candidates (assets/t2i_facets.yaml): none ticked by default, the refiner's default
-    # (undirected; the README's eval says why facets are not the offline default yet)
-    facets: list = input_field(list(RefineSettings().facets), "Facets: each candidate emphasises one (none ticked: "
+    # facet-directed candidates (assets/t2i_facets.yaml): every facet ticked by default (the T2I default,
+    # workbench/t2i/defaults.py; measured in the README's eval table)
+    facets: list = input_field(list(wfacets.facet_names()), "Facets: each candidate emphasises one (none ticked: "
                                "undirected rewrites)", "multi", elem_id="t2i-facets",
                                choices=tuple((f.label, name) for name, f in wfacets.load_facets().items()))
 
@@ -79,10 +80,10 @@ class RewriterInputs:
             adapter = str(confined_folder(adapter, "adapter folder"))
         rewriter = RewriterChoice(kind=kind, role=role, base_url=self.base_url or "",
                                   model=self.model or "", adapter=adapter).check()
-        settings = RefineSettings(n=_whole(self.n, "n"), diversity=float(self.diversity),
-                                  few_shot=_whole(self.few_shot, "few-shot examples"),
-                                  temperature=float(self.temperature), seed=_whole(self.seed, "seed"),
-                                  facets=wfacets.check_facets(list(self.facets or ()))).check()
+        settings = t2i_refine_settings(n=_whole(self.n, "n"), diversity=float(self.diversity),
+                                       few_shot=_whole(self.few_shot, "few-shot examples"),
+                                       temperature=float(self.temperature), seed=_whole(self.seed, "seed"),
+                                       facets=wfacets.check_facets(list(self.facets or ())))
         return rewriter, settings, self.system_template or DEFAULT_SYSTEM_TEMPLATE
 
 

@@ -83,8 +83,10 @@ def refine(ctx: Any, profile_name: str | None, prompt: str, rewriter: RewriterCh
 
 def regenerate(ctx: Any, profile_name: str | None, prompt: str, others: Sequence[str],
                rewriter: RewriterChoice | None = None, settings: RefineSettings | None = None,
-               system_template: str = DEFAULT_SYSTEM_TEMPLATE) -> Candidate:
-    """One new candidate for one slot, different from `others` (the candidates that stay)."""
+               system_template: str = DEFAULT_SYSTEM_TEMPLATE, others_facets: Sequence[str | None] = (),
+               current_facet: str | None = None, further: bool = False) -> Candidate:
+    """One new candidate for one slot, different from `others` (the candidates that stay); with facets, written for
+    a facet that `others_facets` do not show (`further`: the slot is in a refine-further round)."""
     rewriter = (rewriter or RewriterChoice()).check()
     settings = (settings or RefineSettings()).check()
     prompt = check_prompt(prompt)
@@ -99,7 +101,8 @@ def regenerate(ctx: Any, profile_name: str | None, prompt: str, others: Sequence
         return fresh[0]
     chat = ManagedModel(ctx.manager, rewriter.spec(ctx.profile(profile_name)))
     return regenerate_one(chat, _embedder(ctx, profile_name), prompt, list(others), settings, system_template,
-                          window=prompt_window(ctx, profile_name), safety=checker(ctx, profile_name))
+                          window=prompt_window(ctx, profile_name), safety=checker(ctx, profile_name),
+                          others_facets=list(others_facets), current_facet=current_facet, further=further)
 
 
 @dataclass

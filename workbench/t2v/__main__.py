@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--temperature", type=float, default=0.9)
     e.add_argument("--rewriter", choices=[k for k in REWRITER_KINDS if k != "baseline"], default="profile")
-    e.add_argument("--role", default="chat", help="profile role of the rewriter (chat, or t2v_rewriter)")
+    e.add_argument("--role", default="", help="profile role of the rewriter (default: the profile's video rewriter, "
+                   "as in the tab: t2v_rewriter on offline, else chat)")
     e.add_argument("--base-url", default="")
     e.add_argument("--model", default="")
     e.add_argument("--weights", default="", help="e.g. align_original=1.3,dynamic=1.1")

@@ -28,8 +28,8 @@ class T2VBatchConfig:
     prompts_file: str
     out_dir: str
     profile: str | None = None
-    # the chat model: a profile's default T2I rewriter role (settings.t2i_refine) is for image prompts
-    rewriter: RewriterChoice = field(default_factory=lambda: RewriterChoice(role="chat"))
+    # the tab's default: the profile's video rewriter role (settings.t2v_refine), never its T2I rewriter
+    rewriter: RewriterChoice = field(default_factory=RewriterChoice)
     evolve: EvolveSettings = field(default_factory=EvolveSettings)
     video: VideoSettings | None = None  # None: the profile's preview defaults
     weights: dict[str, float] | None = None

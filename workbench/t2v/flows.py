@@ -72,7 +72,7 @@ class RewriterInputs:
         rewriter_role`, e.g. the offline adapter), never to its T2I rewriter (RewriterChoice's own empty role)."""
         kind, _, role = _KIND_BY_LABEL.get(self.kind, self.kind).partition(":")
         if kind == "profile" and not role:
-            role = service.video_rewriter_role(profile) if profile is not None else "chat"
+            role = RewriterChoice().default_role(profile)
         return RewriterChoice(kind=kind, role=role or "chat", base_url=self.base_url or "", model=self.model or "",
                               timeout=float(self.timeout or 60)).check()
 

@@ -23,10 +23,14 @@ MAX_SIDE, MAX_FRAMES, MAX_STEPS = 1024, 129, 100  # far past what a preview or a
 
 @dataclass(frozen=True)
 class RewriterChoice(ModelChoice):
-    """The video-prompt rewriter: the profile's `chat` model unless another role (e.g. `t2v_rewriter`) is named,
-    or an OpenAI-compatible server. Never the T2I tab's image rewriter (f3dce14)."""
+    """The video-prompt rewriter: a profile role (by default the one the profile names for video prompts,
+    `settings.t2v_refine.rewriter_role`, else `chat`), or an OpenAI-compatible server. Never the T2I tab's image
+    rewriter (f3dce14). The tab, the batch CLI and the eval resolve an empty role here, so they agree."""
 
     DEFAULT_ROLE = "chat"
+
+    def default_role(self, profile: Any) -> str:
+        return video_rewriter_role(profile) if profile is not None else self.DEFAULT_ROLE
 
 
 def render_defaults(spec: Any, kind: str = "preview") -> dict[str, int]:

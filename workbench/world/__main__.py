@@ -1,5 +1,8 @@
 """python -m workbench.world sample --n 8 --out DIR: PNG stills and GIF videos with a JSONL of captions and
-attributes (seed, generator version and vocabulary digest on every line)."""
+attributes (seed, generator version and vocabulary digest on every line).
+
+python -m workbench.world train-classifier | train-clip: train the world's models on CPU (assets/world/*/TRAINING.md);
+python -m workbench.world eval: the held-out table, each shipped model beside random weights."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from PIL import Image
 from workbench.world import GENERATOR_VERSION, load_vocabulary, render, render_video, sample_scene
 
 MAX_N = 10_000
+ASSETS = Path(__file__).resolve().parent.parent.parent / "assets" / "world"
+CLASSIFIER_DIR, CLIP_DIR = ASSETS / "classifier", ASSETS / "clip"
 
 
 def sample(n: int, out: str | Path, seed: int = 0, size: int = 64, kind: str = "both", frames: int = 8) -> Path:
@@ -63,13 +68,75 @@ def main(argv=None) -> int:
     s.add_argument("--size", type=int, default=64)
     s.add_argument("--frames", type=int, default=8)
     s.add_argument("--kind", choices=["image", "video", "both"], default="both")
+    c = sub.add_parser("train-classifier", help="train the attribute classifier (ground-truth scorer) on CPU")
+    c.add_argument("--out", default=str(CLASSIFIER_DIR))
+    c.add_argument("--n-train", type=int, default=6_000)
+    c.add_argument("--n-heldout", type=int, default=2_000)
+    c.add_argument("--epochs", type=int, default=12)
+    c.add_argument("--batch-size", type=int, default=64)
+    c.add_argument("--lr", type=float, default=2e-3)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
+    k = sub.add_parser("train-clip", help="train the small CLIP contrastively on world stills and fine captions")
+    k.add_argument("--out", default=str(CLIP_DIR))
+    k.add_argument("--n-train", type=int, default=7_000)
+    k.add_argument("--n-heldout", type=int, default=2_000)
+    k.add_argument("--epochs", type=int, default=9)
+    k.add_argument("--batch-size", type=int, default=64)
+    k.add_argument("--lr", type=float, default=1e-3)
+    k.add_argument("--hidden", type=int, default=96)
+    k.add_argument("--text-layers", type=int, default=2)
+    k.add_argument("--vision-layers", type=int, default=3)
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--hard-negatives", type=int, default=4,
+                   help="one-change captions per scene added to the batch's texts as negatives (0: none)")
+    k.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
+    e = sub.add_parser("eval", help="held-out table: the shipped models beside random weights")
+    e.add_argument("--n", type=int, default=1_000, help="held-out scenes")
+    e.add_argument("--classifier", default=str(CLASSIFIER_DIR))
+    e.add_argument("--clip", default=str(CLIP_DIR))
+    e.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
     a = p.parse_args(argv)
     try:
-        path = sample(a.n, a.out, a.seed, a.size, a.kind, a.frames)
+        if a.command == "sample":
+            path = sample(a.n, a.out, a.seed, a.size, a.kind, a.frames)
+            print(f"wrote {path} and the images beside it")
+        elif a.command == "train-classifier":
+            from workbench.world.train import train_classifier
+
+            _threads()
+            train_classifier(a.out, a.n_train, a.n_heldout, a.epochs, a.batch_size, a.lr, a.seed, a.workers,
+                             log=_log())
+        elif a.command == "eval":
+            from workbench.world.evaluate import evaluate_models, format_table
+
+            _threads()
+            print(format_table(evaluate_models(a.n, a.classifier, a.clip, a.workers)))
+        elif a.command == "train-clip":
+            from workbench.world.train import train_clip
+
+            _threads()
+            train_clip(a.out, a.n_train, a.n_heldout, a.epochs, a.batch_size, a.lr, a.hidden, a.text_layers,
+                       a.vision_layers, a.seed, a.hard_negatives,
+                       a.workers, log=_log())
     except ValueError as e:
         p.error(str(e))
-    print(f"wrote {path} and the images beside it")
     return 0
+
+
+def _threads() -> None:
+    import os
+
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 1))
+
+
+def _log():
+    import time
+
+    t0 = time.time()
+    return lambda m: print(f"[{time.time() - t0:7.1f}s] {m}", flush=True)
 
 
 if __name__ == "__main__":
