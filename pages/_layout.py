@@ -1,101 +1,17 @@
-"""A tab's layout, declared once and drawn by both front ends.
-
-A page is a list of nodes: declared inputs (`fields`, from workbench.forms dataclasses), outputs (`out`), buttons
-and containers (`row`, `col`, `box`, `group`, `tabs`). `gradio_layout` builds the components; `streamlit_layout`
-draws the same nodes as widgets. What an action's flow returns is mapped once, by the page's presenter, onto output
-names (`{name: value or Update}`); `gradio_wire` binds the declared actions to the components and `streamlit_page`
-runs the clicked one and redraws from the same presented values. Layout that must differ stays in the page
-(`only`)."""
+"""A tab's page (declared once, front-end neutral, in workbench/<tab>/page.py with the nodes of workbench.layout)
+drawn by both front ends: `gradio_layout` builds the components and `gradio_wire` binds the declared actions;
+`streamlit_layout` draws the same nodes as widgets and `streamlit_page` runs the clicked one and redraws from the
+same presented values. Layout that must differ is marked in the declaration (`only`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from pages._forms import gradio_fields, streamlit_field
 from pages._wiring import gradio_bind, streamlit_run
 from workbench.forms import widgets
+from workbench.layout import KEEP, Node, Update, field_keys, walk
 from workbench.text import escape_markdown
-
-KEEP = object()  # an output left as it is
-
-
-@dataclass
-class Node:
-    kind: str
-    name: str = ""
-    children: tuple = ()
-    opts: dict = field(default_factory=dict)
-
-
-@dataclass
-class Update:
-    """What a presenter changes on a component besides (or instead of) its value: front-end neutral."""
-
-    value: Any = KEEP
-    choices: Any = None
-    visible: bool | None = None
-    interactive: bool | None = None
-    label: str | None = None
-
-
-def fields(form: type, *names: str, into: Any = None, prefix: str = "", **layout: Any) -> Node:
-    """Declared inputs of `form` (all by default); `into` names their dict (default: the form), `prefix` their
-    Streamlit keys (default: the tab's)."""
-    return Node("field", "", (), dict(form=form, names=names or tuple(widgets(form)), into=into, prefix=prefix,
-                                      layout=layout))
-
-
-def out(name: str, kind: str, label: str = "", only: str = "", **opts: Any) -> Node:
-    """An output: md, text, plot, table, gallery, image, video, file, diff, chat, slider, download. Options are
-    Gradio's, but for `st_` ones (Streamlit's: `st_width`, `st_key`)."""
-    return Node("out", name, (), dict(kind=kind, label=label, only=only, **opts))
-
-
-def button(name: str, label: str, only: str = "", **opts: Any) -> Node:
-    return Node("button", name, (), dict(label=label, only=only, **opts))
-
-
-def row(*children: Node, **opts: Any) -> Node:
-    return Node("row", opts.pop("name", ""), children, opts)
-
-
-def col(*children: Node, **opts: Any) -> Node:
-    return Node("col", opts.pop("name", ""), children, opts)
-
-
-def box(title: str, *children: Node, open: bool = True, name: str = "") -> Node:
-    return Node("box", name, children, dict(title=title, open=open))
-
-
-def group(name: str, *children: Node, visible: bool = True) -> Node:
-    return Node("group", name, children, dict(visible=visible))
-
-
-def tabs(*pages: tuple[str, Sequence[Node]]) -> Node:
-    return Node("tabs", "", tuple(Node("tab", "", tuple(nodes), dict(title=t)) for t, nodes in pages))
-
-
-def only(frontend: str, *children: Node) -> Node:
-    """Nodes drawn by one front end only (a Cancel button: a click anywhere stops a Streamlit run)."""
-    return Node("only", "", children, dict(frontend=frontend))
-
-
-def walk(spec: Sequence[Node]):
-    for node in spec:
-        yield node
-        yield from walk(node.children)
-
-
-def field_keys(spec: Sequence[Node], tab: str) -> dict[str, str]:
-    """Each input's Streamlit key (name -> key); the first of two same-named inputs wins, as in the values."""
-    keys: dict[str, str] = {}
-    for node in walk(spec):
-        if node.kind == "field":
-            for n in node.opts["names"]:
-                keys.setdefault(n, f"{node.opts['prefix'] or tab}_{n}")
-    return keys
-
 
 # --------------------------------------------------------------------------- Gradio
 

@@ -1,71 +1,24 @@
 """Behaviour-shift tab (Wu et al., NAACL'24, "From Language Modeling to Instruction Following"): one prompt,
 a base LM and its instruction-tuned sibling side by side and as a difference — attribution (gradient x input,
 integrated gradients, feature ablation), importance density, instruction share, position view, attention on
-the instruction per layer x head with a head view, and feed-forward concepts. Layout only, drawn by both front ends
-(pages/_layout.py): inputs and actions are declared in workbench.shift.forms, the flows are in workbench.shift.flows."""
+the instruction per layer x head with a head view, and feed-forward concepts. The page is declared once in
+workbench.shift.page (inputs and actions in workbench.shift.forms, the flows in workbench.shift.flows); this module
+draws it and chains analysis, attribution and export per front end."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pages._examples import gradio_examples, streamlit_examples
-from pages._layout import Update, button, col, fields, gradio_layout, gradio_wire, keep, out, row, streamlit_layout
-from pages._layout import tabs
+from pages._layout import gradio_layout, gradio_wire, keep, streamlit_layout
 from pages._wiring import gradio_cancel, streamlit_run, streamlit_view
+from workbench.layout import Update
 from workbench.shift import flows
-from workbench.shift.figures import FFN_COLUMNS
-from workbench.shift.forms import (ANALYSE, ATTRIBUTE, EXPORT, INTRO, METHOD_CHOICES, UPDATE_VIEWS, AnalysisInputs,
-                                   ViewInputs)
+from workbench.shift.forms import ANALYSE, ATTRIBUTE, EXPORT, INTRO, UPDATE_VIEWS
+from workbench.shift.page import LAYOUT, TAB, VIEW, present, present_view
 
 TITLE = "Behaviour shift"
 ORDER = 30
-TAB = "shift"
-PLOTS = {"attr_base": "Attribution — base", "attr_instruct": "Attribution — instruct",
-         "attr_difference": "Attribution — difference", "density": "Importance density",
-         "share": "Instruction share", "position": "By position", "attn_base": "Attention on instruction — base",
-         "attn_instruct": "Attention on instruction — instruct",
-         "attn_difference": "Attention on instruction — difference"}
-DOWNLOAD_LABEL = "Download the analysis (ZIP: matrices, figures, settings, provenance)"
-FFN_NOTE = ("Per layer, the top principal components of the feed-forward output vectors, read as the vocabulary "
-            "tokens they point to; *layer overlap* is the Jaccard overlap of both models' tokens. An adapter on "
-            "attention projections only leaves these weights unchanged (overlap 1).")
-# FFN table column widths: numbers stay on one line, tokens get the room
-FFN_WIDTHS = {"layer": "6%", "component": "9%", "variance (base)": "10%", "base tokens": "33%",
-              "instruct tokens": "33%", "layer overlap": "9%"}
-
-LAYOUT = [
-    row(fields(AnalysisInputs, "prompt", scale=3), col(fields(AnalysisInputs, "system", "use_template"), scale=1)),
-    row(fields(AnalysisInputs, "max_new", "ig_steps", "ig_baseline", "methods", "parts")),
-    row(button("run", "Analyse", variant="primary", elem_id="shift-run"),
-        button("cancel", "Cancel", only="gradio", variant="stop", elem_id="shift-cancel", visible=False)),
-    out("status", "md", elem_id="shift-status"),
-    out("summary", "md", elem_id="shift-summary"),
-    # enabled once an analysis has been written to a ZIP; disabled while a new one runs
-    out("download", "download", DOWNLOAD_LABEL, interactive=False, size="md", elem_id="shift-download",
-        st_key="shift_download"),
-    row(fields(ViewInputs, "method", "page", "page_size", "layers", "heads"), fields(ViewInputs, "scale",
-                                                                                   horizontal=True),
-        button("update", "Update views", elem_id="shift-update")),
-    tabs(("Attribution", [out(k, "plot", PLOTS[k]) for k in list(PLOTS)[:6]]),
-         ("Attention", [*[out(k, "plot", PLOTS[k]) for k in list(PLOTS)[6:]],
-                        row(fields(ViewInputs, "hv_side", "hv_layer", "hv_head")),
-                        out("head_view", "plot", "Head view")]),
-         ("Feed-forward concepts", [out("ffn_note", "md", value=FFN_NOTE),
-                                    out("ffn", "table", headers=FFN_COLUMNS, elem_id="shift-ffn",
-                                        column_widths=[FFN_WIDTHS[c] for c in FFN_COLUMNS])])),
-]
-VIEW = list(flows.VIEW_KEYS)
-
-
-def present_view(view: Any) -> dict[str, Any]:
-    return dict(zip(VIEW, view.ordered()))
-
-
-def present(out: tuple) -> dict[str, Any]:  # before attribution the menu keeps every method (the next step fills it)
-    result, view = out
-    return dict(present_view(view), state=result, method=Update(choices=view.method_choices or list(METHOD_CHOICES),
-                                                                value=view.method_shown))
-
 
 def build_gradio(ctx, session) -> None:
     import gradio as gr

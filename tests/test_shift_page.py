@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from workbench.shift import page as shift_page
 from workbench.shift.limits import METHODS as ALL_METHODS
 
 
@@ -143,12 +144,6 @@ def test_shift_cancel_keeps_finished_methods_and_frees_the_model(client, fake_ct
     assert "Partial result" not in summary and "completeness" in summary
 
 
-def pages_shift():
-    import pages.shift
-
-    return pages.shift
-
-
 def _page_script(root: str) -> None:
     import sys
 
@@ -189,7 +184,7 @@ def test_shift_streamlit_page():
     assert "the vocabulary's mean embedding" in text  # the baseline the user picked is the one used
     assert "completeness" in text and "Partial result" not in text  # attribution ran after the quick views
     button = at.download_button(key="shift_download")
-    assert button.label == pages_shift().DOWNLOAD_LABEL and button.proto.url  # the bytes are served
+    assert button.label == shift_page.DOWNLOAD_LABEL and button.proto.url  # the bytes are served
     zf, mats, rec = _exported(at.session_state["shift_shown"]["download"])
     assert rec["complete"] is True and rec["prompt"]["instruction"] == "list three fruits"
     assert mats["attribution_gradient_x_input_base"].shape == (2, len(rec["prompt"]["tokens"]))
