@@ -165,7 +165,7 @@ def streamlit_layout(spec: Sequence[Node], tab: str, shown: dict[str, Any], v: d
             off = isinstance(value, Update) and value.interactive is False
             if where.button(o["label"], key=f"{tab}_{node.name}", disabled=off,
                             type="primary" if o.get("variant") == "primary" else "secondary"):
-                clicked = node.name
+                clicked, v["__at"] = node.name, where.container()  # its progress and error show here
         elif node.kind == "only" and o["frontend"] == "streamlit" or node.kind in ("col", "group"):
             clicked = streamlit_layout(node.children, tab, shown, v, where, watch, in_columns) or clicked
         elif node.kind == "row" and in_columns:
@@ -211,7 +211,7 @@ def streamlit_page(ctx: Any, tab: str, spec: Sequence[Node], actions: dict[str, 
                 v.setdefault(n, default)
     action, show = actions[name] if isinstance(actions[name], tuple) else (actions[name], present)
     v.update({k: v[src] for k, src in (remap or {}).get(name, {}).items()}, **(values() if values else {}))
-    result = streamlit_run(ctx, action, v, tab=tab)
+    result = streamlit_run(ctx, action, v, tab=tab, where=v.pop("__at", None))
     if result is not None:
         keep(prefix, spec, show(result))
         st.rerun()

@@ -176,15 +176,16 @@ def streamlit_session_id() -> str:
 
 
 def streamlit_action(ctx: Any, name: str, fn: Callable[..., Any], *args: Any, tab: str, job: bool = False,
-                     input_names: Sequence[str] | None = None, **kwargs: Any) -> Any:
+                     input_names: Sequence[str] | None = None, where: Any = None, **kwargs: Any) -> Any:
     """Run `fn(*args, **kwargs)` as the user action `name`; on error show `st.error` and return None.
 
     With `job=True` a progress bar shows the stage and item; a click anywhere on the page stops the run
     (Streamlit reruns the script), and the last partial result is kept under `st.session_state[name +
-    "_partial"]`."""
+    "_partial"]`. The bar and the error go into `where` (the clicked button's place), else the page's end."""
     import streamlit as st
 
-    bar = st.progress(0.0, text=f"{name}: starting") if job else None
+    where = where if where is not None else st
+    bar = where.progress(0.0, text=f"{name}: starting") if job else None
 
     def on_progress(update) -> None:
         if bar is not None:
@@ -196,7 +197,7 @@ def streamlit_action(ctx: Any, name: str, fn: Callable[..., Any], *args: Any, ta
                           input_names=list(input_names) if input_names is not None else None,
                           on_progress=on_progress if job else None, job=job)
     except ActionError as exc:
-        st.error(exc.markdown)
+        where.error(exc.markdown)
         if exc.partial is not None:
             st.session_state[f"{name}_partial"] = exc.partial
         return None
@@ -237,7 +238,7 @@ def streamlit_stream(ctx: Any, name: str, fn: Callable[..., Any], *args: Any, ta
         st.error(exc.markdown)
 
 
-def streamlit_run(ctx: Any, action: Any, values: Mapping[str, Any], *, tab: str) -> Any:
+def streamlit_run(ctx: Any, action: Any, values: Mapping[str, Any], *, tab: str, where: Any = None) -> Any:
     """Run a declared `workbench.forms.Action` with the page's values (name -> value) through `streamlit_action`
     (or, for a streamed action, return the `streamlit_stream` generator): the same event name and named inputs
     as its Gradio binding."""
@@ -245,4 +246,4 @@ def streamlit_run(ctx: Any, action: Any, values: Mapping[str, Any], *, tab: str)
     if action.stream:
         return streamlit_stream(ctx, action.name, action.bound(ctx), *args, tab=tab, input_names=action.input_names)
     return streamlit_action(ctx, action.name, action.bound(ctx), *args, tab=tab, job=action.job,
-                            input_names=action.input_names)
+                            input_names=action.input_names, where=where)

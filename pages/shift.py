@@ -60,28 +60,29 @@ def render_streamlit(ctx) -> None:
                                                                               UPDATE_VIEWS.input_names[1:]])))
         shown["download"] = streamlit_run(ctx, EXPORT, v, tab=TAB)
         st.rerun()
-    if clicked == "update" and v["state"] is not None:
-        view = streamlit_run(ctx, UPDATE_VIEWS, v, tab=TAB)
-        if view is not None:
-            keep(TAB, LAYOUT, present_view(view))
-            st.rerun()
-    if clicked != "run":
-        return
-    with st.spinner("Both models answer; attention and feed-forward views..."):
-        out = streamlit_run(ctx, ANALYSE, v, tab=TAB)
-    if out is None:
-        return
-    keep(TAB, LAYOUT, present(out))
-    v["state"] = out[0]
-    if not out[0].complete:
-        early = st.empty()
-        with early.container():  # the quick views while attribution runs
-            st.markdown(out[1].get("summary"))
-            st.button("Cancel", key="shift_cancel", help="Stops attribution at its next step; what finished is kept.")
-        done = streamlit_run(ctx, ATTRIBUTE, v, tab=TAB)
-        early.empty()
-        if done is not None:
-            keep(TAB, LAYOUT, present(done))
-            v["state"] = done[0]
-    shown["download"] = streamlit_run(ctx, EXPORT, v, tab=TAB)
-    st.rerun()
+    with v.pop("__at", None) or st.container():  # progress, errors and the quick views at the clicked button
+        if clicked == "update" and v["state"] is not None:
+            view = streamlit_run(ctx, UPDATE_VIEWS, v, tab=TAB)
+            if view is not None:
+                keep(TAB, LAYOUT, present_view(view))
+                st.rerun()
+        if clicked != "run":
+            return
+        with st.spinner("Both models answer; attention and feed-forward views..."):
+            out = streamlit_run(ctx, ANALYSE, v, tab=TAB)
+        if out is None:
+            return
+        keep(TAB, LAYOUT, present(out))
+        v["state"] = out[0]
+        if not out[0].complete:
+            early = st.empty()
+            with early.container():  # the quick views while attribution runs
+                st.markdown(out[1].get("summary"))
+                st.button("Cancel", key="shift_cancel", help="Stops attribution at its next step; keeps what finished.")
+            done = streamlit_run(ctx, ATTRIBUTE, v, tab=TAB)
+            early.empty()
+            if done is not None:
+                keep(TAB, LAYOUT, present(done))
+                v["state"] = done[0]
+        shown["download"] = streamlit_run(ctx, EXPORT, v, tab=TAB)
+        st.rerun()
