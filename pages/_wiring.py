@@ -19,8 +19,7 @@ def gradio_action(ctx: Any, trigger: Callable[..., Any], name: str, fn: Callable
                   outputs: Any, *, tab: str, job: bool = False, stream: bool = False,
                   input_names: Sequence[str] | None = None, api_name: str | bool | None = None,
                   busy: Sequence[Any] = (), prepare: Callable[[tuple], tuple] | None = None,
-                  present: Callable[[Any], Any] | None = None, present_first: Callable[[Any], Any] | None = None,
-                  **event_kwargs: Any):
+                  present: Callable[[Any], Any] | None = None, **event_kwargs: Any):
     """Bind `fn` to a Gradio event (`trigger` is e.g. `button.click`) as the user action `name`.
 
     `fn` receives the input components' values positionally (plus `job=` when `job=True`). A generator `fn`
@@ -28,8 +27,7 @@ def gradio_action(ctx: Any, trigger: Callable[..., Any], name: str, fn: Callable
     lists buttons that would start conflicting work: they are disabled while this action runs and enabled again
     when it ends, also after an error (the job registry also refuses a second job of the same session, for API
     callers). `prepare` turns the components' values into `fn`'s arguments before the event records them;
-    `present` turns `fn`'s value (what the event records) into the output components' values; a stream's first
-    value may be shown by `present_first` (e.g. to clear the message box once, not on every chunk).
+    `present` turns `fn`'s value (what the event records) into the output components' values.
     """
     import gradio as gr
 
@@ -50,9 +48,9 @@ def gradio_action(ctx: Any, trigger: Callable[..., Any], name: str, fn: Callable
         def call(*values: Any):
             args, session_id, _ = split(values)
             try:
-                for i, value in enumerate(stream_action(ctx, name, fn, args, tab=tab, session_id=session_id,
-                                                        frontend="gradio", input_names=names)):
-                    yield (present_first or show)(value) if i == 0 else show(value)
+                for value in stream_action(ctx, name, fn, args, tab=tab, session_id=session_id, frontend="gradio",
+                                           input_names=names):
+                    yield show(value)
             except ActionError as exc:
                 raise gr.Error(exc.html, print_exception=False) from None
     else:

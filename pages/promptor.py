@@ -18,6 +18,8 @@ from workbench.promptor.page import ACTIONS, LAYOUT, OUTPUTS, TAB, present, pres
 
 TITLE = "Promptor (prompt generation chat)"
 ORDER = 30
+CLEAR_MESSAGE = """(...values) => { const box = document.querySelector('#promptor-message textarea');
+  if (box) { box.value = ''; box.dispatchEvent(new Event('input', {bubbles: true})); } return values; }"""
 
 def build_gradio(ctx, session) -> None:
     import gradio as gr
@@ -50,12 +52,12 @@ def build_gradio(ctx, session) -> None:
     gradio_action(ctx, tab.select if tab is not None else session.demo.load, "promptor_restore", on_restore,
                   [c["state"], c["saved_code"]], view_outputs, input_names=["state", "code"], api_name=False, tab=TAB,
                   present=show)
-    # A message sent while a reply streams waits its turn (always_last), and the box is cleared only when its own
-    # reply starts, so nothing typed is lost.
-    chat = dict(present=lambda r: [*show(r), gr.update()], present_first=lambda r: [*show(r), ""],
-                trigger_mode="always_last", tab=TAB)
-    gradio_bind(ctx, F.SEND, c["send"].click, c, view_outputs + [c["message"]], **chat)
-    gradio_bind(ctx, F.SEND, c["message"].submit, c, view_outputs + [c["message"]], api_name=False, **chat)
+    # Send takes the box's text and, in the browser before the request leaves (`js`), empties the box: nothing
+    # typed after the click is wiped by a reply. A message sent while a reply streams is sent too ("multiple"):
+    # the service answers it when that reply ends, from the conversation as the reply saved it.
+    for trigger, api in ((c["send"].click, None), (c["message"].submit, False)):
+        gradio_bind(ctx, F.SEND, trigger, c, view_outputs, present=show, trigger_mode="multiple", tab=TAB,
+                    api_name=api, js=CLEAR_MESSAGE)
     gradio_wire(ctx, c, F.RETRY, c["retry"].click, OUTPUTS, present, tab=TAB)
     for name, action in ACTIONS.items():
         gradio_wire(ctx, c, action, c[name].click, OUTPUTS, present, tab=TAB)
