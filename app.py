@@ -128,7 +128,7 @@ def server_app(mounts: dict[str, object]):
     from fastapi import FastAPI
     from starlette.routing import Route
 
-    from pages._serving import cache_static_routes
+    from workbench.serving import cache_static_routes
 
     # FastAPI(...) is never assigned to a name in this file: `streamlit run app.py` reads the file's syntax for a
     # name bound to a FastAPI/Starlette call and, finding one, serves that instead of the Streamlit front end

@@ -46,4 +46,5 @@ def streamlit_examples(ctx: Any, tab: str) -> None:
             if shown is not None:
                 st.markdown(shown.markdown)
                 if shown.images:
-                    st.image([i for i, _ in shown.images], caption=[escape_markdown(c) for _, c in shown.images], width=160)
+                    st.image([i for i, _ in shown.images], caption=[escape_markdown(c) for _, c in shown.images],
+                             width=160)

@@ -33,6 +33,8 @@ def gradio_field(form: type, name: str, **layout: Any) -> Any:
         comp = gr.Dropdown(w.pairs(), value=value, allow_custom_value=w.custom, **kw)
     elif w.kind == "checkbox":
         comp = gr.Checkbox(value, **kw)
+    elif w.kind == "file":  # an image upload: the flow gets its path
+        comp = gr.File(value, file_types=["image"], type="filepath", **kw)
     else:  # multi
         comp = gr.CheckboxGroup(w.pairs(), value=value, **kw)
     comp.wb_widget = w  # the wiring layer normalises this component's value by it
@@ -48,9 +50,10 @@ def gradio_fields(form: type, *names: str, values: dict[str, Any] | None = None,
 
 
 def streamlit_field(form: type, name: str, prefix: str, where: Any = None, choices: Sequence[Any] | None = None,
-                    **layout: Any) -> Any:
+                    label: str | None = None, **layout: Any) -> Any:
     """One Streamlit widget (key `<prefix>_<name>`) for `form`'s input `name`; returns its normalised value.
-    `choices` narrows a choice widget to what applies now (the computed methods, say)."""
+    `choices` narrows a choice widget to what applies now (the computed methods, say); `label` replaces its label
+    (a questionnaire slot shows its question)."""
     import dataclasses
 
     import streamlit as st
@@ -58,6 +61,8 @@ def streamlit_field(form: type, name: str, prefix: str, where: Any = None, choic
     w, value = widgets(form)[name]
     if choices is not None:
         w = dataclasses.replace(w, choices=tuple(choices))
+    if label:
+        w = dataclasses.replace(w, label=label)
     where = where if where is not None else st
     key = f"{prefix}_{name}"
     fresh = key not in st.session_state  # a widget whose value the session already holds takes no default
@@ -85,20 +90,14 @@ def streamlit_field(form: type, name: str, prefix: str, where: Any = None, choic
         out = widget(w.label, values, format_func=lambda v: labels.get(v, str(v)), **start, **extra, **kw)
     elif w.kind == "checkbox":
         out = where.checkbox(w.label, **({"value": bool(value)} if fresh else {}), **kw)
+    elif w.kind == "file":  # an image upload: the flow gets its bytes
+        out = where.file_uploader(w.label, **kw)
+        out = out.getvalue() if out is not None else None
     else:  # multi
         labels = dict((v, lab) for lab, v in w.pairs())
         out = where.multiselect(w.label, w.values(), **({"default": value} if fresh else {}),
                                 format_func=lambda v: labels.get(v, str(v)), **kw)
     return w.normalise(out)
-
-
-def streamlit_fields(form: type, prefix: str, names: Sequence[str] = (), columns: int = 0) -> dict[str, Any]:
-    """Widgets for several inputs of `form` (all by default), side by side in `columns` columns if given."""
-    import streamlit as st
-
-    names = list(names or widgets(form))
-    cols = st.columns(columns) if columns else None
-    return {n: streamlit_field(form, n, prefix, cols[i % columns] if cols else None) for i, n in enumerate(names)}
 
 
 def normalise(component: Any, value: Any) -> Any:

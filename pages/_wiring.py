@@ -19,8 +19,7 @@ def gradio_action(ctx: Any, trigger: Callable[..., Any], name: str, fn: Callable
                   outputs: Any, *, tab: str, job: bool = False, stream: bool = False,
                   input_names: Sequence[str] | None = None, api_name: str | bool | None = None,
                   busy: Sequence[Any] = (), prepare: Callable[[tuple], tuple] | None = None,
-                  present: Callable[[Any], Any] | None = None, present_first: Callable[[Any], Any] | None = None,
-                  **event_kwargs: Any):
+                  present: Callable[[Any], Any] | None = None, **event_kwargs: Any):
     """Bind `fn` to a Gradio event (`trigger` is e.g. `button.click`) as the user action `name`.
 
     `fn` receives the input components' values positionally (plus `job=` when `job=True`). A generator `fn`
@@ -28,8 +27,7 @@ def gradio_action(ctx: Any, trigger: Callable[..., Any], name: str, fn: Callable
     lists buttons that would start conflicting work: they are disabled while this action runs and enabled again
     when it ends, also after an error (the job registry also refuses a second job of the same session, for API
     callers). `prepare` turns the components' values into `fn`'s arguments before the event records them;
-    `present` turns `fn`'s value (what the event records) into the output components' values; a stream's first
-    value may be shown by `present_first` (e.g. to clear the message box once, not on every chunk).
+    `present` turns `fn`'s value (what the event records) into the output components' values.
     """
     import gradio as gr
 
@@ -50,9 +48,9 @@ def gradio_action(ctx: Any, trigger: Callable[..., Any], name: str, fn: Callable
         def call(*values: Any):
             args, session_id, _ = split(values)
             try:
-                for i, value in enumerate(stream_action(ctx, name, fn, args, tab=tab, session_id=session_id,
-                                                        frontend="gradio", input_names=names)):
-                    yield (present_first or show)(value) if i == 0 else show(value)
+                for value in stream_action(ctx, name, fn, args, tab=tab, session_id=session_id, frontend="gradio",
+                                           input_names=names):
+                    yield show(value)
             except ActionError as exc:
                 raise gr.Error(exc.html, print_exception=False) from None
     else:
@@ -176,15 +174,16 @@ def streamlit_session_id() -> str:
 
 
 def streamlit_action(ctx: Any, name: str, fn: Callable[..., Any], *args: Any, tab: str, job: bool = False,
-                     input_names: Sequence[str] | None = None, **kwargs: Any) -> Any:
+                     input_names: Sequence[str] | None = None, where: Any = None, **kwargs: Any) -> Any:
     """Run `fn(*args, **kwargs)` as the user action `name`; on error show `st.error` and return None.
 
     With `job=True` a progress bar shows the stage and item; a click anywhere on the page stops the run
     (Streamlit reruns the script), and the last partial result is kept under `st.session_state[name +
-    "_partial"]`."""
+    "_partial"]`. The bar and the error go into `where` (the clicked button's place), else the page's end."""
     import streamlit as st
 
-    bar = st.progress(0.0, text=f"{name}: starting") if job else None
+    where = where if where is not None else st
+    bar = where.progress(0.0, text=f"{name}: starting") if job else None
 
     def on_progress(update) -> None:
         if bar is not None:
@@ -196,7 +195,7 @@ def streamlit_action(ctx: Any, name: str, fn: Callable[..., Any], *args: Any, ta
                           input_names=list(input_names) if input_names is not None else None,
                           on_progress=on_progress if job else None, job=job)
     except ActionError as exc:
-        st.error(exc.markdown)
+        where.error(exc.markdown)
         if exc.partial is not None:
             st.session_state[f"{name}_partial"] = exc.partial
         return None
@@ -237,7 +236,7 @@ def streamlit_stream(ctx: Any, name: str, fn: Callable[..., Any], *args: Any, ta
         st.error(exc.markdown)
 
 
-def streamlit_run(ctx: Any, action: Any, values: Mapping[str, Any], *, tab: str) -> Any:
+def streamlit_run(ctx: Any, action: Any, values: Mapping[str, Any], *, tab: str, where: Any = None) -> Any:
     """Run a declared `workbench.forms.Action` with the page's values (name -> value) through `streamlit_action`
     (or, for a streamed action, return the `streamlit_stream` generator): the same event name and named inputs
     as its Gradio binding."""
@@ -245,4 +244,4 @@ def streamlit_run(ctx: Any, action: Any, values: Mapping[str, Any], *, tab: str)
     if action.stream:
         return streamlit_stream(ctx, action.name, action.bound(ctx), *args, tab=tab, input_names=action.input_names)
     return streamlit_action(ctx, action.name, action.bound(ctx), *args, tab=tab, job=action.job,
-                            input_names=action.input_names)
+                            input_names=action.input_names, where=where)

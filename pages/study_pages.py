@@ -55,7 +55,7 @@ def render_participant_streamlit(ctx) -> None:
     from pages import studies
 
     st.markdown(PARTICIPANT_INTRO)
-    studies._participant_streamlit(ctx, st)
+    studies.participant_streamlit(ctx)
 
 
 def render_researcher_streamlit(ctx) -> None:
@@ -64,4 +64,4 @@ def render_researcher_streamlit(ctx) -> None:
     from pages import studies
 
     st.markdown(RESEARCHER_INTRO)
-    studies._researcher_streamlit(ctx, st)
+    studies.researcher_streamlit(ctx)

@@ -94,3 +94,23 @@ def test_the_core_asks_capabilities_instead_of_probing_backends():
 def test_the_world_importing_a_tab_is_caught(tmp_path):
     out = _lint_copy(tmp_path, "workbench/world/render.py", "import workbench.t2i.service  # wrong")
     assert "The world generator imports no tab and no backend BROKEN" in out
+
+
+PAGES_LINE_BUDGET = 1_323  # issue 19: 35% below the 2,036 lines of pages/ when every tab was written twice
+
+
+def pages_lines(root: Path = ROOT) -> int:
+    return sum(len(p.read_text().splitlines()) for p in (root / "pages").glob("*.py"))
+
+
+def test_pages_stay_within_their_line_budget():
+    """pages/ only draws each tab's page (declared once in workbench/<tab>/page.py) and binds what is per front
+    end; a tab written twice again, once per front end, would show here first."""
+    assert pages_lines() <= PAGES_LINE_BUDGET, pages_lines()
+
+
+def test_the_line_budget_catches_a_tab_written_twice(tmp_path):
+    shutil.copytree(ROOT / "pages", tmp_path / "pages")
+    t2i = (tmp_path / "pages" / "t2i.py").read_text()
+    (tmp_path / "pages" / "t2i_twice.py").write_text(t2i * 10)  # a second copy of the tab, widget by widget
+    assert pages_lines(tmp_path) > PAGES_LINE_BUDGET

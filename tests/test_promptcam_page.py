@@ -116,7 +116,9 @@ def test_streamlit_page_explains_and_reports_bad_class():
     assert not at.error, [e.value for e in at.error]
     text = " ".join(m.value for m in at.markdown)
     assert "**Explaining class**" in text and esc(EXAMPLES[0]["true_class"]) in text
-    at.text_input(key="promptcam_class").set_value("42")
+    typed = at.selectbox(key="promptcam_class_name")
+    typed.options.append("42")  # a typed value (the menu accepts new options; AppTest can only pick listed ones)
+    typed.set_value("42")
     at.button[0].click()
     at.run()
     assert any("class index must be between 0 and 3" in e.value for e in at.error)

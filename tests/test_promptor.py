@@ -325,3 +325,26 @@ def test_reply_streams_while_the_model_is_held(svc, scripted_ctx):
     assert scripted_ctx.manager.status(spec).in_use == 0 and rest[-1][0]["messages"][-1]["status"] == "complete"
     with pytest.raises(ValueError, match="seed must be between"):
         list(svc.send(state, "hi", "scripted", settings=PromptorSettings(seed=-1)))
+
+
+def test_a_message_sent_while_a_reply_streams_waits_and_answers_the_saved_conversation(svc, scripted_ctx):
+    """The page sends a second message with the state it had before the first reply (Gradio gathers it at the
+    click): it waits for the streaming reply to end, then answers the conversation as that reply saved it."""
+    import threading
+
+    state, view = svc.new()
+    first = svc.send(state, "complete sentences in a notes app", "scripted")
+    next(first), next(first)  # the first reply is streaming
+    done: list = []
+    second = threading.Thread(target=lambda: done.append(say(svc, state, "people writing meeting notes")))
+    second.start()
+    second.join(timeout=1.0)
+    assert second.is_alive() and not done  # one reply at a time per conversation
+    for _ in first:
+        pass
+    second.join(timeout=60)
+    final, final_view = done[0]
+    said = [m["content"] for m in final["messages"] if m["role"] == "designer"]
+    assert said == ["complete sentences in a notes app", "people writing meeting notes"]  # both, in order
+    replies = [m for m in final["messages"] if m["role"] == "agent"]
+    assert len(replies) == 3 and all(m["status"] == "complete" for m in replies)  # greeting + one per message

@@ -37,8 +37,7 @@ def test_gradio_tab_whole_conversation_rounds_blind_and_exports(promptor_client,
     out = _send(client, "next-phrase suggestion")
     code, chat, stage = out[0], out[1], out[2]
     assert "Step 1/7" not in stage and "Understand the task" in stage and code in stage
-    # the message box is cleared when the reply starts, then left alone (what is typed meanwhile is kept)
-    assert "Suggested" in _text(chat[-1]) and out[-1] == {"__type__": "update"}
+    assert "Suggested" in _text(chat[-1])  # (the browser empties the box at Send: tests/test_walkthrough_browser.py)
     out = _send(client, "office workers on laptops; polite tone")  # two answers in one message
     assert "**who types**: “office workers on laptops”" in _text(out[1][-1]) and "**tone**: “polite”" in _text(out[1][-1])
     saved = SessionStore().load(code)  # the session the page saved: read by the shared interpreter

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from workbench.shift import page as shift_page
 from workbench.shift.limits import METHODS as ALL_METHODS
 
 
@@ -143,12 +144,6 @@ def test_shift_cancel_keeps_finished_methods_and_frees_the_model(client, fake_ct
     assert "Partial result" not in summary and "completeness" in summary
 
 
-def pages_shift():
-    import pages.shift
-
-    return pages.shift
-
-
 def _page_script(root: str) -> None:
     import sys
 
@@ -189,15 +184,15 @@ def test_shift_streamlit_page():
     assert "the vocabulary's mean embedding" in text  # the baseline the user picked is the one used
     assert "completeness" in text and "Partial result" not in text  # attribution ran after the quick views
     button = at.download_button(key="shift_download")
-    assert button.label == pages_shift().DOWNLOAD_LABEL and button.proto.url  # the bytes are served
-    zf, mats, rec = _exported(at.session_state["shift_export"])
+    assert button.label == shift_page.DOWNLOAD_LABEL and button.proto.url  # the bytes are served
+    zf, mats, rec = _exported(at.session_state["shift_shown"]["download"])
     assert rec["complete"] is True and rec["prompt"]["instruction"] == "list three fruits"
     assert mats["attribution_gradient_x_input_base"].shape == (2, len(rec["prompt"]["tokens"]))
     assert at.radio(key="shift_scale").value == "shared"
     at.radio(key="shift_scale").set_value("per model")
     at.button(key="shift_update").click().run()
     assert not at.exception and not at.error
-    assert at.session_state["shift_export"] == zf.filename  # same result: the ZIP is not written again
+    assert at.session_state["shift_shown"]["download"] == zf.filename  # same result: the ZIP is not written again
     at.text_input(key="shift_layers").set_value("7")
     at.button(key="shift_update").click().run()
     assert any("layers must lie between 0 and 1" in e.value for e in at.error)
@@ -233,7 +228,7 @@ def test_shift_streamlit_keeps_a_stopped_run():
     text = " ".join(m.value for m in at.markdown)
     assert "Partial result" in text and "stopped by a click" in text and "list three fruits" in text
     assert [o for o in at.selectbox(key="shift_method").options] == [METHODS[0]]
-    _, mats, rec = _exported(at.session_state["shift_export"])
+    _, mats, rec = _exported(at.session_state["shift_shown"]["download"])
     assert at.download_button(key="shift_download").proto.url
     assert rec["complete"] is False and rec["methods_done"] == ["gradient_x_input"]
     assert "attribution_integrated_gradients_base" not in mats.files

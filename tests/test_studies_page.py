@@ -312,19 +312,20 @@ def test_streamlit_participant_view_and_dashboard(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_RESEARCHER_TOKEN", TOKEN)
     at = AppTest.from_function(_streamlit_studies_page, default_timeout=120)
     at.run()
-    at.text_input(key="study_code_input").set_value("nope-code")
+    at.text_input(key="study_code").set_value("nope-code")
     at.button(key="study_join").click().run()
     assert "No study has the code 'nope-code'" in shown(at.error[0].value)
-    at.text_input(key="study_code_input").set_value(CODE)
+    at.text_input(key="study_code").set_value(CODE)
     at.button(key="study_join").click().run()
-    assert at.subheader[0].value.endswith("consent")
-    at.checkbox(key="study_agree").check()
+    assert any(m.value.startswith("### ") and m.value.endswith("consent") for m in at.markdown)  # the heading
+    at.checkbox(key="study_agreed").check()
     at.button(key="study_start").click().run()
     assert not at.exception, at.exception
-    assert at.caption[0].value == "Step 1 of 5"
+    assert "Step 1 of 5" in [m.value for m in at.markdown]
     at.text_area[0].set_value("a long prompt written in streamlit")
     at.button(key="study_submit_task").click().run()
-    assert at.caption[0].value == "Step 2 of 5" and "Saved your answer to step 1" in at.success[0].value
+    markdown = [m.value for m in at.markdown]
+    assert "Step 2 of 5" in markdown and any("Saved your answer to step 1" in m for m in markdown)
     at.text_input(key="study_token").set_value("wrong")
     at.button(key="study_login").click().run()
     assert any("Wrong researcher token" in e.value for e in at.error)

@@ -1,6 +1,6 @@
 """The participant page (/study) shows only the study and stays small; the researcher page (/research) holds the
 dashboard behind the token; `--study-only` serves just those two; the page, /config and /gradio_api/info are
-built once per Blocks (pages/_serving.py). Figures from 50 arrivals at once are in bench/bench_arrivals.py."""
+built once per Blocks (pages/_serving.py, workbench/serving.py). Figures from 50 arrivals at once are in bench/bench_arrivals.py."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_the_participant_page_holds_only_the_study_and_the_researcher_page_only_
 
 
 def test_lean_config_drops_only_what_no_client_reads():
-    from pages._serving import lean_config
+    from workbench.serving import lean_config
 
     info = {"type": "string"}
     config = {"components": [
@@ -69,7 +69,7 @@ def test_the_route_cache_builds_each_answer_once_per_key():
     from starlette.routing import Route
     from starlette.testclient import TestClient
 
-    from pages._serving import cache_static_routes
+    from workbench.serving import cache_static_routes
 
     calls = []
 
@@ -191,10 +191,10 @@ def test_streamlit_serves_the_participant_page_alone(tmp_path, monkeypatch):
     at = AppTest.from_function(_participant_script, default_timeout=120)
     at.run()
     assert not at.exception, at.exception
-    assert [t.key for t in at.text_input] == ["study_code_input"] and not at.selectbox and not at.tabs
-    at.text_input(key="study_code_input").set_value(CODE)
+    assert [t.key for t in at.text_input] == ["study_code"] and not at.selectbox and not at.tabs
+    at.text_input(key="study_code").set_value(CODE)
     at.button(key="study_join").click().run()
-    assert at.subheader[0].value.endswith("consent")
+    assert any(m.value.startswith("### ") and m.value.endswith("consent") for m in at.markdown)  # the heading
     assert "--participant" in sys.modules["app"].streamlit_study_page.__doc__
 
 

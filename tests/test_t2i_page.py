@@ -151,7 +151,7 @@ def test_streamlit_page(tmp_path):
     markdown = " ".join(m.value for m in at.markdown)
     assert "Rendered 3 images" in markdown and "Image diversity" in markdown
     assert len(at.get("plotly_chart")) == 1  # the one chart of every metric
-    assert len(at.get("image")) == 3  # the grid: the original and both candidates
+    assert sum(len(i.proto.imgs) for i in at.get("image")) == 3  # the grid: the original and both candidates
     assert len(at.get("download_button")) == 1  # the round as a ZIP
     at.button(key="t2i_regen_1").click().run()
     assert not at.exception

@@ -36,7 +36,7 @@ def test_evolve_final_render_and_reopen_record_the_same_events(client, fake_ctx)
     no_errors(at)
     markdown = " ".join(m.value for m in at.markdown)
     assert "seed 4" in final[11] and final[11] in markdown  # the final render used the video inputs
-    at.text_input(key="t2v_folder").set_value(at.session_state["t2v_state"]["run_dir"])
+    at.text_input(key="t2v_folder").set_value(at.session_state["t2v_shown"]["state"]["run_dir"])
     at.button(key="t2v_reopen").click().run()
     no_errors(at)
     assert "Best:" in reopened[0]

@@ -61,7 +61,7 @@ def test_shift_cancel_shows_only_while_an_analysis_runs(app_page):
     expect(cancel).to_be_hidden(timeout=30_000)
 
 
-def test_promptor_message_sent_while_a_reply_streams_is_not_lost(chromium, tmp_path):
+def test_promptor_text_typed_before_a_reply_starts_is_kept_and_sent(chromium, tmp_path):
     import os
 
     from tests.app_process import start_app, stop
@@ -75,14 +75,23 @@ def test_promptor_message_sent_while_a_reply_streams_is_not_lost(chromium, tmp_p
         panel = open_tab(page, "promptor")
         page.get_by_text("Resume code:").first.wait_for()
         box, send = panel.locator("#promptor-message textarea"), panel.locator("#promptor-send")
+        held: list = []  # the first message's request to the server, held until the test lets it go
+        page.route("**/gradio_api/queue/join*", lambda route: held.append(route) if "sentence completion" in (
+            route.request.post_data or "") else route.continue_())
         box.fill("sentence completion")
         send.click()
-        # the box is emptied when the reply starts (a message typed in the moment before that is still wiped:
-        # see the stop note); then "ok" is typed and sent while the reply streams
-        expect(box).to_have_value("", timeout=60_000)
+        while not held:
+            page.wait_for_timeout(50)
+        # the box empties at the click, in the browser, before the server has even seen the message; what is
+        # typed now, before the reply starts, stays in the box when the reply arrives
+        expect(box).to_have_value("", timeout=5_000)
         box.fill("ok")
-        send.click()
+        held[0].continue_()
         chat = panel.locator("#promptor-chat")
+        expect(chat.get_by_label("user's message: sentence completion", exact=True)).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(2_000)  # the reply has streamed (the fake profile's agent answers at once)
+        expect(box).to_have_value("ok")
+        send.click()  # and sent while the reply streams (or after): it reaches the conversation
         # both messages reach the conversation, in order, each answered; the box ends empty
         # the user's own bubble (the fake bot may also bold the word "ok" in its replies)
         expect(chat.get_by_label("user's message: ok", exact=True)).to_be_visible(timeout=60_000)

@@ -14,7 +14,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-KINDS = ("text", "textarea", "password", "code", "slider", "number", "radio", "dropdown", "checkbox", "multi")
+KINDS = (
+    "text", "textarea", "password", "code", "slider", "number", "radio", "dropdown", "checkbox", "multi", "file")
 
 
 @dataclass(frozen=True)

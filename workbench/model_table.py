@@ -145,3 +145,16 @@ def _actions():
 
 
 LOAD, UNLOAD = _actions()
+
+
+def _page_form():
+    from dataclasses import make_dataclass
+
+    from workbench.forms import input_field
+
+    # Custom values allowed: roles differ per profile, and the manager's check names the roles a profile has.
+    return make_dataclass("ModelsPage", [("role", str, input_field("chat", "Role", "dropdown", custom=True,
+                                                                   elem_id="models-role"))])
+
+
+ModelsPage = _page_form()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -106,6 +107,8 @@ class PromptorService:
         self.ctx = ctx
         self.store = store or SessionStore()
         self._local: dict[Any, LocalInterpreter] = {}  # per embeddings model: the corpus is embedded once
+        self._replies: dict[str, threading.Lock] = {}  # per conversation code: one reply at a time
+        self._replies_lock = threading.Lock()
 
     # ------------------------------------------------------------------ sessions
     def _out(self, state: dict) -> Result:
@@ -139,10 +142,28 @@ class PromptorService:
     # ------------------------------------------------------------------ chat
     def send(self, state: Any, message: Any, profile_name: str | None, agent_choice: ChatChoice | None = None,
              target_choice: ChatChoice | None = None, settings: PromptorSettings | None = None) -> Iterator[Result]:
-        """One designer message and the agent's streamed reply."""
+        """One designer message and the agent's streamed reply. A message sent while a reply of the same
+        conversation streams waits for it to end, then answers the conversation as that reply saved it (the page
+        sent its state from before), so neither message nor reply is lost."""
         settings = (settings or PromptorSettings()).check()
         state = self._state(state)
         text, _ = agent.check_message(message)
+        with self._replies_lock:
+            one_at_a_time = self._replies.setdefault(state["code"], threading.Lock())
+        with one_at_a_time:
+            yield from self._send(self._newest(state), message, text, profile_name, agent_choice, target_choice,
+                                  settings)
+
+    def _newest(self, state: dict) -> dict:
+        """`state`, or the copy saved under its code when that one holds more of the conversation."""
+        try:
+            saved = self.store.load(state["code"])
+        except ValueError:
+            return state
+        return saved if len(saved["messages"]) > len(state["messages"]) else state
+
+    def _send(self, state: dict, message: Any, text: str, profile_name: str | None, agent_choice: ChatChoice | None,
+              target_choice: ChatChoice | None, settings: PromptorSettings) -> Iterator[Result]:
         profile = self.ctx.profile(profile_name)
         capable = is_capable(profile, agent_choice)
         interpretation = self.interpreter(profile_name, agent_choice, settings).interpret(

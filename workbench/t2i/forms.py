@@ -118,3 +118,9 @@ class RenderInputs:
                                  seed=int(self.seed), guidance_scale=float(self.guidance)).check()
         weights = {m: float(w) for m, w in self.weights.items()}
         return settings, weights
+
+
+# The candidate boxes, one per slot (the page shows as many as the round has): their texts are the flows' `edited`.
+Candidates = group_form("Candidates", {f"cand_{i}": (Widget(f"Candidate {i + 1}", "textarea", lines=2,
+                                                            elem_id=f"t2i-cand-{i + 1}"), "")
+                                       for i in range(MAX_CANDIDATES)})
