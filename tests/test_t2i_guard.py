@@ -24,6 +24,12 @@ class WordWindow:
 def test_the_gate_names_repeats_stories_and_drift():
     assert repeated_phrase("a bowl of ramen, red paper, a bowl of ramen") == "a bowl of"
     assert repeated_phrase("a red fox in snow, soft light, wide angle") is None
+    # a word said twice in a row is a repeat too (seen in a walkthrough); across a comma it is two phrases
+    assert repeated_phrase("a lone cabin, isolated isolated valley, dusk") == "isolated isolated"
+    assert repeated_phrase("a lone cabin, Isolated  isolated. valley") == "isolated isolated"
+    assert repeated_phrase("a lamp, soft light, light rays through dust") is None
+    gate = quality_gate(["a lone cabin, isolated isolated valley, dusk"], [0.9], intent_floor=0.45)
+    assert gate.dropped[0] == "repeats a phrase (“isolated isolated”)"
     assert "first or second person" in story_reason("I walked to the lighthouse at night")
     assert "first or second person" in story_reason("relentless sun on your skin, gold glow")
     assert "a question" in story_reason("a lighthouse, what do you say to that?".replace("you ", ""))

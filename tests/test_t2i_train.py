@@ -73,3 +73,64 @@ def test_train_config_checks():
         TrainConfig(base=base, out_dir="x", lora_r=0).check()
     with pytest.raises(ValueError, match="transformers-lm backend"):
         TrainConfig(base=ModelSpec.from_dict("chat", {"backend": "fake-chat", "model": "f"}), out_dir="x").check()
+
+
+def test_shipped_facet_pairs_each_show_one_facet_and_keep_the_prompt():
+    """assets/t2i_pairs/facet_pairs.jsonl, as a person reading it would check it: built from training pairs only,
+    each target the coarse prompt (every content word of it) and then phrases about its facet alone, no word said
+    twice, within the offline rewriter's 30-word budget."""
+    from workbench.common.facets import facet_names, phrase_facet, phrases
+    from workbench.common.refiner import heldout_ids, load_pairs
+    from workbench.t2i.facet_pairs import FACET_PAIRS_FILE, VALIDATION_FILE, _content
+
+    rows = [json.loads(line) for line in FACET_PAIRS_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    left_out = heldout_ids() | heldout_ids(VALIDATION_FILE)
+    coarse_of = {p.id: p.coarse for p in load_pairs()}
+    assert len(rows) > 1000 and {r["facet"] for r in rows} == set(facet_names())
+    assert not {r["source"] for r in rows} & left_out
+    for row in rows:
+        assert row["coarse"] == coarse_of[row["source"]]
+        assert _content(row["coarse"]) <= _content(row["fine"]), row
+        assert len(row["fine"].split()) <= 30 and len(row["fine"].split()) - len(row["coarse"].split()) >= 8, row
+        if row["facet"] != "detail":  # subject detail may start with the pair's own fuller subject phrase
+            assert row["fine"].startswith(row["coarse"] + ", "), row
+        head = len(phrases(row["coarse"])) if row["fine"].startswith(row["coarse"] + ", ") else 1
+        added = phrases(row["fine"])[head:]
+        assert added or head == 1 and row["facet"] == "detail", row  # or only the fuller subject phrase
+        assert all(phrase_facet(p) == row["facet"] for p in added), row
+        words = [w for p in added for w in _content(p)]
+        assert len(words) == len(set(words)) and not set(words) & _content(", ".join(phrases(row["fine"])[:head])), row
+
+
+def test_facet_rows_are_asked_for_with_the_refiners_facet_instruction(tmp_path, manager, make_spec):
+    from workbench.common.facets import load_facets
+    from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE
+    from workbench.common.rewriter_train import _examples, _facet_rows
+
+    path = tmp_path / "facet_pairs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "p9001-lighting", "source": "p9001", "facet": "lighting", "coarse": "a red fox",
+         "fine": "a red fox, cold blue morning light, long soft shadows"},
+        {"id": "p9002-style", "source": "p9002", "facet": "style", "coarse": "an old barn",
+         "fine": "an old barn, watercolor illustration, loose washes"},
+        {"id": "p9003-style", "source": "p9003", "facet": "style", "coarse": "a held-out ship",
+         "fine": "a held-out ship, oil painting, visible brushstrokes"}]) + "\n", encoding="utf-8")
+    from backends.base import ModelSpec
+
+    config = TrainConfig(base=ModelSpec.from_dict("chat", {"backend": "transformers-lm", "model": "tiny:causal-lm"}),
+                         out_dir=str(tmp_path / "out"), facet_pairs_file=str(path))
+    rows = _facet_rows(config, held={"p9003"})
+    assert rows == [("a red fox", "a red fox, cold blue morning light, long soft shadows", "lighting"),
+                    ("an old barn", "an old barn, watercolor illustration, loose washes", "style")]
+    backend = manager.get(make_spec("chat", "transformers-lm", "tiny:causal-lm"))
+    data = _examples(backend, rows + [("a blue kite", "a blue kite over a beach, kite festival", None)],
+                     DEFAULT_SYSTEM_TEMPLATE, 400)
+    lighting, style = load_facets()["lighting"].instruction, load_facets()["style"].instruction
+    assert lighting in data["prompt"][0] and style not in data["prompt"][0] and "a red fox" in data["prompt"][0]
+    assert style in data["prompt"][1] and lighting not in data["prompt"][1]
+    assert lighting not in data["prompt"][2] and style not in data["prompt"][2]  # an undirected pair: no facet
+    assert data["completion"][1] == "an old barn, watercolor illustration, loose washes"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"source": "p1", "facet": "sound", "coarse": "a", "fine": "a, b"}) + "\n")
+    with pytest.raises(ValueError, match="unknown facet"):
+        _facet_rows(TrainConfig(base=config.base, out_dir="x", facet_pairs_file=str(bad)), held=set())

@@ -5,7 +5,8 @@ tokens), then `fit_to_window` keeps the longest run of whole comma-separated phr
 nothing is cut mid-word; an answer cut by the generation limit loses its unfinished last phrase.
 
 Gate, with one reason per dropped rewrite (the status line counts them):
-- "repeats a phrase": the same three words (lower-cased, punctuation ignored) occur twice;
+- "repeats a phrase": the same three words (lower-cased, punctuation ignored) occur twice, or a word is said twice in
+  a row within a phrase ("isolated isolated");
 - "drifts from the prompt": embedding cosine with the user's prompt below `intent_floor`;
 - "reads as a story": first or second person (I, me, my, we, our, you, your), a question mark, dialogue (a
   quoted sentence or "said"/"asked"),
@@ -32,7 +33,13 @@ REASONS = ("repeats a phrase", "drifts from the prompt", "reads as a story", "em
 
 
 def repeated_phrase(text: str, n: int = 3) -> str | None:
-    """The first n-word sequence that occurs twice, or None."""
+    """The first word said twice in a row within a phrase ("isolated isolated"), else the first n-word sequence
+    that occurs twice, or None."""
+    for phrase in re.split(r"[,;.]", text.lower()):
+        said = _WORD.findall(phrase)
+        for a, b in zip(said, said[1:]):
+            if a == b:
+                return f"{a} {b}"
     words = _WORD.findall(text.lower())
     seen: set[tuple[str, ...]] = set()
     for i in range(len(words) - n + 1):

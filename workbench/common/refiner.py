@@ -341,6 +341,12 @@ def retrieve_facet_examples(embedder: Any, prompt: str, facet: str, k: int, pair
     return (carrying + rest)[:k]
 
 
+def facet_system_template(system_template: str, facet: str) -> str:
+    """The system template with the facet's instruction added: how "instruction" steering asks for a facet, and how
+    the rewriter's facet-tagged training pairs ask for it (workbench.common.rewriter_train)."""
+    return (system_template.rstrip() + " " + wfacets.load_facets()[facet].instruction).strip()
+
+
 def facet_requests(chat: Any, embedder: Any, prompt: str, settings: RefineSettings, system_template: str,
                    retrieved: Sequence[Pair], facets: Sequence[str], seed: int, further: bool = False,
                    pairs_path: str | Path = PAIRS_FILE,
@@ -365,9 +371,7 @@ def facet_requests(chat: Any, embedder: Any, prompt: str, settings: RefineSettin
         if "examples" in steering:
             examples = [p for p, _ in retrieve_facet_examples(embedder, prompt, name, settings.few_shot, pairs_path,
                                                               exclude_ids)]
-        template = system_template
-        if "instruction" in steering:
-            template = (system_template.rstrip() + " " + facet.instruction).strip()
+        template = facet_system_template(system_template, name) if "instruction" in steering else system_template
         conversation = _conversation(chat, prompt, template, examples)
         prefix = ""
         if "prefix" in steering:

@@ -16,8 +16,8 @@ from backends.base import ImageSettings, ModelSpec
 from workbench.types import Provenance
 from workbench.lora import save_adapter
 from workbench.common.refiner import (
-    DEFAULT_SYSTEM_TEMPLATE, HELDOUT_FILE, PAIRS_FILE, apply_prompt_template, build_messages, heldout_ids,
-    load_pairs,
+    DEFAULT_SYSTEM_TEMPLATE, HELDOUT_FILE, PAIRS_FILE, apply_prompt_template, build_messages, facet_system_template,
+    heldout_ids, load_pairs,
 )
 
 
@@ -42,6 +42,10 @@ class TrainConfig:
     prompt_template: str = ""
     max_seconds: float = 0  # stop SFT after this much wall-clock (0: no limit): a run sized for loaded shared cores
     max_fine_words: int = 0  # train only on fine prompts of at most this many words (0: all); 55 keeps CLIP's window
+    # facet-tagged pairs (assets/t2i_pairs/facet_pairs.jsonl, rows with `source` and `facet`), trained on as well: each
+    # asked for with the facet's instruction added to the system template, as the refiner's "instruction" steering asks
+    facet_pairs_file: str = ""
+    exclude_ids_files: tuple[str, ...] = ()  # more ids files whose pairs are never trained on (the validation split)
     seed: int = 0
     system_template: str = DEFAULT_SYSTEM_TEMPLATE
     # rejection sampling (image reward); off when rejection_k == 0
@@ -106,18 +110,48 @@ def request(coarse: str, system_template: str, prompt_template: str = "") -> lis
     return build_messages(coarse, system_template, [])
 
 
-def _examples(backend: Any, rows: list[tuple[str, str]], system_template: str, max_length: int,
-              prompt_template: str = "") -> Any:
+def _examples(backend: Any, rows: list[tuple[str, str]] | list[tuple[str, str, str | None]], system_template: str,
+              max_length: int, prompt_template: str = "") -> Any:
     """Plain prompt/completion text (works with or without a chat template: Gemma base has none), formatted
-    exactly as the refiner formats a zero-shot request, so the adapter sees at training what it sees in use."""
+    exactly as the refiner formats a zero-shot request, so the adapter sees at training what it sees in use. A row's
+    third field, when given and not None, is a facet: its request carries the facet's instruction
+    (`refiner.facet_system_template`), as the refiner's instruction steering sends it."""
     from datasets import Dataset
 
-    prompts = [backend.format_chat(request(coarse, system_template, prompt_template)) for coarse, _ in rows]
+    def template(row: tuple) -> str:
+        facet = row[2] if len(row) > 2 else None
+        return facet_system_template(system_template, facet) if facet else system_template
+
+    prompts = [backend.format_chat(request(row[0], template(row), prompt_template)) for row in rows]
     lengths = [len(ids) for ids in backend.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
     if lengths and min(lengths) >= max_length:
         raise ValueError(f"max_length {max_length} leaves no room for the completion: the formatted prompt alone is "
                          f"{min(lengths)}-{max(lengths)} tokens; raise max_length or shorten the system template")
-    return Dataset.from_dict({"prompt": prompts, "completion": [fine for _, fine in rows]})
+    return Dataset.from_dict({"prompt": prompts, "completion": [row[1] for row in rows]})
+
+
+def _facet_rows(config: TrainConfig, held: set[str], sources: set[str] | None = None) -> list[tuple[str, str, str]]:
+    """(coarse, fine, facet) rows of the facet-tagged pairs file, minus those built from a left-out pair (`held`:
+    the held-out and validation ids), those over `max_fine_words`, and (when `sources` is given: `limit_pairs`)
+    those built from pairs outside it."""
+    from workbench.common.facets import check_facets
+
+    rows = []
+    with open(config.facet_pairs_file, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            missing = {k for k in ("source", "facet", "coarse", "fine") if not row.get(k)}
+            if missing:
+                raise ValueError(f"{config.facet_pairs_file}:{lineno} lacks fields {sorted(missing)}")
+            check_facets([row["facet"]], f"{config.facet_pairs_file}:{lineno} facet")
+            if row["source"] in held or row.get("id") in held or (sources is not None and row["source"] not in sources):
+                continue
+            if config.max_fine_words and len(row["fine"].split()) > config.max_fine_words:
+                continue
+            rows.append((row["coarse"], row["fine"], row["facet"]))
+    return rows
 
 
 def _time_limit(seconds: float) -> Any:
@@ -180,9 +214,12 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
     peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                              target_modules=target, task_type="CAUSAL_LM")
     pairs = load_pairs(config.pairs_file)
-    if config.exclude_heldout:
-        held = heldout_ids(config.heldout_file)
-        pairs = [p for p in pairs if p.id not in held]
+    held = heldout_ids(config.heldout_file) if config.exclude_heldout else set()
+    for ids_file in config.exclude_ids_files:
+        if not Path(ids_file).exists():
+            raise FileNotFoundError(f"exclude_ids_files: '{ids_file}' does not exist")
+        held |= heldout_ids(ids_file)
+    pairs = [p for p in pairs if p.id not in held]
     if config.max_fine_words:
         pairs = [p for p in pairs if len(p.fine.split()) <= config.max_fine_words]
     rng = random.Random(config.seed)
@@ -190,7 +227,10 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
     rng.shuffle(order)
     if config.limit_pairs:
         order = order[: config.limit_pairs]
-    rows = [(pairs[i].coarse, pairs[i].fine) for i in order]
+    rows: list[tuple[str, str, str | None]] = [(pairs[i].coarse, pairs[i].fine, None) for i in order]
+    if config.facet_pairs_file:
+        rows += _facet_rows(config, held, {pairs[i].id for i in order} if config.limit_pairs else None)
+        rng.shuffle(rows)
     losses: list[float] = []
     if config.max_steps:
         model, step_losses = _sft(model, tokenizer, _examples(backend, rows, config.system_template, config.max_length,
@@ -212,7 +252,7 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
         sampler = type(backend)(config.base, device, "float32", model, tokenizer, backend.random_weights)
         sampler.has_adapter = True
         mgr = manager or ModelManager(budget_bytes=8 * 1024**3, device=device)
-        coarse = [c for c, _ in rows[: config.rejection_prompts]]
+        coarse = [row[0] for row in rows[: config.rejection_prompts]]
         kept = rejection(sampler, ManagedModel(mgr, config.t2i), ManagedModel(mgr, config.scorer),
                                 ManagedModel(mgr, config.embedder), coarse, config, progress)
         if not kept:
@@ -231,7 +271,7 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
     prov.settings.update(t2i=config.t2i.model_id if config.t2i else None,
                          scorer=config.scorer.model_id if config.scorer else None,
                          embedder=config.embedder.model_id if config.embedder else None,
-                         pairs_used=len(rows), seconds=round(time.perf_counter() - started, 2),
+                         pairs_used=len(rows), facet_pairs_used=sum(1 for r in rows if r[2]), seconds=round(time.perf_counter() - started, 2),
                          steps_run=len(losses))
     (out / "training.json").write_text(json.dumps({"provenance": prov.to_dict(), "losses": losses,
                                                    "how_to_use": "set the chat role's option adapter: <this folder>"},

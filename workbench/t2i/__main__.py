@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--include-heldout", action="store_true", help="also train on the evaluation's held-out pairs")
     t.add_argument("--max-fine-words", type=int, default=0,
                    help="train only on fine prompts of at most this many words (0: all; 55 fits CLIP's 77 tokens)")
+    t.add_argument("--facet-pairs", default="", help="facet-tagged pairs to train on as well (each asked for with its "
+                   "facet's instruction), e.g. assets/t2i_pairs/facet_pairs.jsonl")
+    t.add_argument("--exclude-ids", action="append", default=[], metavar="FILE",
+                   help="an ids file whose pairs are never trained on (repeatable), e.g. the validation split")
+    t.add_argument("--max-seconds", type=float, default=0,
+                   help="stop training after the step that passes this much wall-clock (0: no limit)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--rejection-k", type=int, default=0, help="rewrites sampled per prompt for the image reward (0: off)")
     t.add_argument("--rejection-prompts", type=int, default=8)
@@ -193,6 +199,7 @@ def _train(args: argparse.Namespace, image: ImageSettings) -> int:
         learning_rate=args.lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha, target_modules=targets,
         max_length=args.max_length, limit_pairs=args.limit_pairs, seed=args.seed,
         exclude_heldout=not args.include_heldout, max_fine_words=args.max_fine_words,
+        facet_pairs_file=args.facet_pairs, exclude_ids_files=tuple(args.exclude_ids), max_seconds=args.max_seconds,
         system_template=_template(args.system_template), rejection_k=args.rejection_k,
         rejection_prompts=args.rejection_prompts, rejection_steps=args.rejection_steps,
         t2i=profile.spec("t2i") if args.rejection_k else None,
