@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 
 from pages._forms import gradio_fields, streamlit_field
 from pages._wiring import gradio_bind, streamlit_run
+from workbench.common.diff import highlighted_markdown
 from workbench.forms import widgets
 from workbench.layout import KEEP, Node, Update, field_keys, walk
 from workbench.text import escape_markdown
@@ -70,16 +71,23 @@ def gradio_value(value: Any) -> Any:
     return gr.update() if value is KEEP else value
 
 
-def gradio_wire(ctx: Any, c: dict[Any, Any], action: Any, trigger: Any, outputs: Sequence[str],
-                present: Callable[[Any], dict], *, tab: str, **kwargs: Any):
-    """Bind a declared action; `present` maps its flow's value onto output names (those not named are kept)."""
+def gradio_presenter(present: Callable[[Any], dict], outputs: Sequence[str]) -> Callable[[Any], Any]:
+    """A flow's value as the values of the `outputs` components: `present` maps it onto output names (those not
+    named are kept)."""
 
     def shown(result: Any) -> Any:  # Gradio takes a one-component output's value as is, not in a list
         presented = present(result)
         values = [gradio_value(presented.get(n, KEEP)) for n in outputs]
         return values if len(values) > 1 else values[0]
 
-    return gradio_bind(ctx, action, trigger, c, [c[n] for n in outputs], tab=tab, present=shown, **kwargs)
+    return shown
+
+
+def gradio_wire(ctx: Any, c: dict[Any, Any], action: Any, trigger: Any, outputs: Sequence[str],
+                present: Callable[[Any], dict], *, tab: str, **kwargs: Any):
+    """Bind a declared action; `present` maps its flow's value onto output names (those not named are kept)."""
+    return gradio_bind(ctx, action, trigger, c, [c[n] for n in outputs], tab=tab,
+                       present=gradio_presenter(present, outputs), **kwargs)
 
 
 # --------------------------------------------------------------------------- Streamlit
@@ -115,8 +123,7 @@ def _draw_output(st: Any, where: Any, name: str, o: dict, value: Any, tab: str) 
     elif kind == "video":
         where.video(value)
     elif kind == "diff":
-        marks = {"added": "**+{}+**", "removed": "~~{}~~", None: "{}"}  # as workbench.common.diff.to_markdown
-        where.markdown("Diff: " + " ".join(marks[k].format(escape_markdown(t.strip())) for t, k in value))
+        where.markdown("Diff: " + highlighted_markdown(value))
     elif kind in ("file", "download"):
         for path in [value] if isinstance(value, str) else value:
             with open(path, "rb") as fh:

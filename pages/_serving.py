@@ -14,6 +14,7 @@ from typing import Any
 
 from workbench.serving import lean_config
 
+
 def share_session_configs(blocks: Any) -> None:
     """Build each shared block's config once, not once per new session.
 

@@ -6,6 +6,7 @@ workbench.promptcam.flows); this module draws it."""
 from __future__ import annotations
 
 from functools import partial
+
 from pages._examples import gradio_examples, streamlit_examples
 from pages._layout import gradio_layout, gradio_value, gradio_wire, streamlit_page
 from pages._wiring import gradio_view

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from pages._examples import gradio_examples, streamlit_examples
-from pages._layout import gradio_layout, gradio_value, gradio_wire, keep, streamlit_page
-from pages._wiring import gradio_action, gradio_bind, streamlit_run
+from pages._layout import gradio_layout, gradio_presenter, gradio_wire, keep, streamlit_page
+from pages._wiring import gradio_action, streamlit_run
 from workbench.forms import widget
 from workbench.promptor import forms as F
 from workbench.promptor.forms import PromptorPage as P
@@ -20,6 +20,7 @@ TITLE = "Promptor (prompt generation chat)"
 ORDER = 30
 CLEAR_MESSAGE = """(...values) => { const box = document.querySelector('#promptor-message textarea');
   if (box) { box.value = ''; box.dispatchEvent(new Event('input', {bubbles: true})); } return values; }"""
+
 
 def build_gradio(ctx, session) -> None:
     import gradio as gr
@@ -41,23 +42,18 @@ def build_gradio(ctx, session) -> None:
                 pass
         return svc.current(state_value) if state_value else svc.new()
 
-    view_outputs = [c[n] for n in OUTPUTS]
     # Gradio mounts a tab's components, and reads BrowserState from localStorage, when the tab is first shown: a
     # page-load event would see no code yet and its new session's code would overwrite the saved one. So the
     # session is restored (or started) when the tab opens; on page load only when there is no tab to open.
-    def show(result: tuple) -> list[Any]:  # one presenter call per streamed chunk
-        shown = present(result)
-        return [gradio_value(shown[n]) for n in OUTPUTS]
-
     gradio_action(ctx, tab.select if tab is not None else session.demo.load, "promptor_restore", on_restore,
-                  [c["state"], c["saved_code"]], view_outputs, input_names=["state", "code"], api_name=False, tab=TAB,
-                  present=show)
+                  [c["state"], c["saved_code"]], [c[n] for n in OUTPUTS], input_names=["state", "code"],
+                  api_name=False, tab=TAB, present=gradio_presenter(present, OUTPUTS))
     # Send takes the box's text and, in the browser before the request leaves (`js`), empties the box: nothing
     # typed after the click is wiped by a reply. A message sent while a reply streams is sent too ("multiple"):
     # the service answers it when that reply ends, from the conversation as the reply saved it.
     for trigger, api in ((c["send"].click, None), (c["message"].submit, False)):
-        gradio_bind(ctx, F.SEND, trigger, c, view_outputs, present=show, trigger_mode="multiple", tab=TAB,
-                    api_name=api, js=CLEAR_MESSAGE)
+        gradio_wire(ctx, c, F.SEND, trigger, OUTPUTS, present, trigger_mode="multiple", tab=TAB, api_name=api,
+                    js=CLEAR_MESSAGE)
     gradio_wire(ctx, c, F.RETRY, c["retry"].click, OUTPUTS, present, tab=TAB)
     for name, action in ACTIONS.items():
         gradio_wire(ctx, c, action, c[name].click, OUTPUTS, present, tab=TAB)

@@ -54,10 +54,13 @@ def diff_summary(pieces: list[DiffPiece]) -> dict[str, int]:
     return count
 
 
+LABELS = {"equal": None, "insert": "added", "delete": "removed"}  # a piece's label in gr.HighlightedText
+MARKDOWN = {"equal": "{}", "insert": "**+{}+**", "delete": "~~{}~~"}  # and its Markdown form
+
+
 def highlighted(pieces: list[DiffPiece]) -> list[tuple[str, str | None]]:
     """For gr.HighlightedText: (text, label) with label None for unchanged words."""
-    labels = {"equal": None, "insert": "added", "delete": "removed"}
-    return [(p.text + " ", labels[p.op]) for p in pieces]
+    return [(p.text + " ", LABELS[p.op]) for p in pieces]
 
 
 def to_html(pieces: list[DiffPiece]) -> str:
@@ -76,13 +79,10 @@ def to_html(pieces: list[DiffPiece]) -> str:
 def to_markdown(pieces: list[DiffPiece]) -> str:
     """Markdown form for Streamlit and the examples: **+added+** and ~~removed~~, every piece's own text shown
     literally (a prompt's `**`, `<img …>` or `[x](javascript:…)` is text, not markup)."""
-    out = []
-    for p in pieces:
-        text = escape_markdown(p.text)
-        if p.op == "insert":
-            out.append(f"**+{text}+**")
-        elif p.op == "delete":
-            out.append(f"~~{text}~~")
-        else:
-            out.append(text)
-    return " ".join(out)
+    return " ".join(MARKDOWN[p.op].format(escape_markdown(p.text)) for p in pieces)
+
+
+def highlighted_markdown(pairs: list[tuple[str, str | None]]) -> str:
+    """`to_markdown` of what `highlighted` gave (the pairs a page holds for its diff component)."""
+    ops = {label: op for op, label in LABELS.items()}
+    return " ".join(MARKDOWN[ops[label]].format(escape_markdown(text.strip())) for text, label in pairs)
