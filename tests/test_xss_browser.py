@@ -240,12 +240,20 @@ def _streamlit_fill_new(page, main, probe, probed: set, limit: int = 99) -> int:
         todo = [i for i, key in enumerate(keys) if key not in probed]
         if not todo:
             break
-        probed.add(keys[todo[0]])
+        key = keys[todo[0]]
+        probed.add(key)
         box = main.evaluate_handle(f"root => ({TEXT_BOXES})(root)[{todo[0]}]").as_element()
-        if not (box.is_visible() and box.is_editable()):  # e.g. a box of zero size in a collapsed part
+        try:
+            if not (box.is_visible() and box.is_editable()):  # e.g. a box of zero size in a collapsed part
+                continue
+            box.fill(probe)
+            box.press("Tab")  # Streamlit commits a text box's value when it loses focus
+        except Exception as error:  # a rerun still drawing replaced the box: find it again
+            if "not attached" not in str(error):
+                raise
+            probed.discard(key)
+            _streamlit_idle(page)
             continue
-        box.fill(probe)
-        box.press("Tab")  # Streamlit commits a text box's value when it loses focus
         _streamlit_idle(page)
         count += 1
     return count
