@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import re
 from contextlib import AbstractContextManager
 import dataclasses
 from dataclasses import dataclass, field
@@ -229,6 +230,59 @@ class EmbeddingResult:
     provenance: Provenance
 
 
+# Token heatmaps (text-to-image backends with `Capabilities.token_heatmaps`; backends/_cross_attention.py)
+# a word as the heatmap names it: the letters and digits of a whitespace-separated piece, lower-cased
+WORD_PATTERN = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
+
+
+@dataclass
+class WordTokens:
+    """One word of the prompt (lower-cased), where it starts in the prompt, and the indices of its tokens in the
+    text encoder's sequence (index 0 is the start token). `positions` is empty for a word past the window."""
+
+    word: str
+    start: int
+    positions: list[int] = field(default_factory=list)
+
+
+@dataclass
+class TokenAttention:
+    """Cross-attention summed over layers, heads (averaged) and steps: `maps[t]` is token t's map over the latent
+    grid (numpy float32, shape tokens × h × w); `words` maps the prompt's words onto those tokens."""
+
+    maps: Any
+    words: list[WordTokens]
+    window: int | None  # the text encoder's window in tokens (77 for CLIP)
+    layers: int  # cross-attention layers recorded
+    steps: int  # denoising steps recorded
+
+    def word_map(self, word: str) -> Any:
+        """The summed map of every occurrence of `word` (DAAM's word heat map), over the latent grid; ValueError
+        naming the words there are, or saying the word is past the window."""
+        key = word.strip().lower()
+        found = [w for w in self.words if w.word == key]
+        if not found:
+            raise ValueError(f"'{word}' is not a word of this prompt; its words: {', '.join(self.word_choices())}")
+        positions = [p for w in found for p in w.positions]
+        if not positions:
+            raise ValueError(f"'{word}' is past the text encoder's {self.window}-token window: the image model never "
+                             f"read it, so it has no heatmap")
+        return self.maps[positions].sum(axis=0)
+
+    def word_choices(self) -> list[str]:
+        """The prompt's distinct words the model read, in order of first use."""
+        seen: dict[str, None] = {}
+        for w in self.words:
+            if w.positions:
+                seen.setdefault(w.word, None)
+        return list(seen)
+
+
+def prompt_words(prompt: str) -> list[str]:
+    """The prompt's distinct words as heatmaps name them (lower-cased), in order of first use."""
+    return list(dict.fromkeys(m.group().lower() for m in WORD_PATTERN.finditer(prompt)))
+
+
 # The categories a safety backend answers in (our labelled set's; a guard model's own taxonomy is mapped onto
 # them as profile data). "other" holds a guard model's categories outside these (fraud, privacy, ...).
 SAFETY_CATEGORIES: tuple[str, ...] = ("violence", "weapons", "sexual", "minors", "self-harm", "hate", "real-person")
@@ -265,6 +319,7 @@ class Capabilities:
 
     kinds: tuple[str, ...] = ()  # the Protocols it implements: "chat", "white_box", "embeddings", "t2i", ...
     prompt_window: bool = False  # text-to-image/video: `load_prompt_window(spec)` gives the text encoder's window
+    token_heatmaps: bool = False  # text-to-image: `attend(prompt, settings)` renders and records cross-attention
     aesthetic: bool = False  # image-text scorer: `aesthetic()` returns scores (an aesthetic head is configured)
     adapter: bool = False  # white-box LM: a LoRA adapter that `adapter_enabled(False)` switches off
     eager_attention: bool = False  # white-box LM: `eager_attention()` makes attentions come back

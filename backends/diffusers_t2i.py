@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from backends._cross_attention import recording, word_tokens
 from backends._diffusers_common import load_pipeline, load_prompt_window, pipeline_modules, split_at_token_limit, token_limit
-from backends.base import Capabilities, ImageResult, ImageSettings, ModelSpec, free_accelerator_memory, module_bytes
+from backends.base import (Capabilities, ImageResult, ImageSettings, ModelSpec, TokenAttention, free_accelerator_memory,
+                           module_bytes)
 from backends.provenance import Provenance
 
 
@@ -17,7 +19,7 @@ class DiffusersTextToImage:
 
     @classmethod
     def capabilities(cls, spec: ModelSpec) -> Capabilities:
-        return Capabilities(kinds=("t2i",), prompt_window=True)
+        return Capabilities(kinds=("t2i",), prompt_window=True, token_heatmaps=True)
 
     @classmethod
     def load_prompt_window(cls, spec: ModelSpec):
@@ -46,11 +48,35 @@ class DiffusersTextToImage:
                  on_step: Callable[[int, int], None] | None = None) -> list[ImageResult]:
         """One batched pipeline call; image i uses generator seed `settings.seed` so every prompt is rendered
         from the same starting noise (the original and its refinements compare fairly)."""
-        import torch
-
         settings.check()
         if not prompts:
             return []
+        return self._generate(list(prompts), settings, on_step)
+
+    def attend(self, prompt: str, settings: ImageSettings,
+               on_step: Callable[[int, int], None] | None = None) -> tuple[ImageResult, TokenAttention]:
+        """Render `prompt` as `generate` does (same seed, same image) while recording the UNet's cross-attention:
+        the image and its per-token maps (DAAM), summed over layers, heads (averaged) and steps."""
+        settings.check()
+        unet = getattr(self.pipe, "unet", None)
+        if unet is None:
+            raise ValueError(f"{type(self.pipe).__name__} has no UNet: no token heatmaps")
+        words = word_tokens(self.pipe.tokenizer, prompt)
+        factor = getattr(self.pipe, "vae_scale_factor", 8)
+        with recording(unet, 1, settings.height // factor, settings.width // factor) as store:
+            result = self._generate([prompt], settings, on_step)[0]
+        maps = store.total[0].cpu().numpy()
+        steps = store.calls // max(1, len(store.layers))
+        result.provenance.settings["heatmap"] = {"method": "DAAM: cross-attention, heads averaged, summed over "
+                                                           "layers and steps", "layers": len(store.layers),
+                                                 "steps": steps}
+        return result, TokenAttention(maps=maps, words=words, window=self.token_limit(), layers=len(store.layers),
+                                      steps=steps)
+
+    def _generate(self, prompts: list[str], settings: ImageSettings,
+                  on_step: Callable[[int, int], None] | None) -> list[ImageResult]:
+        import torch
+
         generators = [torch.Generator(device="cpu").manual_seed(settings.seed) for _ in prompts]
         kwargs: dict[str, Any] = dict(
             prompt=list(prompts), num_inference_steps=settings.steps, guidance_scale=settings.guidance_scale,

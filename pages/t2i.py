@@ -11,7 +11,7 @@ from pages._examples import gradio_examples, streamlit_examples
 from pages._layout import gradio_layout, gradio_wire, streamlit_page
 from pages._wiring import gradio_cancel, gradio_view, streamlit_view
 from workbench.forms import widgets
-from workbench.layout import Update
+from workbench.layout import KEEP, Update
 from workbench.t2i import flows
 from workbench.t2i.forms import Candidates, MetricWeights
 from workbench.t2i.page import ACTIONS, INTRO, LAYOUT, SLOTS, TAB
@@ -25,13 +25,14 @@ def build_gradio(ctx, session) -> None:
 
     gradio_examples(ctx, session, TAB)
     gr.Markdown(INTRO)
-    c = gradio_layout(LAYOUT, {"profile": session.profile, "state": gr.State(None), "rendered": gr.State(None)})
+    c = gradio_layout(LAYOUT, {"profile": session.profile, "state": gr.State(None), "rendered": gr.State(None),
+                               "heat": gr.State(None)})
     c["edited"] = list(c[Candidates].values())
     start = flows.render_defaults(ctx, ctx.default_profile)  # the starting profile's render settings
     for n in ("steps", "size", "guidance"):
         c[n].value = getattr(start, n)
     # One job at a time: while one runs, the buttons that would start conflicting work are disabled.
-    busy = [c[n] for n in ("refine", "further", "back", "render", *[f"regen_{i}" for i in SLOTS])]
+    busy = [c[n] for n in ("refine", "further", "back", "render", "heatmap", *[f"regen_{i}" for i in SLOTS])]
     c["grid"].visible = False  # shown only while there are images (an empty gallery is a large blank box)
     for name, (action, outputs, present) in ACTIONS.items():
         event = gradio_wire(ctx, c, action, c[name].input if name == "sort_by" else c[name].click, outputs, present,
@@ -43,6 +44,8 @@ def build_gradio(ctx, session) -> None:
     for i in SLOTS:  # typing in a candidate redraws its diff and flag: a view, not an action (no event per keystroke)
         gradio_view(c[f"cand_{i}"].input, lambda p, s, t: (lambda v: (v.diff, v.flag))(flows.edit(ctx, p, s, t)),
                     [session.profile, c["state"], c[f"cand_{i}"]], [c[f"diff_{i}"], c[f"flag_{i}"]])
+    gradio_view(c["image"].input, lambda r, label: gr.update(choices=flows.heatmap_words(r, label), value=None),
+                [c["rendered"], c["image"]], [c["word"]])  # the chosen image's words (a view)
     weights = [c[m] for m in widgets(MetricWeights)]
     for m, slider in zip(widgets(MetricWeights), weights):  # a weight only for the metrics the profile scores,
         slider.visible = m in flows.ALWAYS_SCORED  # asked at page load: at build it would import a backend module
@@ -76,6 +79,8 @@ def render_streamlit(ctx) -> None:
             "state") else None
         if live is not None:
             shown.update({f"diff_{i}": live.diff, f"flag_{i}": live.flag})
-    v = {"profile": profile, "state": shown.get("state"), "rendered": shown.get("rendered")}
+    if shown.get("rendered") is not None:  # the chosen image's words (a view)
+        shown["word"] = Update(choices=flows.heatmap_words(shown["rendered"], ss.get("t2i_heat_image")), value=KEEP)
+    v = {"profile": profile, "state": shown.get("state"), "rendered": shown.get("rendered"), "heat": shown.get("heat")}
     streamlit_page(ctx, TAB, LAYOUT, {n: (a, p) for n, (a, _, p) in ACTIONS.items()}, dict, v,
                    values=lambda: {"edited": [v[Candidates][n] for n in widgets(Candidates)]})

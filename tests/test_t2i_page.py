@@ -25,6 +25,7 @@ def _refine_args(prompt: str, n: int = 3, kind: str = "profile chat model"):
 
 SLOT = 3  # per candidate slot in the API output: text, diff, flag
 RESULTS = 6  # render status, ZIP, grid, chart, table, sort key
+HEAT = 5  # heatmap image, caption, PNG, image choice, word choice
 
 
 def _texts(out):
@@ -41,7 +42,7 @@ def test_tab_refine_edit_render_pick_refine_further_go_back(client):
     for name in ("/t2i_refine", "/t2i_render", "/t2i_refine_further", "/t2i_go_back", "/t2i_regenerate_1", "/t2i_sort"):
         assert name in api
     out = client.predict(*_refine_args("a cat on a sofa", n=3), api_name="/t2i_refine")
-    assert len(out) == 4 + SLOT * N_SLOTS + RESULTS
+    assert len(out) == 4 + SLOT * N_SLOTS + RESULTS + HEAT
     status, tree = out[0], out[1]
     assert "3 candidate(s)" in status and "random weights" in status
     assert "round 0" in tree
@@ -58,7 +59,11 @@ def test_tab_refine_edit_render_pick_refine_further_go_back(client):
     # The user edits candidate 3 before rendering; the render uses the edit (and its tail is flagged).
     texts[2] = texts[2] + ", " + " ".join(["extremely detailed"] * 40)
     rendered = client.predict("fake", *texts, 1, 64, 7, 7.5, 1.0, 0.5, 0.5, 1.0, 0.25, api_name="/t2i_render")
-    summary, zip_path, grid, chart, table, sort_key = rendered
+    summary, zip_path, grid, chart, table, sort_key, heat_view, heat_caption, heat_png, heat_image, heat_word = rendered
+    # the heatmap's choices follow the render: the grid's labels, the first candidate's words; no heatmap yet
+    assert heat_image["value"] == "#1" and [c[0] for c in heat_image["choices"]] == ["original", "#1", "#2", "#3"]
+    assert [c[0] for c in heat_word["choices"]][:4] == ["a", "cat", "on", "sofa"]  # #1's words, each once
+    assert heat_view is None and heat_png is None
     assert "Rendered 4 images" in summary and "Image diversity" in summary and "random weights" in summary
     assert "[3]" in summary  # candidate 3 crossed the 77-token window
     assert len(grid) == 4 and grid[0]["caption"].startswith("original (same seed)")

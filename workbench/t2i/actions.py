@@ -7,7 +7,7 @@ from typing import Any
 
 from workbench.forms import Action
 from workbench.t2i import flows
-from workbench.t2i.forms import MAX_CANDIDATES, RenderInputs, RewriterInputs
+from workbench.t2i.forms import MAX_CANDIDATES, HeatmapInputs, RenderInputs, RewriterInputs
 
 ROUND = ("state", "view")  # what the round-changing flows return
 
@@ -17,6 +17,8 @@ REFINE_FURTHER = Action("t2i_refine_further", flows.refine_further,
 GO_BACK = Action("t2i_go_back", flows.go_back, ("profile", "state", "round"), ROUND)
 RENDER = Action("t2i_render", flows.render, ("profile", "state", "edited", RenderInputs),
                 ("state", "rendered", "view"), job=True)
+HEATMAP = Action("t2i_heatmap", flows.heatmap, ("profile", "rendered", "heat", HeatmapInputs), ("heat", "view"),
+                 job=True)
 SORT = Action("t2i_sort", flows.sort_results, ("state", "rendered", "sort_by"), ("results",), takes_ctx=False)
 
 

@@ -15,7 +15,7 @@ from workbench.common import diff as wdiff
 from workbench.common import facets as wfacets
 from workbench.common.inputs import MAX_CANDIDATES
 from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
-from workbench.t2i.forms import REWRITER_LABELS, RenderInputs, RewriterInputs  # noqa: F401  (re-exported)
+from workbench.t2i.forms import REWRITER_LABELS, HeatmapInputs, RenderInputs, RewriterInputs  # noqa: F401  (re-exported)
 from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS, RANDOM_NOTE
 from workbench.common.session import RefinementSession
 from workbench.text import escape_markdown
@@ -51,6 +51,8 @@ class ResultsView:
     zip_path: str
     summary: str
     sort_by: str = "candidate order"
+    images: list[str] = field(default_factory=list)  # the labels a token heatmap can be asked for (original, #1...)
+    words: list[str] = field(default_factory=list)  # the words of the first candidate's prompt (the heatmap's list)
 
 
 @dataclass
@@ -249,8 +251,11 @@ def results_view(rendered: Any, session: RefinementSession, sort_by: str = "cand
         rendered.archive = str(results.write_round_zip(rendered, session.root_prompt,
                                                        {"round": rnd.id, "parent": rnd.parent, "prompt": rnd.prompt,
                                                         "rewriter": rnd.rewriter}))
+    from workbench.t2i.heatmaps import image_choices
+
     return ResultsView(grid=results.grid(rendered, sort_by), chart=results.chart(rendered), columns=columns, rows=rows,
-                       zip_path=rendered.archive, summary=render_summary(rendered), sort_by=sort_by)
+                       zip_path=rendered.archive, summary=render_summary(rendered), sort_by=sort_by,
+                       images=image_choices(rendered), words=heatmap_words(rendered, None))
 
 
 def render(ctx: Any, profile_name: str, state: dict | None, edited: Sequence[str], render_inputs: RenderInputs,
@@ -275,6 +280,29 @@ def sort_results(state: dict | None, rendered: Any, sort_by: str) -> ResultsView
     if rendered is None or not state:
         raise ValueError("nothing rendered yet: press Render first")
     return results_view(rendered, RefinementSession.from_dict(state), sort_by)
+
+
+def heatmap(ctx: Any, profile_name: str, rendered: Any, kept: Any, inputs: HeatmapInputs,
+            job: Any = None) -> tuple[Any, Any]:
+    """The token heatmap (DAAM) of one word in one image of the last render: (the maps kept for the next word,
+    the view). The image is rendered again with its seed and settings while cross-attention is recorded."""
+    from workbench.t2i import heatmaps
+
+    return heatmaps.show(heatmaps.managed_t2i(ctx, profile_name), rendered, inputs.image, inputs.word,
+                         inputs.opacity, kept=kept, job=job)
+
+
+def heatmap_words(rendered: Any, label: str | None) -> list[str]:
+    """The words of one rendered image's prompt, for the heatmap's word list (no model needed)."""
+    from backends.base import prompt_words
+    from workbench.t2i import heatmaps
+
+    labels = heatmaps.image_choices(rendered)
+    if not labels:
+        return []
+    label = label if label in labels else labels[min(1, len(labels) - 1)]
+    shown = rendered.original if label == "original" else rendered.images[labels.index(label) - 1]
+    return prompt_words(shown.prompt)
 
 
 def edit(ctx: Any, profile_name: str, state: dict | None, text: str) -> SlotView:
@@ -305,6 +333,6 @@ def render_summary(rendered: Any) -> str:
     return "\n\n".join(lines)
 
 
-__all__ = ["MAX_CANDIDATES", "REWRITER_LABELS", "RenderInputs", "ResultsView", "RewriterInputs", "SlotView",
-           "T2IView", "edit", "go_back", "refine", "refine_further", "regenerate", "render", "render_defaults",
-           "sort_results"]
+__all__ = ["MAX_CANDIDATES", "REWRITER_LABELS", "HeatmapInputs", "RenderInputs", "ResultsView", "RewriterInputs",
+           "SlotView", "T2IView", "edit", "go_back", "heatmap", "heatmap_words", "refine", "refine_further",
+           "regenerate", "render", "render_defaults", "sort_results"]

@@ -124,3 +124,13 @@ class RenderInputs:
 Candidates = group_form("Candidates", {f"cand_{i}": (Widget(f"Candidate {i + 1}", "textarea", lines=2,
                                                             elem_id=f"t2i-cand-{i + 1}"), "")
                                        for i in range(MAX_CANDIDATES)})
+
+
+@dataclass
+class HeatmapInputs:
+    """Which rendered image and which word of its prompt the token heatmap shows, and how strongly."""
+
+    image: Any = input_field(None, "Image (as the grid names it)", "dropdown", elem_id="t2i-heat-image")
+    word: Any = input_field(None, "Word of its prompt", "dropdown", custom=True, elem_id="t2i-heat-word")
+    opacity: Any = input_field(0.6, "Heatmap opacity", "slider", low=0, high=1, step=0.05, elem_id="t2i-heat-opacity")
+

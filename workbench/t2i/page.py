@@ -9,7 +9,8 @@ from typing import Any
 from workbench.layout import Update, box, button, col, fields, group, out, row
 from workbench.t2i import actions as A
 from workbench.t2i import flows
-from workbench.t2i.forms import MAX_CANDIDATES, Candidates, MetricWeights, RenderInputs, RewriterInputs, T2IPage
+from workbench.t2i.forms import (MAX_CANDIDATES, Candidates, HeatmapInputs, MetricWeights, RenderInputs,
+                                 RewriterInputs, T2IPage)
 
 TAB = "t2i"
 INTRO = ("Type a coarse prompt and get up to eight fine-grained rewrites that fit the image model's text window. "
@@ -47,24 +48,43 @@ LAYOUT = [
                                                      "scores, provenance)", elem_id="t2i-download", scale=2)),
         out("grid", "gallery", "Original first, then each candidate (same seed)", columns=5, elem_id="t2i-grid"),
         out("chart", "plot", "Every metric per image", elem_id="t2i-chart"),
-        box("Full per-metric table", out("table", "table", elem_id="t2i-table"), open=False)),
+        box("Full per-metric table", out("table", "table", elem_id="t2i-table"), open=False),
+        box("Token heatmap: where the image model put a word (DAAM cross-attention)",
+            row(fields(HeatmapInputs, prefix="t2i_heat"),
+                button("heatmap", "Show heatmap", elem_id="t2i-heatmap", scale=0, min_width=140)),
+            row(out("heat_view", "image", "Word heatmap over the image", elem_id="t2i-heat-view", scale=1),
+                col(out("heat_caption", "md", elem_id="t2i-heat-caption"),
+                    out("heat_download", "file", "Download the heatmap (PNG with its provenance)",
+                        elem_id="t2i-heat-download"), scale=1)), open=False)),
     row(fields(T2IPage, "pick"), button("further", "Refine further from the pick", elem_id="t2i-further")),
     box("History (tree of rounds)", out("tree", "md", elem_id="t2i-tree"),
         row(fields(T2IPage, "round"), button("back", "Go back to this round", elem_id="t2i-back"))),
 ]
 RESULTS = ["render_status", "download", "grid", "chart", "table", "sort_by"]
+HEAT = ["heat_view", "heat_caption", "heat_download", "image", "word"]  # cleared or re-offered by a new render
 ROUND = ["state", "status", "tree", "round", "pick",
-         *[n for i in SLOTS for n in (f"slot_{i}", f"cand_{i}", f"diff_{i}", f"flag_{i}")], *RESULTS]
+         *[n for i in SLOTS for n in (f"slot_{i}", f"cand_{i}", f"diff_{i}", f"flag_{i}")], *RESULTS, *HEAT]
 
 
 def present_results(results: flows.ResultsView | None) -> dict[str, Any]:
     import pandas as pd
 
+    heat = dict(heat_view=None, heat_caption="", heat_download=None)  # a heatmap belongs to the last render
     if results is None:  # a new round: the last render's results no longer apply
         return dict(render_status="", download=None, grid=None, chart=None, table=pd.DataFrame(),
-                    sort_by="candidate order")
+                    sort_by="candidate order", image=Update(choices=[], value=None),
+                    word=Update(choices=[], value=None), **heat)
+    first = results.images[min(1, len(results.images) - 1)] if results.images else None
     return dict(render_status=results.summary, download=results.zip_path, grid=results.grid, chart=results.chart,
-                table=pd.DataFrame(results.rows, columns=results.columns), sort_by=results.sort_by)
+                table=pd.DataFrame(results.rows, columns=results.columns), sort_by=results.sort_by,
+                image=Update(choices=results.images, value=first), word=Update(choices=results.words, value=None),
+                **heat)
+
+
+def present_heatmap(out: tuple) -> dict[str, Any]:
+    kept, view = out
+    return dict(heat=kept, heat_view=view.image, heat_caption=view.caption, heat_download=view.png,
+                image=Update(choices=view.images, value=view.label), word=Update(choices=view.words, value=view.word))
 
 
 def present_round(out: tuple) -> dict[str, Any]:
@@ -88,8 +108,9 @@ def present_slot(i: int):
 ACTIONS: dict[str, Any] = {
     "refine": (A.REFINE, ROUND, present_round), "further": (A.REFINE_FURTHER, ROUND, present_round),
     "back": (A.GO_BACK, ROUND, present_round),
-    "render": (A.RENDER, ["state", "rendered", *RESULTS], lambda out: {
+    "render": (A.RENDER, ["state", "rendered", *RESULTS, *HEAT], lambda out: {
         "state": out[0], "rendered": out[1], **present_results(out[2].results)}),
+    "heatmap": (A.HEATMAP, ["heat", *HEAT], present_heatmap),
     "sort_by": (A.SORT, RESULTS[1:-1], present_results),
     **{f"regen_{i}": (A.REGENERATE[i], ["state", f"cand_{i}", f"diff_{i}", f"flag_{i}", "status"], present_slot(i))
        for i in SLOTS}}
