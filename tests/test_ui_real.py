@@ -91,3 +91,35 @@ def test_t2v_principles_keep_a_safe_ideas_words_and_refuse_an_unsafe_one(real_cl
     with pytest.raises(Exception, match=r"unsafe to render: graphic violence .*gory.*massacre"):
         real_client.predict("offline", "a gory massacre", 0.5, 2, 1, 0, REWRITER_LABELS["profile"], "", "", 60,
                             api_name="/t2v_principles")
+
+
+def test_t2i_token_heatmap_of_a_rendered_word(real_client):
+    """Refine (keyword baseline: no language model needed), render on the offline image model, then the token
+    heatmap of one word: the overlay is the grid's image with the word's map blended in at the chosen opacity,
+    and its PNG carries the render's provenance."""
+    import numpy as np
+    from PIL import Image
+
+    from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE
+    from workbench.t2i.flows import REWRITER_LABELS
+    from workbench.t2i.scoring import METRICS
+
+    out = real_client.predict("offline", "a red fox in the snow", REWRITER_LABELS["baseline"], "", "", "",
+                              DEFAULT_SYSTEM_TEMPLATE, 2, 0.5, 2, 0.9, 0, api_name="/t2i_refine")
+    texts = [out[4 + 3 * i] or "" for i in range(8)]
+    rendered = real_client.predict("offline", *texts, 2, 64, 3, 7.5, *[1.0] * len(METRICS), api_name="/t2i_render")
+    grid, image_choice, word_choice = rendered[2], rendered[9], rendered[10]
+    assert image_choice["value"] == "#1" and "fox" in [c[0] for c in word_choice["choices"]]
+    tile = np.asarray(Image.open(grid[1]["image"]).convert("RGB"), dtype=float)  # candidate #1
+    view, caption, png, image, word = real_client.predict("offline", "#1", "fox", 0.6, api_name="/t2i_heatmap")
+    assert image["value"] == "#1" and word["value"] == "fox"
+    assert "**fox**" in caption and "random weights" in caption
+    overlay = np.asarray(Image.open(view).convert("RGB"), dtype=float)
+    assert overlay.shape == tile.shape and np.abs(overlay - tile).mean() > 10  # the map is drawn over it
+    plain = real_client.predict("offline", "#1", "fox", 0.0, api_name="/t2i_heatmap")[0]
+    assert np.abs(np.asarray(Image.open(plain).convert("RGB"), dtype=float) - tile).mean() < 3  # opacity 0: the image
+    record = json.loads(Image.open(png).text["provenance"])
+    assert record["word"] == "fox" and record["provenance"]["model_id"] == "tiny:sd"
+    assert record["provenance"]["seed"] == 3 and record["provenance"]["settings"]["steps"] == 2
+    with pytest.raises(Exception, match="'wolf' is not a word of this prompt"):
+        real_client.predict("offline", "#1", "wolf", 0.6, api_name="/t2i_heatmap")
