@@ -117,7 +117,36 @@ def test_tab_bad_input_and_baseline(client):
         client.predict("fake", *_texts(out), 1, 64, 0, 7.5, *([0] * len(METRICS)), api_name="/t2i_render")
 
 
-def _streamlit_page(root: str) -> None:
+def test_streamlit_token_heatmap_on_the_offline_models():
+    """Streamlit draws the same heatmap box: after a render on the offline image model, Show heatmap gives the
+    overlay, its caption and its PNG download; the word list follows the chosen image."""
+    from streamlit.testing.v1 import AppTest
+
+    from workbench.t2i.flows import REWRITER_LABELS
+
+    at = AppTest.from_function(_streamlit_page, kwargs={"root": str(ROOT), "profile": "offline"}, default_timeout=180)
+    at.run()
+    at.text_area(key="t2i_prompt").set_value("a red fox in the snow").run()
+    at.radio(key="t2i_kind").set_value(REWRITER_LABELS["baseline"]).run()
+    at.slider(key="t2i_n").set_value(2).run()
+    at.button(key="t2i_refine").click().run()
+    at.slider(key="t2i_img_steps").set_value(2).run()
+    at.slider(key="t2i_img_size").set_value(64).run()
+    at.button(key="t2i_render").click().run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="t2i_heat_image").value == "#1" and "fox" in at.selectbox(key="t2i_heat_word").options
+    at.selectbox(key="t2i_heat_word").set_value("fox").run()
+    at.button(key="t2i_heatmap").click().run()
+    assert not at.exception and not at.error
+    markdown = " ".join(m.value for m in at.markdown)
+    assert "cross-attention put **fox** in image **#1**" in markdown and "random weights" in markdown
+    assert sum(len(i.proto.imgs) for i in at.get("image")) == 4  # the grid's 3 and the heatmap
+    assert len(at.get("download_button")) == 2  # the round's ZIP and the heatmap's PNG
+    at.selectbox(key="t2i_heat_image").set_value("original").run()  # the word list follows the chosen image
+    assert "ink" not in at.selectbox(key="t2i_heat_word").options and "fox" in at.selectbox(key="t2i_heat_word").options
+
+
+def _streamlit_page(root: str, profile: str = "fake") -> None:
     import sys
 
     import streamlit as st
@@ -129,9 +158,9 @@ def _streamlit_page(root: str) -> None:
 
     @st.cache_resource
     def context():
-        return AppContext(ModelManager(budget_bytes=2 * 1024**3, device="cpu"), load_profiles(), "fake")
+        return AppContext(ModelManager(budget_bytes=2 * 1024**3, device="cpu"), load_profiles(), profile)
 
-    st.session_state.setdefault("profile", "fake")
+    st.session_state.setdefault("profile", profile)
     t2i.render_streamlit(context())
 
 
