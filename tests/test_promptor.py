@@ -348,3 +348,9 @@ def test_a_message_sent_while_a_reply_streams_waits_and_answers_the_saved_conver
     assert said == ["complete sentences in a notes app", "people writing meeting notes"]  # both, in order
     replies = [m for m in final["messages"] if m["role"] == "agent"]
     assert len(replies) == 3 and all(m["status"] == "complete" for m in replies)  # greeting + one per message
+    assert svc._replies == {}  # no reply under way: the per-conversation lock is gone (no growth per conversation)
+    abandoned = svc.send(final, "a third message", "scripted")
+    next(abandoned)
+    assert list(svc._replies) == [final["code"]]
+    abandoned.close()  # the page went away mid-reply
+    assert svc._replies == {}

@@ -107,7 +107,9 @@ class PromptorService:
         self.ctx = ctx
         self.store = store or SessionStore()
         self._local: dict[Any, LocalInterpreter] = {}  # per embeddings model: the corpus is embedded once
-        self._replies: dict[str, threading.Lock] = {}  # per conversation code: one reply at a time
+        # per conversation code: one reply at a time (the lock, and how many sends hold or wait for it; the entry
+        # goes when the last one ends, so the table holds only conversations with a reply under way)
+        self._replies: dict[str, list] = {}
         self._replies_lock = threading.Lock()
 
     # ------------------------------------------------------------------ sessions
@@ -148,11 +150,19 @@ class PromptorService:
         settings = (settings or PromptorSettings()).check()
         state = self._state(state)
         text, _ = agent.check_message(message)
+        code = state["code"]
         with self._replies_lock:
-            one_at_a_time = self._replies.setdefault(state["code"], threading.Lock())
-        with one_at_a_time:
-            yield from self._send(self._newest(state), message, text, profile_name, agent_choice, target_choice,
-                                  settings)
+            entry = self._replies.setdefault(code, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield from self._send(self._newest(state), message, text, profile_name, agent_choice, target_choice,
+                                      settings)
+        finally:
+            with self._replies_lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    self._replies.pop(code, None)
 
     def _newest(self, state: dict) -> dict:
         """`state`, or the copy saved under its code when that one holds more of the conversation."""
