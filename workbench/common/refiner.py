@@ -160,7 +160,9 @@ class RefineSettings:
     # with facets: drop a chosen candidate's phrases about another candidate's facet or shared with another
     # candidate (facets.focus), keeping at least this many words beyond its start (0: off; measured: README)
     focus_words: int = 0
-    facet_openers: int = 1  # prefix steering: how many of the facet's openers start the answer (1-3)
+    # prefix steering: how many of the facet's openers start the answer (1-3); 0: the answer starts with the prompt
+    # (in a refine-further, the kept start of the picked prompt) alone, and the facet is asked for by instruction
+    facet_openers: int = 1
 
     def check(self) -> "RefineSettings":
         check_count(self.n, "n")
@@ -184,8 +186,11 @@ class RefineSettings:
         if isinstance(self.focus_words, bool) or not isinstance(self.focus_words, int) or not (
                 0 <= self.focus_words <= 200):
             raise ValueError(f"focus_words must be 0 (off) or a whole number up to 200, got {self.focus_words!r}")
-        if isinstance(self.facet_openers, bool) or self.facet_openers not in (1, 2, 3):
-            raise ValueError(f"facet_openers must be 1, 2 or 3, got {self.facet_openers!r}")
+        if isinstance(self.facet_openers, bool) or self.facet_openers not in (0, 1, 2, 3):
+            raise ValueError(f"facet_openers must be 0, 1, 2 or 3, got {self.facet_openers!r}")
+        if self.facets and self.facet_openers == 0 and set(wfacets.check_steering(self.facet_steering)) == {"prefix"}:
+            raise ValueError("facet_openers 0 starts the answer with the prompt alone, so nothing asks for the facet: "
+                             "add 'instruction' or 'examples' to facet_steering (e.g. prefix+instruction)")
         self.generation().check()
         return self
 
@@ -543,7 +548,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
         if missing and len(facets) <= settings.n:
             notes.append(f"no usable rewrite for the facet(s) {', '.join(missing)}: their rewrites failed the "
                          f"quality gate")
-    shown, shown_vectors, relevance, dropped = _focused(embedder, pool, [passed[i][0] for i in chosen],
+    shown, shown_vectors, relevance, dropped = _focused(embedder, pool, prompt, [passed[i][0] for i in chosen],
                                                         vectors[chosen], [passed[i][2] for i in chosen], settings)
     candidates = []
     budget = settings.budget(window)
@@ -582,7 +587,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     )
 
 
-def _focused(embedder: Any, pool: _Pool, texts: list[str], vectors: Any, relevance: list[float],
+def _focused(embedder: Any, pool: _Pool, prompt: str, texts: list[str], vectors: Any, relevance: list[float],
              settings: RefineSettings) -> tuple[list[str], Any, list[float], list[list[str]]]:
     """The chosen rewrites kept to their own facets (`facets.focus`, with `settings.focus_words`), their
     embeddings and relevance (recomputed where a phrase was dropped), and the phrases dropped from each."""
@@ -591,9 +596,14 @@ def _focused(embedder: Any, pool: _Pool, texts: list[str], vectors: Any, relevan
     facets = [pool.facet_of.get(t) for t in texts]
     if not settings.focus_words or not any(facets):
         return texts, vectors, relevance, [[] for _ in texts]
-    heads = [pool.prefix_of.get(t, "") for t in texts]
-    # the floor counts from what the candidate starts from: the prompt (or the kept start of a picked prompt)
-    floors = [len(", ".join(wfacets.phrases(h)[:-1]).split()) + settings.focus_words for h in heads]
+    # the floor counts from what the candidate starts from: the prompt (or the kept start of a picked prompt) and
+    # the facet's opener when the answer was started for it; a rewrite asked for by instruction alone starts with
+    # its own wording of the prompt, taken as its first as many phrases as the prompt has
+    size = max(1, len(wfacets.phrases(prompt)))
+    heads = [pool.prefix_of.get(t, "") or ", ".join(wfacets.phrases(t)[:size]) for t in texts]
+    floors = [len(", ".join(wfacets.phrases(h)[:-1]).split()) + settings.focus_words
+              if pool.prefix_of.get(t) and settings.facet_openers else len(h.split()) + settings.focus_words
+              for t, h in zip(texts, heads)]
     shown = wfacets.focus(texts, facets, heads, floors)
     dropped = [[p for p in wfacets.phrases(t) if p not in wfacets.phrases(s)] for t, s in zip(texts, shown)]
     changed = [k for k, (t, s) in enumerate(zip(texts, shown)) if t != s]
