@@ -163,6 +163,9 @@ class RefineSettings:
     # prefix steering: how many of the facet's openers start the answer (1-3); 0: the answer starts with the prompt
     # (in a refine-further, the kept start of the picked prompt) alone, and the facet is asked for by instruction
     facet_openers: int = 1
+    # refine-further with facets: the request asks to rewrite the kept start (not the whole picked prompt), so the
+    # new candidates do not copy the picked prompt's other phrases back in (measured: README, "Facets")
+    further_from_kept: bool = False
 
     def check(self) -> "RefineSettings":
         check_count(self.n, "n")
@@ -186,6 +189,8 @@ class RefineSettings:
         if isinstance(self.focus_words, bool) or not isinstance(self.focus_words, int) or not (
                 0 <= self.focus_words <= 200):
             raise ValueError(f"focus_words must be 0 (off) or a whole number up to 200, got {self.focus_words!r}")
+        if not isinstance(self.further_from_kept, bool):
+            raise ValueError(f"further_from_kept must be true or false, got {self.further_from_kept!r}")
         if isinstance(self.facet_openers, bool) or self.facet_openers not in (0, 1, 2, 3):
             raise ValueError(f"facet_openers must be 0, 1, 2 or 3, got {self.facet_openers!r}")
         if self.facets and self.facet_openers == 0 and set(wfacets.check_steering(self.facet_steering)) == {"prefix"}:
@@ -377,10 +382,12 @@ def facet_requests(chat: Any, embedder: Any, prompt: str, settings: RefineSettin
             examples = [p for p, _ in retrieve_facet_examples(embedder, prompt, name, settings.few_shot, pairs_path,
                                                               exclude_ids)]
         template = facet_system_template(system_template, name) if "instruction" in steering else system_template
-        conversation = _conversation(chat, prompt, template, examples)
+        head = wfacets.without_facet(prompt, name, settings.further_keep_words) if further else prompt
+        # further_from_kept: the request shows the kept start alone, so the rewriter cannot copy the rest back
+        conversation = _conversation(chat, head if further and settings.further_from_kept else prompt, template,
+                                     examples)
         prefix = ""
         if "prefix" in steering:
-            head = wfacets.without_facet(prompt, name, settings.further_keep_words) if further else prompt
             prefix = wfacets.steer_prefix(head, facet, seed + j, settings.facet_openers)
             text = chat.format_chat(conversation)
             plain = isinstance(conversation, str)  # a plain rewriter (Promptist): its prompt text goes on
