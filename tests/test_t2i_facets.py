@@ -133,6 +133,29 @@ def test_no_openers_starts_each_answer_with_the_prompt_and_asks_for_the_facet_by
         assert asked and all(r.endswith(wf.without_facet(picked, name, 30)) for r in asked)
 
 
+def test_refine_further_from_kept_asks_to_rewrite_the_kept_start_alone(tiny_models, monkeypatch):
+    """further_from_kept: each request of a refine-further shows the kept start of the picked prompt, not the whole
+    picked prompt, so the rewriter cannot copy the dropped phrases back in; without it the request shows them."""
+    import dataclasses
+
+    chat, embedder = tiny_models
+    sent: list = []
+    real = chat.generate
+    monkeypatch.setattr(chat, "generate", lambda requests, settings: sent.extend(requests) or real(requests, settings))
+    picked = "a red fox, golden hour light, 85mm lens, in a misty forest, oil painting"
+    settings = RefineSettings(n=3, max_new_tokens=10, few_shot=0, guard=False, facets=("lighting", "composition",
+                              "style"), further_keep_words=4, further_from_kept=True)
+    result = refine_candidates(chat, embedder, picked, settings, further=True)
+    for c in result.candidates:
+        assert c.text.startswith(wf.without_facet(picked, c.facet, 4) + ", "), (c.facet, c.text)
+    assert sent and not any("misty forest" in r or "85mm lens" in r for r in sent)
+    sent.clear()
+    refine_candidates(chat, embedder, picked, dataclasses.replace(settings, further_from_kept=False), further=True)
+    assert sent and all(picked in r for r in sent)
+    with pytest.raises(ValueError, match="further_from_kept must be true or false"):
+        RefineSettings(further_from_kept="yes").check()
+
+
 def test_refine_further_keeps_the_picked_start_and_changes_one_facet_each(tiny_models):
     chat, embedder = tiny_models
     picked = "a red fox, golden hour light, 85mm lens, in a misty forest, oil painting"
