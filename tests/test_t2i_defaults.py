@@ -27,6 +27,8 @@ def test_the_tab_and_the_batch_cli_ask_for_every_facet_by_default():
     assert settings.facets == ("lighting", "composition", "style", "setting", "detail")
     assert settings.diversity == FACET_DEFAULTS["diversity"] and settings.focus_words == FACET_DEFAULTS["focus_words"]
     assert settings.facet_openers == FACET_DEFAULTS["facet_openers"]
+    # refine-further: the kept start of the picked prompt is what the rewriter is asked to rewrite
+    assert settings.further_keep_words == FACET_DEFAULTS["further_keep_words"] and settings.further_from_kept
     undirected = RewriterInputs(facets=[]).parse()[1]
     assert undirected.facets == () and undirected.focus_words == 0  # the shared defaults, measured undirected
     assert RefineSettings().facets == ()  # the shared settings (T2V refines with them) stay undirected
