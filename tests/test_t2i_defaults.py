@@ -134,13 +134,14 @@ def test_focus_floor_counts_from_the_prompt_when_the_answer_was_not_started(tiny
 
     _, embedder = tiny_models
     prompt = "a majestic lion resting on a rock at sunset"  # 9 words
-    texts = ["a majestic lion resting on a rock at sunset, golden hour light, dramatic rim lighting, highly detailed fur",
-             "a majestic lion resting on a rock at sunset, oil painting, highly detailed fur, golden light"]
+    texts = [prompt + ", golden hour light, dramatic rim lighting, highly detailed fur",
+             prompt + ", oil painting, highly detailed fur, golden light"]
     pool = R._Pool()
     pool.facet_of, pool.prefix_of = {texts[0]: "lighting", texts[1]: "style"}, {t: "" for t in texts}
     pool.query = embedder.embed([prompt]).vectors[0]
     settings = RefineSettings(facets=("lighting", "style"), facet_steering="instruction", focus_words=4)
-    shown, _, _, dropped = R._focused(embedder, pool, prompt, texts, embedder.embed(texts).vectors, [0.5, 0.5], settings)
+    vectors = embedder.embed(texts).vectors
+    shown, _, _, dropped = R._focused(embedder, pool, prompt, texts, vectors, [0.5, 0.5], settings)
     # the shared "highly detailed fur" goes from the first; the second loses the other facet's "golden light" and
     # then stops: dropping "highly detailed fur" too would leave 2 words beyond the prompt, under the floor of 4
     assert shown == ["a majestic lion resting on a rock at sunset, golden hour light, dramatic rim lighting",

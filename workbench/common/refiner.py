@@ -163,8 +163,8 @@ class RefineSettings:
     # prefix steering: how many of the facet's openers start the answer (1-3); 0: the answer starts with the prompt
     # (in a refine-further, the kept start of the picked prompt) alone, and the facet is asked for by instruction
     facet_openers: int = 1
-    # refine-further with facets: the request asks to rewrite the kept start (not the whole picked prompt), so the
-    # new candidates do not copy the picked prompt's other phrases back in (measured: README, "Facets")
+    # refine-further with facets and a started answer: the request asks to rewrite the kept start (not the whole
+    # picked prompt), so the new candidates do not copy the picked prompt's other phrases back in (README, "Facets")
     further_from_kept: bool = False
 
     def check(self) -> "RefineSettings":
@@ -383,9 +383,10 @@ def facet_requests(chat: Any, embedder: Any, prompt: str, settings: RefineSettin
                                                               exclude_ids)]
         template = facet_system_template(system_template, name) if "instruction" in steering else system_template
         head = wfacets.without_facet(prompt, name, settings.further_keep_words) if further else prompt
-        # further_from_kept: the request shows the kept start alone, so the rewriter cannot copy the rest back
-        conversation = _conversation(chat, head if further and settings.further_from_kept else prompt, template,
-                                     examples)
+        # further_from_kept: where the answer is started with the kept start, the request shows it alone, so the
+        # rewriter cannot copy the rest back (a rewriter steered by instruction alone still sees the picked prompt)
+        kept_only = further and settings.further_from_kept and "prefix" in steering
+        conversation = _conversation(chat, head if kept_only else prompt, template, examples)
         prefix = ""
         if "prefix" in steering:
             prefix = wfacets.steer_prefix(head, facet, seed + j, settings.facet_openers)
