@@ -27,6 +27,8 @@ def test_the_tab_and_the_batch_cli_ask_for_every_facet_by_default():
     assert settings.facets == ("lighting", "composition", "style", "setting", "detail")
     assert settings.diversity == FACET_DEFAULTS["diversity"] and settings.focus_words == FACET_DEFAULTS["focus_words"]
     assert settings.facet_openers == FACET_DEFAULTS["facet_openers"]
+    # refine-further: the kept start of the picked prompt is what the rewriter is asked to rewrite
+    assert settings.further_keep_words == FACET_DEFAULTS["further_keep_words"] and settings.further_from_kept
     undirected = RewriterInputs(facets=[]).parse()[1]
     assert undirected.facets == () and undirected.focus_words == 0  # the shared defaults, measured undirected
     assert RefineSettings().facets == ()  # the shared settings (T2V refines with them) stay undirected
@@ -37,8 +39,10 @@ def test_the_tab_and_the_batch_cli_ask_for_every_facet_by_default():
     assert t2i_refine_settings(diversity=None).diversity == FACET_DEFAULTS["diversity"]  # unset: the default
     with pytest.raises(ValueError, match="focus_words must be 0 \\(off\\) or a whole number up to 200"):
         RefineSettings(focus_words=-1).check()
-    with pytest.raises(ValueError, match="facet_openers must be 1, 2 or 3"):
+    with pytest.raises(ValueError, match="facet_openers must be 0, 1, 2 or 3"):
         RefineSettings(facet_openers=4).check()
+    with pytest.raises(ValueError, match="facet_openers 0 starts the answer with the prompt alone"):
+        RefineSettings(facets=("lighting",), facet_openers=0).check()  # prefix alone would ask for no facet
 
 
 def test_batch_cli_takes_facets_and_records_each_candidates_facet(tmp_path, capsys, monkeypatch):
@@ -121,6 +125,28 @@ def test_focus_keeps_each_candidate_to_its_own_facet():
     assert wf.focus(texts, [None, None, None], heads, 3) == texts  # undirected candidates stay as they are
     with pytest.raises(ValueError, match="one entry per candidate"):
         wf.focus(texts, ["lighting"], heads)
+
+
+def test_focus_floor_counts_from_the_prompt_when_the_answer_was_not_started(tiny_models):
+    """A rewrite asked for by instruction alone has no started answer: its floor counts from its own wording of the
+    prompt (as many phrases as the prompt has), so focus keeps `focus_words` words beyond the prompt, not in all."""
+    from workbench.common import refiner as R
+
+    _, embedder = tiny_models
+    prompt = "a majestic lion resting on a rock at sunset"  # 9 words
+    texts = [prompt + ", golden hour light, dramatic rim lighting, highly detailed fur",
+             prompt + ", oil painting, highly detailed fur, golden light"]
+    pool = R._Pool()
+    pool.facet_of, pool.prefix_of = {texts[0]: "lighting", texts[1]: "style"}, {t: "" for t in texts}
+    pool.query = embedder.embed([prompt]).vectors[0]
+    settings = RefineSettings(facets=("lighting", "style"), facet_steering="instruction", focus_words=4)
+    vectors = embedder.embed(texts).vectors
+    shown, _, _, dropped = R._focused(embedder, pool, prompt, texts, vectors, [0.5, 0.5], settings)
+    # the shared "highly detailed fur" goes from the first; the second loses the other facet's "golden light" and
+    # then stops: dropping "highly detailed fur" too would leave 2 words beyond the prompt, under the floor of 4
+    assert shown == ["a majestic lion resting on a rock at sunset, golden hour light, dramatic rim lighting",
+                     "a majestic lion resting on a rock at sunset, oil painting, highly detailed fur"]
+    assert dropped == [["highly detailed fur"], ["golden light"]]
 
 
 def test_refine_with_focus_records_what_it_dropped(tiny_models):

@@ -98,6 +98,64 @@ def test_a_rewriter_that_cannot_be_given_its_start_is_steered_by_instruction(man
     assert all(c.provenance.settings["facet_steering"] == "instruction" for c in result.candidates)
 
 
+def test_no_openers_starts_each_answer_with_the_prompt_and_asks_for_the_facet_by_instruction(tiny_models,
+                                                                                           monkeypatch):
+    """facet_openers 0 with prefix+instruction: each answer is started with the prompt alone (in a refine-further:
+    the picked prompt's kept start, without the candidate's facet) and its request carries the facet's instruction."""
+    import dataclasses
+
+    chat, embedder = tiny_models
+    sent: list = []
+    real = chat.generate
+    monkeypatch.setattr(chat, "generate", lambda requests, settings: sent.extend(requests) or real(requests, settings))
+    facets = ("lighting", "composition", "style")
+    settings = RefineSettings(n=3, max_new_tokens=10, few_shot=1, guard=False, facets=facets,
+                              facet_steering="prefix+instruction", facet_openers=0)
+    result = refine_candidates(chat, embedder, "a cat on a sofa", settings)
+    table = wf.load_facets()
+    assert sorted(c.facet for c in result.candidates) == sorted(facets)
+    for c in result.candidates:
+        assert c.text.startswith("a cat on a sofa") and c.text != "a cat on a sofa", c.text
+        assert c.provenance.settings["facet_steering"] == "prefix+instruction"
+    for name in facets:  # one request per facet: its instruction, and the answer started with the prompt alone
+        asked = [r for r in sent if table[name].instruction in r]
+        assert asked and all(r.endswith("a cat on a sofa") for r in asked), asked
+    assert not any(r.endswith(o) for r in sent for f in facets for o in table[f].openers)
+    sent.clear()
+    picked = "a red fox, golden hour light, 85mm lens, in a misty forest, oil painting"
+    further = refine_candidates(chat, embedder, picked, dataclasses.replace(settings, further_keep_words=30),
+                                further=True)
+    for c in further.candidates:
+        head = wf.without_facet(picked, c.facet, 30)
+        assert c.text.startswith(head), (c.facet, c.text)
+    for name in facets:
+        asked = [r for r in sent if table[name].instruction in r]
+        assert asked and all(r.endswith(wf.without_facet(picked, name, 30)) for r in asked)
+
+
+def test_refine_further_from_kept_asks_to_rewrite_the_kept_start_alone(tiny_models, monkeypatch):
+    """further_from_kept: each request of a refine-further shows the kept start of the picked prompt, not the whole
+    picked prompt, so the rewriter cannot copy the dropped phrases back in; without it the request shows them."""
+    import dataclasses
+
+    chat, embedder = tiny_models
+    sent: list = []
+    real = chat.generate
+    monkeypatch.setattr(chat, "generate", lambda requests, settings: sent.extend(requests) or real(requests, settings))
+    picked = "a red fox, golden hour light, 85mm lens, in a misty forest, oil painting"
+    settings = RefineSettings(n=3, max_new_tokens=10, few_shot=0, guard=False, facets=("lighting", "composition",
+                              "style"), further_keep_words=4, further_from_kept=True)
+    result = refine_candidates(chat, embedder, picked, settings, further=True)
+    for c in result.candidates:
+        assert c.text.startswith(wf.without_facet(picked, c.facet, 4) + ", "), (c.facet, c.text)
+    assert sent and not any("misty forest" in r or "85mm lens" in r for r in sent)
+    sent.clear()
+    refine_candidates(chat, embedder, picked, dataclasses.replace(settings, further_from_kept=False), further=True)
+    assert sent and all(picked in r for r in sent)
+    with pytest.raises(ValueError, match="further_from_kept must be true or false"):
+        RefineSettings(further_from_kept="yes").check()
+
+
 def test_refine_further_keeps_the_picked_start_and_changes_one_facet_each(tiny_models):
     chat, embedder = tiny_models
     picked = "a red fox, golden hour light, 85mm lens, in a misty forest, oil painting"

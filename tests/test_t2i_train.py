@@ -73,6 +73,35 @@ def test_train_config_checks():
         TrainConfig(base=base, out_dir="x", lora_r=0).check()
     with pytest.raises(ValueError, match="transformers-lm backend"):
         TrainConfig(base=ModelSpec.from_dict("chat", {"backend": "fake-chat", "model": "f"}), out_dir="x").check()
+    with pytest.raises(ValueError, match="init_adapter must be a peft adapter folder"):
+        TrainConfig(base=base, out_dir="x", init_adapter="/no/such/adapter").check()
+
+
+def test_training_goes_on_from_a_saved_adapter(tmp_path, make_spec):
+    """--init-adapter: a run stopped by its time limit continues from its saved adapter instead of a new LoRA. At a
+    learning rate too small to move the weights, one more step leaves the first run's LoRA weights where they were
+    (a new LoRA starts with lora_B at zero), and the provenance names the adapter it started from."""
+    import torch
+    from safetensors.torch import load_file
+
+    base = make_spec("chat", "transformers-lm", "tiny:causal-lm")
+    common = dict(base=base, limit_pairs=4, max_length=400, target_modules="all-linear")
+    first = tmp_path / "first"
+    train_rewriter(TrainConfig(out_dir=str(first), max_steps=2, learning_rate=1e-2, **common))
+    went_on = tmp_path / "went_on"
+    train_rewriter(TrainConfig(out_dir=str(went_on), max_steps=1, learning_rate=1e-9, seed=1,
+                               init_adapter=str(first), **common))
+    fresh = tmp_path / "fresh"
+    train_rewriter(TrainConfig(out_dir=str(fresh), max_steps=1, learning_rate=1e-9, seed=1, **common))
+    trained, continued, new = (load_file(str(d / "adapter_model.safetensors")) for d in (first, went_on, fresh))
+    lora_b = [k for k in trained if "lora_B" in k]
+    assert lora_b and set(trained) == set(continued) == set(new)
+    assert max(float(trained[k].abs().max()) for k in lora_b) > 1e-3  # the first run moved lora_B off zero
+    assert all(torch.allclose(trained[k], continued[k], atol=1e-6) for k in trained)  # and the next run kept it
+    assert max(float(new[k].abs().max()) for k in lora_b) < 1e-6  # a new LoRA would have started at zero
+    meta = json.loads((went_on / "training.json").read_text())
+    assert meta["provenance"]["settings"]["init_adapter"] == str(first)
+    assert json.loads((went_on / "adapter_config.json").read_text())["base_model_name_or_path"] == "tiny:causal-lm"
 
 
 def test_shipped_facet_pairs_each_show_one_facet_and_keep_the_prompt():

@@ -147,9 +147,10 @@ def without_facet(text: str, facet: str, keep_words: int) -> str:
 def steer_prefix(head: str, facet: Facet, seed: int, openers: int = 1) -> str:
     """The start of a steered answer: the head (the user's prompt, or the picked prompt without this facet's
     phrases) and `openers` of the facet's openers, each its own phrase (so a later refine-further can find and
-    change them); the rewriter writes on from there."""
+    change them); the rewriter writes on from there. With `openers` 0 the answer starts with the head alone (the
+    facet is then asked for by instruction)."""
     head = head.strip().rstrip(",.;")
-    return ", ".join([head, *facet.openers_for(seed, openers)])
+    return ", ".join([head, *(facet.openers_for(seed, openers) if openers else [])])
 
 
 def _words(text: str) -> set[str]:

@@ -160,7 +160,12 @@ class RefineSettings:
     # with facets: drop a chosen candidate's phrases about another candidate's facet or shared with another
     # candidate (facets.focus), keeping at least this many words beyond its start (0: off; measured: README)
     focus_words: int = 0
-    facet_openers: int = 1  # prefix steering: how many of the facet's openers start the answer (1-3)
+    # prefix steering: how many of the facet's openers start the answer (1-3); 0: the answer starts with the prompt
+    # (in a refine-further, the kept start of the picked prompt) alone, and the facet is asked for by instruction
+    facet_openers: int = 1
+    # refine-further with facets and a started answer: the request asks to rewrite the kept start (not the whole
+    # picked prompt), so the new candidates do not copy the picked prompt's other phrases back in (README, "Facets")
+    further_from_kept: bool = False
 
     def check(self) -> "RefineSettings":
         check_count(self.n, "n")
@@ -184,8 +189,13 @@ class RefineSettings:
         if isinstance(self.focus_words, bool) or not isinstance(self.focus_words, int) or not (
                 0 <= self.focus_words <= 200):
             raise ValueError(f"focus_words must be 0 (off) or a whole number up to 200, got {self.focus_words!r}")
-        if isinstance(self.facet_openers, bool) or self.facet_openers not in (1, 2, 3):
-            raise ValueError(f"facet_openers must be 1, 2 or 3, got {self.facet_openers!r}")
+        if not isinstance(self.further_from_kept, bool):
+            raise ValueError(f"further_from_kept must be true or false, got {self.further_from_kept!r}")
+        if isinstance(self.facet_openers, bool) or self.facet_openers not in (0, 1, 2, 3):
+            raise ValueError(f"facet_openers must be 0, 1, 2 or 3, got {self.facet_openers!r}")
+        if self.facets and self.facet_openers == 0 and set(wfacets.check_steering(self.facet_steering)) == {"prefix"}:
+            raise ValueError("facet_openers 0 starts the answer with the prompt alone, so nothing asks for the facet: "
+                             "add 'instruction' or 'examples' to facet_steering (e.g. prefix+instruction)")
         self.generation().check()
         return self
 
@@ -372,10 +382,13 @@ def facet_requests(chat: Any, embedder: Any, prompt: str, settings: RefineSettin
             examples = [p for p, _ in retrieve_facet_examples(embedder, prompt, name, settings.few_shot, pairs_path,
                                                               exclude_ids)]
         template = facet_system_template(system_template, name) if "instruction" in steering else system_template
-        conversation = _conversation(chat, prompt, template, examples)
+        head = wfacets.without_facet(prompt, name, settings.further_keep_words) if further else prompt
+        # further_from_kept: where the answer is started with the kept start, the request shows it alone, so the
+        # rewriter cannot copy the rest back (a rewriter steered by instruction alone still sees the picked prompt)
+        kept_only = further and settings.further_from_kept and "prefix" in steering
+        conversation = _conversation(chat, head if kept_only else prompt, template, examples)
         prefix = ""
         if "prefix" in steering:
-            head = wfacets.without_facet(prompt, name, settings.further_keep_words) if further else prompt
             prefix = wfacets.steer_prefix(head, facet, seed + j, settings.facet_openers)
             text = chat.format_chat(conversation)
             plain = isinstance(conversation, str)  # a plain rewriter (Promptist): its prompt text goes on
@@ -543,7 +556,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
         if missing and len(facets) <= settings.n:
             notes.append(f"no usable rewrite for the facet(s) {', '.join(missing)}: their rewrites failed the "
                          f"quality gate")
-    shown, shown_vectors, relevance, dropped = _focused(embedder, pool, [passed[i][0] for i in chosen],
+    shown, shown_vectors, relevance, dropped = _focused(embedder, pool, prompt, [passed[i][0] for i in chosen],
                                                         vectors[chosen], [passed[i][2] for i in chosen], settings)
     candidates = []
     budget = settings.budget(window)
@@ -582,7 +595,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     )
 
 
-def _focused(embedder: Any, pool: _Pool, texts: list[str], vectors: Any, relevance: list[float],
+def _focused(embedder: Any, pool: _Pool, prompt: str, texts: list[str], vectors: Any, relevance: list[float],
              settings: RefineSettings) -> tuple[list[str], Any, list[float], list[list[str]]]:
     """The chosen rewrites kept to their own facets (`facets.focus`, with `settings.focus_words`), their
     embeddings and relevance (recomputed where a phrase was dropped), and the phrases dropped from each."""
@@ -591,9 +604,14 @@ def _focused(embedder: Any, pool: _Pool, texts: list[str], vectors: Any, relevan
     facets = [pool.facet_of.get(t) for t in texts]
     if not settings.focus_words or not any(facets):
         return texts, vectors, relevance, [[] for _ in texts]
-    heads = [pool.prefix_of.get(t, "") for t in texts]
-    # the floor counts from what the candidate starts from: the prompt (or the kept start of a picked prompt)
-    floors = [len(", ".join(wfacets.phrases(h)[:-1]).split()) + settings.focus_words for h in heads]
+    # the floor counts from what the candidate starts from: the prompt (or the kept start of a picked prompt) and
+    # the facet's opener when the answer was started for it; a rewrite asked for by instruction alone starts with
+    # its own wording of the prompt, taken as its first as many phrases as the prompt has
+    size = max(1, len(wfacets.phrases(prompt)))
+    heads = [pool.prefix_of.get(t, "") or ", ".join(wfacets.phrases(t)[:size]) for t in texts]
+    floors = [len(", ".join(wfacets.phrases(h)[:-1]).split()) + settings.focus_words
+              if pool.prefix_of.get(t) and settings.facet_openers else len(h.split()) + settings.focus_words
+              for t, h in zip(texts, heads)]
     shown = wfacets.focus(texts, facets, heads, floors)
     dropped = [[p for p in wfacets.phrases(t) if p not in wfacets.phrases(s)] for t, s in zip(texts, shown)]
     changed = [k for k, (t, s) in enumerate(zip(texts, shown)) if t != s]

@@ -46,6 +46,9 @@ class TrainConfig:
     # asked for with the facet's instruction added to the system template, as the refiner's "instruction" steering asks
     facet_pairs_file: str = ""
     exclude_ids_files: tuple[str, ...] = ()  # more ids files whose pairs are never trained on (the validation split)
+    # a peft adapter folder (from an earlier run of this recipe) to go on training instead of a new LoRA: a run
+    # stopped by max_seconds continues from its saved adapter (its r, alpha and target modules; lora_* are ignored)
+    init_adapter: str = ""
     seed: int = 0
     system_template: str = DEFAULT_SYSTEM_TEMPLATE
     # rejection sampling (image reward); off when rejection_k == 0
@@ -86,6 +89,9 @@ class TrainConfig:
             raise ValueError("rejection sampling needs t2i, scorer and embedder specs (a profile gives them)")
         if self.prompt_template and "{query}" not in self.prompt_template:
             raise ValueError("prompt_template must contain {query} where the user's prompt goes")
+        if self.init_adapter and not (Path(self.init_adapter) / "adapter_config.json").is_file():
+            raise ValueError(f"init_adapter must be a peft adapter folder (with adapter_config.json), got "
+                             f"{self.init_adapter!r}")
         if self.limit_pairs is not None and not 1 <= self.limit_pairs <= 1_000_000:
             raise ValueError(f"limit_pairs must be between 1 and 1000000, got {self.limit_pairs!r}")
         self.image.check()
@@ -213,6 +219,11 @@ def train_rewriter(config: TrainConfig, manager: Any | None = None, progress: bo
     target = config.target_modules if isinstance(config.target_modules, str) else list(config.target_modules)
     peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                              target_modules=target, task_type="CAUSAL_LM")
+    if config.init_adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True)
+        peft_config = None  # go on training the loaded adapter
     pairs = load_pairs(config.pairs_file)
     held = heldout_ids(config.heldout_file) if config.exclude_heldout else set()
     for ids_file in config.exclude_ids_files:

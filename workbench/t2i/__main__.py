@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an ids file whose pairs are never trained on (repeatable), e.g. the validation split")
     t.add_argument("--max-seconds", type=float, default=0,
                    help="stop training after the step that passes this much wall-clock (0: no limit)")
+    t.add_argument("--init-adapter", default="", help="an adapter folder from an earlier `train` to go on training "
+                   "(e.g. one stopped by --max-seconds; use another --seed so the rows come in another order)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--rejection-k", type=int, default=0, help="rewrites sampled per prompt for the image reward (0: off)")
     t.add_argument("--rejection-prompts", type=int, default=8)
@@ -200,7 +202,7 @@ def _train(args: argparse.Namespace, image: ImageSettings) -> int:
         max_length=args.max_length, limit_pairs=args.limit_pairs, seed=args.seed,
         exclude_heldout=not args.include_heldout, max_fine_words=args.max_fine_words,
         facet_pairs_file=args.facet_pairs, exclude_ids_files=tuple(args.exclude_ids), max_seconds=args.max_seconds,
-        system_template=_template(args.system_template), rejection_k=args.rejection_k,
+        init_adapter=args.init_adapter, system_template=_template(args.system_template), rejection_k=args.rejection_k,
         rejection_prompts=args.rejection_prompts, rejection_steps=args.rejection_steps,
         t2i=profile.spec("t2i") if args.rejection_k else None,
         scorer=profile.spec("image_text") if args.rejection_k else None,
