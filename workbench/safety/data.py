@@ -52,7 +52,8 @@ def heldout_ids(folder: str | Path = SAFETY_ASSETS) -> set[str]:
 SPLITS = ("fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "first")
 TRAINED_ON = ("fresh2", "fresh")
 NEVER_TRAINED = ("fresh3", "fresh4", "fresh5", "fresh6")  # files of their own that no training may read
-FILES = {"fresh6": "prompts_fresh6.jsonl", "fresh5": "prompts_fresh5.jsonl", "fresh4": "prompts_fresh4.jsonl", "fresh3": "prompts_fresh3.jsonl",
+FILES = {"fresh6": "prompts_fresh6.jsonl", "fresh5": "prompts_fresh5.jsonl", "fresh4": "prompts_fresh4.jsonl",
+         "fresh3": "prompts_fresh3.jsonl",
          "fresh2": "prompts_fresh2.jsonl", "fresh": "prompts_fresh.jsonl"}
 
 
