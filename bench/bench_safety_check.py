@@ -3,7 +3,10 @@ MiniLM embeddings, MLP head and nearest-neighbour vote) and the new one (safety-
 end), side by side in one run: one text at a time (as a user's input is checked) and a batch (as a round of rewrites
 is), with the ratio new / old, and the weights each keeps in memory.
 
-    OMP_NUM_THREADS=1 python -m bench.bench_safety_check --repeats 20
+    OMP_NUM_THREADS=1 python -m bench.bench_safety_check --repeats 20 --encoder FOLDER
+
+FOLDER: a fine-tuned classifier (`python -m workbench.safety finetune`, or a checkpoint of its --validate run);
+none ships: it did not beat the old check on validation (assets/safety/finetune_validation.json).
 """
 
 from __future__ import annotations
@@ -37,12 +40,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--encoder", required=True, help="a folder with encoder.safetensors and config.json")
     args = parser.parse_args()
     manager = ModelManager(budget_bytes=4 * 1024**3, device="cpu")
     specs = {"old: safety-head-v4": ModelSpec(role="safety", backend="safety-head", model_id=MODEL,
                                               options=(("head", "assets/safety/head"),)),
              "new: safety-encoder-v1": ModelSpec(role="safety", backend="safety-encoder", model_id=MODEL,
-                                                 options=(("weights", "assets/safety/encoder"),))}
+                                                 options=(("weights", args.encoder),))}
     batch = (TEXTS * (args.batch // len(TEXTS) + 1))[:args.batch]
     rows = {}
     for name, spec in specs.items():
