@@ -60,7 +60,6 @@ def trainable_state(model: Any) -> dict[str, Any]:
 
 
 def save_classifier(folder: str | Path, model: Any, config: dict[str, Any], dtype: str = "float16") -> Path:
-    import torch
     from safetensors.torch import save_file
 
     folder = Path(folder)

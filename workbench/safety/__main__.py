@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
                                             "all"),
                         default="all")
     p_eval.add_argument("--encoder", default=None,
-                        help="score this fine-tuned encoder folder (safety-encoder) instead of the profile's safety role")
+                        help="score this fine-tuned encoder folder (safety-encoder) instead of the profile's "
+                             "safety role")
     p_eval.add_argument("--head", default=None,
                         help="score this head folder (safety-head) instead of the profile's safety role")
     p_eval.add_argument("--mistakes", action="store_true",
