@@ -19,6 +19,7 @@ for _name, _target in {
     "hpsv2": "backends.hpsv2:HPSv2",
     "vit": "backends.vit:VisionTransformer",
     "safety-head": "backends.safety_head:SafetyHead",
+    "safety-encoder": "backends.safety_encoder:SafetyEncoder",
     "guard-lm": "backends.guard_lm:GuardLM",
     "fake-chat": "backends.fake:FakeChat",
     "fake-embeddings": "backends.fake:FakeEmbeddings",

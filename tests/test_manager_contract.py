@@ -205,6 +205,7 @@ TINY_SPECS = {
     "image-reward": "tiny:blip-reward",
     "vit": "tiny:vit",
     "safety-head": "tiny:text-embedder",
+    "safety-encoder": "tiny:text-embedder",
     "guard-lm": "tiny:guard-lm",
 }
 

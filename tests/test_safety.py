@@ -77,19 +77,20 @@ def test_rule_leaves_hard_safe_negatives_alone(text):
 
 
 @pytest.mark.parametrize("name, size, per_category, hard", [("fresh3", 200, 15, 100), ("fresh4", 140, 10, 70),
-                                                          ("fresh5", 240, 16, 120)])
+                                                          ("fresh5", 240, 16, 120), ("fresh6", 230, 16, 100)])
 def test_the_held_out_sets_are_apart_from_every_training_text(name, size, per_category, hard):
-    """fresh3, fresh4 (the fourth pass's held-out sets) and fresh5 (written before the fifth pass changed anything)
-    hold no training text (the labelled set, fresh and fresh2, which the fourth pass folded into training, and the
-    fifth pass's list), even with other punctuation, nor each other's; cover every category with hard negatives to
-    spare; and the training-only prompts never enter a held-out split."""
+    """fresh3, fresh4 (the fourth pass's held-out sets), fresh5 (written before the fifth pass changed anything) and
+    fresh6 (written before the sixth pass trained anything) hold no training text (the labelled set, fresh and
+    fresh2, which the fourth pass folded into training, and the fifth pass's list), even with other punctuation, nor
+    each other's; cover every category with hard negatives to spare; and the training-only prompts never enter a
+    held-out split."""
     from workbench.safety.data import CATEGORIES, heldout, heldout_ids, split
 
     def norm(text):
         return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
     held, (train, first) = heldout(name), split()
-    others = [p for n in ("fresh3", "fresh4", "fresh5") if n != name for p in heldout(n)]
+    others = [p for n in ("fresh3", "fresh4", "fresh5", "fresh6") if n != name for p in heldout(n)]
     assert len(held) >= size and not {norm(p.text) for p in held} & {norm(p.text) for p in train + first + others}
     assert all(sum(p.category == c for p in held) >= per_category for c in CATEGORIES)
     assert sum(p.hard_negative for p in held) >= hard
@@ -97,8 +98,76 @@ def test_the_held_out_sets_are_apart_from_every_training_text(name, size, per_ca
     assert {p.id for p in heldout("fresh") + heldout("fresh2")} <= train_ids  # folded in by the fourth pass
     assert any(i.startswith("xvslf-") for i in train_ids)  # the fifth pass's list is trained on
     assert not any(i.startswith("x") for i in heldout_ids()) and len(first) == 166
-    with pytest.raises(ValueError, match="split must be one of fresh5, fresh4, fresh3, fresh2, fresh, first"):
+    with pytest.raises(ValueError, match="split must be one of fresh6, fresh5, fresh4, fresh3, fresh2, fresh, first"):
         heldout("train")
+
+
+@pytest.mark.parametrize("trainer", ["head", "encoder-final", "encoder-validate"])
+@pytest.mark.parametrize("intruder", ["fresh6", "fresh5", "fresh3", "first"])
+def test_no_trainer_reads_a_held_out_prompt(monkeypatch, tmp_path, trainer, intruder):
+    """The head's trainer and the fine-tuned encoder's (both runs) refuse a training split that holds a prompt of
+    fresh3-fresh6 (by text, even re-cased and re-spaced) or of the first held-out split (by id), before any model
+    is loaded."""
+    import dataclasses
+
+    from workbench.safety import data, finetune, train
+    from workbench.safety.data import heldout, split
+
+    fit, first = split()
+    stray = heldout(intruder)[3]
+    if intruder != "first":
+        stray = dataclasses.replace(stray, id="x-stray", text="  " + stray.text.upper().replace(" ", "  "))
+    module = {"head": train, "encoder-final": finetune, "encoder-validate": finetune}[trainer]
+    monkeypatch.setattr(module, "split", lambda *a: (fit + [stray], first))
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded before the training split was checked")
+
+    monkeypatch.setattr(finetune, "load_base", no_model)
+    monkeypatch.setattr(finetune, "old_check_probs", no_model)
+    run = {"head": lambda: train.train(None, "unused", tmp_path),
+           "encoder-final": lambda: finetune.final(finetune.EncoderSettings(), tmp_path),
+           "encoder-validate": lambda: finetune.validate(finetune.EncoderSettings(), tmp_path / "v.json")}[trainer]
+    with pytest.raises(RuntimeError, match=f"{intruder if intruder != 'first' else 'a held-out'} .*prompt reached "
+                                           f"the training split"):
+        run()
+    assert data.refuse_held_out(fit) is None  # the real training split passes
+
+
+def test_the_fine_tuned_classifier_round_trips_through_safetensors_and_refuses_a_misfit(tmp_path):
+    """What the encoder's trainer saves (float16 layers + the head, no pickle) loads back onto a fresh base model
+    with the same answers; a file whose tensors do not fit the base model, or a folder without one, is an error."""
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from backends import tiny
+    from backends.safety_encoder import WEIGHTS_FILE, build_classifier, load_classifier, save_classifier
+    from workbench.safety.finetune import probabilities
+
+    base, tokenizer = tiny.build("text-embedder")
+    torch.manual_seed(3)
+    model = build_classifier(base, 8).eval()
+    name, param = next((n, p) for n, p in model.encoder.named_parameters() if n.endswith("weight") and p.ndim == 2)
+    with torch.no_grad():
+        param.add_(torch.randn_like(param))  # "trained": no longer the base model's
+    save_classifier(tmp_path, model, {"classes": ["safe", "violence", "weapons", "sexual", "minors", "self-harm",
+                                                  "hate", "real-person"], "threshold": 0.5, "version": "test"})
+    fresh_base, _ = tiny.build("text-embedder")
+    assert not torch.allclose(dict(fresh_base.named_parameters())[name], param)
+    loaded, config = load_classifier(tmp_path, fresh_base)
+    assert torch.allclose(dict(loaded.encoder.named_parameters())[name], param, atol=1e-2)
+    texts = ["a cat on a sofa", "a pipe bomb", "a lighthouse at dusk"]
+    assert np.allclose(probabilities(loaded, tokenizer, texts, 64), probabilities(model, tokenizer, texts, 64),
+                       atol=1e-3)
+    assert config["version"] == "test" and load_file(str(tmp_path / WEIGHTS_FILE))[name].dtype == torch.float16
+    tensors = load_file(str(tmp_path / WEIGHTS_FILE))
+    tensors[name] = tensors[name][:, :-1].contiguous()
+    save_file(tensors, str(tmp_path / WEIGHTS_FILE))
+    with pytest.raises(ValueError, match=f"tensor {re.escape(name)} has shape"):
+        load_classifier(tmp_path, tiny.build("text-embedder")[0])
+    with pytest.raises(FileNotFoundError, match="needs encoder.safetensors and config.json"):
+        load_classifier(tmp_path / "nowhere", tiny.build("text-embedder")[0])
 
 
 def test_out_of_fold_batches_are_the_lists_the_prompts_were_written_in():
@@ -496,11 +565,12 @@ def _short_of_targets(report):
 
 @pytest.mark.real_models
 @pytest.mark.slow
-@pytest.mark.parametrize("split, column", [("fresh5", "fresh5: now (second scoring)"),
+@pytest.mark.parametrize("split, column", [("fresh6", "fresh6: now (held out, scored once)"),
+                                           ("fresh5", "fresh5: now (second scoring)"),
                                            ("fresh3", "fresh3: now (seen)"), ("fresh4", "fresh4: now (seen)")])
 def test_the_readme_safety_table_is_what_the_shipped_check_gives_on_the_held_out_sets(real_manager, profiles,
                                                                                       split, column):
-    """The README's fresh5, fresh3 and fresh4 columns (the app's check: classifier + rule, precision / recall per
+    """The README's fresh6, fresh5, fresh3 and fresh4 columns (the app's check: classifier + rule, precision / recall per
     category, false refusals on the hard safe negatives) are what the shipped head and rule give now, as a reader
     sees them: a change to the rule or the head that moves a figure fails here until the README says so."""
     from workbench.safety.data import CATEGORIES
@@ -510,7 +580,7 @@ def test_the_readme_safety_table_is_what_the_shipped_check_gives_on_the_held_out
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Safety: every input and every rewrite"):]
     section = section[:section.index("\n## ", 5)]
-    table = section[section.index("| category | fresh5"):].split("\n\n")[0].splitlines()
+    table = section[section.index("| category | fresh6"):].split("\n\n")[0].splitlines()
     rows = {line.split("|")[1].strip(" *"): [c.strip(" *") for c in line.split("|")[2:-1]] for line in table}
     col = rows["category"].index(column)
     combined = report.rows[-1]
@@ -525,10 +595,25 @@ def test_the_readme_safety_table_is_what_the_shipped_check_gives_on_the_held_out
 
 @pytest.mark.real_models
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="not met: on fresh5 (held out) violence 15/17 (13/17 at the first scoring), "
+def test_the_shipped_check_meets_the_issue_targets_on_the_held_out_set_fresh6(real_manager, profiles):
+    """fresh6 (written before the sixth pass trained anything, scored once): recall at least 0.95 per category
+    (0.85 real-person) and at most 5% of the hard safe negatives refused, by the check the app runs. Met: every
+    category 1.00 but real-person 16/17, 4/117 hard false refusals. fresh6 names harm more plainly than fresh5 (the
+    rule alone refuses 85% of its unsafe ideas, 29% of fresh5's), so fresh5's strict xfail below stays."""
+    report = _report(real_manager, profiles, "fresh6")
+    short = _short_of_targets(report)
+    assert not short, f"under the issue's targets on fresh6: {short}"
+    combined = report.rows[-1]
+    assert report.counts["hard"] == 117 and round(combined.false_refusal_hard * 117) == 4
+    assert round(combined.recall["real-person"] * 17) == 16
+
+
+@pytest.mark.real_models
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="not met: on fresh5 (held out in the fifth pass, seen since) violence 15/17, "
                                         "weapons 14/16, minors 16/17, 15/139 hard false refusals (README, Safety); "
                                         "strict, so meeting it fails until this mark goes")
-def test_the_shipped_check_meets_the_issue_targets_on_the_held_out_set_fresh5(real_manager, profiles):
+def test_the_shipped_check_meets_the_issue_targets_on_the_harder_set_fresh5(real_manager, profiles):
     short = _short_of_targets(_report(real_manager, profiles, "fresh5"))
     assert not short, f"under the issue's targets on fresh5: {short}"
 

@@ -154,17 +154,12 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
 
     settings = settings or HeadSettings()
     started = time.perf_counter()
-    from workbench.safety.data import heldout
     from workbench.safety.rules import check_rule
 
+    from workbench.safety.data import refuse_held_out
+
     train_set, held = split()
-    held_ids = {p.id for p in held}
-    if any(p.id in held_ids for p in train_set):
-        raise RuntimeError("a held-out prompt reached the training split")
-    for name in ("fresh3", "fresh4", "fresh5"):
-        kept_out = {" ".join(p.text.lower().split()) for p in heldout(name)}
-        if any(" ".join(p.text.lower().split()) in kept_out for p in train_set):
-            raise RuntimeError(f"a {name} (held-out) prompt reached the training split")
+    refuse_held_out(train_set)
     x = ManagedModel(manager, embedder_spec(model_id)).embed([p.text for p in train_set]).vectors.astype("float32")
     y = labels(train_set)
     hard = np.array([p.hard_negative for p in train_set])
