@@ -122,22 +122,20 @@ def test_the_overlay_blends_the_words_map_at_the_chosen_opacity():
 
 
 @pytest.fixture(scope="module")
-def offline_round(profiles):
-    """A round on the offline profile's models (tiny SD pipeline, the world CLIP, MiniLM), refined by the keyword
-    baseline (no language model needed) and rendered at 64 px in 2 steps."""
+def offline_round(profiles, real_manager):
+    """A round on the offline profile's models (tiny SD pipeline, the image-text scorer, MiniLM; the session's
+    manager, so models other tests loaded are reused), refined by the keyword baseline (no language model needed)
+    and rendered at 64 px in 2 steps."""
     from workbench.context import AppContext
-    from workbench.models import ModelManager
     from workbench.t2i import flows
     from workbench.t2i.forms import REWRITER_LABELS, RenderInputs, RewriterInputs
 
-    ctx = AppContext(manager=ModelManager(budget_bytes=8 * 1024**3, device="cpu"), profiles=profiles,
-                     default_profile="offline")
+    ctx = AppContext(manager=real_manager, profiles=profiles, default_profile="offline")
     state, view = flows.refine(ctx, "offline", "a red fox in the snow",
                                RewriterInputs(kind=REWRITER_LABELS["baseline"], n=2))
     state, rendered, view = flows.render(ctx, "offline", state, [s.text for s in view.slots],
                                          RenderInputs(steps=2, size=64, seed=5))
-    yield ctx, rendered, view
-    ctx.manager.unload_all()
+    return ctx, rendered, view
 
 
 def test_the_flow_renders_the_same_image_again_and_shows_a_words_map_with_its_provenance(offline_round):
