@@ -78,14 +78,10 @@ def load_classifier(folder: str | Path, base: Any, dropout: float = 0.1) -> tupl
     import torch
     from safetensors.torch import load_file
 
-    from backends.sources import REPO_ROOT
+    from backends.sources import shipped_folder
 
-    folder = Path(folder)
-    if not folder.is_absolute() and not folder.exists():
-        folder = REPO_ROOT / folder
-    if not (folder / WEIGHTS_FILE).is_file() or not (folder / CONFIG_FILE).is_file():
-        raise FileNotFoundError(f"safety encoder folder '{folder}' needs {WEIGHTS_FILE} and {CONFIG_FILE}; train one "
-                                f"with `python -m workbench.safety finetune`")
+    folder = shipped_folder(folder, (WEIGHTS_FILE, CONFIG_FILE), "safety encoder",
+                            "train one with `python -m workbench.safety finetune`")
     config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
     model = build_classifier(base, len(config["classes"]), dropout)
     tensors = load_file(str(folder / WEIGHTS_FILE))
@@ -196,17 +192,6 @@ def results_of(backend: Any, probs: Any) -> list[SafetyResult]:
     prov = Provenance.of(backend, settings={"weights": str(backend.spec.option("weights") or "random"),
                                             "version": config.get("version"), "thresholds": backend.thresholds,
                                             "weak_rule_threshold": config.get("weak_rule_threshold")})
-    out = []
-    for row in probs:
-        scores = {c: float(p) for c, p in zip(backend.classes[1:], row[1:])}
-        unsafe = 1.0 - float(row[0])
-        top = max(scores, key=scores.get)
-        limit = backend.thresholds[top]
-        if unsafe >= limit:
-            reason = (f"P(unsafe) = {unsafe:.2f} ≥ {limit:.2f} (the threshold of {top}, its most likely category, "
-                      f"{scores[top]:.2f})")
-            out.append(SafetyResult(False, (top,), scores, (reason,), prov))
-        else:
-            out.append(SafetyResult(True, (), scores, (f"P(unsafe) = {unsafe:.2f} < {limit:.2f} (the threshold of "
-                                                       f"{top}, its most likely category)",), prov))
-    return out
+    from backends.safety_head import threshold_verdicts
+
+    return threshold_verdicts(probs, backend.classes, backend.thresholds, prov)

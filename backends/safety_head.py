@@ -66,14 +66,10 @@ def load_head(folder: str | Path) -> tuple[Any, dict[str, Any]]:
     """The head and its config; a relative folder is tried from the working directory, then the repository."""
     from safetensors.torch import load_file
 
-    from backends.sources import REPO_ROOT
+    from backends.sources import shipped_folder
 
-    folder = Path(folder)
-    if not folder.is_absolute() and not folder.exists():
-        folder = REPO_ROOT / folder
-    if not (folder / HEAD_FILE).is_file() or not (folder / CONFIG_FILE).is_file():
-        raise FileNotFoundError(f"safety head folder '{folder}' needs {HEAD_FILE} and {CONFIG_FILE}; train one with "
-                                f"`python -m workbench.safety train`")
+    folder = shipped_folder(folder, (HEAD_FILE, CONFIG_FILE), "safety head",
+                            "train one with `python -m workbench.safety train`")
     config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
     head = build_head(int(config["dim"]), int(config["hidden"]), len(config["classes"]))
     head.load_state_dict(load_file(str(folder / HEAD_FILE)))
@@ -158,8 +154,6 @@ class SafetyHead:
     def probabilities(self, texts: Sequence[str]) -> Any:
         """(n, classes) probabilities (numpy); column 0 is "safe": the head's softmax, mixed (head.json "knn") with
         the vote of the text's nearest training prompts."""
-        import torch
-
         return self.probabilities_embedded(self._own_embedder().embed(list(texts)).vectors)
 
     def probabilities_embedded(self, raw: Any) -> Any:
@@ -201,17 +195,24 @@ class SafetyHead:
                                              "knn": self.config.get("knn"),
                                              "thresholds": self.thresholds,
                                              "weak_rule_threshold": self.config.get("weak_rule_threshold")})
-        out = []
-        for row in probs:
-            scores = {c: float(p) for c, p in zip(self.classes[1:], row[1:])}
-            unsafe = 1.0 - float(row[0])
-            top = max(scores, key=scores.get)
-            limit = self.thresholds[top]
-            if unsafe >= limit:
-                reason = f"P(unsafe) = {unsafe:.2f} ≥ {limit:.2f} (the threshold of {top}, its most likely category, " \
-                         f"{scores[top]:.2f})"
-                out.append(SafetyResult(False, (top,), scores, (reason,), prov))
-            else:
-                out.append(SafetyResult(True, (), scores, (f"P(unsafe) = {unsafe:.2f} < {limit:.2f} (the threshold "
-                                                           f"of {top}, its most likely category)",), prov))
-        return out
+        return threshold_verdicts(probs, self.classes, self.thresholds, prov)
+
+
+def threshold_verdicts(probs: Any, classes: Sequence[str], thresholds: dict[str, float],
+                       prov: Provenance) -> list[SafetyResult]:
+    """SafetyResults from (n, classes) probabilities (column 0 "safe"): unsafe when P(unsafe) reaches the threshold
+    of the text's most probable category. Shared by the safety classifiers (this head, the fine-tuned encoder)."""
+    out = []
+    for row in probs:
+        scores = {c: float(p) for c, p in zip(classes[1:], row[1:])}
+        unsafe = 1.0 - float(row[0])
+        top = max(scores, key=scores.get)
+        limit = thresholds[top]
+        if unsafe >= limit:
+            reason = (f"P(unsafe) = {unsafe:.2f} ≥ {limit:.2f} (the threshold of {top}, its most likely category, "
+                      f"{scores[top]:.2f})")
+            out.append(SafetyResult(False, (top,), scores, (reason,), prov))
+        else:
+            out.append(SafetyResult(True, (), scores, (f"P(unsafe) = {unsafe:.2f} < {limit:.2f} (the threshold of "
+                                                       f"{top}, its most likely category)",), prov))
+    return out

@@ -30,6 +30,17 @@ class ResolvedSource:
     params: tuple[tuple[str, str], ...] = ()
 
 
+def shipped_folder(folder: str | Path, files: tuple[str, ...], what: str, how: str) -> Path:
+    """A folder of shipped weights: a relative path is tried from the working directory, then the repository; it
+    must hold every one of `files` (FileNotFoundError naming `what` and `how` to make one)."""
+    folder = Path(folder)
+    if not folder.is_absolute() and not folder.exists():
+        folder = REPO_ROOT / folder
+    if not all((folder / name).is_file() for name in files):
+        raise FileNotFoundError(f"{what} folder '{folder}' needs {' and '.join(files)}; {how}")
+    return folder
+
+
 def cache_dir() -> Path:
     path = Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "prompt-workbench"))
     path.mkdir(parents=True, exist_ok=True)
