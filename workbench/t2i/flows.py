@@ -15,7 +15,9 @@ from workbench.common import diff as wdiff
 from workbench.common import facets as wfacets
 from workbench.common.inputs import MAX_CANDIDATES
 from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
-from workbench.t2i.forms import REWRITER_LABELS, HeatmapInputs, RenderInputs, RewriterInputs  # noqa: F401  (re-exported)
+from workbench.t2i.forms import (  # noqa: F401  (re-exported)
+    REWRITER_LABELS, HeatmapInputs, RenderInputs, RewriterInputs,
+)
 from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS, RANDOM_NOTE
 from workbench.common.session import RefinementSession
 from workbench.text import escape_markdown
@@ -52,7 +54,8 @@ class ResultsView:
     summary: str
     sort_by: str = "candidate order"
     images: list[str] = field(default_factory=list)  # the labels a token heatmap can be asked for (original, #1...)
-    words: list[str] = field(default_factory=list)  # the words of the first candidate's prompt (the heatmap's list)
+    image: str | None = None  # the image the heatmap starts on
+    words: list[str] = field(default_factory=list)  # that image's words (the heatmap's list)
 
 
 @dataclass
@@ -251,11 +254,12 @@ def results_view(rendered: Any, session: RefinementSession, sort_by: str = "cand
         rendered.archive = str(results.write_round_zip(rendered, session.root_prompt,
                                                        {"round": rnd.id, "parent": rnd.parent, "prompt": rnd.prompt,
                                                         "rewriter": rnd.rewriter}))
-    from workbench.t2i.heatmaps import image_choices
+    from workbench.t2i import heatmaps
 
+    first = heatmaps.default_label(rendered)
     return ResultsView(grid=results.grid(rendered, sort_by), chart=results.chart(rendered), columns=columns, rows=rows,
                        zip_path=rendered.archive, summary=render_summary(rendered), sort_by=sort_by,
-                       images=image_choices(rendered), words=heatmap_words(rendered, None))
+                       images=heatmaps.image_choices(rendered), image=first, words=heatmaps.words_of(rendered, first))
 
 
 def render(ctx: Any, profile_name: str, state: dict | None, edited: Sequence[str], render_inputs: RenderInputs,
@@ -293,16 +297,10 @@ def heatmap(ctx: Any, profile_name: str, rendered: Any, kept: Any, inputs: Heatm
 
 
 def heatmap_words(rendered: Any, label: str | None) -> list[str]:
-    """The words of one rendered image's prompt, for the heatmap's word list (no model needed)."""
-    from backends.base import prompt_words
+    """The words of one rendered image's prompt, for the heatmap's word list (a view: no model needed)."""
     from workbench.t2i import heatmaps
 
-    labels = heatmaps.image_choices(rendered)
-    if not labels:
-        return []
-    label = label if label in labels else labels[min(1, len(labels) - 1)]
-    shown = rendered.original if label == "original" else rendered.images[labels.index(label) - 1]
-    return prompt_words(shown.prompt)
+    return heatmaps.words_of(rendered, label)
 
 
 def edit(ctx: Any, profile_name: str, state: dict | None, text: str) -> SlotView:

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from backends.base import ImageSettings
+from backends.base import ImageSettings, prompt_words
 from workbench.models import ManagedModel
 from workbench.storage import export_folder
+from workbench.t2i import results
 from workbench.t2i.scoring import RANDOM_NOTE
 from workbench.text import escape_markdown
 
@@ -52,14 +53,30 @@ def image_choices(rendered: Any) -> list[str]:
     """The labels of a render's images, as the grid and table name them."""
     if rendered is None:
         return []
-    return ["original", *[f"#{i + 1}" for i in range(len(rendered.images))]]
+    return [results.label(k) for k in range(len(rendered.images) + 1)]
 
 
-def _rendered_image(rendered: Any, label: str) -> Any:
+def default_label(rendered: Any) -> str:
+    """The image a heatmap starts on: the first candidate, or the original when no candidate finished."""
+    return results.label(1 if rendered.images else 0)
+
+
+def rendered_image(rendered: Any, label: str) -> Any:
+    """The ImageResult the grid shows as `label`; ValueError naming the labels there are."""
     labels = image_choices(rendered)
     if label not in labels:
         raise ValueError(f"image must be one of {', '.join(labels)} (the grid's labels), got {label!r}")
-    return rendered.original if label == "original" else rendered.images[labels.index(label) - 1]
+    k = labels.index(label)
+    return rendered.images[k - 1] if k else rendered.original
+
+
+def words_of(rendered: Any, label: str | None) -> list[str]:
+    """The words of image `label`'s prompt (the default image's for a label not in the render), for the word list:
+    no model needed."""
+    if rendered is None:
+        return []
+    label = label if label in image_choices(rendered) else default_label(rendered)
+    return prompt_words(rendered_image(rendered, label).prompt)
 
 
 def _settings(provenance: Any) -> ImageSettings:
@@ -75,15 +92,15 @@ def attend(t2i: Any, rendered: Any, label: str, job: Any = None) -> Attended:
     if not t2i.capabilities.token_heatmaps:
         raise ValueError(f"the image model's backend '{t2i.spec.backend}' has no cross-attention to record: token "
                          f"heatmaps need a diffusers UNet pipeline (the offline and GPU profiles have one)")
-    shown = _rendered_image(rendered, label)
+    shown = rendered_image(rendered, label)
     settings = _settings(shown.provenance)
 
     def on_step(step: int, total: int) -> None:
         job.update("heatmap", step, total, f"image {label}, denoising step {step}/{total} (recording attention)")
 
     result, attention = t2i.attend(shown.prompt, settings, on_step=on_step)
-    return Attended(label=label, prompt=shown.prompt, image=result.image, attention=attention, provenance=result.provenance,
-                    random_weights=bool(result.provenance.random_weights))
+    return Attended(label=label, prompt=shown.prompt, image=result.image, attention=attention,
+                    provenance=result.provenance, random_weights=bool(result.provenance.random_weights))
 
 
 def default_word(attention: Any) -> str:
@@ -135,7 +152,8 @@ def _caption_lines(attended: Attended, word: str, opacity: float) -> list[str]:
     att = attended.attention
     return [f"word '{word}' · image {attended.label} · opacity {opacity:.2f}",
             f"{prov.model_id} · seed {prov.seed} · {prov.settings.get('steps')} steps · "
-            f"{prov.settings.get('width')}x{prov.settings.get('height')} · guidance {prov.settings.get('guidance_scale')}",
+            f"{prov.settings.get('width')}x{prov.settings.get('height')} · "
+            f"guidance {prov.settings.get('guidance_scale')}",
             f"DAAM cross-attention: {att.layers} layers x {att.steps} steps, heads averaged"
             + (" · RANDOM WEIGHTS: not meaningful" if attended.random_weights else "")]
 
@@ -179,9 +197,9 @@ def view(attended: Attended, rendered: Any, word: str | None, opacity: float) ->
     if attended.random_weights:
         notes.append(f"⚠️ {RANDOM_NOTE}: the image model has random weights, so this map shows where untrained "
                      f"attention fell, not what the word means.")
-    return HeatmapView(image=picture, caption="\n\n".join(notes), png=str(heatmap_png(picture, attended, word, opacity)),
-                       images=image_choices(rendered), words=attended.attention.word_choices(), label=attended.label,
-                       word=word)
+    png = heatmap_png(picture, attended, word, opacity)
+    return HeatmapView(image=picture, caption="\n\n".join(notes), png=str(png), images=image_choices(rendered),
+                       words=attended.attention.word_choices(), label=attended.label, word=word)
 
 
 def show(t2i: Any, rendered: Any, label: str | None, word: str | None, opacity: float,
@@ -191,8 +209,8 @@ def show(t2i: Any, rendered: Any, label: str | None, word: str | None, opacity: 
     if rendered is None:
         raise ValueError("nothing rendered yet: press Render first, then pick an image and a word")
     _check_opacity(opacity)
-    label = label or ("#1" if rendered.images else "original")
-    shown = _rendered_image(rendered, label)
+    label = label or default_label(rendered)
+    shown = rendered_image(rendered, label)
     same = (kept is not None and kept.label == label and kept.prompt == shown.prompt
             and kept.provenance.model_id == shown.provenance.model_id
             and _settings(kept.provenance) == _settings(shown.provenance))
@@ -204,5 +222,5 @@ def managed_t2i(ctx: Any, profile_name: str | None) -> ManagedModel:
     return ManagedModel(ctx.manager, ctx.profile(profile_name).spec("t2i"))
 
 
-__all__: Sequence[str] = ("Attended", "HeatmapView", "attend", "colormap", "heatmap_png", "image_choices",
-                          "normalised", "overlay", "show", "view")
+__all__: Sequence[str] = ("Attended", "HeatmapView", "attend", "colormap", "default_label", "heatmap_png",
+                          "image_choices", "normalised", "overlay", "rendered_image", "show", "view", "words_of")

@@ -74,10 +74,10 @@ def present_results(results: flows.ResultsView | None) -> dict[str, Any]:
         return dict(render_status="", download=None, grid=None, chart=None, table=pd.DataFrame(),
                     sort_by="candidate order", image=Update(choices=[], value=None),
                     word=Update(choices=[], value=None), **heat)
-    first = results.images[min(1, len(results.images) - 1)] if results.images else None
     return dict(render_status=results.summary, download=results.zip_path, grid=results.grid, chart=results.chart,
                 table=pd.DataFrame(results.rows, columns=results.columns), sort_by=results.sort_by,
-                image=Update(choices=results.images, value=first), word=Update(choices=results.words, value=None),
+                image=Update(choices=results.images, value=results.image),
+                word=Update(choices=results.words, value=None),
                 **heat)
 
 

@@ -17,12 +17,17 @@ from workbench.storage import export_folder
 SORT_KEYS = ("candidate order", "weighted total", *METRICS)
 
 
+def label(index: int) -> str:
+    """How the grid, the table, the ZIP and the heatmap name image `index` (0: the original prompt's)."""
+    return "original" if index == 0 else f"#{index}"
+
+
 def _items(rendered: Any) -> list[dict[str, Any]]:
     """The original then each rendered candidate: label, prompt, image, scores (ImageScores), provenance."""
-    items = [{"label": "original", "index": 0, "prompt": rendered.original.prompt, "image": rendered.original.image,
+    items = [{"label": label(0), "index": 0, "prompt": rendered.original.prompt, "image": rendered.original.image,
               "scores": rendered.original_scores, "provenance": rendered.original.provenance}]
     for i, (img, sc) in enumerate(zip(rendered.images, rendered.scores)):
-        items.append({"label": f"#{i + 1}", "index": i + 1, "prompt": img.prompt, "image": img.image, "scores": sc,
+        items.append({"label": label(i + 1), "index": i + 1, "prompt": img.prompt, "image": img.image, "scores": sc,
                       "provenance": img.provenance})
     return items
 
