@@ -42,7 +42,6 @@ def _clear_quantized_flags(model: Any) -> None:
 
 
 def _converted_dir(folder: str, gguf_file: str):
-    import os
     from pathlib import Path
 
     from backends.sources import cache_dir

@@ -11,7 +11,6 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 
 # Per-architecture quirks as data: the down-projection module name and its weight layout.
 # "out_in": torch Linear (hidden, intermediate); "in_out": GPT-2 Conv1D (intermediate, hidden).

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.shift.limits import IG_BASELINE_LABELS, IG_BASELINES, LIMITS, METHOD_LABELS, METHODS, ShiftSettings
+from workbench.shift.limits import IG_BASELINE_LABELS, IG_BASELINES, METHOD_LABELS, METHODS, ShiftSettings
 from workbench.shift.pairs import PAIR_ROLES
 
 EXAMPLE = "List three animals that live on a farm."

@@ -18,7 +18,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,7 @@ def _train(backend: Any, settings: TrainSettings, out_dir: str | Path, log, rng:
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    out = save_adapter(model, out_dir, backend.spec.model_id)
+    save_adapter(model, out_dir, backend.spec.model_id)
     backend.model, backend.has_adapter = model, True
     last = losses[-10:]
     return {

@@ -14,11 +14,10 @@ from typing import Any, Sequence
 from workbench.common import diff as wdiff
 from workbench.common import facets as wfacets
 from workbench.common.inputs import MAX_CANDIDATES
-from workbench.common.refiner import DEFAULT_SYSTEM_TEMPLATE, RefineSettings
 from workbench.t2i.forms import (  # noqa: F401  (re-exported)
     REWRITER_LABELS, HeatmapInputs, RenderInputs, RewriterInputs,
 )
-from workbench.t2i.scoring import DEFAULT_WEIGHTS, METRICS, RANDOM_NOTE
+from workbench.t2i.scoring import METRICS, RANDOM_NOTE
 from workbench.common.session import RefinementSession
 from workbench.text import escape_markdown
 

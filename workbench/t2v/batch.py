@@ -5,7 +5,6 @@ as the T2I batch does (workbench.t2i.batch)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable

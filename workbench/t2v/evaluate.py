@@ -38,7 +38,7 @@ from workbench.t2v.principles import (
     PrincipleSettings, _rewrite, content_words, critique, lemma, principled_rewrite, rewriter_template,
 )
 from workbench.t2v.rewriter import (
-    VIDEO_ADAPTER_DIR, VIDEO_HELDOUT_FILE, VIDEO_PAIRS_FILE, keyword_video_rewrites, unsafe_ideas,
+    VIDEO_HELDOUT_FILE, VIDEO_PAIRS_FILE, keyword_video_rewrites, unsafe_ideas,
 )
 
 SYSTEMS = ("raw chat model", "trained adapter", "keyword baseline", "reference prompts")
