@@ -608,10 +608,11 @@ def _focused(embedder: Any, pool: _Pool, prompt: str, texts: list[str], vectors:
     # the facet's opener when the answer was started for it; a rewrite asked for by instruction alone starts with
     # its own wording of the prompt, taken as its first as many phrases as the prompt has
     size = max(1, len(wfacets.phrases(prompt)))
-    heads = [pool.prefix_of.get(t, "") or ", ".join(wfacets.phrases(t)[:size]) for t in texts]
+    prefixes = [pool.prefix_of.get(t, "") for t in texts]
+    heads = [p or ", ".join(wfacets.phrases(t)[:size]) for t, p in zip(texts, prefixes)]
     floors = [len(", ".join(wfacets.phrases(h)[:-1]).split()) + settings.focus_words
-              if pool.prefix_of.get(t) and settings.facet_openers else len(h.split()) + settings.focus_words
-              for t, h in zip(texts, heads)]
+              if p and settings.facet_openers else len(h.split()) + settings.focus_words
+              for p, h in zip(prefixes, heads)]
     shown = wfacets.focus(texts, facets, heads, floors)
     dropped = [[p for p in wfacets.phrases(t) if p not in wfacets.phrases(s)] for t, s in zip(texts, shown)]
     changed = [k for k, (t, s) in enumerate(zip(texts, shown)) if t != s]
