@@ -17,6 +17,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Under xdist (the README's `-n 2`) each worker computes with one thread: two workers with two OpenMP threads each
+# on 2 cores spin-wait on each other (a real-model test ran 10-30 times slower so, not 2 times).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
 
 
 def pytest_configure(config):
@@ -26,6 +30,8 @@ def pytest_configure(config):
         import torch
 
         torch.use_deterministic_algorithms(True)
+    if os.environ.get("PYTEST_XDIST_WORKER") and "torch" in sys.modules:  # imported before this file set the threads
+        sys.modules["torch"].set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
