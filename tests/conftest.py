@@ -34,6 +34,14 @@ def pytest_configure(config):
         sys.modules["torch"].set_num_threads(1)
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """The files that hold `slow` or `browser` tests run first (each file keeps its own order). With the README's
+    `-n 2 --dist loadfile`, xdist hands files to its two workers in this order, so the longest files start early
+    instead of leaving one worker busy for minutes after the other has finished."""
+    heavy = {item.path for item in items if item.get_closest_marker("slow") or item.get_closest_marker("browser")}
+    items.sort(key=lambda item: item.path not in heavy)
+
+
 @pytest.fixture(scope="session")
 def profiles():
     from workbench.profiles import load_profiles
