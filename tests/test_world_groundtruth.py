@@ -167,6 +167,20 @@ def test_a_model_that_draws_the_scene_scores_the_pointing_game_and_the_refinemen
     assert rates.fine_refined >= 0.85 and rates.fine_coarse <= 0.5 and rates.more_fine >= 0.85, rates
 
 
+def test_the_object_is_looked_for_where_the_model_drew_it_not_where_the_caption_put_it(classifier):
+    import dataclasses
+
+    scenes = [s for s in (sample_scene(SEED0 + i) for i in range(20))
+              if s.relation is None and all(o.cell != (1, 1) for o in s.objects)][:4]
+    drawer = SceneDrawer(scenes)
+    for s in scenes:  # every object drawn in the opposite cell, its word's map on it
+        drawer.drawn[s.caption("fine")] = dataclasses.replace(s, objects=tuple(
+            dataclasses.replace(o, cell=(2 - o.cell[0], 2 - o.cell[1])) for o in s.objects))
+    heat = gt.heatmap_scores(drawer, SimpleNamespace(width=64), classifier, scenes=scenes)
+    assert heat.pointing["colour"] == 1.0 and heat.located >= 0.75, heat
+    assert all(d["cell"] != d["intended_cell"] for d in heat.details if d["kind"] == "colour")
+
+
 def test_a_rewriter_is_judged_on_what_it_asked_for(classifier):
     scenes = [sample_scene(SEED0 + i) for i in range(4)]
     drawer = SceneDrawer(scenes)

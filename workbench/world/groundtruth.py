@@ -147,8 +147,11 @@ def shifted(mask: np.ndarray, from_cell: tuple[int, int], to_cell: tuple[int, in
 
 
 def locate(read: dict, shape: str, colour: str) -> tuple[int, int] | None:
-    """The cell where the classifier reads an object of this shape and colour (the most confident if several)."""
-    hits = [r for r in read["objects"] if r["shape"] == shape and r["colour"] == colour]
+    """The cell where the classifier reads this object: one of this shape and colour, else one of this colour (the
+    colour names an object in a world scene, and the classifier reads colour far more reliably than shape: a
+    circle drawn or read as a hexagon is still the pink object), the most confident if several; None if none."""
+    hits = [r for r in read["objects"] if r["shape"] == shape and r["colour"] == colour] or \
+        [r for r in read["objects"] if r["colour"] == colour]
     if not hits:
         return None
     return tuple(max(hits, key=lambda r: r["confidence"])["position"])
@@ -161,7 +164,7 @@ class HeatmapScores:
     pointing: dict[str, float]
     iou: dict[str, float]
     n: dict[str, int]
-    located: float  # share of objects the classifier found (shape and colour) in the generated image
+    located: float  # share of objects the classifier found (by colour, shape preferred) in the generated image
     chance: float  # the pointing game's chance rate: a uniformly random point lands in the object's cell
     prompts: int
     objects: int  # objects in those prompts
@@ -175,7 +178,7 @@ def heatmap_scores(t2i: Any, settings: Any, classifier: Any, n: int = 8, seed0: 
 
     Each fine caption is rendered with `t2i.attend` (the image and its per-token DAAM maps at once). Where is the
     object in the *generated* image? The attribute classifier reads the image, and the object's cell is the one where
-    it reads that shape in that colour; where it finds none (the model did not draw it recognisably), the cell the
+    it reads that shape in that colour, else that colour (`locate`); where it finds neither (the model did not draw it recognisably), the cell the
     scene intended (the caption's place) is used, and `located` says how often the classifier found it. The
     classifier, not the caption, decides, because a model that draws the star in the wrong cell while its map
     points at the right one should not score a hit.
