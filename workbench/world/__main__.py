@@ -105,9 +105,10 @@ def main(argv=None) -> int:
                    help="a text-to-image pipeline to check against ground truth (a diffusers folder, a hub id, or "
                         "`tiny` for the tiny random pipeline); repeat to compare several")
     e.add_argument("--t2i-n", type=int, default=8, help="held-out scenes per T2I check (each rendered 3 times)")
-    e.add_argument("--t2i-steps", type=int, default=20)
+    # defaults: the world profile's render settings for its own model (assets/profiles.yaml, t2i_render)
+    e.add_argument("--t2i-steps", type=int, default=12)
     e.add_argument("--t2i-size", type=int, default=64, help="image side in pixels (the world's models: 64)")
-    e.add_argument("--t2i-guidance", type=float, default=7.5)
+    e.add_argument("--t2i-guidance", type=float, default=3.0)
     e.add_argument("--t2i-seed", type=int, default=0, help="the generator seed of every render")
     e.add_argument("--t2i-only", action="store_true", help="skip the classifier and CLIP rows")
     a = p.parse_args(argv)
