@@ -25,8 +25,8 @@ from workbench.world.scene import Scene, _relation_holds, sample_scene
 OBJECT_KEYS = ("shape", "colour", "size", "finish", "position")
 COARSE_KEYS = ("count", "shape", "colour")  # what a coarse caption states (stills): its objects, each's shape, colour
 SCENE_KEYS = ("background", "background_colour", "effect", "style")
-# DAAM (Tang et al. 2023) binarises a normalised word map at a threshold τ before its IoU against masks; its code has
-# used 0.3 and 0.4. 0.4 here: fixed before any world model was measured, never tuned on these rows.
+# DAAM (Tang et al. 2023) binarises a normalised word map at a threshold τ before its IoU against masks (its
+# evaluation script's default is 0.3). 0.4 here, fixed before any world model was measured, never tuned on these rows.
 HEAT_THRESHOLD = 0.4
 GRID = 3
 MAX_PROMPTS = 1_000
