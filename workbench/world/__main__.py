@@ -176,7 +176,7 @@ def t2i_table(models: list[str], n: int, steps: int, size: int, guidance: float,
             refinement = refinement_scores(t2i, settings, clf, n)
         finally:
             t2i.unload()
-        label = "tiny random pipeline" if name in ("tiny", "tiny:sd") else Path(name).name or name
+        label = "tiny random pipeline" if name in ("tiny", "tiny:sd") else name if len(name) <= 22 else "…" + name[-21:]
         rows += groundtruth_rows(label, heat, refinement)
         refiner = refinement.refiner
     return (format_groundtruth(rows, refiner) +
