@@ -41,13 +41,14 @@ def caption_checks(read: dict, stated: dict) -> list[tuple[str, bool]]:
 
     An object whose position is stated is looked for in that cell: position is realised when the cell holds an
     object of the stated colour (colours are distinct within a world scene, so the colour names the object; "the
-    cell is occupied" alone would pass any image read as full), shape, colour, size and finish are that object's; one without a stated position is matched to the read
-    object sharing most of its shape and colour (each read object used once). Relations hold when both objects were
-    matched and their cells stand in that relation; background, its colour, effect and style are read per scene.
-    "count" checks that the image holds as many objects as the caption names (a caption at either level states it;
-    without it, an image read as nine objects of every kind would match any unplaced object). Motion words are not
-    checked (a still cannot show them). Helper for render faithfulness too: the accuracy on
-    named shape, colour and cell is the share of True among the checks with that name."""
+    cell is occupied" alone would pass any image read as full), shape, colour, size and finish are that object's;
+    one without a stated position is matched to the read object sharing most of its shape and colour (each read
+    object used once). Relations hold when both objects were matched and their cells stand in that relation;
+    background, its colour, effect and style are read per scene. "count" checks that the image holds as many objects
+    as the caption names (a caption at either level states it; without it, an image read as nine objects of every
+    kind would match any unplaced object). Motion words are not checked (a still cannot show them). Helper for
+    render faithfulness too: the accuracy on named shape, colour and cell is the share of True among the checks with
+    that name."""
     objects = read["objects"]
     used: set[int] = set()
     cells: list[tuple[int, int] | None] = []
@@ -179,14 +180,14 @@ def heatmap_scores(t2i: Any, settings: Any, classifier: Any, n: int = 8, seed0: 
     """Pointing game and IoU of each object's shape word and colour word on held-out fine captions.
 
     Each fine caption is rendered with `t2i.attend` (the image and its per-token DAAM maps at once). Where is the
-    object in the *generated* image? The attribute classifier reads the image, and the object's cell is the one where
-    it reads that shape in that colour, else that colour (`locate`); where it finds neither (the model did not draw it recognisably), the cell the
-    scene intended (the caption's place) is used, and `located` says how often the classifier found it. The
-    classifier, not the caption, decides, because a model that draws the star in the wrong cell while its map
-    points at the right one should not score a hit.
+    object in the *generated* image? The attribute classifier reads the image, and the object's cell is the one
+    where it reads that shape in that colour, else that colour (`locate`); where it finds neither (the model did not
+    draw it recognisably), the cell the scene intended (the caption's place) is used, and `located` says how often
+    the classifier found it. The classifier, not the caption, decides, because a model that draws the star in the
+    wrong cell while its map points at the right one should not score a hit.
 
-    Pointing game: hit when the word map's maximum lies inside that cell (a 1/3 x 1/3 box; chance 1/9). IoU: the
-    map upsampled to the image, min-max normalised and thresholded at `threshold`, against the scene's own rendered mask
+    Pointing game: hit when the word map's maximum lies inside that cell (a 1/3 x 1/3 box; chance 1/9). IoU: the map
+    upsampled to the image, min-max normalised and thresholded at `threshold`, against the scene's own rendered mask
     of the object moved to that cell (the shape and size the caption asked for, where the model put it). A word
     naming two objects of one prompt (two stars) is skipped: its map is the sum of both."""
     _check_n(n)
@@ -242,10 +243,10 @@ class RefinementScores:
 def refinement_scores(t2i: Any, settings: Any, classifier: Any, n: int = 8, refine: Refiner | None = None,
                       refiner_name: str | None = None, seed0: int = HELDOUT_SEED0,
                       scenes: Sequence[Scene] | None = None, batch_size: int = 8) -> RefinementScores:
-    """The UF-FGTG question on held-out scenes: render each coarse caption and its refinement from the same seed;
-    does the refined render keep the coarse attributes (the number of objects, each one's shape and colour) and realise more of the
-    refined prompt's fine attributes (size, finish, cell, relation, background and its colour, effect, style) than
-    the coarse render does? Attributes are read by the attribute classifier (`caption_checks`).
+    """The UF-FGTG question on held-out scenes: render each coarse caption and its refinement from the same seed; does
+    the refined render keep the coarse attributes (the number of objects, each one's shape and colour) and realise
+    more of the refined prompt's fine attributes (size, finish, cell, relation, background and its colour, effect,
+    style) than the coarse render does? Attributes are read by the attribute classifier (`caption_checks`).
 
     `refine` maps a coarse caption to a refined prompt (a trained rewriter plugs in here). Without one, the
     refinement is the same scene's fine caption: an *oracle* refinement, the best a rewriter could write, which
