@@ -284,5 +284,11 @@ def test_the_tab_shows_the_note_after_refine_and_render_on_a_world_model(world_f
                                   flows.RenderInputs(steps=1, size=64, seed=0), None)
     assert "Images come from the miniature world" in view.render_status
     assert "original: “beside”, “quantum”, “teapot”" in view.render_status
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(view.results.zip_path) as zf:  # the round's download keeps the note
+        notes = json.loads(zf.read("round.json"))["notes"]
+    assert len(notes) == 1 and "“quantum”" in notes[0]
     _, view = flows.refine(world_fake_ctx, "plain", prompt, flows.RewriterInputs(n=2))
     assert "miniature world" not in view.status
