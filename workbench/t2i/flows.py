@@ -105,6 +105,16 @@ def refine_summary(result: Any) -> str:
     return "\n\n".join(lines)
 
 
+def world_status(ctx: Any, profile_name: str, prompt: str, candidates: Sequence[str]) -> str:
+    """The miniature world's note under a Refine's summary ("" unless the t2i model is a world model): the words
+    of the prompt and of each candidate that the world does not know (workbench.t2i.world_note)."""
+    from workbench.t2i.world_note import profile_world_note
+
+    note = profile_world_note(ctx, profile_name, [("your prompt", prompt)] + [
+        (f"candidate {i + 1}", text) for i, text in enumerate(candidates)])
+    return "\n\n" + note if note else ""
+
+
 def token_flags(ctx: Any, profile_name: str, texts: Sequence[str]) -> list[str]:
     """One flag line per text. Uses only the T2I model's tokenizer (never loads the pipeline)."""
     from workbench.t2i import service
@@ -151,7 +161,8 @@ def refine(ctx: Any, profile_name: str, prompt: str, rewriter_inputs: RewriterIn
     result = service.refine(ctx, profile_name, prompt, rewriter, settings, template)
     session = RefinementSession.start(result.prompt, [c.to_dict() for c in result.candidates],
                                       rewriter.describe(ctx.profile(profile_name)))
-    return session.to_dict(), session_view(ctx, profile_name, session, refine_summary(result))
+    return session.to_dict(), session_view(ctx, profile_name, session, refine_summary(result) + world_status(
+        ctx, profile_name, result.prompt, [c.text for c in result.candidates]))
 
 
 def refine_further(ctx: Any, profile_name: str, state: dict | None, pick: Any, edited: Sequence[str],
@@ -168,7 +179,8 @@ def refine_further(ctx: Any, profile_name: str, state: dict | None, pick: Any, e
     result = service.refine(ctx, profile_name, picked, rewriter, settings, template, further=True)
     session.refine_further(index, [c.to_dict() for c in result.candidates],
                            rewriter.describe(ctx.profile(profile_name)))
-    return session.to_dict(), session_view(ctx, profile_name, session, refine_summary(result))
+    return session.to_dict(), session_view(ctx, profile_name, session, refine_summary(result) + world_status(
+        ctx, profile_name, picked, [c.text for c in result.candidates]))
 
 
 def go_back(ctx: Any, profile_name: str, state: dict | None, round_id: Any) -> tuple[dict, T2IView]:
@@ -323,6 +335,7 @@ def render_summary(rendered: Any) -> str:
         lines.append(f"Image diversity of this round (mean pairwise CLIP-image distance): "
                      f"**{rendered.round_diversity:.3f}**")
     lines += [f"⚠️ {w}" for w in rendered.warnings]
+    lines += list(getattr(rendered, "notes", []))
     truncated = [i + 1 for i, f in enumerate(rendered.flags) if f.tail]
     if truncated:
         lines.append(f"⚠️ candidates {truncated} were cut at the text encoder's limit (their flags name the tail).")

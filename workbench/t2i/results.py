@@ -104,7 +104,8 @@ def round_record(rendered: Any, root_prompt: str, round_info: dict[str, Any] | N
     items = _items(rendered)
     return {
         "root_prompt": root_prompt, "round": round_info or {}, "stopped": rendered.stopped,
-        "warnings": list(rendered.warnings), "round_image_diversity": rendered.round_diversity,
+        "warnings": list(rendered.warnings), "notes": list(rendered.notes),
+        "round_image_diversity": rendered.round_diversity,
         "images": [{"label": it["label"], "file": f"{it['index']:02d}_{'original' if it['index'] == 0 else 'candidate'}.png",
                     "prompt": it["prompt"], "scores": it["scores"].to_dict(), "provenance": it["provenance"].to_dict()}
                    for it in items],

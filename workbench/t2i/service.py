@@ -144,6 +144,7 @@ class RenderResult:
     round_diversity: float | None  # mean pairwise CLIP-image distance over the candidates' images
     flags: list[TokenFlag]
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # Markdown the tab shows as is (the miniature world's note)
     stopped: str = ""  # set when the user cancelled: what finished is kept
     prompts: list[str] = field(default_factory=list)  # every candidate asked for (rendered or not)
     seconds: float = 0.0
@@ -226,8 +227,17 @@ def render_round(ctx: Any, profile_name: str | None, original: str, candidates: 
             raise ValueError(verdict.message(f"candidate {k + 1}") + " Edit or regenerate that candidate.")
     cost.check_render_cost(profile, t2i_spec.model_id, len(candidates) + 1, image_settings.steps,
                            image_settings.width, image_settings.height)
-    return render_and_score(ManagedModel(ctx.manager, t2i_spec), ManagedModel(ctx.manager, profile.spec("image_text")),
-                            _embedder(ctx, profile_name), original, candidates, image_settings, weights, job=job,
-                            rewards=reward_models(ctx, profile_name))
+    rendered = render_and_score(ManagedModel(ctx.manager, t2i_spec), ManagedModel(ctx.manager,
+                                                                                  profile.spec("image_text")),
+                                _embedder(ctx, profile_name), original, candidates, image_settings, weights, job=job,
+                                rewards=reward_models(ctx, profile_name))
+    from workbench.t2i import results
+    from workbench.t2i.world_note import world_note
+
+    labelled = [(results.label(k), p) for k, p in enumerate([original, *rendered.prompts[:len(rendered.images)]])]
+    note = world_note(t2i_spec, labelled)
+    if note:
+        rendered.notes.append(note)
+    return rendered
 
 

@@ -2,7 +2,12 @@
 attributes (seed, generator version and vocabulary digest on every line).
 
 python -m workbench.world train-classifier | train-clip: train the world's models on CPU (assets/world/*/TRAINING.md);
-python -m workbench.world eval: the held-out table, each shipped model beside random weights."""
+python -m workbench.world eval: the held-out table, each shipped model beside random weights; with --t2i MODEL (a
+diffusers pipeline folder, a hub id, or `tiny` for the tiny random pipeline; repeatable) also the ground-truth rows
+of that text-to-image model (workbench/world/groundtruth.py): heatmap pointing game and IoU, and the UF-FGTG question.
+
+The CLI is the one place of the world that loads a backend (pyproject's import contract names the exception): the
+world's modules take a loaded backend and never import one."""
 
 from __future__ import annotations
 
@@ -96,6 +101,16 @@ def main(argv=None) -> int:
     e.add_argument("--classifier", default=str(CLASSIFIER_DIR))
     e.add_argument("--clip", default=str(CLIP_DIR))
     e.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
+    e.add_argument("--t2i", action="append", default=[], metavar="PATH_OR_TINY",
+                   help="a text-to-image pipeline to check against ground truth (a diffusers folder, a hub id, or "
+                        "`tiny` for the tiny random pipeline); repeat to compare several")
+    e.add_argument("--t2i-n", type=int, default=8, help="held-out scenes per T2I check (each rendered 3 times)")
+    # defaults: the world profile's render settings for its own model (assets/profiles.yaml, t2i_render)
+    e.add_argument("--t2i-steps", type=int, default=12)
+    e.add_argument("--t2i-size", type=int, default=64, help="image side in pixels (the world's models: 64)")
+    e.add_argument("--t2i-guidance", type=float, default=3.0)
+    e.add_argument("--t2i-seed", type=int, default=0, help="the generator seed of every render")
+    e.add_argument("--t2i-only", action="store_true", help="skip the classifier and CLIP rows")
     a = p.parse_args(argv)
     try:
         if a.command == "sample":
@@ -111,7 +126,12 @@ def main(argv=None) -> int:
             from workbench.world.evaluate import evaluate_models, format_table
 
             _threads()
-            print(format_table(evaluate_models(a.n, a.classifier, a.clip, a.workers)))
+            if not a.t2i_only:
+                print(format_table(evaluate_models(a.n, a.classifier, a.clip, a.workers)))
+            if a.t2i:
+                print(t2i_table(a.t2i, a.t2i_n, a.t2i_steps, a.t2i_size, a.t2i_guidance, a.t2i_seed, a.classifier))
+            elif a.t2i_only:
+                p.error("--t2i-only needs at least one --t2i")
         elif a.command == "train-clip":
             from workbench.world.train import train_clip
 
@@ -122,6 +142,47 @@ def main(argv=None) -> int:
     except ValueError as e:
         p.error(str(e))
     return 0
+
+
+def load_t2i(name: str):
+    """A T2I backend for the ground-truth rows: `tiny` is the tiny random pipeline, else a diffusers pipeline folder
+    or hub id, loaded by the `diffusers-t2i` backend on the best device present."""
+    from backends.base import ModelSpec
+    from workbench.models import load_standalone
+
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"--t2i must name a pipeline folder, a hub id or `tiny`, got {name!r}")
+    if name in ("tiny", "tiny:sd"):
+        spec = ModelSpec("t2i", "diffusers-t2i", "tiny:sd", random_weights=True)
+    else:
+        spec = ModelSpec("t2i", "diffusers-t2i", name, options=(("pipeline_class", "StableDiffusionPipeline"),))
+    return load_standalone(spec)
+
+
+def t2i_table(models: list[str], n: int, steps: int, size: int, guidance: float, seed: int,
+              classifier_dir: str | Path) -> str:
+    """The ground-truth rows of each T2I model, on the same held-out scenes and seed."""
+    from backends.base import ImageSettings
+    from workbench.world.classifier import AttributeClassifier
+    from workbench.world.groundtruth import format_groundtruth, groundtruth_rows, heatmap_scores, refinement_scores
+
+    settings = ImageSettings(steps=steps, guidance_scale=guidance, width=size, height=size, seed=seed).check()
+    clf = AttributeClassifier.load(classifier_dir)
+    rows, refiner = [], ""
+    for name in models:
+        t2i = load_t2i(name)
+        try:
+            heat = heatmap_scores(t2i, settings, clf, n)
+            refinement = refinement_scores(t2i, settings, clf, n)
+        finally:
+            t2i.unload()
+        label = "tiny random pipeline" if name in ("tiny", "tiny:sd") else name if len(name) <= 22 else "…" + name[-21:]
+        rows += groundtruth_rows(label, heat, refinement)
+        refiner = refinement.refiner
+    return (format_groundtruth(rows, refiner) +
+            f"\nSettings: {steps} steps, {size} px, guidance {guidance}, seed {seed}; {n} held-out scenes "
+            f"(seeds from the held-out range), each rendered with its fine caption (heatmaps) and with its coarse "
+            f"caption and its refinement (same seed).")
 
 
 def _threads() -> None:
