@@ -1,7 +1,7 @@
 """python -m workbench.world sample --n 8 --out DIR: PNG stills and GIF videos with a JSONL of captions and
 attributes (seed, generator version and vocabulary digest on every line).
 
-python -m workbench.world train-classifier | train-clip: train the world's models on CPU (assets/world/*/TRAINING.md);
+python -m workbench.world train-classifier | train-clip | train-t2i: train the world's models on CPU (assets/world/*/TRAINING.md);
 python -m workbench.world eval: the held-out table, each shipped model beside random weights."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from workbench.world import GENERATOR_VERSION, load_vocabulary, render, render_v
 
 MAX_N = 10_000
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets" / "world"
-CLASSIFIER_DIR, CLIP_DIR = ASSETS / "classifier", ASSETS / "clip"
+CLASSIFIER_DIR, CLIP_DIR, T2I_DIR = ASSETS / "classifier", ASSETS / "clip", ASSETS / "t2i"
 
 
 def sample(n: int, out: str | Path, seed: int = 0, size: int = 64, kind: str = "both", frames: int = 8) -> Path:
@@ -91,6 +91,23 @@ def main(argv=None) -> int:
     k.add_argument("--hard-negatives", type=int, default=4,
                    help="one-change captions per scene added to the batch's texts as negatives (0: none)")
     k.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
+    d = sub.add_parser("train-t2i", help="train the latent text-to-image model (VAE + UNet over the small CLIP's "
+                                         "text encoder) and save it as a diffusers pipeline")
+    d.add_argument("--out", default=str(T2I_DIR))
+    d.add_argument("--n-train", type=int, default=7_000)
+    d.add_argument("--vae-steps", type=int, default=700)
+    d.add_argument("--unet-steps", type=int, default=3_500)
+    d.add_argument("--vae-batch", type=int, default=16)
+    d.add_argument("--batch-size", type=int, default=32)
+    d.add_argument("--vae-lr", type=float, default=1e-3)
+    d.add_argument("--lr", type=float, default=8e-4)
+    d.add_argument("--vae-channels", type=int, nargs=3, default=[16, 32, 64])
+    d.add_argument("--unet-channels", type=int, nargs=3, default=[48, 96, 128])
+    d.add_argument("--checkpoint-every", type=int, default=500, help="UNet steps between saved pipelines")
+    d.add_argument("--n-heldout", type=int, default=200, help="held-out captions rendered and scored at the end")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--clip", default=str(CLIP_DIR), help="the small CLIP whose text encoder conditions the UNet")
+    d.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
     e = sub.add_parser("eval", help="held-out table: the shipped models beside random weights")
     e.add_argument("--n", type=int, default=1_000, help="held-out scenes")
     e.add_argument("--classifier", default=str(CLASSIFIER_DIR))
@@ -112,6 +129,13 @@ def main(argv=None) -> int:
 
             _threads()
             print(format_table(evaluate_models(a.n, a.classifier, a.clip, a.workers)))
+        elif a.command == "train-t2i":
+            from workbench.world.diffusion import train_t2i
+
+            _threads()
+            train_t2i(a.out, a.n_train, a.vae_steps, a.unet_steps, a.vae_batch, a.batch_size, a.vae_lr, a.lr,
+                      tuple(a.vae_channels), tuple(a.unet_channels), checkpoint_every=a.checkpoint_every,
+                      n_heldout=a.n_heldout, seed=a.seed, clip_dir=a.clip, workers=a.workers, log=_log())
         elif a.command == "train-clip":
             from workbench.world.train import train_clip
 
