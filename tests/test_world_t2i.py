@@ -93,22 +93,26 @@ def test_training_two_steps_writes_a_pipeline_the_backend_loads(tmp_path, classi
     assert model.pipe.unet.config.cross_attention_dim == model.pipe.text_encoder.config.hidden_size
 
 
-def test_the_encoder_is_a_lossless_rearrangement_of_4x4_patches():
+def test_the_encoder_rearranges_4x4_patches_and_keeps_their_principal_components():
     import torch
     from diffusers import AutoencoderTiny
 
     from workbench.world.data import make_scenes
-    from workbench.world.diffusion import set_space_to_depth, to_pixels, vae_config
+    from workbench.world.diffusion import set_patch_encoder, set_space_to_depth, to_pixels, vae_config
 
-    vae = AutoencoderTiny(**vae_config())
-    set_space_to_depth(vae)
     x = to_pixels(make_scenes(HELD_START, 2).images)
+    vae = AutoencoderTiny(**{**vae_config(), "latent_channels": 48})
+    set_space_to_depth(vae)
     z = vae.encode(x).latents
     assert z.shape == (2, 48, 16, 16)
     pixels = (x + 1) / 2 - 0.5
     for a2, a1, b2, b1, c in [(0, 0, 0, 0, 0), (1, 0, 1, 1, 2), (1, 1, 0, 1, 1), (0, 1, 1, 0, 2)]:
         channel = 12 * (2 * a2 + b2) + 3 * (2 * a1 + b1) + c
         assert torch.allclose(z[:, channel], pixels[:, c, 2 * a2 + a1::4, 2 * b2 + b1::4], atol=1e-6)
+    pca = AutoencoderTiny(**vae_config())
+    kept = set_patch_encoder(pca, make_scenes(0, 64).images)["patch_variance_kept"]
+    assert kept > 0.97
+    assert pca.encode(x).latents.shape == (2, 12, 16, 16)
 
 
 @pytest.mark.parametrize("kwargs, name", [
