@@ -1,8 +1,8 @@
-"""The world's trained text-to-image model (issue 20), shipped under assets/world/t2i: it loads through the
-project's diffusers-t2i backend unchanged (offline, no random weights) and renders held-out world captions whose
-content the attribute classifier reads back (shape, colour and grid cell of each named object), far above the tiny
-random pipeline the offline profile used before; the trainer writes a loadable pipeline folder; bad arguments give a
-clear ValueError."""
+"""The world's text-to-image trainer (issue 20, workbench/world/diffusion.py): two training steps write a
+StableDiffusionPipeline folder that the project's diffusers-t2i backend loads unchanged and renders 64x64 from; the
+encoder is an exact 4x4 space-to-depth rearrangement followed by the patches' principal components; the measuring
+function reads renders of held-out captions; bad arguments give a clear ValueError. (No model is shipped yet: the
+1,200-step run did not render readable scenes; see the README's world section.)"""
 
 from __future__ import annotations
 
@@ -13,72 +13,15 @@ import pytest
 
 from backends.base import ImageSettings, ModelSpec
 from backends.diffusers_t2i import DiffusersTextToImage
-from workbench.profiles import load_profiles
-from workbench.world.classifier import AttributeClassifier
 from workbench.world.data import HELDOUT_SEED0
-from workbench.world.diffusion import (SHIPPED, heldout_captions, load_pipeline, pipeline_renderer, render_faithfulness,
+from workbench.world.diffusion import (heldout_captions, load_pipeline, pipeline_renderer, render_faithfulness,
                                        train_t2i)
 
 # held-out seeds far from those TRAINING.md's figures were measured on (no seed >= HELDOUT_SEED0 is trained on)
 HELD_START, HELD_N = HELDOUT_SEED0 + 100_000, 8
 
 
-@pytest.fixture(scope="module")
-def classifier():
-    return AttributeClassifier.load()
-
-
-def _backend_renderer(model, settings: ImageSettings):
-    return lambda prompts: [r.image for r in model.generate(prompts, settings)]
-
-
-def _world_settings() -> ImageSettings:
-    render = load_profiles()["world"].settings["t2i_render"]
-    return ImageSettings(steps=int(render["steps"]), guidance_scale=float(render["guidance"]),
-                         width=int(render["size"]), height=int(render["size"]), seed=0)
-
-
-def test_the_world_profile_renders_with_the_trained_pipeline_at_64_px():
-    world = load_profiles()["world"]
-    spec = world.spec("t2i")
-    assert (spec.backend, spec.model_id, spec.random_weights) == ("diffusers-t2i", "assets/world/t2i", False)
-    assert world.settings["t2i_render"]["size"] == 64
-    assert "not trained yet" not in world.description
-    assert load_profiles()["offline"].spec("t2i").model_id == "tiny:sd"  # the offline profile is not switched here
-
-
-def test_the_shipped_pipeline_renders_held_out_captions_the_classifier_reads_back(classifier):
-    model = DiffusersTextToImage.load(ModelSpec("t2i", "diffusers-t2i", "assets/world/t2i"), device="cpu",
-                                      dtype="float32")
-    assert model.random_weights is False
-    assert type(model.pipe).__name__ == "StableDiffusionPipeline" and model.pipe.vae_scale_factor == 4
-    settings = _world_settings()
-    first = model.generate(["a large red star in the top left, on a plain yellow background"], settings)[0]
-    assert first.image.size == (64, 64)
-    trained = render_faithfulness(_backend_renderer(model, settings), HELD_N, HELD_START, classifier)
-    tiny = DiffusersTextToImage.load(ModelSpec("t2i", "diffusers-t2i", "tiny:sd", random_weights=True), device="cpu",
-                                     dtype="float32")
-    rand = render_faithfulness(_backend_renderer(tiny, settings), HELD_N, HELD_START, classifier)
-    # content, object by object: most named objects appear in their cell in their colour, and with their shape
-    # more often than not; the random pipeline's renders do not show them
-    assert trained["colour"] >= 0.6 and trained["position"] >= 0.6 and trained["shape"] >= 0.4, trained
-    assert trained["all three"] >= rand["all three"] + 0.25, (trained, rand)
-    assert rand["colour"] <= 0.35 and rand["shape"] <= 0.35, rand
-
-
-def test_the_shipped_folder_is_safetensors_only_and_says_how_it_was_trained():
-    files = [p for p in SHIPPED.rglob("*") if p.is_file()]
-    weights = [p for p in files if p.suffix in (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl")]
-    assert weights and all(p.suffix == ".safetensors" for p in weights), weights
-    assert sum(p.stat().st_size for p in weights) < 25e6
-    training = json.loads((SHIPPED / "training.json").read_text(encoding="utf-8"))
-    assert training["command"] == "python -m workbench.world train-t2i" and training["final"] is True
-    md = (SHIPPED / "TRAINING.md").read_text(encoding="utf-8")
-    for k in ("position", "shape", "colour"):
-        assert f"{training['heldout'][k]:.3f}" in md, f"TRAINING.md does not state held-out {k}"
-
-
-def test_training_two_steps_writes_a_pipeline_the_backend_loads(tmp_path, classifier):
+def test_training_two_steps_writes_a_pipeline_the_backend_loads(tmp_path):
     out = tmp_path / "t2i"
     result = train_t2i(out, n_train=32, vae_steps=2, unet_steps=2, vae_batch=4, batch_size=4,
                        vae_channels=(16, 16, 16), unet_channels=(16, 32, 32), checkpoint_every=1, n_heldout=0,
@@ -91,6 +34,25 @@ def test_training_two_steps_writes_a_pipeline_the_backend_loads(tmp_path, classi
     assert image.size == (64, 64)
     assert model.pipe.unet.config.block_out_channels == [16, 32, 32]
     assert model.pipe.unet.config.cross_attention_dim == model.pipe.text_encoder.config.hidden_size
+    assert model.random_weights is False and model.pipe.vae_scale_factor == 4
+
+
+def test_render_faithfulness_reads_true_stills_as_right_and_blank_images_as_wrong():
+    from workbench.world.render import render
+    from workbench.world.scene import sample_scene
+
+    def truth(prompts):  # the world's own renders of the held-out scenes, in caption order
+        seeds, out = iter(range(HELD_START, HELD_START + 10 * len(prompts))), []
+        for prompt in prompts:
+            scene = next(sample_scene(s) for s in seeds if sample_scene(s).caption("fine") == prompt)
+            out.append(render(scene, 64)[0])
+        return out
+
+    right = render_faithfulness(truth, HELD_N, HELD_START)
+    assert right["captions"] == HELD_N and right["objects"] >= HELD_N
+    assert right["position"] >= 0.9 and right["colour"] >= 0.9 and right["shape"] >= 0.6, right
+    blank = render_faithfulness(lambda p: [np.full((64, 64, 3), 200, np.uint8)] * len(p), HELD_N, HELD_START)
+    assert blank["position"] <= 0.2 and blank["all three"] == 0.0, blank
 
 
 def test_the_encoder_rearranges_4x4_patches_and_keeps_their_principal_components():
