@@ -1,5 +1,5 @@
-"""Benchmark: seconds per image of the world's trained text-to-image model (assets/world/t2i, 64x64, the world
-profile's default steps and guidance) side by side with today's offline image model (the tiny random SD pipeline,
+"""Benchmark: seconds per image of the world's text-to-image model (a `train-t2i` pipeline folder, 64x64, the
+default steps and guidance of workbench/world/diffusion.py) side by side with today's offline image model (the tiny random SD pipeline,
 tiny:sd, at the offline profile's settings: 128x128, 4 steps), both through the project's diffusers-t2i backend,
 interleaved so load on shared cores falls on both alike. Prints a table with the ratio to the tiny pipeline.
 
@@ -19,9 +19,10 @@ import time
 
 def main() -> None:
     from workbench.profiles import load_profiles
+    from workbench.world.diffusion import DEFAULT_GUIDANCE, DEFAULT_STEPS, IMAGE_SIZE
 
-    profiles = load_profiles()
-    world, offline = profiles["world"].settings["t2i_render"], profiles["offline"].settings["t2i_render"]
+    offline = load_profiles()["offline"].settings["t2i_render"]
+    world = {"steps": DEFAULT_STEPS, "guidance": DEFAULT_GUIDANCE, "size": IMAGE_SIZE}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="assets/world/t2i")
     parser.add_argument("--repeats", type=int, default=5)
@@ -41,7 +42,7 @@ def main() -> None:
             ("tiny:sd (random weights, offline profile)", ModelSpec("t2i", "diffusers-t2i", "tiny:sd", random_weights=True),
              ImageSettings(steps=int(offline["steps"]), width=int(offline["size"]), height=int(offline["size"]),
                            guidance_scale=float(offline["guidance"]), seed=0)),
-            ("world t2i (trained, world profile)", ModelSpec("t2i", "diffusers-t2i", args.model),
+            ("world t2i (train-t2i folder)", ModelSpec("t2i", "diffusers-t2i", args.model),
              ImageSettings(steps=args.steps, width=int(world["size"]), height=int(world["size"]),
                            guidance_scale=args.guidance, seed=0))):
         model = DiffusersTextToImage.load(spec, device="cpu", dtype="float32")

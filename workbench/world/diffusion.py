@@ -4,9 +4,9 @@
 Three parts, all diffusers / transformers classes, packaged with `save_pretrained` as a standard
 `StableDiffusionPipeline` folder so the project's `diffusers-t2i` backend loads it unchanged:
 
-- an `AutoencoderTiny` (64x64x3 stills <-> 16x16x48 latents) whose encoder is fixed to a lossless rearrangement
-  of 4x4 pixel patches and whose decoder is trained first, on reconstruction (a learned AutoencoderKL lost the
-  world's small shapes within the CPU budget; see LATENT_CHANNELS);
+- an `AutoencoderTiny` (64x64x3 stills <-> 16x16x12 latents) whose encoder is fixed to a rearrangement of 4x4
+  pixel patches projected onto their 12 principal components, and whose decoder is trained first, on
+  reconstruction (a learned AutoencoderKL lost the world's small shapes within the CPU budget; see PATCH);
 - the world's small CLIP text encoder (`CLIPTextModel` + its tokenizer, assets/world/clip), frozen;
 - a small `UNet2DConditionModel` on the latents with cross-attention over the text encoder's hidden states,
   trained with DDPM's noise-prediction loss (min-SNR weighted), fine and coarse captions, and 10% of captions
