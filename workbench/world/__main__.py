@@ -1,7 +1,7 @@
 """python -m workbench.world sample --n 8 --out DIR: PNG stills and GIF videos with a JSONL of captions and
 attributes (seed, generator version and vocabulary digest on every line).
 
-python -m workbench.world train-classifier | train-clip: train the world's models on CPU (assets/world/*/TRAINING.md);
+python -m workbench.world train-classifier | train-clip | train-t2i (| train-t2i-decoder): train the world's models on CPU (assets/world/*/TRAINING.md);
 python -m workbench.world eval: the held-out table, each shipped model beside random weights; with --t2i MODEL (a
 diffusers pipeline folder, a hub id, or `tiny` for the tiny random pipeline; repeatable) also the ground-truth rows
 of that text-to-image model (workbench/world/groundtruth.py): heatmap pointing game and IoU, and the UF-FGTG question.
@@ -22,7 +22,7 @@ from workbench.world import GENERATOR_VERSION, load_vocabulary, render, render_v
 
 MAX_N = 10_000
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets" / "world"
-CLASSIFIER_DIR, CLIP_DIR = ASSETS / "classifier", ASSETS / "clip"
+CLASSIFIER_DIR, CLIP_DIR, T2I_DIR = ASSETS / "classifier", ASSETS / "clip", ASSETS / "t2i"
 
 
 def sample(n: int, out: str | Path, seed: int = 0, size: int = 64, kind: str = "both", frames: int = 8) -> Path:
@@ -96,6 +96,31 @@ def main(argv=None) -> int:
     k.add_argument("--hard-negatives", type=int, default=4,
                    help="one-change captions per scene added to the batch's texts as negatives (0: none)")
     k.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
+    d = sub.add_parser("train-t2i", help="train the latent text-to-image model (VAE + UNet over the small CLIP's "
+                                         "text encoder) and save it as a diffusers pipeline")
+    d.add_argument("--out", default=str(T2I_DIR))
+    d.add_argument("--n-train", type=int, default=7_000)
+    d.add_argument("--vae-steps", type=int, default=1_000, help="decoder training steps")
+    d.add_argument("--unet-steps", type=int, default=1_200)
+    d.add_argument("--vae-batch", type=int, default=32)
+    d.add_argument("--batch-size", type=int, default=32)
+    d.add_argument("--vae-lr", type=float, default=1.5e-3)
+    d.add_argument("--lr", type=float, default=1e-3)
+    d.add_argument("--vae-channels", type=int, nargs=3, default=[48, 48, 48], help="decoder widths at 16, 32, 64 px (equal: DecoderTiny)")
+    d.add_argument("--unet-channels", type=int, nargs=3, default=[64, 96, 128])
+    d.add_argument("--checkpoint-every", type=int, default=200, help="UNet steps between saved pipelines")
+    d.add_argument("--n-heldout", type=int, default=100, help="held-out captions rendered and scored at the end")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--clip", default=str(CLIP_DIR), help="the small CLIP whose text encoder conditions the UNet")
+    d.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
+    r = sub.add_parser("train-t2i-decoder", help="continue training the decoder of a train-t2i pipeline folder "
+                                                 "(the encoder is fixed, so the UNet stays valid)")
+    r.add_argument("--folder", default=str(T2I_DIR))
+    r.add_argument("--steps", type=int, default=2_000)
+    r.add_argument("--batch-size", type=int, default=32)
+    r.add_argument("--lr", type=float, default=5e-4)
+    r.add_argument("--n-heldout", type=int, default=500, help="held-out stills reconstructed before and after")
+    r.add_argument("--seed", type=int, default=1)
     e = sub.add_parser("eval", help="held-out table: the shipped models beside random weights")
     e.add_argument("--n", type=int, default=1_000, help="held-out scenes")
     e.add_argument("--classifier", default=str(CLASSIFIER_DIR))
@@ -132,6 +157,18 @@ def main(argv=None) -> int:
                 print(t2i_table(a.t2i, a.t2i_n, a.t2i_steps, a.t2i_size, a.t2i_guidance, a.t2i_seed, a.classifier))
             elif a.t2i_only:
                 p.error("--t2i-only needs at least one --t2i")
+        elif a.command == "train-t2i":
+            from workbench.world.diffusion import train_t2i
+
+            _threads()
+            train_t2i(a.out, a.n_train, a.vae_steps, a.unet_steps, a.vae_batch, a.batch_size, a.vae_lr, a.lr,
+                      tuple(a.vae_channels), tuple(a.unet_channels), checkpoint_every=a.checkpoint_every,
+                      n_heldout=a.n_heldout, seed=a.seed, clip_dir=a.clip, workers=a.workers, log=_log())
+        elif a.command == "train-t2i-decoder":
+            from workbench.world.diffusion import train_decoder
+
+            _threads()
+            train_decoder(a.folder, a.steps, a.batch_size, a.lr, n_heldout=a.n_heldout, seed=a.seed, log=_log())
         elif a.command == "train-clip":
             from workbench.world.train import train_clip
 

@@ -1,0 +1,551 @@
+"""The world's text-to-image model: a small latent diffusion model trained on CPU on world stills and captions
+(`python -m workbench.world train-t2i`; assets/world/t2i/TRAINING.md).
+
+Three parts, all diffusers / transformers classes, packaged with `save_pretrained` as a standard
+`StableDiffusionPipeline` folder so the project's `diffusers-t2i` backend loads it unchanged:
+
+- an `AutoencoderTiny` (64x64x3 stills <-> 16x16x12 latents) whose encoder is fixed to a rearrangement of 4x4
+  pixel patches projected onto their 12 principal components, and whose decoder is trained first, on
+  reconstruction (a learned AutoencoderKL lost the world's small shapes within the CPU budget; see PATCH);
+- the world's small CLIP text encoder (`CLIPTextModel` + its tokenizer, assets/world/clip), frozen;
+- a small `UNet2DConditionModel` on the latents with cross-attention over the text encoder's hidden states,
+  trained with DDPM's noise-prediction loss (min-SNR weighted), fine and coarse captions, and 10% of captions
+  dropped to "" so classifier-free guidance works; an exponential moving average of its weights is what ships.
+
+Sampling uses DPM-Solver++ (`DPMSolverMultistepScheduler`) at a few steps.
+
+`render_faithfulness` measures a renderer on held-out fine captions with the attribute classifier (the world's
+ground-truth scorer): does the image show the caption's shape, colour and grid cell. Uses torch and diffusers
+directly, never a backend module (the import-linter contract: the world stays below every tab)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from workbench.world.data import HELDOUT_SEED0, load_scenes
+from workbench.world.train import _check_float, _check_int, _cosine_lr, _versions
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+SHIPPED = REPO_ROOT / "assets" / "world" / "t2i"
+CLIP_DIR = REPO_ROOT / "assets" / "world" / "clip"
+IMAGE_SIZE = 64
+DEFAULT_STEPS = 12
+DEFAULT_GUIDANCE = 3.0
+CAPTION_DROP = 0.1  # share of training captions replaced by "" (the unconditional branch of guidance)
+COARSE_SHARE = 0.2  # share of training captions at the coarse level ("a red star"); the rest are fine
+MIN_SNR_GAMMA = 5.0
+MAX_EVAL = 2_000
+# The latent: a learned AutoencoderKL (3 blocks, 16x16 latents) did not keep the world's small shapes within the
+# CPU budget (held-out reconstructions read by the classifier: 4 channels, 700 steps: shape 0.095, colour 0.307;
+# 16 channels, 1,000 steps on crops: shape 0.185, colour 0.389), so the encoder is a fixed, lossless rearrangement
+# of 4x4 patches (AutoencoderTiny with its weights set) and only the decoder is trained. With all 48 patch values
+# as latent channels the UNet (48 channels wide at the top) could not even pass its input through (noise-prediction
+# error 0.147 at t=999 against 0.008 for returning x_t, after 1,000 steps; measured), so the latent keeps the
+# patches' 12 principal components
+PATCH = 48  # values in a 4x4 pixel patch (3 colours)
+LATENT_CHANNELS = 12  # principal components of the patches kept as latent channels
+PATCH_GAIN = 0.25
+VAE_CROP = 32  # the decoder trains on 32x32 crops (4x cheaper a step than whole stills)
+
+
+# -- the parts ------------------------------------------------------------------------------------------------
+def vae_config(channels: Sequence[int] = (48, 48, 48)) -> dict:
+    """diffusers' AutoencoderTiny: the encoder is four linear convolutions (no blocks) that `set_patch_encoder`
+    fixes to a rearrangement of each 4x4 pixel patch into 48 channels followed by a projection onto the patches'
+    principal components; the decoder (blocks of conv-ReLU, nearest upsampling) is trained. `channels`: the
+    decoder's width (DecoderTiny keeps one)."""
+    return dict(in_channels=3, out_channels=3, latent_channels=LATENT_CHANNELS,
+                encoder_block_out_channels=(PATCH,) * 3, num_encoder_blocks=(0, 0, 0),
+                decoder_block_out_channels=tuple(channels), num_decoder_blocks=(1, 1, 1), act_fn="relu",
+                upsampling_scaling_factor=2, upsample_fn="nearest", scaling_factor=1.0)
+
+
+def set_space_to_depth(vae) -> None:
+    """Set the encoder's first three convolutions so that they map a 64x64 still in [-1, 1] to its 16x16 grid of
+    4x4 patches, channel 12 * (2 * a2 + b2) + 3 * (2 * a1 + b1) + c = pixel (4i + 2 a2 + a1, 4j + 2 b2 + b1),
+    colour c, in [0, 1] minus 0.5 (lossless); the last one to the identity on the first channels."""
+    import torch
+
+    conv_in, down1, down2, conv_out = vae.encoder.layers
+    with torch.no_grad():
+        for conv in (conv_in, down1, down2, conv_out):
+            conv.weight.zero_()
+            if conv.bias is not None:
+                conv.bias.zero_()
+        for c in range(3):
+            conv_in.weight[c, c, 1, 1] = 1.0
+        for down, k in ((down1, 3), (down2, 12)):
+            for a in range(2):
+                for b in range(2):
+                    for c in range(k):
+                        down.weight[k * (2 * a + b) + c, c, 1 + a, 1 + b] = 1.0
+        conv_in.bias[:3] = -0.5  # the encoder sees pixels in [0, 1]
+        for c in range(min(conv_out.out_channels, PATCH)):
+            conv_out.weight[c, c, 1, 1] = 1.0
+    vae.encoder.requires_grad_(False)
+
+
+def set_patch_encoder(vae, images: np.ndarray) -> dict:
+    """`set_space_to_depth`, then the last convolution projects each 48-value patch onto the LATENT_CHANNELS
+    principal components of the training stills' patches (centred, scaled by PATCH_GAIN so the decoder's input
+    clamp, tanh(x / 3) * 3, stays near linear). Returns the share of patch variance the components keep."""
+    import torch
+
+    set_space_to_depth(vae)
+    conv_out = vae.encoder.layers[-1]
+    with torch.no_grad():
+        conv_out.weight.zero_()
+        patches = (to_pixels(images) + 1) / 2 - 0.5  # (N, 3, 64, 64)
+        n = patches.shape[0]
+        p = patches.reshape(n, 3, 16, 2, 2, 16, 2, 2).permute(0, 2, 5, 3, 6, 4, 7, 1)  # N, i, j, a2, b2, a1, b1, c
+        p = p.reshape(-1, PATCH).double()
+        mean = p.mean(0)
+        u, sv, vt = torch.linalg.svd(p - mean, full_matrices=False)
+        comps = vt[:LATENT_CHANNELS]  # (k, 48)
+        kept = float((sv[:LATENT_CHANNELS] ** 2).sum() / (sv ** 2).sum())
+        conv_out.weight[:, :, 1, 1] = (PATCH_GAIN * comps).float()
+        conv_out.bias[:] = (-PATCH_GAIN * comps @ mean).float()
+    vae.encoder.requires_grad_(False)
+    return {"latent_channels": LATENT_CHANNELS, "patch_variance_kept": kept}
+
+
+def unet_config(channels: Sequence[int] = (64, 96, 128), cross_attention_dim: int = 96, sample_size: int = 16,
+                latent_channels: int = LATENT_CHANNELS) -> dict:
+    return dict(sample_size=sample_size, in_channels=latent_channels, out_channels=latent_channels, layers_per_block=1,
+                block_out_channels=tuple(channels),
+                down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+                cross_attention_dim=cross_attention_dim, attention_head_dim=4, norm_num_groups=16)
+
+
+def train_scheduler():
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                         prediction_type="epsilon", clip_sample=False)
+
+
+def sample_scheduler():
+    from diffusers import DPMSolverMultistepScheduler
+
+    return DPMSolverMultistepScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                                       beta_schedule="scaled_linear", prediction_type="epsilon",
+                                       algorithm_type="dpmsolver++", solver_order=2, timestep_spacing="linspace",
+                                       steps_offset=1)
+
+
+def load_text_encoder(clip_dir: str | Path = CLIP_DIR):
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    tok = CLIPTokenizer.from_pretrained(str(clip_dir))
+    enc = CLIPTextModel.from_pretrained(str(clip_dir)).eval()
+    enc.requires_grad_(False)
+    return tok, enc
+
+
+def to_pixels(images: np.ndarray):
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) floats in [-1, 1] (the VAE's range)."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def encode_texts(tok, enc, texts: Sequence[str], batch_size: int = 256):
+    """Hidden states (N, 77, hidden) as the pipeline computes them (padded to the tokenizer's 77 positions)."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(texts), batch_size):
+            ids = tok(list(texts[i:i + batch_size]), padding="max_length", max_length=tok.model_max_length,
+                      truncation=True, return_tensors="pt").input_ids
+            out.append(enc(ids)[0].half())
+    return torch.cat(out)
+
+
+def build_pipeline(vae, unet, tok, enc):
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=enc, tokenizer=tok, unet=unet, scheduler=sample_scheduler(),
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def save_pipeline(pipe, out: str | Path, training: dict) -> Path:
+    """Write the pipeline folder (safetensors only) plus training.json; replaces `out` as a whole, so a reader never
+    sees half a checkpoint's files."""
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    pipe.save_pretrained(str(tmp), safe_serialization=True)
+    keep = [f for f in out.iterdir() if f.suffix == ".md"] if out.exists() else []  # TRAINING.md stays
+    for f in keep:
+        shutil.copy2(f, tmp / f.name)
+    (tmp / "training.json").write_text(json.dumps(training, indent=1) + "\n", encoding="utf-8")
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def load_pipeline(path: str | Path = SHIPPED):
+    from diffusers import StableDiffusionPipeline
+
+    path = Path(path)
+    if not (path / "model_index.json").exists():
+        raise ValueError(f"path must be a diffusers pipeline folder holding model_index.json, got {str(path)!r}")
+    import torch
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(path), torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+# -- training -------------------------------------------------------------------------------------------------
+def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 1_000, unet_steps: int = 1_200,
+              vae_batch: int = 32, batch_size: int = 32, vae_lr: float = 1.5e-3, lr: float = 1e-3,
+              vae_channels: Sequence[int] = (48, 48, 48), unet_channels: Sequence[int] = (64, 96, 128),
+              ema_decay: float = 0.999, checkpoint_every: int = 200, n_heldout: int = 100, seed: int = 0,
+              clip_dir: str | Path = CLIP_DIR, workers: int = 1, log: Callable[[str], None] = print) -> dict:
+    """Train the VAE, then the UNet on its latents; writes the pipeline to `out` every `checkpoint_every` UNet
+    steps (the EMA weights) and at the end, with training.json (settings, losses, times, held-out results)."""
+    import torch
+    import torch.nn.functional as F
+    from diffusers import AutoencoderTiny, UNet2DConditionModel
+
+    _check_int("n_train", n_train, 16, 200_000)
+    _check_int("vae_steps", vae_steps, 1, 1_000_000)
+    _check_int("unet_steps", unet_steps, 1, 1_000_000)
+    _check_int("vae_batch", vae_batch, 1, 1024)
+    _check_int("batch_size", batch_size, 1, 1024)
+    _check_float("vae_lr", vae_lr, 0.0, 1.0)
+    _check_float("lr", lr, 0.0, 1.0)
+    _check_float("ema_decay", ema_decay, 0.0, 1.0)
+    _check_int("checkpoint_every", checkpoint_every, 1, 1_000_000)
+    _check_int("n_heldout", n_heldout, 0, MAX_EVAL)
+    _check_int("seed", seed, 0, 2**31 - 1)
+    for name, ch in (("vae_channels", vae_channels), ("unet_channels", unet_channels)):
+        if (len(ch) != 3 or not all(isinstance(c, int) and 8 <= c <= 1024 and c % 8 == 0 for c in ch)):
+            raise ValueError(f"{name} must be 3 integers in [8, 1024], each a multiple of 8, got {tuple(ch)!r}")
+    if len(set(vae_channels)) != 1:
+        raise ValueError(f"vae_channels must be 3 equal widths (DecoderTiny keeps one width), got {tuple(vae_channels)!r}")
+    if any(c % 16 for c in unet_channels):
+        raise ValueError(f"unet_channels must be multiples of 16 (16 norm groups), got {tuple(unet_channels)!r}")
+    t_all = time.time()
+    train = load_scenes(0, n_train, workers=workers, log=log)
+    tok, enc = load_text_encoder(clip_dir)
+    history: dict[str, list] = {"vae": [], "unet": []}
+    settings = {"command": "python -m workbench.world train-t2i", "n_train": n_train, "train_seeds": [0, n_train - 1],
+                "vae_steps": vae_steps, "unet_steps": unet_steps, "vae_batch": vae_batch, "batch_size": batch_size,
+                "vae_lr": vae_lr, "lr": lr, "vae_channels": list(vae_channels), "unet_channels": list(unet_channels),
+                "ema_decay": ema_decay, "caption_drop": CAPTION_DROP, "coarse_share": COARSE_SHARE,
+                "min_snr_gamma": MIN_SNR_GAMMA, "latent_channels": LATENT_CHANNELS, "vae_crop": VAE_CROP, "seed": seed, "torch_threads": torch.get_num_threads(),
+                "text_encoder": "assets/world/clip (frozen)", "versions": _versions()}
+
+    # 1. the autoencoder: the encoder fixed (space to depth), the decoder trained on L1 + MSE reconstruction of
+    #    random 32x32 crops (their latents are the matching 8x8 crops of the image's latent)
+    torch.manual_seed(seed)
+    vae = AutoencoderTiny(**vae_config(vae_channels))
+    settings["patch_encoder"] = set_patch_encoder(vae, train.images[:2_000])
+    log(f"patch encoder: {settings['patch_encoder']}")
+    x_all = to_pixels(train.images)
+    with torch.inference_mode():
+        lat = torch.cat([vae.encode(x_all[i:i + 256]).latents for i in range(0, n_train, 256)])
+    opt = torch.optim.AdamW(vae.decoder.parameters(), lr=vae_lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.time()
+    running = 0.0
+    c, f = VAE_CROP, IMAGE_SIZE // lat.shape[-1]
+    for step in range(vae_steps):
+        for g in opt.param_groups:
+            g["lr"] = _cosine_lr(step, vae_steps, vae_lr, warmup=min(50, vae_steps // 10 + 1))
+        idx = torch.randint(0, n_train, (vae_batch,), generator=gen)
+        oy, ox = (f * torch.randint(0, (IMAGE_SIZE - c) // f + 1, (2,), generator=gen)).tolist()
+        x = x_all[idx, :, oy:oy + c, ox:ox + c]
+        rec = vae.decode(lat[idx, :, oy // f:(oy + c) // f, ox // f:(ox + c) // f]).sample
+        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.decoder.parameters(), 1.0)
+        opt.step()
+        running += float(loss.detach())
+        if (step + 1) % 50 == 0 or step + 1 == vae_steps:
+            k = 50 if (step + 1) % 50 == 0 else (step + 1) % 50
+            history["vae"].append({"step": step + 1, "loss": round(running / k, 4), "seconds": round(time.time() - t0)})
+            log(f"decoder step {step + 1}/{vae_steps} loss {running / k:.4f} ({time.time() - t0:.0f}s)")
+            running = 0.0
+    vae_seconds = time.time() - t0
+    vae.eval().requires_grad_(False)
+    if n_heldout:
+        settings["vae_heldout"] = reconstruction_faithfulness(vae, min(n_heldout, 500))
+        log("held-out reconstructions read by the classifier: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in settings["vae_heldout"].items() if isinstance(v, float)))
+
+    # 2. the scale that makes the latents unit variance (the pipeline divides by it before decoding)
+    scale = float(1.0 / lat.std())
+    vae.register_to_config(scaling_factor=scale)
+    lat = (lat * scale).contiguous()
+    log(f"latents {tuple(lat.shape[1:])}, scaling factor {scale:.4f}")
+
+    # 3. captions -> frozen text states (computed once), fine and coarse, and the empty caption
+    fine = encode_texts(tok, enc, train.fine)
+    coarse = encode_texts(tok, enc, train.coarse)
+    empty = encode_texts(tok, enc, [""])[0]
+    log(f"text states ready ({time.time() - t_all:.0f}s)")
+
+    # 4. the UNet: DDPM noise prediction, min-SNR weighted; EMA weights ship
+    torch.manual_seed(seed + 1)
+    unet = UNet2DConditionModel(**unet_config(unet_channels, enc.config.hidden_size, lat.shape[-1], lat.shape[1]))
+    ema = UNet2DConditionModel(**unet_config(unet_channels, enc.config.hidden_size, lat.shape[-1], lat.shape[1]))
+    ema.load_state_dict(unet.state_dict())
+    ema.eval().requires_grad_(False)
+    n_params = sum(p.numel() for p in unet.parameters())
+    log(f"UNet {n_params / 1e6:.2f}M parameters, VAE {sum(p.numel() for p in vae.parameters()) / 1e6:.2f}M")
+    sched = train_scheduler()
+    alphas = sched.alphas_cumprod
+    snr = alphas / (1 - alphas)
+    weight_t = torch.clamp(snr, max=MIN_SNR_GAMMA) / snr
+    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
+    settings.update({"unet_parameters": n_params, "vae_parameters": sum(p.numel() for p in vae.parameters()),
+                     "scaling_factor": scale})
+    t0 = time.time()
+    running = 0.0
+
+    def checkpoint(step: int, final: bool) -> dict:
+        pipe = build_pipeline(vae, ema, tok, enc)
+        training = {**settings, "unet_steps_done": step, "vae_seconds": round(vae_seconds),
+                    "unet_seconds": round(time.time() - t0), "total_seconds": round(time.time() - t_all),
+                    "history": history, "final": final}
+        if final and n_heldout:
+            res = render_faithfulness(pipeline_renderer(pipe), n_heldout)
+            training["heldout"] = {k: v for k, v in res.items() if k != "rows"}
+            log("held-out render faithfulness: " + ", ".join(f"{k} {v:.3f}" for k, v in res.items()
+                                                            if isinstance(v, float)))
+        # the UNet's weights are stored in float16 (half the megabytes); loaders ask for float32 and get it
+        save_pipeline(build_pipeline(vae, copy.deepcopy(ema).half(), tok, enc), out, training)
+        log(f"saved {out} at UNet step {step}")
+        return training
+
+    training: dict = {}
+    for step in range(unet_steps):
+        unet.train()
+        for g in opt.param_groups:
+            g["lr"] = _cosine_lr(step, unet_steps, lr, warmup=min(200, unet_steps // 10 + 1))
+        idx = torch.randint(0, n_train, (batch_size,), generator=gen)
+        u = torch.rand(batch_size, generator=gen)
+        cond = torch.where((u < COARSE_SHARE)[:, None, None], coarse[idx], fine[idx])
+        cond = torch.where((u > 1 - CAPTION_DROP)[:, None, None], empty.expand_as(cond), cond).float()
+        z0 = lat[idx]
+        noise = torch.randn(z0.shape, generator=gen)
+        t = torch.randint(0, sched.config.num_train_timesteps, (batch_size,), generator=gen)
+        zt = sched.add_noise(z0, noise, t)
+        pred = unet(zt, t, encoder_hidden_states=cond).sample
+        loss = ((pred - noise) ** 2).mean((1, 2, 3))
+        loss = (loss * weight_t[t]).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        decay = min(ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), unet.parameters()):
+                pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
+        running += float(loss.detach())
+        if (step + 1) % 50 == 0:
+            history["unet"].append({"step": step + 1, "loss": round(running / 50, 4),
+                                    "seconds": round(time.time() - t0)})
+            log(f"unet step {step + 1}/{unet_steps} loss {running / 50:.4f} ({time.time() - t0:.0f}s, "
+                f"{(step + 1) / (time.time() - t0):.2f} steps/s)")
+            running = 0.0
+        if (step + 1) % checkpoint_every == 0 and step + 1 < unet_steps:
+            checkpoint(step + 1, final=False)
+    training = checkpoint(unet_steps, final=True)
+    return training
+
+
+def train_decoder(folder: str | Path = SHIPPED, steps: int = 2_000, batch_size: int = 32, lr: float = 5e-4,
+                  n_train: int = 7_000, n_heldout: int = 500, seed: int = 1, workers: int = 1,
+                  log: Callable[[str], None] = print) -> dict:
+    """Continue training the decoder of a pipeline folder that `train_t2i` wrote (its encoder is fixed, so the
+    UNet's latents do not change and the UNet needs no retraining); rewrites the folder's vae with the new decoder
+    and adds a "decoder_continued" entry to its training.json."""
+    import torch
+    import torch.nn.functional as F
+
+    _check_int("steps", steps, 1, 1_000_000)
+    _check_int("batch_size", batch_size, 1, 1024)
+    _check_float("lr", lr, 0.0, 1.0)
+    _check_int("n_train", n_train, 16, 200_000)
+    _check_int("n_heldout", n_heldout, 0, MAX_EVAL)
+    _check_int("seed", seed, 0, 2**31 - 1)
+    folder = Path(folder)
+    pipe = load_pipeline(folder)
+    training = json.loads((folder / "training.json").read_text(encoding="utf-8"))
+    vae = pipe.vae
+    train = load_scenes(0, n_train, workers=workers, log=log)
+    x_all = to_pixels(train.images)
+    vae.eval()
+    with torch.inference_mode():
+        lat = torch.cat([vae.encode(x_all[i:i + 256]).latents for i in range(0, n_train, 256)])
+    before = reconstruction_faithfulness(vae, n_heldout) if n_heldout else None
+    vae.decoder.train().requires_grad_(True)
+    opt = torch.optim.AdamW(vae.decoder.parameters(), lr=lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(seed)
+    c, f = VAE_CROP, IMAGE_SIZE // lat.shape[-1]
+    t0, running, history = time.time(), 0.0, []
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = _cosine_lr(step, steps, lr, warmup=min(50, steps // 10 + 1))
+        idx = torch.randint(0, n_train, (batch_size,), generator=gen)
+        oy, ox = (f * torch.randint(0, (IMAGE_SIZE - c) // f + 1, (2,), generator=gen)).tolist()
+        rec = vae.decode(lat[idx, :, oy // f:(oy + c) // f, ox // f:(ox + c) // f]).sample
+        x = x_all[idx, :, oy:oy + c, ox:ox + c]
+        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.decoder.parameters(), 1.0)
+        opt.step()
+        running += float(loss.detach())
+        if (step + 1) % 50 == 0:
+            history.append({"step": step + 1, "loss": round(running / 50, 4), "seconds": round(time.time() - t0)})
+            log(f"decoder step {step + 1}/{steps} loss {running / 50:.4f} ({time.time() - t0:.0f}s)")
+            running = 0.0
+    vae.eval().requires_grad_(False)
+    after = reconstruction_faithfulness(vae, n_heldout) if n_heldout else None
+    if after:
+        log("held-out reconstructions read by the classifier: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in after.items() if isinstance(v, float)))
+    tmp = folder.with_name(folder.name + ".vae.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    vae.save_pretrained(str(tmp), safe_serialization=True)
+    shutil.rmtree(folder / "vae")
+    tmp.rename(folder / "vae")
+    training.setdefault("decoder_continued", []).append(
+        {"command": "python -m workbench.world train-t2i-decoder", "steps": steps, "batch_size": batch_size, "lr": lr,
+         "seed": seed, "seconds": round(time.time() - t0), "heldout_before": before, "heldout_after": after,
+         "history": history})
+    (folder / "training.json").write_text(json.dumps(training, indent=1) + "\n", encoding="utf-8")
+    return training
+
+
+# -- measuring ------------------------------------------------------------------------------------------------
+def reconstruction_faithfulness(vae, n: int = 200, start: int = HELDOUT_SEED0) -> dict:
+    """The attribute classifier on held-out stills passed through the autoencoder (encode, decode) beside the
+    stills themselves: the ceiling the latent model can reach."""
+    import torch
+
+    from workbench.world.classifier import AttributeClassifier, evaluate
+
+    held = load_scenes(start, n)
+    with torch.inference_mode():
+        rec = torch.cat([vae.decode(vae.encode(to_pixels(held.images[i:i + 64])).latents).sample
+                         for i in range(0, n, 64)])
+    images = ((rec.clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    clf = AttributeClassifier.load()
+    import dataclasses
+
+    a, b = evaluate(clf, dataclasses.replace(held, images=images)), evaluate(clf, held)
+    out = {f"{k}": a[k] for k in ("position", "shape", "colour")}
+    out.update({f"{k} (stills)": b[k] for k in ("position", "shape", "colour")})
+    out["mean abs error (0-255)"] = float(np.abs(images.astype(np.float32) - held.images).mean())
+    out["objects"] = a["objects"]
+    return out
+
+
+def pipeline_renderer(pipe, steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE, size: int = IMAGE_SIZE,
+                      seed: int = 0, batch_size: int = 16) -> Callable[[list[str]], list]:
+    """prompts -> PIL images from a diffusers text-to-image pipeline, every prompt from the same seed's noise (as
+    the diffusers-t2i backend renders)."""
+    import torch
+
+    _check_int("steps", steps, 1, 200)
+    _check_float("guidance", guidance, 0.0, 50.0)
+    _check_int("size", size, 16, 1024)
+
+    def run(prompts: list[str]) -> list:
+        images = []
+        for i in range(0, len(prompts), batch_size):
+            chunk = list(prompts[i:i + batch_size])
+            gens = [torch.Generator().manual_seed(seed) for _ in chunk]
+            with torch.inference_mode():
+                images += pipe(prompt=chunk, num_inference_steps=steps, guidance_scale=guidance, height=size,
+                               width=size, generator=gens, output_type="pil").images
+        return images
+
+    return run
+
+
+def heldout_captions(n: int, start: int = HELDOUT_SEED0) -> tuple[list[str], list[dict]]:
+    """Fine captions of held-out scenes that state their objects' grid cells (relation scenes state no cell and
+    are skipped), with what each states."""
+    from workbench.world.scene import sample_scene
+
+    _check_int("n", n, 1, MAX_EVAL)
+    if not isinstance(start, int) or start < HELDOUT_SEED0:
+        raise ValueError(f"start must be an integer >= {HELDOUT_SEED0} (held-out seeds), got {start!r}")
+    captions, stated = [], []
+    seed = start
+    while len(captions) < n:
+        scene = sample_scene(seed)
+        seed += 1
+        if scene.relation is not None:
+            continue
+        captions.append(scene.caption("fine"))
+        stated.append(scene.stated("fine"))
+    return captions, stated
+
+
+def render_faithfulness(render_fn: Callable[[list[str]], Sequence[Any]], n: int = 200, start: int = HELDOUT_SEED0,
+                        classifier=None) -> dict:
+    """The attribute classifier's reading of renders of `n` held-out fine captions (seeds from `start`, never
+    trained on; scenes with a relation are skipped as they state no cell). Per object named in a caption:
+    position = its stated cell is read as holding an object; shape / colour = the shape / colour read in that
+    cell is the one named. `render_fn(prompts) -> images` (PIL or uint8 arrays), e.g. `pipeline_renderer(pipe)`
+    or a backend's generate wrapped in a lambda. Returns {"position", "shape", "colour", "all three",
+    "objects", "captions", "seconds", "rows"}."""
+    from workbench.world.classifier import AttributeClassifier
+
+    if not callable(render_fn):
+        raise ValueError(f"render_fn must be a callable prompts -> images, got {type(render_fn).__name__}")
+    captions, stated = heldout_captions(n, start)
+    clf = classifier or AttributeClassifier.load()
+    t0 = time.time()
+    images = list(render_fn(captions))
+    seconds = time.time() - t0
+    if len(images) != len(captions):
+        raise ValueError(f"render_fn returned {len(images)} images for {len(captions)} prompts")
+    from PIL import Image
+
+    p = clf.probabilities([np.asarray(im.convert("RGB")) if isinstance(im, Image.Image) else np.asarray(im)
+                           for im in images])
+    names = clf.config["classes"]
+    empty = names["shape"].index("empty")
+    hits = {"position": 0, "shape": 0, "colour": 0, "all three": 0}
+    rows, objects = [], 0
+    for i, st in enumerate(stated):
+        for o in st["objects"]:
+            cell = o["position"][1] * 3 + o["position"][0]
+            shape = int(p["shape"][i, cell].argmax())
+            colour = int(p["colour"][i, cell].argmax())
+            ok = {"position": shape != empty, "shape": names["shape"][shape] == o["shape"],
+                  "colour": names["colour"][colour] == o["colour"]}
+            ok["all three"] = all(ok.values())
+            for k, v in ok.items():
+                hits[k] += int(v)
+            objects += 1
+            rows.append({"caption": captions[i], "object": f"{o['colour']} {o['shape']}", "cell": o["position"],
+                         "read_shape": names["shape"][shape], "read_colour": names["colour"][colour], **ok})
+    out: dict = {k: hits[k] / objects for k in hits}
+    out.update({"objects": objects, "captions": len(captions), "seconds": round(seconds, 1), "rows": rows})
+    return out
