@@ -121,6 +121,20 @@ def test_the_overlay_blends_the_words_map_at_the_chosen_opacity():
         overlay(image, heat, 1.5)
 
 
+def test_a_small_render_is_enlarged_by_a_whole_factor_with_its_pixels_kept():
+    from PIL import Image
+
+    from workbench.t2i.heatmaps import enlarged
+
+    image = Image.fromarray(np.arange(64 * 64 * 3, dtype=np.uint8).reshape(64, 64, 3) % 251)
+    big = enlarged(image)
+    assert big.size == (320, 320)  # 5 x 64
+    assert np.array_equal(np.asarray(big)[::5, ::5], np.asarray(image))  # every pixel kept, none invented
+    assert np.array_equal(np.asarray(big)[4::5, 4::5], np.asarray(image))
+    large = Image.new("RGB", (512, 400))
+    assert enlarged(large) is large
+
+
 @pytest.fixture(scope="module")
 def offline_round(profiles, real_manager):
     """A round on the offline profile's models (tiny SD pipeline, the image-text scorer, MiniLM; the session's
@@ -154,7 +168,10 @@ def test_the_flow_renders_the_same_image_again_and_shows_a_words_map_with_its_pr
     fox = kept.attention.word_map("fox")
     assert fox.shape == (32, 32) and fox.min() >= 0 and fox.std() > 0
     picture = np.asarray(shown.image, dtype=float)
-    assert picture.shape == grid_image.shape and np.abs(picture - grid_image).mean() > 5  # the map is drawn on it
+    k = picture.shape[0] // grid_image.shape[0]  # drawn large enough to read: a whole factor, pixels kept sharp
+    assert k >= 2 and picture.shape == (grid_image.shape[0] * k, grid_image.shape[1] * k, 3)
+    assert min(picture.shape[:2]) >= 320
+    assert np.abs(picture[::k, ::k] - grid_image).mean() > 5  # the map is drawn on it
     assert "random weights" in shown.caption and "**fox**" in shown.caption
     png = Image.open(shown.png)
     assert png.height > 64  # the image above its caption strip

@@ -141,6 +141,18 @@ def overlay(image: Any, heat: Any, opacity: float) -> Any:
     return Image.fromarray(mixed.round().clip(0, 255).astype(np.uint8), mode="RGB")
 
 
+DISPLAY_PX = 320  # a 64-128 px render is drawn at least this large, so its heatmap can be read
+
+
+def enlarged(image: Any, at_least: int = DISPLAY_PX) -> Any:
+    """`image` scaled by a whole factor (nearest neighbour: its pixels stay sharp, nothing is invented) until its
+    shorter side is at least `at_least` pixels; an image that large already is returned as is."""
+    from PIL import Image
+
+    k = max(1, -(-at_least // min(image.size)))
+    return image if k == 1 else image.resize((image.width * k, image.height * k), Image.Resampling.NEAREST)
+
+
 def _check_opacity(opacity: Any) -> float:
     if not isinstance(opacity, (int, float)) or isinstance(opacity, bool) or not 0.0 <= float(opacity) <= 1.0:
         raise ValueError(f"opacity must be a number from 0 to 1, got {opacity!r}")
@@ -190,7 +202,7 @@ def view(attended: Attended, rendered: Any, word: str | None, opacity: float) ->
     opacity = _check_opacity(opacity)
     word = (word or "").strip().lower() or default_word(attended.attention)
     heat = attended.attention.word_map(word)  # ValueError naming the words there are
-    picture = overlay(attended.image, heat, opacity)
+    picture = overlay(enlarged(attended.image), heat, opacity)  # the map is upsampled to the enlarged image
     notes = [f"Where the image model's cross-attention put **{escape_markdown(word)}** in image "
              f"**{attended.label}**: DAAM, heads averaged, summed over {attended.attention.layers} cross-attention "
              f"layers and {attended.attention.steps} denoising steps, shown on its own scale (bright = most)."]

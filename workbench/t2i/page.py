@@ -8,7 +8,7 @@ from typing import Any
 
 from workbench.layout import Update, box, button, col, fields, group, out, row
 from workbench.t2i import actions as A
-from workbench.t2i import flows
+from workbench.t2i import flows, heatmaps
 from workbench.t2i.forms import (MAX_CANDIDATES, Candidates, HeatmapInputs, MetricWeights, RenderInputs,
                                  RewriterInputs, T2IPage)
 
@@ -53,7 +53,7 @@ LAYOUT = [
             row(fields(HeatmapInputs, prefix="t2i_heat"),
                 button("heatmap", "Show heatmap", elem_id="t2i-heatmap", scale=0, min_width=140)),
             row(out("heat_view", "image", "Word heatmap over the image", elem_id="t2i-heat-view", scale=1,
-                    height=320, st_width=320),  # a 64-128 px render drawn large enough to read
+                    st_width=heatmaps.DISPLAY_PX),
                 col(out("heat_caption", "md", elem_id="t2i-heat-caption"),
                     out("heat_download", "file", "Download the heatmap (PNG with its provenance)",
                         elem_id="t2i-heat-download"), scale=1)), open=False)),
