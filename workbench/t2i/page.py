@@ -53,7 +53,7 @@ LAYOUT = [
             row(fields(HeatmapInputs, prefix="t2i_heat"),
                 button("heatmap", "Show heatmap", elem_id="t2i-heatmap", scale=0, min_width=140)),
             row(out("heat_view", "image", "Word heatmap over the image", elem_id="t2i-heat-view", scale=1,
-                    st_width=heatmaps.DISPLAY_PX),
+                    format="png", st_width=heatmaps.DISPLAY_PX),  # lossless: WebP smears a map's pixels
                 col(out("heat_caption", "md", elem_id="t2i-heat-caption"),
                     out("heat_download", "file", "Download the heatmap (PNG with its provenance)",
                         elem_id="t2i-heat-download"), scale=1)), open=False)),
