@@ -90,7 +90,14 @@ def perform(page, step: dict[str, Any], inputs: dict[str, str], timeout_ms: floa
         target = _target(page, value)
         if "elem_id" in value:
             target = target.locator("textarea, input").first
-        target.fill(str(value["value"]))
+        text = str(value["value"])
+        for _ in range(3):  # a box that was still being mounted (an accordion just opened) may be reset after a fill
+            target.fill(text)
+            page.wait_for_timeout(200)
+            if target.input_value() == text:
+                break
+        else:
+            raise RuntimeError(f"the box {value.get('label') or value.get('elem_id')!r} did not keep what was typed")
         name = value.get("label") or value.get("elem_id")
         secret = any(word in name.lower() for word in ("token", "password", "secret", "api_key", "api-key"))
         inputs[name] = "<redacted>" if secret else str(value["value"])  # captions and manifests are published
