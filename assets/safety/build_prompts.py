@@ -96,13 +96,19 @@ if __name__ == "__main__":
     # fresh6: written before the sixth pass (the fine-tuned encoder) trained anything, scored once with its final
     # check; apart from every other set
     fresh6 = build_fresh(records + fresh + fresh2 + fresh3 + fresh4 + fresh5, "prompts_fresh6.txt", "fx")
+    # fresh7: written before the seventh pass trained or tuned anything, scored once with its final check; apart
+    # from every other set
+    fresh7 = build_fresh(records + fresh + fresh2 + fresh3 + fresh4 + fresh5 + fresh6, "prompts_fresh7.txt",
+                         "fy")
     for name, rows in (("prompts_fresh.jsonl", fresh), ("prompts_fresh2.jsonl", fresh2),
                        ("prompts_fresh3.jsonl", fresh3), ("prompts_fresh4.jsonl", fresh4),
-                       ("prompts_fresh5.jsonl", fresh5), ("prompts_fresh6.jsonl", fresh6)):
+                       ("prompts_fresh5.jsonl", fresh5), ("prompts_fresh6.jsonl", fresh6),
+                       ("prompts_fresh7.jsonl", fresh7)):
         with open(HERE / name, "w", encoding="utf-8") as fh:
             for r in rows:
                 fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     print(f"{len(records)} prompts ({sum(r['label'] == 'unsafe' for r in records)} unsafe, "
           f"{sum(r['hard_negative'] for r in records)} hard safe negatives), {len(heldout)} held out; "
           f"{len(fresh)} + {len(fresh2)} in the fresh sets (trained on since the fourth pass), {len(fresh3)} in fresh3, "
-          f"{len(fresh4)} in fresh4, {len(fresh5)} in fresh5, {len(fresh6)} in fresh6")
+          f"{len(fresh4)} in fresh4, {len(fresh5)} in fresh5, {len(fresh6)} in fresh6, "
+          f"{len(fresh7)} in fresh7")

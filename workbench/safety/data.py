@@ -4,7 +4,8 @@ split (assets/safety/heldout_ids.txt), and the later sets written by hand: fresh
 fresh3 and fresh4, the fourth pass's held-out sets, seen since and never trained on; and fresh5
 (prompts_fresh5.jsonl), written before the fifth pass changed anything, the held-out set now. fresh3, fresh4, fresh5
 and the first split are never trained on nor used to tune the rule or the head's thresholds. fresh6, written before
-the sixth pass (the fine-tuned encoder) trained anything, is the held-out set now; fresh5 is seen since."""
+the sixth pass (the fine-tuned encoder) trained anything, was held out in the sixth pass and is seen since; fresh7,
+written before the seventh pass trained or tuned anything, is the held-out set now (never trained on)."""
 
 from __future__ import annotations
 
@@ -49,17 +50,19 @@ def heldout_ids(folder: str | Path = SAFETY_ASSETS) -> set[str]:
 # check; fresh4 and fresh3 were held out in the fourth pass and read since (seen, never trained on)
 # fresh6 (written before the sixth pass, the fine-tuned encoder, trained anything) is held out now and scored once
 # with the sixth pass's final check; fresh5 was scored in the fifth pass and is seen since
-SPLITS = ("fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "first")
+# fresh7 (written before the seventh pass trained or tuned anything) is held out now and scored once with the seventh
+# pass's final check; fresh6 was held out in the sixth pass and is seen since (never trained on)
+SPLITS = ("fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "first")
 TRAINED_ON = ("fresh2", "fresh")
-NEVER_TRAINED = ("fresh3", "fresh4", "fresh5", "fresh6")  # files of their own that no training may read
-FILES = {"fresh6": "prompts_fresh6.jsonl", "fresh5": "prompts_fresh5.jsonl", "fresh4": "prompts_fresh4.jsonl",
-         "fresh3": "prompts_fresh3.jsonl",
+NEVER_TRAINED = ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7")  # files of their own that no training may read
+FILES = {"fresh7": "prompts_fresh7.jsonl", "fresh6": "prompts_fresh6.jsonl", "fresh5": "prompts_fresh5.jsonl",
+         "fresh4": "prompts_fresh4.jsonl", "fresh3": "prompts_fresh3.jsonl",
          "fresh2": "prompts_fresh2.jsonl", "fresh": "prompts_fresh.jsonl"}
 
 
-def heldout(name: str = "fresh6", folder: str | Path = SAFETY_ASSETS) -> list[LabelledPrompt]:
+def heldout(name: str = "fresh7", folder: str | Path = SAFETY_ASSETS) -> list[LabelledPrompt]:
     """The prompts of one evaluation set (SPLITS); "fresh" and "fresh2" are in the training split since the fourth
-    pass; "fresh6" is held out, "fresh3", "fresh4", "fresh5" and "first" are seen but never trained on."""
+    pass; "fresh7" is held out, "fresh3", "fresh4", "fresh5", "fresh6" and "first" are seen but never trained on."""
     if name not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {name!r}")
     return load_prompts(folder, FILES[name]) if name in FILES else split(folder)[1]
@@ -68,7 +71,7 @@ def heldout(name: str = "fresh6", folder: str | Path = SAFETY_ASSETS) -> list[La
 def split(folder: str | Path = SAFETY_ASSETS) -> tuple[list[LabelledPrompt], list[LabelledPrompt]]:
     """(train, held-out): the labelled set (which holds the training-only extra and fifth-pass lists) less its
     held-out ids, plus fresh and fresh2 (folded into training by the fourth pass); held-out: the first split.
-    fresh3, fresh4, fresh5 and fresh6 are in neither (files of their own)."""
+    fresh3, fresh4, fresh5, fresh6 and fresh7 are in neither (files of their own)."""
     held = heldout_ids(folder)
     prompts = load_prompts(folder)
     train = [p for p in prompts if p.id not in held] + [p for n in TRAINED_ON for p in load_prompts(folder, FILES[n])]
@@ -76,8 +79,8 @@ def split(folder: str | Path = SAFETY_ASSETS) -> tuple[list[LabelledPrompt], lis
 
 
 def refuse_held_out(train_set: list[LabelledPrompt], folder: str | Path = SAFETY_ASSETS) -> None:
-    """RuntimeError when a prompt of the first held-out split (by id) or of fresh3, fresh4, fresh5 or fresh6 (by
-    text, lower case, spaces collapsed) is in `train_set`: every trainer calls this before it reads a prompt."""
+    """RuntimeError when a prompt of the first held-out split (by id) or of fresh3, fresh4, fresh5, fresh6 or fresh7
+    (by text, lower case, spaces collapsed) is in `train_set`: every trainer calls this before it reads a prompt."""
     held_ids = heldout_ids(folder)
     if any(p.id in held_ids for p in train_set):
         raise RuntimeError("a held-out prompt reached the training split")

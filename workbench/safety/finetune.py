@@ -1,7 +1,7 @@
 """Fine-tune the offline safety classifier end to end (the sixth pass): all-MiniLM-L6-v2 (the offline package's
 weights), mean pooling over real tokens, dropout and a linear head, a softmax over "safe" and the seven categories,
-trained together on the labelled set's TRAINING split (never the first held-out ids, never fresh3, fresh4, fresh5
-or fresh6: `refuse_held_out` checks before a prompt is read). The token and position embeddings stay frozen (they
+trained together on the labelled set's TRAINING split (never the first held-out ids, never fresh3, fresh4, fresh5,
+fresh6 or fresh7: `refuse_held_out` checks before a prompt is read). The token and position embeddings stay frozen (they
 are the base model's, so only the six transformer layers and the head ship: ~21 MB in float16).
 
 Class-balanced cross-entropy, AdamW (encoder lr, a larger head lr), linear warm-up and decay.
