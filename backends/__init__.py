@@ -11,6 +11,7 @@ for _name, _target in {
     "transformers-lm": "backends.transformers_lm:TransformersCausalLM",
     "openai-chat": "backends.openai_chat:OpenAIChat",
     "sentence-embeddings": "backends.sentence_embeddings:SentenceEmbeddings",
+    "lm-layer-embeddings": "backends.lm_embeddings:LMLayerEmbeddings",
     "diffusers-t2i": "backends.diffusers_t2i:DiffusersTextToImage",
     "diffusers-t2v": "backends.diffusers_t2v:DiffusersTextToVideo",
     "clip-scorer": "backends.clip_scorer:ClipScorer",

@@ -4,6 +4,13 @@ reaches the threshold of its most probable category (head.json "thresholds", one
 at training; a head with one "threshold" uses it for all); it is flagged under that category. The head ships as
 safetensors plus a JSON of classes and thresholds (assets/safety/head/, trained by `python -m workbench.safety train`).
 
+The embedder is the one head.json names: `embedder_backend` "sentence-embeddings" (the default: MiniLM's
+normalised sentence embeddings) or "lm-layer-embeddings" (a causal LM's hidden states after decoder layer
+`embedder_layer`, mean-pooled: backends/lm_embeddings.py), in both cases of the spec's model. A head.json with
+"standardize" true holds the training vectors' mean and standard deviation in bank.safetensors: each vector is
+standardised with them and L2-normalised before the head and the vote see it (a language model's residual stream has
+a few dimensions thousands of times larger than the rest).
+
 Options: `head` (the folder with head.safetensors + head.json). A tiny embedder without a head gets a head with
 random weights, so the contract test runs with nothing downloaded (marked random_weights)."""
 
@@ -79,7 +86,55 @@ def load_head(folder: str | Path) -> tuple[Any, dict[str, Any]]:
                                     f"{BANK_FILE}; retrain it with `python -m workbench.safety train`")
         bank = load_file(str(folder / BANK_FILE))
         config = {**config, "_bank": (bank["vectors"].float().numpy(), bank["labels"].long().numpy())}
+    if config.get("standardize"):
+        stats = load_file(str(folder / BANK_FILE)) if (folder / BANK_FILE).is_file() else {}
+        if "mean" not in stats or "std" not in stats:
+            raise FileNotFoundError(f"safety head '{folder}' standardises its embeddings but {BANK_FILE} has no "
+                                    f"mean and std; retrain it with `python -m workbench.safety train`")
+        config = {**config, "_standardize": (stats["mean"].float().numpy(), stats["std"].float().numpy())}
     return head.eval(), config
+
+
+def standardized(raw: Any, stats: tuple[Any, Any] | None) -> Any:
+    """Vectors as the head was trained on them: with `stats` (mean, std) standardised and L2-normalised, else as
+    given (float32 numpy)."""
+    import numpy as np
+
+    x = np.asarray(raw, dtype=np.float32)
+    if stats is None:
+        return x
+    x = (x - stats[0]) / stats[1]
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+EMBEDDER_BACKENDS = ("sentence-embeddings", "lm-layer-embeddings")
+
+
+def embedder_spec(spec: ModelSpec, config: dict[str, Any]) -> ModelSpec:
+    """The spec of the embedder a head was trained on (head.json "embedder_backend", "embedder_layer"), for the
+    safety role's model."""
+    backend = config.get("embedder_backend", "sentence-embeddings")
+    if backend not in EMBEDDER_BACKENDS:
+        raise ValueError(f"head.json embedder_backend must be one of {', '.join(EMBEDDER_BACKENDS)}, got {backend!r}")
+    base = spec.without_option("head")
+    if backend == "lm-layer-embeddings":
+        return ModelSpec(role=spec.role, backend=backend, model_id=spec.model_id, revision=spec.revision,
+                         dtype=spec.dtype, device=spec.device, random_weights=spec.random_weights,
+                         trust_remote_code=spec.trust_remote_code,
+                         options=(("layer", int(config.get("embedder_layer", 0))),))
+    return base
+
+
+def load_embedder(spec: ModelSpec, config: dict[str, Any], device: str, dtype: str) -> Any:
+    from backends.lm_embeddings import LMLayerEmbeddings
+
+    emb_spec = embedder_spec(spec, config)
+    cls = LMLayerEmbeddings if emb_spec.backend == "lm-layer-embeddings" else SentenceEmbeddings
+    return cls.load(emb_spec, device=device, dtype=dtype)
+
+
+def embedding_size(embedder: Any) -> int:
+    return int(getattr(embedder, "hidden_size", 0) or embedder.model.config.hidden_size)
 
 
 class SafetyHead:
@@ -140,14 +195,13 @@ class SafetyHead:
     def memory_bytes(self) -> int:
         return (self.embedder.memory_bytes() if self.embedder is not None else 0) + module_bytes(self.head)
 
-    def _own_embedder(self) -> SentenceEmbeddings:
+    def _own_embedder(self) -> Any:
         if self.embedder is None:
-            self.embedder = SentenceEmbeddings.load(self.spec.without_option("head"), device=self.device,
-                                                    dtype=self.dtype)
+            self.embedder = load_embedder(self.spec, self.config, self.device, self.dtype)
             self.random_weights = self.random_weights or self.embedder.random_weights
-            if int(self.config["dim"]) != int(self.embedder.model.config.hidden_size):
+            if int(self.config["dim"]) != embedding_size(self.embedder):
                 raise ValueError(f"the safety head expects {self.config['dim']}-dim embeddings but "
-                                 f"'{self.spec.model_id}' gives {self.embedder.model.config.hidden_size}; train the "
+                                 f"'{self.spec.model_id}' gives {embedding_size(self.embedder)}; train the "
                                  f"head on this embedder")
         return self.embedder
 
@@ -163,6 +217,7 @@ class SafetyHead:
         if getattr(raw, "ndim", 0) != 2 or int(raw.shape[1]) != int(self.config["dim"]):
             raise ValueError(f"vectors must be (texts, {self.config['dim']}) embeddings of '{self.spec.model_id}', "
                              f"got shape {tuple(getattr(raw, 'shape', ()))}")
+        raw = standardized(raw, self.config.get("_standardize"))
         vectors = torch.as_tensor(raw, device=self.device)
         with torch.inference_mode():
             probs = torch.softmax(self.head(vectors.float()), dim=-1).cpu().numpy()
@@ -192,6 +247,9 @@ class SafetyHead:
     def _results(self, probs: Any) -> list[SafetyResult]:
         prov = Provenance.of(self, settings={"head": str(self.spec.option("head") or "random"),
                                              "head_version": self.config.get("version"),
+                                             "embedder": {"backend": self.config.get("embedder_backend",
+                                                                                     "sentence-embeddings"),
+                                                          "layer": self.config.get("embedder_layer")},
                                              "knn": self.config.get("knn"),
                                              "thresholds": self.thresholds,
                                              "weak_rule_threshold": self.config.get("weak_rule_threshold")})

@@ -22,6 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train the offline safety head")
     p_train.add_argument("--out", default=None, help="folder for head.safetensors + head.json")
+    p_train.add_argument("--model", default=None, help="the embedder's model (default: the offline safety role's)")
+    p_train.add_argument("--embedder-backend", default="lm-layer-embeddings",
+                         choices=("lm-layer-embeddings", "sentence-embeddings"),
+                         help="lm-layer-embeddings (a causal LM's layer, mean-pooled: safety-head-v5) or "
+                              "sentence-embeddings (MiniLM: safety-head-v4's recipe)")
+    p_train.add_argument("--layer", type=int, default=6, help="lm-layer-embeddings: the decoder layer read (1..)")
     p_ft = sub.add_parser("finetune", help="fine-tune the encoder end to end (the offline safety-encoder)")
     p_ft.add_argument("--validate", action="store_true",
                       help="the validation run (fresh + fresh2 carved out; thresholds on fresh3 + fresh4)")
@@ -39,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                              "safety role")
     p_eval.add_argument("--head", default=None,
                         help="score this head folder (safety-head) instead of the profile's safety role")
+    p_eval.add_argument("--model", default=None,
+                        help="with --head or --encoder: the embedder's model (default: the profile's safety role's)")
     p_eval.add_argument("--mistakes", action="store_true",
                         help="also list the held-out prompts each row got wrong (read them, never tune on them)")
     p_check = sub.add_parser("check", help="check one text")
@@ -53,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.safety.train import train
 
         ctx = build_context("offline")
-        model_id = ctx.profile("offline").spec("safety").model_id
-        config = train(ctx.manager, model_id, args.out or SAFETY_ASSETS / "head")
+        model_id = args.model or ctx.profile("offline").spec("safety").model_id
+        layer = args.layer if args.embedder_backend == "lm-layer-embeddings" else None
+        config = train(ctx.manager, model_id, args.out or SAFETY_ASSETS / "head",
+                       embedder=(args.embedder_backend, layer))
         print({k: config[k] for k in ("train_prompts", "folds", "thresholds", "oof_recall", "oof_hard_refusals",
                                       "oof_plain_refusals", "weak_rule_threshold", "oof_combined_recall",
                                       "oof_combined_hard_refusals", "oof_rule_only_hard_refusals",
@@ -84,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
         prof = ctx.profile(args.profile)
         backend, option = ("safety-encoder", "weights") if args.encoder else ("safety-head", "head")
-        spec = ModelSpec(role="safety", backend=backend, model_id=prof.spec("safety").model_id,
+        spec = ModelSpec(role="safety", backend=backend, model_id=args.model or prof.spec("safety").model_id,
                          options=((option, args.encoder or args.head),))
         ctx.profiles[prof.name] = prof.with_role("safety", spec)
     if args.command == "eval":

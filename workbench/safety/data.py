@@ -53,8 +53,13 @@ def heldout_ids(folder: str | Path = SAFETY_ASSETS) -> set[str]:
 # fresh7 (written before the seventh pass trained or tuned anything) is held out now and scored once with the seventh
 # pass's final check; fresh6 was held out in the sixth pass and is seen since (never trained on)
 SPLITS = ("fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "first")
-TRAINED_ON = ("fresh2", "fresh")
-NEVER_TRAINED = ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7")  # files of their own that no training may read
+TRAINED_ON = ("fresh2", "fresh")  # folded into training by the fourth pass
+# the seventh pass (safety-head-v5) folds the seen sets into training too: their mistakes had all been read, and
+# a classifier chosen by leaving each of them out in turn (head/TRAINING.md) is then trained on all of them
+SEEN_TRAINED = ("fresh3", "fresh4", "fresh5", "fresh6")
+NEVER_TRAINED = ("fresh7",)  # files of their own that no training may read
+# what the sixth pass's fine-tuned encoder (a recorded experiment, workbench/safety/finetune.py) kept out
+NEVER_TRAINED_BEFORE_V5 = ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7")
 FILES = {"fresh7": "prompts_fresh7.jsonl", "fresh6": "prompts_fresh6.jsonl", "fresh5": "prompts_fresh5.jsonl",
          "fresh4": "prompts_fresh4.jsonl", "fresh3": "prompts_fresh3.jsonl",
          "fresh2": "prompts_fresh2.jsonl", "fresh": "prompts_fresh.jsonl"}
@@ -68,23 +73,27 @@ def heldout(name: str = "fresh7", folder: str | Path = SAFETY_ASSETS) -> list[La
     return load_prompts(folder, FILES[name]) if name in FILES else split(folder)[1]
 
 
-def split(folder: str | Path = SAFETY_ASSETS) -> tuple[list[LabelledPrompt], list[LabelledPrompt]]:
+def split(folder: str | Path = SAFETY_ASSETS, seen: bool = True) -> tuple[list[LabelledPrompt], list[LabelledPrompt]]:
     """(train, held-out): the labelled set (which holds the training-only extra and fifth-pass lists) less its
-    held-out ids, plus fresh and fresh2 (folded into training by the fourth pass); held-out: the first split.
-    fresh3, fresh4, fresh5, fresh6 and fresh7 are in neither (files of their own)."""
+    held-out ids, plus fresh and fresh2 (folded into training by the fourth pass) and, with `seen` (the seventh
+    pass's recipe), fresh3, fresh4, fresh5 and fresh6; held-out: the first split. fresh7 is in neither (a file of its
+    own, never trained on)."""
     held = heldout_ids(folder)
     prompts = load_prompts(folder)
-    train = [p for p in prompts if p.id not in held] + [p for n in TRAINED_ON for p in load_prompts(folder, FILES[n])]
+    names = TRAINED_ON + (SEEN_TRAINED if seen else ())
+    train = [p for p in prompts if p.id not in held] + [p for n in names for p in load_prompts(folder, FILES[n])]
     return train, [p for p in prompts if p.id in held]
 
 
-def refuse_held_out(train_set: list[LabelledPrompt], folder: str | Path = SAFETY_ASSETS) -> None:
-    """RuntimeError when a prompt of the first held-out split (by id) or of fresh3, fresh4, fresh5, fresh6 or fresh7
-    (by text, lower case, spaces collapsed) is in `train_set`: every trainer calls this before it reads a prompt."""
+def refuse_held_out(train_set: list[LabelledPrompt], folder: str | Path = SAFETY_ASSETS,
+                     names: tuple[str, ...] = NEVER_TRAINED) -> None:
+    """RuntimeError when a prompt of the first held-out split (by id) or of the sets `names` (by text, lower case,
+    spaces collapsed; fresh7 by default, fresh3-fresh7 for the sixth pass's encoder) is in `train_set`: every
+    trainer calls this before it reads a prompt."""
     held_ids = heldout_ids(folder)
     if any(p.id in held_ids for p in train_set):
         raise RuntimeError("a held-out prompt reached the training split")
     texts = {" ".join(p.text.lower().split()) for p in train_set}
-    for name in NEVER_TRAINED:
+    for name in names:
         if any(" ".join(p.text.lower().split()) in texts for p in load_prompts(folder, FILES[name])):
             raise RuntimeError(f"a {name} (held-out) prompt reached the training split")

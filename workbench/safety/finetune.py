@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from workbench.safety.data import CATEGORIES, LabelledPrompt, SAFETY_ASSETS, heldout, refuse_held_out, split
+from workbench.safety.data import (CATEGORIES, NEVER_TRAINED_BEFORE_V5, LabelledPrompt, SAFETY_ASSETS, heldout,
+                                   refuse_held_out, split)
 from workbench.safety.train import CLASSES, HeadSettings, batch_of, choose_thresholds, flags, labels, \
     weak_rule_threshold
 
@@ -220,8 +221,8 @@ def validate(settings: EncoderSettings, out: str | Path, log: Callable[[str], No
     classifier is saved there (epoch1/, epoch2/ ...) with its thresholds."""
     from backends.safety_encoder import save_classifier
 
-    train_set, _ = split()
-    refuse_held_out(train_set)
+    train_set, _ = split(seen=False)
+    refuse_held_out(train_set, names=NEVER_TRAINED_BEFORE_V5)
     fit_set = [p for p in train_set if batch_of(p.id) not in VALIDATION_BATCHES]
     val_set = [p for p in train_set if batch_of(p.id) in VALIDATION_BATCHES]
     thr_set = threshold_set()
@@ -262,8 +263,8 @@ def final(settings: EncoderSettings, out: str | Path = SAFETY_ASSETS / "encoder"
     """The shipped classifier: the whole training split, thresholds and weak_rule_threshold on fresh3 + fresh4."""
     from backends.safety_encoder import save_classifier
 
-    train_set, _ = split()
-    refuse_held_out(train_set)
+    train_set, _ = split(seen=False)
+    refuse_held_out(train_set, names=NEVER_TRAINED_BEFORE_V5)
     thr_set = threshold_set()
     started = time.perf_counter()
     losses: list[float] = []

@@ -52,8 +52,20 @@ class HeadSettings:
     grouped_folds: bool = True  # folds = the batches the prompts were written in (else `folds` random folds)
 
 
-def embedder_spec(model_id: str) -> ModelSpec:
-    return ModelSpec(role="embeddings", backend="sentence-embeddings", model_id=model_id)
+# the seventh pass's recipe (safety-head-v5): out-of-fold recall of 0.96 (0.88 for real-person and hate) when the
+# thresholds are chosen, a little above the issue's targets; chosen with the embedder by leaving each seen set out
+# in turn (head/TRAINING.md)
+V5_SETTINGS = HeadSettings(min_recall=0.96, min_recall_loose=0.88)
+# the embedder of safety-head-v5: Gemma-3-270M (base) read after decoder layer 6 of 18, mean-pooled, standardised
+V5_EMBEDDER = ("lm-layer-embeddings", 6)
+
+
+def embedder_spec(model_id: str, backend: str = "sentence-embeddings", layer: int | None = None) -> ModelSpec:
+    if backend == "lm-layer-embeddings":
+        return ModelSpec(role="embeddings", backend=backend, model_id=model_id, options=(("layer", int(layer or 0)),))
+    if backend != "sentence-embeddings":
+        raise ValueError(f"embedder backend must be sentence-embeddings or lm-layer-embeddings, got {backend!r}")
+    return ModelSpec(role="embeddings", backend=backend, model_id=model_id)
 
 
 def labels(prompts: Sequence[LabelledPrompt]) -> Any:
@@ -119,11 +131,16 @@ def flags(probs: Any, thresholds: dict[str, float]) -> Any:
     return (1.0 - probs[:, 0]) >= limits
 
 
+SEEN_BATCHES = {"ft": "fresh3", "fq": "fresh4", "fv": "fresh5", "fx": "fresh6"}  # trained on since the seventh pass
+
+
 def batch_of(prompt_id: str) -> str:
-    """The batch a training prompt was written in: fresh (fr...), fresh2 (fs...), the fifth pass's list (xv...),
-    the training-only extra list (x...), or the first lists."""
+    """The batch a training prompt was written in: fresh (fr...), fresh2 (fs...), fresh3-fresh6 (ft, fq, fv, fx),
+    the fifth pass's list (xv...), the training-only extra list (x...), or the first lists."""
     if re.match(r"xv(vio|wea|sex|min|slf|hat|rea|hrd|pln)-", prompt_id):
         return "fifth"  # prompts_train_fifth.txt, written by the fifth pass (the extra list's violence is xvio-...)
+    if prompt_id[:2] in SEEN_BATCHES:
+        return SEEN_BATCHES[prompt_id[:2]]
     return prompt_id[:2] if prompt_id[:2] in ("fr", "fs") else ("extra" if prompt_id.startswith("x") else "first")
 
 
@@ -146,13 +163,16 @@ def knn_oof(x: Any, y: Any, fit: Any, test: Any, settings: HeadSettings) -> Any:
 
 
 def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
-          settings: HeadSettings | None = None) -> dict[str, Any]:
+          settings: HeadSettings | None = None, embedder: tuple[str, int | None] = V5_EMBEDDER) -> dict[str, Any]:
+    """Train and save a head on `model_id` read by `embedder` (backend, layer): ("lm-layer-embeddings", 6) for a
+    causal LM (the vectors standardised with the training split's mean and deviation, then L2-normalised; both
+    saved), or ("sentence-embeddings", None) for MiniLM (safety-head-v4's recipe)."""
     import numpy as np
 
-    from backends.safety_head import mix_probs, save_head
+    from backends.safety_head import mix_probs, save_head, standardized
     from workbench.models import ManagedModel
 
-    settings = settings or HeadSettings()
+    settings = settings or V5_SETTINGS
     started = time.perf_counter()
     from workbench.safety.rules import check_rule
 
@@ -160,7 +180,12 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
 
     train_set, held = split()
     refuse_held_out(train_set)
-    x = ManagedModel(manager, embedder_spec(model_id)).embed([p.text for p in train_set]).vectors.astype("float32")
+    backend, layer = embedder
+    raw = ManagedModel(manager, embedder_spec(model_id, backend, layer)).embed([p.text for p in train_set]).vectors
+    raw = np.asarray(raw, dtype="float32")
+    standardize = backend == "lm-layer-embeddings"
+    stats = (raw.mean(axis=0), raw.std(axis=0) + 1e-6) if standardize else None
+    x = standardized(raw, stats)
     y = labels(train_set)
     hard = np.array([p.hard_negative for p in train_set])
     rng = np.random.default_rng(settings.seed)
@@ -190,7 +215,8 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
     seconds = time.perf_counter() - started
     config = {"classes": list(CLASSES), "dim": int(x.shape[1]), "hidden": settings.hidden, "threshold": threshold,
               "thresholds": thresholds,
-              "embedder": model_id, "version": "safety-head-v4", "weak_rule_threshold": weak_t,
+              "embedder": model_id, "embedder_backend": backend, "embedder_layer": layer, "standardize": standardize,
+              "version": "safety-head-v5" if standardize else "safety-head-v4", "weak_rule_threshold": weak_t,
               "knn": {"k": settings.knn_k, "temperature": settings.knn_temperature, "weight": settings.knn_weight}, "settings": asdict(settings),
               "train_prompts": len(train_set), "oof_recall": oof_recall,
               "oof_hard_refusals": round(float(flag[hard].mean()), 3),
@@ -200,5 +226,8 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
               "oof_combined_hard_refusals": round(float(combined[hard].mean()), 3),
               "oof_rule_only_hard_refusals": round(float((strong | weak_only)[hard].mean()), 3),
               "train_seconds": round(seconds, 1)}
-    save_head(out, head, config, bank={"vectors": x, "labels": y})
+    bank = {"vectors": x, "labels": y}
+    if stats is not None:
+        bank.update(mean=stats[0].astype("float32"), std=stats[1].astype("float32"))
+    save_head(out, head, config, bank=bank)
     return config
