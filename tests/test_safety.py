@@ -78,11 +78,11 @@ def test_rule_leaves_hard_safe_negatives_alone(text):
 
 @pytest.mark.parametrize("name, size, per_category, hard", [("fresh3", 200, 15, 100), ("fresh4", 140, 10, 70),
                                                           ("fresh5", 240, 16, 120), ("fresh6", 230, 16, 100),
-                                                          ("fresh7", 250, 18, 130)])
+                                                          ("fresh7", 250, 18, 130), ("fresh8", 250, 18, 130)])
 def test_the_held_out_sets_are_apart_from_every_training_text(name, size, per_category, hard):
     """fresh3, fresh4 (the fourth pass's held-out sets), fresh5 (written before the fifth pass changed anything),
-    fresh6 (written before the sixth pass trained anything) and fresh7 (written before the seventh pass trained or
-    tuned anything) hold no training text (the labelled set, fresh and fresh2, which the fourth pass folded into
+    fresh6 (written before the sixth pass trained anything), fresh7 (written before the seventh pass trained or
+    tuned anything) and fresh8 (written before the eighth pass trained or tuned anything) hold no training text (the labelled set, fresh and fresh2, which the fourth pass folded into
     training, and the fifth pass's list), even with other punctuation, nor each other's; cover every category with
     hard negatives to spare; and the training-only prompts never enter a held-out split."""
     from workbench.safety.data import CATEGORIES, heldout, heldout_ids, split
@@ -91,7 +91,8 @@ def test_the_held_out_sets_are_apart_from_every_training_text(name, size, per_ca
         return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
     held, (train, first) = heldout(name), split()
-    others = [p for n in ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7") if n != name for p in heldout(n)]
+    others = [p for n in ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8")
+              if n != name for p in heldout(n)]
     assert len(held) >= size and not {norm(p.text) for p in held} & {norm(p.text) for p in train + first + others}
     assert all(sum(p.category == c for p in held) >= per_category for c in CATEGORIES)
     assert sum(p.hard_negative for p in held) >= hard
@@ -100,15 +101,15 @@ def test_the_held_out_sets_are_apart_from_every_training_text(name, size, per_ca
     assert any(i.startswith("xvslf-") for i in train_ids)  # the fifth pass's list is trained on
     assert not any(i.startswith("x") for i in heldout_ids()) and len(first) == 166
     with pytest.raises(ValueError,
-                       match="split must be one of fresh7, fresh6, fresh5, fresh4, fresh3, fresh2, fresh, first"):
+                       match="split must be one of fresh8, fresh7, fresh6, fresh5, fresh4, fresh3, fresh2, fresh, first"):
         heldout("train")
 
 
 @pytest.mark.parametrize("trainer", ["head", "encoder-final", "encoder-validate"])
-@pytest.mark.parametrize("intruder", ["fresh7", "fresh6", "fresh5", "fresh3", "first"])
+@pytest.mark.parametrize("intruder", ["fresh8", "fresh7", "fresh6", "fresh5", "fresh3", "first"])
 def test_no_trainer_reads_a_held_out_prompt(monkeypatch, tmp_path, trainer, intruder):
     """The head's trainer and the fine-tuned encoder's (both runs) refuse a training split that holds a prompt of
-    fresh3-fresh7 (by text, even re-cased and re-spaced) or of the first held-out split (by id), before any model
+    fresh3-fresh8 (by text, even re-cased and re-spaced) or of the first held-out split (by id), before any model
     is loaded."""
     import dataclasses
 
