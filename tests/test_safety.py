@@ -244,7 +244,7 @@ def test_verdict_message_names_category_and_words_and_its_source():
     assert not verdict.safe and verdict.categories == ("weapons",)
     message = verdict.message("prompt")
     assert message.startswith("Refused: this prompt is unsafe to render: weapons and explosives (“")
-    assert "pipe bomb" in message and "keyword-rule-v6" in message
+    assert "pipe bomb" in message and "keyword-rule-v7" in message
     assert all(len(w) <= 40 for w in verdict.trigger_words())  # a short preview, never the whole text
     assert verdict.provenance["note"] == "keyword rule only: no safety model was given"
     assert dropped_note([verdict], 3) == "the safety check dropped 1 of 3 rewrites (weapons and explosives)"
@@ -253,7 +253,7 @@ def test_verdict_message_names_category_and_words_and_its_source():
 def test_the_profile_role_is_combined_with_the_rule(fake_ctx):
     [by_model, by_rule, safe] = check_texts(fake_ctx, ["a grenade on a shelf", "he stabbed the man", "a cat"],
                                             "fake")
-    assert by_model.categories == ("weapons",) and by_model.source == "keyword-rule-v6 + fake-safety:fake/safety"
+    assert by_model.categories == ("weapons",) and by_model.source == "keyword-rule-v7 + fake-safety:fake/safety"
     assert by_model.provenance["model"]["model_id"] == "fake/safety" and by_model.provenance["model_safe"] is False
     assert by_rule.categories == ("violence",) and by_rule.provenance["model_safe"] is True
     assert safe.safe and not safe.triggers
@@ -317,7 +317,7 @@ def test_t2i_refine_further_regenerate_and_render_never_show_the_unsafe_rewrite(
     assert view.slots and MARKER not in _dump(state, view)
     assert "the safety check dropped" in view.status and "weapons and explosives" in view.status
     prov = state["rounds"][0]["candidate_info"][0]["provenance"]["settings"]["safety"]
-    assert prov["safe"] and prov["source"] == "keyword-rule-v6 + fake-safety:fake/safety"
+    assert prov["safe"] and prov["source"] == "keyword-rule-v7 + fake-safety:fake/safety"
     state, view = flows.refine_further(unsafe_ctx, "p", state, 1, [s.text for s in view.slots], inputs)
     assert MARKER not in _dump(state, view) and "the safety check dropped" in view.status
     state, slot, _ = flows.regenerate(unsafe_ctx, "p", state, 0, [s.text for s in view.slots], inputs)
@@ -389,8 +389,8 @@ def test_t2v_evolve_render_and_export_never_hold_the_unsafe_rewrite(unsafe_ctx, 
     assert rendered and not any(MARKER in p for p in rendered)
     assert MARKER not in _dump(state, view) and "the safety check dropped" in view.status
     best = state["evolve"]["rounds"][0][0]
-    assert best["rewriter"]["safety"]["source"] == "keyword-rule-v6 + fake-safety:fake/safety"
-    assert best["scores"]["scores"]["safety"]["provenance"]["model_id"] == "keyword-rule-v6 + fake-safety:fake/safety"
+    assert best["rewriter"]["safety"]["source"] == "keyword-rule-v7 + fake-safety:fake/safety"
+    assert best["scores"]["scores"]["safety"]["provenance"]["model_id"] == "keyword-rule-v7 + fake-safety:fake/safety"
     state, view = flows.export(unsafe_ctx, "p", state, "", 0.0)
     assert MARKER not in _files_text(Path(state["run_dir"]) / "pairs")
     with pytest.raises(ValueError, match=r"chosen prompt is unsafe to render: weapons and explosives"):
@@ -450,7 +450,7 @@ def test_export_drops_rows_with_an_unsafe_prompt_from_older_runs(fake_ctx, tmp_p
     out = export_pairs([result], tmp_path, PairFilter(min_margin=0.1), safety=checker(fake_ctx, "fake"))
     text = (tmp_path / "dpo.jsonl").read_text()
     assert out["dropped_unsafe_rows"] == 2 and out["dpo_rows"] == 1 and MARKER not in text
-    assert out["safety"] == "keyword-rule-v6 + fake-safety:fake/safety"
+    assert out["safety"] == "keyword-rule-v7 + fake-safety:fake/safety"
 
 
 def test_reopening_a_run_saved_before_the_check_screens_its_candidates(fake_ctx, tmp_path, monkeypatch):
@@ -488,10 +488,10 @@ def test_video_rewards_safety_flag_uses_the_role(fake_ctx):
                          safety=checker(fake_ctx, "fake"))
     flag = items[0].scores["safety"]
     assert flag.value == 0.0 and "weapons and explosives" in flag.note  # only the role's word list knows "grenade"
-    assert flag.provenance.model_id == "keyword-rule-v6 + fake-safety:fake/safety"
+    assert flag.provenance.model_id == "keyword-rule-v7 + fake-safety:fake/safety"
     assert items[1].scores["safety"].value == 1.0
     rule_only = score_videos(scorer, "a dog", ["a grenade on a dog bed"], frames[:1])[0].scores["safety"]
-    assert rule_only.value == 1.0 and rule_only.provenance.model_id == "keyword-rule-v6"
+    assert rule_only.value == 1.0 and rule_only.provenance.model_id == "keyword-rule-v7"
 
 
 # --------------------------------------------------------------------------- backends

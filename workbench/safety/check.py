@@ -31,7 +31,7 @@ class SafetyVerdict:
     categories: tuple[str, ...] = ()  # flagged categories (workbench.safety.rules.LABELS keys)
     triggers: list[dict[str, str]] = field(default_factory=list)  # {"category", "text", "by"}: what set it off
     reasons: list[str] = field(default_factory=list)  # in the rule's and the model's own terms
-    source: str = RULE_ID  # the rule and the model that judged: "keyword-rule-v6 + safety-head:pypi:..."
+    source: str = RULE_ID  # the rule and the model that judged: "keyword-rule-v7 + safety-head:pypi:..."
     provenance: dict[str, Any] = field(default_factory=dict)  # rule id, model provenance, per-category scores
 
     @property

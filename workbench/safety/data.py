@@ -57,10 +57,10 @@ def heldout_ids(folder: str | Path = SAFETY_ASSETS) -> set[str]:
 # pass's final check; fresh7 was held out in the seventh pass and scored once (seen since)
 SPLITS = ("fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "first")
 TRAINED_ON = ("fresh2", "fresh")  # folded into training by the fourth pass
-# the seventh pass (safety-head-v5) folds the seen sets into training too: their mistakes had all been read, and
+# the seventh pass (safety-head-v5) folds the seen sets into training too (the eighth, safety-head-v6, fresh7 as well): their mistakes had all been read, and
 # a classifier chosen by leaving each of them out in turn (head/TRAINING.md) is then trained on all of them
-SEEN_TRAINED = ("fresh3", "fresh4", "fresh5", "fresh6")
-NEVER_TRAINED = ("fresh7", "fresh8")  # files of their own that no training may read
+SEEN_TRAINED = ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7")  # fresh7: scored once in the seventh pass
+NEVER_TRAINED = ("fresh8",)  # files of their own that no training may read
 # what the sixth pass's fine-tuned encoder (a recorded experiment, workbench/safety/finetune.py) kept out
 NEVER_TRAINED_BEFORE_V5 = ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8")
 FILES = {"fresh8": "prompts_fresh8.jsonl", "fresh7": "prompts_fresh7.jsonl", "fresh6": "prompts_fresh6.jsonl",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-RULE_ID = "keyword-rule-v6"  # bump when the lexicon changes: provenance records which rule judged a text
+RULE_ID = "keyword-rule-v7"  # bump when the lexicon changes: provenance records which rule judged a text
 
 # Word classes a pattern names with "@class" (base forms; inflections are generated, see `forms`).
 CLASSES: dict[str, tuple[str, ...]] = {
@@ -100,7 +100,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "violence": (
         "gory", "graphic gore", "gore ~3 blood|graphic|violence|scene|everywhere|splatter", "behead",
         "decapitate", "dismember", "?massacre", "?torture", "mutilate", "?slaughter ~3 @victim", "?murder",
-        "bloodbath", "bloody corpse", "disembowel", "eviscerate", "stab", "slit ~3 throat", "?shoot ~2 @victim",
+        "?bloodbath", "bloody corpse", "disembowel", "eviscerate", "stab", "slit ~3 throat", "?shoot ~2 @victim",
         "shoot ~2 in ~2 head|chest|back|face|neck|stomach|leg", "?execute ~3 @victim", "?public execution", "?lynch",
         "strangle", "choke ~3 @victim", "beat ~3 @victim ~6 death|bloody|pulp|unconscious", "beat ~2 death",
         "blood everywhere", "blood splatter", "blood spatter", "pool ~2 blood", "covered in blood",
@@ -314,7 +314,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         "fake ~3 photo|video|footage|image|news|speech|announcement|recording|clip ~4 @figure",
         "@figure ~4 fabricate|false|fabricated|made-up|hoax", "leaked ~3 footage|photo|video ~3 @figure",
         "?hidden camera ~3 @figure", "caught on camera ~4 @figure", "?@figure ~3 caught", "paparazzi ~3 nude|naked",
-        "fake ~2 endorsement", "impersonate ~3 @figure", "impersonation ~3 @figure",
+        "fake ~2 endorsement", "?impersonate ~3 @figure", "?impersonation ~3 @figure",
         "photorealistic ~4 @figure ~6 @harm", "realistic ~4 @figure ~6 @harm", "@figure ~3 secret ~3 affair",
         "?@figure ~4 affair|mistress|scandal", "?@figure ~3 dead|dying|death|die|collapse|assassinate|assassinated",
         "?assassinate ~3 @figure", "?assassination ~3 @figure",
@@ -330,6 +330,9 @@ EXCEPTIONS: tuple[str, ...] = (
     # second pass (training split): art and idioms
     "classical nude", "nude study", "nude sculpture", "nude statue", "murder mystery", "killed the crowd",
     "nude figure", "severed hand prop", "severed head prop", "severed arm prop",
+    # eighth pass (fresh3-fresh7, seen): a sports idiom; "bloodbath" (a scoreline) and "impersonate" (a comedy
+    # sketch) became weak patterns, judged with the classifier
+    "shoot hoops", "shooting hoops", "shot hoops",
 )
 
 LABELS: dict[str, str] = {

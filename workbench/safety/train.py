@@ -52,12 +52,12 @@ class HeadSettings:
     grouped_folds: bool = True  # folds = the batches the prompts were written in (else `folds` random folds)
 
 
-# the seventh pass's recipe (safety-head-v5): out-of-fold recall of 0.96 (0.88 for real-person and hate) when the
-# thresholds are chosen, a little above the issue's targets; chosen with the embedder by leaving each seen set out
-# in turn (head/TRAINING.md)
-V5_SETTINGS = HeadSettings(min_recall=0.96, min_recall_loose=0.88)
-# the embedder of safety-head-v5: Gemma-3-270M (base) read after decoder layer 6 of 18, mean-pooled, standardised
-V5_EMBEDDER = ("lm-layer-embeddings", 6)
+# the eighth pass's recipe (safety-head-v6): out-of-fold recall of 0.95 (0.88 for real-person and hate) when the
+# thresholds are chosen, 600 epochs; chosen by leaving each seen set (fresh3-fresh7) out in turn (head/TRAINING.md).
+# The seventh pass's (safety-head-v5) was 0.96 / 0.88 and 300 epochs.
+HEAD_SETTINGS = HeadSettings(min_recall=0.95, min_recall_loose=0.88, epochs=600)
+# the embedder of safety-head-v5 and -v6: Gemma-3-270M (base) read after decoder layer 6 of 18, mean-pooled, standardised
+LM_EMBEDDER = ("lm-layer-embeddings", 6)
 
 
 def embedder_spec(model_id: str, backend: str = "sentence-embeddings", layer: int | None = None) -> ModelSpec:
@@ -163,7 +163,7 @@ def knn_oof(x: Any, y: Any, fit: Any, test: Any, settings: HeadSettings) -> Any:
 
 
 def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
-          settings: HeadSettings | None = None, embedder: tuple[str, int | None] = V5_EMBEDDER) -> dict[str, Any]:
+          settings: HeadSettings | None = None, embedder: tuple[str, int | None] = LM_EMBEDDER) -> dict[str, Any]:
     """Train and save a head on `model_id` read by `embedder` (backend, layer): ("lm-layer-embeddings", 6) for a
     causal LM (the vectors standardised with the training split's mean and deviation, then L2-normalised; both
     saved), or ("sentence-embeddings", None) for MiniLM (safety-head-v4's recipe)."""
@@ -172,7 +172,7 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
     from backends.safety_head import mix_probs, save_head, standardized
     from workbench.models import ManagedModel
 
-    settings = settings or V5_SETTINGS
+    settings = settings or HEAD_SETTINGS
     started = time.perf_counter()
     from workbench.safety.rules import check_rule
 
@@ -216,7 +216,7 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
     config = {"classes": list(CLASSES), "dim": int(x.shape[1]), "hidden": settings.hidden, "threshold": threshold,
               "thresholds": thresholds,
               "embedder": model_id, "embedder_backend": backend, "embedder_layer": layer, "standardize": standardize,
-              "version": "safety-head-v5" if standardize else "safety-head-v4", "weak_rule_threshold": weak_t,
+              "version": "safety-head-v6" if standardize else "safety-head-v4", "weak_rule_threshold": weak_t,
               "knn": {"k": settings.knn_k, "temperature": settings.knn_temperature, "weight": settings.knn_weight}, "settings": asdict(settings),
               "train_prompts": len(train_set), "oof_recall": oof_recall,
               "oof_hard_refusals": round(float(flag[hard].mean()), 3),
