@@ -65,9 +65,10 @@ class LMLayerEmbeddings:
                             revision=spec.revision, dtype=spec.dtype, device=spec.device,
                             random_weights=spec.random_weights, trust_remote_code=spec.trust_remote_code)
         lm = TransformersCausalLM.load(lm_spec, device=device, dtype=dtype)
-        n_layers = len(decoder_layers(lm.model))
-        if layer > n_layers:
-            raise ValueError(f"options.layer must be between 1 and {n_layers} for '{spec.model_id}', got {layer}")
+        layers = decoder_layers(lm.model)
+        if layer > len(layers):
+            raise ValueError(f"options.layer must be between 1 and {len(layers)} for '{spec.model_id}', got {layer}")
+        del layers[layer:]  # never run (the hook stops there): their weights need no memory
         return cls(spec, lm, layer)
 
     def unload(self) -> None:

@@ -16,6 +16,7 @@ random weights, so the contract test runs with nothing downloaded (marked random
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -116,7 +117,7 @@ def embedder_spec(spec: ModelSpec, config: dict[str, Any]) -> ModelSpec:
     backend = config.get("embedder_backend", "sentence-embeddings")
     if backend not in EMBEDDER_BACKENDS:
         raise ValueError(f"head.json embedder_backend must be one of {', '.join(EMBEDDER_BACKENDS)}, got {backend!r}")
-    base = spec.without_option("head")
+    base = dataclasses.replace(spec.without_option("head"), backend="sentence-embeddings")
     if backend == "lm-layer-embeddings":
         return ModelSpec(role=spec.role, backend=backend, model_id=spec.model_id, revision=spec.revision,
                          dtype=spec.dtype, device=spec.device, random_weights=spec.random_weights,

@@ -215,6 +215,8 @@ def _contract_spec(name: str, openai_url: str) -> ModelSpec:
         return spec("chat", name, "tiny-remote", base_url=openai_url)
     if name.startswith("fake-"):
         return spec("role", name, f"fake/{name}")
+    if name == "lm-layer-embeddings":
+        return spec("role", name, "tiny:causal-lm", layer=1)
     return spec("role", name, TINY_SPECS[name])
 
 

@@ -94,11 +94,11 @@ def format_table(report: Report, show_mistakes: bool = True) -> str:
 
     n_unsafe = sum(report.counts[c] for c in CATEGORIES)
     title = {"fresh8": "fresh8 held-out set (written before the eighth pass trained anything; never trained on)",
-             "fresh7": "fresh7 (SEEN: held out in the seventh pass, scored once)",
-             "fresh6": "fresh6 (SEEN: held out in the sixth pass)",
-             "fresh5": "fresh5 (SEEN: held out in the fifth pass, its mistakes read; never trained on)",
-             "fresh4": "fresh4 (SEEN: held out in the fourth pass, scored again in the fifth; never trained on)",
-             "fresh3": "fresh3 (SEEN: held out in the fourth pass, its mistakes read; never trained on)",
+             "fresh7": "fresh7 (TRAINED ON since the eighth pass; held out in the seventh, scored once)",
+             "fresh6": "fresh6 (TRAINED ON since the seventh pass; held out in the sixth)",
+             "fresh5": "fresh5 (TRAINED ON since the seventh pass; held out in the fifth)",
+             "fresh4": "fresh4 (TRAINED ON since the seventh pass; held out in the fourth)",
+             "fresh3": "fresh3 (TRAINED ON since the seventh pass; held out in the fourth)",
              "fresh2": "fresh2 (TRAINED ON since the fourth pass; held out in the third)",
              "fresh": "fresh (TRAINED ON since the fourth pass; held out in the second and third)",
              "first": "first held-out split (SEEN: its mistakes were read once while building the first version)"}[

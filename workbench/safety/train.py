@@ -131,11 +131,12 @@ def flags(probs: Any, thresholds: dict[str, float]) -> Any:
     return (1.0 - probs[:, 0]) >= limits
 
 
-SEEN_BATCHES = {"ft": "fresh3", "fq": "fresh4", "fv": "fresh5", "fx": "fresh6"}  # trained on since the seventh pass
+SEEN_BATCHES = {"ft": "fresh3", "fq": "fresh4", "fv": "fresh5", "fx": "fresh6",  # trained on since the seventh pass
+                "fy": "fresh7"}  # since the eighth
 
 
 def batch_of(prompt_id: str) -> str:
-    """The batch a training prompt was written in: fresh (fr...), fresh2 (fs...), fresh3-fresh6 (ft, fq, fv, fx),
+    """The batch a training prompt was written in: fresh (fr...), fresh2 (fs...), fresh3-fresh7 (ft, fq, fv, fx, fy),
     the fifth pass's list (xv...), the training-only extra list (x...), or the first lists."""
     if re.match(r"xv(vio|wea|sex|min|slf|hat|rea|hrd|pln)-", prompt_id):
         return "fifth"  # prompts_train_fifth.txt, written by the fifth pass (the extra list's violence is xvio-...)
