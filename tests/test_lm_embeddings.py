@@ -19,21 +19,22 @@ def _spec(layer, model="tiny:causal-lm", **extra):
                      options=tuple(sorted({"layer": layer, **extra}.items())))
 
 
-def test_the_vectors_are_the_mean_over_real_tokens_of_that_layers_output_and_later_layers_are_dropped():
+@pytest.mark.parametrize("layer", [1, 2])
+def test_the_vectors_are_the_mean_over_real_tokens_of_that_layers_output_and_later_layers_are_dropped(layer):
     from backends import tiny
     from backends.lm_embeddings import LMLayerEmbeddings
 
-    embedder = LMLayerEmbeddings.load(_spec(1), device="cpu", dtype="float32")
+    embedder = LMLayerEmbeddings.load(_spec(layer, "tiny:causal-lm?layers=4"), device="cpu", dtype="float32")
     result = embedder.embed(TEXTS)
     assert result.vectors.shape == (3, 32) and result.vectors.dtype == np.float32
-    assert len(embedder.model.model.layers) == 1  # layer 2 never runs, so it is not kept
-    assert result.provenance.settings["layer"] == 1 and result.provenance.settings["pooling"] == "mean"
+    assert len(embedder.model.model.layers) == layer  # the layers above never run, so they are not kept
+    assert result.provenance.settings["layer"] == layer and result.provenance.settings["pooling"] == "mean"
 
-    full, tok = tiny.build("causal-lm", ())  # the same seed: the same weights, all layers
+    full, tok = tiny.build("causal-lm", (("layers", "4"),))  # the same seed: the same weights, all layers
     for text, vector in zip(TEXTS, result.vectors):  # one at a time: no padding to leave out
         ids = tok(text, return_tensors="pt")
         with torch.inference_mode():
-            hidden = full.model(**ids, output_hidden_states=True).hidden_states[1][0]
+            hidden = full.model(**ids, output_hidden_states=True).hidden_states[layer][0]
         assert np.allclose(vector, hidden.mean(0).numpy(), atol=1e-5)
     # padding never counts: a text embedded beside a longer one is the same vector as alone
     alone = embedder.embed(TEXTS[2:]).vectors[0]
