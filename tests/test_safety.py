@@ -78,14 +78,15 @@ def test_rule_leaves_hard_safe_negatives_alone(text):
 
 @pytest.mark.parametrize("name, size, per_category, hard", [("fresh3", 200, 15, 100), ("fresh4", 140, 10, 70),
                                                           ("fresh5", 240, 16, 120), ("fresh6", 230, 16, 100),
-                                                          ("fresh7", 250, 18, 130), ("fresh8", 250, 18, 130)])
+                                                          ("fresh7", 250, 18, 130), ("fresh8", 250, 18, 130),
+                                                          ("fresh9", 250, 18, 130)])
 def test_the_held_out_sets_are_apart_from_each_other_and_fresh8_from_every_training_text(name, size, per_category,
                                                                                          hard):
-    """fresh3-fresh8 were each written as a held-out set (fresh8 before the eighth pass trained or tuned anything):
-    none holds a text of the first lists, of fresh and fresh2, of the extra and fifth-pass lists, or of another
-    fresh set, even with other punctuation; each covers every category with hard negatives to spare. The eighth
-    pass's training split holds fresh3-fresh7 (seen, scored once each) and never fresh8; the sixth pass's encoder
-    split (`seen=False`) holds none of them."""
+    """fresh3-fresh9 were each written as a held-out set (fresh8 before the eighth pass trained or tuned anything,
+    fresh9 before the ninth): none holds a text of the first lists, of fresh and fresh2, of the extra and fifth-pass
+    lists, or of another fresh set, even with other punctuation; each covers every category with hard negatives to
+    spare. The training split holds fresh3-fresh7 (seen, scored once each) and never fresh8 or fresh9; the sixth
+    pass's encoder split (`seen=False`) holds none of them."""
     from workbench.safety.data import CATEGORIES, heldout, heldout_ids, split
 
     def norm(text):
@@ -94,29 +95,31 @@ def test_the_held_out_sets_are_apart_from_each_other_and_fresh8_from_every_train
     held = heldout(name)
     base, first = split(seen=False)
     train, _ = split()
-    others = [p for n in ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8")
+    others = [p for n in ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9")
               if n != name for p in heldout(n)]
     assert len(held) >= size and not {norm(p.text) for p in held} & {norm(p.text) for p in base + first + others}
     assert all(sum(p.category == c for p in held) >= per_category for c in CATEGORIES)
     assert sum(p.hard_negative for p in held) >= hard
     train_ids, held_ids = {p.id for p in train}, {p.id for p in held}
-    assert (held_ids <= train_ids) == (name != "fresh8") and not held_ids & {p.id for p in base}
+    assert (held_ids <= train_ids) == (name not in ("fresh8", "fresh9")) and not held_ids & {p.id for p in base}
+    assert name not in ("fresh8", "fresh9") or not held_ids & train_ids  # never trained on, not even in part
     assert {p.id for p in heldout("fresh") + heldout("fresh2")} <= {p.id for p in base}  # folded in by the fourth pass
     assert any(i.startswith("xvslf-") for i in train_ids)  # the fifth pass's list is trained on
     assert not any(i.startswith("x") for i in heldout_ids()) and len(first) == 166
     with pytest.raises(ValueError,
-                       match="split must be one of fresh8, fresh7, fresh6, fresh5, fresh4, fresh3, fresh2, fresh, "
-                             "first"):
+                       match="split must be one of fresh9, fresh8, fresh7, fresh6, fresh5, fresh4, fresh3, fresh2, "
+                             "fresh, first"):
         heldout("train")
 
 
-@pytest.mark.parametrize("trainer, intruder", [("head", "fresh8"), ("head", "first"),
+@pytest.mark.parametrize("trainer, intruder", [("head", "fresh9"), ("head", "fresh8"), ("head", "first"),
                                                *[(t, i) for t in ("encoder-final", "encoder-validate")
-                                                 for i in ("fresh8", "fresh7", "fresh6", "fresh5", "fresh3", "first")]])
+                                                 for i in ("fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh3",
+                                                           "first")]])
 def test_no_trainer_reads_a_held_out_prompt(monkeypatch, tmp_path, trainer, intruder):
-    """The head's trainer refuses a training split that holds a prompt of fresh8 (by text, even re-cased and
-    re-spaced) or of the first held-out split (by id); the sixth pass's fine-tuned encoder (both runs) also refuses
-    fresh3-fresh7, which it kept out; all before any model is loaded."""
+    """The head's trainer refuses a training split that holds a prompt of fresh8 or fresh9 (by text, even re-cased
+    and re-spaced) or of the first held-out split (by id); the sixth pass's fine-tuned encoder (both runs) also
+    refuses fresh3-fresh7, which it kept out; all before any model is loaded."""
     import dataclasses
 
     from workbench.safety import data, finetune, train

@@ -104,10 +104,15 @@ if __name__ == "__main__":
     # from every other set
     fresh8 = build_fresh(records + fresh + fresh2 + fresh3 + fresh4 + fresh5 + fresh6 + fresh7,
                          "prompts_fresh8.txt", "fz")
+    # fresh9: written before the ninth pass trained or tuned anything, to be scored once with its final check; apart
+    # from every other set
+    fresh9 = build_fresh(records + fresh + fresh2 + fresh3 + fresh4 + fresh5 + fresh6 + fresh7 + fresh8,
+                         "prompts_fresh9.txt", "fw")
     for name, rows in (("prompts_fresh.jsonl", fresh), ("prompts_fresh2.jsonl", fresh2),
                        ("prompts_fresh3.jsonl", fresh3), ("prompts_fresh4.jsonl", fresh4),
                        ("prompts_fresh5.jsonl", fresh5), ("prompts_fresh6.jsonl", fresh6),
-                       ("prompts_fresh7.jsonl", fresh7), ("prompts_fresh8.jsonl", fresh8)):
+                       ("prompts_fresh7.jsonl", fresh7), ("prompts_fresh8.jsonl", fresh8),
+                       ("prompts_fresh9.jsonl", fresh9)):
         with open(HERE / name, "w", encoding="utf-8") as fh:
             for r in rows:
                 fh.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -115,4 +120,4 @@ if __name__ == "__main__":
           f"{sum(r['hard_negative'] for r in records)} hard safe negatives), {len(heldout)} held out; "
           f"{len(fresh)} + {len(fresh2)} in the fresh sets (trained on since the fourth pass), {len(fresh3)} in fresh3, "
           f"{len(fresh4)} in fresh4, {len(fresh5)} in fresh5, {len(fresh6)} in fresh6, "
-          f"{len(fresh7)} in fresh7, {len(fresh8)} in fresh8")
+          f"{len(fresh7)} in fresh7, {len(fresh8)} in fresh8, {len(fresh9)} in fresh9")

@@ -6,7 +6,8 @@ fresh3 and fresh4, the fourth pass's held-out sets, seen since and never trained
 and the first split are never trained on nor used to tune the rule or the head's thresholds. fresh6, written before
 the sixth pass (the fine-tuned encoder) trained anything, was held out in the sixth pass and is seen since; fresh7,
 written before the seventh pass trained or tuned anything, was held out in the seventh pass and scored once; fresh8,
-written before the eighth pass trained or tuned anything, is the held-out set now (never trained on)."""
+written before the eighth pass trained or tuned anything, was held out in the eighth pass (never trained on); fresh9,
+written before the ninth pass trained or tuned anything, is the held-out set now (never trained on)."""
 
 from __future__ import annotations
 
@@ -55,23 +56,25 @@ def heldout_ids(folder: str | Path = SAFETY_ASSETS) -> set[str]:
 # pass's final check; fresh6 was held out in the sixth pass and is seen since (never trained on)
 # fresh8 (written before the eighth pass trained or tuned anything) is held out now and scored once with the eighth
 # pass's final check; fresh7 was held out in the seventh pass and scored once (seen since)
-SPLITS = ("fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "first")
+# fresh9 (written before the ninth pass trained or tuned anything) is held out now and scored once with the ninth
+# pass's final check; fresh8 was held out in the eighth pass (never trained on)
+SPLITS = ("fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "first")
 TRAINED_ON = ("fresh2", "fresh")  # folded into training by the fourth pass
 # the seventh pass (safety-head-v5) folds the seen sets into training too (the eighth, safety-head-v6, fresh7 as well): their mistakes had all been read, and
 # a classifier chosen by leaving each of them out in turn (head/TRAINING.md) is then trained on all of them
 SEEN_TRAINED = ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7")  # fresh7: scored once in the seventh pass
-NEVER_TRAINED = ("fresh8",)  # files of their own that no training may read
+NEVER_TRAINED = ("fresh8", "fresh9")  # files of their own that no training may read
 # what the sixth pass's fine-tuned encoder (a recorded experiment, workbench/safety/finetune.py) kept out
-NEVER_TRAINED_BEFORE_V5 = ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8")
-FILES = {"fresh8": "prompts_fresh8.jsonl", "fresh7": "prompts_fresh7.jsonl", "fresh6": "prompts_fresh6.jsonl",
+NEVER_TRAINED_BEFORE_V5 = ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9")
+FILES = {"fresh9": "prompts_fresh9.jsonl", "fresh8": "prompts_fresh8.jsonl", "fresh7": "prompts_fresh7.jsonl", "fresh6": "prompts_fresh6.jsonl",
          "fresh5": "prompts_fresh5.jsonl", "fresh4": "prompts_fresh4.jsonl", "fresh3": "prompts_fresh3.jsonl",
          "fresh2": "prompts_fresh2.jsonl", "fresh": "prompts_fresh.jsonl"}
 
 
-def heldout(name: str = "fresh8", folder: str | Path = SAFETY_ASSETS) -> list[LabelledPrompt]:
+def heldout(name: str = "fresh9", folder: str | Path = SAFETY_ASSETS) -> list[LabelledPrompt]:
     """The prompts of one evaluation set (SPLITS); "fresh" and "fresh2" are in the training split since the fourth
-    pass; "fresh8" is held out, "fresh7", "fresh3", "fresh4", "fresh5", "fresh6" and "first" are seen ("fresh3"-"fresh6"
-    trained on by the seventh pass's recipe), "fresh7" and "fresh8" never trained on."""
+    pass; "fresh9" is held out, "fresh8", "fresh7", "fresh3", "fresh4", "fresh5", "fresh6" and "first" are seen ("fresh3"-"fresh6"
+    trained on by the seventh pass's recipe, "fresh7" by the eighth's), "fresh8" and "fresh9" never trained on."""
     if name not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {name!r}")
     return load_prompts(folder, FILES[name]) if name in FILES else split(folder)[1]
@@ -80,7 +83,7 @@ def heldout(name: str = "fresh8", folder: str | Path = SAFETY_ASSETS) -> list[La
 def split(folder: str | Path = SAFETY_ASSETS, seen: bool = True) -> tuple[list[LabelledPrompt], list[LabelledPrompt]]:
     """(train, held-out): the labelled set (which holds the training-only extra and fifth-pass lists) less its
     held-out ids, plus fresh and fresh2 (folded into training by the fourth pass) and, with `seen` (the seventh
-    pass's recipe), fresh3, fresh4, fresh5 and fresh6; held-out: the first split. fresh7 and fresh8 are in neither
+    pass's recipe), fresh3, fresh4, fresh5 and fresh6; held-out: the first split. fresh8 and fresh9 are in neither
     (files of their own, never trained on)."""
     held = heldout_ids(folder)
     prompts = load_prompts(folder)
@@ -92,7 +95,7 @@ def split(folder: str | Path = SAFETY_ASSETS, seen: bool = True) -> tuple[list[L
 def refuse_held_out(train_set: list[LabelledPrompt], folder: str | Path = SAFETY_ASSETS,
                      names: tuple[str, ...] = NEVER_TRAINED) -> None:
     """RuntimeError when a prompt of the first held-out split (by id) or of the sets `names` (by text, lower case,
-    spaces collapsed; fresh7 and fresh8 by default, fresh3-fresh8 for the sixth pass's encoder) is in `train_set`: every
+    spaces collapsed; fresh8 and fresh9 by default, fresh3-fresh9 for the sixth pass's encoder) is in `train_set`: every
     trainer calls this before it reads a prompt."""
     held_ids = heldout_ids(folder)
     if any(p.id in held_ids for p in train_set):

@@ -29,7 +29,7 @@ class Report:
     counts: dict[str, int]
     source: str
     mistakes: dict[str, list[str]] = field(default_factory=dict)  # row name -> texts it got wrong
-    split: str = "fresh8"
+    split: str = "fresh9"
 
 
 def _row(name: str, prompts: list[Any], flags: list[tuple[str, ...]], seconds: float) -> tuple[Row, list[str]]:
@@ -48,8 +48,9 @@ def _row(name: str, prompts: list[Any], flags: list[tuple[str, ...]], seconds: f
     return row, wrong
 
 
-def evaluate(ctx: Any, profile: str | None = None, split: str = "fresh8") -> Report:
-    """The table on one set of workbench.safety.data.SPLITS: "fresh8" (held out, never seen by training or tuning),
+def evaluate(ctx: Any, profile: str | None = None, split: str = "fresh9") -> Report:
+    """The table on one set of workbench.safety.data.SPLITS: "fresh9" (held out, never seen by training or tuning),
+    "fresh8" (held out in the eighth pass, never trained on),
     "fresh7" (held out in the seventh pass, scored once, never trained on),
     "fresh6" (held out in the sixth pass, seen since, never trained on),
     "fresh5" (held out in the fifth pass, seen since), "fresh3"/"fresh4" (held out in the fourth pass, seen since,
@@ -93,7 +94,8 @@ def format_table(report: Report, show_mistakes: bool = True) -> str:
         return "  -  " if x is None else f"{x:.2f}"
 
     n_unsafe = sum(report.counts[c] for c in CATEGORIES)
-    title = {"fresh8": "fresh8 held-out set (written before the eighth pass trained anything; never trained on)",
+    title = {"fresh9": "fresh9 held-out set (written before the ninth pass trained anything; never trained on)",
+             "fresh8": "fresh8 (held out in the eighth pass; never trained on)",
              "fresh7": "fresh7 (TRAINED ON since the eighth pass; held out in the seventh, scored once)",
              "fresh6": "fresh6 (TRAINED ON since the seventh pass; held out in the sixth)",
              "fresh5": "fresh5 (TRAINED ON since the seventh pass; held out in the fifth)",
