@@ -80,12 +80,12 @@ def test_rule_leaves_hard_safe_negatives_alone(text):
                                                           ("fresh5", 240, 16, 120), ("fresh6", 230, 16, 100),
                                                           ("fresh7", 250, 18, 130), ("fresh8", 250, 18, 130),
                                                           ("fresh9", 250, 18, 130)])
-def test_the_held_out_sets_are_apart_from_each_other_and_fresh8_from_every_training_text(name, size, per_category,
+def test_the_held_out_sets_are_apart_from_each_other_and_fresh9_from_every_training_text(name, size, per_category,
                                                                                          hard):
     """fresh3-fresh9 were each written as a held-out set (fresh8 before the eighth pass trained or tuned anything,
     fresh9 before the ninth): none holds a text of the first lists, of fresh and fresh2, of the extra and fifth-pass
     lists, or of another fresh set, even with other punctuation; each covers every category with hard negatives to
-    spare. The training split holds fresh3-fresh7 (seen, scored once each) and never fresh8 or fresh9; the sixth
+    spare. The training split holds fresh3-fresh8 (seen, scored once each) and never fresh9; the sixth
     pass's encoder split (`seen=False`) holds none of them."""
     from workbench.safety.data import CATEGORIES, heldout, heldout_ids, split
 
@@ -101,8 +101,8 @@ def test_the_held_out_sets_are_apart_from_each_other_and_fresh8_from_every_train
     assert all(sum(p.category == c for p in held) >= per_category for c in CATEGORIES)
     assert sum(p.hard_negative for p in held) >= hard
     train_ids, held_ids = {p.id for p in train}, {p.id for p in held}
-    assert (held_ids <= train_ids) == (name not in ("fresh8", "fresh9")) and not held_ids & {p.id for p in base}
-    assert name not in ("fresh8", "fresh9") or not held_ids & train_ids  # never trained on, not even in part
+    assert (held_ids <= train_ids) == (name != "fresh9") and not held_ids & {p.id for p in base}
+    assert name != "fresh9" or not held_ids & train_ids  # never trained on, not even in part
     assert {p.id for p in heldout("fresh") + heldout("fresh2")} <= {p.id for p in base}  # folded in by the fourth pass
     assert any(i.startswith("xvslf-") for i in train_ids)  # the fifth pass's list is trained on
     assert not any(i.startswith("x") for i in heldout_ids()) and len(first) == 166
@@ -112,12 +112,12 @@ def test_the_held_out_sets_are_apart_from_each_other_and_fresh8_from_every_train
         heldout("train")
 
 
-@pytest.mark.parametrize("trainer, intruder", [("head", "fresh9"), ("head", "fresh8"), ("head", "first"),
+@pytest.mark.parametrize("trainer, intruder", [("head", "fresh9"), ("head", "first"),
                                                *[(t, i) for t in ("encoder-final", "encoder-validate")
                                                  for i in ("fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh3",
                                                            "first")]])
 def test_no_trainer_reads_a_held_out_prompt(monkeypatch, tmp_path, trainer, intruder):
-    """The head's trainer refuses a training split that holds a prompt of fresh8 or fresh9 (by text, even re-cased
+    """The head's trainer refuses a training split that holds a prompt of fresh9 (by text, even re-cased
     and re-spaced) or of the first held-out split (by id); the sixth pass's fine-tuned encoder (both runs) also
     refuses fresh3-fresh7, which it kept out; all before any model is loaded."""
     import dataclasses
@@ -148,16 +148,22 @@ def test_no_trainer_reads_a_held_out_prompt(monkeypatch, tmp_path, trainer, intr
     assert data.refuse_held_out(fit, names=names) is None  # the real training split passes
 
 
-def test_the_eighth_pass_trains_on_the_seen_sets_but_never_on_fresh8():
-    """A seen set (fresh7, scored once by the seventh pass) in the head's training split is allowed now; fresh8 is
-    refused wherever it appears."""
-    from workbench.safety.data import heldout, refuse_held_out, split
+def test_the_ninth_pass_trains_on_the_seen_sets_and_the_rewriters_corpora_but_never_on_fresh9():
+    """The seen sets (fresh8, scored once by the eighth pass) and the rewriter corpora's training prompts (plain
+    safe) are in the head's training split; fresh9 is refused wherever it appears, and the corpora's held-out
+    prompts (the "rewrites" evaluation set) are never in it."""
+    from workbench.safety.data import heldout, refuse_held_out, rewrite_prompts, split
 
     train, _ = split()
-    assert {p.id for p in heldout("fresh7")} <= {p.id for p in train}
+    ids = {p.id for p in train}
+    assert {p.id for p in heldout("fresh8")} <= ids and {p.id for p in rewrite_prompts()} <= ids
+    held = heldout("rewrites")
+    assert len(held) >= 300 and all(p.label == "safe" and not p.hard_negative for p in held)
+    assert not {p.text.lower() for p in held} & {p.text.lower() for p in train}
+    assert {p.id.split("-")[1] for p in held} == {"t2i", "t2v"}
     refuse_held_out(train)
-    with pytest.raises(RuntimeError, match="a fresh8 .*prompt reached the training split"):
-        refuse_held_out(train + heldout("fresh8")[:1])
+    with pytest.raises(RuntimeError, match="a fresh9 .*prompt reached the training split"):
+        refuse_held_out(train + heldout("fresh9")[:1])
 
 
 def test_the_fine_tuned_classifier_round_trips_through_safetensors_and_refuses_a_misfit(tmp_path):
@@ -198,19 +204,24 @@ def test_the_fine_tuned_classifier_round_trips_through_safetensors_and_refuses_a
 
 def test_out_of_fold_batches_are_the_lists_the_prompts_were_written_in():
     """The validation folds: the extra list's violence prompts (ids xvio-...) belong to the extra list, not to the
-    fifth pass's (xv + a category prefix); each of fresh3-fresh7 is a batch of its own (until the eighth pass
-    fresh7's ids, fy..., fell into the first lists' batch); every training prompt is in one of the ten batches."""
+    fifth pass's (xv + a category prefix); each of fresh3-fresh8 is a batch of its own (until the eighth pass
+    fresh7's ids, fy..., fell into the first lists' batch), and so is each rewriter corpus (T2I, T2V); every training
+    prompt is in one of the thirteen batches."""
     from collections import Counter
 
     from workbench.safety.data import split
     from workbench.safety.train import batch_of
 
     assert [batch_of(i) for i in ("xvio-001", "xvvio-001", "xvslf-003", "xhrd-002", "frhrd-001", "fsslf-002",
-                                  "slf-001", "fthrd-001", "fqvio-002", "fvslf-003", "fxhat-004", "fyrea-005")] == [
-        "extra", "fifth", "fifth", "extra", "fr", "fs", "first", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7"]
+                                  "slf-001", "fthrd-001", "fqvio-002", "fvslf-003", "fxhat-004", "fyrea-005",
+                                  "fzmin-006", "rw-t2i-p0001-fine", "rw-t2i-facet-p0002-lighting-fine",
+                                  "rw-t2v-v0001-prompt")] == [
+        "extra", "fifth", "fifth", "extra", "fr", "fs", "first", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7",
+        "fresh8", "rewrites-t2i", "rewrites-t2i", "rewrites-t2v"]
     counts = Counter(batch_of(p.id) for p in split()[0])
     assert counts == {"first": 506, "extra": 522, "fifth": 346, "fr": 249, "fs": 160, "fresh3": 239, "fresh4": 140,
-                      "fresh5": 258, "fresh6": 231, "fresh7": 256}, counts
+                      "fresh5": 258, "fresh6": 231, "fresh7": 256, "fresh8": 256, "rewrites-t2i": 1767,
+                      "rewrites-t2v": 1080}, counts
     assert Counter(batch_of(p.id) for p in split(seen=False)[0]) == {"first": 506, "extra": 522, "fifth": 346,
                                                                      "fr": 249, "fs": 160}
 

@@ -3,10 +3,10 @@
 train: the offline safety head on the labelled set's training split (assets/safety/head)
 finetune: the offline safety encoder, fine-tuned end to end on the same split (assets/safety/encoder);
        --validate: its validation run
-eval:  the tables of fresh9 (held out), fresh8 (held out in the eighth pass), fresh7, fresh6, fresh5, fresh4 and
-       fresh3 (seen), fresh2 and fresh (trained on since the fourth pass) and the first split (seen once): per category precision and recall for the keyword rule
-       alone, the classifier alone and the classifier + rule (the offline check), and false refusals on the hard safe
-       negatives
+eval:  the tables of fresh9 (held out), fresh8 ... fresh3, fresh2 and fresh (trained on since the ninth ... fourth
+       passes), the first split (seen once, never trained on) and the rewriter corpora's held-out prompts (plain
+       safe): per category precision and recall for the keyword rule alone, the classifier alone and the classifier +
+       rule (the offline check), and false refusals on the hard and the plain safe prompts
 check: one text through a profile's safety check, printed as the user would see it
 """
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p_eval = sub.add_parser("eval", help="print the held-out table")
     p_eval.add_argument("--profile", default="offline")
     p_eval.add_argument("--split", choices=("fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3",
-                                            "fresh2", "fresh", "first", "all"),
+                                            "fresh2", "fresh", "first", "rewrites", "all"),
                         default="all")
     p_eval.add_argument("--encoder", default=None,
                         help="score this fine-tuned encoder folder (safety-encoder) instead of the profile's "
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.safety.evaluate import evaluate, format_table
 
         splits = (("fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh",
-                   "first")
+                   "first", "rewrites")
                   if args.split == "all" else (args.split,))
         print("\n\n".join(format_table(evaluate(ctx, args.profile, s), show_mistakes=args.mistakes) for s in splits))
         return 0

@@ -58,12 +58,13 @@ def heldout_ids(folder: str | Path = SAFETY_ASSETS) -> set[str]:
 # pass's final check; fresh7 was held out in the seventh pass and scored once (seen since)
 # fresh9 (written before the ninth pass trained or tuned anything) is held out now and scored once with the ninth
 # pass's final check; fresh8 was held out in the eighth pass (never trained on)
-SPLITS = ("fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "first")
+SPLITS = ("fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "first",
+          "rewrites")
 TRAINED_ON = ("fresh2", "fresh")  # folded into training by the fourth pass
 # the seventh pass (safety-head-v5) folds the seen sets into training too (the eighth, safety-head-v6, fresh7 as well): their mistakes had all been read, and
 # a classifier chosen by leaving each of them out in turn (head/TRAINING.md) is then trained on all of them
-SEEN_TRAINED = ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7")  # fresh7: scored once in the seventh pass
-NEVER_TRAINED = ("fresh8", "fresh9")  # files of their own that no training may read
+SEEN_TRAINED = ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8")  # fresh7, fresh8: scored once each
+NEVER_TRAINED = ("fresh9",)  # files of their own that no training may read
 # what the sixth pass's fine-tuned encoder (a recorded experiment, workbench/safety/finetune.py) kept out
 NEVER_TRAINED_BEFORE_V5 = ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9")
 FILES = {"fresh9": "prompts_fresh9.jsonl", "fresh8": "prompts_fresh8.jsonl", "fresh7": "prompts_fresh7.jsonl", "fresh6": "prompts_fresh6.jsonl",
@@ -73,14 +74,17 @@ FILES = {"fresh9": "prompts_fresh9.jsonl", "fresh8": "prompts_fresh8.jsonl", "fr
 
 def heldout(name: str = "fresh9", folder: str | Path = SAFETY_ASSETS) -> list[LabelledPrompt]:
     """The prompts of one evaluation set (SPLITS); "fresh" and "fresh2" are in the training split since the fourth
-    pass; "fresh9" is held out, "fresh8", "fresh7", "fresh3", "fresh4", "fresh5", "fresh6" and "first" are seen ("fresh3"-"fresh6"
-    trained on by the seventh pass's recipe, "fresh7" by the eighth's), "fresh8" and "fresh9" never trained on."""
+    pass, "fresh3"-"fresh6" since the seventh, "fresh7" since the eighth and "fresh8" since the ninth; "fresh9" is held
+    out; "first" is seen, never trained on; "rewrites" is the rewriter corpora's held-out prompts (plain safe)."""
     if name not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {name!r}")
+    if name == "rewrites":
+        return rewrite_prompts(held_out=True)
     return load_prompts(folder, FILES[name]) if name in FILES else split(folder)[1]
 
 
-def split(folder: str | Path = SAFETY_ASSETS, seen: bool = True) -> tuple[list[LabelledPrompt], list[LabelledPrompt]]:
+def split(folder: str | Path = SAFETY_ASSETS, seen: bool = True,
+          rewrites: bool = True) -> tuple[list[LabelledPrompt], list[LabelledPrompt]]:
     """(train, held-out): the labelled set (which holds the training-only extra and fifth-pass lists) less its
     held-out ids, plus fresh and fresh2 (folded into training by the fourth pass) and, with `seen` (the seventh
     pass's recipe), fresh3, fresh4, fresh5 and fresh6; held-out: the first split. fresh8 and fresh9 are in neither
@@ -89,6 +93,8 @@ def split(folder: str | Path = SAFETY_ASSETS, seen: bool = True) -> tuple[list[L
     prompts = load_prompts(folder)
     names = TRAINED_ON + (SEEN_TRAINED if seen else ())
     train = [p for p in prompts if p.id not in held] + [p for n in names for p in load_prompts(folder, FILES[n])]
+    if seen and rewrites:
+        train += rewrite_prompts()
     return train, [p for p in prompts if p.id in held]
 
 
@@ -104,3 +110,45 @@ def refuse_held_out(train_set: list[LabelledPrompt], folder: str | Path = SAFETY
     for name in names:
         if any(" ".join(p.text.lower().split()) in texts for p in load_prompts(folder, FILES[name])):
             raise RuntimeError(f"a {name} (held-out) prompt reached the training split")
+
+
+# The rewriters' own corpora as plain safe prompts (the ninth pass): the T2I pairs (coarse and fine prompts, and the
+# facet pairs' fine prompts) and the T2V pairs (ideas and video prompts). Long, detailed prompts are what the
+# app checks most (every rewrite), and a classifier that has only seen short ideas may take their detail for harm
+# (safety-head-v6 refused 14-23% of them). Each corpus's own held-out ids are never trained on here either: they are
+# the "rewrites" evaluation set.
+REWRITE_CORPORA = {"t2i": ("t2i_pairs/pairs.jsonl", ("coarse", "fine")), "t2i-facet": ("t2i_pairs/facet_pairs.jsonl",
+                                                                                     ("fine",)),
+                   "t2v": ("t2v_pairs/pairs.jsonl", ("idea", "prompt"))}
+REWRITE_HELD_OUT = {"t2i": "t2i_pairs/heldout_ids.txt", "t2i-facet": "t2i_pairs/heldout_ids.txt",
+                    "t2v": "t2v_pairs/heldout_ids.txt"}
+
+
+def _ids(path: Path) -> set[str]:
+    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")}
+
+
+def rewrite_prompts(held_out: bool = False, assets: str | Path = ASSETS) -> list[LabelledPrompt]:
+    """The rewriter corpora's prompts as plain safe LabelledPrompts (ids rw-<corpus>-<pair id>-<field>), the
+    training ones or (`held_out`) those of each corpus's held-out ids; duplicates of a text are kept once."""
+    assets = Path(assets)
+    out, seen = [], set()
+    for corpus, (name, fields) in REWRITE_CORPORA.items():
+        held = _ids(assets / REWRITE_HELD_OUT[corpus])
+        for line in (assets / name).read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            key = row.get("source", row["id"])
+            if (key in held) != held_out:
+                continue
+            for field in fields:
+                text = " ".join(str(row[field]).split())
+                if text.lower() in seen:
+                    continue
+                seen.add(text.lower())
+                out.append(LabelledPrompt(id=f"rw-{corpus}-{row['id']}-{field}", text=text, label="safe",
+                                          category="safe", hard_negative=False,
+                                          medium="video" if corpus == "t2v" and field == "prompt" else "image"))
+    return out

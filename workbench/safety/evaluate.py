@@ -95,7 +95,7 @@ def format_table(report: Report, show_mistakes: bool = True) -> str:
 
     n_unsafe = sum(report.counts[c] for c in CATEGORIES)
     title = {"fresh9": "fresh9 held-out set (written before the ninth pass trained anything; never trained on)",
-             "fresh8": "fresh8 (held out in the eighth pass; never trained on)",
+             "fresh8": "fresh8 (TRAINED ON since the ninth pass; held out in the eighth, scored once)",
              "fresh7": "fresh7 (TRAINED ON since the eighth pass; held out in the seventh, scored once)",
              "fresh6": "fresh6 (TRAINED ON since the seventh pass; held out in the sixth)",
              "fresh5": "fresh5 (TRAINED ON since the seventh pass; held out in the fifth)",
@@ -103,7 +103,8 @@ def format_table(report: Report, show_mistakes: bool = True) -> str:
              "fresh3": "fresh3 (TRAINED ON since the seventh pass; held out in the fourth)",
              "fresh2": "fresh2 (TRAINED ON since the fourth pass; held out in the third)",
              "fresh": "fresh (TRAINED ON since the fourth pass; held out in the second and third)",
-             "first": "first held-out split (SEEN: its mistakes were read once while building the first version)"}[
+             "first": "first held-out split (SEEN: its mistakes were read once while building the first version)",
+             "rewrites": "rewrites: the T2I and T2V rewriter corpora's held-out prompts (plain safe; never trained on)"}[
         report.split]
     lines = [f"{title}: {n_unsafe} unsafe ({', '.join(f'{c} {report.counts[c]}' for c in CATEGORIES)}), "
              f"{report.counts['hard']} hard safe negatives, {report.counts['plain']} plain safe prompts",

@@ -132,7 +132,7 @@ def flags(probs: Any, thresholds: dict[str, float]) -> Any:
 
 
 SEEN_BATCHES = {"ft": "fresh3", "fq": "fresh4", "fv": "fresh5", "fx": "fresh6",  # trained on since the seventh pass
-                "fy": "fresh7"}  # since the eighth
+                "fy": "fresh7", "fz": "fresh8"}  # since the eighth, the ninth
 
 
 def batch_of(prompt_id: str) -> str:
@@ -140,6 +140,8 @@ def batch_of(prompt_id: str) -> str:
     the fifth pass's list (xv...), the training-only extra list (x...), or the first lists."""
     if re.match(r"xv(vio|wea|sex|min|slf|hat|rea|hrd|pln)-", prompt_id):
         return "fifth"  # prompts_train_fifth.txt, written by the fifth pass (the extra list's violence is xvio-...)
+    if prompt_id.startswith("rw-"):  # the rewriter corpora's prompts (ninth pass): one batch per modality
+        return "rewrites-t2v" if prompt_id.startswith("rw-t2v-") else "rewrites-t2i"
     if prompt_id[:2] in SEEN_BATCHES:
         return SEEN_BATCHES[prompt_id[:2]]
     return prompt_id[:2] if prompt_id[:2] in ("fr", "fs") else ("extra" if prompt_id.startswith("x") else "first")
@@ -217,7 +219,7 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
     config = {"classes": list(CLASSES), "dim": int(x.shape[1]), "hidden": settings.hidden, "threshold": threshold,
               "thresholds": thresholds,
               "embedder": model_id, "embedder_backend": backend, "embedder_layer": layer, "standardize": standardize,
-              "version": "safety-head-v6" if standardize else "safety-head-v4", "weak_rule_threshold": weak_t,
+              "version": "safety-head-v7" if standardize else "safety-head-v4", "weak_rule_threshold": weak_t,
               "knn": {"k": settings.knn_k, "temperature": settings.knn_temperature, "weight": settings.knn_weight}, "settings": asdict(settings),
               "train_prompts": len(train_set), "oof_recall": oof_recall,
               "oof_hard_refusals": round(float(flag[hard].mean()), 3),
