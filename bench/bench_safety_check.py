@@ -1,5 +1,5 @@
 """Time of one safety check (keyword rule + the offline classifier) for the previous classifier (safety-head-v4:
-frozen MiniLM embeddings, MLP head and nearest-neighbour vote; the cpu profile's), the shipped one (safety-head-v6:
+frozen MiniLM embeddings, MLP head and nearest-neighbour vote; the cpu profile's), the shipped one (safety-head-v7:
 Gemma-3-270M read after layer 6, the same kind of head) and, with --encoder, the sixth pass's fine-tuned MiniLM
 (safety-encoder-v1), side by side in one run: one text at a time (as a user's input is checked) and a batch (as a
 round of rewrites is), with the ratio to v4, and the weights each keeps in memory.
@@ -47,7 +47,7 @@ def main() -> None:
     manager = ModelManager(budget_bytes=4 * 1024**3, device="cpu")
     specs = {"old: safety-head-v4": ModelSpec(role="safety", backend="safety-head", model_id=MODEL,
                                               options=(("head", "assets/safety/head-minilm"),)),
-             "shipped: safety-head-v6": ModelSpec(role="safety", backend="safety-head", model_id=GEMMA,
+             "shipped: safety-head-v7": ModelSpec(role="safety", backend="safety-head", model_id=GEMMA,
                                                   options=(("head", "assets/safety/head"),))}
     if args.encoder:
         specs["safety-encoder-v1"] = ModelSpec(role="safety", backend="safety-encoder", model_id=MODEL,

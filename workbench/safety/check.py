@@ -168,6 +168,13 @@ def check_text(checker: Any, text: str, profile: str | None = None) -> SafetyVer
 
 
 OCCLUSION_WORDS = 32  # a flag the rule did not explain is explained by removing each of the first 32 words
+# words never named as a reason: removing one changes a language model's reading of a whole sentence ("into of" was
+# safety-head-v7's answer for "soldiers firing into a crowd of unarmed villagers"), but it is not what made it unsafe
+FUNCTION_WORDS = frozenset(
+    "a an the of in on at to into onto from by for with without about as and or but nor so than then that this "
+    "these those it its is are was were be been being has have had do does did will would can could should may "
+    "might must i me my you your he him his she her we us our they them their who whom which what where when how "
+    "while up down out over under off very just not no".split())
 
 
 def explain_model_flag(checker: Any, text: str, verdict: SafetyVerdict, profile: str | None = None) -> None:
@@ -180,13 +187,16 @@ def explain_model_flag(checker: Any, text: str, verdict: SafetyVerdict, profile:
     if model is None or not pending or len(words) < 2:
         return
     words = words[:OCCLUSION_WORDS]
-    variants = [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
+    content = [i for i, w in enumerate(words) if w.strip(",.;:!?\"'()").lower() not in FUNCTION_WORDS]
+    if not content:
+        return
+    variants = [" ".join(words[:i] + words[i + 1:]) for i in content]
     results = model.classify(variants)
     for trig in pending:
         cat = trig["category"]
-        drops = [scores[cat] - r.scores.get(cat, scores[cat]) for r in results]
-        ranked = sorted(range(len(words)), key=lambda i: -drops[i])
-        top = [words[i].strip(",.;:!?\"'") for i in ranked[:2] if drops[i] > 0]
+        drops = {i: scores[cat] - r.scores.get(cat, scores[cat]) for i, r in zip(content, results)}
+        ranked = sorted(content, key=lambda i: -drops[i])
+        top = [words[i].strip(",.;:!?\"'()") for i in ranked[:2] if drops[i] > 0]
         if top:
             trig["text"] = " ".join(top)
             trig["how"] = "occlusion: the words whose removal lowers the model's score most"
