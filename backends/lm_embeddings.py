@@ -46,7 +46,7 @@ class LMLayerEmbeddings:
 
     @property
     def model(self) -> Any:
-        return self.lm.model
+        return None if self.lm is None else self.lm.model  # None once unloaded
 
     @property
     def hidden_size(self) -> int:

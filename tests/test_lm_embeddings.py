@@ -29,6 +29,7 @@ def test_the_vectors_are_the_mean_over_real_tokens_of_that_layers_output_and_lat
     assert result.vectors.shape == (3, 32) and result.vectors.dtype == np.float32
     assert len(embedder.model.model.layers) == layer  # the layers above never run, so they are not kept
     assert result.provenance.settings["layer"] == layer and result.provenance.settings["pooling"] == "mean"
+    assert embedder.memory_bytes() > 0
 
     full, tok = tiny.build("causal-lm", (("layers", "4"),))  # the same seed: the same weights, all layers
     for text, vector in zip(TEXTS, result.vectors):  # one at a time: no padding to leave out
@@ -40,6 +41,8 @@ def test_the_vectors_are_the_mean_over_real_tokens_of_that_layers_output_and_lat
     alone = embedder.embed(TEXTS[2:]).vectors[0]
     assert np.allclose(result.vectors[2], alone, atol=1e-5)
     assert not np.allclose(result.vectors[0], result.vectors[1], atol=1e-3)
+    embedder.unload()
+    assert embedder.model is None and embedder.memory_bytes() == 0
 
 
 @pytest.mark.parametrize("layer, message", [(0, "a whole number of at least 1"), (None, "needs options.layer"),
