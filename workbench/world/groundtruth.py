@@ -20,7 +20,7 @@ import numpy as np
 from workbench.world.data import HELDOUT_SEED0
 from workbench.world.parse import parse_caption
 from workbench.world.render import render
-from workbench.world.scene import Scene, _relation_holds, sample_scene
+from workbench.world.scene import Scene, relation_holds, sample_scene
 
 OBJECT_KEYS = ("shape", "colour", "size", "finish", "position")
 COARSE_KEYS = ("count", "shape", "colour")  # what a coarse caption states (stills): its objects, each's shape, colour
@@ -73,7 +73,7 @@ def caption_checks(read: dict, stated: dict) -> list[tuple[str, bool]]:
                 checks.append((k, found is not None and objects[found][k] == o[k]))
     if "relation" in stated and len(cells) >= 2:
         a, b = cells[0], cells[1]
-        checks.append(("relation", a is not None and b is not None and _relation_holds(stated["relation"], a, b)))
+        checks.append(("relation", a is not None and b is not None and relation_holds(stated["relation"], a, b)))
     for k in SCENE_KEYS:
         if k in stated:
             checks.append((k, read.get(k) == stated[k]))

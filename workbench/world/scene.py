@@ -150,7 +150,7 @@ def sample_scene(seed: int, video: bool = False, vocab: Vocabulary | None = None
     cells_all = [(c, r) for r in range(3) for c in range(3)]
     if n == 2 and not video and rng.random() < 0.35:
         relation = str(rng.choice(list(v.relations.values())))
-        pairs = [(a, b) for a in cells_all for b in cells_all if _relation_holds(relation, a, b)]
+        pairs = [(a, b) for a in cells_all for b in cells_all if relation_holds(relation, a, b)]
         a, b = pairs[int(rng.integers(len(pairs)))]
         cells = [a, b]
     else:
@@ -175,7 +175,9 @@ def sample_scene(seed: int, video: bool = False, vocab: Vocabulary | None = None
     return Scene(tuple(objs), background, bg_colour, effect, style, relation, seed, video)
 
 
-def _relation_holds(relation: str, a, b) -> bool:
+def relation_holds(relation: str, a, b) -> bool:
+    """Whether cell `a` (column, row) stands in `relation` to cell `b`: the one rule the scene sampler and the
+    ground-truth checks (workbench/world/groundtruth.py) share."""
     return {"left of": a[0] < b[0], "right of": a[0] > b[0], "above": a[1] < b[1], "below": a[1] > b[1]}[relation]
 
 
