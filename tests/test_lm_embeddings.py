@@ -75,7 +75,9 @@ def test_a_head_trained_on_standardised_layer_vectors_round_trips_and_judges_as_
     assert saved["standardize"] is True and saved["dim"] == 32 and saved["train_prompts"] == config["train_prompts"]
     bank = load_file(str(tmp_path / "bank.safetensors"))
     assert bank["mean"].shape == (32,) and bank["std"].shape == (32,) and float(bank["std"].min()) > 0
-    assert np.allclose(np.linalg.norm(bank["vectors"].numpy(), axis=1), 1.0, atol=1e-4)  # standardised, unit length
+    assert bank["vectors"].dtype == torch.float16  # under the Hub's 10 MiB per file for the shipped 6010 prompts
+    vectors = bank["vectors"].float().numpy()
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=2e-3)  # standardised, unit length
 
     head = SafetyHead.load(ModelSpec(role="safety", backend="safety-head", model_id="tiny:causal-lm",
                                      options=(("head", str(tmp_path)),)), device="cpu", dtype="float32")
@@ -85,7 +87,7 @@ def test_a_head_trained_on_standardised_layer_vectors_round_trips_and_judges_as_
     raw = ManagedModel(manager, ModelSpec(role="e", backend="lm-layer-embeddings", model_id="tiny:causal-lm",
                                           options=(("layer", 2),))).embed(TEXTS).vectors
     x = standardized(raw, (bank["mean"].numpy(), bank["std"].numpy()))
-    want = mix_probs(predict(head.head, x), knn_probs(x, bank["vectors"].numpy(), bank["labels"].numpy(), 8,
+    want = mix_probs(predict(head.head, x), knn_probs(x, vectors, bank["labels"].numpy(), 8,
                                                       saved["knn"]["k"], saved["knn"]["temperature"]),
                      saved["knn"]["weight"])
     assert np.allclose(head.probabilities(TEXTS), want, atol=1e-5)

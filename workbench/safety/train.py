@@ -229,7 +229,9 @@ def train(manager: Any, model_id: str, out: str | Path = SAFETY_ASSETS / "head",
               "oof_combined_hard_refusals": round(float(combined[hard].mean()), 3),
               "oof_rule_only_hard_refusals": round(float((strong | weak_only)[hard].mean()), 3),
               "train_seconds": round(seconds, 1)}
-    bank = {"vectors": x, "labels": y}
+    # float16 on disk (the Hub takes at most 10 MiB per file without LFS; 6010 x 640 float32 vectors are 14.7 MiB);
+    # the vote reads them back as float32
+    bank = {"vectors": x.astype("float16"), "labels": y}
     if stats is not None:
         bank.update(mean=stats[0].astype("float32"), std=stats[1].astype("float32"))
     save_head(out, head, config, bank=bank)
