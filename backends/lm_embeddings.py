@@ -11,6 +11,7 @@ weights the white-box tabs read."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Sequence
 
 from backends.base import Capabilities, EmbeddingResult, ModelSpec, free_accelerator_memory, module_bytes
@@ -61,9 +62,7 @@ class LMLayerEmbeddings:
         if not isinstance(layer, int) or isinstance(layer, bool) or layer < 1:
             raise ValueError(f"lm-layer-embeddings needs options.layer, a whole number of at least 1 (the decoder "
                              f"layer whose output is pooled), got {layer!r}")
-        lm_spec = ModelSpec(role=spec.role, backend="transformers-lm", model_id=spec.model_id,
-                            revision=spec.revision, dtype=spec.dtype, device=spec.device,
-                            random_weights=spec.random_weights, trust_remote_code=spec.trust_remote_code)
+        lm_spec = dataclasses.replace(spec, backend="transformers-lm", options=())  # the model alone, no adapter
         lm = TransformersCausalLM.load(lm_spec, device=device, dtype=dtype)
         layers = decoder_layers(lm.model)
         if layer > len(layers):

@@ -81,14 +81,14 @@ def load_head(folder: str | Path) -> tuple[Any, dict[str, Any]]:
     config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
     head = build_head(int(config["dim"]), int(config["hidden"]), len(config["classes"]))
     head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+    bank = load_file(str(folder / BANK_FILE)) if (folder / BANK_FILE).is_file() else {}
     if config.get("knn"):
-        if not (folder / BANK_FILE).is_file():
+        if not bank:
             raise FileNotFoundError(f"safety head '{folder}' votes with its nearest training prompts but has no "
                                     f"{BANK_FILE}; retrain it with `python -m workbench.safety train`")
-        bank = load_file(str(folder / BANK_FILE))
         config = {**config, "_bank": (bank["vectors"].float().numpy(), bank["labels"].long().numpy())}
     if config.get("standardize"):
-        stats = load_file(str(folder / BANK_FILE)) if (folder / BANK_FILE).is_file() else {}
+        stats = bank
         if "mean" not in stats or "std" not in stats:
             raise FileNotFoundError(f"safety head '{folder}' standardises its embeddings but {BANK_FILE} has no "
                                     f"mean and std; retrain it with `python -m workbench.safety train`")
@@ -113,17 +113,13 @@ EMBEDDER_BACKENDS = ("sentence-embeddings", "lm-layer-embeddings")
 
 def embedder_spec(spec: ModelSpec, config: dict[str, Any]) -> ModelSpec:
     """The spec of the embedder a head was trained on (head.json "embedder_backend", "embedder_layer"), for the
-    safety role's model."""
+    safety role's model; the trainer (workbench/safety/train.py) builds its embedder with it too."""
     backend = config.get("embedder_backend", "sentence-embeddings")
     if backend not in EMBEDDER_BACKENDS:
-        raise ValueError(f"head.json embedder_backend must be one of {', '.join(EMBEDDER_BACKENDS)}, got {backend!r}")
-    base = dataclasses.replace(spec.without_option("head"), backend="sentence-embeddings")
+        raise ValueError(f"embedder_backend must be one of {', '.join(EMBEDDER_BACKENDS)}, got {backend!r}")
     if backend == "lm-layer-embeddings":
-        return ModelSpec(role=spec.role, backend=backend, model_id=spec.model_id, revision=spec.revision,
-                         dtype=spec.dtype, device=spec.device, random_weights=spec.random_weights,
-                         trust_remote_code=spec.trust_remote_code,
-                         options=(("layer", int(config.get("embedder_layer", 0))),))
-    return base
+        return dataclasses.replace(spec, backend=backend, options=(("layer", int(config.get("embedder_layer") or 0)),))
+    return dataclasses.replace(spec.without_option("head"), backend=backend)
 
 
 def load_embedder(spec: ModelSpec, config: dict[str, Any], device: str, dtype: str) -> Any:

@@ -83,41 +83,21 @@ if __name__ == "__main__":
         for r in records:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     (HERE / "heldout_ids.txt").write_text("\n".join(heldout) + "\n", encoding="utf-8")
-    fresh = build_fresh(records)
-    fresh2 = build_fresh(records + fresh, "prompts_fresh2.txt", "fs")
-    # fresh3: the held-out set of the fourth pass; none of its texts may be in any text that is trained on
-    # (the labelled set, fresh and fresh2, which the fourth pass folds into training)
-    fresh3 = build_fresh(records + fresh + fresh2, "prompts_fresh3.txt", "ft")
-    # fresh4: written after every change of the fourth pass, scored once; apart from every other set
-    fresh4 = build_fresh(records + fresh + fresh2 + fresh3, "prompts_fresh4.txt", "fq")
-    # fresh5: written before the fifth pass changed anything, scored once with its final check; apart from every
-    # other set
-    fresh5 = build_fresh(records + fresh + fresh2 + fresh3 + fresh4, "prompts_fresh5.txt", "fv")
-    # fresh6: written before the sixth pass (the fine-tuned encoder) trained anything, scored once with its final
-    # check; apart from every other set
-    fresh6 = build_fresh(records + fresh + fresh2 + fresh3 + fresh4 + fresh5, "prompts_fresh6.txt", "fx")
-    # fresh7: written before the seventh pass trained or tuned anything, scored once with its final check; apart
-    # from every other set
-    fresh7 = build_fresh(records + fresh + fresh2 + fresh3 + fresh4 + fresh5 + fresh6, "prompts_fresh7.txt",
-                         "fy")
-    # fresh8: written before the eighth pass trained or tuned anything, scored once with its final check; apart
-    # from every other set
-    fresh8 = build_fresh(records + fresh + fresh2 + fresh3 + fresh4 + fresh5 + fresh6 + fresh7,
-                         "prompts_fresh8.txt", "fz")
-    # fresh9: written before the ninth pass trained or tuned anything, to be scored once with its final check; apart
-    # from every other set
-    fresh9 = build_fresh(records + fresh + fresh2 + fresh3 + fresh4 + fresh5 + fresh6 + fresh7 + fresh8,
-                         "prompts_fresh9.txt", "fw")
-    for name, rows in (("prompts_fresh.jsonl", fresh), ("prompts_fresh2.jsonl", fresh2),
-                       ("prompts_fresh3.jsonl", fresh3), ("prompts_fresh4.jsonl", fresh4),
-                       ("prompts_fresh5.jsonl", fresh5), ("prompts_fresh6.jsonl", fresh6),
-                       ("prompts_fresh7.jsonl", fresh7), ("prompts_fresh8.jsonl", fresh8),
-                       ("prompts_fresh9.jsonl", fresh9)):
-        with open(HERE / name, "w", encoding="utf-8") as fh:
+    # The hand-written sets in the order they were written, each built apart from the labelled set and every set
+    # before it (`build_fresh` refuses a shared text): fresh and fresh2 (held out in the second and third passes),
+    # fresh3 and fresh4 (the fourth pass's), fresh5 (written before the fifth pass changed anything), fresh6 (before
+    # the sixth trained anything), fresh7, fresh8 and fresh9 (each by an independent author before the seventh,
+    # eighth and ninth passes trained or tuned anything). Each was scored once while it was held out.
+    fresh_sets = {}
+    known = list(records)
+    for key, prefix in (("fresh", "fr"), ("fresh2", "fs"), ("fresh3", "ft"), ("fresh4", "fq"), ("fresh5", "fv"),
+                        ("fresh6", "fx"), ("fresh7", "fy"), ("fresh8", "fz"), ("fresh9", "fw")):
+        fresh_sets[key] = build_fresh(known, f"prompts_{key}.txt", prefix)
+        known += fresh_sets[key]
+    for key, rows in fresh_sets.items():
+        with open(HERE / f"prompts_{key}.jsonl", "w", encoding="utf-8") as fh:
             for r in rows:
                 fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     print(f"{len(records)} prompts ({sum(r['label'] == 'unsafe' for r in records)} unsafe, "
           f"{sum(r['hard_negative'] for r in records)} hard safe negatives), {len(heldout)} held out; "
-          f"{len(fresh)} + {len(fresh2)} in the fresh sets (trained on since the fourth pass), {len(fresh3)} in fresh3, "
-          f"{len(fresh4)} in fresh4, {len(fresh5)} in fresh5, {len(fresh6)} in fresh6, "
-          f"{len(fresh7)} in fresh7, {len(fresh8)} in fresh8, {len(fresh9)} in fresh9")
+          + ", ".join(f"{len(rows)} in {key}" for key, rows in fresh_sets.items()))

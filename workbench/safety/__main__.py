@@ -23,11 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     p_train = sub.add_parser("train", help="train the offline safety head")
     p_train.add_argument("--out", default=None, help="folder for head.safetensors + head.json")
     p_train.add_argument("--model", default=None, help="the embedder's model (default: the offline safety role's)")
-    p_train.add_argument("--embedder-backend", default="lm-layer-embeddings",
+    from workbench.safety.train import LM_EMBEDDER
+
+    p_train.add_argument("--embedder-backend", default=LM_EMBEDDER[0],
                          choices=("lm-layer-embeddings", "sentence-embeddings"),
-                         help="lm-layer-embeddings (a causal LM's layer, mean-pooled: safety-head-v5) or "
+                         help="lm-layer-embeddings (a causal LM's layer, mean-pooled: safety-head-v5 to -v7) or "
                               "sentence-embeddings (MiniLM: safety-head-v4's recipe)")
-    p_train.add_argument("--layer", type=int, default=6, help="lm-layer-embeddings: the decoder layer read (1..)")
+    p_train.add_argument("--layer", type=int, default=LM_EMBEDDER[1],
+                         help="lm-layer-embeddings: the decoder layer read (1..)")
     p_ft = sub.add_parser("finetune", help="fine-tune the encoder end to end (the offline safety-encoder)")
     p_ft.add_argument("--validate", action="store_true",
                       help="the validation run (fresh + fresh2 carved out; thresholds on fresh3 + fresh4)")

@@ -175,6 +175,7 @@ FUNCTION_WORDS = frozenset(
     "these those it its is are was were be been being has have had do does did will would can could should may "
     "might must i me my you your he him his she her we us our they them their who whom which what where when how "
     "while up down out over under off very just not no".split())
+PUNCTUATION = ",.;:!?\"'()"  # stripped from a word before it is looked up or named
 
 
 def explain_model_flag(checker: Any, text: str, verdict: SafetyVerdict, profile: str | None = None) -> None:
@@ -187,7 +188,7 @@ def explain_model_flag(checker: Any, text: str, verdict: SafetyVerdict, profile:
     if model is None or not pending or len(words) < 2:
         return
     words = words[:OCCLUSION_WORDS]
-    content = [i for i, w in enumerate(words) if w.strip(",.;:!?\"'()").lower() not in FUNCTION_WORDS]
+    content = [i for i, w in enumerate(words) if w.strip(PUNCTUATION).lower() not in FUNCTION_WORDS]
     if not content:
         return
     variants = [" ".join(words[:i] + words[i + 1:]) for i in content]
@@ -196,7 +197,7 @@ def explain_model_flag(checker: Any, text: str, verdict: SafetyVerdict, profile:
         cat = trig["category"]
         drops = {i: scores[cat] - r.scores.get(cat, scores[cat]) for i, r in zip(content, results)}
         ranked = sorted(content, key=lambda i: -drops[i])
-        top = [words[i].strip(",.;:!?\"'()") for i in ranked[:2] if drops[i] > 0]
+        top = [words[i].strip(PUNCTUATION) for i in ranked[:2] if drops[i] > 0]
         if top:
             trig["text"] = " ".join(top)
             trig["how"] = "occlusion: the words whose removal lowers the model's score most"

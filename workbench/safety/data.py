@@ -57,18 +57,19 @@ def heldout_ids(folder: str | Path = SAFETY_ASSETS) -> set[str]:
 # fresh8 (written before the eighth pass trained or tuned anything) is held out now and scored once with the eighth
 # pass's final check; fresh7 was held out in the seventh pass and scored once (seen since)
 # fresh9 (written before the ninth pass trained or tuned anything) is held out now and scored once with the ninth
-# pass's final check; fresh8 was held out in the eighth pass (never trained on)
+# pass's final check; fresh8 was held out in the eighth pass and is trained on since the ninth
 SPLITS = ("fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "first",
           "rewrites")
 TRAINED_ON = ("fresh2", "fresh")  # folded into training by the fourth pass
-# the seventh pass (safety-head-v5) folds the seen sets into training too (the eighth, safety-head-v6, fresh7 as well): their mistakes had all been read, and
-# a classifier chosen by leaving each of them out in turn (head/TRAINING.md) is then trained on all of them
+# the seventh pass (safety-head-v5) folds the seen sets into training too (the eighth fresh7, the ninth fresh8): their
+# mistakes had all been read, and a classifier chosen by leaving each of them out in turn (head/TRAINING.md) is then
+# trained on all of them
 SEEN_TRAINED = ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8")  # fresh7, fresh8: scored once each
 NEVER_TRAINED = ("fresh9",)  # files of their own that no training may read
 # what the sixth pass's fine-tuned encoder (a recorded experiment, workbench/safety/finetune.py) kept out
 NEVER_TRAINED_BEFORE_V5 = ("fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9")
-FILES = {"fresh9": "prompts_fresh9.jsonl", "fresh8": "prompts_fresh8.jsonl", "fresh7": "prompts_fresh7.jsonl", "fresh6": "prompts_fresh6.jsonl",
-         "fresh5": "prompts_fresh5.jsonl", "fresh4": "prompts_fresh4.jsonl", "fresh3": "prompts_fresh3.jsonl",
+FILES = {"fresh9": "prompts_fresh9.jsonl", "fresh8": "prompts_fresh8.jsonl", "fresh7": "prompts_fresh7.jsonl",
+         "fresh6": "prompts_fresh6.jsonl", "fresh5": "prompts_fresh5.jsonl", "fresh4": "prompts_fresh4.jsonl", "fresh3": "prompts_fresh3.jsonl",
          "fresh2": "prompts_fresh2.jsonl", "fresh": "prompts_fresh.jsonl"}
 
 
@@ -87,8 +88,8 @@ def split(folder: str | Path = SAFETY_ASSETS, seen: bool = True,
           rewrites: bool = True) -> tuple[list[LabelledPrompt], list[LabelledPrompt]]:
     """(train, held-out): the labelled set (which holds the training-only extra and fifth-pass lists) less its
     held-out ids, plus fresh and fresh2 (folded into training by the fourth pass) and, with `seen` (the seventh
-    pass's recipe), fresh3, fresh4, fresh5 and fresh6; held-out: the first split. fresh8 and fresh9 are in neither
-    (files of their own, never trained on)."""
+    pass's recipe), fresh3-fresh8 and, with `rewrites` too (the ninth pass's), the rewriter corpora's training prompts
+    as plain safe ones; held-out: the first split. fresh9 is in neither (a file of its own, never trained on)."""
     held = heldout_ids(folder)
     prompts = load_prompts(folder)
     names = TRAINED_ON + (SEEN_TRAINED if seen else ())
@@ -101,8 +102,8 @@ def split(folder: str | Path = SAFETY_ASSETS, seen: bool = True,
 def refuse_held_out(train_set: list[LabelledPrompt], folder: str | Path = SAFETY_ASSETS,
                      names: tuple[str, ...] = NEVER_TRAINED) -> None:
     """RuntimeError when a prompt of the first held-out split (by id) or of the sets `names` (by text, lower case,
-    spaces collapsed; fresh8 and fresh9 by default, fresh3-fresh9 for the sixth pass's encoder) is in `train_set`: every
-    trainer calls this before it reads a prompt."""
+    spaces collapsed; fresh9 by default, fresh3-fresh9 for the sixth pass's encoder) is in `train_set`: every trainer
+    calls this before it reads a prompt."""
     held_ids = heldout_ids(folder)
     if any(p.id in held_ids for p in train_set):
         raise RuntimeError("a held-out prompt reached the training split")
@@ -124,18 +125,15 @@ REWRITE_HELD_OUT = {"t2i": "t2i_pairs/heldout_ids.txt", "t2i-facet": "t2i_pairs/
                     "t2v": "t2v_pairs/heldout_ids.txt"}
 
 
-def _ids(path: Path) -> set[str]:
-    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.startswith("#")}
-
-
 def rewrite_prompts(held_out: bool = False, assets: str | Path = ASSETS) -> list[LabelledPrompt]:
     """The rewriter corpora's prompts as plain safe LabelledPrompts (ids rw-<corpus>-<pair id>-<field>), the
     training ones or (`held_out`) those of each corpus's held-out ids; duplicates of a text are kept once."""
+    from workbench.common.refiner import heldout_ids as corpus_heldout_ids
+
     assets = Path(assets)
     out, seen = [], set()
     for corpus, (name, fields) in REWRITE_CORPORA.items():
-        held = _ids(assets / REWRITE_HELD_OUT[corpus])
+        held = corpus_heldout_ids(assets / REWRITE_HELD_OUT[corpus])
         for line in (assets / name).read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue

@@ -52,20 +52,20 @@ class HeadSettings:
     grouped_folds: bool = True  # folds = the batches the prompts were written in (else `folds` random folds)
 
 
-# the eighth pass's recipe (safety-head-v6): out-of-fold recall of 0.95 (0.88 for real-person and hate) when the
-# thresholds are chosen, 600 epochs; chosen by leaving each seen set (fresh3-fresh7) out in turn (head/TRAINING.md).
-# The seventh pass's (safety-head-v5) was 0.96 / 0.88 and 300 epochs.
+# the eighth pass's recipe (safety-head-v6), kept by the ninth (safety-head-v7): out-of-fold recall of 0.95 (0.88 for
+# real-person and hate) when the thresholds are chosen, 600 epochs; chosen by leaving each seen set out in turn
+# (head/TRAINING.md). The seventh pass's (safety-head-v5) was 0.96 / 0.88 and 300 epochs.
 HEAD_SETTINGS = HeadSettings(min_recall=0.95, min_recall_loose=0.88, epochs=600)
-# the embedder of safety-head-v5 and -v6: Gemma-3-270M (base) read after decoder layer 6 of 18, mean-pooled, standardised
+# the embedder of safety-head-v5 to -v7: Gemma-3-270M (base) read after decoder layer 6 of 18, mean-pooled, standardised
 LM_EMBEDDER = ("lm-layer-embeddings", 6)
 
 
 def embedder_spec(model_id: str, backend: str = "sentence-embeddings", layer: int | None = None) -> ModelSpec:
-    if backend == "lm-layer-embeddings":
-        return ModelSpec(role="embeddings", backend=backend, model_id=model_id, options=(("layer", int(layer or 0)),))
-    if backend != "sentence-embeddings":
-        raise ValueError(f"embedder backend must be sentence-embeddings or lm-layer-embeddings, got {backend!r}")
-    return ModelSpec(role="embeddings", backend=backend, model_id=model_id)
+    """The embedder a head is trained on: the same spec the safety-head backend builds from head.json."""
+    from backends.safety_head import embedder_spec as head_embedder_spec
+
+    return head_embedder_spec(ModelSpec(role="embeddings", backend=backend, model_id=model_id),
+                              {"embedder_backend": backend, "embedder_layer": layer})
 
 
 def labels(prompts: Sequence[LabelledPrompt]) -> Any:
