@@ -102,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, default=None, help="evaluate the first K held-out prompts only")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--offset", type=int, default=0, help="skip the first K held-out prompts (confirm on others)")
-    e.add_argument("--split", default="heldout", choices=("heldout", "validation"),
-                   help="heldout (final figures only) or validation (training pairs the settings are chosen on)")
+    e.add_argument("--split", default="heldout", choices=("heldout", "validation", "dev"),
+                   help="heldout (final figures only), dev (prompts with no pair, settings are chosen on them) or "
+                        "validation (training pairs, the earlier choice split)")
     e.add_argument("--no-further", action="store_true", help="skip the refine-further round (its diversity column)")
     e.add_argument("--systems", default="", help="comma list of rows to run (default: all)")
     e.add_argument("--json", default="", help="also write the rows (with example candidates) to this file")

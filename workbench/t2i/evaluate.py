@@ -88,15 +88,25 @@ def parse_overrides(text: str) -> dict[str, Any]:
 
 
 VALIDATION_FILE = HELDOUT_FILE.parent / "validation_ids.txt"
-SPLITS = ("heldout", "validation")
+DEV_FILE = HELDOUT_FILE.parent / "dev_prompts.txt"
+SPLITS = ("heldout", "validation", "dev")
 
 
 def split_ids(split: str) -> set[str]:
-    """Ids of an evaluation split: "heldout" (final figures only) or "validation" (training pairs the settings are
-    chosen on; assets/t2i_pairs/validation_ids.txt)."""
+    """Ids of an evaluation split: "heldout" (final figures only), "validation" (training pairs the settings were
+    first chosen on; assets/t2i_pairs/validation_ids.txt) or "dev" (coarse prompts with no pair, so no ids:
+    assets/t2i_pairs/dev_prompts.txt)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if split == "dev":
+        return set()
     return heldout_ids() if split == "heldout" else heldout_ids(VALIDATION_FILE)
+
+
+def dev_prompts() -> list[str]:
+    """The dev split: coarse prompts that no pair holds, never trained on (settings are chosen on them)."""
+    lines = (line.strip() for line in DEV_FILE.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def heldout_prompts(limit: int | None = None, offset: int = 0, split: str = "heldout") -> list[str]:
@@ -104,7 +114,7 @@ def heldout_prompts(limit: int | None = None, offset: int = 0, split: str = "hel
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise ValueError(f"offset must be a whole number of at least 0, got {offset!r}")
     ids = split_ids(split)
-    prompts = [p.coarse for p in load_pairs() if p.id in ids][offset:]
+    prompts = (dev_prompts() if split == "dev" else [p.coarse for p in load_pairs() if p.id in ids])[offset:]
     return prompts[:limit] if limit else prompts
 
 
