@@ -7,7 +7,8 @@ import pytest
 
 from workbench.common import diff as wdiff
 from workbench.t2i.baseline import keyword_candidates
-from workbench.common.diversity import mmr_select, pairwise_diversity
+from workbench.common import diversity as wdiversity
+from workbench.common.diversity import mmr_select, pairwise_diversity, set_objective, set_select
 from workbench.common.session import RefinementSession
 
 
@@ -36,6 +37,46 @@ def test_mmr_with_fixed_vectors_avoids_what_is_shown():
 def test_diversity_slider_range(bad):
     with pytest.raises(ValueError, match="diversity"):
         mmr_select(np.ones(2), np.ones((2, 2)), 1, bad)
+
+
+def test_set_select_scores_whole_sets_where_mmr_goes_greedy():
+    query = np.array([1.0, 0.0, 0.0])
+    cands = np.array([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [0.6, -0.8, 0.0]])
+    # MMR takes the closest first and then the best partner for it; the pair seen together is the two opposites
+    assert 0 in mmr_select(query, cands, 2, 0.5)
+    best = set_select(query, cands, 2, 0.5)
+    assert best == [[1, 2]]
+    assert set_objective(query, cands[[1, 2]], 0.5) == pytest.approx(0.5 * 0.6 + 0.5 * (1 - (0.36 - 0.64)))
+    # diversity 0 is relevance alone
+    assert set_select(query, cands, 1, 0.0) == [[0]]
+
+
+def test_set_select_is_the_best_set_and_keeps_groups_apart():
+    import itertools
+
+    rng = np.random.default_rng(3)
+    query, cands = rng.normal(size=8), rng.normal(size=(9, 8))
+    groups = ["a", "a", "a", "b", "b", "c", "c", "d", "d"]
+    ranked = set_select(query, cands, 4, 0.6, groups=groups, top=5)
+    assert len(ranked) == 5 and all(len({groups[i] for i in s}) == 4 for s in ranked)
+    values = [set_objective(query, cands[s], 0.6) for s in ranked]
+    assert values == sorted(values, reverse=True)
+    brute = max(set_objective(query, cands[list(c)], 0.6) for c in itertools.combinations(range(9), 4)
+                if len({groups[i] for i in c}) == 4)
+    assert values[0] == pytest.approx(brute)
+
+
+def test_set_select_local_search_beyond_the_limit(monkeypatch):
+    rng = np.random.default_rng(5)
+    query, cands = rng.normal(size=8), rng.normal(size=(12, 8))
+    exact = set_select(query, cands, 4, 0.6)[0]
+    monkeypatch.setattr(wdiversity, "SET_SEARCH_LIMIT", 0)
+    local = set_select(query, cands, 4, 0.6)[0]
+    greedy = mmr_select(query, cands, 4, 0.6)
+    assert set_objective(query, cands[local], 0.6) >= set_objective(query, cands[greedy], 0.6)
+    assert set_objective(query, cands[local], 0.6) >= set_objective(query, cands[exact], 0.6) - 0.02
+    with pytest.raises(ValueError, match="groups"):
+        set_select(query, cands, 4, 0.6, groups=["a"])
 
 
 def test_pairwise_diversity():

@@ -172,6 +172,54 @@ def test_refine_further_keeps_the_picked_start_and_changes_one_facet_each(tiny_m
         assert c.provenance.settings["refine_further"] is True
 
 
+def test_set_selection_keeps_the_best_set_as_it_is_shown(tiny_models, monkeypatch):
+    import dataclasses
+    import itertools
+
+    import workbench.common.refiner as refiner
+    from workbench.common.diversity import pairwise_diversity, set_objective
+
+    chat, embedder = tiny_models
+    facets = ("lighting", "composition", "style", "setting", "detail")
+    settings = RefineSettings(n=3, max_new_tokens=10, few_shot=1, guard=False, facets=facets, overgenerate=2.0,
+                              selection="set", diversity=0.7)
+    seen = {}
+    real = refiner._select
+
+    def spy(embedder_, pool, prompt, passed, vectors, groups, settings_):
+        seen.update(passed=list(passed), vectors=np.asarray(vectors), groups=list(groups), query=pool.query)
+        return real(embedder_, pool, prompt, passed, vectors, groups, settings_)
+
+    monkeypatch.setattr(refiner, "_select", spy)
+    result = refine_candidates(chat, embedder, "a cat on a sofa", settings)
+    texts = [c.text for c in result.candidates]
+    facets_shown = [c.facet for c in result.candidates]
+    assert len(set(facets_shown)) == 3
+    # no other set of three facets scores higher (focus is off here, so what is shown is what was scored)
+    vectors = np.asarray(embedder.embed(texts).vectors)
+    best = set_objective(seen["query"], vectors, 0.7)
+    for c in itertools.combinations(range(len(seen["passed"])), 3):
+        if len({seen["groups"][i] for i in c}) == 3:
+            assert set_objective(seen["query"], seen["vectors"][list(c)], 0.7) <= best + 1e-6
+    assert result.diversity.mean == pytest.approx(pairwise_diversity(vectors).mean, abs=1e-6)
+    relevance = [c.relevance for c in result.candidates]
+    assert relevance == sorted(relevance, reverse=True)  # the closest first, as MMR's first pick
+    assert all(c.provenance.settings["selection"] == "set" for c in result.candidates)
+    with pytest.raises(ValueError, match="selection must be one of mmr, set"):
+        dataclasses.replace(settings, selection="greedy").check()
+
+
+def test_the_dev_split_is_prompts_no_pair_holds():
+    from workbench.common.refiner import load_pairs
+    from workbench.t2i.evaluate import heldout_prompts, split_ids
+
+    dev = heldout_prompts(split="dev")
+    assert len(dev) == 30 and split_ids("dev") == set()
+    coarse = {p.coarse.lower() for p in load_pairs()}
+    assert not coarse & {d.lower() for d in dev}
+    assert heldout_prompts(3, offset=2, split="dev") == dev[2:5]
+
+
 def test_eval_has_the_facet_row_and_a_refine_further_column(fake_ctx):
     from workbench.t2i.evaluate import evaluate, heldout_prompts, table
 

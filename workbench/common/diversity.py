@@ -60,6 +60,77 @@ def mmr_select(query: Any, candidates: Any, k: int, diversity: float = 0.5,
     return chosen
 
 
+SET_SEARCH_LIMIT = 5000  # sets of k scored exhaustively; beyond, a local search from MMR's pick
+
+
+def set_objective(query: Any, vectors: Any, diversity: float) -> float:
+    """(1 - diversity) * mean cos(c, query) + diversity * mean pairwise (1 - cos) over the set: what `set_select`
+    maximises, and what the eval's intent and diversity columns measure (for one prompt)."""
+    import numpy as np
+
+    v = _unit(vectors)
+    q = _unit(np.asarray(query).reshape(1, -1))[0]
+    n = v.shape[0]
+    spread = 1.0 - (float((v @ v.T).sum()) - n) / (n * n - n) if n > 1 else 0.0
+    return (1.0 - diversity) * float((v @ q).mean()) + diversity * spread
+
+
+def set_select(query: Any, candidates: Any, k: int, diversity: float = 0.5,
+               groups: Sequence[Any] | None = None, top: int = 1) -> list[list[int]]:
+    """The `top` best sets of `k` candidates by `set_objective`, best first (each a list of indices).
+
+    MMR adds one candidate at a time against the ones already chosen; this scores whole sets, the way the N
+    candidates are seen (and measured) together. `groups` (one label per candidate, e.g. its facet): only sets
+    with as many distinct groups as there can be. Exhaustive up to SET_SEARCH_LIMIT sets; beyond, a local search
+    (swap one member while the objective rises) from MMR's pick, which returns that one set.
+    """
+    import itertools
+    import math
+
+    import numpy as np
+
+    diversity = check_fraction(diversity, "diversity")
+    cands = _unit(candidates)
+    n = cands.shape[0]
+    if n == 0:
+        return []
+    k = check_count(k, "k", 1, max(1, n))
+    check_count(top, "top", 1, 1000)
+    if groups is not None and len(groups) != n:
+        raise ValueError(f"groups must give one label per candidate, got {len(groups)} for {n}")
+    q = _unit(np.asarray(query).reshape(1, -1))[0]
+    relevance = cands @ q
+    sims = cands @ cands.T
+    need = min(k, len(set(groups))) if groups is not None else 0
+
+    def score(members: Sequence[int]) -> float:
+        idx = list(members)
+        spread = 1.0 - (float(sims[np.ix_(idx, idx)].sum()) - k) / (k * k - k) if k > 1 else 0.0
+        return (1.0 - diversity) * float(relevance[idx].mean()) + diversity * spread
+
+    def allowed(members: Sequence[int]) -> bool:
+        return groups is None or len({groups[i] for i in members}) >= need
+
+    if math.comb(n, k) <= SET_SEARCH_LIMIT:
+        ranked = sorted(((score(c), c) for c in itertools.combinations(range(n), k) if allowed(c)),
+                        key=lambda sc: -sc[0])
+        return [list(c) for _, c in ranked[:top]]
+    chosen = mmr_select(query, candidates, k, diversity, groups=groups)
+    best = score(chosen)
+    improved = True
+    while improved:
+        improved = False
+        for pos, out in enumerate(list(chosen)):
+            for i in range(n):
+                if i in chosen:
+                    continue
+                trial = chosen[:pos] + [i] + chosen[pos + 1:]
+                value = score(trial)
+                if value > best + 1e-12 and allowed(trial):
+                    chosen, best, improved = trial, value, True
+    return [chosen]
+
+
 @dataclass
 class DiversityReport:
     mean: float  # mean pairwise cosine distance (1 - cos); 0 for fewer than two items

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from backends.base import GenerationSettings
 from workbench.types import Provenance
-from workbench.common.diversity import DiversityReport, mmr_select, pairwise_diversity
+from workbench.common.diversity import DiversityReport, mmr_select, pairwise_diversity, set_objective, set_select
 from workbench.common.guard import GateResult, fit_to_window, quality_gate
 from workbench.common import facets as wfacets
 from workbench.text import escape_markdown
@@ -137,11 +137,18 @@ class Candidate:
                    finish_reason=data.get("finish_reason", "stop"), facet=data.get("facet"))
 
 
+SELECTIONS = ("mmr", "set")
+SET_RERANK = 20  # set selection with focus: the best sets before focus, scored again as focus leaves them
+
+
 @dataclass
 class RefineSettings:
     n: int = 4  # candidates shown
     overgenerate: float = 2.0  # pool = n * overgenerate rewrites, then MMR keeps n
     diversity: float = 0.5  # MMR trade-off: 0 = closest to the prompt, 1 = most different from each other
+    # how the N are kept from the pool: "mmr" (one at a time, against those already kept) or "set" (whole sets of
+    # N scored together by the same trade-off, as they are shown: diversity.set_select; README, "Facets")
+    selection: str = "mmr"
     few_shot: int = 3  # retrieved coarse->fine examples in the conversation
     max_new_tokens: int = 96  # without a known encoder window: a 60-word prompt is ~80 tokens
     temperature: float = 0.9  # rewriting wants variety across the pool
@@ -172,6 +179,8 @@ class RefineSettings:
         if not isinstance(self.overgenerate, (int, float)) or not 1.0 <= self.overgenerate <= 4.0:
             raise ValueError(f"overgenerate must be between 1 and 4, got {self.overgenerate!r}")
         check_fraction(self.diversity, "diversity")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         check_count(self.few_shot, "few_shot", 0, 8)
         check_fraction(self.intent_floor, "intent_floor")
         if not isinstance(self.window_margin, (int, float)) or not 1.0 <= self.window_margin <= 3.0:
@@ -550,14 +559,13 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     texts = [t for t, _, _ in passed]
     vectors = pool.stacked(passed)
     groups = [pool.facet_of.get(t) for t in texts] if facets else None
-    chosen = mmr_select(pool.query, vectors, min(settings.n, len(texts)), settings.diversity, groups=groups)
+    chosen, (shown, shown_vectors, relevance, dropped) = _select(embedder, pool, prompt, passed, vectors, groups,
+                                                                 settings)
     if facets:
         missing = [f for f in facets[:settings.n] if f not in {groups[i] for i in chosen}]
         if missing and len(facets) <= settings.n:
             notes.append(f"no usable rewrite for the facet(s) {', '.join(missing)}: their rewrites failed the "
                          f"quality gate")
-    shown, shown_vectors, relevance, dropped = _focused(embedder, pool, prompt, [passed[i][0] for i in chosen],
-                                                        vectors[chosen], [passed[i][2] for i in chosen], settings)
     candidates = []
     budget = settings.budget(window)
     for k, i in enumerate(chosen):
@@ -566,7 +574,8 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
         prov = gen.provenance
         prov = Provenance(**{**vars(prov), "settings": {**prov.settings, "system_template": system_template,
                                                          "few_shot_ids": [p.id for p, _ in retrieved],
-                                                         "mmr_diversity": settings.diversity, "pool": len(texts),
+                                                         "mmr_diversity": settings.diversity, "selection": settings.selection,
+                                                         "pool": len(texts),
                                                          "guard": settings.guard,
                                                          "intent_floor": settings.intent_floor,
                                                          "window": getattr(window, "limit", None),
@@ -593,6 +602,33 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
                   next((v.source for v in pool.safe.values()), None),
                   "refine_further": further}, notes=notes,
     )
+
+
+def _select(embedder: Any, pool: _Pool, prompt: str, passed: list, vectors: Any, groups: list | None,
+            settings: RefineSettings) -> tuple[list[int], tuple[list[str], Any, list[float], list[list[str]]]]:
+    """The N rewrites kept (indices into `passed`) and what `_focused` makes of them. "mmr" picks one at a time;
+    "set" ranks whole sets by `set_objective` and, where focus will change them, scores the best SET_RERANK sets
+    again as focus leaves them (focus drops phrases against the other chosen candidates, so a set's diversity as
+    shown is only known once its members are known)."""
+    k = min(settings.n, len(passed))
+
+    def shown_as(chosen: list[int]) -> tuple[list[str], Any, list[float], list[list[str]]]:
+        return _focused(embedder, pool, prompt, [passed[i][0] for i in chosen], vectors[chosen],
+                        [passed[i][2] for i in chosen], settings)
+
+    if settings.selection == "mmr" or k < 2:
+        chosen = mmr_select(pool.query, vectors, k, settings.diversity, groups=groups)
+        return chosen, shown_as(chosen)
+    focusing = bool(settings.focus_words) and groups is not None and any(groups)
+    sets = set_select(pool.query, vectors, k, settings.diversity, groups=groups, top=SET_RERANK if focusing else 1)
+    best: tuple[float, list[int], Any] | None = None
+    for chosen in sets:
+        chosen = sorted(chosen, key=lambda i: -passed[i][2])  # the closest first, as MMR's first pick
+        view = shown_as(chosen)
+        value = set_objective(pool.query, view[1], settings.diversity)
+        if best is None or value > best[0] + 1e-12:
+            best = (value, chosen, view)
+    return best[1], best[2]
 
 
 def _focused(embedder: Any, pool: _Pool, prompt: str, texts: list[str], vectors: Any, relevance: list[float],

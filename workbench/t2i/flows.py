@@ -89,7 +89,9 @@ def _session(state: dict | None, action: str, edited: Sequence[str] | None = Non
 
 
 def refine_summary(result: Any) -> str:
-    lines = [f"**{len(result.candidates)} candidate(s)** chosen by MMR from {len(result.pool)} distinct rewrites "
+    how = "as a set (relevance and diversity scored together)" if result.settings.get("selection") == "set" \
+        else "by MMR"
+    lines = [f"**{len(result.candidates)} candidate(s)** chosen {how} from {len(result.pool)} distinct rewrites "
              f"(rewriter `{result.settings.get('rewriter')}`). Text {result.diversity.describe()}."]
     facets = [facet_label({"facet": c.facet}) for c in result.candidates if c.facet]
     if facets:

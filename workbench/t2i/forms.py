@@ -54,7 +54,7 @@ class RewriterInputs:
     system_template: str = input_field(DEFAULT_SYSTEM_TEMPLATE, "System template (editable)", "textarea", lines=4)
     n: Any = input_field(4, "Candidates (N)", "slider", low=1, high=MAX_CANDIDATES, step=1, whole=True,
                          elem_id="t2i-n")
-    diversity: Any = input_field(FACET_DEFAULTS["diversity"], "Diversity (MMR: 0 = closest, 1 = most varied)",
+    diversity: Any = input_field(FACET_DEFAULTS["diversity"], "Diversity (0 = closest to your prompt, 1 = most varied)",
                                  "slider", low=0, high=1, step=0.05)
     few_shot: Any = input_field(3, "Few-shot examples (retrieved)", "slider", low=0, high=8, step=1, whole=True)
     temperature: Any = input_field(0.9, "Temperature", "slider", low=0.1, high=2.0, step=0.05)
