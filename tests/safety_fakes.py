@@ -19,3 +19,13 @@ class UnsafeRewriter(FakeChat):
 class AlwaysUnsafe(FakeChat):
     def _answer(self, conversation, seed: int, index: int, max_words: int) -> str:
         return UNSAFE
+
+
+COINED = "a lighthouse at dusk, golden light, prosciutchetti lamplakers on the rocks, crashing waves"
+
+
+class CoiningRewriter(FakeChat):
+    """Every answer holds a phrase of invented words (as SmolLM2 writes at sampling temperature)."""
+
+    def _answer(self, conversation, seed: int, index: int, max_words: int) -> str:
+        return COINED + ("" if index == 0 else f", {['misty sea', 'storm clouds', 'wet stone', 'pale moon'][index % 4]}")

@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import spec
 from workbench.context import AppContext
 from workbench.models import ManagedModel, ModelManager
-from workbench.common.guard import fit_to_window, quality_gate, repeated_phrase, story_reason
+from workbench.common.guard import drop_invented, fit_to_window, invented_words, quality_gate, repeated_phrase, story_reason
 from workbench.common.refiner import RefineSettings, refine_candidates
 
 
@@ -19,6 +19,48 @@ class WordWindow:
     def split(self, prompt):
         words = prompt.split()
         return " ".join(words[:10]), " ".join(words[10:])
+
+
+def test_invented_words_are_found_and_their_phrases_removed():
+    assert invented_words("lamplakers crouched at the edge, 85mm lens, bokeh, Greg Rutkowski's art") == ["lamplakers"]
+    assert invented_words("chiaroscuro, gouache, impasto, tilt-shift, 8k") == []
+    head = "street food stall, with delicate"
+    text = head + " plates of prosciutchetti, ham and beans, greens fried to cuspate, sundae stands"
+    kept, found = drop_invented(text, head, ["street", "food", "stall"])
+    assert found == ["prosciutchetti", "cuspate"] and kept == "street food stall, with delicate, ham and beans, sundae stands"
+    # a phrase that goes on from the head stays attached to it when it is kept
+    kept, _ = drop_invented(head + " plates, cuspate shine", head)
+    assert kept == head + " plates"
+    # the user's own words are never counted (a name or a coinage of theirs), nor is the head
+    assert drop_invented("a zorblax on a hill, foamey waves, soft light", "", ["a", "zorblax", "on", "hill"]) == (
+        "a zorblax on a hill, soft light", ["foamey"])
+    assert drop_invented("a zorblax, soft light", "a zorblax")[1] == []
+    # nothing left after the head: the head alone (the sampler counts it as empty)
+    assert drop_invented("a cat, lamplakers", "a cat") == ("a cat", ["lamplakers"])
+
+
+def test_a_refine_removes_invented_phrases_and_says_so(manager):
+    from backends.registry import Registry
+    from backends import BACKENDS
+    from tests.safety_fakes import COINED
+
+    registry = Registry("backend")
+    for name in BACKENDS.names():
+        registry.register(name, BACKENDS.target(name))
+    registry.register("coining-chat", "tests.safety_fakes:CoiningRewriter")
+    local = ModelManager(budget_bytes=2**30, device="cpu", registry=registry)
+    chat = ManagedModel(local, spec("chat", "coining-chat", "scripted/coining"))
+    embedder = ManagedModel(local, spec("embeddings", "fake-embeddings", "fake/embeddings"))
+    result = refine_candidates(chat, embedder, "a lighthouse at dusk", RefineSettings(n=2, few_shot=0))
+    assert result.candidates and COINED not in [c.text for c in result.candidates]
+    for c in result.candidates:
+        assert "prosciutchetti" not in c.text and "lamplakers" not in c.text
+        assert c.text.startswith("a lighthouse at dusk, golden light, crashing waves")
+    assert any("that no English word list has were removed" in n and "“prosciutchetti”" in n for n in result.notes)
+    # unguarded, the rewriter's words are shown as written
+    raw = refine_candidates(chat, embedder, "a lighthouse at dusk", RefineSettings(n=2, few_shot=0, guard=False))
+    assert any("prosciutchetti" in c.text for c in raw.candidates)
+    local.unload_all()
 
 
 def test_the_gate_names_repeats_stories_and_drift():

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from backends.base import GenerationSettings
 from workbench.types import Provenance
 from workbench.common.diversity import DiversityReport, mmr_select, pairwise_diversity, set_objective, set_select
-from workbench.common.guard import GateResult, fit_to_window, quality_gate
+from workbench.common.guard import GateResult, drop_invented, fit_to_window, quality_gate
 from workbench.common import facets as wfacets
 from workbench.text import escape_markdown
 from workbench.common.inputs import MAX_POOL, check_count, check_fraction, check_prompt
@@ -310,6 +310,12 @@ class _Request:
     facet: str | None = None
 
 
+def _words(text: str) -> list[str]:
+    from wordfreq import tokenize
+
+    return tokenize(text, "en")
+
+
 def _join(prefix: str, text: str) -> str:
     if not prefix:
         return text
@@ -320,10 +326,12 @@ def _join(prefix: str, text: str) -> str:
 
 def _sample(chat: Any, requests: Sequence[_Request], settings: RefineSettings, count: int, seed: int,
             exclude: set[str], window: Any = None,
-            prefixes: dict[str, str] | None = None) -> tuple[list[tuple[str, Any, str | None]], int, int]:
+            prefixes: dict[str, str] | None = None, known: Sequence[str] = (),
+            invented: list[str] | None = None) -> tuple[list[tuple[str, Any, str | None]], int, int]:
     """(distinct parsed rewrites with their Generation and facet, how many came back empty, how many were
     shortened to fit the encoder's window) from one batched call: `count` samples per request. `prefixes`, if
-    given, receives each rewrite's started answer (its steering prefix)."""
+    given, receives each rewrite's started answer (its steering prefix). Guarded, phrases with invented words
+    are removed (guard.drop_invented; `known`: the user's words) and `invented`, if given, receives the words."""
     gens_per = chat.generate([r.conversation for r in requests],
                              settings.generation(num_return_sequences=count, seed=seed,
                                                  max_new_tokens=settings.budget(window)))
@@ -336,7 +344,9 @@ def _sample(chat: Any, requests: Sequence[_Request], settings: RefineSettings, c
                 shorter = fit_to_window(text, window, cut_by_length=gen.finish_reason == "length",
                                         max_words=settings.max_words)
                 fitted += shorter != text
-                text = shorter
+                text, coined = drop_invented(shorter, request.prefix, known)
+                if invented is not None:
+                    invented += coined
             key = normalise(text)
             if not key or (request.prefix and key == normalise(request.prefix)):
                 empty += 1
@@ -421,6 +431,7 @@ class _Pool:
     screened: int = 0
     facet_of: dict[str, str | None] = field(default_factory=dict)  # each rewrite's facet (None: undirected)
     prefix_of: dict[str, str] = field(default_factory=dict)  # each rewrite's steering prefix ("" when unsteered)
+    invented: list[str] = field(default_factory=list)  # invented words whose phrases the guard removed
 
     def add(self, embedder: Any, prompt: str, got: list[tuple[str, Any, str | None]], settings: RefineSettings,
             safety: Any = None) -> None:
@@ -462,6 +473,10 @@ class _Pool:
                 [f"the image model's {window.limit}-token text window"] if window is not None else [])
             out.append(f"{self.fitted} rewrite(s) were shortened at a phrase boundary to fit "
                        + " and ".join(limits))
+        if self.invented:
+            shown = ", ".join(f"“{escape_markdown(w)}”" for w in dict.fromkeys(self.invented).keys() if w)
+            out.append(f"{len(self.invented)} phrase word(s) that no English word list has were removed with their "
+                       f"phrases ({shown[:200]})")
         if self.dropped:
             gate = GateResult(kept=list(range(len(self.passed))),
                               dropped={i: d[3] for i, d in enumerate(self.dropped)})
@@ -515,6 +530,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     conversation = _conversation(chat, prompt, system_template, [p for p, _ in retrieved])
     notes: list[str] = []
     seen = {normalise(prompt)}
+    prompt_words = _words(prompt)
     pool = _Pool()
     facets = settings.facets
     steered = ""
@@ -535,7 +551,8 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
             count = max(1, math.ceil(max(need, settings.n) / len(wanted)))
         else:
             requests, count = [_Request(conversation)], min(MAX_POOL, max(need, settings.n))
-        got, empty, fitted = _sample(chat, requests, settings, count, seed, seen, window, pool.prefix_of)
+        got, empty, fitted = _sample(chat, requests, settings, count, seed, seen, window, pool.prefix_of,
+                                     known=prompt_words, invented=pool.invented)
         pool.empty += empty
         pool.fitted += fitted
         pool.add(embedder, prompt, got, settings, safety)
@@ -711,7 +728,7 @@ def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str],
                                                   [p for p, _ in retrieved], [facet], seed, further, pairs_path)
         else:
             requests = [_Request(conversation)]
-        got, _, _ = _sample(chat, requests, settings, 4, seed, seen, window)
+        got, _, _ = _sample(chat, requests, settings, 4, seed, seen, window, known=_words(prompt))
         pool.add(embedder, prompt, got, settings, safety)
         if pool.passed:
             break

@@ -16,7 +16,7 @@ front with the line of every mistake (the same line-numbered YAML reading as stu
         steps:
           - fill: {label: Coarse prompt, value: a cat on a sofa}   # or {elem_id: t2i-prompt, value: ...}
           - click: {button: Refine}   # or {elem_id: ...}, {text: ...}, {label: ...} (checkbox/radio)
-          - wait_text: candidate(s) chosen by MMR
+          - wait_text: candidate(s) chosen
           - scroll: true              # scroll through once so lazy images load
           - wait_ms: 500
 """
