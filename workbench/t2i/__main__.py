@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--diversity", type=float, default=None, help="MMR trade-off, 0-1 (default: the T2I default)")
     b.add_argument("--few-shot", type=int, default=3)
     b.add_argument("--seed", type=int, default=0, help="rewriter sampling seed")
-    b.add_argument("--temperature", type=float, default=0.9)
+    b.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the T2I default)")
     b.add_argument("--max-new-tokens", type=int, default=96)
     b.add_argument("--facets", default="all", help="facets, one per candidate (assets/t2i_facets.yaml): 'all' (the "
                    "default), 'none' for undirected rewrites, or names joined by '+' or ',', e.g. lighting+style")

@@ -57,7 +57,8 @@ class RewriterInputs:
     diversity: Any = input_field(FACET_DEFAULTS["diversity"], "Diversity (0 = closest to your prompt, 1 = most varied)",
                                  "slider", low=0, high=1, step=0.05)
     few_shot: Any = input_field(3, "Few-shot examples (retrieved)", "slider", low=0, high=8, step=1, whole=True)
-    temperature: Any = input_field(0.9, "Temperature", "slider", low=0.1, high=2.0, step=0.05)
+    temperature: Any = input_field(FACET_DEFAULTS["temperature"], "Temperature", "slider", low=0.1, high=2.0,
+                                   step=0.05)
     seed: Any = input_field(0, "Rewriter seed", "number", low=0, high=2**31 - 1, whole=True)
     # facet-directed candidates (assets/t2i_facets.yaml): every facet ticked by default (the T2I default,
     # workbench/t2i/defaults.py; measured in the README's eval table)
