@@ -16,7 +16,7 @@ def test_every_action_gives_the_same_outputs_and_events_in_gradio_and_streamlit(
     from workbench.t2i.defaults import FACET_DEFAULTS
 
     # the diversity slider at its default (the Streamlit run below leaves it there)
-    rewriter = ["profile chat model", "", "", "", DEFAULT_SYSTEM_TEMPLATE, 3, FACET_DEFAULTS["diversity"], 3, 0.9, 0]
+    rewriter = ["profile chat model", "", "", "", DEFAULT_SYSTEM_TEMPLATE, 3, FACET_DEFAULTS["diversity"], 3, FACET_DEFAULTS["temperature"], 0]
     render = [1, 64, 0, 7.5, 1.0, 0.5, 0.5, 1.0, 0.25]
     # Gradio: Refine (N=3), regenerate candidate 2, render, sort, refine further from 2, go back to round 0.
     out = client.predict("fake", PROMPT, *rewriter, api_name="/t2i_refine")
