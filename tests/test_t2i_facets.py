@@ -209,6 +209,29 @@ def test_set_selection_keeps_the_best_set_as_it_is_shown(tiny_models, monkeypatc
         dataclasses.replace(settings, selection="greedy").check()
 
 
+def test_refine_further_is_not_sampled_as_the_first_round_was(tiny_models, monkeypatch):
+    import workbench.common.refiner as refiner
+
+    chat, embedder = tiny_models
+    # no few-shot examples, as the shipped adapter is asked (so the request for the kept start alone is the first
+    # round's request for the prompt)
+    settings = RefineSettings(n=2, max_new_tokens=10, few_shot=0, guard=False, facets=("lighting", "style"),
+                              further_keep_words=1, further_from_kept=True)
+    first = refine_candidates(chat, embedder, "a cat on a sofa", settings)
+    sampled = set(first.pool)
+
+    def children() -> set[str]:  # every rewrite the round sampled (any of them may be the one shown)
+        return set(refine_candidates(chat, embedder, first.candidates[0].text, settings, further=True).pool)
+
+    # a child whose kept start is the prompt alone, sampled with the first round's seed, is one of the first
+    # round's rewrites word for word (the walkthrough showed one)
+    with monkeypatch.context() as m:
+        m.setattr(refiner, "further_seed", lambda seed, picked: seed)
+        assert children() & sampled
+    assert not children() & sampled
+    assert refiner.further_seed(0, "a") == refiner.further_seed(0, "a") != refiner.further_seed(0, "b")
+
+
 def test_the_dev_split_is_prompts_no_pair_holds():
     from workbench.common.refiner import load_pairs
     from workbench.t2i.evaluate import heldout_prompts, split_ids

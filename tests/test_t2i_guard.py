@@ -26,11 +26,15 @@ def test_invented_words_are_found_and_their_phrases_removed():
     assert invented_words("chiaroscuro, gouache, impasto, tilt-shift, 8k") == []
     head = "street food stall, with delicate"
     text = head + " plates of prosciutchetti, ham and beans, greens fried to cuspate, sundae stands"
+    # the words that go on from the head's last phrase hold one: nothing is kept ("with delicate" would dangle)
+    assert drop_invented(text, head, ["street", "food", "stall"]) == (head, ["prosciutchetti", "cuspate"])
+    text = head + " plates, slices of prosciutchetti, ham and beans, greens fried to cuspate, sundae stands"
     kept, found = drop_invented(text, head, ["street", "food", "stall"])
-    assert found == ["prosciutchetti", "cuspate"] and kept == "street food stall, with delicate, ham and beans, sundae stands"
-    # a phrase that goes on from the head stays attached to it when it is kept
-    kept, _ = drop_invented(head + " plates, cuspate shine", head)
-    assert kept == head + " plates"
+    assert found == ["prosciutchetti", "cuspate"]
+    # the phrase that goes on from the head stays attached to it
+    assert kept == "street food stall, with delicate plates, ham and beans, sundae stands"
+    # rare plurals of listed words are words
+    assert invented_words("treens, cottangle") == ["cottangle"]
     # the user's own words are never counted (a name or a coinage of theirs), nor is the head
     assert drop_invented("a zorblax on a hill, foamey waves, soft light", "", ["a", "zorblax", "on", "hill"]) == (
         "a zorblax on a hill, soft light", ["foamey"])
@@ -56,7 +60,8 @@ def test_a_refine_removes_invented_phrases_and_says_so(manager):
     for c in result.candidates:
         assert "prosciutchetti" not in c.text and "lamplakers" not in c.text
         assert c.text.startswith("a lighthouse at dusk, golden light, crashing waves")
-    assert any("that no English word list has were removed" in n and "“prosciutchetti”" in n for n in result.notes)
+    assert any("invented word(s) (in no English word list) were removed" in n and "“prosciutchetti”" in n
+               for n in result.notes)
     # unguarded, the rewriter's words are shown as written
     raw = refine_candidates(chat, embedder, "a lighthouse at dusk", RefineSettings(n=2, few_shot=0, guard=False))
     assert any("prosciutchetti" in c.text for c in raw.candidates)

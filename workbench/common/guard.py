@@ -16,8 +16,9 @@ Gate, with one reason per dropped rewrite (the status line counts them):
 
 Invented words (before the gate): a small rewriter at sampling temperature coins words ("prosciutchetti",
 "lamplakers"; about one rewrite in seven at 0.9). `drop_invented` removes each phrase after the steering prefix that
-holds a word no English word list has (wordfreq's frequency 0), unless the user's prompt has it (names and
-coinages of the user's own are theirs to keep).
+holds a word no English word list has (wordfreq's frequency 0, nor its singular), unless the user's prompt has it
+(names and coinages of the user's own are theirs to keep). When the words that go on from the prefix's last phrase
+hold one, nothing of the rewrite is kept: that phrase (an opener such as "with fine") would be left unfinished.
 """
 
 from __future__ import annotations
@@ -56,9 +57,11 @@ def repeated_phrase(text: str, n: int = 3) -> str | None:
 
 
 def _known_in_english(word: str) -> bool:
+    """In the word list, or a plural of a word in it (the list misses rare plurals: "sailboards", "treens")."""
     from wordfreq import zipf_frequency
 
-    return zipf_frequency(word, "en") > 0
+    forms = [word] + ([word[:-1]] if word.endswith("s") else []) + ([word[:-2]] if word.endswith("es") else [])
+    return any(zipf_frequency(f, "en") > 0 for f in forms)
 
 
 def invented_words(text: str, known: Iterable[str] = ()) -> list[str]:
@@ -89,6 +92,11 @@ def drop_invented(text: str, head: str = "", known: Iterable[str] = ()) -> tuple
     found = [w for p in pieces for w in invented_words(p, known)]
     if not found:
         return text, []
+    if head and start is not text and not start.lstrip().startswith(",") and invented_words(pieces[0], known):
+        # the model's first words go on from the head's last phrase (often an opener such as "with fine"), so
+        # removing them would leave that phrase unfinished: nothing of this rewrite is kept (the sampler counts it
+        # as empty)
+        return head, found
     rest = ",".join(kept)
     if kept and kept[0] is pieces[0]:  # the first piece goes on from the head (or is the text's start) as it was
         return (head + rest).strip(), found

@@ -310,6 +310,15 @@ class _Request:
     facet: str | None = None
 
 
+def further_seed(seed: int, picked: str) -> int:
+    """The sampling seed of a refine-further round from `picked`: the settings' seed moved by a stable hash of the
+    picked prompt. With the first round's seed, a child whose kept start is the prompt alone was sampled exactly as
+    the first round's candidate of its facet, and came back word for word (seen in a walkthrough)."""
+    import zlib
+
+    return (seed + 1 + zlib.crc32(picked.encode("utf-8"))) % (2**31 - 7919 * 3)
+
+
 def _words(text: str) -> list[str]:
     from wordfreq import tokenize
 
@@ -475,8 +484,8 @@ class _Pool:
                        + " and ".join(limits))
         if self.invented:
             shown = ", ".join(f"“{escape_markdown(w)}”" for w in dict.fromkeys(self.invented).keys() if w)
-            out.append(f"{len(self.invented)} phrase word(s) that no English word list has were removed with their "
-                       f"phrases ({shown[:200]})")
+            out.append(f"{len(self.invented)} invented word(s) (in no English word list) were removed with their "
+                       f"phrases: {shown[:200]}")
         if self.dropped:
             gate = GateResult(kept=list(range(len(self.passed))),
                               dropped={i: d[3] for i, d in enumerate(self.dropped)})
@@ -534,11 +543,12 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     pool = _Pool()
     facets = settings.facets
     steered = ""
+    base_seed = further_seed(settings.seed, prompt) if further else settings.seed
     for attempt in range(3):  # top up when the model repeats itself, answers with nothing, or fails the gate
         need = settings.pool - len(pool.passed) if attempt == 0 else settings.n - len(pool.passed)
         if need <= 0:
             break
-        seed = settings.seed + attempt * 7919
+        seed = base_seed + attempt * 7919
         if facets:
             # each facet gets its share of the pool; a top-up asks again for the facets still missing
             have = {pool.facet_of.get(t) for t, _, _ in pool.passed}
@@ -721,8 +731,9 @@ def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str],
     seen = {normalise(prompt)} | {normalise(o) for o in others if o.strip()}
     pool = _Pool()
     steered = ""
+    base_seed = further_seed(settings.seed, prompt) if further else settings.seed
     for attempt in range(3):
-        seed = settings.seed + attempt * 7919
+        seed = base_seed + attempt * 7919
         if facet:
             requests, _, steered = facet_requests(chat, embedder, prompt, settings, system_template,
                                                   [p for p, _ in retrieved], [facet], seed, further, pairs_path)
