@@ -1,8 +1,9 @@
 """The world's text-to-image trainer (issue 20, workbench/world/diffusion.py): two training steps write a
 StableDiffusionPipeline folder that the project's diffusers-t2i backend loads unchanged and renders 64x64 from; the
-encoder is an exact 4x4 space-to-depth rearrangement followed by the patches' principal components; the measuring
-function reads renders of held-out captions; bad arguments give a clear ValueError. (No model is shipped yet: the
-1,200-step run did not render readable scenes; see the README's world section.)"""
+encoder is an exact 2x2 or 4x4 space-to-depth rearrangement followed by the patches' principal components; a run
+resumes from the folder it wrote (UNet, EMA and optimizer); the measuring function reads renders of held-out
+captions; bad arguments give a clear ValueError. (No model is shipped in assets/world/t2i yet; see the README's world
+section.)"""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ HELD_START, HELD_N = HELDOUT_SEED0 + 100_000, 8
 def test_training_two_steps_writes_a_pipeline_the_backend_loads(tmp_path):
     out = tmp_path / "t2i"
     result = train_t2i(out, n_train=32, vae_steps=2, unet_steps=2, vae_batch=4, batch_size=4,
-                       vae_channels=(16, 16, 16), unet_channels=(16, 32, 32), checkpoint_every=1, n_heldout=0,
-                       log=lambda m: None)
+                       vae_channels=(16, 16, 16), patch=4, unet_channels=(16, 32, 32), checkpoint_every=1,
+                       n_heldout=0, log=lambda m: None)
     assert result["unet_steps_done"] == 2 and result["final"] is True
     assert json.loads((out / "training.json").read_text())["unet_steps_done"] == 2
     assert not (tmp_path / "t2i.tmp").exists() and not (tmp_path / "t2i.old").exists()
@@ -142,7 +143,7 @@ def test_resume_continues_the_unet_and_its_optimizer_from_a_saved_folder(tmp_pat
     ({"unet_channels": (24, 48, 64)}, "unet_channels"), ({"vae_channels": (16, 32)}, "vae_channels"),
     ({"vae_channels": (16, 32, 32)}, "vae_channels"),
     ({"n_heldout": 5_000}, "n_heldout"), ({"batch_size": 0}, "batch_size"), ({"patch": 3}, "patch"),
-    ({"patch": 2}, "vae_channels"), ({"latent_channels": 49}, "latent_channels"), ({"max_minutes": 0}, "max_minutes")])
+    ({"patch": 4}, "vae_channels"), ({"latent_channels": 49}, "latent_channels"), ({"max_minutes": 0}, "max_minutes")])
 def test_bad_training_arguments_name_the_argument(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):
         train_t2i(tmp_path / "x", **kwargs)

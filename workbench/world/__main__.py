@@ -100,21 +100,21 @@ def main(argv=None) -> int:
                                          "text encoder) and save it as a diffusers pipeline")
     d.add_argument("--out", default=str(T2I_DIR))
     d.add_argument("--n-train", type=int, default=7_000)
-    d.add_argument("--vae-steps", type=int, default=1_000, help="decoder training steps")
-    d.add_argument("--unet-steps", type=int, default=1_200)
+    d.add_argument("--vae-steps", type=int, default=2_000, help="decoder training steps")
+    d.add_argument("--unet-steps", type=int, default=3_000)
     d.add_argument("--vae-batch", type=int, default=32)
     d.add_argument("--batch-size", type=int, default=32)
     d.add_argument("--vae-lr", type=float, default=1.5e-3)
     d.add_argument("--lr", type=float, default=1e-3)
-    d.add_argument("--vae-channels", type=int, nargs="+", default=[48, 48, 48],
+    d.add_argument("--vae-channels", type=int, nargs="+", default=[48, 48],
                    help="decoder widths, one per level: log2(patch) + 1 of them (equal: DecoderTiny)")
-    d.add_argument("--unet-channels", type=int, nargs=3, default=[64, 96, 128])
-    d.add_argument("--checkpoint-every", type=int, default=200, help="UNet steps between saved pipelines")
+    d.add_argument("--unet-channels", type=int, nargs=3, default=[32, 64, 128])
+    d.add_argument("--checkpoint-every", type=int, default=600, help="UNet steps between saved pipelines")
     d.add_argument("--n-heldout", type=int, default=100, help="held-out captions rendered and scored at the end")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--clip", default=str(CLIP_DIR), help="the small CLIP whose text encoder conditions the UNet")
     d.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
-    d.add_argument("--patch", type=int, default=4, help="pixel patch side the fixed encoder rearranges (2 or 4)")
+    d.add_argument("--patch", type=int, default=2, help="pixel patch side the fixed encoder rearranges (2 or 4)")
     d.add_argument("--latent-channels", type=int, default=12, help="principal components of the patches kept")
     d.add_argument("--resume", default=None, metavar="FOLDER",
                    help="continue the UNet (EMA, raw weights, optimizer) of a folder an earlier run wrote, up to "
