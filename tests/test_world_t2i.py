@@ -132,6 +132,13 @@ def test_resume_continues_the_unet_and_its_optimizer_from_a_saved_folder(tmp_pat
                                       dtype="float32")
     assert model.pipe.vae_scale_factor == 2
     assert model.generate(["a red star"], ImageSettings(steps=2, width=64, height=64, seed=0))[0].image.size == (64, 64)
+    # v-prediction: trained on the velocity, and the saved sampler knows it; a resumed run keeps it
+    v = train_t2i(tmp_path / "t2i-v", unet_steps=1, prediction_type="v_prediction", **small)
+    assert v["prediction_type"] == "v_prediction"
+    config = json.loads((tmp_path / "t2i-v" / "scheduler" / "scheduler_config.json").read_text())
+    assert config["prediction_type"] == "v_prediction"
+    more = train_t2i(tmp_path / "t2i-v", unet_steps=2, resume=tmp_path / "t2i-v", **small)
+    assert more["prediction_type"] == "v_prediction" and more["unet_steps_done"] == 2
     with pytest.raises(ValueError, match="unet_steps must exceed"):
         train_t2i(tmp_path / "x", unet_steps=4, resume=tmp_path / "t2i-more", **small)
     with pytest.raises(ValueError, match="resume"):
@@ -143,7 +150,8 @@ def test_resume_continues_the_unet_and_its_optimizer_from_a_saved_folder(tmp_pat
     ({"unet_channels": (24, 48, 64)}, "unet_channels"), ({"vae_channels": (16, 32)}, "vae_channels"),
     ({"vae_channels": (16, 32, 32)}, "vae_channels"),
     ({"n_heldout": 5_000}, "n_heldout"), ({"batch_size": 0}, "batch_size"), ({"patch": 3}, "patch"),
-    ({"patch": 4}, "vae_channels"), ({"latent_channels": 49}, "latent_channels"), ({"max_minutes": 0}, "max_minutes")])
+    ({"patch": 4}, "vae_channels"), ({"latent_channels": 49}, "latent_channels"), ({"max_minutes": 0}, "max_minutes"),
+    ({"prediction_type": "sample"}, "prediction_type")])
 def test_bad_training_arguments_name_the_argument(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):
         train_t2i(tmp_path / "x", **kwargs)

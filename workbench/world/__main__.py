@@ -120,6 +120,8 @@ def main(argv=None) -> int:
                    help="continue the UNet (EMA, raw weights, optimizer) of a folder an earlier run wrote, up to "
                         "--unet-steps in all; its VAE and architecture are kept")
     d.add_argument("--max-minutes", type=float, default=None, help="stop the UNet after this long and save")
+    d.add_argument("--prediction-type", choices=["epsilon", "v_prediction"], default="epsilon",
+                   help="the UNet's target (a resumed run keeps its folder's)")
     r = sub.add_parser("train-t2i-decoder", help="continue training the decoder of a train-t2i pipeline folder "
                                                  "(the encoder is fixed, so the UNet stays valid)")
     r.add_argument("--folder", default=str(T2I_DIR))
@@ -171,7 +173,8 @@ def main(argv=None) -> int:
             train_t2i(a.out, a.n_train, a.vae_steps, a.unet_steps, a.vae_batch, a.batch_size, a.vae_lr, a.lr,
                       tuple(a.vae_channels), tuple(a.unet_channels), checkpoint_every=a.checkpoint_every,
                       n_heldout=a.n_heldout, seed=a.seed, clip_dir=a.clip, workers=a.workers, patch=a.patch,
-                      latent_channels=a.latent_channels, resume=a.resume, max_minutes=a.max_minutes, log=_log())
+                      latent_channels=a.latent_channels, resume=a.resume, max_minutes=a.max_minutes,
+                      prediction_type=a.prediction_type, log=_log())
         elif a.command == "train-t2i-decoder":
             from workbench.world.diffusion import train_decoder
 

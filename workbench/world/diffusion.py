@@ -42,6 +42,7 @@ DEFAULT_GUIDANCE = 3.0
 CAPTION_DROP = 0.1  # share of training captions replaced by "" (the unconditional branch of guidance)
 COARSE_SHARE = 0.2  # share of training captions at the coarse level ("a red star"); the rest are fine
 MIN_SNR_GAMMA = 5.0
+PREDICTION_TYPES = ("epsilon", "v_prediction")
 MAX_EVAL = 2_000
 # The latent: a learned AutoencoderKL (3 blocks, 16x16 latents) did not keep the world's small shapes within the
 # CPU budget (held-out reconstructions read by the classifier: 4 channels, 700 steps: shape 0.095, colour 0.307;
@@ -168,18 +169,18 @@ def unet_config(channels: Sequence[int] = (64, 96, 128), cross_attention_dim: in
                 cross_attention_dim=cross_attention_dim, attention_head_dim=4, norm_num_groups=16)
 
 
-def train_scheduler():
+def train_scheduler(prediction_type: str = "epsilon"):
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                         prediction_type="epsilon", clip_sample=False)
+                         prediction_type=prediction_type, clip_sample=False)
 
 
-def sample_scheduler():
+def sample_scheduler(prediction_type: str = "epsilon"):
     from diffusers import DPMSolverMultistepScheduler
 
     return DPMSolverMultistepScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-                                       beta_schedule="scaled_linear", prediction_type="epsilon",
+                                       beta_schedule="scaled_linear", prediction_type=prediction_type,
                                        algorithm_type="dpmsolver++", solver_order=2, timestep_spacing="linspace",
                                        steps_offset=1)
 
@@ -213,10 +214,10 @@ def encode_texts(tok, enc, texts: Sequence[str], batch_size: int = 256):
     return torch.cat(out)
 
 
-def build_pipeline(vae, unet, tok, enc):
+def build_pipeline(vae, unet, tok, enc, prediction_type: str = "epsilon"):
     from diffusers import StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=enc, tokenizer=tok, unet=unet, scheduler=sample_scheduler(),
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=enc, tokenizer=tok, unet=unet, scheduler=sample_scheduler(prediction_type),
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -298,7 +299,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
               ema_decay: float = 0.999, checkpoint_every: int = 600, n_heldout: int = 100, seed: int = 0,
               clip_dir: str | Path = CLIP_DIR, workers: int = 1, patch: int = 2,
               latent_channels: int = LATENT_CHANNELS, resume: str | Path | None = None,
-              max_minutes: float | None = None, log: Callable[[str], None] = print) -> dict:
+              max_minutes: float | None = None, prediction_type: str = "epsilon",
+              log: Callable[[str], None] = print) -> dict:
     """Train the VAE, then the UNet on its latents; writes the pipeline to `out` every `checkpoint_every` UNet
     steps (the EMA weights) and at the end, with training.json (settings, losses, times, held-out results) and
     train_state.safetensors (the raw UNet and AdamW's moments, so a run can continue; never shipped).
@@ -306,7 +308,9 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     `resume`: a folder an earlier run wrote; its VAE (decoder trained), UNet (EMA and raw weights), optimizer state,
     step count, history and architecture are taken from it (vae_steps, the widths, patch and latent_channels
     are then ignored) and training continues to `unet_steps` in all, on the same cosine schedule.
-    `max_minutes`: stop the UNet early after this much time and write the final checkpoint there."""
+    `max_minutes`: stop the UNet early after this much time and write the final checkpoint there.
+    `prediction_type`: what the UNet predicts, "epsilon" (the noise) or "v_prediction" (the velocity, which keeps
+    weight on the scene's layout at high noise, where the noise error barely depends on the caption)."""
     import torch
     from diffusers import AutoencoderTiny, UNet2DConditionModel
 
@@ -322,6 +326,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     _check_int("n_heldout", n_heldout, 0, MAX_EVAL)
     _check_int("seed", seed, 0, 2**31 - 1)
     _check_patch(patch)
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
     _check_int("latent_channels", latent_channels, 1, patch_values(patch))
     if max_minutes is not None:
         _check_float("max_minutes", max_minutes, 0.0, 100_000.0)
@@ -356,6 +362,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                     "vae_channels": list(vae_channels), "unet_channels": list(unet_channels), "ema_decay": ema_decay,
                     "caption_drop": CAPTION_DROP, "coarse_share": COARSE_SHARE, "min_snr_gamma": MIN_SNR_GAMMA,
                     "patch": patch, "latent_channels": latent_channels, "vae_crop": VAE_CROP, "seed": seed,
+                    "prediction_type": prediction_type,
                     "torch_threads": torch.get_num_threads(), "text_encoder": "assets/world/clip (frozen)",
                     "versions": _versions()}
         # 1. the autoencoder: the encoder fixed (space to depth + principal components), the decoder trained on
@@ -383,6 +390,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                                  "final", "heldout")}
         settings.update({"unet_steps": unet_steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay,
                          "torch_threads": torch.get_num_threads(), "versions": _versions()})
+        settings.setdefault("prediction_type", "epsilon")  # folders written before the option predicted the noise
         settings["resumed"] = [*previous.get("resumed", []),
                                {"from": str(resume), "at_step": previous["unet_steps_done"]}]
         vae = AutoencoderTiny.from_pretrained(str(resume / "vae")).eval().requires_grad_(False)
@@ -414,10 +422,11 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     ema.eval().requires_grad_(False)
     n_params = sum(p.numel() for p in unet.parameters())
     log(f"UNet {n_params / 1e6:.2f}M parameters, VAE {sum(p.numel() for p in vae.parameters()) / 1e6:.2f}M")
-    sched = train_scheduler()
+    sched = train_scheduler(settings["prediction_type"])
     alphas = sched.alphas_cumprod
     snr = alphas / (1 - alphas)
-    weight_t = torch.clamp(snr, max=MIN_SNR_GAMMA) / snr
+    # min-SNR weighting: of the noise error for epsilon, of the velocity error (snr + 1 in the denominator) for v
+    weight_t = torch.clamp(snr, max=MIN_SNR_GAMMA) / (snr + (settings["prediction_type"] == "v_prediction"))
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
     if previous is not None:
         if (resume / TRAIN_STATE).exists():
@@ -434,7 +443,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     running = 0.0
 
     def checkpoint(step: int, final: bool) -> dict:
-        pipe = build_pipeline(vae, ema, tok, enc)
+        pipe = build_pipeline(vae, ema, tok, enc, settings["prediction_type"])
         training = {**settings, "unet_steps_done": step, "vae_seconds": round(vae_seconds),
                     "unet_seconds": round(unet_seconds_before + time.time() - t0),
                     "total_seconds": round(time.time() - t_all), "history": history, "final": final}
@@ -444,7 +453,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
             log("held-out render faithfulness: " + ", ".join(f"{k} {v:.3f}" for k, v in res.items()
                                                             if isinstance(v, float)))
         # the UNet's weights are stored in float16 (half the megabytes); loaders ask for float32 and get it
-        save_pipeline(build_pipeline(vae, copy.deepcopy(ema).half(), tok, enc), out, training,
+        save_pipeline(build_pipeline(vae, copy.deepcopy(ema).half(), tok, enc, settings["prediction_type"]), out, training,
                       state=lambda folder: save_train_state(folder / TRAIN_STATE, unet, opt, step))
         log(f"saved {out} at UNet step {step}")
         return training
@@ -463,7 +472,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         t = torch.randint(0, sched.config.num_train_timesteps, (batch_size,), generator=gen)
         zt = sched.add_noise(z0, noise, t)
         pred = unet(zt, t, encoder_hidden_states=cond).sample
-        loss = ((pred - noise) ** 2).mean((1, 2, 3))
+        target = sched.get_velocity(z0, noise, t) if settings["prediction_type"] == "v_prediction" else noise
+        loss = ((pred - target) ** 2).mean((1, 2, 3))
         loss = (loss * weight_t[t]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
