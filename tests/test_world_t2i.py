@@ -1,8 +1,9 @@
 """The world's text-to-image trainer (issue 20, workbench/world/diffusion.py): two training steps write a
 StableDiffusionPipeline folder that the project's diffusers-t2i backend loads unchanged and renders 64x64 from; the
-encoder is an exact 4x4 space-to-depth rearrangement followed by the patches' principal components; the measuring
-function reads renders of held-out captions; bad arguments give a clear ValueError. (No model is shipped yet: the
-1,200-step run did not render readable scenes; see the README's world section.)"""
+encoder is an exact 2x2 or 4x4 space-to-depth rearrangement followed by the patches' principal components; a run
+resumes from the folder it wrote (UNet, EMA and optimizer); the measuring function reads renders of held-out
+captions; bad arguments give a clear ValueError. (No model is shipped in assets/world/t2i yet; see the README's world
+section.)"""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ HELD_START, HELD_N = HELDOUT_SEED0 + 100_000, 8
 def test_training_two_steps_writes_a_pipeline_the_backend_loads(tmp_path):
     out = tmp_path / "t2i"
     result = train_t2i(out, n_train=32, vae_steps=2, unet_steps=2, vae_batch=4, batch_size=4,
-                       vae_channels=(16, 16, 16), unet_channels=(16, 32, 32), checkpoint_every=1, n_heldout=0,
-                       log=lambda m: None)
+                       vae_channels=(16, 16, 16), patch=4, unet_channels=(16, 32, 32), checkpoint_every=1,
+                       n_heldout=0, log=lambda m: None)
     assert result["unet_steps_done"] == 2 and result["final"] is True
     assert json.loads((out / "training.json").read_text())["unet_steps_done"] == 2
     assert not (tmp_path / "t2i.tmp").exists() and not (tmp_path / "t2i.old").exists()
@@ -77,11 +78,80 @@ def test_the_encoder_rearranges_4x4_patches_and_keeps_their_principal_components
     assert pca.encode(x).latents.shape == (2, 12, 16, 16)
 
 
+def test_the_2x2_encoder_is_a_lossless_rearrangement_to_32x32_latents():
+    import torch
+    from diffusers import AutoencoderTiny
+
+    from workbench.world.data import make_scenes
+    from workbench.world.diffusion import patches_of, set_patch_encoder, set_space_to_depth, to_pixels, vae_config
+
+    images = make_scenes(HELD_START, 2).images
+    x = to_pixels(images)
+    vae = AutoencoderTiny(**vae_config((16, 16), patch=2))
+    set_space_to_depth(vae)
+    z = vae.encode(x).latents
+    assert z.shape == (2, 12, 32, 32)
+    pixels = (x + 1) / 2 - 0.5
+    for a1, b1, c in [(0, 0, 0), (1, 0, 2), (0, 1, 1), (1, 1, 2)]:
+        assert torch.allclose(z[:, 3 * (2 * a1 + b1) + c], pixels[:, c, a1::2, b1::2], atol=1e-6)
+    # patches_of lists the same values in the same channel order
+    assert torch.allclose(patches_of(images, 2).float(), z.permute(0, 2, 3, 1).reshape(-1, 12), atol=1e-6)
+    kept = set_patch_encoder(vae, make_scenes(0, 64).images)
+    assert kept["patch"] == 2 and kept["patch_variance_kept"] > 0.999999  # all 12 components: nothing dropped
+
+
+def test_resume_continues_the_unet_and_its_optimizer_from_a_saved_folder(tmp_path):
+    import torch
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import load_file
+
+    from workbench.world.diffusion import TRAIN_STATE, load_train_state
+
+    out = tmp_path / "t2i"
+    small = dict(n_train=32, vae_steps=2, vae_batch=4, batch_size=4, vae_channels=(16, 16), patch=2,
+                 unet_channels=(16, 32, 32), n_heldout=0, log=lambda m: None)
+    train_t2i(out, unet_steps=2, checkpoint_every=100, **small)
+    state = load_file(str(out / TRAIN_STATE))
+    assert int(state["step"][0]) == 2 and any(k.startswith("exp_avg_sq.") for k in state)
+    # the state restores the raw weights and AdamW's moments exactly
+    unet = UNet2DConditionModel.from_pretrained(str(out / "unet"), torch_dtype=torch.float32)
+    opt = torch.optim.AdamW(unet.parameters())
+    assert load_train_state(out / TRAIN_STATE, unet, opt) == 2
+    name, p = next(iter(unet.named_parameters()))
+    assert torch.equal(p.detach(), state["unet." + name])
+    assert torch.equal(opt.state[p]["exp_avg"], state["exp_avg." + name]) and float(opt.state[p]["step"]) == 2.0
+    logs = []
+    result = train_t2i(tmp_path / "t2i-more", unet_steps=4, checkpoint_every=100, resume=out,
+                       **{**small, "vae_channels": (32, 32), "log": logs.append})
+    assert result["unet_steps_done"] == 4 and result["resumed"] == [{"from": str(out), "at_step": 2}]
+    assert result["vae_channels"] == [16, 16]  # the architecture comes from the resumed folder
+    assert any("optimizer state" in m for m in logs), logs
+    resumed = UNet2DConditionModel.from_pretrained(str(tmp_path / "t2i-more" / "unet"))
+    assert resumed.config.block_out_channels == [16, 32, 32]
+    model = DiffusersTextToImage.load(ModelSpec("t2i", "diffusers-t2i", str(tmp_path / "t2i-more")), device="cpu",
+                                      dtype="float32")
+    assert model.pipe.vae_scale_factor == 2
+    assert model.generate(["a red star"], ImageSettings(steps=2, width=64, height=64, seed=0))[0].image.size == (64, 64)
+    # v-prediction: trained on the velocity, and the saved sampler knows it; a resumed run keeps it
+    v = train_t2i(tmp_path / "t2i-v", unet_steps=1, prediction_type="v_prediction", **small)
+    assert v["prediction_type"] == "v_prediction"
+    config = json.loads((tmp_path / "t2i-v" / "scheduler" / "scheduler_config.json").read_text())
+    assert config["prediction_type"] == "v_prediction"
+    more = train_t2i(tmp_path / "t2i-v", unet_steps=2, resume=tmp_path / "t2i-v", **small)
+    assert more["prediction_type"] == "v_prediction" and more["unet_steps_done"] == 2
+    with pytest.raises(ValueError, match="unet_steps must exceed"):
+        train_t2i(tmp_path / "x", unet_steps=4, resume=tmp_path / "t2i-more", **small)
+    with pytest.raises(ValueError, match="resume"):
+        train_t2i(tmp_path / "x", unet_steps=4, resume=tmp_path, **small)
+
+
 @pytest.mark.parametrize("kwargs, name", [
     ({"vae_steps": 0}, "vae_steps"), ({"unet_steps": -1}, "unet_steps"), ({"lr": 0.0}, "lr"),
     ({"unet_channels": (24, 48, 64)}, "unet_channels"), ({"vae_channels": (16, 32)}, "vae_channels"),
     ({"vae_channels": (16, 32, 32)}, "vae_channels"),
-    ({"n_heldout": 5_000}, "n_heldout"), ({"batch_size": 0}, "batch_size")])
+    ({"n_heldout": 5_000}, "n_heldout"), ({"batch_size": 0}, "batch_size"), ({"patch": 3}, "patch"),
+    ({"patch": 4}, "vae_channels"), ({"latent_channels": 49}, "latent_channels"), ({"max_minutes": 0}, "max_minutes"),
+    ({"prediction_type": "sample"}, "prediction_type")])
 def test_bad_training_arguments_name_the_argument(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):
         train_t2i(tmp_path / "x", **kwargs)

@@ -100,19 +100,28 @@ def main(argv=None) -> int:
                                          "text encoder) and save it as a diffusers pipeline")
     d.add_argument("--out", default=str(T2I_DIR))
     d.add_argument("--n-train", type=int, default=7_000)
-    d.add_argument("--vae-steps", type=int, default=1_000, help="decoder training steps")
-    d.add_argument("--unet-steps", type=int, default=1_200)
+    d.add_argument("--vae-steps", type=int, default=2_000, help="decoder training steps")
+    d.add_argument("--unet-steps", type=int, default=3_000)
     d.add_argument("--vae-batch", type=int, default=32)
     d.add_argument("--batch-size", type=int, default=32)
     d.add_argument("--vae-lr", type=float, default=1.5e-3)
     d.add_argument("--lr", type=float, default=1e-3)
-    d.add_argument("--vae-channels", type=int, nargs=3, default=[48, 48, 48], help="decoder widths at 16, 32, 64 px (equal: DecoderTiny)")
-    d.add_argument("--unet-channels", type=int, nargs=3, default=[64, 96, 128])
-    d.add_argument("--checkpoint-every", type=int, default=200, help="UNet steps between saved pipelines")
+    d.add_argument("--vae-channels", type=int, nargs="+", default=[48, 48],
+                   help="decoder widths, one per level: log2(patch) + 1 of them (equal: DecoderTiny)")
+    d.add_argument("--unet-channels", type=int, nargs=3, default=[32, 64, 128])
+    d.add_argument("--checkpoint-every", type=int, default=600, help="UNet steps between saved pipelines")
     d.add_argument("--n-heldout", type=int, default=100, help="held-out captions rendered and scored at the end")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--clip", default=str(CLIP_DIR), help="the small CLIP whose text encoder conditions the UNet")
     d.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
+    d.add_argument("--patch", type=int, default=2, help="pixel patch side the fixed encoder rearranges (2 or 4)")
+    d.add_argument("--latent-channels", type=int, default=12, help="principal components of the patches kept")
+    d.add_argument("--resume", default=None, metavar="FOLDER",
+                   help="continue the UNet (EMA, raw weights, optimizer) of a folder an earlier run wrote, up to "
+                        "--unet-steps in all; its VAE and architecture are kept")
+    d.add_argument("--max-minutes", type=float, default=None, help="stop the UNet after this long and save")
+    d.add_argument("--prediction-type", choices=["epsilon", "v_prediction"], default="epsilon",
+                   help="the UNet's target (a resumed run keeps its folder's)")
     r = sub.add_parser("train-t2i-decoder", help="continue training the decoder of a train-t2i pipeline folder "
                                                  "(the encoder is fixed, so the UNet stays valid)")
     r.add_argument("--folder", default=str(T2I_DIR))
@@ -163,7 +172,9 @@ def main(argv=None) -> int:
             _threads()
             train_t2i(a.out, a.n_train, a.vae_steps, a.unet_steps, a.vae_batch, a.batch_size, a.vae_lr, a.lr,
                       tuple(a.vae_channels), tuple(a.unet_channels), checkpoint_every=a.checkpoint_every,
-                      n_heldout=a.n_heldout, seed=a.seed, clip_dir=a.clip, workers=a.workers, log=_log())
+                      n_heldout=a.n_heldout, seed=a.seed, clip_dir=a.clip, workers=a.workers, patch=a.patch,
+                      latent_channels=a.latent_channels, resume=a.resume, max_minutes=a.max_minutes,
+                      prediction_type=a.prediction_type, log=_log())
         elif a.command == "train-t2i-decoder":
             from workbench.world.diffusion import train_decoder
 
