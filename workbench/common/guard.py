@@ -64,14 +64,19 @@ def _known_in_english(word: str) -> bool:
     return any(zipf_frequency(f, "en") > 0 for f in forms)
 
 
+def words_of(text: str) -> list[str]:
+    """The words of `text` as the invented-word check splits them (wordfreq's tokenizer, lower case)."""
+    from wordfreq import tokenize
+
+    return tokenize(text, "en")
+
+
 def invented_words(text: str, known: Iterable[str] = ()) -> list[str]:
     """Words of `text`, in order, that no English word list holds (wordfreq: frequency 0), other than `known`
     ones. Only letters are checked: "85mm" and "8k" are not words to look up; a possessive "'s" is ignored."""
-    from wordfreq import tokenize
-
     skip = {w.lower() for w in known}
     out = []
-    for token in tokenize(text, "en"):
+    for token in words_of(text):
         word = token[:-2] if token.endswith("'s") else token
         if len(word) < 3 or not word.isalpha() or word in skip or token in skip:
             continue
@@ -83,16 +88,15 @@ def invented_words(text: str, known: Iterable[str] = ()) -> list[str]:
 def drop_invented(text: str, head: str = "", known: Iterable[str] = ()) -> tuple[str, list[str]]:
     """`text` without its phrases (comma-separated, after `head`, which is kept whole) that hold an invented word,
     and the invented words found. `known`: words never counted as invented (the user's prompt)."""
-    from wordfreq import tokenize
-
-    known = set(known) | set(tokenize(head, "en"))
+    known = set(known) | set(words_of(head))
     start = text[len(head):] if head and text.startswith(head) else text
     pieces = start.split(",")
-    kept = [p for p in pieces if not invented_words(p, known)]
-    found = [w for p in pieces for w in invented_words(p, known)]
+    coined = [invented_words(p, known) for p in pieces]
+    kept = [p for p, bad in zip(pieces, coined) if not bad]
+    found = [w for bad in coined for w in bad]
     if not found:
         return text, []
-    if head and start is not text and not start.lstrip().startswith(",") and invented_words(pieces[0], known):
+    if head and start is not text and not start.lstrip().startswith(",") and coined[0]:
         # the model's first words go on from the head's last phrase (often an opener such as "with fine"), so
         # removing them would leave that phrase unfinished: nothing of this rewrite is kept (the sampler counts it
         # as empty)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from backends.base import GenerationSettings
 from workbench.types import Provenance
 from workbench.common.diversity import DiversityReport, mmr_select, pairwise_diversity, set_objective, set_select
-from workbench.common.guard import GateResult, drop_invented, fit_to_window, quality_gate
+from workbench.common.guard import GateResult, drop_invented, fit_to_window, quality_gate, words_of
 from workbench.common import facets as wfacets
 from workbench.text import escape_markdown
 from workbench.common.inputs import MAX_POOL, check_count, check_fraction, check_prompt
@@ -319,12 +319,6 @@ def further_seed(seed: int, picked: str) -> int:
     return (seed + 1 + zlib.crc32(picked.encode("utf-8"))) % (2**31 - 7919 * 3)
 
 
-def _words(text: str) -> list[str]:
-    from wordfreq import tokenize
-
-    return tokenize(text, "en")
-
-
 def _join(prefix: str, text: str) -> str:
     if not prefix:
         return text
@@ -539,7 +533,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     conversation = _conversation(chat, prompt, system_template, [p for p, _ in retrieved])
     notes: list[str] = []
     seen = {normalise(prompt)}
-    prompt_words = _words(prompt)
+    prompt_words = words_of(prompt)
     pool = _Pool()
     facets = settings.facets
     steered = ""
@@ -739,7 +733,7 @@ def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str],
                                                   [p for p, _ in retrieved], [facet], seed, further, pairs_path)
         else:
             requests = [_Request(conversation)]
-        got, _, _ = _sample(chat, requests, settings, 4, seed, seen, window, known=_words(prompt))
+        got, _, _ = _sample(chat, requests, settings, 4, seed, seen, window, known=words_of(prompt))
         pool.add(embedder, prompt, got, settings, safety)
         if pool.passed:
             break
