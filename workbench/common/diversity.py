@@ -63,6 +63,13 @@ def mmr_select(query: Any, candidates: Any, k: int, diversity: float = 0.5,
 SET_SEARCH_LIMIT = 5000  # sets of k scored exhaustively; beyond, a local search from MMR's pick
 
 
+def _set_value(relevance: Any, sims: Any, diversity: float) -> float:
+    """`set_objective` from a set's relevances and its block of pairwise cosines (unit vectors: a diagonal of 1)."""
+    n = len(relevance)
+    spread = 1.0 - (float(sims.sum()) - n) / (n * n - n) if n > 1 else 0.0
+    return (1.0 - diversity) * float(relevance.mean()) + diversity * spread
+
+
 def set_objective(query: Any, vectors: Any, diversity: float) -> float:
     """(1 - diversity) * mean cos(c, query) + diversity * mean pairwise (1 - cos) over the set: what `set_select`
     maximises, and what the eval's intent and diversity columns measure (for one prompt)."""
@@ -70,9 +77,7 @@ def set_objective(query: Any, vectors: Any, diversity: float) -> float:
 
     v = _unit(vectors)
     q = _unit(np.asarray(query).reshape(1, -1))[0]
-    n = v.shape[0]
-    spread = 1.0 - (float((v @ v.T).sum()) - n) / (n * n - n) if n > 1 else 0.0
-    return (1.0 - diversity) * float((v @ q).mean()) + diversity * spread
+    return _set_value(v @ q, v @ v.T, diversity)
 
 
 def set_select(query: Any, candidates: Any, k: int, diversity: float = 0.5,
@@ -105,8 +110,7 @@ def set_select(query: Any, candidates: Any, k: int, diversity: float = 0.5,
 
     def score(members: Sequence[int]) -> float:
         idx = list(members)
-        spread = 1.0 - (float(sims[np.ix_(idx, idx)].sum()) - k) / (k * k - k) if k > 1 else 0.0
-        return (1.0 - diversity) * float(relevance[idx].mean()) + diversity * spread
+        return _set_value(relevance[idx], sims[np.ix_(idx, idx)], diversity)
 
     def allowed(members: Sequence[int]) -> bool:
         return groups is None or len({groups[i] for i in members}) >= need
@@ -120,7 +124,7 @@ def set_select(query: Any, candidates: Any, k: int, diversity: float = 0.5,
     improved = True
     while improved:
         improved = False
-        for pos, out in enumerate(list(chosen)):
+        for pos in range(len(chosen)):
             for i in range(n):
                 if i in chosen:
                     continue

@@ -51,13 +51,18 @@ _CACHE_LOCK = threading.Lock()
 HELDOUT_FILE = PAIRS_FILE.parent / "heldout_ids.txt"
 
 
-def heldout_ids(path: str | Path = HELDOUT_FILE) -> set[str]:
-    """Ids of the held-out pairs (evaluation only: never trained on, kept out of retrieval while evaluating)."""
+def listed_lines(path: str | Path) -> list[str]:
+    """The entries of a list file, in order: one a line, blank lines and '#' comments skipped ([] when absent)."""
     path = Path(path)
     if not path.exists():
-        return set()
-    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.startswith("#")}
+        return []
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def heldout_ids(path: str | Path = HELDOUT_FILE) -> set[str]:
+    """Ids of the held-out pairs (evaluation only: never trained on, kept out of retrieval while evaluating)."""
+    return set(listed_lines(path))
 
 
 def load_pairs(path: str | Path = PAIRS_FILE) -> list[Pair]:
@@ -726,6 +731,7 @@ def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str],
     pool = _Pool()
     steered = ""
     base_seed = further_seed(settings.seed, prompt) if further else settings.seed
+    prompt_words = words_of(prompt)
     for attempt in range(3):
         seed = base_seed + attempt * 7919
         if facet:
@@ -733,7 +739,7 @@ def regenerate_one(chat: Any, embedder: Any, prompt: str, others: Sequence[str],
                                                   [p for p, _ in retrieved], [facet], seed, further, pairs_path)
         else:
             requests = [_Request(conversation)]
-        got, _, _ = _sample(chat, requests, settings, 4, seed, seen, window, known=words_of(prompt))
+        got, _, _ = _sample(chat, requests, settings, 4, seed, seen, window, known=prompt_words)
         pool.add(embedder, prompt, got, settings, safety)
         if pool.passed:
             break

@@ -22,8 +22,8 @@ import numpy as np
 from workbench.t2i.baseline import keyword_candidates
 from workbench.common.diversity import pairwise_diversity
 from workbench.common.guard import repeated_phrase
-from workbench.common.refiner import (HELDOUT_FILE, RefineSettings, heldout_ids, load_pairs, refine_candidates,
-                                      retrieve_examples)
+from workbench.common.refiner import (HELDOUT_FILE, RefineSettings, heldout_ids, listed_lines, load_pairs,
+                                      refine_candidates, retrieve_examples)
 from workbench.common.facets import facet_names
 from workbench.t2i.defaults import t2i_refine_settings
 
@@ -105,8 +105,7 @@ def split_ids(split: str) -> set[str]:
 
 def dev_prompts() -> list[str]:
     """The dev split: coarse prompts that no pair holds, never trained on (settings are chosen on them)."""
-    lines = (line.strip() for line in DEV_FILE.read_text(encoding="utf-8").splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
+    return listed_lines(DEV_FILE)
 
 
 def heldout_prompts(limit: int | None = None, offset: int = 0, split: str = "heldout") -> list[str]:
