@@ -151,7 +151,8 @@ def test_resume_continues_the_unet_and_its_optimizer_from_a_saved_folder(tmp_pat
     ({"vae_channels": (16, 32, 32)}, "vae_channels"),
     ({"n_heldout": 5_000}, "n_heldout"), ({"batch_size": 0}, "batch_size"), ({"patch": 3}, "patch"),
     ({"patch": 4}, "vae_channels"), ({"latent_channels": 49}, "latent_channels"), ({"max_minutes": 0}, "max_minutes"),
-    ({"prediction_type": "sample"}, "prediction_type")])
+    ({"prediction_type": "sample"}, "prediction_type"), ({"loss_weighting": "snr"}, "loss_weighting"),
+    ({"object_weight": -1}, "object_weight")])
 def test_bad_training_arguments_name_the_argument(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):
         train_t2i(tmp_path / "x", **kwargs)
@@ -170,3 +171,56 @@ def test_bad_measuring_arguments_name_the_argument(tmp_path):
         pipeline_renderer(None, steps=0)
     with pytest.raises(ValueError, match="path"):
         load_pipeline(tmp_path)
+
+
+def test_timestep_weights_keep_weight_on_the_layout_at_high_noise():
+    """The x0-space weight of "x0_floor" never falls below 1 (min_snr's falls to snr, ~0.005 at t = 999, where the
+    caption alone decides the layout); in the UNet's own space both equal the old min-SNR formula where snr >= 4."""
+    from workbench.world.diffusion import MIN_SNR_GAMMA, timestep_weights, train_scheduler
+
+    a = train_scheduler().alphas_cumprod
+    snr = a / (1 - a)
+    for prediction, factor in (("epsilon", snr), ("v_prediction", snr + 1)):
+        floor = timestep_weights(snr, prediction, "x0_floor") * factor  # back to x0 space
+        old = timestep_weights(snr, prediction, "min_snr") * factor
+        assert float(floor.min()) >= 1.0 - 1e-6 and float(floor.max()) <= MIN_SNR_GAMMA + 1e-6
+        assert float(old[-1]) < 0.01 and float(floor[-1]) > 1.0  # t = 999
+        high = snr >= MIN_SNR_GAMMA
+        assert np.allclose(floor[high].numpy(), old[high].numpy())
+
+
+def test_object_cells_weigh_the_occupied_cells_and_keep_mean_one():
+    from workbench.world.data import label_names
+    from workbench.world.diffusion import object_cells
+    from workbench.world.vocabulary import load_vocabulary
+
+    empty = label_names(load_vocabulary())["shape"].index("empty")
+    labels = np.full((2, 9), empty)
+    labels[0, 0] = 0  # an object in the top left
+    labels[1, 8] = 1  # ... in the bottom right
+    w = object_cells(labels, 32, 3.0).numpy()
+    assert w.shape == (2, 32, 32) and np.allclose(w.mean((1, 2)), 1.0)
+    assert w[0, :10, :10].min() == pytest.approx(4 * w[0, 20:, 20:].max())  # 1 + 3 against 1
+    assert w[1, 22:, 22:].min() > w[1, :10, :10].max()
+    assert np.allclose(object_cells(labels, 32, 0.0).numpy(), 1.0)
+
+
+def test_caption_probe_reads_zero_for_a_unet_that_ignores_the_caption():
+    """The training log's caption gain: 0 when the cross-attention's output is zeroed (the caption cannot reach the
+    UNet), non-zero for the same UNet with it."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    from workbench.world.diffusion import caption_probe, train_scheduler, unet_config
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(**unet_config((16, 32, 32), 24, 16, 12))
+    probe = caption_probe(torch.randn(8, 12, 16, 16), torch.randn(8, 77, 24), seed=0, n=8)
+    sched = train_scheduler("v_prediction")
+    assert abs(probe(unet, sched, "v_prediction")) > 1e-5
+    with torch.no_grad():
+        for name, module in unet.named_modules():
+            if name.endswith("attn2.to_out.0"):
+                module.weight.zero_()
+                module.bias.zero_()
+    assert probe(unet, sched, "v_prediction") == 0.0  # the same arithmetic on both captions

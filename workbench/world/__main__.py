@@ -120,8 +120,12 @@ def main(argv=None) -> int:
                    help="continue the UNet (EMA, raw weights, optimizer) of a folder an earlier run wrote, up to "
                         "--unet-steps in all; its VAE and architecture are kept")
     d.add_argument("--max-minutes", type=float, default=None, help="stop the UNet after this long and save")
-    d.add_argument("--prediction-type", choices=["epsilon", "v_prediction"], default="epsilon",
+    d.add_argument("--prediction-type", choices=["epsilon", "v_prediction"], default="v_prediction",
                    help="the UNet's target (a resumed run keeps its folder's)")
+    d.add_argument("--loss-weighting", choices=["min_snr", "x0_floor"], default="x0_floor",
+                   help="per-timestep weight of the error (see workbench.world.diffusion.LOSS_WEIGHTINGS)")
+    d.add_argument("--object-weight", type=float, default=3.0,
+                   help="extra loss weight on grid cells that hold an object (0: none)")
     r = sub.add_parser("train-t2i-decoder", help="continue training the decoder of a train-t2i pipeline folder "
                                                  "(the encoder is fixed, so the UNet stays valid)")
     r.add_argument("--folder", default=str(T2I_DIR))
@@ -174,7 +178,8 @@ def main(argv=None) -> int:
                       tuple(a.vae_channels), tuple(a.unet_channels), checkpoint_every=a.checkpoint_every,
                       n_heldout=a.n_heldout, seed=a.seed, clip_dir=a.clip, workers=a.workers, patch=a.patch,
                       latent_channels=a.latent_channels, resume=a.resume, max_minutes=a.max_minutes,
-                      prediction_type=a.prediction_type, log=_log())
+                      prediction_type=a.prediction_type, loss_weighting=a.loss_weighting,
+                      object_weight=a.object_weight, log=_log())
         elif a.command == "train-t2i-decoder":
             from workbench.world.diffusion import train_decoder
 
