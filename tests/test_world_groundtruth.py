@@ -233,9 +233,14 @@ def test_the_ground_truth_rows_run_on_the_tiny_random_pipeline(tiny_t2i, classif
 def test_the_cli_prints_the_ground_truth_table_for_the_tiny_pipeline(capsys):
     from workbench.world.__main__ import main
 
-    main(["eval", "--t2i", "tiny", "--t2i-only", "--t2i-n", "1", "--t2i-steps", "2"])
+    main(["eval", "--t2i", "tiny", "--t2i-only", "--t2i-n", "1", "--t2i-steps", "2", "--t2i-faithfulness-n", "3"])
     out = capsys.readouterr().out
     assert "tiny random pipeline" in out and "pointing game, shape word" in out and "coarse render" in out
+    faith = [line for line in out.splitlines() if "render faithfulness, " in line]
+    assert [line.split("faithfulness, ")[1].split(" (")[0] for line in faith] == ["shape", "colour", "position"]
+    assert all(line.split()[-1] == faith[0].split()[-1] and int(line.split()[-1]) >= 3 for line in faith)  # objects
+    layout = next(line for line in out.splitlines() if "render layout" in line).split()
+    assert layout[-1] == "3" and float(layout[-2]) == 0.0  # random noise reads as objects in every cell
     assert "Settings: 2 steps, 64 px" in out
     with pytest.raises(SystemExit):
         main(["eval", "--t2i-only"])
@@ -247,7 +252,7 @@ def test_the_note_names_unknown_words_for_a_world_model_only(profiles):
 
     from workbench.t2i.world_note import is_world_model, world_note
 
-    offline = profiles["offline"].spec("t2i")  # no shipped profile renders from the world yet: a role marked by hand
+    offline = profiles["offline"].spec("t2i")  # the tiny random pipeline, marked by hand as a world model
     world = dataclasses.replace(offline, model_id="assets/world/t2i", random_weights=False,
                                 options=(*offline.options, ("world", True)))
     assert is_world_model(world) and not is_world_model(offline)

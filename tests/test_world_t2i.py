@@ -52,8 +52,12 @@ def test_render_faithfulness_reads_true_stills_as_right_and_blank_images_as_wron
     right = render_faithfulness(truth, HELD_N, HELD_START)
     assert right["captions"] == HELD_N and right["objects"] >= HELD_N
     assert right["position"] >= 0.9 and right["colour"] >= 0.9 and right["shape"] >= 0.6, right
+    assert right["layout"] >= 0.8, right
     blank = render_faithfulness(lambda p: [np.full((64, 64, 3), 200, np.uint8)] * len(p), HELD_N, HELD_START)
-    assert blank["position"] <= 0.2 and blank["all three"] == 0.0, blank
+    assert blank["position"] <= 0.2 and blank["all three"] == 0.0 and blank["layout"] == 0.0, blank
+    rng = np.random.default_rng(0)  # noise is read as objects everywhere: position passes, layout does not
+    noise = render_faithfulness(lambda p: [rng.integers(0, 256, (64, 64, 3), np.uint8) for _ in p], HELD_N, HELD_START)
+    assert noise["layout"] == 0.0, noise
 
 
 def test_the_encoder_rearranges_4x4_patches_and_keeps_their_principal_components():

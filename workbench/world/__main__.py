@@ -143,6 +143,8 @@ def main(argv=None) -> int:
                    help="a text-to-image pipeline to check against ground truth (a diffusers folder, a hub id, or "
                         "`tiny` for the tiny random pipeline); repeat to compare several")
     e.add_argument("--t2i-n", type=int, default=8, help="held-out scenes per T2I check (each rendered 3 times)")
+    e.add_argument("--t2i-faithfulness-n", type=int, default=100,
+                   help="held-out fine captions rendered once each for render faithfulness (0: skip those rows)")
     # defaults: the world profile's render settings for its own model (assets/profiles.yaml, t2i_render)
     e.add_argument("--t2i-steps", type=int, default=12)
     e.add_argument("--t2i-size", type=int, default=64, help="image side in pixels (the world's models: 64)")
@@ -167,7 +169,8 @@ def main(argv=None) -> int:
             if not a.t2i_only:
                 print(format_table(evaluate_models(a.n, a.classifier, a.clip, a.workers)))
             if a.t2i:
-                print(t2i_table(a.t2i, a.t2i_n, a.t2i_steps, a.t2i_size, a.t2i_guidance, a.t2i_seed, a.classifier))
+                print(t2i_table(a.t2i, a.t2i_n, a.t2i_steps, a.t2i_size, a.t2i_guidance, a.t2i_seed, a.classifier,
+                                a.t2i_faithfulness_n))
             elif a.t2i_only:
                 p.error("--t2i-only needs at least one --t2i")
         elif a.command == "train-t2i":
@@ -213,29 +216,42 @@ def load_t2i(name: str):
 
 
 def t2i_table(models: list[str], n: int, steps: int, size: int, guidance: float, seed: int,
-              classifier_dir: str | Path) -> str:
-    """The ground-truth rows of each T2I model, on the same held-out scenes and seed."""
+              classifier_dir: str | Path, faithfulness_n: int = 0) -> str:
+    """The ground-truth rows of each T2I model, on the same held-out scenes and seed; with `faithfulness_n`, first
+    its render faithfulness on that many held-out fine captions (workbench.world.diffusion.render_faithfulness)."""
+    from workbench.world.diffusion import MAX_EVAL, render_faithfulness
     from backends.base import ImageSettings
     from workbench.world.classifier import AttributeClassifier
     from workbench.world.groundtruth import format_groundtruth, groundtruth_rows, heatmap_scores, refinement_scores
 
     settings = ImageSettings(steps=steps, guidance_scale=guidance, width=size, height=size, seed=seed).check()
+    if not isinstance(faithfulness_n, int) or isinstance(faithfulness_n, bool) or not 0 <= faithfulness_n <= MAX_EVAL:
+        raise ValueError(f"--t2i-faithfulness-n must be an integer in [0, {MAX_EVAL}], got {faithfulness_n!r}")
     clf = AttributeClassifier.load(classifier_dir)
     rows, refiner = [], ""
     for name in models:
         t2i = load_t2i(name)
         try:
+            faith = None
+            if faithfulness_n:
+                def render_fn(prompts: list[str], chunk: int = 16) -> list:
+                    return [r.image for i in range(0, len(prompts), chunk)
+                            for r in t2i.generate(prompts[i:i + chunk], settings)]
+
+                faith = render_faithfulness(render_fn, faithfulness_n, classifier=clf)
             heat = heatmap_scores(t2i, settings, clf, n)
             refinement = refinement_scores(t2i, settings, clf, n)
         finally:
             t2i.unload()
         label = "tiny random pipeline" if name in ("tiny", "tiny:sd") else name if len(name) <= 22 else "…" + name[-21:]
-        rows += groundtruth_rows(label, heat, refinement)
+        rows += groundtruth_rows(label, heat, refinement, faith)
         refiner = refinement.refiner
     return (format_groundtruth(rows, refiner) +
             f"\nSettings: {steps} steps, {size} px, guidance {guidance}, seed {seed}; {n} held-out scenes "
             f"(seeds from the held-out range), each rendered with its fine caption (heatmaps) and with its coarse "
-            f"caption and its refinement (same seed).")
+            f"caption and its refinement (same seed)"
+            + (f"; render faithfulness on {faithfulness_n} held-out fine captions (the classifier reads the "
+               f"named cell: an object there, its shape, its colour)." if faithfulness_n else "."))
 
 
 def _threads() -> None:

@@ -730,8 +730,9 @@ def render_faithfulness(render_fn: Callable[[list[str]], Sequence[Any]], n: int 
     """The attribute classifier's reading of renders of `n` held-out fine captions (seeds from `start`, never
     trained on; scenes with a relation are skipped as they state no cell). Per object named in a caption:
     position = its stated cell is read as holding an object; shape / colour = the shape / colour read in that
-    cell is the one named. `render_fn(prompts) -> images` (PIL or uint8 arrays), e.g. `pipeline_renderer(pipe)`
-    or a backend's generate wrapped in a lambda. Returns {"position", "shape", "colour", "all three",
+    cell is the one named; and per caption, layout = the cells read as holding an object are exactly the named
+    ones (an image of noise, read as objects everywhere, passes position but not layout). `render_fn(prompts) -> images` (PIL or uint8 arrays), e.g. `pipeline_renderer(pipe)`
+    or a backend's generate wrapped in a lambda. Returns {"position", "shape", "colour", "all three", "layout",
     "objects", "captions", "seconds", "rows"}."""
     from workbench.world.classifier import AttributeClassifier
 
@@ -751,8 +752,11 @@ def render_faithfulness(render_fn: Callable[[list[str]], Sequence[Any]], n: int 
     names = clf.config["classes"]
     empty = names["shape"].index("empty")
     hits = {"position": 0, "shape": 0, "colour": 0, "all three": 0}
-    rows, objects = [], 0
+    rows, objects, exact = [], 0, 0
     for i, st in enumerate(stated):
+        named = {o["position"][1] * 3 + o["position"][0] for o in st["objects"]}
+        occupied = {cell for cell in range(9) if int(p["shape"][i, cell].argmax()) != empty}
+        exact += int(occupied == named)
         for o in st["objects"]:
             cell = o["position"][1] * 3 + o["position"][0]
             shape = int(p["shape"][i, cell].argmax())
@@ -766,5 +770,6 @@ def render_faithfulness(render_fn: Callable[[list[str]], Sequence[Any]], n: int 
             rows.append({"caption": captions[i], "object": f"{o['colour']} {o['shape']}", "cell": o["position"],
                          "read_shape": names["shape"][shape], "read_colour": names["colour"][colour], **ok})
     out: dict = {k: hits[k] / objects for k in hits}
+    out["layout"] = exact / len(captions)
     out.update({"objects": objects, "captions": len(captions), "seconds": round(seconds, 1), "rows": rows})
     return out

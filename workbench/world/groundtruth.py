@@ -307,9 +307,17 @@ def _mean(values: Sequence) -> float:
     return float(np.mean(values)) if len(values) else float("nan")
 
 
-def groundtruth_rows(name: str, heat: HeatmapScores, refinement: RefinementScores) -> list[dict]:
-    """Rows {"model", "metric", "value", "reference", "n"} for `python -m workbench.world eval --t2i`."""
+def groundtruth_rows(name: str, heat: HeatmapScores, refinement: RefinementScores,
+                     faithfulness: dict | None = None) -> list[dict]:
+    """Rows {"model", "metric", "value", "reference", "n"} for `python -m workbench.world eval --t2i`;
+    `faithfulness`: what `workbench.world.diffusion.render_faithfulness` returned for the model (rows first)."""
     rows = []
+    for kind in ("shape", "colour", "position") if faithfulness else ():
+        rows.append({"model": name, "metric": f"render faithfulness, {kind} (named cell)",
+                     "value": faithfulness[kind], "reference": None, "ref_name": "", "n": faithfulness["objects"]})
+    if faithfulness:
+        rows.append({"model": name, "metric": "render layout: objects in the named cells only",
+                     "value": faithfulness["layout"], "reference": None, "ref_name": "", "n": faithfulness["captions"]})
     for kind in ("shape", "colour"):
         rows.append({"model": name, "metric": f"pointing game, {kind} word", "value": heat.pointing[kind],
                      "reference": heat.chance, "ref_name": "chance", "n": heat.n[kind]})
