@@ -156,7 +156,8 @@ def test_resume_continues_the_unet_and_its_optimizer_from_a_saved_folder(tmp_pat
     ({"n_heldout": 5_000}, "n_heldout"), ({"batch_size": 0}, "batch_size"), ({"patch": 3}, "patch"),
     ({"patch": 4}, "vae_channels"), ({"latent_channels": 49}, "latent_channels"), ({"max_minutes": 0}, "max_minutes"),
     ({"prediction_type": "sample"}, "prediction_type"), ({"loss_weighting": "snr"}, "loss_weighting"),
-    ({"object_weight": -1}, "object_weight")])
+    ({"object_weight": -1}, "object_weight"), ({"zero_snr": "yes"}, "zero_snr"),
+    ({"unet_channels": (16, 32, 32, 32, 32)}, "unet_channels must be 3 or 4")])
 def test_bad_training_arguments_name_the_argument(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):
         train_t2i(tmp_path / "x", **kwargs)
@@ -228,3 +229,26 @@ def test_caption_probe_reads_zero_for_a_unet_that_ignores_the_caption():
                 module.weight.zero_()
                 module.bias.zero_()
     assert probe(unet, sched, "v_prediction") == 0.0  # the same arithmetic on both captions
+
+
+def test_zero_snr_schedule_ends_in_pure_noise_and_the_pipeline_samples_from_there(tmp_path):
+    """With zero_snr (the default) the last training timestep keeps nothing of the latent (DDPM's own schedule keeps
+    sqrt(0.0047) = 0.068 of it, a faint layout the UNet can read instead of the caption), the saved sampler starts
+    at t = 999 with the same betas, and the noise-prediction target is refused."""
+    from workbench.world.diffusion import sample_scheduler, train_scheduler
+
+    assert float(train_scheduler("v_prediction", zero_snr=True).alphas_cumprod[-1]) == 0.0
+    assert float(train_scheduler("v_prediction").alphas_cumprod[-1]) == pytest.approx(0.0047, abs=5e-4)
+    sampler = sample_scheduler("v_prediction", zero_snr=True)
+    sampler.set_timesteps(12)
+    assert int(sampler.timesteps[0]) == 999
+    small = dict(n_train=32, vae_steps=1, vae_batch=4, batch_size=4, vae_channels=(16, 16), unet_steps=1,
+                 unet_channels=(16, 32, 32, 32), n_heldout=0, log=lambda m: None)
+    result = train_t2i(tmp_path / "z", **small)
+    assert result["zero_snr"] is True and result["prediction_type"] == "v_prediction"
+    config = json.loads((tmp_path / "z" / "scheduler" / "scheduler_config.json").read_text())
+    assert config["rescale_betas_zero_snr"] is True and config["timestep_spacing"] == "trailing"
+    unet = json.loads((tmp_path / "z" / "unet" / "config.json").read_text())
+    assert len(unet["block_out_channels"]) == 4  # four levels: 32x32 down to 4x4
+    with pytest.raises(ValueError, match="zero_snr needs prediction_type v_prediction"):
+        train_t2i(tmp_path / "x", prediction_type="epsilon")

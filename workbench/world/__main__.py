@@ -108,7 +108,8 @@ def main(argv=None) -> int:
     d.add_argument("--lr", type=float, default=1e-3)
     d.add_argument("--vae-channels", type=int, nargs="+", default=[48, 48],
                    help="decoder widths, one per level: log2(patch) + 1 of them (equal: DecoderTiny)")
-    d.add_argument("--unet-channels", type=int, nargs=3, default=[32, 64, 128])
+    d.add_argument("--unet-channels", type=int, nargs="+", default=[32, 64, 128],
+                   help="UNet widths, one per level: 3 levels (32x32 down to 8x8) or 4 (down to 4x4)")
     d.add_argument("--checkpoint-every", type=int, default=600, help="UNet steps between saved pipelines")
     d.add_argument("--n-heldout", type=int, default=100, help="held-out captions rendered and scored at the end")
     d.add_argument("--seed", type=int, default=0)
@@ -126,6 +127,8 @@ def main(argv=None) -> int:
                    help="per-timestep weight of the error (see workbench.world.diffusion.LOSS_WEIGHTINGS)")
     d.add_argument("--object-weight", type=float, default=3.0,
                    help="extra loss weight on grid cells that hold an object (0: none)")
+    d.add_argument("--zero-snr", action=argparse.BooleanOptionalAction, default=True,
+                   help="the noise schedule ends in pure noise (needs v_prediction; --no-zero-snr: DDPM's own)")
     r = sub.add_parser("train-t2i-decoder", help="continue training the decoder of a train-t2i pipeline folder "
                                                  "(the encoder is fixed, so the UNet stays valid)")
     r.add_argument("--folder", default=str(T2I_DIR))
@@ -182,7 +185,7 @@ def main(argv=None) -> int:
                       n_heldout=a.n_heldout, seed=a.seed, clip_dir=a.clip, workers=a.workers, patch=a.patch,
                       latent_channels=a.latent_channels, resume=a.resume, max_minutes=a.max_minutes,
                       prediction_type=a.prediction_type, loss_weighting=a.loss_weighting,
-                      object_weight=a.object_weight, log=_log())
+                      object_weight=a.object_weight, zero_snr=a.zero_snr, log=_log())
         elif a.command == "train-t2i-decoder":
             from workbench.world.diffusion import train_decoder
 

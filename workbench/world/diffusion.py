@@ -166,8 +166,11 @@ def set_patch_encoder(vae, images: np.ndarray) -> dict:
 
 def unet_config(channels: Sequence[int] = (64, 96, 128), cross_attention_dim: int = 96, sample_size: int = 16,
                 latent_channels: int = LATENT_CHANNELS) -> dict:
-    """Three levels, one ResNet layer each; cross-attention (with self-attention) on the levels whose map side is at
-    most ATTENTION_MAX_SIDE (at 32x32, attention over 1,024 positions would cost more than the rest of the step)."""
+    """One level per width (3 or 4), one ResNet layer each; cross-attention (with self-attention) on the levels whose
+    map side is at most ATTENTION_MAX_SIDE (at 32x32, attention over 1,024 positions would cost more than the rest
+    of the step). A fourth level takes the 32x32 latents down to 4x4, where a 3x3 convolution's zero padding tells a
+    corner from an edge from the middle: the absolute place a caption's "in the top left" needs, which the
+    convolutions and attention (no position embedding) otherwise have to infer from far-away borders."""
     sides = [sample_size // 2 ** i for i in range(len(channels))]
     attend = [side <= ATTENTION_MAX_SIDE for side in sides]
     return dict(sample_size=sample_size, in_channels=latent_channels, out_channels=latent_channels, layers_per_block=1,
@@ -177,20 +180,27 @@ def unet_config(channels: Sequence[int] = (64, 96, 128), cross_attention_dim: in
                 cross_attention_dim=cross_attention_dim, attention_head_dim=4, norm_num_groups=16)
 
 
-def train_scheduler(prediction_type: str = "epsilon"):
+def train_scheduler(prediction_type: str = "epsilon", zero_snr: bool = False):
+    """DDPM's scaled-linear betas; `zero_snr` rescales them so the last timestep is pure noise (Lin et al. 2024,
+    "Common diffusion noise schedules and sample steps are flawed"). Without it x_999 keeps sqrt(0.0047) = 0.068 of
+    the latent: a faint copy of the scene's layout that a UNet can read instead of the caption, and at sampling,
+    which starts from pure noise, it then places objects where the noise happens to look like them."""
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                         prediction_type=prediction_type, clip_sample=False)
+                         prediction_type=prediction_type, clip_sample=False, rescale_betas_zero_snr=zero_snr)
 
 
-def sample_scheduler(prediction_type: str = "epsilon"):
+def sample_scheduler(prediction_type: str = "epsilon", zero_snr: bool = False):
+    """DPM-Solver++ (2nd order) on the training betas; with `zero_snr`, trailing timesteps so the first step is
+    t = 999, the pure-noise step the model was trained on."""
     from diffusers import DPMSolverMultistepScheduler
 
     return DPMSolverMultistepScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
                                        beta_schedule="scaled_linear", prediction_type=prediction_type,
-                                       algorithm_type="dpmsolver++", solver_order=2, timestep_spacing="linspace",
-                                       steps_offset=1)
+                                       algorithm_type="dpmsolver++", solver_order=2,
+                                       timestep_spacing="trailing" if zero_snr else "linspace",
+                                       steps_offset=0 if zero_snr else 1, rescale_betas_zero_snr=zero_snr)
 
 
 def load_text_encoder(clip_dir: str | Path = CLIP_DIR):
@@ -222,10 +232,11 @@ def encode_texts(tok, enc, texts: Sequence[str], batch_size: int = 256):
     return torch.cat(out)
 
 
-def build_pipeline(vae, unet, tok, enc, prediction_type: str = "epsilon"):
+def build_pipeline(vae, unet, tok, enc, prediction_type: str = "epsilon", zero_snr: bool = False):
     from diffusers import StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=enc, tokenizer=tok, unet=unet, scheduler=sample_scheduler(prediction_type),
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=enc, tokenizer=tok, unet=unet,
+                                   scheduler=sample_scheduler(prediction_type, zero_snr),
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -308,7 +319,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
               clip_dir: str | Path = CLIP_DIR, workers: int = 1, patch: int = 2,
               latent_channels: int = LATENT_CHANNELS, resume: str | Path | None = None,
               max_minutes: float | None = None, prediction_type: str = "v_prediction",
-              loss_weighting: str = "x0_floor", object_weight: float = OBJECT_WEIGHT,
+              loss_weighting: str = "x0_floor", object_weight: float = OBJECT_WEIGHT, zero_snr: bool = True,
               log: Callable[[str], None] = print) -> dict:
     """Train the VAE, then the UNet on its latents; writes the pipeline to `out` every `checkpoint_every` UNet
     steps (the EMA weights) and at the end, with training.json (settings, losses, times, held-out results) and
@@ -323,7 +334,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     `loss_weighting`: see LOSS_WEIGHTINGS. `object_weight`: latent positions in the grid cells that hold an object
     weigh 1 + object_weight against 1 elsewhere (each image's map renormalised to mean 1), so the objects, a small
     share of the pixels, are not drowned by the background. Every 200 steps the log shows the caption gain: how
-    much larger the x0 error is with another scene's caption than with the own (0 = the caption is ignored)."""
+    much larger the x0 error is with another scene's caption than with the own (0 = the caption is ignored).
+    `zero_snr`: the noise schedule ends in pure noise (see train_scheduler); needs v_prediction."""
     import torch
     from diffusers import AutoencoderTiny, UNet2DConditionModel
 
@@ -341,6 +353,11 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     _check_patch(patch)
     if prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
+    if zero_snr not in (True, False):
+        raise ValueError(f"zero_snr must be true or false, got {zero_snr!r}")
+    if zero_snr and prediction_type != "v_prediction":
+        raise ValueError(f"zero_snr needs prediction_type v_prediction (the noise cannot be predicted from pure "
+                         f"noise), got {prediction_type!r}")
     if loss_weighting not in LOSS_WEIGHTINGS:
         raise ValueError(f"loss_weighting must be one of {LOSS_WEIGHTINGS}, got {loss_weighting!r}")
     if not isinstance(object_weight, (int, float)) or isinstance(object_weight, bool) or not 0 <= object_weight <= 100:
@@ -348,8 +365,10 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     _check_int("latent_channels", latent_channels, 1, patch_values(patch))
     if max_minutes is not None:
         _check_float("max_minutes", max_minutes, 0.0, 100_000.0)
-    for name, ch, n in (("vae_channels", vae_channels, patch.bit_length()), ("unet_channels", unet_channels, 3)):
-        if (len(ch) != n or not all(isinstance(c, int) and 8 <= c <= 1024 and c % 8 == 0 for c in ch)):
+    for name, ch, counts in (("vae_channels", vae_channels, (patch.bit_length(),)),
+                             ("unet_channels", unet_channels, (3, 4))):
+        if (len(ch) not in counts or not all(isinstance(c, int) and 8 <= c <= 1024 and c % 8 == 0 for c in ch)):
+            n = " or ".join(map(str, counts))
             raise ValueError(f"{name} must be {n} integers in [8, 1024], each a multiple of 8, got {tuple(ch)!r}")
     if len(set(vae_channels)) != 1:
         raise ValueError(f"vae_channels must be equal widths (DecoderTiny keeps one width), got {tuple(vae_channels)!r}")
@@ -380,7 +399,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                     "caption_drop": CAPTION_DROP, "coarse_share": COARSE_SHARE, "min_snr_gamma": MIN_SNR_GAMMA,
                     "patch": patch, "latent_channels": latent_channels, "vae_crop": VAE_CROP, "seed": seed,
                     "prediction_type": prediction_type, "loss_weighting": loss_weighting,
-                    "object_weight": object_weight,
+                    "object_weight": object_weight, "zero_snr": zero_snr,
                     "torch_threads": torch.get_num_threads(), "text_encoder": "assets/world/clip (frozen)",
                     "versions": _versions()}
         # 1. the autoencoder: the encoder fixed (space to depth + principal components), the decoder trained on
@@ -411,6 +430,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         settings.setdefault("prediction_type", "epsilon")  # folders written before the option predicted the noise
         settings.setdefault("loss_weighting", "min_snr")  # ... and used min-SNR weights without object weights
         settings.setdefault("object_weight", 0.0)
+        settings.setdefault("zero_snr", False)
         settings["resumed"] = [*previous.get("resumed", []),
                                {"from": str(resume), "at_step": previous["unet_steps_done"]}]
         vae = AutoencoderTiny.from_pretrained(str(resume / "vae")).eval().requires_grad_(False)
@@ -442,7 +462,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     ema.eval().requires_grad_(False)
     n_params = sum(p.numel() for p in unet.parameters())
     log(f"UNet {n_params / 1e6:.2f}M parameters, VAE {sum(p.numel() for p in vae.parameters()) / 1e6:.2f}M")
-    sched = train_scheduler(settings["prediction_type"])
+    sched = train_scheduler(settings["prediction_type"], settings["zero_snr"])
     alphas = sched.alphas_cumprod
     snr = alphas / (1 - alphas)
     weight_t = timestep_weights(snr, settings["prediction_type"], settings["loss_weighting"])
@@ -464,7 +484,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     running = 0.0
 
     def checkpoint(step: int, final: bool) -> dict:
-        pipe = build_pipeline(vae, ema, tok, enc, settings["prediction_type"])
+        pipe = build_pipeline(vae, ema, tok, enc, settings["prediction_type"], settings["zero_snr"])
         training = {**settings, "unet_steps_done": step, "vae_seconds": round(vae_seconds),
                     "unet_seconds": round(unet_seconds_before + time.time() - t0),
                     "total_seconds": round(time.time() - t_all), "history": history, "final": final}
@@ -474,7 +494,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
             log("held-out render faithfulness: " + ", ".join(f"{k} {v:.3f}" for k, v in res.items()
                                                             if isinstance(v, float)))
         # the UNet's weights are stored in float16 (half the megabytes); loaders ask for float32 and get it
-        save_pipeline(build_pipeline(vae, copy.deepcopy(ema).half(), tok, enc, settings["prediction_type"]), out, training,
+        save_pipeline(build_pipeline(vae, copy.deepcopy(ema).half(), tok, enc, settings["prediction_type"],
+                                     settings["zero_snr"]), out, training,
                       state=lambda folder: save_train_state(folder / TRAIN_STATE, unet, opt, step))
         log(f"saved {out} at UNet step {step}")
         return training
