@@ -252,3 +252,37 @@ def test_zero_snr_schedule_ends_in_pure_noise_and_the_pipeline_samples_from_ther
     assert len(unet["block_out_channels"]) == 4  # four levels: 32x32 down to 4x4
     with pytest.raises(ValueError, match="zero_snr needs prediction_type v_prediction"):
         train_t2i(tmp_path / "x", prediction_type="epsilon")
+
+
+def test_place_hits_reads_objects_moved_to_the_named_cells_and_not_identical_predictions():
+    import torch
+
+    from workbench.world.diffusion import place_hits
+
+    cells = list(range(9))
+    x0 = torch.zeros(9, 12, 32, 32)
+    for i, cell in enumerate(cells):  # a blob in the centre of the named cell
+        r, c = divmod(cell, 3)
+        y, x = int((r + 0.5) * 32 / 3), int((c + 0.5) * 32 / 3)
+        x0[i, :, y - 2:y + 2, x - 2:x + 2] = 1.0
+    assert place_hits(x0, cells) == 1.0
+    assert place_hits(x0, [8 - c for c in cells]) == pytest.approx(1 / 9)  # only the centre is its own mirror
+    assert place_hits(torch.ones(9, 12, 32, 32), cells) == 0.0  # the same prediction for every place
+
+
+def test_place_probe_reads_zero_for_a_unet_that_ignores_the_caption():
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    from workbench.world.diffusion import load_text_encoder, place_probe, train_scheduler, unet_config
+
+    tok, enc = load_text_encoder()
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(**unet_config((16, 32, 32), enc.config.hidden_size, 16, 12))
+    with torch.no_grad():
+        for name, module in unet.named_modules():
+            if name.endswith("attn2.to_out.0"):
+                module.weight.zero_()
+                module.bias.zero_()
+    probe = place_probe(tok, enc, seed=0)
+    assert probe(unet, train_scheduler("v_prediction", zero_snr=True), "v_prediction") == 0.0

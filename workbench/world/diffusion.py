@@ -334,7 +334,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     `loss_weighting`: see LOSS_WEIGHTINGS. `object_weight`: latent positions in the grid cells that hold an object
     weigh 1 + object_weight against 1 elsewhere (each image's map renormalised to mean 1), so the objects, a small
     share of the pixels, are not drowned by the background. Every 200 steps the log shows the caption gain: how
-    much larger the x0 error is with another scene's caption than with the own (0 = the caption is ignored).
+    much larger the x0 error is with another scene's caption than with the own (0 = the caption is ignored), and
+    the place hits: at how many of the nine places the caption's place moves the t=999 prediction (place_probe).
     `zero_snr`: the noise schedule ends in pure noise (see train_scheduler); needs v_prediction."""
     import torch
     from diffusers import AutoencoderTiny, UNet2DConditionModel
@@ -468,6 +469,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     weight_t = timestep_weights(snr, settings["prediction_type"], settings["loss_weighting"])
     cell_map = object_cells(train.labels["shape"], lat.shape[-1], settings["object_weight"])
     probe = caption_probe(lat, fine, seed)
+    places = place_probe(tok, enc, seed)
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
     if previous is not None:
         if (resume / TRAIN_STATE).exists():
@@ -536,8 +538,11 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
             running = 0.0
         if step % 200 == 0 or step == start + 1:
             gain = probe(unet, sched, settings["prediction_type"])
-            history.setdefault("caption_gain", []).append({"step": step, "gain": round(gain, 4)})
-            log(f"unet step {step}: caption gain {gain:+.3f} (x0 error with another scene's caption / own - 1)")
+            hits = places(unet, sched, settings["prediction_type"])
+            history.setdefault("caption_gain", []).append({"step": step, "gain": round(gain, 4),
+                                                           "place_hits": round(hits, 4)})
+            log(f"unet step {step}: caption gain {gain:+.3f} (x0 error with another scene's caption / own - 1); "
+                f"place hits {hits:.2f} of the nine places at t=999 (chance 0.11)")
         if max_minutes is not None and time.time() - t0 > 60 * max_minutes:
             log(f"stopping at UNet step {step}: max_minutes {max_minutes} reached")
             break
@@ -597,6 +602,55 @@ def caption_probe(lat, states, seed: int, n: int = 64, t: int = 700):
                 errs.append(float(((x0 - z0) ** 2).mean()))
         unet.train(was)
         return errs[1] / errs[0] - 1
+
+    return probe
+
+
+def place_hits(x0, cells: Sequence[int]) -> float:
+    """`x0`: (9, C, H, W) predictions for nine captions that differ only in the named grid cell, `cells[i]` the
+    row-major cell caption i names. Each prediction's departure from their mean is summed per grid cell; a hit
+    when its largest cell is the named one (a prediction that does not depart from the mean is a miss). Returns
+    the share of hits (1/9 is chance for a model that moves objects at random)."""
+    import torch
+
+    dev = ((x0 - x0.mean(0, keepdim=True)) ** 2).sum(1)  # (9, H, W)
+    side = dev.shape[-1]
+    rows = ((torch.arange(side) + 0.5) * 3 / side).floor().long().clamp(0, 2)
+    cell_of = (rows[:, None] * 3 + rows[None, :]).flatten()  # latent position -> row-major cell
+    per_cell = torch.zeros(len(dev), 9).index_add_(1, cell_of, dev.flatten(1))
+    hits = [bool(per_cell[i].max() > 1e-12) and int(per_cell[i].argmax()) == int(c) for i, c in enumerate(cells)]
+    return sum(hits) / len(hits)
+
+
+def place_probe(tok, enc, seed: int, t: int = 999):
+    """probe(unet, sched, prediction_type) -> place_hits of the x0 predictions at timestep `t` (pure noise with
+    zero_snr) for "a large red circle <place>, on a plain blue background" at each of the nine places, from the same
+    fixed noise: does the caption's place move the object? (The caption gain can grow from backgrounds and colours
+    alone; this reads the layout.)"""
+    import torch
+
+    from workbench.world.vocabulary import load_vocabulary
+
+    places = load_vocabulary().positions
+    texts = [f"a large red circle {phrase}, on a plain blue background" for phrase in places]
+    cells = [c[1] * 3 + c[0] for c in places.values()]
+    states = encode_texts(tok, enc, texts).float()
+
+    def probe(unet, sched, prediction_type: str) -> float:
+        gen = torch.Generator().manual_seed(seed + 11)
+        shape = (1, unet.config.in_channels, unet.config.sample_size, unet.config.sample_size)
+        noise = torch.randn(shape, generator=gen).expand(len(texts), -1, -1, -1)
+        a = sched.alphas_cumprod[t]
+        zt = (1 - a).sqrt() * noise  # the mean latent (0) noised
+        ts = torch.full((len(texts),), t, dtype=torch.long)
+        was = unet.training
+        unet.eval()
+        with torch.inference_mode():
+            pred = unet(zt, ts, encoder_hidden_states=states).sample
+        unet.train(was)
+        x0 = a.sqrt() * zt - (1 - a).sqrt() * pred if prediction_type == "v_prediction" else \
+            (zt - (1 - a).sqrt() * pred) / a.sqrt().clamp(min=1e-4)
+        return place_hits(x0, cells)
 
     return probe
 
