@@ -561,6 +561,22 @@ def timestep_weights(snr, prediction_type: str, loss_weighting: str):
     return x0 / (snr + (prediction_type == "v_prediction"))
 
 
+def cell_rows(side: int):
+    """The row (or column) of the 3x3 grid each of `side` latent rows (or columns) lies in, by its centre."""
+    import torch
+
+    return ((torch.arange(side) + 0.5) * 3 / side).floor().long().clamp(0, 2)
+
+
+def implied_x0(zt, pred, sched, t: int, prediction_type: str):
+    """The clean latent a UNet's output at timestep `t` implies: from the velocity, sqrt(a) z_t - sqrt(1 - a) v; from
+    the noise, (z_t - sqrt(1 - a) eps) / sqrt(a) (a = the schedule's alphas_cumprod at t; kept above 1e-8 there)."""
+    a = sched.alphas_cumprod[t]
+    if prediction_type == "v_prediction":
+        return a.sqrt() * zt - (1 - a).sqrt() * pred
+    return (zt - (1 - a).sqrt() * pred) / a.clamp(min=1e-8).sqrt()
+
+
 def object_cells(shape_labels: np.ndarray, side: int, object_weight: float):
     """(N, 9) shape labels per grid cell (row-major; the vocabulary's last shape class is "empty") -> (N, side, side)
     loss weights: 1 + object_weight on the cells that hold an object, 1 elsewhere, each map scaled to mean 1."""
@@ -571,7 +587,7 @@ def object_cells(shape_labels: np.ndarray, side: int, object_weight: float):
 
     empty = label_names(load_vocabulary())["shape"].index("empty")
     occupied = torch.as_tensor(np.asarray(shape_labels) != empty).float().reshape(-1, 3, 3)
-    rows = ((torch.arange(side) + 0.5) * 3 / side).floor().long().clamp(0, 2)  # the cell row of each latent row
+    rows = cell_rows(side)
     w = 1 + object_weight * occupied[:, rows][:, :, rows]
     return w / w.mean((1, 2), keepdim=True)
 
@@ -590,15 +606,12 @@ def caption_probe(lat, states, seed: int, n: int = 64, t: int = 700):
 
     def probe(unet, sched, prediction_type: str) -> float:
         zt = sched.add_noise(z0, noise, ts)
-        a = sched.alphas_cumprod[t]
         errs = []
         was = unet.training
         unet.eval()
         with torch.inference_mode():
             for cond in (own, other):
-                pred = unet(zt, ts, encoder_hidden_states=cond).sample
-                x0 = (a.sqrt() * zt - (1 - a).sqrt() * pred if prediction_type == "v_prediction"
-                      else (zt - (1 - a).sqrt() * pred) / a.sqrt())
+                x0 = implied_x0(zt, unet(zt, ts, encoder_hidden_states=cond).sample, sched, t, prediction_type)
                 errs.append(float(((x0 - z0) ** 2).mean()))
         unet.train(was)
         return errs[1] / errs[0] - 1
@@ -614,8 +627,7 @@ def place_hits(x0, cells: Sequence[int]) -> float:
     import torch
 
     dev = ((x0 - x0.mean(0, keepdim=True)) ** 2).sum(1)  # (9, H, W)
-    side = dev.shape[-1]
-    rows = ((torch.arange(side) + 0.5) * 3 / side).floor().long().clamp(0, 2)
+    rows = cell_rows(dev.shape[-1])
     cell_of = (rows[:, None] * 3 + rows[None, :]).flatten()  # latent position -> row-major cell
     per_cell = torch.zeros(len(dev), 9).index_add_(1, cell_of, dev.flatten(1))
     hits = [bool(per_cell[i].max() > 1e-12) and int(per_cell[i].argmax()) == int(c) for i, c in enumerate(cells)]
@@ -646,10 +658,8 @@ def place_probe(tok, enc, seed: int, t: int = 999):
         was = unet.training
         unet.eval()
         with torch.inference_mode():
-            pred = unet(zt, ts, encoder_hidden_states=states).sample
+            x0 = implied_x0(zt, unet(zt, ts, encoder_hidden_states=states).sample, sched, t, prediction_type)
         unet.train(was)
-        x0 = a.sqrt() * zt - (1 - a).sqrt() * pred if prediction_type == "v_prediction" else \
-            (zt - (1 - a).sqrt() * pred) / a.sqrt().clamp(min=1e-4)
         return place_hits(x0, cells)
 
     return probe
