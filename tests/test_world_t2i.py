@@ -120,10 +120,13 @@ def test_resume_continues_the_unet_and_its_optimizer_from_a_saved_folder(tmp_pat
     # the state restores the raw weights and AdamW's moments exactly
     unet = UNet2DConditionModel.from_pretrained(str(out / "unet"), torch_dtype=torch.float32)
     opt = torch.optim.AdamW(unet.parameters())
-    assert load_train_state(out / TRAIN_STATE, unet, opt) == 2
+    assert load_train_state(out / TRAIN_STATE, {"unet": unet}, opt) == 2
     name, p = next(iter(unet.named_parameters()))
     assert torch.equal(p.detach(), state["unet." + name])
     assert torch.equal(opt.state[p]["exp_avg"], state["exp_avg." + name]) and float(opt.state[p]["step"]) == 2.0
+    # ... and the text encoder's, trained with the UNet by default
+    text_keys = [k for k in state if k.startswith("exp_avg.text_encoder.")]
+    assert text_keys and any(k.startswith("text_encoder.") for k in state)
     logs = []
     result = train_t2i(tmp_path / "t2i-more", unet_steps=4, checkpoint_every=100, resume=out,
                        **{**small, "vae_channels": (32, 32), "log": logs.append})
@@ -210,25 +213,58 @@ def test_object_cells_weigh_the_occupied_cells_and_keep_mean_one():
     assert np.allclose(object_cells(labels, 32, 0.0).numpy(), 1.0)
 
 
+def test_the_text_encoder_trains_with_the_unet_and_ships_unless_frozen(tmp_path):
+    """The small CLIP's text encoder barely tells places apart ("top left" vs "top right": 0.16 per token against
+    7-13 for a colour), so train-t2i trains a text encoder with the UNet and the pipeline ships it (its EMA): fresh
+    weights by default, or the CLIP's fine-tuned; text_lr=0 keeps the CLIP's frozen."""
+    import torch
+    from transformers import CLIPTextModel
+
+    from workbench.world.diffusion import CLIP_DIR
+
+    clip = CLIPTextModel.from_pretrained(str(CLIP_DIR)).state_dict()
+    small = dict(n_train=32, vae_steps=1, vae_batch=4, batch_size=4, vae_channels=(16, 16), unet_steps=3,
+                 unet_channels=(16, 32, 32), n_heldout=0, ema_decay=0.5, log=lambda m: None)
+    moved = {}
+    for name, text_lr, init in (("tuned", 1e-2, "clip"), ("frozen", 0.0, "clip"), ("fresh", 1e-2, "random")):
+        result = train_t2i(tmp_path / name, text_lr=text_lr, text_init=init, **small)
+        assert result["text_lr"] == text_lr and result["text_init"] == init
+        shipped = CLIPTextModel.from_pretrained(str(tmp_path / name / "text_encoder")).state_dict()
+        assert shipped.keys() == clip.keys() or set(shipped) <= set(clip)
+        moved[name] = max(float((shipped[k].float() - clip[k].float()).abs().max()) for k in shipped)
+    assert moved["frozen"] == 0.0
+    assert 1e-3 < moved["tuned"] < moved["fresh"]
+    assert "fine-tuned" in json.loads((tmp_path / "tuned" / "training.json").read_text())["text_encoder"]
+    assert "fresh weights" in json.loads((tmp_path / "fresh" / "training.json").read_text())["text_encoder"]
+    with pytest.raises(ValueError, match=r"text_lr must be a number in \[0, 1\]"):
+        train_t2i(tmp_path / "x", text_lr=-1.0)
+    with pytest.raises(ValueError, match="text_init 'random' needs text_lr > 0"):
+        train_t2i(tmp_path / "x", text_lr=0.0)
+
+
 def test_caption_probe_reads_zero_for_a_unet_that_ignores_the_caption():
     """The training log's caption gain: 0 when the cross-attention's output is zeroed (the caption cannot reach the
     UNet), non-zero for the same UNet with it."""
     import torch
     from diffusers import UNet2DConditionModel
 
-    from workbench.world.diffusion import caption_probe, train_scheduler, unet_config
+    from workbench.world.diffusion import caption_probe, load_text_encoder, tokenize, train_scheduler, unet_config
 
+    tok, enc = load_text_encoder()
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(**unet_config((16, 32, 32), 24, 16, 12))
-    probe = caption_probe(torch.randn(8, 12, 16, 16), torch.randn(8, 77, 24), seed=0, n=8)
+    unet = UNet2DConditionModel(**unet_config((16, 32, 32), enc.config.hidden_size, 16, 12))
+    from workbench.world.data import make_scenes
+
+    ids = tokenize(tok, make_scenes(0, 8).fine)
+    probe = caption_probe(torch.randn(8, 12, 16, 16), ids, seed=0, n=8)
     sched = train_scheduler("v_prediction")
-    assert abs(probe(unet, sched, "v_prediction")) > 1e-5
+    assert abs(probe(unet, enc, sched, "v_prediction")) > 1e-5
     with torch.no_grad():
         for name, module in unet.named_modules():
             if name.endswith("attn2.to_out.0"):
                 module.weight.zero_()
                 module.bias.zero_()
-    assert probe(unet, sched, "v_prediction") == 0.0  # the same arithmetic on both captions
+    assert probe(unet, enc, sched, "v_prediction") == 0.0  # the same arithmetic on both captions
 
 
 def test_zero_snr_schedule_ends_in_pure_noise_and_the_pipeline_samples_from_there(tmp_path):
@@ -284,5 +320,23 @@ def test_place_probe_reads_zero_for_a_unet_that_ignores_the_caption():
             if name.endswith("attn2.to_out.0"):
                 module.weight.zero_()
                 module.bias.zero_()
-    probe = place_probe(tok, enc, seed=0)
-    assert probe(unet, train_scheduler("v_prediction", zero_snr=True), "v_prediction") == 0.0
+    probe = place_probe(tok, seed=0)
+    assert probe(unet, enc, train_scheduler("v_prediction", zero_snr=True), "v_prediction") == 0.0
+
+
+def test_high_noise_share_draws_that_share_of_timesteps_from_the_last_two_hundred():
+    """Where objects go is learned only at high noise: --high-noise-share puts that share of each batch's timesteps
+    in [800, 999], the rest uniform over all 1,000."""
+    import torch
+
+    from workbench.world.diffusion import HIGH_NOISE_T0, sample_timesteps
+
+    gen = torch.Generator().manual_seed(0)
+    uniform = sample_timesteps(20_000, 1000, 0.0, gen)
+    assert float((uniform >= HIGH_NOISE_T0).float().mean()) == pytest.approx(0.2, abs=0.01)
+    assert int(uniform.min()) == 0 and int(uniform.max()) == 999
+    half = sample_timesteps(20_000, 1000, 0.5, gen)
+    assert float((half >= HIGH_NOISE_T0).float().mean()) == pytest.approx(0.5 + 0.5 * 0.2, abs=0.015)
+    assert int(sample_timesteps(1_000, 1000, 1.0, gen).min()) >= HIGH_NOISE_T0
+    with pytest.raises(ValueError, match=r"high_noise_share must be a number in \[0, 1\]"):
+        train_t2i("unused", high_noise_share=1.5)

@@ -129,6 +129,13 @@ def main(argv=None) -> int:
                    help="extra loss weight on grid cells that hold an object (0: none)")
     d.add_argument("--zero-snr", action=argparse.BooleanOptionalAction, default=True,
                    help="the noise schedule ends in pure noise (needs v_prediction; --no-zero-snr: DDPM's own)")
+    d.add_argument("--text-lr", type=float, default=1e-3,
+                   help="peak learning rate of the text encoder, trained with the UNet (0: frozen)")
+    d.add_argument("--text-init", choices=["random", "clip"], default="random",
+                   help="the text encoder starts from fresh weights or from the CLIP's (see diffusion.TEXT_LR)")
+    d.add_argument("--high-noise-share", type=float, default=0.0,
+                   help="share of each batch whose timesteps come from [800, 999], where only the caption places "
+                        "objects (0: all uniform)")
     r = sub.add_parser("train-t2i-decoder", help="continue training the decoder of a train-t2i pipeline folder "
                                                  "(the encoder is fixed, so the UNet stays valid)")
     r.add_argument("--folder", default=str(T2I_DIR))
@@ -185,7 +192,8 @@ def main(argv=None) -> int:
                       n_heldout=a.n_heldout, seed=a.seed, clip_dir=a.clip, workers=a.workers, patch=a.patch,
                       latent_channels=a.latent_channels, resume=a.resume, max_minutes=a.max_minutes,
                       prediction_type=a.prediction_type, loss_weighting=a.loss_weighting,
-                      object_weight=a.object_weight, zero_snr=a.zero_snr, log=_log())
+                      object_weight=a.object_weight, zero_snr=a.zero_snr, text_lr=a.text_lr,
+                      text_init=a.text_init, high_noise_share=a.high_noise_share, log=_log())
         elif a.command == "train-t2i-decoder":
             from workbench.world.diffusion import train_decoder
 

@@ -21,6 +21,7 @@ directly, never a backend module (the import-linter contract: the world stays be
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import shutil
@@ -52,6 +53,18 @@ PREDICTION_TYPES = ("epsilon", "v_prediction")
 LOSS_WEIGHTINGS = ("min_snr", "x0_floor")
 OBJECT_WEIGHT = 3.0  # extra loss weight on latent positions in grid cells that hold an object (then renormalised)
 MAX_EVAL = 2_000
+# The text encoder is fine-tuned with the UNet. The small CLIP (assets/world/clip), trained contrastively, tells
+# scenes apart by colours, shapes and backgrounds but barely by place: its hidden states for "a large red circle in
+# the top left / top right, on a plain blue background" differ by 0.16 per token (norm 9.8), against 7-13 when only
+# the colour changes. Frozen, it gave the UNet almost nothing to place objects by (measured; see TRAINING.md).
+TEXT_LR = 1e-3
+TEXT_INITS = ("clip", "random")
+HIGH_NOISE_T0 = 800
+HIGH_NOISE_SHARE = 0.0
+# A fresh text encoder's token embeddings start at this standard deviation, not CLIP's 0.02: with 0.02 its hidden
+# states for "top left" and "top right" differ by 2.0 at the word "left" (norm 9.8) and by 0.2-0.7 at the 62
+# padding positions that fill the 77; with 1.0 by 12.0, each word its own direction from the first step.
+TEXT_TOKEN_STD = 1.0
 # The latent: a learned AutoencoderKL (3 blocks, 16x16 latents) did not keep the world's small shapes within the
 # CPU budget (held-out reconstructions read by the classifier: 4 channels, 700 steps: shape 0.095, colour 0.307;
 # 16 channels, 1,000 steps on crops: shape 0.185, colour 0.389), so the encoder is a fixed, lossless rearrangement
@@ -219,6 +232,12 @@ def to_pixels(images: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
+def tokenize(tok, texts: Sequence[str]):
+    """Token ids (N, 77) as the pipeline computes them: padded to the tokenizer's 77 positions, truncated there."""
+    return tok(list(texts), padding="max_length", max_length=tok.model_max_length, truncation=True,
+               return_tensors="pt").input_ids
+
+
 def encode_texts(tok, enc, texts: Sequence[str], batch_size: int = 256):
     """Hidden states (N, 77, hidden) as the pipeline computes them (padded to the tokenizer's 77 positions)."""
     import torch
@@ -226,9 +245,7 @@ def encode_texts(tok, enc, texts: Sequence[str], batch_size: int = 256):
     out = []
     with torch.inference_mode():
         for i in range(0, len(texts), batch_size):
-            ids = tok(list(texts[i:i + batch_size]), padding="max_length", max_length=tok.model_max_length,
-                      truncation=True, return_tensors="pt").input_ids
-            out.append(enc(ids)[0].half())
+            out.append(enc(tokenize(tok, texts[i:i + batch_size]))[0].half())
     return torch.cat(out)
 
 
@@ -320,6 +337,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
               latent_channels: int = LATENT_CHANNELS, resume: str | Path | None = None,
               max_minutes: float | None = None, prediction_type: str = "v_prediction",
               loss_weighting: str = "x0_floor", object_weight: float = OBJECT_WEIGHT, zero_snr: bool = True,
+              text_lr: float = TEXT_LR, text_init: str = "random", high_noise_share: float = HIGH_NOISE_SHARE,
               log: Callable[[str], None] = print) -> dict:
     """Train the VAE, then the UNet on its latents; writes the pipeline to `out` every `checkpoint_every` UNet
     steps (the EMA weights) and at the end, with training.json (settings, losses, times, held-out results) and
@@ -336,7 +354,13 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     share of the pixels, are not drowned by the background. Every 200 steps the log shows the caption gain: how
     much larger the x0 error is with another scene's caption than with the own (0 = the caption is ignored), and
     the place hits: at how many of the nine places the caption's place moves the t=999 prediction (place_probe).
-    `zero_snr`: the noise schedule ends in pure noise (see train_scheduler); needs v_prediction."""
+    `zero_snr`: the noise schedule ends in pure noise (see train_scheduler); needs v_prediction.
+    `text_lr`: the text encoder (the small CLIP's, which the pipeline ships) is fine-tuned with the UNet at this
+    peak learning rate (0: frozen, as Stable Diffusion keeps CLIP). See TEXT_LR for why it is not frozen here;
+    its EMA weights ship with the UNet's. `text_init`: the text encoder starts from the CLIP's weights ("clip") or
+    from fresh random weights of the same architecture ("random"; needs text_lr > 0). `high_noise_share`: that share
+    of each batch draws its timestep from [HIGH_NOISE_T0, 999], where only the caption can tell where objects go
+    (see sample_timesteps); the rest from all 1,000."""
     import torch
     from diffusers import AutoencoderTiny, UNet2DConditionModel
 
@@ -348,6 +372,13 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     _check_float("vae_lr", vae_lr, 0.0, 1.0)
     _check_float("lr", lr, 0.0, 1.0)
     _check_float("ema_decay", ema_decay, 0.0, 1.0)
+    if not isinstance(text_lr, (int, float)) or isinstance(text_lr, bool) or not 0 <= text_lr <= 1:
+        raise ValueError(f"text_lr must be a number in [0, 1] (0: the text encoder stays frozen), got {text_lr!r}")
+    _check_share("high_noise_share", high_noise_share)
+    if text_init not in TEXT_INITS:
+        raise ValueError(f"text_init must be one of {TEXT_INITS}, got {text_init!r}")
+    if text_init == "random" and not text_lr:
+        raise ValueError("text_init 'random' needs text_lr > 0 (a frozen random text encoder would ship untrained)")
     _check_int("checkpoint_every", checkpoint_every, 1, 1_000_000)
     _check_int("n_heldout", n_heldout, 0, MAX_EVAL)
     _check_int("seed", seed, 0, 2**31 - 1)
@@ -390,6 +421,10 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     t_all = time.time()
     train = load_scenes(0, n_train, workers=workers, log=log)
     tok, enc = load_text_encoder(clip_dir)
+    if text_init == "random" and previous is None:
+        torch.manual_seed(seed + 2)
+        enc = type(enc)(enc.config).eval().requires_grad_(False)  # the CLIP's architecture, fresh weights
+        torch.nn.init.normal_(enc.get_input_embeddings().weight, std=TEXT_TOKEN_STD)
     x_all = to_pixels(train.images)
     if previous is None:
         history: dict[str, list] = {"vae": [], "unet": []}
@@ -401,7 +436,11 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                     "patch": patch, "latent_channels": latent_channels, "vae_crop": VAE_CROP, "seed": seed,
                     "prediction_type": prediction_type, "loss_weighting": loss_weighting,
                     "object_weight": object_weight, "zero_snr": zero_snr,
-                    "torch_threads": torch.get_num_threads(), "text_encoder": "assets/world/clip (frozen)",
+                    "torch_threads": torch.get_num_threads(), "text_lr": text_lr, "text_init": text_init,
+                    "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0,
+                    "text_encoder": (f"{clip_dir}'s architecture and tokenizer, fresh weights trained with the UNet"
+                                     if text_init == "random" else
+                                     f"{clip_dir} ({'fine-tuned with the UNet' if text_lr else 'frozen'})"),
                     "versions": _versions()}
         # 1. the autoencoder: the encoder fixed (space to depth + principal components), the decoder trained on
         #    reconstruction of random crops (their latents are the matching crops of the image's latent)
@@ -427,7 +466,11 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                     if k not in ("unet_steps_done", "vae_seconds", "unet_seconds", "total_seconds", "history",
                                  "final", "heldout")}
         settings.update({"unet_steps": unet_steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay,
+                         "text_lr": text_lr, "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0,
                          "torch_threads": torch.get_num_threads(), "versions": _versions()})
+        if text_lr and "frozen" in settings.get("text_encoder", "frozen"):
+            settings["text_encoder"] = (f"{settings.get('text_encoder', CLIP_DIR)}, fine-tuned with the UNet from "
+                                        f"step {previous['unet_steps_done']}")
         settings.setdefault("prediction_type", "epsilon")  # folders written before the option predicted the noise
         settings.setdefault("loss_weighting", "min_snr")  # ... and used min-SNR weights without object weights
         settings.setdefault("object_weight", 0.0)
@@ -443,11 +486,19 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         log(f"resuming {resume} at UNet step {start}")
     log(f"latents {tuple(lat.shape[1:])}, scaling factor {scale:.4f}")
 
-    # 3. captions -> frozen text states (computed once), fine and coarse, and the empty caption
-    fine = encode_texts(tok, enc, train.fine)
-    coarse = encode_texts(tok, enc, train.coarse)
-    empty = encode_texts(tok, enc, [""])[0]
-    log(f"text states ready ({time.time() - t_all:.0f}s)")
+    # 3. captions -> token ids, fine and coarse, and the empty caption; the text encoder runs in every step (it
+    #    may be trained), and a resumed run continues the text encoder it shipped (its EMA weights)
+    if previous is not None:
+        from transformers import CLIPTextModel
+
+        enc = CLIPTextModel.from_pretrained(str(resume / "text_encoder"), torch_dtype=torch.float32)
+    fine, coarse = tokenize(tok, train.fine), tokenize(tok, train.coarse)
+    empty = tokenize(tok, [""])[0]
+    train_text = text_lr > 0
+    ema_enc = copy.deepcopy(enc).eval().requires_grad_(False)
+    enc.train(train_text).requires_grad_(train_text)
+    log(f"captions tokenized ({time.time() - t_all:.0f}s); text encoder "
+        + (f"fine-tuned (peak lr {text_lr:g})" if train_text else "frozen"))
 
     # 4. the UNet: DDPM noise prediction, min-SNR weighted; EMA weights ship
     if previous is None:
@@ -469,11 +520,16 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     weight_t = timestep_weights(snr, settings["prediction_type"], settings["loss_weighting"])
     cell_map = object_cells(train.labels["shape"], lat.shape[-1], settings["object_weight"])
     probe = caption_probe(lat, fine, seed)
-    places = place_probe(tok, enc, seed)
-    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
+    places = place_probe(tok, seed)
+    groups = [{"params": list(unet.parameters()), "peak_lr": lr}]
+    if train_text:
+        groups.append({"params": list(enc.parameters()), "peak_lr": text_lr})
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=1e-2)
+    trained = {"unet": unet, "text_encoder": enc} if train_text else {"unet": unet}
+    pairs = [(ema, unet)] + ([(ema_enc, enc)] if train_text else [])
     if previous is not None:
         if (resume / TRAIN_STATE).exists():
-            load_train_state(resume / TRAIN_STATE, unet, opt)
+            load_train_state(resume / TRAIN_STATE, trained, opt)
             log(f"raw UNet weights and optimizer state from {resume / TRAIN_STATE}")
         else:
             log(f"{resume / TRAIN_STATE} missing: the raw UNet starts from the EMA weights, the optimizer afresh")
@@ -486,7 +542,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     running = 0.0
 
     def checkpoint(step: int, final: bool) -> dict:
-        pipe = build_pipeline(vae, ema, tok, enc, settings["prediction_type"], settings["zero_snr"])
+        pipe = build_pipeline(vae, ema, tok, ema_enc, settings["prediction_type"], settings["zero_snr"])
         training = {**settings, "unet_steps_done": step, "vae_seconds": round(vae_seconds),
                     "unet_seconds": round(unet_seconds_before + time.time() - t0),
                     "total_seconds": round(time.time() - t_all), "history": history, "final": final}
@@ -496,24 +552,27 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
             log("held-out render faithfulness: " + ", ".join(f"{k} {v:.3f}" for k, v in res.items()
                                                             if isinstance(v, float)))
         # the UNet's weights are stored in float16 (half the megabytes); loaders ask for float32 and get it
-        save_pipeline(build_pipeline(vae, copy.deepcopy(ema).half(), tok, enc, settings["prediction_type"],
+        save_pipeline(build_pipeline(vae, copy.deepcopy(ema).half(), tok, ema_enc, settings["prediction_type"],
                                      settings["zero_snr"]), out, training,
-                      state=lambda folder: save_train_state(folder / TRAIN_STATE, unet, opt, step))
+                      state=lambda folder: save_train_state(folder / TRAIN_STATE, trained, opt, step))
         log(f"saved {out} at UNet step {step}")
         return training
 
     step = start
     while step < unet_steps:
         unet.train()
+        enc.train(train_text)
         for g in opt.param_groups:
-            g["lr"] = _cosine_lr(step, unet_steps, lr, warmup=min(200, unet_steps // 10 + 1))
+            g["lr"] = _cosine_lr(step, unet_steps, g["peak_lr"], warmup=min(200, unet_steps // 10 + 1))
         idx = torch.randint(0, n_train, (batch_size,), generator=gen)
         u = torch.rand(batch_size, generator=gen)
-        cond = torch.where((u < COARSE_SHARE)[:, None, None], coarse[idx], fine[idx])
-        cond = torch.where((u > 1 - CAPTION_DROP)[:, None, None], empty.expand_as(cond), cond).float()
+        ids = torch.where((u < COARSE_SHARE)[:, None], coarse[idx], fine[idx])
+        ids = torch.where((u > 1 - CAPTION_DROP)[:, None], empty.expand_as(ids), ids)
+        with torch.set_grad_enabled(train_text):
+            cond = enc(ids)[0]
         z0 = lat[idx]
         noise = torch.randn(z0.shape, generator=gen)
-        t = torch.randint(0, sched.config.num_train_timesteps, (batch_size,), generator=gen)
+        t = sample_timesteps(batch_size, sched.config.num_train_timesteps, settings["high_noise_share"], gen)
         zt = sched.add_noise(z0, noise, t)
         pred = unet(zt, t, encoder_hidden_states=cond).sample
         target = sched.get_velocity(z0, noise, t) if settings["prediction_type"] == "v_prediction" else noise
@@ -521,12 +580,13 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         loss = (loss * weight_t[t]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
         opt.step()
         decay = min(ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
-            for pe, p in zip(ema.parameters(), unet.parameters()):
-                pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
+            for averaged, raw in pairs:
+                for pe, p in zip(averaged.parameters(), raw.parameters()):
+                    pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
         running += float(loss.detach())
         step += 1
         if step % 50 == 0:
@@ -537,8 +597,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                 f"{(step - start) / (time.time() - t0):.2f} steps/s)")
             running = 0.0
         if step % 200 == 0 or step == start + 1:
-            gain = probe(unet, sched, settings["prediction_type"])
-            hits = places(unet, sched, settings["prediction_type"])
+            gain = probe(unet, enc, sched, settings["prediction_type"])
+            hits = places(unet, enc, sched, settings["prediction_type"])
             history.setdefault("caption_gain", []).append({"step": step, "gain": round(gain, 4),
                                                            "place_hits": round(hits, 4)})
             log(f"unet step {step}: caption gain {gain:+.3f} (x0 error with another scene's caption / own - 1); "
@@ -549,6 +609,23 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         if step % checkpoint_every == 0 and step < unet_steps:
             checkpoint(step, final=False)
     return checkpoint(step, final=True)
+
+
+def sample_timesteps(n: int, num_train_timesteps: int, high_noise_share: float, gen):
+    """`n` training timesteps: each, with probability `high_noise_share`, uniform over [HIGH_NOISE_T0, last], else
+    uniform over all. Where objects go is decided at high noise only: with zero SNR, an object of 8x8 latent pixels
+    is still detectable in x_t (its summed signal-to-noise above 1) up to about t = 850, so the caption alone places
+    it in the last ~15% of timesteps, 15% of a uniform batch."""
+    import torch
+
+    t = torch.randint(0, num_train_timesteps, (n,), generator=gen)
+    high = torch.randint(min(HIGH_NOISE_T0, num_train_timesteps - 1), num_train_timesteps, (n,), generator=gen)
+    return torch.where(torch.rand(n, generator=gen) < high_noise_share, high, t)
+
+
+def _check_share(name: str, value) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
 
 
 def timestep_weights(snr, prediction_type: str, loss_weighting: str):
@@ -592,28 +669,39 @@ def object_cells(shape_labels: np.ndarray, side: int, object_weight: float):
     return w / w.mean((1, 2), keepdim=True)
 
 
-def caption_probe(lat, states, seed: int, n: int = 64, t: int = 700):
-    """A fixed batch of `n` training latents, noised at timestep `t` with fixed noise: probe(unet, sched,
-    prediction_type) -> the caption gain, mean x0 error with the next scene's caption / with the own - 1."""
+@contextlib.contextmanager
+def evaluating(*modules):
+    """Eval mode for `modules` inside the block, each back to its own mode after it."""
+    was = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, w in zip(modules, was):
+            m.train(w)
+
+
+def caption_probe(lat, ids, seed: int, n: int = 64, t: int = 700):
+    """A fixed batch of `n` training latents (token ids `ids` of their captions), noised at timestep `t` with fixed
+    noise: probe(unet, text_encoder, sched, prediction_type) -> the caption gain, mean x0 error with the next
+    scene's caption / with the own - 1."""
     import torch
 
     gen = torch.Generator().manual_seed(seed + 7)
     idx = torch.randperm(len(lat), generator=gen)[:n]
-    z0, own = lat[idx], states[idx].float()
-    other = own.roll(1, 0)
+    z0, own_ids = lat[idx], ids[idx]
     noise = torch.randn(z0.shape, generator=gen)
     ts = torch.full((len(idx),), t, dtype=torch.long)
 
-    def probe(unet, sched, prediction_type: str) -> float:
+    def probe(unet, enc, sched, prediction_type: str) -> float:
         zt = sched.add_noise(z0, noise, ts)
         errs = []
-        was = unet.training
-        unet.eval()
-        with torch.inference_mode():
-            for cond in (own, other):
+        with evaluating(unet, enc), torch.inference_mode():
+            own = enc(own_ids)[0]
+            for cond in (own, own.roll(1, 0)):
                 x0 = implied_x0(zt, unet(zt, ts, encoder_hidden_states=cond).sample, sched, t, prediction_type)
                 errs.append(float(((x0 - z0) ** 2).mean()))
-        unet.train(was)
         return errs[1] / errs[0] - 1
 
     return probe
@@ -634,10 +722,10 @@ def place_hits(x0, cells: Sequence[int]) -> float:
     return sum(hits) / len(hits)
 
 
-def place_probe(tok, enc, seed: int, t: int = 999):
-    """probe(unet, sched, prediction_type) -> place_hits of the x0 predictions at timestep `t` (pure noise with
-    zero_snr) for "a large red circle <place>, on a plain blue background" at each of the nine places, from the same
-    fixed noise: does the caption's place move the object? (The caption gain can grow from backgrounds and colours
+def place_probe(tok, seed: int, t: int = 999):
+    """probe(unet, text_encoder, sched, prediction_type) -> place_hits of the x0 predictions at timestep `t` (pure
+    noise with zero_snr) for "a large red circle <place>, on a plain blue background" at each of the nine places,
+    from the same fixed noise: does the caption's place move the object? (The caption gain can grow from backgrounds and colours
     alone; this reads the layout.)"""
     import torch
 
@@ -646,20 +734,17 @@ def place_probe(tok, enc, seed: int, t: int = 999):
     places = load_vocabulary().positions
     texts = [f"a large red circle {phrase}, on a plain blue background" for phrase in places]
     cells = [c[1] * 3 + c[0] for c in places.values()]
-    states = encode_texts(tok, enc, texts).float()
+    ids = tokenize(tok, texts)
 
-    def probe(unet, sched, prediction_type: str) -> float:
+    def probe(unet, enc, sched, prediction_type: str) -> float:
         gen = torch.Generator().manual_seed(seed + 11)
         shape = (1, unet.config.in_channels, unet.config.sample_size, unet.config.sample_size)
         noise = torch.randn(shape, generator=gen).expand(len(texts), -1, -1, -1)
         a = sched.alphas_cumprod[t]
         zt = (1 - a).sqrt() * noise  # the mean latent (0) noised
         ts = torch.full((len(texts),), t, dtype=torch.long)
-        was = unet.training
-        unet.eval()
-        with torch.inference_mode():
-            x0 = implied_x0(zt, unet(zt, ts, encoder_hidden_states=states).sample, sched, t, prediction_type)
-        unet.train(was)
+        with evaluating(unet, enc), torch.inference_mode():
+            x0 = implied_x0(zt, unet(zt, ts, encoder_hidden_states=enc(ids)[0]).sample, sched, t, prediction_type)
         return place_hits(x0, cells)
 
     return probe
@@ -668,36 +753,50 @@ def place_probe(tok, enc, seed: int, t: int = 999):
 TRAIN_STATE = "train_state.safetensors"  # raw UNet + AdamW moments, for --resume; .gitignore'd, never shipped
 
 
-def save_train_state(path: Path, unet, opt, step: int) -> None:
-    """The raw (non-EMA) UNet weights and AdamW's per-parameter moments as safetensors (no pickle)."""
+def _state_keys(modules: dict):
+    """(parameter, its key, its moments' key) for each trained module's parameters: "unet.<name>" with moments under
+    "<name>" (the layout of folders written before the text encoder trained), "<module>.<name>" with moments under
+    the same key for the others."""
+    for prefix, module in modules.items():
+        for name, p in module.named_parameters():
+            key = f"{prefix}.{name}"
+            yield p, key, (name if prefix == "unet" else key)
+
+
+def save_train_state(path: Path, modules: dict, opt, step: int) -> None:
+    """The raw (non-EMA) weights of the trained `modules` ({"unet": ..., "text_encoder": ...}) and AdamW's
+    per-parameter moments as safetensors (no pickle)."""
     import torch
     from safetensors.torch import save_file
 
     tensors = {"step": torch.tensor([step], dtype=torch.int64)}
-    for name, p in unet.named_parameters():
-        tensors["unet." + name] = p.detach().contiguous()
+    for p, key, moments in _state_keys(modules):
+        tensors[key] = p.detach().contiguous()
         st = opt.state.get(p)
         if st:
-            tensors["exp_avg." + name] = st["exp_avg"].contiguous()
-            tensors["exp_avg_sq." + name] = st["exp_avg_sq"].contiguous()
-            tensors["adam_step." + name] = torch.as_tensor(st["step"], dtype=torch.float32).reshape(1)
+            tensors["exp_avg." + moments] = st["exp_avg"].contiguous()
+            tensors["exp_avg_sq." + moments] = st["exp_avg_sq"].contiguous()
+            tensors["adam_step." + moments] = torch.as_tensor(st["step"], dtype=torch.float32).reshape(1)
     save_file(tensors, str(path))
 
 
-def load_train_state(path: Path, unet, opt) -> int:
-    """Restore what `save_train_state` wrote into `unet` and `opt` (built over unet.parameters()); returns the
-    step it was saved at."""
+def load_train_state(path: Path, modules: dict, opt) -> int:
+    """Restore what `save_train_state` wrote into `modules` and `opt`; a module the file does not hold (a text
+    encoder that was frozen until now) keeps its weights and starts its moments afresh. Returns the step it was
+    saved at."""
     import torch
     from safetensors.torch import load_file
 
     tensors = load_file(str(path))
     with torch.no_grad():
-        for name, p in unet.named_parameters():
-            p.copy_(tensors["unet." + name])
-            if "exp_avg." + name in tensors:
-                opt.state[p] = {"step": tensors["adam_step." + name].reshape(()).clone(),
-                                "exp_avg": tensors["exp_avg." + name].clone(),
-                                "exp_avg_sq": tensors["exp_avg_sq." + name].clone()}
+        for p, key, moments in _state_keys(modules):
+            if key not in tensors:
+                continue
+            p.copy_(tensors[key])
+            if "exp_avg." + moments in tensors:
+                opt.state[p] = {"step": tensors["adam_step." + moments].reshape(()).clone(),
+                                "exp_avg": tensors["exp_avg." + moments].clone(),
+                                "exp_avg_sq": tensors["exp_avg_sq." + moments].clone()}
     return int(tensors["step"][0])
 
 
