@@ -8,7 +8,8 @@ Three parts, all diffusers / transformers classes, packaged with `save_pretraine
   pixel patches (all 12 values, rotated onto their principal components: lossless), and whose decoder is trained
   first, on reconstruction (a learned AutoencoderKL lost the world's small shapes within the CPU budget, and 4x4
   patches cut to 12 components capped what the classifier could read; see PATCHES);
-- the world's small CLIP text encoder (`CLIPTextModel` + its tokenizer, assets/world/clip), frozen;
+- a `CLIPTextModel` of the small CLIP's architecture with its tokenizer (assets/world/clip), trained with the UNet
+  (fresh weights by default, or the CLIP's fine-tuned, or the CLIP's frozen: `text_init`, `text_lr`; see TEXT_LR);
 - a small `UNet2DConditionModel` on the latents with cross-attention over the text encoder's hidden states,
   trained with DDPM's noise-prediction loss (min-SNR weighted), fine and coarse captions, and 10% of captions
   dropped to "" so classifier-free guidance works; an exponential moving average of its weights is what ships.
@@ -498,7 +499,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     ema_enc = copy.deepcopy(enc).eval().requires_grad_(False)
     enc.train(train_text).requires_grad_(train_text)
     log(f"captions tokenized ({time.time() - t_all:.0f}s); text encoder "
-        + (f"fine-tuned (peak lr {text_lr:g})" if train_text else "frozen"))
+        + (f"trained (peak lr {text_lr:g}, from {'fresh weights' if text_init == 'random' else 'the CLIP'})"
+           if train_text else "frozen"))
 
     # 4. the UNet: DDPM noise prediction, min-SNR weighted; EMA weights ship
     if previous is None:
