@@ -1,6 +1,6 @@
 """The safetensors copy that the first load of a GGUF model writes to the cache (backends/transformers_lm.py)
-is the same model: on one prompt per packaged GGUF model, greedy text and next-token logits equal those of the
-GGUF file read directly."""
+is the same model: per packaged GGUF model, every weight equals the GGUF file's read directly, and on one prompt the
+greedy text is the same and the next-token logits agree to float tolerance."""
 
 from pathlib import Path
 
@@ -46,10 +46,18 @@ def test_cached_safetensors_copy_equals_the_gguf(real_manager, offline_profile, 
         assert from_copy.format_chat(prompt) == text  # the chat template came across too
         ids_gguf, ids_copy = from_gguf.encode([text]), from_copy.encode([text])
         assert torch.equal(ids_gguf["input_ids"], ids_copy["input_ids"])
+        # the same model: every weight bit for bit
+        weights_gguf, weights_copy = from_gguf.model.state_dict(), from_copy.model.state_dict()
+        assert weights_gguf.keys() == weights_copy.keys()
+        differ = [k for k in weights_gguf if not torch.equal(weights_gguf[k], weights_copy[k])]
+        assert not differ, differ[:5]
         with torch.inference_mode():
             logits_gguf = from_gguf.model(**ids_gguf).logits[0, -1]
             logits_copy = from_copy.model(**ids_copy).logits[0, -1]
-        assert torch.allclose(logits_gguf, logits_copy, rtol=0, atol=1e-5), (logits_gguf - logits_copy).abs().max()
+        # Equal weights in two separately allocated models can still take different CPU kernel paths (summation
+        # order): once in CI the last-token logits differed by 0.0026 (of about 20), not reproduced in three reruns,
+        # so the logits get a float tolerance; the weights above are the exact check.
+        assert torch.allclose(logits_gguf, logits_copy, rtol=1e-4, atol=1e-2), (logits_gguf - logits_copy).abs().max()
         greedy = GenerationSettings(max_new_tokens=6, do_sample=False)
         (a,), = from_gguf.generate([prompt], greedy)
         (b,), = from_copy.generate([prompt], greedy)
