@@ -98,11 +98,12 @@ def test_role_options_turn_facets_off_and_say_so(profiles):
     assert asked.facets  # the T2I tab asks for every facet by default
     world = profiles["world"].spec("t2i_rewriter")
     used = with_rewriter_defaults(asked, world)
-    assert used.facets == () and used.repeat_ngram == 6 and used.max_words == 0
+    assert used.facets == () and used.repeat_ngram == 6 and used.max_words == 0 and used.repetition_penalty == 1.0
     assert "facets were not asked for" in facets_turned_off(asked, used, world)[0]
     offline = profiles["offline"].spec("t2i_rewriter")
     kept = with_rewriter_defaults(asked, offline)
     assert kept.facets == asked.facets and kept.max_words == 30 and kept.repeat_ngram == 3
+    assert kept.repetition_penalty == asked.repetition_penalty == 1.1
     assert facets_turned_off(asked, kept, offline) == []
 
 

@@ -514,6 +514,8 @@ def with_rewriter_defaults(settings: RefineSettings, spec: Any) -> RefineSetting
     """A rewriter may bring settings of its own as data, its role's options: `max_words`, a word budget (e.g. the
     offline adapter trained on ~30-word prompts; applies where the settings leave `max_words` at 0);
     `repeat_ngram`, the gate's repeat length for a rewriter whose own wording repeats shorter runs (the world's);
+    `repetition_penalty`, for a rewriter that must say the prompt's words again (the penalty counts the prompt's
+    tokens too: at 1.1 the world rewriter turned "a blue triangle" into "a small red triangle ...");
     `facets: false`, a rewriter trained on one undirected request, which facet steering would take out of its
     format (the world rewriter: an opener would start its answer with words outside the world), so no facet is asked
     for (`facets_turned_off` says so to the user)."""
@@ -523,6 +525,8 @@ def with_rewriter_defaults(settings: RefineSettings, spec: Any) -> RefineSetting
         changes["max_words"] = int(budget)
     if spec.option("repeat_ngram"):
         changes["repeat_ngram"] = int(spec.option("repeat_ngram"))
+    if spec.option("repetition_penalty") is not None:
+        changes["repetition_penalty"] = float(spec.option("repetition_penalty"))
     if spec.option("facets") is False and settings.facets:
         changes["facets"] = ()
     return dataclasses.replace(settings, **changes).check() if changes else settings

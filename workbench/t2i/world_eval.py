@@ -13,7 +13,6 @@ from workbench.t2i.evaluate import ADAPTER_DIR
 from workbench.t2i.service import RewriterChoice, default_rewriter_role
 from workbench.world.rewriter import RewriterRow, evaluate_rewriter, heldout_coarse
 
-WARM_UP = "a red star"  # a training caption refined once, untimed, before each row: loading is not timed
 
 # row -> (profile, rewriter): the world profile's default (its t2i_rewriter role, the world adapter), the raw chat
 # model on the world profile, and the offline profile's default (the T2I adapter, as the offline T2I tab uses it;
@@ -34,13 +33,29 @@ def rewriter_provenance(ctx: Any, profile_name: str, choice: RewriterChoice, n: 
             "settings": "the T2I tab's refine defaults (workbench/t2i/defaults.py) and the role's options"}
 
 
-def world_refine(ctx: Any, profile_name: str, choice: RewriterChoice, n: int, seed: int
-                 ) -> Callable[[str, int], list[str]]:
+def load_models(ctx: Any, profile_name: str, choice: RewriterChoice) -> None:
+    """Load what a Refine uses (the rewriter, the embedder, the safety check) before timing, so that seconds per
+    prompt measure refining, not loading."""
+    profile = ctx.profile(profile_name)
+    ctx.manager.get(choice.spec(profile, default_rewriter_role(profile)))
+    for role in ("embeddings", "safety"):
+        if role in profile.roles:
+            ctx.manager.get(profile.spec(role))
+
+
+def world_refine(ctx: Any, profile_name: str, choice: RewriterChoice, n: int, seed: int,
+                 progress: Callable[[str], None] | None = None) -> Callable[[str, int], list[str]]:
     """`refine(coarse, i)`: the T2I tab's Refine (service.refine, the tab's defaults) with seed `seed + i`."""
+    import time
+
     from workbench.t2i import service
 
     def refine(prompt: str, i: int) -> list[str]:
+        start = time.perf_counter()
         result = service.refine(ctx, profile_name, prompt, choice, t2i_refine_settings(n=n, seed=seed + i))
+        if progress:
+            progress(f"  {prompt!r}: {len(result.candidates)} candidates in {time.perf_counter() - start:.1f} s: "
+                     + " || ".join(c.text for c in result.candidates))
         return [c.text for c in result.candidates]
 
     return refine
@@ -56,8 +71,8 @@ def evaluate_world(ctx: Any, systems: Sequence[str] = tuple(SYSTEMS), n: int = 4
     rows = []
     for name in systems:
         profile_name, choice = SYSTEMS[name]
-        refine = world_refine(ctx, profile_name, choice, n, seed)
-        refine(WARM_UP, 0)
+        load_models(ctx, profile_name, choice)
+        refine = world_refine(ctx, profile_name, choice, n, seed, progress)
         if progress:
             progress(f"{name}: {len(coarse)} held-out captions")
         rows.append(evaluate_rewriter(name, refine, coarse, rewriter_provenance(ctx, profile_name, choice, n, seed)))
