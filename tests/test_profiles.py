@@ -29,8 +29,16 @@ def test_world_profile_scores_with_the_trained_world_clip_and_keeps_the_rest_of_
     spec = world.spec("image_text")
     assert (spec.backend, spec.model_id, spec.random_weights) == ("clip-scorer", "assets/world/clip", False)
     assert "random" in world.description and "world" in world.description  # says what is still random
+    # the T2I tab's rewriter there is the world rewriter adapter, on the same base model, asked as it was trained
+    rewriter = world.spec("t2i_rewriter")
+    assert rewriter.option("adapter") == "assets/adapters/smollm2-135m-world-rewriter-lora"
+    assert rewriter.model_id == offline.spec("chat").model_id and not rewriter.random_weights
+    assert "{query}" in rewriter.option("prompt_template") and rewriter.option("facets") is False
+    assert world.setting("t2i_refine", "rewriter_role") == "t2i_rewriter"
+    assert "rewriter" in world.description
+    assert world.spec("t2i") == offline.spec("t2i")  # no world image model is wired yet
     for role in offline.roles:
-        if role != "image_text":
+        if role not in ("image_text", "t2i_rewriter"):
             assert world.spec(role) == offline.spec(role), role
 
 

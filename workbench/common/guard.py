@@ -5,7 +5,8 @@ tokens), then `fit_to_window` keeps the longest run of whole comma-separated phr
 nothing is cut mid-word; an answer cut by the generation limit loses its unfinished last phrase.
 
 Gate, with one reason per dropped rewrite (the status line counts them):
-- "repeats a phrase": the same three words (lower-cased, punctuation ignored) occur twice, or a word is said twice in
+- "repeats a phrase": the same three words (lower-cased, punctuation ignored; `repeat_ngram` words where a rewriter's
+  role asks for more) occur twice, or a word is said twice in
   a row within a phrase ("isolated isolated");
 - "drifts from the prompt": embedding cosine with the user's prompt below `intent_floor`;
 - "reads as a story": first or second person (I, me, my, we, our, you, your), a question mark, dialogue (a
@@ -166,13 +167,14 @@ class GateResult:
         return f"the quality gate dropped {len(self.dropped)} of {len(self.dropped) + len(self.kept)} rewrites: {parts}"
 
 
-def quality_gate(texts: Sequence[str], relevance: Sequence[float], intent_floor: float) -> GateResult:
+def quality_gate(texts: Sequence[str], relevance: Sequence[float], intent_floor: float,
+                 repeat_ngram: int = 3) -> GateResult:
     kept, dropped = [], {}
     for i, text in enumerate(texts):
         if not text.strip():
             dropped[i] = "empty after fitting the window"
             continue
-        gram = repeated_phrase(text)
+        gram = repeated_phrase(text, repeat_ngram)
         if gram:
             dropped[i] = f"repeats a phrase (“{gram}”)"
             continue

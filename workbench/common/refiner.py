@@ -162,6 +162,10 @@ class RefineSettings:
     guard: bool = True  # budget by the image encoder's window and drop degenerate rewrites before MMR
     intent_floor: float = 0.45  # the gate's minimum embedding cosine with the user's prompt (measured: see eval)
     repetition_penalty: float = 1.1  # measured with `python -m workbench.t2i eval` (README table)
+    # the gate's repeat check: the same this many words said twice drops a rewrite (3 catches a small model's loops;
+    # a rewriter whose own wording repeats three words, the world's "in the top left ... in the top right", brings
+    # a longer one as its role's option `repeat_ngram`)
+    repeat_ngram: int = 3
     no_repeat_ngram_size: int = 0  # the gate already drops repeats; 3 cut useful "of a", "in the" pairs
     window_margin: float = 1.3  # rewriter tokens generated per encoder token of the window (then fitted back)
     max_words: int = 0  # guarded: keep whole phrases up to this many words (0: the window alone limits length)
@@ -188,6 +192,9 @@ class RefineSettings:
             raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         check_count(self.few_shot, "few_shot", 0, 8)
         check_fraction(self.intent_floor, "intent_floor")
+        if isinstance(self.repeat_ngram, bool) or not isinstance(self.repeat_ngram, int) or not (
+                2 <= self.repeat_ngram <= 10):
+            raise ValueError(f"repeat_ngram must be a whole number between 2 and 10, got {self.repeat_ngram!r}")
         if not isinstance(self.window_margin, (int, float)) or not 1.0 <= self.window_margin <= 3.0:
             raise ValueError(f"window_margin must be between 1 and 3, got {self.window_margin!r}")
         if isinstance(self.max_words, bool) or not isinstance(self.max_words, int) or not (
@@ -464,7 +471,7 @@ class _Pool:
         if not settings.guard:
             self.passed += [(t, g, r) for (t, g), r in zip(got, rel)]
             return
-        gate = quality_gate([t for t, _ in got], rel, settings.intent_floor)
+        gate = quality_gate([t for t, _ in got], rel, settings.intent_floor, settings.repeat_ngram)
         self.passed += [(got[i][0], got[i][1], rel[i]) for i in gate.kept]
         self.dropped += [(got[i][0], got[i][1], rel[i], why) for i, why in gate.dropped.items()]
 
@@ -504,12 +511,33 @@ class _Pool:
 
 
 def with_rewriter_defaults(settings: RefineSettings, spec: Any) -> RefineSettings:
-    """A rewriter may bring its own word budget as data (the spec option `max_words`, e.g. the offline adapter
-    trained on ~30-word prompts); it applies where the settings leave `max_words` at 0."""
+    """A rewriter may bring settings of its own as data, its role's options: `max_words`, a word budget (e.g. the
+    offline adapter trained on ~30-word prompts; applies where the settings leave `max_words` at 0);
+    `repeat_ngram`, the gate's repeat length for a rewriter whose own wording repeats shorter runs (the world's);
+    `repetition_penalty`, for a rewriter that must say the prompt's words again (the penalty counts the prompt's
+    tokens too: at 1.1 the world rewriter turned "a blue triangle" into "a small red triangle ...");
+    `facets: false`, a rewriter trained on one undirected request, which facet steering would take out of its
+    format (the world rewriter: an opener would start its answer with words outside the world), so no facet is asked
+    for (`facets_turned_off` says so to the user)."""
+    changes: dict[str, Any] = {}
     budget = spec.option("max_words")
-    if settings.max_words or not budget:
-        return settings
-    return dataclasses.replace(settings, max_words=int(budget)).check()
+    if budget and not settings.max_words:
+        changes["max_words"] = int(budget)
+    if spec.option("repeat_ngram"):
+        changes["repeat_ngram"] = int(spec.option("repeat_ngram"))
+    if spec.option("repetition_penalty") is not None:
+        changes["repetition_penalty"] = float(spec.option("repetition_penalty"))
+    if spec.option("facets") is False and settings.facets:
+        changes["facets"] = ()
+    return dataclasses.replace(settings, **changes).check() if changes else settings
+
+
+def facets_turned_off(asked: RefineSettings, used: RefineSettings, spec: Any) -> list[str]:
+    """The note for a refine whose facets the rewriter's role turned off (`with_rewriter_defaults`)."""
+    if not asked.facets or used.facets:
+        return []
+    return [f"the rewriter '{rewriter_name(spec)}' was trained on one undirected request (its role's option facets: "
+            f"false), so the facets were not asked for"]
 
 
 def rewriter_name(spec: Any) -> str:
@@ -530,13 +558,14 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     (workbench.common.guard), keep N by MMR. With `settings.facets`, each facet is asked for in its own
     conversation (see `facet_requests`) and MMR picks among facets; `further` marks a refine-further of a picked
     prompt (each candidate keeps its head and changes or adds one facet)."""
-    settings = with_rewriter_defaults((settings or RefineSettings()).check(), chat.spec)
+    asked = (settings or RefineSettings()).check()
+    settings = with_rewriter_defaults(asked, chat.spec)
     prompt = check_prompt(prompt)
     if not isinstance(system_template, str):
         raise ValueError("system_template must be text")
     retrieved = retrieve_examples(embedder, prompt, settings.few_shot, pairs_path, exclude_ids)
     conversation = _conversation(chat, prompt, system_template, [p for p, _ in retrieved])
-    notes: list[str] = []
+    notes: list[str] = facets_turned_off(asked, settings, chat.spec)
     seen = {normalise(prompt)}
     prompt_words = words_of(prompt)
     pool = _Pool()

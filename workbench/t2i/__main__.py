@@ -1,5 +1,6 @@
 """`python -m workbench.t2i batch ...` refines, renders and scores a prompt file (resumable; shards under
-`accelerate launch -m workbench.t2i batch ...`); `python -m workbench.t2i train ...` trains a LoRA rewriter."""
+`accelerate launch -m workbench.t2i batch ...`); `python -m workbench.t2i train ...` trains a LoRA rewriter;
+`python -m workbench.t2i eval` compares rewriters on held-out prompts, `eval-world` on held-out world captions."""
 
 from __future__ import annotations
 
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop training after the step that passes this much wall-clock (0: no limit)")
     t.add_argument("--init-adapter", default="", help="an adapter folder from an earlier `train` to go on training "
                    "(e.g. one stopped by --max-seconds; use another --seed so the rows come in another order)")
+    t.add_argument("--prompt-template", default="", help="a fixed instruction with {query}, sent as the one user turn "
+                   "instead of the system template (a role's option prompt_template: train on exactly that request)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--rejection-k", type=int, default=0, help="rewrites sampled per prompt for the image reward (0: off)")
     t.add_argument("--rejection-prompts", type=int, default=8)
@@ -111,6 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--adapter", default="", help="the adapter row's LoRA folder (default: the shipped adapter)")
     e.add_argument("--set", default="", metavar="KEY=VALUE,...",
                    help="refiner settings for the guarded rows, e.g. diversity=0.3,intent_floor=0.55 (a sweep)")
+    w = sub.add_parser("eval-world", help="the rewriters on held-out miniature-world coarse captions, through the "
+                                          "tab's Refine, measured against the world (one table)")
+    w.add_argument("--n", type=int, default=4, help="candidates per caption")
+    w.add_argument("--limit", type=int, default=10, help="distinct held-out coarse captions")
+    w.add_argument("--offset", type=int, default=0, help="skip the first K of them")
+    w.add_argument("--seed", type=int, default=0, help="rewriter seed of the first caption (then + its index)")
+    w.add_argument("--systems", default="", help="comma list of rows to run (default: all): " + ", ".join(
+        ["SmolLM2-135M-Instruct", "+ offline T2I adapter", "+ world adapter (world profile default)"]))
+    w.add_argument("--json", default="", help="also write the rows (with example candidates) to this file")
     return parser
 
 
@@ -119,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "eval":
             return _eval(args)
+        if args.command == "eval-world":
+            return _eval_world(args)
         image = ImageSettings(steps=args.steps, width=args.size, height=args.size, seed=args.image_seed,
                               guidance_scale=args.guidance).check()
         if args.command == "batch":
@@ -148,6 +162,35 @@ def _eval(args: argparse.Namespace) -> int:
           f"N={args.n}, "
           f"seed {args.seed}" + (f", guarded rows with {args.set}" if args.set else ""))
     print(table(rows, getattr(window, "limit", None)))
+    if args.json:
+        Path(args.json).write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=2, ensure_ascii=False),
+                                   encoding="utf-8")
+    return 0
+
+
+def _eval_world(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from workbench.context import build_context
+    from workbench.t2i.world_eval import SYSTEMS, evaluate_world
+    from workbench.world.rewriter import format_rewriter_table
+
+    systems = tuple(s.strip() for s in args.systems.split(",") if s.strip()) or tuple(SYSTEMS)
+    ctx = build_context(profile="world")
+    rows = evaluate_world(ctx, systems, n=args.n, limit=args.limit, offset=args.offset, seed=args.seed,
+                          progress=lambda text: print(text, file=sys.stderr, flush=True))
+    print(f"{rows[0].prompts} held-out world coarse captions from #{args.offset + 1} "
+          f"(assets/world/rewriter_pairs/heldout_ids.txt), N={args.n}, seed {args.seed} + caption index, the T2I "
+          f"tab's Refine")
+    print(format_rewriter_table(rows))
+    for r in rows:
+        p = r.provenance
+        print(f"- {r.system}: profile {p['profile']}, role {p['role']}, {p['model']}"
+              + (f" + adapter {p['adapter']}" if p["adapter"] else "") + (f"; {len(r.failures)} caption(s) without "
+                                                                          f"a candidate" if r.failures else ""))
+    for r in rows:
+        for ex in r.examples[:2]:
+            print(f"  {r.system} | {ex['coarse']!r} -> " + " || ".join(c["text"] for c in ex["candidates"][:2]))
     if args.json:
         Path(args.json).write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=2, ensure_ascii=False),
                                    encoding="utf-8")
@@ -203,7 +246,8 @@ def _train(args: argparse.Namespace, image: ImageSettings) -> int:
         max_length=args.max_length, limit_pairs=args.limit_pairs, seed=args.seed,
         exclude_heldout=not args.include_heldout, max_fine_words=args.max_fine_words,
         facet_pairs_file=args.facet_pairs, exclude_ids_files=tuple(args.exclude_ids), max_seconds=args.max_seconds,
-        init_adapter=args.init_adapter, system_template=_template(args.system_template), rejection_k=args.rejection_k,
+        init_adapter=args.init_adapter, system_template=_template(args.system_template),
+        prompt_template=args.prompt_template, rejection_k=args.rejection_k,
         rejection_prompts=args.rejection_prompts, rejection_steps=args.rejection_steps,
         t2i=profile.spec("t2i") if args.rejection_k else None,
         scorer=profile.spec("image_text") if args.rejection_k else None,

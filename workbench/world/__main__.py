@@ -1,6 +1,7 @@
 """python -m workbench.world sample --n 8 --out DIR: PNG stills and GIF videos with a JSONL of captions and
 attributes (seed, generator version and vocabulary digest on every line).
 
+python -m workbench.world pairs: the T2I rewriter's coarse -> fine caption pairs (assets/world/rewriter_pairs);
 python -m workbench.world train-classifier | train-clip | train-t2i (| train-t2i-decoder): train the world's models on CPU (assets/world/*/TRAINING.md);
 python -m workbench.world eval: the held-out table, each shipped model beside random weights; with --t2i MODEL (a
 diffusers pipeline folder, a hub id, or `tiny` for the tiny random pipeline; repeatable) also the ground-truth rows
@@ -73,6 +74,10 @@ def main(argv=None) -> int:
     s.add_argument("--size", type=int, default=64)
     s.add_argument("--frames", type=int, default=8)
     s.add_argument("--kind", choices=["image", "video", "both"], default="both")
+    w = sub.add_parser("pairs", help="write the T2I rewriter's coarse -> fine world caption pairs and held-out ids")
+    w.add_argument("--out", default=str(ASSETS / "rewriter_pairs"))
+    w.add_argument("--n-train", type=int, default=2_000, help="training pairs, from training seeds 0..")
+    w.add_argument("--n-heldout", type=int, default=200, help="held-out pairs, from the held-out seeds")
     c = sub.add_parser("train-classifier", help="train the attribute classifier (ground-truth scorer) on CPU")
     c.add_argument("--out", default=str(CLASSIFIER_DIR))
     c.add_argument("--n-train", type=int, default=6_000)
@@ -166,6 +171,11 @@ def main(argv=None) -> int:
         if a.command == "sample":
             path = sample(a.n, a.out, a.seed, a.size, a.kind, a.frames)
             print(f"wrote {path} and the images beside it")
+        elif a.command == "pairs":
+            from workbench.world.rewriter import write_rewriter_pairs
+
+            path = write_rewriter_pairs(a.out, a.n_train, a.n_heldout)
+            print(f"wrote {path} and {path.parent / 'heldout_ids.txt'}")
         elif a.command == "train-classifier":
             from workbench.world.train import train_classifier
 

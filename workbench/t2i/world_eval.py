@@ -1,0 +1,79 @@
+"""`python -m workbench.t2i eval-world`: rewriters side by side on held-out coarse captions of the miniature world
+(assets/world/rewriter_pairs/heldout_ids.txt, seeds never trained on), each refined through this tab's refine flow
+(`service.refine`, with the tab's defaults: what Refine does in the T2I tab) and measured against the world
+(`workbench.world.rewriter`: in its vocabulary, coarse attributes kept, fine attributes added, diversity)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from workbench.t2i.defaults import t2i_refine_settings
+from workbench.t2i.evaluate import ADAPTER_DIR
+from workbench.t2i.service import RewriterChoice, default_rewriter_role
+from workbench.world.rewriter import RewriterRow, evaluate_rewriter, heldout_coarse
+
+
+# row -> (profile, rewriter): the world profile's default (its t2i_rewriter role, the world adapter), the raw chat
+# model on the world profile, and the offline profile's default (the T2I adapter, as the offline T2I tab uses it;
+# the offline and world profiles differ only in the image-text scorer and this role)
+SYSTEMS: dict[str, tuple[str, RewriterChoice]] = {
+    "SmolLM2-135M-Instruct": ("world", RewriterChoice(role="chat")),
+    "+ offline T2I adapter": ("offline", RewriterChoice()),
+    "+ world adapter (world profile default)": ("world", RewriterChoice()),
+}
+
+
+def rewriter_provenance(ctx: Any, profile_name: str, choice: RewriterChoice, n: int, seed: int) -> dict[str, Any]:
+    profile = ctx.profile(profile_name)
+    spec = choice.spec(profile, default_rewriter_role(profile))
+    return {"profile": profile_name, "role": choice.role or default_rewriter_role(profile), "model": spec.model_id,
+            "adapter": Path(str(spec.option("adapter"))).name if spec.option("adapter") else None,
+            "prompt_template": spec.option("prompt_template"), "n": n, "seed": f"{seed} + prompt index",
+            "settings": "the T2I tab's refine defaults (workbench/t2i/defaults.py) and the role's options"}
+
+
+def load_models(ctx: Any, profile_name: str, choice: RewriterChoice) -> None:
+    """Load what a Refine uses (the rewriter, the embedder, the safety check) before timing, so that seconds per
+    prompt measure refining, not loading."""
+    profile = ctx.profile(profile_name)
+    ctx.manager.get(choice.spec(profile, default_rewriter_role(profile)))
+    for role in ("embeddings", "safety"):
+        if role in profile.roles:
+            ctx.manager.get(profile.spec(role))
+
+
+def world_refine(ctx: Any, profile_name: str, choice: RewriterChoice, n: int, seed: int,
+                 progress: Callable[[str], None] | None = None) -> Callable[[str, int], list[str]]:
+    """`refine(coarse, i)`: the T2I tab's Refine (service.refine, the tab's defaults) with seed `seed + i`."""
+    import time
+
+    from workbench.t2i import service
+
+    def refine(prompt: str, i: int) -> list[str]:
+        start = time.perf_counter()
+        result = service.refine(ctx, profile_name, prompt, choice, t2i_refine_settings(n=n, seed=seed + i))
+        if progress:
+            progress(f"  {prompt!r}: {len(result.candidates)} candidates in {time.perf_counter() - start:.1f} s: "
+                     + " || ".join(c.text for c in result.candidates))
+        return [c.text for c in result.candidates]
+
+    return refine
+
+
+def evaluate_world(ctx: Any, systems: Sequence[str] = tuple(SYSTEMS), n: int = 4, limit: int = 10, offset: int = 0,
+                   seed: int = 0, progress: Callable[[str], None] | None = None) -> list[RewriterRow]:
+    """One row per system, on the same held-out coarse captions, N candidates each."""
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown or not systems:
+        raise ValueError(f"systems must be among {', '.join(SYSTEMS)}; got {', '.join(unknown) or 'none'}")
+    coarse = heldout_coarse(limit, offset)
+    rows = []
+    for name in systems:
+        profile_name, choice = SYSTEMS[name]
+        load_models(ctx, profile_name, choice)
+        refine = world_refine(ctx, profile_name, choice, n, seed, progress)
+        if progress:
+            progress(f"{name}: {len(coarse)} held-out captions")
+        rows.append(evaluate_rewriter(name, refine, coarse, rewriter_provenance(ctx, profile_name, choice, n, seed)))
+    return rows
