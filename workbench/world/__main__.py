@@ -1,7 +1,7 @@
 """python -m workbench.world sample --n 8 --out DIR: PNG stills and GIF videos with a JSONL of captions and
 attributes (seed, generator version and vocabulary digest on every line).
 
-python -m workbench.world train-classifier | train-clip | train-t2i (| train-t2i-decoder): train the world's models on CPU (assets/world/*/TRAINING.md);
+python -m workbench.world train-classifier | train-clip | train-t2i (| train-t2i-decoder) | train-t2v: train the world's models on CPU (assets/world/*/TRAINING.md);
 python -m workbench.world eval: the held-out table, each shipped model beside random weights; with --t2i MODEL (a
 diffusers pipeline folder, a hub id, or `tiny` for the tiny random pipeline; repeatable) also the ground-truth rows
 of that text-to-image model (workbench/world/groundtruth.py): heatmap pointing game and IoU, and the UF-FGTG question.
@@ -137,6 +137,29 @@ def main(argv=None) -> int:
     r.add_argument("--lr", type=float, default=5e-4)
     r.add_argument("--n-heldout", type=int, default=500, help="held-out stills reconstructed before and after")
     r.add_argument("--seed", type=int, default=1)
+    v = sub.add_parser("train-t2v", help="train the latent text-to-video model (a UNet3DConditionModel started from a "
+                                         "train-t2i folder's UNet) on world videos; saves a TextToVideoSDPipeline")
+    v.add_argument("--t2i", required=True, metavar="FOLDER",
+                   help="a train-t2i pipeline folder: its VAE, tokenizer and text encoder are reused (frozen), its UNet "
+                        "initialises the video UNet's spatial layers")
+    v.add_argument("--out", required=True, metavar="FOLDER", help="where the TextToVideoSDPipeline folder goes")
+    v.add_argument("--n-train", type=int, default=1_600, help="training videos (seeds 0..N-1, 8 frames of 64x64)")
+    v.add_argument("--steps", type=int, default=3_000)
+    v.add_argument("--batch-size", type=int, default=2, help="videos per step")
+    v.add_argument("--lr", type=float, default=5e-4)
+    v.add_argument("--ema-decay", type=float, default=0.999)
+    v.add_argument("--checkpoint-every", type=int, default=300, help="steps between saved pipelines")
+    v.add_argument("--n-heldout", type=int, default=40,
+                   help="held-out video captions rendered at the end for motion-direction accuracy (0: skip)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--frames", type=int, default=8)
+    v.add_argument("--object-weight", type=float, default=3.0,
+                   help="extra loss weight on grid cells an object visits (0: none)")
+    v.add_argument("--zero-snr", action=argparse.BooleanOptionalAction, default=True,
+                   help="the noise schedule ends in pure noise (needs v_prediction)")
+    v.add_argument("--prediction-type", choices=["epsilon", "v_prediction"], default="v_prediction")
+    v.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps in all")
+    v.add_argument("--max-minutes", type=float, default=None, help="stop training after this long and save")
     e = sub.add_parser("eval", help="held-out table: the shipped models beside random weights")
     e.add_argument("--n", type=int, default=1_000, help="held-out scenes")
     e.add_argument("--classifier", default=str(CLASSIFIER_DIR))
@@ -186,6 +209,13 @@ def main(argv=None) -> int:
                       latent_channels=a.latent_channels, resume=a.resume, max_minutes=a.max_minutes,
                       prediction_type=a.prediction_type, loss_weighting=a.loss_weighting,
                       object_weight=a.object_weight, zero_snr=a.zero_snr, log=_log())
+        elif a.command == "train-t2v":
+            from workbench.world.video import train_t2v
+
+            _threads()
+            train_t2v(a.t2i, a.out, a.n_train, a.steps, a.batch_size, a.lr, a.ema_decay, a.checkpoint_every,
+                      a.n_heldout, a.seed, a.frames, a.object_weight, a.prediction_type, a.zero_snr, a.resume,
+                      a.max_minutes, log=_log())
         elif a.command == "train-t2i-decoder":
             from workbench.world.diffusion import train_decoder
 
