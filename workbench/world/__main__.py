@@ -176,7 +176,17 @@ def main(argv=None) -> int:
     e.add_argument("--t2i-size", type=int, default=64, help="image side in pixels (the world's models: 64)")
     e.add_argument("--t2i-guidance", type=float, default=3.0)
     e.add_argument("--t2i-seed", type=int, default=0, help="the generator seed of every render")
-    e.add_argument("--t2i-only", action="store_true", help="skip the classifier and CLIP rows")
+    e.add_argument("--t2i-only", action="store_true", help="skip the classifier and CLIP rows (with --t2i or --t2v)")
+    e.add_argument("--t2v", action="append", default=[], metavar="PATH_OR_TINY",
+                   help="a text-to-video pipeline to check for motion direction (a train-t2v folder, a hub id, or "
+                        "`tiny` for the tiny random AnimateDiff pipeline); repeat to compare several")
+    e.add_argument("--t2v-n", type=int, default=40, help="held-out video captions in which something moves")
+    # defaults: the world T2V model's preview (workbench/world/video.py, PREVIEW)
+    e.add_argument("--t2v-steps", type=int, default=8)
+    e.add_argument("--t2v-size", type=int, default=64)
+    e.add_argument("--t2v-frames", type=int, default=8)
+    e.add_argument("--t2v-guidance", type=float, default=3.0)
+    e.add_argument("--t2v-seed", type=int, default=0)
     a = p.parse_args(argv)
     try:
         if a.command == "sample":
@@ -197,8 +207,10 @@ def main(argv=None) -> int:
             if a.t2i:
                 print(t2i_table(a.t2i, a.t2i_n, a.t2i_steps, a.t2i_size, a.t2i_guidance, a.t2i_seed, a.classifier,
                                 a.t2i_faithfulness_n))
-            elif a.t2i_only:
-                p.error("--t2i-only needs at least one --t2i")
+            if a.t2v:
+                print(t2v_table(a.t2v, a.t2v_n, a.t2v_steps, a.t2v_size, a.t2v_frames, a.t2v_guidance, a.t2v_seed))
+            if a.t2i_only and not (a.t2i or a.t2v):
+                p.error("--t2i-only needs at least one --t2i or --t2v")
         elif a.command == "train-t2i":
             from workbench.world.diffusion import train_t2i
 
@@ -285,6 +297,54 @@ def t2i_table(models: list[str], n: int, steps: int, size: int, guidance: float,
             f"caption and its refinement (same seed)"
             + (f"; render faithfulness on {faithfulness_n} held-out fine captions (the classifier reads the "
                f"named cell: an object there, its shape, its colour)." if faithfulness_n else "."))
+
+
+def load_t2v(name: str):
+    """A T2V backend for the motion rows: `tiny` is the tiny random AnimateDiff pipeline, else a diffusers pipeline
+    folder or hub id, loaded by the `diffusers-t2v` backend on the best device present."""
+    from backends.base import ModelSpec
+    from workbench.models import load_standalone
+
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"--t2v must name a pipeline folder, a hub id or `tiny`, got {name!r}")
+    if name in ("tiny", "tiny:animatediff"):
+        return load_standalone(ModelSpec("t2v", "diffusers-t2v", "tiny:animatediff", random_weights=True))
+    return load_standalone(ModelSpec("t2v", "diffusers-t2v", name))
+
+
+def t2v_table(models: list[str], n: int, steps: int, size: int, frames: int, guidance: float, seed: int) -> str:
+    """Motion-direction rows (workbench/world/motion.py) of each T2V model on the same `n` held-out video captions,
+    under the world's own renders of those scenes (what a perfect model would draw)."""
+    from backends.base import VideoSettings
+    from workbench.world.motion import CHANCE, MAX_CAPTIONS, motion_direction_accuracy, world_renderer
+
+    settings = VideoSettings(steps=steps, guidance_scale=guidance, width=size, height=size, num_frames=frames,
+                             seed=seed).check()
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CAPTIONS:
+        raise ValueError(f"--t2v-n must be an integer in [1, {MAX_CAPTIONS}], got {n!r}")
+    results = [("world renders (truth)", motion_direction_accuracy(world_renderer(size, frames), n))]
+    for name in models:
+        t2v = load_t2v(name)
+        try:
+            def render_fn(prompts: list[str]) -> list:
+                return [r.frames for r in t2v.generate(prompts, settings)]
+
+            res = motion_direction_accuracy(render_fn, n)
+        finally:
+            t2v.unload()
+        label = "tiny random pipeline" if name in ("tiny", "tiny:animatediff") else name if len(name) <= 22 else "…" + name[-21:]
+        results.append((label, res))
+    head = f"{'T2V model':<22} {'metric (held-out)':<44} {'value':>7} {'reference':>22} {'n':>5}"
+    lines = [head, "-" * len(head)]
+    for label, r in results:
+        for metric, value, ref in (("motion direction accuracy", r["accuracy"], f"{CHANCE:.3f} (chance)"),
+                                   ("moving object's colour found", r["found"], ""),
+                                   ("moving object read as still", r["still"], "")):
+            lines.append(f"{label[:22]:<22} {metric:<44} {value:>7.3f} {ref:>22} {r['objects']:>5}")
+    return "\n".join(lines) + (
+        f"\nSettings: {steps} steps, {size} px, {frames} frames, guidance {guidance}, seed {seed}; {n} held-out video "
+        f"captions (seeds from the held-out range) in which an object moves left, right, up or down; each such object "
+        f"is tracked by its named colour frame by frame (workbench/world/motion.py).")
 
 
 def _threads() -> None:

@@ -375,7 +375,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     snr = sched.alphas_cumprod / (1 - sched.alphas_cumprod)
     weight_t = timestep_weights(snr, settings["prediction_type"], "x0_floor")
     caption_gain = caption_probe(lat[:64].float(), fine[:64], seed, n=min(16, n_train))
-    direction_gain = direction_probe(lat, train.scenes, tok, enc, seed)
+    direction_gain = direction_probe(lat, train.scenes, tok, enc, seed, n=min(16, n_train))
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
     if previous is not None:
         if (out / TRAIN_STATE).exists():
