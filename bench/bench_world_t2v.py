@@ -38,15 +38,15 @@ def main(argv=None) -> None:
     from backends.base import ModelSpec, VideoSettings
     from backends.diffusers_t2v import DiffusersTextToVideo
 
-    role = load_profiles()["world"].roles["t2v"]
-    offline = dict(role.options)["preview"]
+    from workbench.t2v.service import render_defaults
+
+    offline = render_defaults(load_profiles()["world"].roles["t2v"], "preview")  # what the T2V tab previews with
     prompt = "a large red star in the top left moving right fast, on a striped blue background"
     tiny = ModelSpec("t2v", "diffusers-t2v", "tiny:animatediff", random_weights=True)
     world_settings = VideoSettings(steps=args.steps, guidance_scale=args.guidance, width=PREVIEW["width"],
                                    height=PREVIEW["height"], num_frames=PREVIEW["num_frames"], fps=PREVIEW["fps"])
-    offline_settings = VideoSettings(steps=int(offline["steps"]), width=int(offline["width"]),
-                                     height=int(offline["height"]), num_frames=int(offline["num_frames"]),
-                                     fps=int(offline["fps"]))
+    offline_settings = VideoSettings(**{k: offline[k] for k in ("steps", "width", "height", "num_frames", "fps")
+                                        if k in offline})
     tiny_model = DiffusersTextToVideo.load(tiny, device="cpu", dtype="float32")
     world_model = DiffusersTextToVideo.load(ModelSpec("t2v", "diffusers-t2v", args.model), device="cpu",
                                             dtype="float32")

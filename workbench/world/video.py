@@ -407,6 +407,15 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         log(f"saved {out} at step {step}")
         return training
 
+    def probes(step: int) -> dict:
+        entry = {"step": step, "caption_gain": round(caption_gain(ema, sched, settings["prediction_type"]), 4)}
+        if direction_gain is not None:
+            entry["direction_gain"] = round(direction_gain(ema, sched, settings["prediction_type"]), 4)
+        log(f"step {step}: EMA caption gain {entry['caption_gain']:+.4f}, direction gain "
+            f"{entry.get('direction_gain', float('nan')):+.4f} (x0 error with another caption / with the "
+            f"directions reversed, over the own - 1; 0 = ignored)")
+        return entry
+
     step = start
     while step < steps:
         unet.train()
@@ -441,16 +450,12 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
                 f"{(step - start) / (time.time() - t0):.2f} steps/s)")
             running, k_run = 0.0, 0
         if step % PROBE_EVERY == 0 or step == start + 1:
-            entry = {"step": step, "caption_gain": round(caption_gain(ema, sched, settings["prediction_type"]), 4)}
-            if direction_gain is not None:
-                entry["direction_gain"] = round(direction_gain(ema, sched, settings["prediction_type"]), 4)
-            history["probes"].append(entry)
-            log(f"step {step}: EMA caption gain {entry['caption_gain']:+.4f}, direction gain "
-                f"{entry.get('direction_gain', float('nan')):+.4f} (x0 error with another caption / with the "
-                f"directions reversed, over the own - 1; 0 = ignored)")
+            history["probes"].append(probes(step))
         if max_minutes is not None and time.time() - t0 > 60 * max_minutes:
             log(f"stopping at step {step}: max_minutes {max_minutes} reached")
             break
+    if not history["probes"] or history["probes"][-1]["step"] != step:  # the last state's probes, for the record
+        history["probes"].append(probes(step))
         if step % checkpoint_every == 0 and step < steps:
             checkpoint(step, final=False)
     return checkpoint(step, final=True)
