@@ -61,11 +61,7 @@ class DiffusersTextToVideo:
             if settings.negative_prompt:
                 kwargs["negative_prompt"] = settings.negative_prompt
             if on_step is not None:
-                def step_end(pipe: Any, step: int, timestep: Any, tensors: dict, _index: int = len(results)) -> dict:
-                    on_step(_index, step + 1, settings.steps)
-                    return tensors
-
-                kwargs["callback_on_step_end"] = step_end
+                kwargs.update(_step_callback(self.pipe, on_step, len(results), settings.steps))
             with torch.inference_mode():
                 frames = self.pipe(**kwargs).frames[0]
             _, tail = self.split_at_token_limit(prompt)
@@ -75,3 +71,22 @@ class DiffusersTextToVideo:
             results.append(VideoResult(frames=list(frames), fps=settings.fps, prompt=prompt, provenance=prov,
                                        truncated_tail=tail))
         return results
+
+
+def _step_callback(pipe: Any, on_step: Callable[[int, int, int], None], index: int, steps: int) -> dict:
+    """The pipeline's per-step callback argument for `on_step(index, step, steps)`: diffusers'
+    `callback_on_step_end`, or the older `callback` + `callback_steps` for pipelines without it
+    (TextToVideoSDPipeline, the world's text-to-video folders)."""
+    import inspect
+
+    if "callback_on_step_end" in inspect.signature(pipe.__call__).parameters:
+        def step_end(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
+            on_step(index, step + 1, steps)
+            return tensors
+
+        return {"callback_on_step_end": step_end}
+
+    def callback(step: int, timestep: Any, latents: Any) -> None:
+        on_step(index, step + 1, steps)
+
+    return {"callback": callback, "callback_steps": 1}

@@ -2,7 +2,7 @@
 attributes (seed, generator version and vocabulary digest on every line).
 
 python -m workbench.world pairs: the T2I rewriter's coarse -> fine caption pairs (assets/world/rewriter_pairs);
-python -m workbench.world train-classifier | train-clip | train-t2i (| train-t2i-decoder): train the world's models on CPU (assets/world/*/TRAINING.md);
+python -m workbench.world train-classifier | train-clip | train-t2i (| train-t2i-decoder) | train-t2v: train the world's models on CPU (assets/world/*/TRAINING.md);
 python -m workbench.world eval: the held-out table, each shipped model beside random weights; with --t2i MODEL (a
 diffusers pipeline folder, a hub id, or `tiny` for the tiny random pipeline; repeatable) also the ground-truth rows
 of that text-to-image model (workbench/world/groundtruth.py): heatmap pointing game and IoU, and the UF-FGTG question.
@@ -149,6 +149,29 @@ def main(argv=None) -> int:
     r.add_argument("--lr", type=float, default=5e-4)
     r.add_argument("--n-heldout", type=int, default=500, help="held-out stills reconstructed before and after")
     r.add_argument("--seed", type=int, default=1)
+    v = sub.add_parser("train-t2v", help="train the latent text-to-video model (a UNet3DConditionModel started from a "
+                                         "train-t2i folder's UNet) on world videos; saves a TextToVideoSDPipeline")
+    v.add_argument("--t2i", required=True, metavar="FOLDER",
+                   help="a train-t2i pipeline folder: its VAE, tokenizer and text encoder are reused (frozen), its UNet "
+                        "initialises the video UNet's spatial layers")
+    v.add_argument("--out", required=True, metavar="FOLDER", help="where the TextToVideoSDPipeline folder goes")
+    v.add_argument("--n-train", type=int, default=1_600, help="training videos (seeds 0..N-1, 8 frames of 64x64)")
+    v.add_argument("--steps", type=int, default=3_000)
+    v.add_argument("--batch-size", type=int, default=2, help="videos per step")
+    v.add_argument("--lr", type=float, default=5e-4)
+    v.add_argument("--ema-decay", type=float, default=0.999)
+    v.add_argument("--checkpoint-every", type=int, default=300, help="steps between saved pipelines")
+    v.add_argument("--n-heldout", type=int, default=40,
+                   help="held-out video captions rendered at the end for motion-direction accuracy (0: skip)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--frames", type=int, default=8)
+    v.add_argument("--object-weight", type=float, default=3.0,
+                   help="extra loss weight on grid cells an object visits (0: none)")
+    v.add_argument("--zero-snr", action=argparse.BooleanOptionalAction, default=True,
+                   help="the noise schedule ends in pure noise (needs v_prediction)")
+    v.add_argument("--prediction-type", choices=["epsilon", "v_prediction"], default="v_prediction")
+    v.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps in all")
+    v.add_argument("--max-minutes", type=float, default=None, help="stop training after this long and save")
     e = sub.add_parser("eval", help="held-out table: the shipped models beside random weights")
     e.add_argument("--n", type=int, default=1_000, help="held-out scenes")
     e.add_argument("--classifier", default=str(CLASSIFIER_DIR))
@@ -165,7 +188,17 @@ def main(argv=None) -> int:
     e.add_argument("--t2i-size", type=int, default=64, help="image side in pixels (the world's models: 64)")
     e.add_argument("--t2i-guidance", type=float, default=3.0)
     e.add_argument("--t2i-seed", type=int, default=0, help="the generator seed of every render")
-    e.add_argument("--t2i-only", action="store_true", help="skip the classifier and CLIP rows")
+    e.add_argument("--t2i-only", action="store_true", help="skip the classifier and CLIP rows (with --t2i or --t2v)")
+    e.add_argument("--t2v", action="append", default=[], metavar="PATH_OR_TINY",
+                   help="a text-to-video pipeline to check for motion direction (a train-t2v folder, a hub id, or "
+                        "`tiny` for the tiny random AnimateDiff pipeline); repeat to compare several")
+    e.add_argument("--t2v-n", type=int, default=40, help="held-out video captions in which something moves")
+    # defaults: the world T2V model's preview (workbench/world/video.py, PREVIEW)
+    e.add_argument("--t2v-steps", type=int, default=8)
+    e.add_argument("--t2v-size", type=int, default=64)
+    e.add_argument("--t2v-frames", type=int, default=8)
+    e.add_argument("--t2v-guidance", type=float, default=3.0)
+    e.add_argument("--t2v-seed", type=int, default=0)
     a = p.parse_args(argv)
     try:
         if a.command == "sample":
@@ -191,8 +224,10 @@ def main(argv=None) -> int:
             if a.t2i:
                 print(t2i_table(a.t2i, a.t2i_n, a.t2i_steps, a.t2i_size, a.t2i_guidance, a.t2i_seed, a.classifier,
                                 a.t2i_faithfulness_n))
-            elif a.t2i_only:
-                p.error("--t2i-only needs at least one --t2i")
+            if a.t2v:
+                print(t2v_table(a.t2v, a.t2v_n, a.t2v_steps, a.t2v_size, a.t2v_frames, a.t2v_guidance, a.t2v_seed))
+            if a.t2i_only and not (a.t2i or a.t2v):
+                p.error("--t2i-only needs at least one --t2i or --t2v")
         elif a.command == "train-t2i":
             from workbench.world.diffusion import train_t2i
 
@@ -204,6 +239,13 @@ def main(argv=None) -> int:
                       prediction_type=a.prediction_type, loss_weighting=a.loss_weighting,
                       object_weight=a.object_weight, zero_snr=a.zero_snr, text_lr=a.text_lr,
                       text_init=a.text_init, high_noise_share=a.high_noise_share, log=_log())
+        elif a.command == "train-t2v":
+            from workbench.world.video import train_t2v
+
+            _threads()
+            train_t2v(a.t2i, a.out, a.n_train, a.steps, a.batch_size, a.lr, a.ema_decay, a.checkpoint_every,
+                      a.n_heldout, a.seed, a.frames, a.object_weight, a.prediction_type, a.zero_snr, a.resume,
+                      a.max_minutes, log=_log())
         elif a.command == "train-t2i-decoder":
             from workbench.world.diffusion import train_decoder
 
@@ -273,6 +315,54 @@ def t2i_table(models: list[str], n: int, steps: int, size: int, guidance: float,
             f"caption and its refinement (same seed)"
             + (f"; render faithfulness on {faithfulness_n} held-out fine captions (the classifier reads the "
                f"named cell: an object there, its shape, its colour)." if faithfulness_n else "."))
+
+
+def load_t2v(name: str):
+    """A T2V backend for the motion rows: `tiny` is the tiny random AnimateDiff pipeline, else a diffusers pipeline
+    folder or hub id, loaded by the `diffusers-t2v` backend on the best device present."""
+    from backends.base import ModelSpec
+    from workbench.models import load_standalone
+
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"--t2v must name a pipeline folder, a hub id or `tiny`, got {name!r}")
+    if name in ("tiny", "tiny:animatediff"):
+        return load_standalone(ModelSpec("t2v", "diffusers-t2v", "tiny:animatediff", random_weights=True))
+    return load_standalone(ModelSpec("t2v", "diffusers-t2v", name))
+
+
+def t2v_table(models: list[str], n: int, steps: int, size: int, frames: int, guidance: float, seed: int) -> str:
+    """Motion-direction rows (workbench/world/motion.py) of each T2V model on the same `n` held-out video captions,
+    under the world's own renders of those scenes (what a perfect model would draw)."""
+    from backends.base import VideoSettings
+    from workbench.world.motion import CHANCE, MAX_CAPTIONS, motion_direction_accuracy, world_renderer
+
+    settings = VideoSettings(steps=steps, guidance_scale=guidance, width=size, height=size, num_frames=frames,
+                             seed=seed).check()
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CAPTIONS:
+        raise ValueError(f"--t2v-n must be an integer in [1, {MAX_CAPTIONS}], got {n!r}")
+    results = [("world renders (truth)", motion_direction_accuracy(world_renderer(size, frames), n))]
+    for name in models:
+        t2v = load_t2v(name)
+        try:
+            def render_fn(prompts: list[str]) -> list:
+                return [r.frames for r in t2v.generate(prompts, settings)]
+
+            res = motion_direction_accuracy(render_fn, n)
+        finally:
+            t2v.unload()
+        label = "tiny random pipeline" if name in ("tiny", "tiny:animatediff") else name if len(name) <= 22 else "…" + name[-21:]
+        results.append((label, res))
+    head = f"{'T2V model':<22} {'metric (held-out)':<44} {'value':>7} {'reference':>22} {'n':>5}"
+    lines = [head, "-" * len(head)]
+    for label, r in results:
+        for metric, value, ref in (("motion direction accuracy", r["accuracy"], f"{CHANCE:.3f} (chance)"),
+                                   ("moving object's colour found", r["found"], ""),
+                                   ("moving object read as still", r["still"], "")):
+            lines.append(f"{label[:22]:<22} {metric:<44} {value:>7.3f} {ref:>22} {r['objects']:>5}")
+    return "\n".join(lines) + (
+        f"\nSettings: {steps} steps, {size} px, {frames} frames, guidance {guidance}, seed {seed}; {n} held-out video "
+        f"captions (seeds from the held-out range) in which an object moves left, right, up or down; each such object "
+        f"is tracked by its named colour frame by frame (workbench/world/motion.py).")
 
 
 def _threads() -> None:

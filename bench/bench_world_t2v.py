@@ -1,0 +1,77 @@
+"""Benchmark: seconds per preview video of the world's text-to-video model (a `train-t2v` pipeline folder at its
+preview settings, workbench/world/video.py PREVIEW: 64x64, 8 frames, 8 steps, guidance 3) side by side with today's
+video model (the tiny random AnimateDiff pipeline, tiny:animatediff, at the offline profile's t2v preview settings
+and, for a like-for-like row, at the world's), all through the project's diffusers-t2v backend, interleaved so load on
+shared cores falls on each alike. Prints a table with the ratio to the tiny pipeline at the offline preview. Issue
+20's bar: a preview video in at most 10 s on 2 cores.
+
+    OMP_NUM_THREADS=2 python -m bench.bench_world_t2v --model FOLDER [--repeats 3] [--steps N] [--guidance G]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import argparse
+import statistics
+import time
+
+
+def main(argv=None) -> None:
+    from workbench.profiles import load_profiles
+    from workbench.world.video import PREVIEW
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="a train-t2v pipeline folder")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=int(PREVIEW["steps"]))
+    parser.add_argument("--guidance", type=float, default=float(PREVIEW["guidance"]))
+    args = parser.parse_args(argv)
+    if not 1 <= args.repeats <= 100:
+        parser.error(f"--repeats must be in [1, 100], got {args.repeats}")
+
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    from backends.base import ModelSpec, VideoSettings
+    from backends.diffusers_t2v import DiffusersTextToVideo
+
+    from workbench.t2v.service import render_defaults
+
+    offline = render_defaults(load_profiles()["world"].roles["t2v"], "preview")  # what the T2V tab previews with
+    prompt = "a large red star in the top left moving right fast, on a striped blue background"
+    tiny = ModelSpec("t2v", "diffusers-t2v", "tiny:animatediff", random_weights=True)
+    world_settings = VideoSettings(steps=args.steps, guidance_scale=args.guidance, width=PREVIEW["width"],
+                                   height=PREVIEW["height"], num_frames=PREVIEW["num_frames"], fps=PREVIEW["fps"])
+    offline_settings = VideoSettings(**{k: offline[k] for k in ("steps", "width", "height", "num_frames", "fps")
+                                        if k in offline})
+    tiny_model = DiffusersTextToVideo.load(tiny, device="cpu", dtype="float32")
+    world_model = DiffusersTextToVideo.load(ModelSpec("t2v", "diffusers-t2v", args.model), device="cpu",
+                                            dtype="float32")
+    runs = {"tiny:animatediff (random weights), world/offline profile preview": (tiny_model, offline_settings),
+            "tiny:animatediff (random weights), world T2V preview settings": (tiny_model, world_settings),
+            "world t2v (train-t2v folder), its preview": (world_model, world_settings)}
+    for model, settings in runs.values():  # warm-up
+        model.generate([prompt], settings)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.repeats):
+        for name, (model, settings) in runs.items():
+            started = time.perf_counter()
+            frames = model.generate([prompt], settings)[0].frames
+            times[name].append(time.perf_counter() - started)
+            assert len(frames) == settings.num_frames
+    base = statistics.mean(next(iter(times.values())))
+    print(f"one video per call, CPU, {args.repeats} repeats, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
+          f"torch threads {torch.get_num_threads()}")
+    print("| model | size | frames | steps | guidance | mean s/video | max s | ratio to the first row |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, ts in times.items():
+        s = runs[name][1]
+        print(f"| {name} | {s.width}x{s.height} | {s.num_frames} | {s.steps} | {s.guidance_scale} | "
+              f"{statistics.mean(ts):.3f} | {max(ts):.3f} | {statistics.mean(ts) / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

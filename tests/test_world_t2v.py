@@ -1,0 +1,201 @@
+"""The world's text-to-video trainer and its motion evaluation (issue 20, workbench/world/video.py, motion.py): a
+few training steps from a tiny train-t2i folder write a TextToVideoSDPipeline folder that the project's diffusers-t2v
+backend loads unchanged and renders 8 decoded 64x64 frames from; the video UNet starts as the image UNet applied to
+each frame; a run resumes from the folder it wrote; bad arguments give a clear ValueError naming the allowed range;
+the motion reading gets true world renders right and still or reversed videos wrong."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from workbench.world.data import HELDOUT_SEED0
+
+HELD_START = HELDOUT_SEED0 + 200_000  # far from the seeds any README figure was measured on
+TINY_T2V = dict(n_train=8, batch_size=1, checkpoint_every=100, n_heldout=0, log=lambda m: None)
+
+
+@pytest.fixture(scope="module")
+def t2i_folder(tmp_path_factory):
+    """A tiny train-t2i folder (2x2 patches: 32x32 latents for 64x64 images, UNet widths 16/32/32)."""
+    from workbench.world.diffusion import train_t2i
+
+    out = tmp_path_factory.mktemp("world_t2v") / "t2i"
+    train_t2i(out, n_train=32, vae_steps=2, unet_steps=2, vae_batch=4, batch_size=4, vae_channels=(16, 16), patch=2,
+              unet_channels=(16, 32, 32), checkpoint_every=100, n_heldout=0, log=lambda m: None)
+    return out
+
+
+def test_training_writes_a_video_pipeline_the_t2v_backend_loads_and_renders_8_frames(t2i_folder, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from backends.base import ModelSpec, VideoSettings
+    from backends.diffusers_t2v import DiffusersTextToVideo
+    from workbench.world.video import train_t2v
+
+    out = tmp_path / "t2v"
+    result = train_t2v(t2i_folder, out, steps=2, **TINY_T2V)
+    assert result["steps_done"] == 2 and result["final"] is True
+    saved = json.loads((out / "training.json").read_text())
+    assert saved["t2i"] == str(t2i_folder) and saved["frames"] == 8 and saved["seed"] == 0
+    assert {"torch", "transformers", "diffusers", "generator_version"} <= set(saved["versions"])
+    assert saved["inflation"]["matched"] > 100 and saved["inflation"]["unused_2d"] == []
+    assert saved["inflation"]["fresh_not_temporal"] == [] and saved["history"]["loss"][-1]["step"] == 2
+    # safetensors only, fp16 UNet shards of at most 10 MB
+    assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt"))
+    shards = list((out / "unet").glob("*.safetensors"))
+    assert shards and all(f.stat().st_size <= 10 * 1000 ** 2 for f in shards)
+    assert all(t.dtype == torch.float16 for f in shards for t in load_file(str(f)).values())
+    assert json.loads((out / "model_index.json").read_text())["_class_name"] == "TextToVideoSDPipeline"
+
+    model = DiffusersTextToVideo.load(ModelSpec("t2v", "diffusers-t2v", str(out)), device="cpu", dtype="float32")
+    assert type(model.pipe).__name__ == "TextToVideoSDPipeline" and model.random_weights is False
+    assert type(model.pipe.unet).__name__ == "UNet3DConditionModel"
+    # the T2I folder's text encoder and VAE come back unchanged (frozen, reused)
+    t2i_enc = load_file(str(t2i_folder / "text_encoder" / "model.safetensors"))
+    enc = model.pipe.text_encoder.state_dict()
+    assert all(torch.equal(enc[k].float(), v.float()) for k, v in t2i_enc.items() if k in enc)
+    steps_seen = []  # the T2V tab's progress: TextToVideoSDPipeline has no callback_on_step_end, only callback
+    video = model.generate(["a large red star in the top left moving right fast, on a plain blue background"],
+                           VideoSettings(steps=2, width=64, height=64, num_frames=8, guidance_scale=3.0, seed=0),
+                           on_step=lambda i, step, steps: steps_seen.append((i, step, steps)))[0]
+    assert steps_seen == [(0, 1, 2), (0, 2, 2)]
+    frames = np.stack([np.asarray(f) for f in video.frames])
+    assert frames.shape == (8, 64, 64, 3) and frames.dtype == np.uint8
+    assert frames.std() > 1.0  # decoded pictures, not a constant fill
+    # eight frames of their own: the video latents the pipeline denoised differ from frame to frame
+    with torch.inference_mode():
+        latents = model.pipe(prompt="a red star moving left", num_inference_steps=2, height=64, width=64,
+                             num_frames=8, generator=torch.Generator().manual_seed(0), output_type="latent").frames
+    assert latents.shape == (1, 12, 8, 32, 32) and float(latents.std(2).mean()) > 0.05
+
+
+def test_the_inflated_video_unet_is_the_image_unet_applied_to_each_frame():
+    import torch
+    from diffusers import UNet2DConditionModel, UNet3DConditionModel
+
+    from workbench.world.diffusion import unet_config
+    from workbench.world.video import inflate_unet, unet3d_config
+
+    torch.manual_seed(0)
+    # every attention level 32 wide: one head width, so the video UNet keeps the image UNet's head split everywhere
+    unet2d = UNet2DConditionModel(**unet_config((16, 32, 32), cross_attention_dim=32, sample_size=32))
+    with torch.no_grad():
+        for p in unet2d.parameters():  # trained-looking weights (diffusers zero-initialises some output layers)
+            p.add_(0.05 * torch.randn_like(p))
+    unet3d, report = inflate_unet(unet2d, seed=0)
+    assert report["attention_layers_with_the_t2i_head_split"] == report["attention_layers"]
+    assert report["fresh_not_temporal"] == [] and report["unused_2d"] == []
+    x = torch.randn(2, 12, 3, 32, 32)
+    text = torch.randn(2, 77, 32)
+    t = torch.tensor([700, 100])
+    with torch.no_grad():
+        video = unet3d(x, t, encoder_hidden_states=text).sample  # (2, 12, 3, 16, 16)
+        frames = unet2d(x.permute(0, 2, 1, 3, 4).reshape(6, 12, 32, 32), t.repeat_interleave(3),
+                        encoder_hidden_states=text.repeat_interleave(3, 0)).sample
+    assert torch.allclose(video.permute(0, 2, 1, 3, 4).reshape(6, 12, 32, 32), frames, atol=1e-4)
+    fresh = UNet3DConditionModel(**unet3d_config(unet2d.config))
+    with torch.no_grad():
+        assert not torch.allclose(fresh(x, t, encoder_hidden_states=text).sample, video, atol=1e-2)
+
+
+def test_resume_continues_the_run_from_the_folder_it_wrote(t2i_folder, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from workbench.world.diffusion import TRAIN_STATE
+    from workbench.world.video import train_t2v
+
+    out = tmp_path / "t2v"
+    train_t2v(t2i_folder, out, steps=2, **TINY_T2V)
+    before = {k: v.clone() for k, v in load_file(str(out / TRAIN_STATE)).items()}
+    assert int(before["step"][0]) == 2 and any(k.startswith("exp_avg_sq.") for k in before)
+    result = train_t2v(t2i_folder, out, steps=3, resume=True, **TINY_T2V)
+    assert result["steps_done"] == 3 and result["resumed"] == [{"at_step": 2}]
+    assert [h["step"] for h in result["history"]["loss"]] == [2, 3]
+    after = load_file(str(out / TRAIN_STATE))
+    assert int(after["step"][0]) == 3
+    # AdamW went on from its saved moments: its step count per parameter is 3, not a fresh 1
+    assert all(float(v[0]) == 3.0 for k, v in after.items() if k.startswith("adam_step."))
+    changed = [k for k in before if k.startswith("unet.") and not torch.equal(before[k], after[k])]
+    assert changed
+    with pytest.raises(ValueError, match=r"steps must exceed the 3 steps"):
+        train_t2v(t2i_folder, out, steps=3, resume=True, **TINY_T2V)
+
+
+def test_bad_arguments_give_clear_messages(t2i_folder, tmp_path):
+    from workbench.world.__main__ import main
+    from workbench.world.motion import motion_direction_accuracy, read_direction, track
+    from workbench.world.video import train_t2v
+
+    cases = [(dict(steps=0), r"steps must be an integer in \[1, 1000000\], got 0"),
+             (dict(batch_size=300), r"batch_size must be an integer in \[1, 256\], got 300"),
+             (dict(frames=4), r"frames must be an integer in \[8, 32\], got 4"),
+             (dict(lr=0.0), r"lr must be a number in \(0.0, 1.0\], got 0.0"),
+             (dict(object_weight=-1), r"object_weight must be a number in \[0, 100\]"),
+             (dict(prediction_type="epsilon"), r"zero_snr needs prediction_type v_prediction"),
+             (dict(prediction_type="x0"), r"prediction_type must be one of \('epsilon', 'v_prediction'\)")]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            train_t2v(t2i_folder, tmp_path / "bad", **{**TINY_T2V, "steps": 2, **kwargs})
+    with pytest.raises(ValueError, match=r"t2i must be a pipeline folder that train-t2i wrote"):
+        train_t2v(tmp_path / "nowhere", tmp_path / "bad", steps=2, **TINY_T2V)
+    with pytest.raises(ValueError, match=r"t2i must hold a StableDiffusionPipeline"):
+        (tmp_path / "other" / "unet").mkdir(parents=True)
+        (tmp_path / "other" / "model_index.json").write_text('{"_class_name": "TextToVideoSDPipeline"}')
+        train_t2v(tmp_path / "other", tmp_path / "bad", steps=2, **TINY_T2V)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.txt").write_text("x")
+    with pytest.raises(ValueError, match=r"out must be a new or empty folder \(or pass resume"):
+        train_t2v(t2i_folder, tmp_path / "full", steps=2, **TINY_T2V)
+    with pytest.raises(ValueError, match=r"resume needs a folder that train-t2v wrote"):
+        train_t2v(t2i_folder, tmp_path / "empty", steps=2, resume=True, **TINY_T2V)
+    with pytest.raises(ValueError, match=r"n must be an integer in \[1, 2000\], got 0"):
+        motion_direction_accuracy(lambda p: [], 0)
+    with pytest.raises(ValueError, match=r"start must be an integer >= 1000000"):
+        motion_direction_accuracy(lambda p: [], 2, start=5)
+    with pytest.raises(ValueError, match=r"render_fn returned 0 videos for 2 prompts"):
+        motion_direction_accuracy(lambda p: [], 2, HELD_START)
+    with pytest.raises(ValueError, match=r"colour must be one of"):
+        track([np.zeros((8, 8, 3), np.uint8)] * 2, "mauve")
+    assert read_direction(np.full((8, 2), np.nan))[0] == "not found"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train-t2v", "--t2i", str(t2i_folder), "--out", str(tmp_path / "cli"), "--steps", "0"])
+    assert exit_info.value.code == 2
+
+
+def test_motion_reading_gets_true_renders_right_and_still_or_reversed_videos_wrong():
+    from workbench.world.motion import CHANCE, heldout_video_captions, motion_direction_accuracy, world_renderer
+
+    captions, moving = heldout_video_captions(8, HELD_START)
+    assert len(captions) == 8 and all(moving) and all("moving" in c for c in captions)
+    assert all(o["direction"] in ("left", "right", "up", "down") for objs in moving for o in objs)
+    rendered = dict(zip(captions, world_renderer(start=HELD_START)(captions)))  # rendered once, reused below
+
+    def truth(prompts):
+        return [rendered[p] for p in prompts]
+
+    right = motion_direction_accuracy(truth, 8, HELD_START)
+    assert right["accuracy"] >= 0.9 and right["found"] == 1.0 and right["chance"] == CHANCE == 0.25, right
+    still = motion_direction_accuracy(lambda p: [[v[0]] * 8 for v in truth(p)], 8, HELD_START)
+    assert still["accuracy"] == 0.0 and still["still"] == 1.0, still
+    backwards = motion_direction_accuracy(lambda p: [v[::-1] for v in truth(p)], 8, HELD_START)
+    assert backwards["accuracy"] == 0.0 and backwards["still"] == 0.0, backwards
+    rng = np.random.default_rng(0)
+    noise = motion_direction_accuracy(
+        lambda p: [[rng.integers(0, 256, (64, 64, 3), np.uint8) for _ in range(8)] for _ in p], 8, HELD_START)
+    assert noise["accuracy"] <= 0.25, noise
+
+
+def test_eval_prints_the_motion_rows_for_the_tiny_random_pipeline(capsys):
+    from workbench.world.__main__ import main
+
+    assert main(["eval", "--t2i-only", "--t2v", "tiny", "--t2v-n", "2", "--t2v-steps", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if "motion direction accuracy" in line]
+    assert len(rows) == 2 and rows[0].startswith("world renders (truth)") and "0.250 (chance)" in rows[0]
+    truth_value, tiny_value = (float(r.split()[-4]) for r in rows)
+    assert truth_value >= 0.5 and 0.0 <= tiny_value <= 1.0

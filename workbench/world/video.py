@@ -1,0 +1,471 @@
+"""The world's text-to-video model (issue 20): the text-to-image model's approach over frames, trained on CPU on
+world videos and their captions (`python -m workbench.world train-t2v --t2i FOLDER --out FOLDER`).
+
+It starts from a folder that `train-t2i` wrote: its VAE (a fixed patch encoder, applied to each frame) and its
+tokenizer and text encoder are reused, frozen; its `UNet2DConditionModel`'s weights initialise the spatial layers of
+a diffusers `UNet3DConditionModel` of the same widths wherever the parameter names match (`inflate_unet` reports
+what matched), and the temporal layers (a temporal transformer after conv_in, a temporal convolution after every
+ResNet, a temporal transformer after every spatial one) start fresh with their output projections at zero, so the
+untrained video model is the image model applied to each frame (as AnimateDiff zero-initialises its motion modules).
+The loss and schedule are the image trainer's (velocity prediction, zero terminal SNR, the x0-floor timestep weights,
+grid cells holding an object weighted up, 10% of captions dropped for guidance), with EMA weights and resumable
+checkpoints. The folder it writes is a standard `TextToVideoSDPipeline` (safetensors; fp16 UNet shards of at most
+10 MB) that the project's `diffusers-t2v` backend loads unchanged. Uses torch and diffusers directly, never a backend
+module (the world stays below every tab)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from workbench.world.data import HELDOUT_SEED0
+from workbench.world.diffusion import (CAPTION_DROP, COARSE_SHARE, OBJECT_WEIGHT, PREDICTION_TYPES, TRAIN_STATE,
+                                       caption_probe, cell_rows, encode_texts, implied_x0, load_pipeline,
+                                       load_train_state, sample_scheduler, save_pipeline, save_train_state, tokenize,
+                                       timestep_weights, to_pixels, train_scheduler)
+from workbench.world.train import _check_float, _check_int, _cosine_lr, _versions
+from workbench.world.video_data import FRAMES, load_videos
+
+# The preview a world video is rendered at (bench/bench_world_t2v.py times it; the eval's defaults): the world's
+# 64x64 frames, 8 of them (the issue's minimum), few DPM-Solver++ steps, the image model's guidance.
+PREVIEW = {"width": 64, "height": 64, "num_frames": FRAMES, "steps": 8, "guidance": 3.0, "fps": 8}
+MAX_SHARD = "10MB"  # fp16 UNet weights per safetensors file (the issue: at most 10 MiB a file)
+TEMPORAL_PARTS = ("transformer_in", "temp_convs", "temp_attentions")  # UNet3DConditionModel's temporal layers
+PROBE_EVERY = 200
+
+
+# -- the model ------------------------------------------------------------------------------------------------
+def unet3d_config(unet2d_config) -> dict:
+    """A `UNet3DConditionModel` config with the 2D UNet's widths, blocks (2D -> 3D), attention heads, norm groups and
+    cross-attention width, so that its spatial layers have the 2D UNet's parameter names and shapes."""
+    c = dict(unet2d_config)
+    blocks = {"DownBlock2D": "DownBlock3D", "CrossAttnDownBlock2D": "CrossAttnDownBlock3D",
+              "UpBlock2D": "UpBlock3D", "CrossAttnUpBlock2D": "CrossAttnUpBlock3D"}
+    unknown = [b for b in (*c["down_block_types"], *c["up_block_types"]) if b not in blocks]
+    if unknown:
+        raise ValueError(f"the T2I UNet's blocks must be among {sorted(blocks)}, got {unknown}")
+    if c.get("mid_block_type", "UNetMidBlock2DCrossAttn") != "UNetMidBlock2DCrossAttn":
+        raise ValueError(f"the T2I UNet's mid block must be UNetMidBlock2DCrossAttn, got {c['mid_block_type']!r}")
+    return dict(sample_size=c["sample_size"], in_channels=c["in_channels"], out_channels=c["out_channels"],
+                down_block_types=tuple(blocks[b] for b in c["down_block_types"]),
+                up_block_types=tuple(blocks[b] for b in c["up_block_types"]),
+                block_out_channels=tuple(c["block_out_channels"]), layers_per_block=c["layers_per_block"],
+                norm_num_groups=c["norm_num_groups"], cross_attention_dim=c["cross_attention_dim"],
+                attention_head_dim=head_dim_3d(c))
+
+
+def _attention_widths(c: dict) -> list[int]:
+    """The width of each spatial attention layer of a UNet2DConditionModel config (down, mid, up)."""
+    widths = list(c["block_out_channels"])
+    n = c["layers_per_block"]
+    out = [w for w, b in zip(widths, c["down_block_types"]) if b.startswith("CrossAttn") for _ in range(n)]
+    out.append(widths[-1])  # the mid block
+    out += [w for w, b in zip(widths[::-1], c["up_block_types"]) if b.startswith("CrossAttn") for _ in range(n + 1)]
+    return out
+
+
+def head_dim_3d(c: dict) -> int:
+    """UNet3DConditionModel's `attention_head_dim` (one number, as its first temporal transformer takes it too) is
+    the head *width* of its spatial attention (heads = layer width / it), while UNet2DConditionModel's is the head
+    *count* (diffusers' naming quirk, issue 2011). The 2D UNet's head width differs per level (e.g. 4 heads: 16 at
+    width 64, 32 at width 128), so one level keeps its head split and the others' attention is not the image
+    model's function at the start (their weights are still copied; `inflate_unet` reports which). The narrowest
+    level's head width is taken: the first temporal transformer (8 heads of this width at the full 32x32 latent)
+    costs more with a wider one (a training step of 4 videos of 8 frames: 14 s with 16, 20 s with 32; measured)."""
+    heads = c["attention_head_dim"]
+    if not isinstance(heads, int):
+        raise ValueError(f"the T2I UNet's attention_head_dim must be one integer, got {heads!r}")
+    return min(w // heads for w in _attention_widths(c))
+
+
+def zero_temporal_outputs(unet3d) -> int:
+    """Zero the output projection of every temporal transformer (its residual then passes the frames through
+    unchanged; diffusers already zeroes each temporal convolution's last layer). Returns how many were zeroed."""
+    import torch
+
+    n = 0
+    with torch.no_grad():
+        for name, module in unet3d.named_modules():
+            if (name == "transformer_in" or ".temp_attentions." in name) and name.count(".") <= 3 \
+                    and hasattr(module, "proj_out"):
+                module.proj_out.weight.zero_()
+                module.proj_out.bias.zero_()
+                n += 1
+    return n
+
+
+def inflate_unet(unet2d, seed: int = 0):
+    """(UNet3DConditionModel, report): a video UNet whose spatial parameters are copied from `unet2d` where the names
+    match (a 1x1 convolution's weight onto the linear layer of the same name is reshaped), its temporal layers fresh
+    (seeded) with zero output projections. The report counts matched, reshaped and fresh parameters and lists any 2D
+    parameter left unused or any fresh parameter that is not temporal (both must be empty: else ValueError)."""
+    import torch
+    from diffusers import UNet3DConditionModel
+
+    torch.manual_seed(seed)
+    unet3d = UNet3DConditionModel(**unet3d_config(unet2d.config))
+    zeroed = zero_temporal_outputs(unet3d)
+    s2, s3 = unet2d.state_dict(), unet3d.state_dict()
+    new, matched, reshaped, unused = {}, 0, [], []
+    for k, w in s2.items():
+        if k not in s3:
+            unused.append(k)
+        elif s3[k].shape == w.shape:
+            new[k], matched = w.float(), matched + 1
+        elif s3[k].numel() == w.numel() and w.dim() == 4 and w.shape[2:] == (1, 1):
+            new[k] = w.float().reshape(s3[k].shape)
+            reshaped.append(k)
+        else:
+            unused.append(k)
+    fresh = [k for k in s3 if k not in new]
+    not_temporal = [k for k in fresh if not any(p in k for p in TEMPORAL_PARTS)]
+    c2 = dict(unet2d.config)
+    widths, dim = _attention_widths(c2), head_dim_3d(c2)
+    split = [{"width": w, "t2i_heads": c2["attention_head_dim"], "video_heads": w // dim} for w in widths]
+    report = {"unet2d_parameters": len(s2), "unet3d_parameters": len(s3), "matched": matched,
+              "attention_layers_with_the_t2i_head_split": sum(s["t2i_heads"] == s["video_heads"] for s in split),
+              "attention_layers": len(split), "attention_head_split": split,
+              "reshaped_1x1_conv_to_linear": len(reshaped), "fresh_temporal": len(fresh),
+              "temporal_output_projections_zeroed": zeroed, "unused_2d": unused, "fresh_not_temporal": not_temporal}
+    if unused or not_temporal:
+        raise ValueError(f"the T2I UNet does not map onto the video UNet: 2D parameters without a match {unused[:5]}, "
+                         f"non-temporal video parameters without a source {not_temporal[:5]}")
+    missing, unexpected = unet3d.load_state_dict(new, strict=False)
+    assert not unexpected and set(missing) == set(fresh)
+    return unet3d, report
+
+
+def build_video_pipeline(vae, unet, tok, enc, prediction_type: str = "v_prediction", zero_snr: bool = True):
+    from diffusers import TextToVideoSDPipeline
+
+    pipe = TextToVideoSDPipeline(vae=vae, text_encoder=enc, tokenizer=tok, unet=unet,
+                                 scheduler=sample_scheduler(prediction_type, zero_snr))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def load_video_pipeline(path: str | Path):
+    from diffusers import TextToVideoSDPipeline
+
+    path = Path(path)
+    if not (path / "model_index.json").exists():
+        raise ValueError(f"path must be a diffusers pipeline folder holding model_index.json, got {str(path)!r}")
+    import torch
+
+    pipe = TextToVideoSDPipeline.from_pretrained(str(path), torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def video_latents(vae, frames: np.ndarray, batch: int = 256):
+    """(N, F, H, W, 3) uint8 videos -> (N, C, F, h, w) float16 latents, each frame through the VAE's encoder, times
+    its scaling factor (the pipeline's latent space)."""
+    import torch
+
+    n, f = frames.shape[:2]
+    flat = frames.reshape(n * f, *frames.shape[2:])
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(flat), batch):
+            out.append((vae.encode(to_pixels(flat[i:i + batch])).latents * vae.config.scaling_factor).half())
+    lat = torch.cat(out)
+    return lat.reshape(n, f, *lat.shape[1:]).permute(0, 2, 1, 3, 4).contiguous()
+
+
+def decode_video(vae, latents) -> np.ndarray:
+    """(N, C, F, h, w) latents (scaled) -> (N, F, H, W, 3) uint8 frames."""
+    import torch
+
+    n, c, f = latents.shape[:3]
+    flat = latents.permute(0, 2, 1, 3, 4).reshape(n * f, c, *latents.shape[3:]).float()
+    with torch.inference_mode():
+        x = vae.decode(flat / vae.config.scaling_factor).sample
+    x = ((x.clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return x.reshape(n, f, *x.shape[1:])
+
+
+def object_cell_weights(occupied: np.ndarray, side: int, object_weight: float):
+    """(N, 9) occupied grid cells (row-major) -> (N, 1, side, side) loss weights, 1 + object_weight on those cells,
+    1 elsewhere, each map scaled to mean 1 (the image trainer's object weighting, over the cells a moving object's
+    centre visits in any frame)."""
+    import torch
+
+    occ = torch.as_tensor(np.asarray(occupied)).float().reshape(-1, 3, 3)
+    rows = cell_rows(side)
+    w = 1 + object_weight * occ[:, rows][:, :, rows]
+    return (w / w.mean((1, 2), keepdim=True))[:, None]
+
+
+def flip_directions(scene_dict: dict) -> str | None:
+    """The fine caption of the scene with every "moving <direction>" reversed, or None when nothing in it moves."""
+    from workbench.world.scene import Motion, Scene
+
+    scene = Scene.from_dict(scene_dict)
+    opposite = {"left": "right", "right": "left", "up": "down", "down": "up"}
+    if not any(o.motion and o.motion.kind == "move" for o in scene.objects):
+        return None
+    objs = tuple(dataclasses.replace(o, motion=Motion("move", opposite[o.motion.direction], o.motion.speed))
+                 if o.motion and o.motion.kind == "move" else o for o in scene.objects)
+    return dataclasses.replace(scene, objects=objs).caption("fine")
+
+
+def direction_probe(lat, scenes: list[dict], tok, enc, seed: int, n: int = 16, t: int = 500):
+    """A fixed batch of up to `n` training videos in which something moves, noised at timestep `t` with fixed noise:
+    probe(unet, sched, prediction_type) -> the direction gain, mean x0 error with the caption whose directions are
+    reversed / with the own caption - 1 (0: the model ignores which way things move)."""
+    import torch
+
+    from workbench.world.scene import Scene
+
+    idx, own, flipped = [], [], []
+    for i, d in enumerate(scenes):
+        f = flip_directions(d)
+        if f is not None:
+            idx.append(i)
+            own.append(Scene.from_dict(d).caption("fine"))
+            flipped.append(f)
+        if len(idx) == n:
+            break
+    if not idx:
+        return None
+    gen = torch.Generator().manual_seed(seed + 13)
+    z0 = lat[idx].float()
+    noise = torch.randn(z0.shape, generator=gen)
+    ts = torch.full((len(idx),), t, dtype=torch.long)
+    states = [encode_texts(tok, enc, own).float(), encode_texts(tok, enc, flipped).float()]
+
+    def probe(unet, sched, prediction_type: str) -> float:
+        zt = sched.add_noise(z0, noise, ts)
+        errs = []
+        was = unet.training
+        unet.eval()
+        with torch.inference_mode():
+            for cond in states:
+                x0 = implied_x0(zt, unet(zt, ts, encoder_hidden_states=cond).sample, sched, t, prediction_type)
+                errs.append(float(((x0 - z0) ** 2).mean()))
+        unet.train(was)
+        return errs[1] / errs[0] - 1
+
+    return probe
+
+
+def _reshard_unet(pipe, folder: Path) -> None:
+    """Rewrite the saved UNet as safetensors shards of at most MAX_SHARD (diffusers loads the index)."""
+    shutil.rmtree(folder / "unet")
+    pipe.unet.save_pretrained(str(folder / "unet"), safe_serialization=True, max_shard_size=MAX_SHARD)
+
+
+# -- training -------------------------------------------------------------------------------------------------
+def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int = 3_000, batch_size: int = 2,
+              lr: float = 5e-4, ema_decay: float = 0.999, checkpoint_every: int = 300, n_heldout: int = 40,
+              seed: int = 0, frames: int = FRAMES, object_weight: float = OBJECT_WEIGHT,
+              prediction_type: str = "v_prediction", zero_snr: bool = True, resume: bool = False,
+              max_minutes: float | None = None, log: Callable[[str], None] = print) -> dict:
+    """Train the video UNet on `n_train` world videos (seeds 0..n_train-1, `frames` frames of 64x64) from the T2I
+    pipeline folder `t2i`, writing a TextToVideoSDPipeline to `out` every `checkpoint_every` steps (EMA weights) and
+    at the end, with training.json (settings, the inflation report, losses, probes, held-out motion-direction
+    accuracy on `n_heldout` captions) and train_state.safetensors (raw UNet + AdamW moments; never shipped).
+
+    `resume`: continue the run in `out` (EMA and raw weights, optimizer, step, history) up to `steps` in all.
+    `max_minutes`: stop early after this long and write the final checkpoint there. Every PROBE_EVERY steps the
+    log shows the caption gain (x0 error with another video's caption / own - 1) and the direction gain (with the
+    caption's directions reversed / own - 1)."""
+    import torch
+    from diffusers import UNet3DConditionModel
+
+    _check_int("n_train", n_train, 8, 50_000)
+    _check_int("steps", steps, 1, 1_000_000)
+    _check_int("batch_size", batch_size, 1, 256)
+    _check_float("lr", lr, 0.0, 1.0)
+    _check_float("ema_decay", ema_decay, 0.0, 1.0)
+    _check_int("checkpoint_every", checkpoint_every, 1, 1_000_000)
+    _check_int("n_heldout", n_heldout, 0, 2_000)
+    _check_int("seed", seed, 0, 2**31 - 1)
+    _check_int("frames", frames, FRAMES, 32)
+    if not isinstance(object_weight, (int, float)) or isinstance(object_weight, bool) or not 0 <= object_weight <= 100:
+        raise ValueError(f"object_weight must be a number in [0, 100], got {object_weight!r}")
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
+    if zero_snr not in (True, False):
+        raise ValueError(f"zero_snr must be true or false, got {zero_snr!r}")
+    if zero_snr and prediction_type != "v_prediction":
+        raise ValueError(f"zero_snr needs prediction_type v_prediction, got {prediction_type!r}")
+    if resume not in (True, False):
+        raise ValueError(f"resume must be true or false, got {resume!r}")
+    if max_minutes is not None:
+        _check_float("max_minutes", max_minutes, 0.0, 100_000.0)
+    t2i, out = Path(t2i), Path(out)
+    if not (t2i / "model_index.json").exists() or not (t2i / "unet").is_dir():
+        raise ValueError(f"t2i must be a pipeline folder that train-t2i wrote (model_index.json, unet/), got {str(t2i)!r}")
+    if json.loads((t2i / "model_index.json").read_text(encoding="utf-8")).get("_class_name") != "StableDiffusionPipeline":
+        raise ValueError(f"t2i must hold a StableDiffusionPipeline (what train-t2i writes), got {str(t2i)!r}")
+    previous = None
+    if resume:
+        if not (out / "training.json").exists() or not (out / "model_index.json").exists():
+            raise ValueError(f"resume needs a folder that train-t2v wrote at out (model_index.json and training.json), "
+                             f"got {str(out)!r}")
+        previous = json.loads((out / "training.json").read_text(encoding="utf-8"))
+        if previous["steps_done"] >= steps:
+            raise ValueError(f"steps must exceed the {previous['steps_done']} steps {str(out)!r} has done, got {steps}")
+        for k, v in (("n_train", n_train), ("frames", frames)):
+            if previous[k] != v:
+                raise ValueError(f"{k} must stay {previous[k]} (the resumed run's), got {v}")
+    elif out.exists() and any(out.iterdir()):
+        raise ValueError(f"out must be a new or empty folder (or pass resume to continue it), got {str(out)!r}")
+
+    t_all = time.time()
+    image_pipe = load_pipeline(t2i)
+    vae, tok, enc = image_pipe.vae.eval(), image_pipe.tokenizer, image_pipe.text_encoder.eval()
+    vae.requires_grad_(False)
+    enc.requires_grad_(False)
+    t2i_training = (json.loads((t2i / "training.json").read_text(encoding="utf-8"))
+                    if (t2i / "training.json").exists() else {})
+    if image_pipe.unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1) != 64:
+        raise ValueError(f"t2i must render 64x64 images (the world's videos), got a UNet of side "
+                         f"{image_pipe.unet.config.sample_size} over a VAE of {len(vae.config.block_out_channels)} levels")
+    train = load_videos(0, n_train, 64, frames, log=log)
+    lat = video_latents(vae, train.frames)
+    log(f"latents {tuple(lat.shape[1:])} per video (C, F, h, w), {time.time() - t_all:.0f}s")
+    fine = encode_texts(tok, enc, train.fine)
+    coarse = encode_texts(tok, enc, train.coarse)
+    empty = encode_texts(tok, enc, [""])[0]
+    cell_map = object_cell_weights(train.occupied, lat.shape[-1], object_weight)
+
+    if previous is None:
+        unet, inflation = inflate_unet(image_pipe.unet, seed)
+        log(f"video UNet from {t2i}/unet: {inflation['matched']} parameters matched by name, "
+            f"{inflation['reshaped_1x1_conv_to_linear']} reshaped (1x1 conv -> linear), {inflation['fresh_temporal']} "
+            f"temporal ones fresh ({inflation['temporal_output_projections_zeroed']} output projections zeroed)")
+        ema = copy.deepcopy(unet)
+        history: dict[str, list] = {"loss": [], "probes": []}
+        settings = {"command": "python -m workbench.world train-t2v", "t2i": str(t2i),
+                    "t2i_unet_steps_done": t2i_training.get("unet_steps_done"),
+                    "t2i_prediction_type": t2i_training.get("prediction_type"),
+                    "t2i_zero_snr": t2i_training.get("zero_snr", False),
+                    "n_train": n_train, "train_seeds": [0, n_train - 1], "video_scenes": True, "frames": frames,
+                    "size": 64, "steps": steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay,
+                    "caption_drop": CAPTION_DROP, "coarse_share": COARSE_SHARE, "object_weight": object_weight,
+                    "prediction_type": prediction_type, "zero_snr": zero_snr, "loss_weighting": "x0_floor",
+                    "seed": seed, "inflation": inflation, "frozen": ["vae", "text_encoder"],
+                    "preview": PREVIEW}
+        start, seconds_before = 0, 0.0
+    else:
+        history = previous["history"]
+        settings = {k: v for k, v in previous.items()
+                    if k not in ("steps_done", "train_seconds", "total_seconds", "history", "final", "heldout")}
+        settings.update({"steps": steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay})
+        settings["resumed"] = [*previous.get("resumed", []), {"at_step": previous["steps_done"]}]
+        ema = UNet3DConditionModel.from_pretrained(str(out / "unet"), torch_dtype=torch.float32)
+        unet = copy.deepcopy(ema)
+        start, seconds_before = previous["steps_done"], previous["train_seconds"]
+        log(f"resuming {out} at step {start}")
+    settings.update({"unet_parameters": sum(p.numel() for p in unet.parameters()), "torch_threads":
+                     torch.get_num_threads(), "versions": {**_versions(), "diffusers": _diffusers_version()}})
+    ema.eval().requires_grad_(False)
+    unet.train().requires_grad_(True)
+    log(f"video UNet {settings['unet_parameters'] / 1e6:.2f}M parameters")
+    sched = train_scheduler(settings["prediction_type"], settings["zero_snr"])
+    snr = sched.alphas_cumprod / (1 - sched.alphas_cumprod)
+    weight_t = timestep_weights(snr, settings["prediction_type"], "x0_floor")
+    caption_gain = caption_probe(lat[:64].float(), tokenize(tok, train.fine[:64]), seed, n=min(16, n_train))
+    direction_gain = direction_probe(lat, train.scenes, tok, enc, seed, n=min(16, n_train))
+    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
+    if previous is not None:
+        if (out / TRAIN_STATE).exists():
+            load_train_state(out / TRAIN_STATE, {"unet": unet}, opt)
+            log(f"raw UNet weights and optimizer state from {out / TRAIN_STATE}")
+        else:
+            log(f"{out / TRAIN_STATE} missing: the raw UNet starts from the EMA weights, the optimizer afresh")
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + start + 1)  # a resumed run draws a fresh stream
+    t0, running, k_run = time.time(), 0.0, 0
+
+    def checkpoint(step: int, final: bool) -> dict:
+        training = {**settings, "steps_done": step, "train_seconds": round(seconds_before + time.time() - t0),
+                    "total_seconds": round(time.time() - t_all), "history": history, "final": final}
+        if final and n_heldout:
+            from workbench.world.motion import motion_direction_accuracy, video_pipeline_renderer
+
+            pipe = build_video_pipeline(vae, ema, tok, enc, settings["prediction_type"], settings["zero_snr"])
+            res = motion_direction_accuracy(video_pipeline_renderer(pipe), n_heldout)
+            training["heldout"] = {k: v for k, v in res.items() if k != "rows"}
+            log("held-out motion: " + ", ".join(f"{k} {v:.3f}" for k, v in res.items() if isinstance(v, float)))
+        half = build_video_pipeline(vae, copy.deepcopy(ema).half(), tok, enc, settings["prediction_type"],
+                                    settings["zero_snr"])
+
+        def extra(folder: Path) -> None:
+            _reshard_unet(half, folder)
+            save_train_state(folder / TRAIN_STATE, {"unet": unet}, opt, step)
+
+        save_pipeline(half, out, training, state=extra)
+        log(f"saved {out} at step {step}")
+        return training
+
+    def probes(step: int) -> dict:
+        entry = {"step": step, "caption_gain": round(caption_gain(ema, enc, sched, settings["prediction_type"]), 4)}
+        if direction_gain is not None:
+            entry["direction_gain"] = round(direction_gain(ema, sched, settings["prediction_type"]), 4)
+        log(f"step {step}: EMA caption gain {entry['caption_gain']:+.4f}, direction gain "
+            f"{entry.get('direction_gain', float('nan')):+.4f} (x0 error with another caption / with the "
+            f"directions reversed, over the own - 1; 0 = ignored)")
+        return entry
+
+    step = start
+    while step < steps:
+        unet.train()
+        for g in opt.param_groups:
+            g["lr"] = _cosine_lr(step, steps, lr, warmup=min(100, steps // 10 + 1))
+        idx = torch.randint(0, n_train, (batch_size,), generator=gen)
+        u = torch.rand(batch_size, generator=gen)
+        cond = torch.where((u < COARSE_SHARE)[:, None, None], coarse[idx], fine[idx])
+        cond = torch.where((u > 1 - CAPTION_DROP)[:, None, None], empty.expand_as(cond), cond).float()
+        z0 = lat[idx].float()
+        noise = torch.randn(z0.shape, generator=gen)
+        t = torch.randint(0, sched.config.num_train_timesteps, (batch_size,), generator=gen)
+        zt = sched.add_noise(z0, noise, t)
+        pred = unet(zt, t, encoder_hidden_states=cond).sample
+        target = sched.get_velocity(z0, noise, t) if settings["prediction_type"] == "v_prediction" else noise
+        loss = (((pred - target) ** 2).mean(1) * cell_map[idx]).mean((1, 2, 3))
+        loss = (loss * weight_t[t]).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        decay = min(ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), unet.parameters()):
+                pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
+        running, k_run = running + float(loss.detach()), k_run + 1
+        step += 1
+        if step % 25 == 0 or step == steps:
+            history["loss"].append({"step": step, "loss": round(running / k_run, 4),
+                                    "seconds": round(seconds_before + time.time() - t0)})
+            log(f"step {step}/{steps} loss {running / k_run:.4f} ({time.time() - t0:.0f}s, "
+                f"{(step - start) / (time.time() - t0):.2f} steps/s)")
+            running, k_run = 0.0, 0
+        if step % PROBE_EVERY == 0 or step == start + 1:
+            history["probes"].append(probes(step))
+        if max_minutes is not None and time.time() - t0 > 60 * max_minutes:
+            log(f"stopping at step {step}: max_minutes {max_minutes} reached")
+            break
+    if not history["probes"] or history["probes"][-1]["step"] != step:  # the last state's probes, for the record
+        history["probes"].append(probes(step))
+        if step % checkpoint_every == 0 and step < steps:
+            checkpoint(step, final=False)
+    return checkpoint(step, final=True)
+
+
+def _diffusers_version() -> str:
+    import diffusers
+
+    return diffusers.__version__
+
+
+__all__ = ["PREVIEW", "train_t2v", "inflate_unet", "unet3d_config", "build_video_pipeline", "load_video_pipeline",
+           "video_latents", "decode_video", "flip_directions", "direction_probe", "HELDOUT_SEED0"]
