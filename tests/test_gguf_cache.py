@@ -47,7 +47,7 @@ def test_cached_safetensors_copy_equals_the_gguf(real_manager, offline_profile, 
         ids_gguf, ids_copy = from_gguf.encode([text]), from_copy.encode([text])
         assert torch.equal(ids_gguf["input_ids"], ids_copy["input_ids"])
         # the same model: every weight bit for bit
-        weights_gguf, weights_copy = from_gguf.model.state_dict(), from_copy.model.state_dict()
+        weights_gguf, weights_copy = _base_weights(from_gguf.model), _base_weights(from_copy.model)
         assert weights_gguf.keys() == weights_copy.keys()
         differ = [k for k in weights_gguf if not torch.equal(weights_gguf[k], weights_copy[k])]
         assert not differ, differ[:5]
@@ -64,3 +64,16 @@ def test_cached_safetensors_copy_equals_the_gguf(real_manager, offline_profile, 
         assert a.text == b.text and a.num_tokens == b.num_tokens and a.text
     finally:
         extra.unload()
+
+
+def _base_weights(model) -> dict:
+    """The model's own weights by their plain names: the session's model may carry the profile's LoRA adapters
+    (peft wraps it: "base_model.model." before each name, ".base_layer" inside each adapted layer, and the adapters'
+    own lora_* weights, which are not the GGUF's)."""
+    out = {}
+    for key, value in model.state_dict().items():
+        if ".lora_" in key:
+            continue
+        key = key.removeprefix("base_model.model.").replace(".base_layer.", ".")
+        out[key] = value
+    return out

@@ -42,7 +42,9 @@ def palette_hues() -> dict[str, float]:
 
 
 def _frame_array(frame) -> np.ndarray:
-    a = np.asarray(frame.convert("RGB") if hasattr(frame, "convert") else frame)
+    from PIL import Image
+
+    a = np.asarray(frame.convert("RGB") if isinstance(frame, Image.Image) else frame)
     if a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"a frame must be an RGB image (H, W, 3), got shape {a.shape}")
     return a

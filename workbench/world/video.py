@@ -94,7 +94,7 @@ def zero_temporal_outputs(unet3d) -> int:
     with torch.no_grad():
         for name, module in unet3d.named_modules():
             if (name == "transformer_in" or ".temp_attentions." in name) and name.count(".") <= 3 \
-                    and hasattr(module, "proj_out"):
+                    and isinstance(getattr(module, "proj_out", None), torch.nn.Module):
                 module.proj_out.weight.zero_()
                 module.proj_out.bias.zero_()
                 n += 1
