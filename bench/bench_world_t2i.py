@@ -13,8 +13,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import argparse
-import statistics
-import time
 
 
 def main() -> None:
@@ -47,24 +45,15 @@ def main() -> None:
                            guidance_scale=args.guidance, seed=0))):
         model = DiffusersTextToImage.load(spec, device="cpu", dtype="float32")
         runs[name] = (model, settings)
-    for model, settings in runs.values():  # warm-up
-        model.generate([prompt], settings)
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(args.repeats):
-        for name, (model, settings) in runs.items():
-            started = time.perf_counter()
-            model.generate([prompt], settings)
-            times[name].append(time.perf_counter() - started)
-    base = statistics.mean(next(iter(times.values())))
-    print(f"one image per call, CPU, {args.repeats} repeats, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
-          f"torch threads {torch.get_num_threads()}")
-    print("| model | size | steps | guidance | mean s/image | max s | ratio to tiny:sd |")
-    print("|---|---|---|---|---|---|---|")
-    for name, ts in times.items():
-        s = runs[name][1]
-        print(f"| {name} | {s.width}x{s.height} | {s.steps} | {s.guidance_scale} | {statistics.mean(ts):.3f} | "
-              f"{max(ts):.3f} | {statistics.mean(ts) / base:.2f} |")
+    from bench._timing import print_ratio_table, time_interleaved
 
+    times = time_interleaved({name: (lambda m=model, s=settings: m.generate([prompt], s))
+                              for name, (model, settings) in runs.items()}, args.repeats)
+    print_ratio_table(f"one image per call, CPU, {args.repeats} repeats, OMP_NUM_THREADS="
+                      f"{os.environ['OMP_NUM_THREADS']}, torch threads {torch.get_num_threads()}",
+                      ["size", "steps", "guidance"],
+                      {name: [f"{s.width}x{s.height}", s.steps, s.guidance_scale] for name, (_, s) in runs.items()},
+                      times, "image", "tiny:sd")
 
 if __name__ == "__main__":
     main()

@@ -15,8 +15,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import argparse
-import statistics
-import time
 
 
 def main(argv=None) -> None:
@@ -53,25 +51,19 @@ def main(argv=None) -> None:
     runs = {"tiny:animatediff (random weights), world/offline profile preview": (tiny_model, offline_settings),
             "tiny:animatediff (random weights), world T2V preview settings": (tiny_model, world_settings),
             "world t2v (train-t2v folder), its preview": (world_model, world_settings)}
-    for model, settings in runs.values():  # warm-up
-        model.generate([prompt], settings)
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(args.repeats):
-        for name, (model, settings) in runs.items():
-            started = time.perf_counter()
-            frames = model.generate([prompt], settings)[0].frames
-            times[name].append(time.perf_counter() - started)
-            assert len(frames) == settings.num_frames
-    base = statistics.mean(next(iter(times.values())))
-    print(f"one video per call, CPU, {args.repeats} repeats, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
-          f"torch threads {torch.get_num_threads()}")
-    print("| model | size | frames | steps | guidance | mean s/video | max s | ratio to the first row |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, ts in times.items():
-        s = runs[name][1]
-        print(f"| {name} | {s.width}x{s.height} | {s.num_frames} | {s.steps} | {s.guidance_scale} | "
-              f"{statistics.mean(ts):.3f} | {max(ts):.3f} | {statistics.mean(ts) / base:.2f} |")
+    from bench._timing import print_ratio_table, time_interleaved
 
+    def call(model, settings):
+        frames = model.generate([prompt], settings)[0].frames
+        assert len(frames) == settings.num_frames
+
+    times = time_interleaved({name: (lambda m=model, s=settings: call(m, s)) for name, (model, settings) in runs.items()},
+                             args.repeats)
+    print_ratio_table(f"one video per call, CPU, {args.repeats} repeats, OMP_NUM_THREADS="
+                      f"{os.environ['OMP_NUM_THREADS']}, torch threads {torch.get_num_threads()}",
+                      ["size", "frames", "steps", "guidance"],
+                      {name: [f"{s.width}x{s.height}", s.num_frames, s.steps, s.guidance_scale]
+                       for name, (_, s) in runs.items()}, times, "video", "the first row")
 
 if __name__ == "__main__":
     main()

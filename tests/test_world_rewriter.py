@@ -99,12 +99,50 @@ def test_role_options_turn_facets_off_and_say_so(profiles):
     world = profiles["world"].spec("t2i_rewriter")
     used = with_rewriter_defaults(asked, world)
     assert used.facets == () and used.repeat_ngram == 6 and used.max_words == 0 and used.repetition_penalty == 1.0
+    assert used.keep_objects is True and asked.keep_objects is False
     assert "facets were not asked for" in facets_turned_off(asked, used, world)[0]
     offline = profiles["offline"].spec("t2i_rewriter")
     kept = with_rewriter_defaults(asked, offline)
     assert kept.facets == asked.facets and kept.max_words == 30 and kept.repeat_ngram == 3
-    assert kept.repetition_penalty == asked.repetition_penalty == 1.1
+    assert kept.repetition_penalty == asked.repetition_penalty == 1.1 and kept.keep_objects is False
     assert facets_turned_off(asked, kept, offline) == []
+
+
+def test_the_world_role_s_gate_drops_rewrites_that_change_the_prompt_s_objects(profiles):
+    """keep_objects (the world rewriter's role option): a rewrite that turns the hexagon into a triangle (seen in
+    Chromium at 80 training steps), adds an object or recolours the scene the prompt named is dropped with the
+    reason; the others pass. The relevance check is not under test here: every text embeds to the same vector."""
+    import dataclasses
+
+    import numpy as np
+
+    from workbench.common import refiner as R
+    from workbench.t2i.defaults import t2i_refine_settings
+
+    class SameVector:
+        def embed(self, texts):
+            return type("E", (), {"vectors": np.ones((len(texts), 4)) / 2.0})()
+
+    prompt = "a green hexagon and a yellow star"
+    kept = "a large green hexagon in the top left and a small yellow star in the center, on a plain blue background"
+    changed = kept.replace("yellow star", "yellow triangle")
+    added = kept.replace(" and a small", ", a red ring in the bottom right and a small")
+    got = [(t, None, None) for t in (kept, changed, added)]
+    settings = R.with_rewriter_defaults(t2i_refine_settings(n=4), profiles["world"].spec("t2i_rewriter"))
+    pool = R._Pool()
+    pool.add(SameVector(), prompt, got, settings)
+    assert [t for t, _, _ in pool.passed] == [kept]
+    reasons = {t: why for t, _, _, why in pool.dropped}
+    assert reasons[changed] == "changes the prompt's objects (“yellow star”)"
+    assert reasons[added] == "changes the prompt's objects (“1 object(s) added”)"
+    assert "2 changes the prompt's objects" in pool.notes(settings, None)[0]
+    scene = R._Pool()
+    recoloured = "a large red star in the top left, on a plain pink background"
+    scene.add(SameVector(), "a red star on a blue background", [(recoloured, None, None)], settings)
+    assert scene.dropped and "background_colour blue" in scene.dropped[0][3]
+    off = R._Pool()
+    off.add(SameVector(), prompt, got, dataclasses.replace(settings, keep_objects=False))
+    assert len(off.passed) == 3
 
 
 # --------------------------------------------------------------------------- the measures on a small case

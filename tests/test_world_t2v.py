@@ -24,7 +24,7 @@ def t2i_folder(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("world_t2v") / "t2i"
     train_t2i(out, n_train=32, vae_steps=2, unet_steps=2, vae_batch=4, batch_size=4, vae_channels=(16, 16), patch=2,
-              unet_channels=(16, 32, 32), checkpoint_every=100, n_heldout=0, log=lambda m: None)
+              unet_channels=(16, 32, 32), checkpoint_every=100, n_heldout=0, text_scene_steps=2, log=lambda m: None)
     return out
 
 

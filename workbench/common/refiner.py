@@ -182,6 +182,11 @@ class RefineSettings:
     # refine-further with facets and a started answer: the request asks to rewrite the kept start (not the whole
     # picked prompt), so the new candidates do not copy the picked prompt's other phrases back in (README, "Facets")
     further_from_kept: bool = False
+    # the gate also drops a rewrite that loses or adds one of the prompt's objects (or changes what it said of one,
+    # or of the scene) as the miniature world's parser reads them (workbench.world.rewriter.rewrite_departures): the
+    # world rewriter's role option, where a changed shape or colour is another image (25% of its rewrites at 80
+    # training steps)
+    keep_objects: bool = False
 
     def check(self) -> "RefineSettings":
         check_count(self.n, "n")
@@ -472,6 +477,14 @@ class _Pool:
             self.passed += [(t, g, r) for (t, g), r in zip(got, rel)]
             return
         gate = quality_gate([t for t, _ in got], rel, settings.intent_floor, settings.repeat_ngram)
+        if settings.keep_objects:
+            from workbench.world.rewriter import rewrite_departures
+
+            for i in list(gate.kept):
+                changed = rewrite_departures(prompt, got[i][0])
+                if changed:
+                    gate.kept.remove(i)
+                    gate.dropped[i] = "changes the prompt's objects (" + ", ".join(f"“{c}”" for c in changed) + ")"
         self.passed += [(got[i][0], got[i][1], rel[i]) for i in gate.kept]
         self.dropped += [(got[i][0], got[i][1], rel[i], why) for i, why in gate.dropped.items()]
 
@@ -518,7 +531,8 @@ def with_rewriter_defaults(settings: RefineSettings, spec: Any) -> RefineSetting
     tokens too: at 1.1 the world rewriter turned "a blue triangle" into "a small red triangle ...");
     `facets: false`, a rewriter trained on one undirected request, which facet steering would take out of its
     format (the world rewriter: an opener would start its answer with words outside the world), so no facet is asked
-    for (`facets_turned_off` says so to the user)."""
+    for (`facets_turned_off` says so to the user); `keep_objects: true`, the gate drops a rewrite that changes the
+    prompt's objects as the world's parser reads them (RefineSettings.keep_objects)."""
     changes: dict[str, Any] = {}
     budget = spec.option("max_words")
     if budget and not settings.max_words:
@@ -529,6 +543,8 @@ def with_rewriter_defaults(settings: RefineSettings, spec: Any) -> RefineSetting
         changes["repetition_penalty"] = float(spec.option("repetition_penalty"))
     if spec.option("facets") is False and settings.facets:
         changes["facets"] = ()
+    if spec.option("keep_objects") is True:
+        changes["keep_objects"] = True
     return dataclasses.replace(settings, **changes).check() if changes else settings
 
 

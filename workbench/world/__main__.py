@@ -134,10 +134,14 @@ def main(argv=None) -> int:
                    help="extra loss weight on grid cells that hold an object (0: none)")
     d.add_argument("--zero-snr", action=argparse.BooleanOptionalAction, default=True,
                    help="the noise schedule ends in pure noise (needs v_prediction; --no-zero-snr: DDPM's own)")
-    d.add_argument("--text-lr", type=float, default=1e-3,
+    d.add_argument("--text-lr", type=float, default=0.0,
                    help="peak learning rate of the text encoder, trained with the UNet (0: frozen)")
-    d.add_argument("--text-init", choices=["random", "clip"], default="random",
-                   help="the text encoder starts from fresh weights or from the CLIP's (see diffusion.TEXT_LR)")
+    d.add_argument("--text-init", choices=["scene", "clip", "random"], default="scene",
+                   help="the text encoder: the CLIP's fine-tuned to read scenes cell by cell (scene, see "
+                        "workbench/world/text_scene.py), the CLIP's as is, or fresh weights (see diffusion.TEXT_LR)")
+    d.add_argument("--text-scene-steps", type=int, default=600, help="scene-reading steps of --text-init scene")
+    d.add_argument("--vae-from", default=None, metavar="FOLDER",
+                   help="reuse the VAE (trained decoder) of a folder an earlier run wrote instead of training one")
     d.add_argument("--high-noise-share", type=float, default=0.0,
                    help="share of each batch whose timesteps come from [800, 999], where only the caption places "
                         "objects (0: all uniform)")
@@ -238,7 +242,8 @@ def main(argv=None) -> int:
                       latent_channels=a.latent_channels, resume=a.resume, max_minutes=a.max_minutes,
                       prediction_type=a.prediction_type, loss_weighting=a.loss_weighting,
                       object_weight=a.object_weight, zero_snr=a.zero_snr, text_lr=a.text_lr,
-                      text_init=a.text_init, high_noise_share=a.high_noise_share, log=_log())
+                      text_init=a.text_init, high_noise_share=a.high_noise_share,
+                      text_scene_steps=a.text_scene_steps, vae_from=a.vae_from, log=_log())
         elif a.command == "train-t2v":
             from workbench.world.video import train_t2v
 

@@ -59,7 +59,10 @@ MAX_EVAL = 2_000
 # the top left / top right, on a plain blue background" differ by 0.16 per token (norm 9.8), against 7-13 when only
 # the colour changes. Frozen, it gave the UNet almost nothing to place objects by (measured; see TRAINING.md).
 TEXT_LR = 1e-3
-TEXT_INITS = ("clip", "random")
+# "scene" (the default): the CLIP's text encoder is first fine-tuned to read scenes cell by cell (text_scene.py),
+# then frozen (text_lr 0) while the UNet trains; "clip": the CLIP's weights as they are; "random": fresh weights.
+TEXT_INITS = ("clip", "random", "scene")
+TEXT_SCENE_STEPS = 600
 HIGH_NOISE_T0 = 800
 HIGH_NOISE_SHARE = 0.0
 # A fresh text encoder's token embeddings start at this standard deviation, not CLIP's 0.02: with 0.02 its hidden
@@ -282,15 +285,16 @@ def save_pipeline(pipe, out: str | Path, training: dict, state: Callable[[Path],
     return out
 
 
-def load_pipeline(path: str | Path = SHIPPED):
-    from diffusers import StableDiffusionPipeline
+def load_pipeline(path: str | Path = SHIPPED, pipeline_class: str = "StableDiffusionPipeline"):
+    """A pipeline folder the world's trainers wrote, in float32, progress bars off. `pipeline_class`: the diffusers
+    class that loads it (the video trainer's folders are TextToVideoSDPipeline)."""
+    import diffusers
+    import torch
 
     path = Path(path)
     if not (path / "model_index.json").exists():
         raise ValueError(f"path must be a diffusers pipeline folder holding model_index.json, got {str(path)!r}")
-    import torch
-
-    pipe = StableDiffusionPipeline.from_pretrained(str(path), torch_dtype=torch.float32)
+    pipe = getattr(diffusers, pipeline_class).from_pretrained(str(path), torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -338,7 +342,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
               latent_channels: int = LATENT_CHANNELS, resume: str | Path | None = None,
               max_minutes: float | None = None, prediction_type: str = "v_prediction",
               loss_weighting: str = "x0_floor", object_weight: float = OBJECT_WEIGHT, zero_snr: bool = True,
-              text_lr: float = TEXT_LR, text_init: str = "random", high_noise_share: float = HIGH_NOISE_SHARE,
+              text_lr: float = 0.0, text_init: str = "scene", high_noise_share: float = HIGH_NOISE_SHARE,
+              text_scene_steps: int = TEXT_SCENE_STEPS, vae_from: str | Path | None = None,
               log: Callable[[str], None] = print) -> dict:
     """Train the VAE, then the UNet on its latents; writes the pipeline to `out` every `checkpoint_every` UNet
     steps (the EMA weights) and at the end, with training.json (settings, losses, times, held-out results) and
@@ -361,7 +366,11 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     its EMA weights ship with the UNet's. `text_init`: the text encoder starts from the CLIP's weights ("clip") or
     from fresh random weights of the same architecture ("random"; needs text_lr > 0). `high_noise_share`: that share
     of each batch draws its timestep from [HIGH_NOISE_T0, 999], where only the caption can tell where objects go
-    (see sample_timesteps); the rest from all 1,000."""
+    (see sample_timesteps); the rest from all 1,000. `text_init` "scene" first fine-tunes the CLIP's text encoder
+    `text_scene_steps` steps to read each grid cell's object from the caption (text_scene.pretrain_scene_text; its
+    held-out reading accuracy is recorded). `vae_from`: a folder an earlier run wrote whose VAE (trained decoder,
+    scaling factor) is reused instead of training one (vae_steps is then ignored; the encoder is the same fixed
+    rearrangement of the same stills)."""
     import torch
     from diffusers import AutoencoderTiny, UNet2DConditionModel
 
@@ -378,6 +387,9 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     _check_share("high_noise_share", high_noise_share)
     if text_init not in TEXT_INITS:
         raise ValueError(f"text_init must be one of {TEXT_INITS}, got {text_init!r}")
+    _check_int("text_scene_steps", text_scene_steps, 1, 1_000_000)
+    if vae_from is not None and not (Path(vae_from) / "vae" / "config.json").exists():
+        raise ValueError(f"vae_from must be a folder that train-t2i wrote (with vae/), got {str(vae_from)!r}")
     if text_init == "random" and not text_lr:
         raise ValueError("text_init 'random' needs text_lr > 0 (a frozen random text encoder would ship untrained)")
     _check_int("checkpoint_every", checkpoint_every, 1, 1_000_000)
@@ -426,6 +438,14 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         torch.manual_seed(seed + 2)
         enc = type(enc)(enc.config).eval().requires_grad_(False)  # the CLIP's architecture, fresh weights
         torch.nn.init.normal_(enc.get_input_embeddings().weight, std=TEXT_TOKEN_STD)
+    text_scene = None
+    if text_init == "scene" and previous is None:
+        from workbench.world.text_scene import pretrain_scene_text
+
+        held = load_scenes(HELDOUT_SEED0, min(500, 5 * n_heldout), workers=workers, log=log) if n_heldout else None
+        text_scene = pretrain_scene_text(enc, tokenize(tok, train.fine), train, text_scene_steps, seed,
+                                         tokenize(tok, held.fine) if held else None, held, log=log)
+        enc.requires_grad_(False)
     x_all = to_pixels(train.images)
     if previous is None:
         history: dict[str, list] = {"vae": [], "unet": []}
@@ -441,18 +461,36 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                     "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0,
                     "text_encoder": (f"{clip_dir}'s architecture and tokenizer, fresh weights trained with the UNet"
                                      if text_init == "random" else
+                                     f"{clip_dir}, fine-tuned to read scenes ({text_scene_steps} steps), then "
+                                     f"{'fine-tuned with the UNet' if text_lr else 'frozen'}"
+                                     if text_init == "scene" else
                                      f"{clip_dir} ({'fine-tuned with the UNet' if text_lr else 'frozen'})"),
+                    "text_scene": text_scene,
                     "versions": _versions()}
         # 1. the autoencoder: the encoder fixed (space to depth + principal components), the decoder trained on
         #    reconstruction of random crops (their latents are the matching crops of the image's latent)
         torch.manual_seed(seed)
-        vae = AutoencoderTiny(**vae_config(vae_channels, patch, latent_channels))
-        settings["patch_encoder"] = set_patch_encoder(vae, train.images[:2_000])
-        log(f"patch encoder: {settings['patch_encoder']}")
-        with torch.inference_mode():
-            lat = torch.cat([vae.encode(x_all[i:i + 256]).latents for i in range(0, n_train, 256)])
-        history["vae"], vae_seconds = fit_decoder(vae, lat, x_all, vae_steps, vae_batch, vae_lr, seed, log)
-        if n_heldout:
+        if vae_from is not None:
+            vae = AutoencoderTiny.from_pretrained(str(Path(vae_from) / "vae")).eval().requires_grad_(False)
+            earlier = json.loads((Path(vae_from) / "training.json").read_text(encoding="utf-8"))
+            for key in ("vae_steps", "vae_batch", "vae_lr", "vae_channels", "patch", "latent_channels",
+                        "patch_encoder", "vae_heldout"):
+                if key in earlier:
+                    settings[key] = earlier[key]
+            settings["vae_from"] = str(vae_from)
+            history["vae"], vae_seconds = earlier.get("history", {}).get("vae", []), earlier.get("vae_seconds", 0)
+            with torch.inference_mode():
+                lat = torch.cat([vae.encode(x_all[i:i + 256]).latents for i in range(0, n_train, 256)])
+            n_heldout_vae = 0  # its held-out reconstructions were measured by the run that trained it
+        else:
+            vae = AutoencoderTiny(**vae_config(vae_channels, patch, latent_channels))
+            settings["patch_encoder"] = set_patch_encoder(vae, train.images[:2_000])
+            log(f"patch encoder: {settings['patch_encoder']}")
+            with torch.inference_mode():
+                lat = torch.cat([vae.encode(x_all[i:i + 256]).latents for i in range(0, n_train, 256)])
+            history["vae"], vae_seconds = fit_decoder(vae, lat, x_all, vae_steps, vae_batch, vae_lr, seed, log)
+            n_heldout_vae = n_heldout
+        if n_heldout_vae:
             settings["vae_heldout"] = reconstruction_faithfulness(vae, min(n_heldout, 500))
             log("held-out reconstructions read by the classifier: "
                 + ", ".join(f"{k} {v:.3f}" for k, v in settings["vae_heldout"].items() if isinstance(v, float)))

@@ -107,19 +107,35 @@ def facts(stated: dict) -> set[tuple]:
     return out | {(k, stated[k]) for k in SCENE_KEYS if k in stated}
 
 
-def keeps(coarse: dict, fine: dict) -> bool:
-    """Whether `fine` states the same objects as `coarse` (as many, none added), each with every attribute the coarse
-    caption gave it (matched in order, then any unmatched one), and every scene attribute the coarse caption stated."""
+def departures(coarse: dict, fine: dict) -> list[str]:
+    """What `fine` changes of `coarse`: each coarse object it does not state with every attribute the coarse caption
+    gave it (matched in order, then any unmatched one), named by its attributes ("green hexagon"); "N object(s)
+    added" when it states more objects; each scene attribute the coarse caption stated and `fine` states otherwise.
+    Empty when `fine` keeps `coarse`."""
     left = [_object_facts(o) for o in fine.get("objects", [])]
-    if len(left) != len(coarse.get("objects", [])):
-        return False
-    for o in coarse["objects"]:
+    out = []
+    for o in coarse.get("objects", []):
         want = _object_facts(o)
         match = next((j for j, have in enumerate(left) if want <= have), None)
         if match is None:
-            return False
-        left.pop(match)
-    return all(fine.get(k) == coarse[k] for k in SCENE_KEYS if k in coarse)
+            out.append(" ".join(str(o[k]) for k in ("size", "colour", "finish", "shape") if k in o) or "an object")
+        else:
+            left.pop(match)
+    extra = len(fine.get("objects", [])) - len(coarse.get("objects", []))
+    if extra > 0:
+        out.append(f"{extra} object(s) added")
+    return out + [f"{k} {coarse[k]}" for k in SCENE_KEYS if k in coarse and fine.get(k) != coarse[k]]
+
+
+def keeps(coarse: dict, fine: dict) -> bool:
+    """Whether `fine` states the same objects as `coarse` (as many, none added), each with every attribute the coarse
+    caption gave it, and every scene attribute the coarse caption stated (see `departures`)."""
+    return not departures(coarse, fine)
+
+
+def rewrite_departures(prompt: str, rewrite: str) -> list[str]:
+    """`departures` of two texts as the world's parser reads them (the refiner's gate option keep_objects)."""
+    return departures(parse_caption(prompt), parse_caption(rewrite))
 
 
 def fine_added(coarse: dict, fine: dict) -> int:

@@ -152,16 +152,7 @@ def build_video_pipeline(vae, unet, tok, enc, prediction_type: str = "v_predicti
 
 
 def load_video_pipeline(path: str | Path):
-    from diffusers import TextToVideoSDPipeline
-
-    path = Path(path)
-    if not (path / "model_index.json").exists():
-        raise ValueError(f"path must be a diffusers pipeline folder holding model_index.json, got {str(path)!r}")
-    import torch
-
-    pipe = TextToVideoSDPipeline.from_pretrained(str(path), torch_dtype=torch.float32)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return load_pipeline(path, "TextToVideoSDPipeline")
 
 
 def video_latents(vae, frames: np.ndarray, batch: int = 256):
