@@ -8,8 +8,8 @@ Three parts, all diffusers / transformers classes, packaged with `save_pretraine
   pixel patches (all 12 values, rotated onto their principal components: lossless), and whose decoder is trained
   first, on reconstruction (a learned AutoencoderKL lost the world's small shapes within the CPU budget, and 4x4
   patches cut to 12 components capped what the classifier could read; see PATCHES);
-- a `CLIPTextModel` of the small CLIP's architecture with its tokenizer (assets/world/clip), trained with the UNet
-  (fresh weights by default, or the CLIP's fine-tuned, or the CLIP's frozen: `text_init`, `text_lr`; see TEXT_LR);
+- the small CLIP's `CLIPTextModel` with its tokenizer (assets/world/clip), by default first fine-tuned to read the
+  scene cell by cell (text_scene.py) and then frozen while the UNet trains (`text_init`, `text_lr`; see TEXT_LR);
 - a small `UNet2DConditionModel` on the latents with cross-attention over the text encoder's hidden states,
   trained with DDPM's noise-prediction loss (min-SNR weighted), fine and coarse captions, and 10% of captions
   dropped to "" so classifier-free guidance works; an exponential moving average of its weights is what ships.
@@ -54,10 +54,12 @@ PREDICTION_TYPES = ("epsilon", "v_prediction")
 LOSS_WEIGHTINGS = ("min_snr", "x0_floor")
 OBJECT_WEIGHT = 3.0  # extra loss weight on latent positions in grid cells that hold an object (then renormalised)
 MAX_EVAL = 2_000
-# The text encoder is fine-tuned with the UNet. The small CLIP (assets/world/clip), trained contrastively, tells
-# scenes apart by colours, shapes and backgrounds but barely by place: its hidden states for "a large red circle in
-# the top left / top right, on a plain blue background" differ by 0.16 per token (norm 9.8), against 7-13 when only
-# the colour changes. Frozen, it gave the UNet almost nothing to place objects by (measured; see TRAINING.md).
+# The small CLIP (assets/world/clip), trained contrastively, tells scenes apart by colours, shapes and backgrounds
+# but barely by place: its hidden states for "a large red circle in the top left / top right, on a plain blue
+# background" differ by 0.16 per token (norm 9.8), against 7-13 when only the colour changes. Frozen, it gave the
+# UNet almost nothing to place objects by; trained with the UNet (text_lr, from the CLIP or from fresh weights), no
+# run placed an object within 1,600 steps either (README). Fine-tuned first to read the scene (text_init "scene"),
+# and frozen, it did (TRAINING.md). TEXT_LR: the peak rate when the text encoder trains with the UNet.
 TEXT_LR = 1e-3
 # "scene" (the default): the CLIP's text encoder is first fine-tuned to read scenes cell by cell (text_scene.py),
 # then frozen (text_lr 0) while the UNet trains; "clip": the CLIP's weights as they are; "random": fresh weights.
