@@ -329,7 +329,7 @@ def test_high_noise_share_draws_that_share_of_timesteps_from_the_last_two_hundre
     in [800, 999], the rest uniform over all 1,000."""
     import torch
 
-    from workbench.world.diffusion import HIGH_NOISE_T0, sample_timesteps
+    from workbench.world.diffusion import HIGH_NOISE_T0, high_share_at, sample_timesteps
 
     gen = torch.Generator().manual_seed(0)
     uniform = sample_timesteps(20_000, 1000, 0.0, gen)
@@ -340,6 +340,15 @@ def test_high_noise_share_draws_that_share_of_timesteps_from_the_last_two_hundre
     assert int(sample_timesteps(1_000, 1000, 1.0, gen).min()) >= HIGH_NOISE_T0
     with pytest.raises(ValueError, match=r"high_noise_share must be a number in \[0, 1\]"):
         train_t2i("unused", high_noise_share=1.5)
+    # --high-noise-steps N: the share holds for steps 0..N-1, then --high-noise-share-after
+    staged = {"high_noise_share": 0.5, "high_noise_steps": 1200, "high_noise_share_after": 0.15}
+    assert [high_share_at(staged, s) for s in (0, 1199, 1200, 2999)] == [0.5, 0.5, 0.15, 0.15]
+    assert high_share_at({"high_noise_share": 0.5}, 10_000) == 0.5  # folders written before the option
+    assert high_share_at({**staged, "high_noise_steps": None}, 10_000) == 0.5
+    with pytest.raises(ValueError, match=r"high_noise_share_after must be a number in \[0, 1\]"):
+        train_t2i("unused", high_noise_share_after=-0.1)
+    with pytest.raises(ValueError, match=r"high_noise_steps must be an integer in \[1, 1000000\]"):
+        train_t2i("unused", high_noise_steps=0)
 
 
 def test_scene_reading_puts_each_cell_s_object_where_one_attention_hop_finds_it():

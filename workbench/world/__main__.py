@@ -139,6 +139,10 @@ def main(argv=None) -> int:
     d.add_argument("--text-init", choices=["scene", "clip", "random"], default="scene",
                    help="the text encoder: the CLIP's fine-tuned to read scenes cell by cell (scene, see "
                         "workbench/world/text_scene.py), the CLIP's as is, or fresh weights (see diffusion.TEXT_LR)")
+    d.add_argument("--high-noise-steps", type=int, default=None,
+                   help="the high-noise share applies to UNet steps before this one only (default: all)")
+    d.add_argument("--high-noise-share-after", type=float, default=0.0,
+                   help="the high-noise share from --high-noise-steps on")
     d.add_argument("--text-scene-steps", type=int, default=600, help="scene-reading steps of --text-init scene")
     d.add_argument("--vae-from", default=None, metavar="FOLDER",
                    help="reuse the VAE (trained decoder) of a folder an earlier run wrote instead of training one")
@@ -243,7 +247,8 @@ def main(argv=None) -> int:
                       prediction_type=a.prediction_type, loss_weighting=a.loss_weighting,
                       object_weight=a.object_weight, zero_snr=a.zero_snr, text_lr=a.text_lr,
                       text_init=a.text_init, high_noise_share=a.high_noise_share,
-                      text_scene_steps=a.text_scene_steps, vae_from=a.vae_from, log=_log())
+                      text_scene_steps=a.text_scene_steps, vae_from=a.vae_from,
+                      high_noise_steps=a.high_noise_steps, high_noise_share_after=a.high_noise_share_after, log=_log())
         elif a.command == "train-t2v":
             from workbench.world.video import train_t2v
 

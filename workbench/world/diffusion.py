@@ -346,6 +346,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
               loss_weighting: str = "x0_floor", object_weight: float = OBJECT_WEIGHT, zero_snr: bool = True,
               text_lr: float = 0.0, text_init: str = "scene", high_noise_share: float = HIGH_NOISE_SHARE,
               text_scene_steps: int = TEXT_SCENE_STEPS, vae_from: str | Path | None = None,
+              high_noise_steps: int | None = None, high_noise_share_after: float = 0.0,
               log: Callable[[str], None] = print) -> dict:
     """Train the VAE, then the UNet on its latents; writes the pipeline to `out` every `checkpoint_every` UNet
     steps (the EMA weights) and at the end, with training.json (settings, losses, times, held-out results) and
@@ -368,7 +369,9 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     its EMA weights ship with the UNet's. `text_init`: the text encoder starts from the CLIP's weights ("clip") or
     from fresh random weights of the same architecture ("random"; needs text_lr > 0). `high_noise_share`: that share
     of each batch draws its timestep from [HIGH_NOISE_T0, 999], where only the caption can tell where objects go
-    (see sample_timesteps); the rest from all 1,000. `text_init` "scene" first fine-tunes the CLIP's text encoder
+    (see sample_timesteps); the rest from all 1,000. `high_noise_steps`: the share applies to UNet steps before
+    this one only (counted over resumes; None: all), `high_noise_share_after` from there on (the layout is learned
+    early at a high share, the shapes later at a low one). `text_init` "scene" first fine-tunes the CLIP's text encoder
     `text_scene_steps` steps to read each grid cell's object from the caption (text_scene.pretrain_scene_text; its
     held-out reading accuracy is recorded). `vae_from`: a folder an earlier run wrote whose VAE (trained decoder,
     scaling factor) is reused instead of training one (vae_steps is then ignored; the encoder is the same fixed
@@ -387,6 +390,9 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     if not isinstance(text_lr, (int, float)) or isinstance(text_lr, bool) or not 0 <= text_lr <= 1:
         raise ValueError(f"text_lr must be a number in [0, 1] (0: the text encoder stays frozen), got {text_lr!r}")
     _check_share("high_noise_share", high_noise_share)
+    _check_share("high_noise_share_after", high_noise_share_after)
+    if high_noise_steps is not None:
+        _check_int("high_noise_steps", high_noise_steps, 1, 1_000_000)
     if text_init not in TEXT_INITS:
         raise ValueError(f"text_init must be one of {TEXT_INITS}, got {text_init!r}")
     _check_int("text_scene_steps", text_scene_steps, 1, 1_000_000)
@@ -461,6 +467,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                     "object_weight": object_weight, "zero_snr": zero_snr,
                     "torch_threads": torch.get_num_threads(), "text_lr": text_lr, "text_init": text_init,
                     "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0,
+                    "high_noise_steps": high_noise_steps, "high_noise_share_after": high_noise_share_after,
                     "text_encoder": (f"{clip_dir}'s architecture and tokenizer, fresh weights trained with the UNet"
                                      if text_init == "random" else
                                      f"{clip_dir}, fine-tuned to read scenes ({text_scene_steps} steps), then "
@@ -508,6 +515,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                                  "final", "heldout")}
         settings.update({"unet_steps": unet_steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay,
                          "text_lr": text_lr, "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0,
+                         "high_noise_steps": high_noise_steps, "high_noise_share_after": high_noise_share_after,
                          "torch_threads": torch.get_num_threads(), "versions": _versions()})
         if text_lr and "frozen" in settings.get("text_encoder", "frozen"):
             settings["text_encoder"] = (f"{settings.get('text_encoder', CLIP_DIR)}, fine-tuned with the UNet from "
@@ -614,7 +622,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
             cond = enc(ids)[0]
         z0 = lat[idx]
         noise = torch.randn(z0.shape, generator=gen)
-        t = sample_timesteps(batch_size, sched.config.num_train_timesteps, settings["high_noise_share"], gen)
+        t = sample_timesteps(batch_size, sched.config.num_train_timesteps, high_share_at(settings, step), gen)
         zt = sched.add_noise(z0, noise, t)
         pred = unet(zt, t, encoder_hidden_states=cond).sample
         target = sched.get_velocity(z0, noise, t) if settings["prediction_type"] == "v_prediction" else noise
@@ -651,6 +659,14 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         if step % checkpoint_every == 0 and step < unet_steps:
             checkpoint(step, final=False)
     return checkpoint(step, final=True)
+
+
+def high_share_at(settings: dict, step: int) -> float:
+    """The high-noise share of UNet step `step` (0-based) under a run's settings (see train_t2i)."""
+    until = settings.get("high_noise_steps")
+    if until is None or step < until:
+        return settings["high_noise_share"]
+    return settings.get("high_noise_share_after", 0.0)
 
 
 def sample_timesteps(n: int, num_train_timesteps: int, high_noise_share: float, gen):
