@@ -374,3 +374,52 @@ def test_scene_reading_puts_each_cell_s_object_where_one_attention_hop_finds_it(
     assert not enc.training and not any(p.requires_grad for p in enc.parameters())  # frozen again, as it ships
     out = SceneReader(enc.config.hidden_size)(torch.zeros(2, 77, enc.config.hidden_size))
     assert out["shape"].shape == (2, 9, 10) and out["background"].shape == (2, 4)
+
+
+def test_token_grounding_records_cross_attention_and_scores_mass_in_the_object_s_cell(tmp_path):
+    """grounding.py (TokenCompose's token loss): the recording processor computes what the default one does, keeps
+    each cross-attention call's probabilities with their gradient, and the loss is 0 for a word whose attention lies
+    in its object's cell, (1 - 1/9)^2 for attention spread evenly, and reaches the UNet's query and key weights.
+    word_cells finds each object's colour and shape word and the object's cell; a run with the loss trains."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    from workbench.world.diffusion import load_text_encoder, tokenize, unet_config
+    from workbench.world.grounding import attach, cell_masks, grounding_loss, word_cells, word_ids
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(**unet_config((16, 32, 32), 96, 32, 12)).eval()
+    tok, enc = load_text_encoder()
+    scenes = load_scenes(0, 4)
+    ids = tokenize(tok, scenes.fine)
+    pos, cell = word_cells(ids, scenes.labels["colour"], *word_ids(tok))
+    words = [[tok.decode([int(ids[0, j])]) for j in pos[0] if j >= 0]]
+    assert scenes.fine[0].startswith("a small blue diamond in the center, a large purple cross in the top center")
+    assert words[0] == ["blue", "diamond", "purple", "cross", "yellow", "heart"], words
+    assert cell[0, :6].tolist() == [4, 4, 1, 1, 3, 3]  # center, top center, middle left (row-major)
+    z, t, cond = torch.randn(4, 12, 32, 32), torch.tensor([999, 700, 300, 10]), enc(ids)[0]
+    with torch.no_grad():
+        before = unet(z, t, encoder_hidden_states=cond).sample
+    store: list = []
+    assert attach(unet, store) == 7  # 16x16 and 8x8 down (1 each), mid (1), 8x8 and 16x16 up (2 each)
+    out = unet(z, t, encoder_hidden_states=cond).sample
+    assert torch.allclose(out, before, atol=1e-4) and len(store) == 7
+    loss = grounding_loss(store, pos, cell)
+    assert 0.0 < float(loss) < 1.0
+    loss.backward()
+    q = [p.grad for n, p in unet.named_parameters() if "attn2.to_q" in n or "attn2.to_k" in n]
+    assert q and all(g is not None and float(g.abs().sum()) > 0 for g in q)
+    # hand-made maps at 16x16: all of the word's mass in its cell -> 0; spread evenly -> (8/9)^2
+    side, b = 16, 1
+    inside = (cell_masks(side)[4] == 1).float().reshape(1, side * side, 1).expand(b, -1, 77).clone()
+    even = torch.full((b, side * side, 77), 1.0 / 77)
+    one = (torch.tensor([[5, -1, -1, -1, -1, -1]]), torch.tensor([[4, -1, -1, -1, -1, -1]]))
+    assert float(grounding_loss([(inside, 1)], *one)) == pytest.approx(0.0, abs=1e-6)
+    assert float(grounding_loss([(even, 1)], *one)) == pytest.approx((8 / 9) ** 2, rel=1e-4)
+    assert float(grounding_loss([], *one)) == 0.0
+    result = train_t2i(tmp_path / "g", n_train=32, vae_steps=1, unet_steps=2, vae_batch=4, batch_size=4,
+                       vae_channels=(16, 16), unet_channels=(16, 32, 32), n_heldout=0, text_scene_steps=2,
+                       grounding_weight=1.0, log=lambda m: None)
+    assert result["grounding_weight"] == 1.0 and result["unet_steps_done"] == 2
+    with pytest.raises(ValueError, match=r"grounding_weight must be"):
+        train_t2i("unused", grounding_weight=-1.0)

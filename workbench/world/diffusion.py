@@ -347,7 +347,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
               text_lr: float = 0.0, text_init: str = "scene", high_noise_share: float = HIGH_NOISE_SHARE,
               text_scene_steps: int = TEXT_SCENE_STEPS, vae_from: str | Path | None = None,
               high_noise_steps: int | None = None, high_noise_share_after: float = 0.0,
-              log: Callable[[str], None] = print) -> dict:
+              grounding_weight: float = 0.0, log: Callable[[str], None] = print) -> dict:
     """Train the VAE, then the UNet on its latents; writes the pipeline to `out` every `checkpoint_every` UNet
     steps (the EMA weights) and at the end, with training.json (settings, losses, times, held-out results) and
     train_state.safetensors (the raw UNet and AdamW's moments, so a run can continue; never shipped).
@@ -371,7 +371,9 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     of each batch draws its timestep from [HIGH_NOISE_T0, 999], where only the caption can tell where objects go
     (see sample_timesteps); the rest from all 1,000. `high_noise_steps`: the share applies to UNet steps before
     this one only (counted over resumes; None: all), `high_noise_share_after` from there on (the layout is learned
-    early at a high share, the shapes later at a low one). `text_init` "scene" first fine-tunes the CLIP's text encoder
+    early at a high share, the shapes later at a low one). `grounding_weight`: weight of the token grounding loss
+    (grounding.py: each object's colour and shape word should draw its cross-attention into the object's cell; 0:
+    off). `text_init` "scene" first fine-tunes the CLIP's text encoder
     `text_scene_steps` steps to read each grid cell's object from the caption (text_scene.pretrain_scene_text; its
     held-out reading accuracy is recorded). `vae_from`: a folder an earlier run wrote whose VAE (trained decoder,
     scaling factor) is reused instead of training one (vae_steps is then ignored; the encoder is the same fixed
@@ -391,6 +393,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         raise ValueError(f"text_lr must be a number in [0, 1] (0: the text encoder stays frozen), got {text_lr!r}")
     _check_share("high_noise_share", high_noise_share)
     _check_share("high_noise_share_after", high_noise_share_after)
+    _check_float("grounding_weight", grounding_weight, 0.0, 100.0)
     if high_noise_steps is not None:
         _check_int("high_noise_steps", high_noise_steps, 1, 1_000_000)
     if text_init not in TEXT_INITS:
@@ -468,6 +471,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                     "torch_threads": torch.get_num_threads(), "text_lr": text_lr, "text_init": text_init,
                     "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0,
                     "high_noise_steps": high_noise_steps, "high_noise_share_after": high_noise_share_after,
+                    "grounding_weight": grounding_weight,
                     "text_encoder": (f"{clip_dir}'s architecture and tokenizer, fresh weights trained with the UNet"
                                      if text_init == "random" else
                                      f"{clip_dir}, fine-tuned to read scenes ({text_scene_steps} steps), then "
@@ -516,6 +520,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         settings.update({"unet_steps": unet_steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay,
                          "text_lr": text_lr, "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0,
                          "high_noise_steps": high_noise_steps, "high_noise_share_after": high_noise_share_after,
+                         "grounding_weight": grounding_weight,
                          "torch_threads": torch.get_num_threads(), "versions": _versions()})
         if text_lr and "frozen" in settings.get("text_encoder", "frozen"):
             settings["text_encoder"] = (f"{settings.get('text_encoder', CLIP_DIR)}, fine-tuned with the UNet from "
@@ -585,11 +590,21 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
             log(f"{resume / TRAIN_STATE} missing: the raw UNet starts from the EMA weights, the optimizer afresh")
     settings.update({"unet_parameters": n_params, "vae_parameters": sum(p.numel() for p in vae.parameters()),
                      "scaling_factor": scale})
+    store: list = []
+    if grounding_weight:
+        from workbench.world.grounding import attach, word_cells, word_ids
+
+        layers = attach(unet, store)
+        colour_of, shape_of = word_ids(tok)
+        fine_words = word_cells(fine, train.labels["colour"], colour_of, shape_of)
+        coarse_words = word_cells(coarse, train.labels["colour"], colour_of, shape_of)
+        log(f"token grounding on {layers} cross-attention layers, weight {grounding_weight:g}; "
+            f"{float((fine_words[0] >= 0).sum(1).float().mean()):.2f} words per fine caption")
     # a resumed run draws a fresh stream of batches (seeded by the step it starts at), not the stream the
     # uninterrupted run would have drawn
     gen = torch.Generator().manual_seed(seed * 1_000_003 + start + 1)
     t0 = time.time()
-    running = 0.0
+    running = running_ground = 0.0
 
     def checkpoint(step: int, final: bool) -> dict:
         pipe = build_pipeline(vae, ema, tok, ema_enc, settings["prediction_type"], settings["zero_snr"])
@@ -624,10 +639,20 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         noise = torch.randn(z0.shape, generator=gen)
         t = sample_timesteps(batch_size, sched.config.num_train_timesteps, high_share_at(settings, step), gen)
         zt = sched.add_noise(z0, noise, t)
+        store.clear()
         pred = unet(zt, t, encoder_hidden_states=cond).sample
         target = sched.get_velocity(z0, noise, t) if settings["prediction_type"] == "v_prediction" else noise
         loss = (((pred - target) ** 2).mean(1) * cell_map[idx]).mean((1, 2))
         loss = (loss * weight_t[t]).mean()
+        if grounding_weight:
+            from workbench.world.grounding import grounding_loss
+
+            is_coarse = (u < COARSE_SHARE)[:, None]
+            pos = torch.where(is_coarse, coarse_words[0][idx], fine_words[0][idx])
+            pos[u > 1 - CAPTION_DROP] = -1  # a dropped caption has no words
+            ground = grounding_loss(store, pos, torch.where(is_coarse, coarse_words[1][idx], fine_words[1][idx]))
+            loss = loss + grounding_weight * ground
+            running_ground += float(ground.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
@@ -642,10 +667,12 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         if step % 50 == 0:
             k = min(50, step - start)
             history["unet"].append({"step": step, "loss": round(running / k, 4),
+                                    **({"grounding": round(running_ground / k, 4)} if grounding_weight else {}),
                                     "seconds": round(unet_seconds_before + time.time() - t0)})
-            log(f"unet step {step}/{unet_steps} loss {running / k:.4f} ({time.time() - t0:.0f}s, "
-                f"{(step - start) / (time.time() - t0):.2f} steps/s)")
-            running = 0.0
+            log(f"unet step {step}/{unet_steps} loss {running / k:.4f} "
+                + (f"(grounding {running_ground / k:.4f}) " if grounding_weight else "")
+                + f"({time.time() - t0:.0f}s, {(step - start) / (time.time() - t0):.2f} steps/s)")
+            running = running_ground = 0.0
         if step % 200 == 0 or step == start + 1:
             gain = probe(unet, enc, sched, settings["prediction_type"])
             hits = places(unet, enc, sched, settings["prediction_type"])
