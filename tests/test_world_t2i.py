@@ -419,7 +419,9 @@ def test_token_grounding_records_cross_attention_and_scores_mass_in_the_object_s
     assert float(grounding_loss([], *one)) == 0.0
     result = train_t2i(tmp_path / "g", n_train=32, vae_steps=1, unet_steps=2, vae_batch=4, batch_size=4,
                        vae_channels=(16, 16), unet_channels=(16, 32, 32), n_heldout=0, text_scene_steps=2,
-                       grounding_weight=1.0, log=lambda m: None)
-    assert result["grounding_weight"] == 1.0 and result["unet_steps_done"] == 2
+                       grounding_weight=1.0, grounding_from=1, log=lambda m: None)
+    assert result["grounding_weight"] == 1.0 and result["grounding_from"] == 1 and result["unet_steps_done"] == 2
     with pytest.raises(ValueError, match=r"grounding_weight must be"):
         train_t2i("unused", grounding_weight=-1.0)
+    with pytest.raises(ValueError, match=r"grounding_from must be an integer in \[0, 1000000\]"):
+        train_t2i("unused", grounding_from=-1)

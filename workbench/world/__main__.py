@@ -145,6 +145,7 @@ def main(argv=None) -> int:
                    help="the high-noise share from --high-noise-steps on")
     d.add_argument("--grounding-weight", type=float, default=0.0,
                    help="weight of the token grounding loss (workbench/world/grounding.py; 0: off)")
+    d.add_argument("--grounding-from", type=int, default=0, help="UNet step the grounding loss starts at")
     d.add_argument("--text-scene-steps", type=int, default=600, help="scene-reading steps of --text-init scene")
     d.add_argument("--vae-from", default=None, metavar="FOLDER",
                    help="reuse the VAE (trained decoder) of a folder an earlier run wrote instead of training one")
@@ -251,7 +252,7 @@ def main(argv=None) -> int:
                       text_init=a.text_init, high_noise_share=a.high_noise_share,
                       text_scene_steps=a.text_scene_steps, vae_from=a.vae_from,
                       high_noise_steps=a.high_noise_steps, high_noise_share_after=a.high_noise_share_after,
-                      grounding_weight=a.grounding_weight, log=_log())
+                      grounding_weight=a.grounding_weight, grounding_from=a.grounding_from, log=_log())
         elif a.command == "train-t2v":
             from workbench.world.video import train_t2v
 

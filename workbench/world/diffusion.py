@@ -347,7 +347,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
               text_lr: float = 0.0, text_init: str = "scene", high_noise_share: float = HIGH_NOISE_SHARE,
               text_scene_steps: int = TEXT_SCENE_STEPS, vae_from: str | Path | None = None,
               high_noise_steps: int | None = None, high_noise_share_after: float = 0.0,
-              grounding_weight: float = 0.0, log: Callable[[str], None] = print) -> dict:
+              grounding_weight: float = 0.0, grounding_from: int = 0,
+              log: Callable[[str], None] = print) -> dict:
     """Train the VAE, then the UNet on its latents; writes the pipeline to `out` every `checkpoint_every` UNet
     steps (the EMA weights) and at the end, with training.json (settings, losses, times, held-out results) and
     train_state.safetensors (the raw UNet and AdamW's moments, so a run can continue; never shipped).
@@ -373,9 +374,9 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     this one only (counted over resumes; None: all), `high_noise_share_after` from there on (the layout is learned
     early at a high share, the shapes later at a low one). `grounding_weight`: weight of the token grounding loss
     (grounding.py: each object's colour and shape word should draw its cross-attention into the object's cell; 0:
-    off). `text_init` "scene" first fine-tunes the CLIP's text encoder
-    `text_scene_steps` steps to read each grid cell's object from the caption (text_scene.pretrain_scene_text; its
-    held-out reading accuracy is recorded). `vae_from`: a folder an earlier run wrote whose VAE (trained decoder,
+    off), from UNet step `grounding_from` on (counted over resumes). `text_init` "scene" first fine-tunes the
+    CLIP's text encoder `text_scene_steps` steps to read each grid cell's object from the caption
+    (text_scene.pretrain_scene_text; its held-out reading accuracy is recorded). `vae_from`: a folder an earlier run wrote whose VAE (trained decoder,
     scaling factor) is reused instead of training one (vae_steps is then ignored; the encoder is the same fixed
     rearrangement of the same stills)."""
     import torch
@@ -394,6 +395,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     _check_share("high_noise_share", high_noise_share)
     _check_share("high_noise_share_after", high_noise_share_after)
     _check_float("grounding_weight", grounding_weight, 0.0, 100.0)
+    _check_int("grounding_from", grounding_from, 0, 1_000_000)
     if high_noise_steps is not None:
         _check_int("high_noise_steps", high_noise_steps, 1, 1_000_000)
     if text_init not in TEXT_INITS:
@@ -471,7 +473,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                     "torch_threads": torch.get_num_threads(), "text_lr": text_lr, "text_init": text_init,
                     "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0,
                     "high_noise_steps": high_noise_steps, "high_noise_share_after": high_noise_share_after,
-                    "grounding_weight": grounding_weight,
+                    "grounding_weight": grounding_weight, "grounding_from": grounding_from,
                     "text_encoder": (f"{clip_dir}'s architecture and tokenizer, fresh weights trained with the UNet"
                                      if text_init == "random" else
                                      f"{clip_dir}, fine-tuned to read scenes ({text_scene_steps} steps), then "
@@ -520,7 +522,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         settings.update({"unet_steps": unet_steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay,
                          "text_lr": text_lr, "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0,
                          "high_noise_steps": high_noise_steps, "high_noise_share_after": high_noise_share_after,
-                         "grounding_weight": grounding_weight,
+                         "grounding_weight": grounding_weight, "grounding_from": grounding_from,
                          "torch_threads": torch.get_num_threads(), "versions": _versions()})
         if text_lr and "frozen" in settings.get("text_encoder", "frozen"):
             settings["text_encoder"] = (f"{settings.get('text_encoder', CLIP_DIR)}, fine-tuned with the UNet from "
@@ -644,7 +646,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         target = sched.get_velocity(z0, noise, t) if settings["prediction_type"] == "v_prediction" else noise
         loss = (((pred - target) ** 2).mean(1) * cell_map[idx]).mean((1, 2))
         loss = (loss * weight_t[t]).mean()
-        if grounding_weight:
+        if grounding_weight and step >= grounding_from:
             from workbench.world.grounding import grounding_loss
 
             is_coarse = (u < COARSE_SHARE)[:, None]
