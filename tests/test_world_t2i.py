@@ -113,7 +113,7 @@ def test_resume_continues_the_unet_and_its_optimizer_from_a_saved_folder(tmp_pat
 
     out = tmp_path / "t2i"
     small = dict(n_train=32, vae_steps=2, vae_batch=4, batch_size=4, vae_channels=(16, 16), patch=2,
-                 unet_channels=(16, 32, 32), n_heldout=0, text_scene_steps=2, log=lambda m: None)
+                 unet_channels=(16, 32, 32), n_heldout=0, text_scene_steps=2, text_lr=1e-3, log=lambda m: None)
     train_t2i(out, unet_steps=2, checkpoint_every=100, **small)
     state = load_file(str(out / TRAIN_STATE))
     assert int(state["step"][0]) == 2 and any(k.startswith("exp_avg_sq.") for k in state)
@@ -124,7 +124,7 @@ def test_resume_continues_the_unet_and_its_optimizer_from_a_saved_folder(tmp_pat
     name, p = next(iter(unet.named_parameters()))
     assert torch.equal(p.detach(), state["unet." + name])
     assert torch.equal(opt.state[p]["exp_avg"], state["exp_avg." + name]) and float(opt.state[p]["step"]) == 2.0
-    # ... and the text encoder's, trained with the UNet by default
+    # ... and the text encoder's, when it trains with the UNet (text_lr > 0)
     text_keys = [k for k in state if k.startswith("exp_avg.text_encoder.")]
     assert text_keys and any(k.startswith("text_encoder.") for k in state)
     logs = []

@@ -394,7 +394,9 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         raise ValueError(f"text_lr must be a number in [0, 1] (0: the text encoder stays frozen), got {text_lr!r}")
     _check_share("high_noise_share", high_noise_share)
     _check_share("high_noise_share_after", high_noise_share_after)
-    _check_float("grounding_weight", grounding_weight, 0.0, 100.0)
+    if not isinstance(grounding_weight, (int, float)) or isinstance(grounding_weight, bool) or not (
+            0 <= grounding_weight <= 100):
+        raise ValueError(f"grounding_weight must be a number in [0, 100] (0: off), got {grounding_weight!r}")
     _check_int("grounding_from", grounding_from, 0, 1_000_000)
     if high_noise_steps is not None:
         _check_int("high_noise_steps", high_noise_steps, 1, 1_000_000)
