@@ -24,21 +24,28 @@ def test_offline_profile_uses_packaged_weights_and_marks_random_roles(profiles):
         assert spec.model_id.startswith("tiny:") and spec.random_weights
 
 
-def test_world_profile_scores_with_the_trained_world_clip_and_keeps_the_rest_of_offline(profiles):
+def test_world_profile_renders_and_scores_with_the_trained_world_models_and_keeps_the_rest_of_offline(profiles):
     world, offline = profiles["world"], profiles["offline"]
     spec = world.spec("image_text")
     assert (spec.backend, spec.model_id, spec.random_weights) == ("clip-scorer", "assets/world/clip", False)
-    assert "random" in world.description and "world" in world.description  # says what is still random
     # the T2I tab's rewriter there is the world rewriter adapter, on the same base model, asked as it was trained
     rewriter = world.spec("t2i_rewriter")
     assert rewriter.option("adapter") == "assets/adapters/smollm2-135m-world-rewriter-lora"
     assert rewriter.model_id == offline.spec("chat").model_id and not rewriter.random_weights
     assert "{query}" in rewriter.option("prompt_template") and rewriter.option("facets") is False
+    assert rewriter.option("keep_objects") is True
     assert world.setting("t2i_refine", "rewriter_role") == "t2i_rewriter"
     assert "rewriter" in world.description
-    assert world.spec("t2i") == offline.spec("t2i")  # no world image model is wired yet
+    t2i = world.spec("t2i")
+    assert (t2i.backend, t2i.model_id, t2i.random_weights) == ("diffusers-t2i", "assets/world/t2i", False)
+    assert t2i.option("world") is True  # the T2I tab's world note (workbench/t2i/world_note.py)
+    from workbench.space import ROOT
+
+    assert (ROOT / t2i.model_id / "model_index.json").is_file()  # shipped, not downloaded
+    assert world.setting("t2i_render", "size") == 64  # the size it was trained at
+    assert "random" in world.description and "video" in world.description  # says what is still random
     for role in offline.roles:
-        if role not in ("image_text", "t2i_rewriter"):
+        if role not in ("image_text", "t2i", "t2i_rewriter"):
             assert world.spec(role) == offline.spec(role), role
 
 
