@@ -140,6 +140,10 @@ def test_the_world_role_s_gate_drops_rewrites_that_change_the_prompt_s_objects(p
     recoloured = "a large red star in the top left, on a plain pink background"
     scene.add(SameVector(), "a red star on a blue background", [(recoloured, None, None)], settings)
     assert scene.dropped and "background_colour blue" in scene.dropped[0][3]
+    # a rewrite that changes the scene is never the fallback shown when every rewrite fails the gate
+    only_changed = R._Pool()
+    only_changed.add(SameVector(), prompt, [(changed, None, None), (added, None, None)], settings)
+    assert not only_changed.passed and only_changed.fallback() == []
     off = R._Pool()
     off.add(SameVector(), prompt, got, dataclasses.replace(settings, keep_objects=False))
     assert len(off.passed) == 3

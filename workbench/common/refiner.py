@@ -452,6 +452,7 @@ class _Pool:
     facet_of: dict[str, str | None] = field(default_factory=dict)  # each rewrite's facet (None: undirected)
     prefix_of: dict[str, str] = field(default_factory=dict)  # each rewrite's steering prefix ("" when unsteered)
     invented: list[str] = field(default_factory=list)  # invented words whose phrases the guard removed
+    changed: set[str] = field(default_factory=set)  # rewrites dropped for changing the prompt's objects (keep_objects)
 
     def add(self, embedder: Any, prompt: str, got: list[tuple[str, Any, str | None]], settings: RefineSettings,
             safety: Any = None) -> None:
@@ -485,6 +486,7 @@ class _Pool:
                 if changed:
                     gate.kept.remove(i)
                     gate.dropped[i] = "changes the prompt's objects (" + ", ".join(f"“{c}”" for c in changed) + ")"
+                    self.changed.add(got[i][0])
         self.passed += [(got[i][0], got[i][1], rel[i]) for i in gate.kept]
         self.dropped += [(got[i][0], got[i][1], rel[i], why) for i, why in gate.dropped.items()]
 
@@ -519,8 +521,9 @@ class _Pool:
         return np.stack([self.vectors[t] for t, _, _ in items])
 
     def fallback(self) -> list[tuple[str, Any, float]]:
-        """When every rewrite failed the gate: the dropped ones, closest to the prompt first (shown with a note)."""
-        return [(t, g, r) for t, g, r, _ in sorted(self.dropped, key=lambda d: -d[2])]
+        """When every rewrite failed the gate: the dropped ones, closest to the prompt first (shown with a note),
+        never one that changes the prompt's objects (keep_objects: that is another scene, not a weaker rewrite)."""
+        return [(t, g, r) for t, g, r, _ in sorted(self.dropped, key=lambda d: -d[2]) if t not in self.changed]
 
 
 def with_rewriter_defaults(settings: RefineSettings, spec: Any) -> RefineSettings:
@@ -619,6 +622,12 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
     if not passed and pool.unsafe:
         raise ValueError(f"every rewrite was unsafe and none is shown: {pool.notes(settings, None)[0]}; rephrase the "
                          f"prompt or try another seed")
+    if not passed and pool.changed:
+        raise RuntimeError(
+            f"every rewrite the rewriter '{chat.spec.model_id}' wrote in three tries changed the prompt's objects, "
+            f"places or background (the world gate: {len(pool.changed)} of them), and none is shown; try another "
+            f"seed, or a coarser prompt (\"a red star and a blue ring\") for the rewriter to add details to"
+        )
     if not passed:
         raise RuntimeError(
             f"the rewriter '{chat.spec.model_id}' produced no usable rewrite of this prompt in three tries; "
