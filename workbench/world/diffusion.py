@@ -376,9 +376,9 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     (grounding.py: each object's colour and shape word should draw its cross-attention into the object's cell; 0:
     off), from UNet step `grounding_from` on (counted over resumes). `text_init` "scene" first fine-tunes the
     CLIP's text encoder `text_scene_steps` steps to read each grid cell's object from the caption
-    (text_scene.pretrain_scene_text; its held-out reading accuracy is recorded). `vae_from`: a folder an earlier run wrote whose VAE (trained decoder,
-    scaling factor) is reused instead of training one (vae_steps is then ignored; the encoder is the same fixed
-    rearrangement of the same stills)."""
+    (text_scene.pretrain_scene_text; its held-out reading accuracy is recorded). `vae_from`: a folder an earlier
+    run wrote whose VAE (trained decoder, scaling factor) is reused instead of training one (vae_steps is then
+    ignored; the encoder is the same fixed rearrangement of the same stills)."""
     import torch
     from diffusers import AutoencoderTiny, UNet2DConditionModel
 
@@ -596,7 +596,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                      "scaling_factor": scale})
     store: list = []
     if grounding_weight:
-        from workbench.world.grounding import attach, word_cells, word_ids
+        from workbench.world.grounding import attach, grounding_loss, word_cells, word_ids
 
         layers = attach(unet, store)
         colour_of, shape_of = word_ids(tok)
@@ -649,8 +649,6 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         loss = (((pred - target) ** 2).mean(1) * cell_map[idx]).mean((1, 2))
         loss = (loss * weight_t[t]).mean()
         if grounding_weight and step >= grounding_from:
-            from workbench.world.grounding import grounding_loss
-
             is_coarse = (u < COARSE_SHARE)[:, None]
             pos = torch.where(is_coarse, coarse_words[0][idx], fine_words[0][idx])
             pos[u > 1 - CAPTION_DROP] = -1  # a dropped caption has no words
