@@ -238,6 +238,14 @@ def to_pixels(images: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
+def encode_latents(vae, pixels, batch_size: int = 256):
+    """(N, 3, 64, 64) pixels in [-1, 1] -> the VAE encoder's latents (unscaled), in batches, without gradients."""
+    import torch
+
+    with torch.inference_mode():
+        return torch.cat([vae.encode(pixels[i:i + batch_size]).latents for i in range(0, len(pixels), batch_size)])
+
+
 def tokenize(tok, texts: Sequence[str]):
     """Token ids (N, 77) as the pipeline computes them: padded to the tokenizer's 77 positions, truncated there."""
     return tok(list(texts), padding="max_length", max_length=tok.model_max_length, truncation=True,
@@ -390,13 +398,10 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     _check_float("vae_lr", vae_lr, 0.0, 1.0)
     _check_float("lr", lr, 0.0, 1.0)
     _check_float("ema_decay", ema_decay, 0.0, 1.0)
-    if not isinstance(text_lr, (int, float)) or isinstance(text_lr, bool) or not 0 <= text_lr <= 1:
-        raise ValueError(f"text_lr must be a number in [0, 1] (0: the text encoder stays frozen), got {text_lr!r}")
-    _check_share("high_noise_share", high_noise_share)
-    _check_share("high_noise_share_after", high_noise_share_after)
-    if not isinstance(grounding_weight, (int, float)) or isinstance(grounding_weight, bool) or not (
-            0 <= grounding_weight <= 100):
-        raise ValueError(f"grounding_weight must be a number in [0, 100] (0: off), got {grounding_weight!r}")
+    _check_range("text_lr", text_lr, 0, 1, " (0: the text encoder stays frozen)")
+    _check_range("high_noise_share", high_noise_share, 0, 1)
+    _check_range("high_noise_share_after", high_noise_share_after, 0, 1)
+    _check_range("grounding_weight", grounding_weight, 0, 100, " (0: off)")
     _check_int("grounding_from", grounding_from, 0, 1_000_000)
     if high_noise_steps is not None:
         _check_int("high_noise_steps", high_noise_steps, 1, 1_000_000)
@@ -420,8 +425,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                          f"noise), got {prediction_type!r}")
     if loss_weighting not in LOSS_WEIGHTINGS:
         raise ValueError(f"loss_weighting must be one of {LOSS_WEIGHTINGS}, got {loss_weighting!r}")
-    if not isinstance(object_weight, (int, float)) or isinstance(object_weight, bool) or not 0 <= object_weight <= 100:
-        raise ValueError(f"object_weight must be a number in [0, 100], got {object_weight!r}")
+    _check_range("object_weight", object_weight, 0, 100)
     _check_int("latent_channels", latent_channels, 1, patch_values(patch))
     if max_minutes is not None:
         _check_float("max_minutes", max_minutes, 0.0, 100_000.0)
@@ -496,15 +500,13 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                     settings[key] = earlier[key]
             settings["vae_from"] = str(vae_from)
             history["vae"], vae_seconds = earlier.get("history", {}).get("vae", []), earlier.get("vae_seconds", 0)
-            with torch.inference_mode():
-                lat = torch.cat([vae.encode(x_all[i:i + 256]).latents for i in range(0, n_train, 256)])
+            lat = encode_latents(vae, x_all)
             n_heldout_vae = 0  # its held-out reconstructions were measured by the run that trained it
         else:
             vae = AutoencoderTiny(**vae_config(vae_channels, patch, latent_channels))
             settings["patch_encoder"] = set_patch_encoder(vae, train.images[:2_000])
             log(f"patch encoder: {settings['patch_encoder']}")
-            with torch.inference_mode():
-                lat = torch.cat([vae.encode(x_all[i:i + 256]).latents for i in range(0, n_train, 256)])
+            lat = encode_latents(vae, x_all)
             history["vae"], vae_seconds = fit_decoder(vae, lat, x_all, vae_steps, vae_batch, vae_lr, seed, log)
             n_heldout_vae = n_heldout
         if n_heldout_vae:
@@ -537,8 +539,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                                {"from": str(resume), "at_step": previous["unet_steps_done"]}]
         vae = AutoencoderTiny.from_pretrained(str(resume / "vae")).eval().requires_grad_(False)
         scale = float(vae.config.scaling_factor)
-        with torch.inference_mode():
-            lat = torch.cat([vae.encode(x_all[i:i + 256]).latents for i in range(0, n_train, 256)]) * scale
+        lat = encode_latents(vae, x_all) * scale
         vae_seconds, unet_seconds_before = previous["vae_seconds"], previous["unet_seconds"]
         start = previous["unet_steps_done"]
         log(f"resuming {resume} at UNet step {start}")
@@ -635,8 +636,9 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
             g["lr"] = _cosine_lr(step, unet_steps, g["peak_lr"], warmup=min(200, unet_steps // 10 + 1))
         idx = torch.randint(0, n_train, (batch_size,), generator=gen)
         u = torch.rand(batch_size, generator=gen)
-        ids = torch.where((u < COARSE_SHARE)[:, None], coarse[idx], fine[idx])
-        ids = torch.where((u > 1 - CAPTION_DROP)[:, None], empty.expand_as(ids), ids)
+        is_coarse, dropped = (u < COARSE_SHARE)[:, None], u > 1 - CAPTION_DROP
+        ids = torch.where(is_coarse, coarse[idx], fine[idx])
+        ids = torch.where(dropped[:, None], empty.expand_as(ids), ids)
         with torch.set_grad_enabled(train_text):
             cond = enc(ids)[0]
         z0 = lat[idx]
@@ -649,9 +651,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         loss = (((pred - target) ** 2).mean(1) * cell_map[idx]).mean((1, 2))
         loss = (loss * weight_t[t]).mean()
         if grounding_weight and step >= grounding_from:
-            is_coarse = (u < COARSE_SHARE)[:, None]
             pos = torch.where(is_coarse, coarse_words[0][idx], fine_words[0][idx])
-            pos[u > 1 - CAPTION_DROP] = -1  # a dropped caption has no words
+            pos[dropped] = -1  # a dropped caption has no words
             ground = grounding_loss(store, pos, torch.where(is_coarse, coarse_words[1][idx], fine_words[1][idx]))
             loss = loss + grounding_weight * ground
             running_ground += float(ground.detach())
@@ -710,9 +711,10 @@ def sample_timesteps(n: int, num_train_timesteps: int, high_noise_share: float, 
     return torch.where(torch.rand(n, generator=gen) < high_noise_share, high, t)
 
 
-def _check_share(name: str, value) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+def _check_range(name: str, value, lo: int, hi: int, note: str = "") -> None:
+    """A number in [lo, hi], both included (train._check_float excludes lo); `note` follows the range."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be a number in [{lo}, {hi}]{note}, got {value!r}")
 
 
 def timestep_weights(snr, prediction_type: str, loss_weighting: str):
@@ -893,8 +895,6 @@ def train_decoder(folder: str | Path = SHIPPED, steps: int = 2_000, batch_size: 
     """Continue training the decoder of a pipeline folder that `train_t2i` wrote (its encoder is fixed, so the
     UNet's latents do not change and the UNet needs no retraining); rewrites the folder's vae with the new decoder
     and adds a "decoder_continued" entry to its training.json."""
-    import torch
-
     _check_int("steps", steps, 1, 1_000_000)
     _check_int("batch_size", batch_size, 1, 1024)
     _check_float("lr", lr, 0.0, 1.0)
@@ -908,8 +908,7 @@ def train_decoder(folder: str | Path = SHIPPED, steps: int = 2_000, batch_size: 
     train = load_scenes(0, n_train, workers=workers, log=log)
     x_all = to_pixels(train.images)
     vae.eval()
-    with torch.inference_mode():
-        lat = torch.cat([vae.encode(x_all[i:i + 256]).latents for i in range(0, n_train, 256)])
+    lat = encode_latents(vae, x_all)
     before = reconstruction_faithfulness(vae, n_heldout) if n_heldout else None
     history, seconds = fit_decoder(vae, lat, x_all, steps, batch_size, lr, seed, log)
     after = reconstruction_faithfulness(vae, n_heldout) if n_heldout else None

@@ -14,6 +14,7 @@ cross-attention layer. Held-out scenes are never trained on, so the eval's point
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -94,8 +95,10 @@ def word_cells(ids: torch.Tensor, colour_labels: np.ndarray, colour_of: dict[int
     return pos, cell
 
 
+@lru_cache(maxsize=8)
 def cell_masks(side: int) -> torch.Tensor:
-    """(9, side * side): the share of each latent position's area inside each grid cell (row-major)."""
+    """(9, side * side): the share of each latent position's area inside each grid cell (row-major). Cached: the
+    loss asks for it at every cross-attention layer of every step (callers must not modify it)."""
     edges = np.linspace(0, 1, GRID + 1)
     lo, hi = np.arange(side) / side, (np.arange(side) + 1) / side
     share = np.stack([np.clip(np.minimum(hi, edges[c + 1]) - np.maximum(lo, edges[c]), 0, None) * side

@@ -27,7 +27,7 @@ import numpy as np
 
 from workbench.world.data import HELDOUT_SEED0
 from workbench.world.diffusion import (CAPTION_DROP, COARSE_SHARE, OBJECT_WEIGHT, PREDICTION_TYPES, TRAIN_STATE,
-                                       caption_probe, cell_rows, encode_texts, implied_x0, load_pipeline,
+                                       _check_range, caption_probe, cell_rows, encode_texts, implied_x0, load_pipeline,
                                        load_train_state, sample_scheduler, save_pipeline, save_train_state, tokenize,
                                        timestep_weights, to_pixels, train_scheduler)
 from workbench.world.train import _check_float, _check_int, _cosine_lr, _versions
@@ -280,8 +280,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     _check_int("n_heldout", n_heldout, 0, 2_000)
     _check_int("seed", seed, 0, 2**31 - 1)
     _check_int("frames", frames, FRAMES, 32)
-    if not isinstance(object_weight, (int, float)) or isinstance(object_weight, bool) or not 0 <= object_weight <= 100:
-        raise ValueError(f"object_weight must be a number in [0, 100], got {object_weight!r}")
+    _check_range("object_weight", object_weight, 0, 100)
     if prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
     if zero_snr not in (True, False):
