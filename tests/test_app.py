@@ -79,11 +79,24 @@ def test_bad_flags_are_refused_with_a_message():
 def test_profile_banner_marks_random_weight_roles(fake_ctx):
     import app
 
-    text = app.profile_banner(fake_ctx, "offline")
-    assert "Random weights: outputs are not meaningful" in text
-    warned = text.split("meaningful** for: ", 1)[1].split(". ", 1)[0].split(", ")
+    from backends.base import ModelSpec
+    from workbench.context import AppContext
+
+    def warned(ctx, name):
+        text = app.profile_banner(ctx, name)
+        assert "Random weights: outputs are not meaningful" in text
+        return text.split("meaningful** for: ", 1)[1].split(". ", 1)[0].split(", ")
+
+    # offline renders and scores images with the trained world models (issue 20); only its video model is random
+    assert warned(fake_ctx, "offline") == ["t2v"]
     # the tabs' random roles; not `vit`, which no tab runs (Prompt-CAM runs on the trained `promptcam` backbone)
-    assert warned == ["t2i", "t2v", "image_text"]
+    offline = fake_ctx.profiles["offline"]
+    mixed = offline.with_role("vit", ModelSpec.from_dict("vit", {"backend": "vit", "model": "tiny:vit",
+                                                                  "random_weights": True}))
+    mixed = mixed.with_role("image_text", ModelSpec.from_dict("image_text", {"backend": "clip-scorer", "model":
+                                                                             "tiny:clip", "random_weights": True}))
+    ctx = AppContext(fake_ctx.manager, {"offline": mixed}, "offline")
+    assert warned(ctx, "offline") == ["t2v", "image_text"]
 
 
 def test_streamlit_sees_no_asgi_app_in_app_py():

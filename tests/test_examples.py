@@ -40,7 +40,8 @@ def test_showing_an_example_gives_its_results_images_and_provenance():
     examples, _ = ex.load_examples("t2i")
     view = ex.show_example("t2i", examples[0].title)
     assert "Cached example" in view.markdown and "Precomputed with the" in view.markdown
-    assert "not meaningful" in view.markdown  # random image model: said plainly
+    # the offline image model is the miniature world's: said plainly, with the prompt's words it does not know
+    assert "Images come from the miniature world" in view.markdown and "“cat”" in view.markdown
     assert len(view.images) == len(examples[0].images) and view.images[0][0].size[0] > 0
     with pytest.raises(ValueError, match="no cached example named"):
         ex.show_example("t2i", "nope")

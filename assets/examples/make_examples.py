@@ -22,7 +22,9 @@ from backends.provenance import package_versions  # noqa: E402
 from workbench.context import build_context  # noqa: E402
 from workbench.examples import CachedExample, save_examples  # noqa: E402
 
-T2I_PROMPTS = ["a cat on a windowsill", "a lighthouse in a storm"]
+# two prompts of everyday words and one of the miniature world's (on a profile whose t2i role is a world model, the
+# first two show what it does with words it does not know: the tab's note names them)
+T2I_PROMPTS = ["a cat on a windowsill", "a lighthouse in a storm", "a yellow star and a blue square"]
 T2V_PROMPTS = ["a dog running on a beach"]
 SHIFT_PROMPTS = ["[[List three animals]] that live on a farm.", "[[Translate into French:]] good morning"]
 
@@ -50,7 +52,7 @@ def make_t2i(ctx, profile: str, command: str) -> None:
     examples, images = [], {}
     for k, prompt in enumerate(T2I_PROMPTS):
         inputs = flows.RewriterInputs(n=4, seed=0)
-        render = flows.RenderInputs(steps=4, size=64, seed=0)
+        render = flows.render_defaults(ctx, profile)  # the profile's size, steps and guidance, seed 0
         state, view = flows.refine(ctx, profile, prompt, inputs)
         state, _, view = flows.render(ctx, profile, state, [s.text for s in view.slots], render)
         columns, rows = view.results.columns, view.results.rows

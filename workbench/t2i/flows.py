@@ -109,8 +109,8 @@ def refine_summary(result: Any) -> str:
 
 def world_status(ctx: Any, profile_name: str, prompt: str, candidates: Sequence[str]) -> str:
     """The miniature world's note under a Refine's summary ("" unless the t2i model is a world model): the words
-    of the prompt and of each candidate that the world does not know (workbench.t2i.world_note)."""
-    from workbench.t2i.world_note import profile_world_note
+    of the prompt and of each candidate that the world does not know (workbench.common.world_note)."""
+    from workbench.common.world_note import profile_world_note
 
     note = profile_world_note(ctx, profile_name, [("your prompt", prompt)] + [
         (f"candidate {i + 1}", text) for i, text in enumerate(candidates)])

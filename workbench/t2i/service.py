@@ -232,7 +232,7 @@ def render_round(ctx: Any, profile_name: str | None, original: str, candidates: 
                                 _embedder(ctx, profile_name), original, candidates, image_settings, weights, job=job,
                                 rewards=reward_models(ctx, profile_name))
     from workbench.t2i import results
-    from workbench.t2i.world_note import world_note
+    from workbench.common.world_note import world_note
 
     labelled = [(results.label(k), p) for k, p in enumerate([original, *rendered.prompts[:len(rendered.images)]])]
     note = world_note(t2i_spec, labelled)

@@ -22,6 +22,7 @@ from workbench.safety import checker, dropped_note, refuse_unsafe, screen
 from workbench.common import diff as wdiff
 from workbench.common.inputs import check_count, check_prompt
 from workbench.common.scores import RANDOM_NOTE, check_weights, score_markdown
+from workbench.common.world_note import profile_world_note, world_note
 from workbench.t2v.service import RewriterChoice
 from workbench.common.session import RefinementSession, Round
 from workbench.common.reward_models import reward_models
@@ -263,6 +264,8 @@ def build_view(state: dict | None, status: str = "") -> T2VView:
         view.candidate = candidate_view(result, view.selected)
         if view.mode == MODES[0]:  # the evolution's summary belongs under an Evolve result, not a Principles one
             view.status = (status + "\n\n" if status else "") + evolve_summary(result)
+            if state.get("world_note"):  # the miniature world's note (workbench.common.world_note), Markdown
+                view.status += "\n\n" + state["world_note"]
     if state.get("principles"):
         view.principles = principles_markdown(state["principles"])
         view.principles_prompt = accepted_rewrite(state["principles"])
@@ -374,6 +377,8 @@ def evolve(ctx: Any, profile_name: str | None, state: dict | None, prompt: Any, 
     state["evolve"] = result.to_dict()
     state["selected"] = result.best_id
     state["chosen"] = result.best.prompt if result.best else ""
+    state["world_note"] = profile_world_note(ctx, profile_name, [("your idea", prompt)] + (
+        [(f"best ({result.best.id})", result.best.prompt)] if result.best else []), role="t2v")
     _save_state(state)
     return state, build_view(state)
 
@@ -461,6 +466,9 @@ def _screen_reopened(ctx: Any, profile_name: str | None, data: dict) -> tuple[di
         data["principles"] = principles_data
         dropped += list(screened.dropped.values())
         total += len(where)
+    # the world note is made afresh from the screened texts (never a saved file's Markdown)
+    data["world_note"] = profile_world_note(ctx, profile_name, [("your idea", str(data.get("original") or ""))] + (
+        [("chosen", str(data["chosen"]))] if data.get("chosen") else []), role="t2v")
     return data, dropped_note(dropped, total, "saved rewrites") if dropped else ""
 
 
@@ -565,6 +573,9 @@ def render_final(ctx: Any, profile_name: str | None, state: dict | None, text: A
               f"{video.steps} steps. Total: original {_fmt(scores[0].total.value)} → chosen "
               f"{_fmt(scores[1].total.value)} (against your ORIGINAL idea)." +
               (f"\n\n⚠️ {RANDOM_NOTE} (the video model has random weights)." if random else ""))
+    note = world_note(t2v.spec, [("original", original), ("chosen", chosen)], "Videos")
+    if note:
+        status += "\n\n" + note
     state["final"] = {"original_mp4": str(original_mp4), "chosen_mp4": str(chosen_mp4), "chosen_gif": str(chosen_gif),
                       "provenance": str(prov), "status": status, "chosen": chosen}
     state["chosen"] = chosen

@@ -183,6 +183,11 @@ def main(argv=None) -> int:
     v.add_argument("--prediction-type", choices=["epsilon", "v_prediction"], default="v_prediction")
     v.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps in all")
     v.add_argument("--max-minutes", type=float, default=None, help="stop training after this long and save")
+    v.add_argument("--temporal-only", action="store_true",
+                   help="train only the temporal layers (and spatial attention whose head split differs from the image "
+                        "model's); the rest keeps the image model's weights, frozen")
+    v.add_argument("--motion-weight", type=float, default=0.0,
+                   help="extra loss weight on the frame-to-frame change of the prediction's error (0: none)")
     e = sub.add_parser("eval", help="held-out table: the shipped models beside random weights")
     e.add_argument("--n", type=int, default=1_000, help="held-out scenes")
     e.add_argument("--classifier", default=str(CLASSIFIER_DIR))
@@ -259,7 +264,7 @@ def main(argv=None) -> int:
             _threads()
             train_t2v(a.t2i, a.out, a.n_train, a.steps, a.batch_size, a.lr, a.ema_decay, a.checkpoint_every,
                       a.n_heldout, a.seed, a.frames, a.object_weight, a.prediction_type, a.zero_snr, a.resume,
-                      a.max_minutes, log=_log())
+                      a.max_minutes, a.temporal_only, a.motion_weight, log=_log())
         elif a.command == "train-t2i-decoder":
             from workbench.world.diffusion import train_decoder
 

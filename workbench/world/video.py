@@ -85,6 +85,23 @@ def head_dim_3d(c: dict) -> int:
     return min(w // heads for w in _attention_widths(c))
 
 
+def is_temporal(name: str) -> bool:
+    """Whether a UNet3DConditionModel parameter belongs to one of its temporal layers (TEMPORAL_PARTS)."""
+    return any(part == name.split(".")[0] or f".{part}." in name for part in TEMPORAL_PARTS)
+
+
+def motion_trainable(unet3d, t2i_heads: int) -> set[str]:
+    """The parameters `--temporal-only` trains: the temporal layers, and the spatial attention layers whose head
+    split differs from the image model's `t2i_heads` (head_dim_3d: their copied weights compute another function,
+    so they must adapt; the rest of the spatial layers keep the image model's function, frozen)."""
+    from diffusers.models.attention_processor import Attention
+
+    resplit = [name for name, m in unet3d.named_modules()
+               if isinstance(m, Attention) and not is_temporal(name) and m.heads != t2i_heads]
+    return {name for name, _ in unet3d.named_parameters()
+            if is_temporal(name) or any(name.startswith(r + ".") for r in resplit)}
+
+
 def zero_temporal_outputs(unet3d) -> int:
     """Zero the output projection of every temporal transformer (its residual then passes the frames through
     unchanged; diffusers already zeroes each temporal convolution's last layer). Returns how many were zeroed."""
@@ -125,7 +142,7 @@ def inflate_unet(unet2d, seed: int = 0):
         else:
             unused.append(k)
     fresh = [k for k in s3 if k not in new]
-    not_temporal = [k for k in fresh if not any(p in k for p in TEMPORAL_PARTS)]
+    not_temporal = [k for k in fresh if not is_temporal(k)]
     c2 = dict(unet2d.config)
     widths, dim = _attention_widths(c2), head_dim_3d(c2)
     split = [{"width": w, "t2i_heads": c2["attention_head_dim"], "video_heads": w // dim} for w in widths]
@@ -258,14 +275,21 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
               lr: float = 5e-4, ema_decay: float = 0.999, checkpoint_every: int = 300, n_heldout: int = 40,
               seed: int = 0, frames: int = FRAMES, object_weight: float = OBJECT_WEIGHT,
               prediction_type: str = "v_prediction", zero_snr: bool = True, resume: bool = False,
-              max_minutes: float | None = None, log: Callable[[str], None] = print) -> dict:
+              max_minutes: float | None = None, temporal_only: bool = False, motion_weight: float = 0.0,
+              log: Callable[[str], None] = print) -> dict:
     """Train the video UNet on `n_train` world videos (seeds 0..n_train-1, `frames` frames of 64x64) from the T2I
     pipeline folder `t2i`, writing a TextToVideoSDPipeline to `out` every `checkpoint_every` steps (EMA weights) and
     at the end, with training.json (settings, the inflation report, losses, probes, held-out motion-direction
     accuracy on `n_heldout` captions) and train_state.safetensors (raw UNet + AdamW moments; never shipped).
 
     `resume`: continue the run in `out` (EMA and raw weights, optimizer, step, history) up to `steps` in all.
-    `max_minutes`: stop early after this long and write the final checkpoint there. Every PROBE_EVERY steps the
+    `max_minutes`: stop early after this long and write the final checkpoint there. `temporal_only`: the spatial
+    layers keep the image model's weights (frozen) and only the temporal layers train (as AnimateDiff trains its
+    motion modules): the frames keep what the image model draws, and a step skips the spatial weights' gradients.
+    `motion_weight`: adds that times the loss on the frame-to-frame change of the prediction's error (zero for an
+    error that is the same in every frame), so that where and how far things move counts apart from how they look:
+    a video that keeps an object still where the caption moves it errs mostly in what changes between frames, a
+    small share of the plain loss. Every PROBE_EVERY steps the
     log shows the caption gain (x0 error with another video's caption / own - 1) and the direction gain (with the
     caption's directions reversed / own - 1)."""
     import torch
@@ -281,6 +305,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     _check_int("seed", seed, 0, 2**31 - 1)
     _check_int("frames", frames, FRAMES, 32)
     _check_range("object_weight", object_weight, 0, 100)
+    _check_range("motion_weight", motion_weight, 0, 100)
     if prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
     if zero_snr not in (True, False):
@@ -289,6 +314,8 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         raise ValueError(f"zero_snr needs prediction_type v_prediction, got {prediction_type!r}")
     if resume not in (True, False):
         raise ValueError(f"resume must be true or false, got {resume!r}")
+    if temporal_only not in (True, False):
+        raise ValueError(f"temporal_only must be true or false, got {temporal_only!r}")
     if max_minutes is not None:
         _check_float("max_minutes", max_minutes, 0.0, 100_000.0)
     t2i, out = Path(t2i), Path(out)
@@ -344,13 +371,14 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
                     "caption_drop": CAPTION_DROP, "coarse_share": COARSE_SHARE, "object_weight": object_weight,
                     "prediction_type": prediction_type, "zero_snr": zero_snr, "loss_weighting": "x0_floor",
                     "seed": seed, "inflation": inflation, "frozen": ["vae", "text_encoder"],
-                    "preview": PREVIEW}
+                    "temporal_only": temporal_only, "motion_weight": motion_weight, "preview": PREVIEW}
         start, seconds_before = 0, 0.0
     else:
         history = previous["history"]
         settings = {k: v for k, v in previous.items()
                     if k not in ("steps_done", "train_seconds", "total_seconds", "history", "final", "heldout")}
-        settings.update({"steps": steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay})
+        settings.update({"steps": steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay,
+                         "temporal_only": temporal_only, "motion_weight": motion_weight})
         settings["resumed"] = [*previous.get("resumed", []), {"at_step": previous["steps_done"]}]
         ema = UNet3DConditionModel.from_pretrained(str(out / "unet"), torch_dtype=torch.float32)
         unet = copy.deepcopy(ema)
@@ -360,13 +388,19 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
                      torch.get_num_threads(), "versions": {**_versions(), "diffusers": _diffusers_version()}})
     ema.eval().requires_grad_(False)
     unet.train().requires_grad_(True)
+    if temporal_only:
+        keep = motion_trainable(unet, image_pipe.unet.config.attention_head_dim)
+        for name, p in unet.named_parameters():
+            p.requires_grad_(name in keep)
+        settings["frozen"] = sorted({*settings["frozen"], "unet_spatial_except_resplit_attention"})
+    trained = [p for p in unet.parameters() if p.requires_grad]
     log(f"video UNet {settings['unet_parameters'] / 1e6:.2f}M parameters")
     sched = train_scheduler(settings["prediction_type"], settings["zero_snr"])
     snr = sched.alphas_cumprod / (1 - sched.alphas_cumprod)
     weight_t = timestep_weights(snr, settings["prediction_type"], "x0_floor")
     caption_gain = caption_probe(lat[:64].float(), tokenize(tok, train.fine[:64]), seed, n=min(16, n_train))
     direction_gain = direction_probe(lat, train.scenes, tok, enc, seed, n=min(16, n_train))
-    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
+    opt = torch.optim.AdamW(trained, lr=lr, weight_decay=1e-2)
     if previous is not None:
         if (out / TRAIN_STATE).exists():
             load_train_state(out / TRAIN_STATE, {"unet": unet}, opt)
@@ -421,11 +455,15 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         zt = sched.add_noise(z0, noise, t)
         pred = unet(zt, t, encoder_hidden_states=cond).sample
         target = sched.get_velocity(z0, noise, t) if settings["prediction_type"] == "v_prediction" else noise
-        loss = (((pred - target) ** 2).mean(1) * cell_map[idx]).mean((1, 2, 3))
+        err = pred - target
+        loss = ((err ** 2).mean(1) * cell_map[idx]).mean((1, 2, 3))
+        if settings.get("motion_weight"):  # the error's frame-to-frame change (see the docstring)
+            change = ((err[:, :, 1:] - err[:, :, :-1]) ** 2).mean(1)
+            loss = loss + settings["motion_weight"] * (change * cell_map[idx]).mean((1, 2, 3))
         loss = (loss * weight_t[t]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         decay = min(ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
@@ -444,10 +482,10 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         if max_minutes is not None and time.time() - t0 > 60 * max_minutes:
             log(f"stopping at step {step}: max_minutes {max_minutes} reached")
             break
-    if not history["probes"] or history["probes"][-1]["step"] != step:  # the last state's probes, for the record
-        history["probes"].append(probes(step))
         if step % checkpoint_every == 0 and step < steps:
             checkpoint(step, final=False)
+    if not history["probes"] or history["probes"][-1]["step"] != step:  # the last state's probes, for the record
+        history["probes"].append(probes(step))
     return checkpoint(step, final=True)
 
 

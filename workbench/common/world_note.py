@@ -1,8 +1,9 @@
-"""The T2I tab's note for a miniature-world image model (issue 20): the images come from the world, which knows only
-its own words, and the words of each prompt outside them are named, never silently ignored.
+"""The note for a miniature-world model (issue 20), shared by the T2I and T2V tabs: the images or videos come from
+the world, which knows only its own words, and the words of each prompt outside them are named, never silently
+ignored.
 
-A profile marks its `t2i` role as a world model with the option `world: true` (assets/profiles.yaml): data on the
-role, not a guess from the model's path, so a world model kept anywhere gets the note and nothing else does."""
+A profile marks its `t2i` or `t2v` role as a world model with the option `world: true` (assets/profiles.yaml): data
+on the role, not a guess from the model's path, so a world model kept anywhere gets the note and nothing else does."""
 
 from __future__ import annotations
 
@@ -36,28 +37,33 @@ def unknown_by_prompt(prompts: Sequence[tuple[str, str]]) -> list[tuple[str, lis
     return [(label, unknown_words(text)) for label, text in prompts]
 
 
-def world_note(spec: Any, prompts: Sequence[tuple[str, str]]) -> str:
-    """Markdown for the tab: "" unless `spec` (the profile's t2i role) is a world model; else that the images come
-    from the miniature world, what it knows, and for each labelled prompt the words it does not know."""
+def world_note(spec: Any, prompts: Sequence[tuple[str, str]], what: str = "Images") -> str:
+    """Markdown for the tab: "" unless `spec` (the profile's t2i or t2v role) is a world model; else that `what`
+    ("Images", "Videos") come from the miniature world, what it knows, and for each labelled prompt the words it does
+    not know."""
     if not is_world_model(spec):
         return ""
-    lines = [f"🧩 **Images come from the miniature world** (model {escape_markdown(spec.model_id)}): a model trained on "
-             f"procedurally drawn scenes of 1–3 simple objects. It knows only the world's words: "
+    drawn = "videos" if what == "Videos" else "scenes"
+    lines = [f"🧩 **{what} come from the miniature world** (model {escape_markdown(spec.model_id)}): a model trained "
+             f"on procedurally drawn {drawn} of 1–3 simple objects. It knows only the world's words: "
              f"{known_words_summary()}."]
     unknown = [(label, words) for label, words in unknown_by_prompt(prompts) if words]
     if unknown:
         named = "; ".join(f"{escape_markdown(label)}: " + ", ".join(f"“{escape_markdown(w)}”" for w in words)
                           for label, words in unknown)
-        lines.append(f"Words it does not know (it was never trained on them, so they do not shape the image): "
+        lines.append(f"Words it does not know (it was never trained on them, so they do not shape the "
+                     f"{what.lower().rstrip('s')}): "
                      f"{named}.")
     elif prompts:
         lines.append("Every word of " + ("the prompt" if len(prompts) == 1 else "these prompts") + " is a world word.")
     return "\n\n".join(lines)
 
 
-def profile_world_note(ctx: Any, profile_name: str | None, prompts: Sequence[tuple[str, str]]) -> str:
-    """`world_note` for the profile's t2i role ("" when the profile has none or it is not a world model)."""
+def profile_world_note(ctx: Any, profile_name: str | None, prompts: Sequence[tuple[str, str]],
+                       role: str = "t2i") -> str:
+    """`world_note` for the profile's `role` ("t2i" or "t2v"; "" when the profile has none or it is not a world
+    model)."""
     profile = ctx.profile(profile_name)
-    if "t2i" not in profile.roles:
+    if role not in profile.roles:
         return ""
-    return world_note(profile.spec("t2i"), prompts)
+    return world_note(profile.spec(role), prompts, "Videos" if role == "t2v" else "Images")
