@@ -87,8 +87,8 @@ def test_profile_banner_marks_random_weight_roles(fake_ctx):
         assert "Random weights: outputs are not meaningful" in text
         return text.split("meaningful** for: ", 1)[1].split(". ", 1)[0].split(", ")
 
-    # offline renders and scores images with the trained world models (issue 20); only its video model is random
-    assert warned(fake_ctx, "offline") == ["t2v"]
+    # offline renders and scores with the trained world models (issue 20): no random-weights warning
+    assert "Random weights" not in app.profile_banner(fake_ctx, "offline")
     # the tabs' random roles; not `vit`, which no tab runs (Prompt-CAM runs on the trained `promptcam` backbone)
     offline = fake_ctx.profiles["offline"]
     mixed = offline.with_role("vit", ModelSpec.from_dict("vit", {"backend": "vit", "model": "tiny:vit",
@@ -96,7 +96,7 @@ def test_profile_banner_marks_random_weight_roles(fake_ctx):
     mixed = mixed.with_role("image_text", ModelSpec.from_dict("image_text", {"backend": "clip-scorer", "model":
                                                                              "tiny:clip", "random_weights": True}))
     ctx = AppContext(fake_ctx.manager, {"offline": mixed}, "offline")
-    assert warned(ctx, "offline") == ["t2v", "image_text"]
+    assert warned(ctx, "offline") == ["image_text"]
 
 
 def test_streamlit_sees_no_asgi_app_in_app_py():

@@ -14,7 +14,7 @@ def test_all_profiles_load_and_name_registered_backends(profiles):
             assert spec.hub_kwargs()["trust_remote_code"] is False
 
 
-def test_offline_profile_uses_packaged_and_trained_weights_and_marks_what_is_still_random(profiles):
+def test_offline_profile_uses_packaged_and_trained_weights_only(profiles):
     from workbench.space import ROOT
 
     offline = profiles["offline"]
@@ -28,13 +28,18 @@ def test_offline_profile_uses_packaged_and_trained_weights_and_marks_what_is_sti
     assert (t2i.backend, t2i.model_id, t2i.random_weights) == ("diffusers-t2i", "assets/world/t2i", False)
     assert t2i.option("world") is True  # the world note (workbench/common/world_note.py)
     assert offline.setting("t2i_render", "size") == 64  # the size it was trained at
-    for role in ("t2i", "image_text", "vit", "promptcam"):
+    t2v = offline.spec("t2v")
+    assert (t2v.backend, t2v.model_id, t2v.option("world")) == ("diffusers-t2v", "assets/world/t2v", True)
+    preview = dict(t2v.option("preview"))
+    assert preview["num_frames"] >= 8 and preview["guidance"] == 3.0
+    for role in ("t2i", "t2v", "image_text", "vit", "promptcam"):
         spec = offline.spec(role)
         assert not spec.random_weights and (ROOT / spec.model_id).is_dir(), role  # shipped, not downloaded
-    random_roles = {role for role, spec in offline.roles.items() if spec.random_weights}
-    assert random_roles <= {"t2v"}, random_roles
-    for role in random_roles:  # what is still random is marked and said
-        assert offline.spec(role).model_id.startswith("tiny:") and "random" in offline.description
+    # no role of the offline profile has random weights any more (issue 20); the fake profile is for UI tests
+    assert not [role for role, spec in offline.roles.items() if spec.random_weights or "tiny:" in spec.model_id]
+    # what the world models get wrong is said where their output is shown (the world note's caveat)
+    assert "blob" in t2i.option("world_caveat") and "move" in t2v.option("world_caveat")
+    assert "%" in t2v.option("world_caveat") and "MOTION" not in t2v.option("world_caveat")
 
 
 def test_world_profile_is_offline_with_the_world_rewriter(profiles):

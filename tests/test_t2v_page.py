@@ -106,7 +106,9 @@ def test_offline_profile_evolves_three_rounds(real_manager, profiles, tmp_path):
                                flows.EvolveInputs(rounds=3, patience=3), flows.VideoInputs(), flows.RewriterInputs())
     seconds = time.perf_counter() - started
     assert len(state["evolve"]["rounds"]) == 3 and view.chart is not None, view.status
-    assert state["video"]["width"] == 32 and "random weights" in view.status
+    # the world's video model at its preview (64 px, 8 frames), its note naming the idea's words it does not know
+    assert state["video"]["width"] == 64 and state["video"]["num_frames"] == 8 and "random weights" not in view.status
+    assert "Videos come from the miniature world" in view.status and "“dog”" in view.status
     print(f"offline evolution, 3 rounds: {seconds:.1f} s")
     state, view = flows.check_candidate(ctx, "offline", state, view.chosen, flows.RewriterInputs())
     assert "| accurate |" in view.principles

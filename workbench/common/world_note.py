@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from workbench.text import escape_markdown
 
 WORLD_OPTION = "world"
+CAVEAT_OPTION = "world_caveat"
 
 
 def is_world_model(spec: Any) -> bool:
@@ -47,6 +48,9 @@ def world_note(spec: Any, prompts: Sequence[tuple[str, str]], what: str = "Image
     lines = [f"🧩 **{what} come from the miniature world** (model {escape_markdown(spec.model_id)}): a model trained "
              f"on procedurally drawn {drawn} of 1–3 simple objects. It knows only the world's words: "
              f"{known_words_summary()}."]
+    caveat = spec.option(CAVEAT_OPTION, "")
+    if caveat:  # what the model gets wrong, measured (the profile says it as data: options.world_caveat)
+        lines.append(f"⚠️ {escape_markdown(str(caveat))}")
     unknown = [(label, words) for label, words in unknown_by_prompt(prompts) if words]
     if unknown:
         named = "; ".join(f"{escape_markdown(label)}: " + ", ".join(f"“{escape_markdown(w)}”" for w in words)

@@ -127,7 +127,8 @@ class VideoInputs:
         pick = lambda v, k: d[k] if v in (None, "", 0) else v  # noqa: E731
         return service.video_settings(pick(self.width, "width"), pick(self.height, "height"),
                                       pick(self.frames, "num_frames"), pick(self.steps, "steps"),
-                                      self.seed if self.seed not in (None, "") else 0, fps=d["fps"])
+                                      self.seed if self.seed not in (None, "") else 0, fps=d["fps"],
+                                      guidance=d["guidance"])
 
 
 # --------------------------------------------------------------------------- view

@@ -16,8 +16,9 @@ from workbench.t2v.evolve import EVOLVE_SYSTEM_TEMPLATE, Candidate, EvolveSettin
 from workbench.t2v.rewards import RewardSettings, score_videos
 
 # Preview renders (evolution rounds) when a profile's t2v role gives no `preview` option: small and short.
-PREVIEW_DEFAULTS = {"width": 256, "height": 256, "num_frames": 8, "steps": 10, "fps": 8}
-FINAL_DEFAULTS = {"width": 512, "height": 512, "num_frames": 16, "steps": 25, "fps": 8}
+# classifier-free guidance 6 unless the profile's t2v role says otherwise (the world's video model: 3)
+PREVIEW_DEFAULTS = {"width": 256, "height": 256, "num_frames": 8, "steps": 10, "fps": 8, "guidance": 6.0}
+FINAL_DEFAULTS = {"width": 512, "height": 512, "num_frames": 16, "steps": 25, "fps": 8, "guidance": 6.0}
 MAX_SIDE, MAX_FRAMES, MAX_STEPS = 1024, 129, 100  # far past what a preview or a CPU needs; bigger is a typo
 
 
@@ -33,7 +34,7 @@ class RewriterChoice(ModelChoice):
         return video_rewriter_role(profile) if profile is not None else self.DEFAULT_ROLE
 
 
-def render_defaults(spec: Any, kind: str = "preview") -> dict[str, int]:
+def render_defaults(spec: Any, kind: str = "preview") -> dict[str, float]:
     """Per-profile render defaults, as data: the t2v role's option `preview` / `final` in assets/profiles.yaml."""
     base = dict(PREVIEW_DEFAULTS if kind == "preview" else FINAL_DEFAULTS)
     given = spec.option(kind)
