@@ -83,7 +83,10 @@ def chart(rendered: Any) -> Any:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    shown = metrics_present([i["scores"] for i in _items(rendered)])
+    # a metric no image has a value for (e.g. the aesthetic where the scorer has no head: "n/a" in the table, with
+    # the reason) gets no empty group of bars
+    shown = [m for m in metrics_present([i["scores"] for i in _items(rendered)])
+             if any(_value(item, m) is not None for item in _items(rendered))]
     names = [m + scale_note(m) for m in shown] + ["weighted total"]
     for item in _items(rendered):
         values = []
