@@ -1,8 +1,8 @@
 """Benchmark: seconds per preview video of the world's text-to-video model (a `train-t2v` pipeline folder at its
 preview settings, workbench/world/video.py PREVIEW: 64x64, 8 frames, 8 steps, guidance 3; the offline profile's
 preview) side by side with the video model the offline profile had before (the tiny random AnimateDiff pipeline,
-tiny:animatediff, at its old preview settings and, for a like-for-like row, at the world's), all through the project's diffusers-t2v backend, interleaved so load on
-shared cores falls on each alike. Prints a table with the ratio to the tiny pipeline at the offline preview. Issue
+tiny:animatediff, at its old preview settings and, for a like-for-like row, at the world's), all through the
+project's diffusers-t2v backend, interleaved so load on shared cores falls on each alike. Prints a table with the ratio to the tiny pipeline at the offline preview. Issue
 20's bar: a preview video in at most 10 s on 2 cores.
 
     OMP_NUM_THREADS=2 python -m bench.bench_world_t2v --model FOLDER [--repeats 3] [--steps N] [--guidance G]
@@ -38,7 +38,6 @@ def main(argv=None) -> None:
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     from backends.base import ModelSpec, VideoSettings
     from backends.diffusers_t2v import DiffusersTextToVideo
-
 
     # what the offline profile previewed with before it had the world model (tiny:animatediff, random weights)
     offline = TINY_OFFLINE_PREVIEW

@@ -134,11 +134,12 @@ def test_temporal_only_trains_the_temporal_layers_and_saves_a_checkpoint_every_n
     from workbench.world.video import inflate_unet, is_temporal, motion_trainable, train_t2v
 
     out, lines = tmp_path / "t2v", []
-    result = train_t2v(t2i_folder, out, steps=3, temporal_only=True, motion_weight=1.0,
+    result = train_t2v(t2i_folder, out, steps=5, temporal_only=True, motion_weight=1.0, stop_at=3,
                        **{**TINY_T2V, "checkpoint_every": 1, "log": lines.append})
+    assert result["steps_done"] == 3 and "stopping at step 3: stop_at reached" in lines
     assert result["temporal_only"] is True and "unet_spatial_except_resplit_attention" in result["frozen"]
     assert result["motion_weight"] == 1.0 and all(np.isfinite(h["loss"]) for h in result["history"]["loss"])
-    # a checkpoint after steps 1 and 2 (the folder is rewritten each time), and the final one after step 3
+    # a checkpoint after steps 1 and 2 (the folder is rewritten each time), and the final one at stop_at, step 3
     assert [m.split(" at step ")[1] for m in lines if m.startswith("saved ")] == ["1", "2", "3"]
     image_unet = load_pipeline(t2i_folder).unet
     start = inflate_unet(image_unet, seed=0)[0].state_dict()
@@ -160,6 +161,9 @@ def test_bad_arguments_give_clear_messages(t2i_folder, tmp_path):
              (dict(frames=4), r"frames must be an integer in \[8, 32\], got 4"),
              (dict(lr=0.0), r"lr must be a number in \(0.0, 1.0\], got 0.0"),
              (dict(object_weight=-1), r"object_weight must be a number in \[0, 100\]"),
+             (dict(motion_weight=101), r"motion_weight must be a number in \[0, 100\]"),
+             (dict(stop_at=3), r"stop_at must be an integer in \[1, 2\], got 3"),
+             (dict(temporal_only="yes"), r"temporal_only must be true or false"),
              (dict(prediction_type="epsilon"), r"zero_snr needs prediction_type v_prediction"),
              (dict(prediction_type="x0"), r"prediction_type must be one of \('epsilon', 'v_prediction'\)")]
     for kwargs, message in cases:

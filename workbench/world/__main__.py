@@ -188,6 +188,8 @@ def main(argv=None) -> int:
                         "model's); the rest keeps the image model's weights, frozen")
     v.add_argument("--motion-weight", type=float, default=0.0,
                    help="extra loss weight on the frame-to-frame change of the prediction's error (0: none)")
+    v.add_argument("--stop-at", type=int, default=None, metavar="STEP",
+                   help="stop after this step and save (the learning-rate schedule still spans --steps)")
     e = sub.add_parser("eval", help="held-out table: the shipped models beside random weights")
     e.add_argument("--n", type=int, default=1_000, help="held-out scenes")
     e.add_argument("--classifier", default=str(CLASSIFIER_DIR))
@@ -264,7 +266,7 @@ def main(argv=None) -> int:
             _threads()
             train_t2v(a.t2i, a.out, a.n_train, a.steps, a.batch_size, a.lr, a.ema_decay, a.checkpoint_every,
                       a.n_heldout, a.seed, a.frames, a.object_weight, a.prediction_type, a.zero_snr, a.resume,
-                      a.max_minutes, a.temporal_only, a.motion_weight, log=_log())
+                      a.max_minutes, a.temporal_only, a.motion_weight, a.stop_at, log=_log())
         elif a.command == "train-t2i-decoder":
             from workbench.world.diffusion import train_decoder
 

@@ -276,14 +276,15 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
               seed: int = 0, frames: int = FRAMES, object_weight: float = OBJECT_WEIGHT,
               prediction_type: str = "v_prediction", zero_snr: bool = True, resume: bool = False,
               max_minutes: float | None = None, temporal_only: bool = False, motion_weight: float = 0.0,
-              log: Callable[[str], None] = print) -> dict:
+              stop_at: int | None = None, log: Callable[[str], None] = print) -> dict:
     """Train the video UNet on `n_train` world videos (seeds 0..n_train-1, `frames` frames of 64x64) from the T2I
     pipeline folder `t2i`, writing a TextToVideoSDPipeline to `out` every `checkpoint_every` steps (EMA weights) and
     at the end, with training.json (settings, the inflation report, losses, probes, held-out motion-direction
     accuracy on `n_heldout` captions) and train_state.safetensors (raw UNet + AdamW moments; never shipped).
 
     `resume`: continue the run in `out` (EMA and raw weights, optimizer, step, history) up to `steps` in all.
-    `max_minutes`: stop early after this long and write the final checkpoint there. `temporal_only`: the spatial
+    `max_minutes`: stop early after this long and write the final checkpoint there; `stop_at`: stop after that
+    step (the learning-rate schedule still spans `steps`), so a run stopped early is one command to repeat. `temporal_only`: the spatial
     layers keep the image model's weights (frozen) and only the temporal layers train (as AnimateDiff trains its
     motion modules): the frames keep what the image model draws, and a step skips the spatial weights' gradients.
     `motion_weight`: adds that times the loss on the frame-to-frame change of the prediction's error (zero for an
@@ -318,6 +319,8 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         raise ValueError(f"temporal_only must be true or false, got {temporal_only!r}")
     if max_minutes is not None:
         _check_float("max_minutes", max_minutes, 0.0, 100_000.0)
+    if stop_at is not None:
+        _check_int("stop_at", stop_at, 1, steps)
     t2i, out = Path(t2i), Path(out)
     if not (t2i / "model_index.json").exists() or not (t2i / "unet").is_dir():
         raise ValueError(f"t2i must be a pipeline folder that train-t2i wrote (model_index.json, unet/), got {str(t2i)!r}")
@@ -481,6 +484,9 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
             history["probes"].append(probes(step))
         if max_minutes is not None and time.time() - t0 > 60 * max_minutes:
             log(f"stopping at step {step}: max_minutes {max_minutes} reached")
+            break
+        if stop_at is not None and step >= stop_at:
+            log(f"stopping at step {step}: stop_at reached")
             break
         if step % checkpoint_every == 0 and step < steps:
             checkpoint(step, final=False)
