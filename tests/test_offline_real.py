@@ -63,4 +63,7 @@ def test_every_offline_role_loads_from_the_models_tab(offline_ctx):
     assert smollm2.startswith("smollm2-135m-t2i-rewriter-lora for t2i_rewriter (loaded")
     assert "smollm2-135m-t2v-rewriter-lora for t2v_rewriter (loaded" in smollm2
     assert by_roles["lm_base, lm_instruct"]["adapter"].startswith("gemma3-270m-instruct-lora for lm_instruct (loaded")
-    assert len(offline_ctx.manager.loaded_bases()) == len(records)
+    # one row per loaded base; the session's manager may also hold a tiny random model another file's code-path
+    # test loaded (no offline role is a tiny model any more)
+    bases = [s for s, _ in offline_ctx.manager.loaded_bases() if not s.model_id.startswith("tiny:")]
+    assert len(bases) == len(records)

@@ -158,7 +158,9 @@ def offline_round(request, profiles, real_manager):
                                RewriterInputs(kind=REWRITER_LABELS["baseline"], n=2))
     state, rendered, view = flows.render(ctx, "offline", state, [s.text for s in view.slots],
                                          RenderInputs(steps=2, size=64, seed=5))
-    return ctx, rendered, view, profiles["offline"].spec("t2i")
+    yield ctx, rendered, view, profiles["offline"].spec("t2i")
+    if request.param == "tiny-sd":  # the session's manager holds the offline models only (test_offline_real counts)
+        real_manager.unload(profiles["offline"].spec("t2i"))
 
 
 def test_the_flow_renders_the_same_image_again_and_shows_a_words_map_with_its_provenance(offline_round):
