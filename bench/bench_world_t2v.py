@@ -39,14 +39,11 @@ def main(argv=None) -> None:
     from backends.base import ModelSpec, VideoSettings
     from backends.diffusers_t2v import DiffusersTextToVideo
 
-    # what the offline profile previewed with before it had the world model (tiny:animatediff, random weights)
-    offline = TINY_OFFLINE_PREVIEW
     prompt = "a large red star in the top left moving right fast, on a striped blue background"
     tiny = ModelSpec("t2v", "diffusers-t2v", "tiny:animatediff", random_weights=True)
     world_settings = VideoSettings(steps=args.steps, guidance_scale=args.guidance, width=PREVIEW["width"],
                                    height=PREVIEW["height"], num_frames=PREVIEW["num_frames"], fps=PREVIEW["fps"])
-    offline_settings = VideoSettings(**{k: offline[k] for k in ("steps", "width", "height", "num_frames", "fps")
-                                        if k in offline})
+    offline_settings = VideoSettings(**TINY_OFFLINE_PREVIEW)
     tiny_model = DiffusersTextToVideo.load(tiny, device="cpu", dtype="float32")
     world_model = DiffusersTextToVideo.load(ModelSpec("t2v", "diffusers-t2v", args.model), device="cpu",
                                             dtype="float32")

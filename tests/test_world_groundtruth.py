@@ -268,15 +268,16 @@ def test_the_note_names_unknown_words_for_a_world_model_only(profiles):
 
 @pytest.fixture()
 def world_fake_ctx(profiles):
-    """The fake profile, and the same with its t2i role marked as a world model."""
+    """The fake profile, and the same with its t2i and t2v roles marked as world models."""
     import dataclasses
 
     from workbench.context import AppContext
     from workbench.models import ModelManager
 
-    fake = profiles["fake"]
-    spec = fake.spec("t2i")
-    marked = fake.with_role("t2i", dataclasses.replace(spec, options=(*spec.options, ("world", True))))
+    fake = marked = profiles["fake"]
+    for role in ("t2i", "t2v"):
+        spec = fake.spec(role)
+        marked = marked.with_role(role, dataclasses.replace(spec, options=(*spec.options, ("world", True))))
     ctx = AppContext(manager=ModelManager(budget_bytes=2**30, device="cpu"), profiles={"w": marked, "plain": fake},
                      default_profile="w")
     yield ctx
@@ -304,38 +305,28 @@ def test_the_tab_shows_the_note_after_refine_and_render_on_a_world_model(world_f
     assert "miniature world" not in view.status
 
 
-def test_the_video_tab_shows_the_note_after_evolve_final_render_and_reopen(profiles):
+def test_the_video_tab_shows_the_note_after_evolve_final_render_and_reopen(world_fake_ctx):
     """The T2V tab's note when the profile's t2v role is a world model: after Evolve, after the final render, and
     made afresh on reopening a run (a saved file's Markdown is never shown); none for a plain video model."""
-    import dataclasses
     import json
     from pathlib import Path
 
-    from workbench.context import AppContext
-    from workbench.models import ModelManager
     from workbench.t2v import flows
 
-    fake = profiles["fake"]
-    spec = fake.spec("t2v")
-    marked = fake.with_role("t2v", dataclasses.replace(spec, options=(*spec.options, ("world", True))))
-    ctx = AppContext(manager=ModelManager(budget_bytes=2**30, device="cpu"), profiles={"w": marked, "plain": fake},
-                     default_profile="w")
+    ctx = world_fake_ctx
     idea = "a red star moving left beside a teapot"
     small = flows.VideoInputs(width=32, height=32, frames=4, steps=1)
-    try:
-        state, view = flows.evolve(ctx, "w", None, idea, flows.EvolveInputs(rounds=1, population=2), small,
-                                   flows.RewriterInputs())
-        assert "Videos come from the miniature world" in view.status
-        assert "your idea: “beside”, “teapot”" in view.status and "shape the video" in view.status
-        state, view = flows.render_final(ctx, "w", state, "a blue circle moving up and a teapot", small)
-        assert "Videos come from the miniature world" in view.final_status and "chosen: “teapot”" in view.final_status
-        saved = Path(state["run_dir"]) / "state.json"
-        data = json.loads(saved.read_text())
-        saved.write_text(json.dumps({**data, "world_note": "<img src=x onerror=alert(1)>"}))
-        again, view = flows.reopen(ctx, "w", None, state["run_dir"])
-        assert "onerror" not in view.status and "Videos come from the miniature world" in view.status
-        _, view = flows.evolve(ctx, "plain", None, idea, flows.EvolveInputs(rounds=1, population=2), small,
+    state, view = flows.evolve(ctx, "w", None, idea, flows.EvolveInputs(rounds=1, population=2), small,
                                flows.RewriterInputs())
-        assert "miniature world" not in view.status
-    finally:
-        ctx.manager.unload_all()
+    assert "Videos come from the miniature world" in view.status
+    assert "your idea: “beside”, “teapot”" in view.status and "shape the video" in view.status
+    state, view = flows.render_final(ctx, "w", state, "a blue circle moving up and a teapot", small)
+    assert "Videos come from the miniature world" in view.final_status and "chosen: “teapot”" in view.final_status
+    saved = Path(state["run_dir"]) / "state.json"
+    data = json.loads(saved.read_text())
+    saved.write_text(json.dumps({**data, "world_note": "<img src=x onerror=alert(1)>"}))
+    again, view = flows.reopen(ctx, "w", None, state["run_dir"])
+    assert "onerror" not in view.status and "Videos come from the miniature world" in view.status
+    _, view = flows.evolve(ctx, "plain", None, idea, flows.EvolveInputs(rounds=1, population=2), small,
+                           flows.RewriterInputs())
+    assert "miniature world" not in view.status

@@ -378,8 +378,8 @@ def evolve(ctx: Any, profile_name: str | None, state: dict | None, prompt: Any, 
     state["evolve"] = result.to_dict()
     state["selected"] = result.best_id
     state["chosen"] = result.best.prompt if result.best else ""
-    state["world_note"] = profile_world_note(ctx, profile_name, [("your idea", prompt)] + (
-        [(f"best ({result.best.id})", result.best.prompt)] if result.best else []), role="t2v")
+    state["world_note"] = _world_note(ctx, profile_name, prompt, f"best ({result.best.id})" if result.best else "",
+                                      state["chosen"])
     _save_state(state)
     return state, build_view(state)
 
@@ -419,6 +419,13 @@ def reopen(ctx: Any, profile_name: str | None, state: dict | None, folder: Any) 
     data, note = _screen_reopened(ctx, profile_name, data)
     status = f"Reopened {escape_markdown(path.parent)}." + (f" {escape_markdown(note)}." if note else "")
     return data, build_view(data, status=status)
+
+
+def _world_note(ctx: Any, profile_name: str | None, idea: str, label: str, chosen: str) -> str:
+    """The world note (workbench.common.world_note) for the idea and the chosen prompt, when there is one; "" unless
+    the profile's t2v role is a world model. Kept in the state because build_view has no context to make it."""
+    return profile_world_note(ctx, profile_name, [("your idea", idea)] + ([(label, chosen)] if chosen else []),
+                              role="t2v")
 
 
 def _screen_reopened(ctx: Any, profile_name: str | None, data: dict) -> tuple[dict, str]:
@@ -468,8 +475,8 @@ def _screen_reopened(ctx: Any, profile_name: str | None, data: dict) -> tuple[di
         dropped += list(screened.dropped.values())
         total += len(where)
     # the world note is made afresh from the screened texts (never a saved file's Markdown)
-    data["world_note"] = profile_world_note(ctx, profile_name, [("your idea", str(data.get("original") or ""))] + (
-        [("chosen", str(data["chosen"]))] if data.get("chosen") else []), role="t2v")
+    data["world_note"] = _world_note(ctx, profile_name, str(data.get("original") or ""), "chosen",
+                                     str(data.get("chosen") or ""))
     return data, dropped_note(dropped, total, "saved rewrites") if dropped else ""
 
 
