@@ -151,6 +151,32 @@ def test_temporal_only_trains_the_temporal_layers_and_saves_a_checkpoint_every_n
     assert any(not torch.equal(raw[k], start[k]) for k in trained if is_temporal(k))
 
 
+def test_init_from_starts_a_new_run_from_another_runs_video_unet(t2i_folder, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from workbench.world.diffusion import TRAIN_STATE
+    from workbench.world.video import PROBE_TIMESTEPS, load_video_pipeline, train_t2v
+
+    first = tmp_path / "first"
+    train_t2v(t2i_folder, first, steps=1, **TINY_T2V)
+    start = {k: v.float() for k, v in load_video_pipeline(first).unet.state_dict().items()}
+    lines = []
+    result = train_t2v(t2i_folder, tmp_path / "second", steps=1, lr=1e-9, high_noise_share=1.0, init_from=first,
+                       **{**TINY_T2V, "n_train": 16, "log": lines.append})
+    assert result["inflation"] == {"init_from": str(first), "init_steps_done": 1}
+    assert result["high_noise_share"] == 1.0 and result["high_noise_t0"] == 800
+    assert any(m.startswith(f"video UNet from {first}/unet (step 1") for m in lines)
+    raw = {k[len("unet."):]: v for k, v in load_file(str(tmp_path / "second" / TRAIN_STATE)).items()
+           if k.startswith("unet.")}
+    # with a learning rate of 1e-9 the raw weights are the first run's (fp16-stored), not a fresh inflation's
+    assert raw.keys() == start.keys() and all(torch.allclose(raw[k], start[k], atol=1e-6) for k in start)
+    # both direction probes are recorded (whether the model reads "moving left" where only the caption can tell)
+    probe = result["history"]["probes"][-1]
+    assert 500 in PROBE_TIMESTEPS and 900 in PROBE_TIMESTEPS
+    assert np.isfinite(probe["direction_gain"]) and np.isfinite(probe["direction_gain_t900"])
+
+
 def test_bad_arguments_give_clear_messages(t2i_folder, tmp_path):
     from workbench.world.__main__ import main
     from workbench.world.motion import motion_direction_accuracy, read_direction, track
@@ -164,6 +190,9 @@ def test_bad_arguments_give_clear_messages(t2i_folder, tmp_path):
              (dict(motion_weight=101), r"motion_weight must be a number in \[0, 100\]"),
              (dict(stop_at=3), r"stop_at must be an integer in \[1, 2\], got 3"),
              (dict(temporal_only="yes"), r"temporal_only must be true or false"),
+             (dict(high_noise_share=1.5), r"high_noise_share must be a number in \[0, 1\], got 1.5"),
+             (dict(init_from=tmp_path / "nowhere"), r"init_from must be a folder train-t2v wrote"),
+             (dict(init_from=tmp_path, resume=True), r"init_from starts a new run; resume continues the one in out: pass one of them"),
              (dict(prediction_type="epsilon"), r"zero_snr needs prediction_type v_prediction"),
              (dict(prediction_type="x0"), r"prediction_type must be one of \('epsilon', 'v_prediction'\)")]
     for kwargs, message in cases:

@@ -190,6 +190,11 @@ def main(argv=None) -> int:
                    help="extra loss weight on the frame-to-frame change of the prediction's error (0: none)")
     v.add_argument("--stop-at", type=int, default=None, metavar="STEP",
                    help="stop after this step and save (the learning-rate schedule still spans --steps)")
+    v.add_argument("--high-noise-share", type=float, default=0.0,
+                   help="share of each batch whose timesteps come from [800, 999], where only the caption says where "
+                        "objects go (0: all uniform)")
+    v.add_argument("--init-from", default=None, metavar="FOLDER",
+                   help="start the video UNet from a folder train-t2v wrote instead of inflating the image UNet")
     e = sub.add_parser("eval", help="held-out table: the shipped models beside random weights")
     e.add_argument("--n", type=int, default=1_000, help="held-out scenes")
     e.add_argument("--classifier", default=str(CLASSIFIER_DIR))
@@ -266,7 +271,8 @@ def main(argv=None) -> int:
             _threads()
             train_t2v(a.t2i, a.out, a.n_train, a.steps, a.batch_size, a.lr, a.ema_decay, a.checkpoint_every,
                       a.n_heldout, a.seed, a.frames, a.object_weight, a.prediction_type, a.zero_snr, a.resume,
-                      a.max_minutes, a.temporal_only, a.motion_weight, a.stop_at, log=_log())
+                      a.max_minutes, a.temporal_only, a.motion_weight, a.stop_at, a.high_noise_share, a.init_from,
+                      log=_log())
         elif a.command == "train-t2i-decoder":
             from workbench.world.diffusion import train_decoder
 

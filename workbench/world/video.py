@@ -26,10 +26,11 @@ from typing import Callable
 import numpy as np
 
 from workbench.world.data import HELDOUT_SEED0
-from workbench.world.diffusion import (CAPTION_DROP, COARSE_SHARE, OBJECT_WEIGHT, PREDICTION_TYPES, TRAIN_STATE,
-                                       _check_range, caption_probe, cell_rows, encode_texts, implied_x0, load_pipeline,
-                                       load_train_state, sample_scheduler, save_pipeline, save_train_state, tokenize,
-                                       timestep_weights, to_pixels, train_scheduler)
+from workbench.world.diffusion import (CAPTION_DROP, COARSE_SHARE, HIGH_NOISE_T0, OBJECT_WEIGHT, PREDICTION_TYPES,
+                                       TRAIN_STATE, _check_range, caption_probe, cell_rows, encode_texts, implied_x0,
+                                       load_pipeline, load_train_state, sample_scheduler, sample_timesteps,
+                                       save_pipeline, save_train_state, timestep_weights, to_pixels, tokenize,
+                                       train_scheduler)
 from workbench.world.train import _check_float, _check_int, _cosine_lr, _versions
 from workbench.world.video_data import FRAMES, load_videos
 
@@ -39,6 +40,9 @@ PREVIEW = {"width": 64, "height": 64, "num_frames": FRAMES, "steps": 8, "guidanc
 MAX_SHARD = "10MB"  # fp16 UNet weights per safetensors file (the issue: at most 10 MiB a file)
 TEMPORAL_PARTS = ("transformer_in", "temp_convs", "temp_attentions")  # UNet3DConditionModel's temporal layers
 PROBE_EVERY = 200
+# The direction probe's timesteps: at t = 500 an object is visible in every noised frame, so its path can be read
+# from x_t and the caption's direction barely matters; at t = 900 only the caption can say where it goes.
+PROBE_TIMESTEPS = (500, 900)
 
 
 # -- the model ------------------------------------------------------------------------------------------------
@@ -276,7 +280,8 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
               seed: int = 0, frames: int = FRAMES, object_weight: float = OBJECT_WEIGHT,
               prediction_type: str = "v_prediction", zero_snr: bool = True, resume: bool = False,
               max_minutes: float | None = None, temporal_only: bool = False, motion_weight: float = 0.0,
-              stop_at: int | None = None, log: Callable[[str], None] = print) -> dict:
+              stop_at: int | None = None, high_noise_share: float = 0.0, init_from: str | Path | None = None,
+              log: Callable[[str], None] = print) -> dict:
     """Train the video UNet on `n_train` world videos (seeds 0..n_train-1, `frames` frames of 64x64) from the T2I
     pipeline folder `t2i`, writing a TextToVideoSDPipeline to `out` every `checkpoint_every` steps (EMA weights) and
     at the end, with training.json (settings, the inflation report, losses, probes, held-out motion-direction
@@ -284,7 +289,11 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
 
     `resume`: continue the run in `out` (EMA and raw weights, optimizer, step, history) up to `steps` in all.
     `max_minutes`: stop early after this long and write the final checkpoint there; `stop_at`: stop after that
-    step (the learning-rate schedule still spans `steps`), so a run stopped early is one command to repeat. `temporal_only`: the spatial
+    step (the learning-rate schedule still spans `steps`), so a run stopped early is one command to repeat.
+    `high_noise_share`: that share of each batch's timesteps from [800, 999] (diffusion.sample_timesteps), where only
+    the caption can say where an object goes in each frame. `init_from`: a folder train-t2v wrote, whose video UNet
+    starts this run (in place of inflating the image UNet); the VAE and text encoder still come from `t2i`.
+    `temporal_only`: the spatial
     layers keep the image model's weights (frozen) and only the temporal layers train (as AnimateDiff trains its
     motion modules): the frames keep what the image model draws, and a step skips the spatial weights' gradients.
     `motion_weight`: adds that times the loss on the frame-to-frame change of the prediction's error (zero for an
@@ -307,6 +316,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     _check_int("frames", frames, FRAMES, 32)
     _check_range("object_weight", object_weight, 0, 100)
     _check_range("motion_weight", motion_weight, 0, 100)
+    _check_range("high_noise_share", high_noise_share, 0, 1)
     if prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
     if zero_snr not in (True, False):
@@ -321,6 +331,8 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         _check_float("max_minutes", max_minutes, 0.0, 100_000.0)
     if stop_at is not None:
         _check_int("stop_at", stop_at, 1, steps)
+    if init_from is not None and resume:
+        raise ValueError("init_from starts a new run; resume continues the one in out: pass one of them")
     t2i, out = Path(t2i), Path(out)
     if not (t2i / "model_index.json").exists() or not (t2i / "unet").is_dir():
         raise ValueError(f"t2i must be a pipeline folder that train-t2i wrote (model_index.json, unet/), got {str(t2i)!r}")
@@ -339,6 +351,12 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
                 raise ValueError(f"{k} must stay {previous[k]} (the resumed run's), got {v}")
     elif out.exists() and any(out.iterdir()):
         raise ValueError(f"out must be a new or empty folder (or pass resume to continue it), got {str(out)!r}")
+    if init_from is not None:
+        init_from = Path(init_from)
+        if not (init_from / "unet" / "config.json").exists() or json.loads(
+                (init_from / "model_index.json").read_text(encoding="utf-8")).get("_class_name") != "TextToVideoSDPipeline":
+            raise ValueError(f"init_from must be a folder train-t2v wrote (a TextToVideoSDPipeline with unet/), "
+                             f"got {str(init_from)!r}")
 
     t_all = time.time()
     image_pipe = load_pipeline(t2i)
@@ -358,11 +376,17 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     empty = encode_texts(tok, enc, [""])[0]
     cell_map = object_cell_weights(train.occupied, lat.shape[-1], object_weight)
 
-    if previous is None:
+    if previous is None and init_from is not None:
+        unet = UNet3DConditionModel.from_pretrained(str(init_from / "unet"), torch_dtype=torch.float32)
+        init_training = json.loads((init_from / "training.json").read_text(encoding="utf-8"))
+        inflation = {"init_from": str(init_from), "init_steps_done": init_training.get("steps_done")}
+        log(f"video UNet from {init_from}/unet (step {inflation['init_steps_done']} of that run)")
+    elif previous is None:
         unet, inflation = inflate_unet(image_pipe.unet, seed)
         log(f"video UNet from {t2i}/unet: {inflation['matched']} parameters matched by name, "
             f"{inflation['reshaped_1x1_conv_to_linear']} reshaped (1x1 conv -> linear), {inflation['fresh_temporal']} "
             f"temporal ones fresh ({inflation['temporal_output_projections_zeroed']} output projections zeroed)")
+    if previous is None:
         ema = copy.deepcopy(unet)
         history: dict[str, list] = {"loss": [], "probes": []}
         settings = {"command": "python -m workbench.world train-t2v", "t2i": str(t2i),
@@ -374,14 +398,16 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
                     "caption_drop": CAPTION_DROP, "coarse_share": COARSE_SHARE, "object_weight": object_weight,
                     "prediction_type": prediction_type, "zero_snr": zero_snr, "loss_weighting": "x0_floor",
                     "seed": seed, "inflation": inflation, "frozen": ["vae", "text_encoder"],
-                    "temporal_only": temporal_only, "motion_weight": motion_weight, "preview": PREVIEW}
+                    "temporal_only": temporal_only, "motion_weight": motion_weight,
+                    "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0, "preview": PREVIEW}
         start, seconds_before = 0, 0.0
     else:
         history = previous["history"]
         settings = {k: v for k, v in previous.items()
                     if k not in ("steps_done", "train_seconds", "total_seconds", "history", "final", "heldout")}
         settings.update({"steps": steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay,
-                         "temporal_only": temporal_only, "motion_weight": motion_weight})
+                         "temporal_only": temporal_only, "motion_weight": motion_weight,
+                         "high_noise_share": high_noise_share})
         settings["resumed"] = [*previous.get("resumed", []), {"at_step": previous["steps_done"]}]
         ema = UNet3DConditionModel.from_pretrained(str(out / "unet"), torch_dtype=torch.float32)
         unet = copy.deepcopy(ema)
@@ -402,7 +428,8 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     snr = sched.alphas_cumprod / (1 - sched.alphas_cumprod)
     weight_t = timestep_weights(snr, settings["prediction_type"], "x0_floor")
     caption_gain = caption_probe(lat[:64].float(), tokenize(tok, train.fine[:64]), seed, n=min(16, n_train))
-    direction_gain = direction_probe(lat, train.scenes, tok, enc, seed, n=min(16, n_train))
+    direction_gains = {t: direction_probe(lat, train.scenes, tok, enc, seed, n=min(16, n_train), t=t)
+                       for t in PROBE_TIMESTEPS}
     opt = torch.optim.AdamW(trained, lr=lr, weight_decay=1e-2)
     if previous is not None:
         if (out / TRAIN_STATE).exists():
@@ -436,10 +463,13 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
 
     def probes(step: int) -> dict:
         entry = {"step": step, "caption_gain": round(caption_gain(ema, enc, sched, settings["prediction_type"]), 4)}
-        if direction_gain is not None:
-            entry["direction_gain"] = round(direction_gain(ema, sched, settings["prediction_type"]), 4)
-        log(f"step {step}: EMA caption gain {entry['caption_gain']:+.4f}, direction gain "
-            f"{entry.get('direction_gain', float('nan')):+.4f} (x0 error with another caption / with the "
+        for t, gain in direction_gains.items():
+            if gain is not None:  # t = 500 keeps its old key, so earlier runs' records read the same
+                key = "direction_gain" if t == 500 else f"direction_gain_t{t}"
+                entry[key] = round(gain(ema, sched, settings["prediction_type"]), 4)
+        log(f"step {step}: EMA caption gain {entry['caption_gain']:+.4f}, direction gain at t = 500 "
+            f"{entry.get('direction_gain', float('nan')):+.4f}, at t = 900 "
+            f"{entry.get('direction_gain_t900', float('nan')):+.4f} (x0 error with another caption / with the "
             f"directions reversed, over the own - 1; 0 = ignored)")
         return entry
 
@@ -454,7 +484,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         cond = torch.where((u > 1 - CAPTION_DROP)[:, None, None], empty.expand_as(cond), cond).float()
         z0 = lat[idx].float()
         noise = torch.randn(z0.shape, generator=gen)
-        t = torch.randint(0, sched.config.num_train_timesteps, (batch_size,), generator=gen)
+        t = sample_timesteps(batch_size, sched.config.num_train_timesteps, settings.get("high_noise_share", 0.0), gen)
         zt = sched.add_noise(z0, noise, t)
         pred = unet(zt, t, encoder_hidden_states=cond).sample
         target = sched.get_velocity(z0, noise, t) if settings["prediction_type"] == "v_prediction" else noise
