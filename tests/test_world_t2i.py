@@ -104,6 +104,34 @@ def test_the_2x2_encoder_is_a_lossless_rearrangement_to_32x32_latents():
     assert kept["patch"] == 2 and kept["patch_variance_kept"] > 0.999999  # all 12 components: nothing dropped
 
 
+def test_whitening_gives_every_latent_channel_one_spread_and_decodes_the_same_image():
+    import torch
+    from diffusers import AutoencoderTiny
+
+    from workbench.world.data import make_scenes
+    from workbench.world.diffusion import set_patch_encoder, to_pixels, vae_config, whiten_latents
+
+    torch.manual_seed(0)
+    vae = AutoencoderTiny(**vae_config((16, 16), patch=2)).eval()
+    train = make_scenes(0, 64).images
+    set_patch_encoder(vae, train)
+    x = to_pixels(make_scenes(HELD_START, 4).images)
+    with torch.inference_mode():
+        z_before = vae.encode(x).latents
+        image_before = vae.decode(z_before).sample
+    report = whiten_latents(vae, train)
+    assert max(report["std_before"]) / min(report["std_before"]) > 10  # the patch components' spreads differ
+    with torch.inference_mode():
+        z_train = vae.encode(to_pixels(train)).latents
+        image_after = vae.decode(vae.encode(x).latents).sample
+    std = z_train.std((0, 2, 3))
+    assert float(std.max() / std.min()) < 1.01 and abs(float(std.mean()) - report["target"]) < 1e-3 * report["target"]
+    # the decoder's first convolution takes the inverse gains: the same picture (up to its tanh input clamp)
+    assert float((image_after - image_before).abs().max()) < 0.02
+    again = whiten_latents(vae, train)  # a whitened VAE is left as it is
+    assert all(abs(g - 1) < 1e-3 for g in again["gains"])
+
+
 def test_resume_continues_the_unet_and_its_optimizer_from_a_saved_folder(tmp_path):
     import torch
     from diffusers import UNet2DConditionModel
@@ -159,7 +187,7 @@ def test_resume_continues_the_unet_and_its_optimizer_from_a_saved_folder(tmp_pat
     ({"n_heldout": 5_000}, "n_heldout"), ({"batch_size": 0}, "batch_size"), ({"patch": 3}, "patch"),
     ({"patch": 4}, "vae_channels"), ({"latent_channels": 49}, "latent_channels"), ({"max_minutes": 0}, "max_minutes"),
     ({"prediction_type": "sample"}, "prediction_type"), ({"loss_weighting": "snr"}, "loss_weighting"),
-    ({"object_weight": -1}, "object_weight"), ({"zero_snr": "yes"}, "zero_snr"),
+    ({"object_weight": -1}, "object_weight"), ({"zero_snr": "yes"}, "zero_snr"), ({"whiten": 1}, "whiten"),
     ({"unet_channels": (16, 32, 32, 32, 32)}, "unet_channels must be 3 or 4")])
 def test_bad_training_arguments_name_the_argument(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):

@@ -147,6 +147,9 @@ def main(argv=None) -> int:
                    help="weight of the token grounding loss (workbench/world/grounding.py; 0: off)")
     d.add_argument("--grounding-from", type=int, default=0, help="UNet step the grounding loss starts at")
     d.add_argument("--text-scene-steps", type=int, default=600, help="scene-reading steps of --text-init scene")
+    d.add_argument("--whiten", action="store_true",
+                   help="give every latent channel the same spread (the patch components differ 36-fold; see "
+                        "diffusion.whiten_latents); with --vae-from, the decoder takes the inverse gains")
     d.add_argument("--vae-from", default=None, metavar="FOLDER",
                    help="reuse the VAE (trained decoder) of a folder an earlier run wrote instead of training one")
     d.add_argument("--high-noise-share", type=float, default=0.0,
@@ -262,7 +265,7 @@ def main(argv=None) -> int:
                       prediction_type=a.prediction_type, loss_weighting=a.loss_weighting,
                       object_weight=a.object_weight, zero_snr=a.zero_snr, text_lr=a.text_lr,
                       text_init=a.text_init, high_noise_share=a.high_noise_share,
-                      text_scene_steps=a.text_scene_steps, vae_from=a.vae_from,
+                      text_scene_steps=a.text_scene_steps, vae_from=a.vae_from, whiten=a.whiten,
                       high_noise_steps=a.high_noise_steps, high_noise_share_after=a.high_noise_share_after,
                       grounding_weight=a.grounding_weight, grounding_from=a.grounding_from, log=_log())
         elif a.command == "train-t2v":
