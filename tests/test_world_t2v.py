@@ -192,6 +192,7 @@ def test_bad_arguments_give_clear_messages(t2i_folder, tmp_path):
              (dict(temporal_only="yes"), r"temporal_only must be true or false"),
              (dict(high_noise_share=1.5), r"high_noise_share must be a number in \[0, 1\], got 1.5"),
              (dict(init_from=tmp_path / "nowhere"), r"init_from must be a folder train-t2v wrote"),
+             (dict(init_from=t2i_folder), r"init_from must be a folder train-t2v wrote"),  # an image pipeline
              (dict(init_from=tmp_path, resume=True), r"init_from starts a new run; resume continues the one in out: pass one of them"),
              (dict(prediction_type="epsilon"), r"zero_snr needs prediction_type v_prediction"),
              (dict(prediction_type="x0"), r"prediction_type must be one of \('epsilon', 'v_prediction'\)")]

@@ -353,8 +353,9 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         raise ValueError(f"out must be a new or empty folder (or pass resume to continue it), got {str(out)!r}")
     if init_from is not None:
         init_from = Path(init_from)
-        if not (init_from / "unet" / "config.json").exists() or json.loads(
-                (init_from / "model_index.json").read_text(encoding="utf-8")).get("_class_name") != "TextToVideoSDPipeline":
+        index = init_from / "model_index.json"
+        if not (init_from / "unet" / "config.json").exists() or not index.exists() or json.loads(
+                index.read_text(encoding="utf-8")).get("_class_name") != "TextToVideoSDPipeline":
             raise ValueError(f"init_from must be a folder train-t2v wrote (a TextToVideoSDPipeline with unet/), "
                              f"got {str(init_from)!r}")
 
