@@ -200,6 +200,28 @@ def _streamlit_idle(page) -> None:
         return app && app.getAttribute('data-test-script-state') === 'notRunning'; }""", timeout=TIMEOUT_MS)
 
 
+def _streamlit_settle(page, main) -> None:
+    """After a choice that reruns the script: wait for the rerun to start (on a loaded machine it can start later
+    than _streamlit_idle's 300 ms; CI once moved on before T2V's principles group was drawn), for it to end, and
+    for the page to stop changing (the same primary buttons and boxes 0.7 s apart), since an action whose result
+    shows or hides a group reruns twice."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    try:
+        page.wait_for_function("""() => { const app = document.querySelector('[data-testid="stApp"]');
+            return app && app.getAttribute('data-test-script-state') === 'running'; }""", timeout=3_000)
+    except PlaywrightTimeoutError:
+        pass  # it had already ended, or the choice reran nothing
+    last = None
+    for _ in range(10):
+        _streamlit_idle(page)
+        now = (tuple(main.evaluate(STREAMLIT_ACTIONS)), main.locator("textarea, input").count())
+        if now == last:
+            return
+        last = now
+        page.wait_for_timeout(700)
+
+
 def _streamlit_open(page, title: str) -> None:
     """Click the page's entry in the sidebar, by its exact title. Until app.py's first run calls st.navigation,
     Streamlit lists the files of pages/ by file name ("studies", "wiring", ...): a case-blind match could click
@@ -317,7 +339,7 @@ def test_streamlit_every_text_box_of_every_page_shows_markup_literally(chromium,
                     if not (choice.count() and choice.is_visible() and choice.is_enabled()):
                         continue
                     choice.click()
-                    _streamlit_idle(page)
+                    _streamlit_settle(page, main)
                     new = _streamlit_fill_new(page, main, probe, probed)
                     later[name] += new
                     if new or set(main.evaluate(STREAMLIT_ACTIONS)) - done:
