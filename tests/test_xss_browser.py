@@ -194,10 +194,15 @@ def streamlit_url(tmp_path_factory):
         stop(proc)
 
 
+def _streamlit_script_state(page, state: str, timeout: int = TIMEOUT_MS) -> None:
+    """Wait until the Streamlit script's state (data-test-script-state) is `state`: "running" or "notRunning"."""
+    page.wait_for_function("""state => { const app = document.querySelector('[data-testid="stApp"]');
+        return app && app.getAttribute('data-test-script-state') === state; }""", arg=state, timeout=timeout)
+
+
 def _streamlit_idle(page) -> None:
     page.wait_for_timeout(300)  # let the rerun start before waiting for it to end
-    page.wait_for_function("""() => { const app = document.querySelector('[data-testid="stApp"]');
-        return app && app.getAttribute('data-test-script-state') === 'notRunning'; }""", timeout=TIMEOUT_MS)
+    _streamlit_script_state(page, "notRunning")
 
 
 def _streamlit_settle(page, main) -> None:
@@ -208,8 +213,7 @@ def _streamlit_settle(page, main) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
     try:
-        page.wait_for_function("""() => { const app = document.querySelector('[data-testid="stApp"]');
-            return app && app.getAttribute('data-test-script-state') === 'running'; }""", timeout=3_000)
+        _streamlit_script_state(page, "running", timeout=3_000)
     except PlaywrightTimeoutError:
         pass  # it had already ended, or the choice reran nothing
     last = None

@@ -193,10 +193,7 @@ def whiten_latents(vae, images: np.ndarray) -> dict:
     blobs. Returns the channels' spreads before, the target and the gains. Whitening a whitened VAE changes nothing."""
     import torch
 
-    x = to_pixels(images)
-    with torch.inference_mode():
-        raw = torch.cat([vae.encode(x[i:i + 256]).latents for i in range(0, len(x), 256)])
-    std = raw.double().std((0, 2, 3))
+    std = encode_latents(vae, to_pixels(images)).double().std((0, 2, 3))
     target = float(std.mean())
     gain = (target / std).float()
     with torch.no_grad():

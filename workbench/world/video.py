@@ -45,6 +45,11 @@ PROBE_EVERY = 200
 PROBE_TIMESTEPS = (500, 900)
 
 
+def direction_key(t: int) -> str:
+    """The probes' record key of the direction gain at timestep `t` (t = 500 keeps the key earlier runs used)."""
+    return "direction_gain" if t == 500 else f"direction_gain_t{t}"
+
+
 # -- the model ------------------------------------------------------------------------------------------------
 def unet3d_config(unet2d_config) -> dict:
     """A `UNet3DConditionModel` config with the 2D UNet's widths, blocks (2D -> 3D), attention heads, norm groups and
@@ -465,13 +470,11 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     def probes(step: int) -> dict:
         entry = {"step": step, "caption_gain": round(caption_gain(ema, enc, sched, settings["prediction_type"]), 4)}
         for t, gain in direction_gains.items():
-            if gain is not None:  # t = 500 keeps its old key, so earlier runs' records read the same
-                key = "direction_gain" if t == 500 else f"direction_gain_t{t}"
-                entry[key] = round(gain(ema, sched, settings["prediction_type"]), 4)
-        log(f"step {step}: EMA caption gain {entry['caption_gain']:+.4f}, direction gain at t = 500 "
-            f"{entry.get('direction_gain', float('nan')):+.4f}, at t = 900 "
-            f"{entry.get('direction_gain_t900', float('nan')):+.4f} (x0 error with another caption / with the "
-            f"directions reversed, over the own - 1; 0 = ignored)")
+            if gain is not None:
+                entry[direction_key(t)] = round(gain(ema, sched, settings["prediction_type"]), 4)
+        gains = ", ".join(f"at t = {t} {entry.get(direction_key(t), float('nan')):+.4f}" for t in PROBE_TIMESTEPS)
+        log(f"step {step}: EMA caption gain {entry['caption_gain']:+.4f}, direction gain {gains} (x0 error with "
+            f"another caption / with the directions reversed, over the own - 1; 0 = ignored)")
         return entry
 
     step = start
@@ -485,7 +488,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         cond = torch.where((u > 1 - CAPTION_DROP)[:, None, None], empty.expand_as(cond), cond).float()
         z0 = lat[idx].float()
         noise = torch.randn(z0.shape, generator=gen)
-        t = sample_timesteps(batch_size, sched.config.num_train_timesteps, settings.get("high_noise_share", 0.0), gen)
+        t = sample_timesteps(batch_size, sched.config.num_train_timesteps, settings["high_noise_share"], gen)
         zt = sched.add_noise(z0, noise, t)
         pred = unet(zt, t, encoder_hidden_states=cond).sample
         target = sched.get_velocity(z0, noise, t) if settings["prediction_type"] == "v_prediction" else noise
