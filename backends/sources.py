@@ -85,10 +85,13 @@ def resolve_source(model_id: str) -> ResolvedSource:
             return _split_file(_assemble(package))
         package, _, inner = rest.partition("/")
         return _split_file(package_folder(package) / inner if inner else package_folder(package))
-    if model_id.startswith(("/", "./", "../", "~")) or Path(model_id).exists():
-        return _split_file(Path(model_id).expanduser())
-    if (REPO_ROOT / model_id).exists():  # files the project ships, named relative to the repository (assets/...)
+    explicit = model_id.startswith(("/", "./", "../", "~"))
+    # files the project ships, named relative to the repository (assets/...), whatever the working directory is
+    # (another checkout's folder of the same name never stands in for this one's)
+    if not explicit and (REPO_ROOT / model_id).exists():
         return _split_file(REPO_ROOT / model_id)
+    if explicit or Path(model_id).exists():
+        return _split_file(Path(model_id).expanduser())
     return ResolvedSource("hub", model_id)
 
 

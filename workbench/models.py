@@ -124,11 +124,18 @@ class _Entry:
 
 def _canonical_model_id(model_id: str) -> str:
     """Profiles name shipped folders relative to the repository root; a tab may name the same folder by its
-    absolute path. Both are one model."""
-    if model_id and ":" not in model_id.split("/")[0] and not os.path.isabs(model_id) \
-            and os.path.exists(os.path.join(ROOT, model_id)):
-        return os.path.normpath(os.path.join(ROOT, model_id))
-    return model_id
+    absolute path. Both are one model, named the profiles' way: root-relative with forward slashes, so the model id
+    that provenance records is the same on every machine and checkout (the backends resolve a relative id against
+    the repository root, `backends.sources.resolve_source`). A path outside the repository stays as it is."""
+    if not model_id or ":" in model_id.split("/")[0]:
+        return model_id
+    path = model_id if os.path.isabs(model_id) else os.path.join(ROOT, model_id)
+    if not os.path.exists(path):
+        return model_id
+    rel = os.path.relpath(os.path.realpath(path), os.path.realpath(ROOT))
+    if rel == os.curdir or rel.split(os.sep)[0] == os.pardir:
+        return model_id
+    return rel.replace(os.sep, "/")
 
 
 class DeviceLock:
