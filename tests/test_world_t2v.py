@@ -257,3 +257,64 @@ def test_eval_prints_the_motion_rows_for_the_tiny_random_pipeline(capsys):
     assert len(rows) == 2 and rows[0].startswith("world renders (truth)") and "0.250 (chance)" in rows[0]
     truth_value, tiny_value = (float(r.split()[-4]) for r in rows)
     assert truth_value >= 0.5 and 0.0 <= tiny_value <= 1.0
+
+
+def test_motion_arch_adds_frame_aware_motion_modules_and_writes_an_animatediff_pipeline(t2i_folder, tmp_path):
+    """--arch motion: the image UNet with AnimateDiff motion modules (temporal attention with sinusoidal frame
+    positions). Untrained, it is the image UNet applied to each frame; trained, it writes an AnimateDiffPipeline that
+    the diffusers-t2v backend renders 8 frames from; resume and init_from keep the architecture; temporal_only trains
+    the motion modules alone."""
+    import torch
+    from safetensors.torch import load_file
+
+    from backends.base import ModelSpec, VideoSettings
+    from backends.diffusers_t2v import DiffusersTextToVideo
+    from workbench.world.diffusion import TRAIN_STATE, load_pipeline
+    from workbench.world.video import arch_of, load_video_pipeline, motion_unet, train_t2v
+
+    image_unet = load_pipeline(t2i_folder).unet.float()
+    unet, report = motion_unet(image_unet, seed=0)
+    assert report["motion_output_projections_zeroed"] > 0 and report["frame_positions"] == "sinusoidal"
+    z = torch.randn(2, 12, 8, 32, 32, generator=torch.Generator().manual_seed(0))
+    states = torch.randn(2, 77, image_unet.config.cross_attention_dim, generator=torch.Generator().manual_seed(1))
+    t = torch.tensor([500, 900])
+    with torch.inference_mode():
+        video = unet(z, t, encoder_hidden_states=states).sample  # one text state per video, repeated per frame
+        frames = image_unet(z.permute(0, 2, 1, 3, 4).reshape(16, 12, 32, 32), t.repeat_interleave(8),
+                            encoder_hidden_states=states.repeat_interleave(8, dim=0)).sample
+    assert torch.allclose(video.permute(0, 2, 1, 3, 4).reshape(16, 12, 32, 32), frames, atol=1e-4)
+
+    out = tmp_path / "motion"
+    result = train_t2v(t2i_folder, out, steps=2, arch="motion", **TINY_T2V)
+    assert result["arch"] == "motion" and result["inflation"]["arch"] == "motion"
+    assert json.loads((out / "model_index.json").read_text())["_class_name"] == "AnimateDiffPipeline"
+    assert arch_of(out) == "motion" and not list(out.rglob("*.bin"))
+    model = DiffusersTextToVideo.load(ModelSpec("t2v", "diffusers-t2v", str(out)), device="cpu", dtype="float32")
+    assert type(model.pipe).__name__ == "AnimateDiffPipeline" and type(model.pipe.unet).__name__ == "UNetMotionModel"
+    steps_seen = []
+    video = model.generate(["a large red star in the top left moving right fast, on a plain blue background"],
+                           VideoSettings(steps=2, width=64, height=64, num_frames=8, guidance_scale=3.0, seed=0),
+                           on_step=lambda i, step, steps: steps_seen.append((i, step, steps)))[0]
+    frames = np.stack([np.asarray(f) for f in video.frames])
+    assert steps_seen == [(0, 1, 2), (0, 2, 2)]
+    assert frames.shape == (8, 64, 64, 3) and frames.dtype == np.uint8 and frames.std() > 1.0
+
+    resumed = train_t2v(t2i_folder, out, steps=3, resume=True, **TINY_T2V)
+    assert resumed["steps_done"] == 3 and resumed["arch"] == "motion"
+    with pytest.raises(ValueError, match=r"arch must stay 'motion' \(the resumed run's\), got 'unet3d'"):
+        train_t2v(t2i_folder, out, steps=4, resume=True, arch="unet3d", **TINY_T2V)
+    with pytest.raises(ValueError, match=r"arch must be 'motion' \(init_from's UNet\), got 'unet3d'"):
+        train_t2v(t2i_folder, tmp_path / "x", steps=1, init_from=out, arch="unet3d", **TINY_T2V)
+    with pytest.raises(ValueError, match=r"arch must be one of \('unet3d', 'motion'\), got 'dit'"):
+        train_t2v(t2i_folder, tmp_path / "x", steps=1, arch="dit", **TINY_T2V)
+
+    second = train_t2v(t2i_folder, tmp_path / "second", steps=1, init_from=out, temporal_only=True, lr=1e-2,
+                       **{**TINY_T2V, "n_train": 16})
+    assert second["arch"] == "motion" and "unet_spatial" in second["frozen"]
+    start = {f"unet.{k}": v.float() for k, v in load_video_pipeline(out).unet.state_dict().items()}  # init_from's
+    raw = {k: v.float() for k, v in load_file(str(tmp_path / "second" / TRAIN_STATE)).items() if k.startswith("unet.")}
+    spatial = [k for k in raw if "motion_modules" not in k]
+    motion = [k for k in raw if "motion_modules" in k]
+    assert spatial and motion
+    assert all(torch.equal(raw[k], start[k]) for k in spatial)  # the image layers, frozen
+    assert any(not torch.equal(raw[k], start[k]) for k in motion)

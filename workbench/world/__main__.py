@@ -163,8 +163,9 @@ def main(argv=None) -> int:
     r.add_argument("--lr", type=float, default=5e-4)
     r.add_argument("--n-heldout", type=int, default=500, help="held-out stills reconstructed before and after")
     r.add_argument("--seed", type=int, default=1)
-    v = sub.add_parser("train-t2v", help="train the latent text-to-video model (a UNet3DConditionModel started from a "
-                                         "train-t2i folder's UNet) on world videos; saves a TextToVideoSDPipeline")
+    v = sub.add_parser("train-t2v", help="train the latent text-to-video model (a UNet3DConditionModel, or AnimateDiff motion "
+                                         "modules, started from a train-t2i folder's UNet) on world videos; saves a "
+                                         "TextToVideoSDPipeline or an AnimateDiffPipeline")
     v.add_argument("--t2i", required=True, metavar="FOLDER",
                    help="a train-t2i pipeline folder: its VAE, tokenizer and text encoder are reused (frozen), its UNet "
                         "initialises the video UNet's spatial layers")
@@ -198,6 +199,10 @@ def main(argv=None) -> int:
                         "objects go (0: all uniform)")
     v.add_argument("--init-from", default=None, metavar="FOLDER",
                    help="start the video UNet from a folder train-t2v wrote instead of inflating the image UNet")
+    v.add_argument("--arch", choices=["unet3d", "motion"], default=None,
+                   help="unet3d: a UNet3DConditionModel (TextToVideoSDPipeline); motion: the image UNet with AnimateDiff "
+                        "motion modules, whose temporal attention knows each frame's position (AnimateDiffPipeline); "
+                        "default: unet3d, or the folder's own with --resume / --init-from")
     e = sub.add_parser("eval", help="held-out table: the shipped models beside random weights")
     e.add_argument("--n", type=int, default=1_000, help="held-out scenes")
     e.add_argument("--classifier", default=str(CLASSIFIER_DIR))
@@ -275,7 +280,7 @@ def main(argv=None) -> int:
             train_t2v(a.t2i, a.out, a.n_train, a.steps, a.batch_size, a.lr, a.ema_decay, a.checkpoint_every,
                       a.n_heldout, a.seed, a.frames, a.object_weight, a.prediction_type, a.zero_snr, a.resume,
                       a.max_minutes, a.temporal_only, a.motion_weight, a.stop_at, a.high_noise_share, a.init_from,
-                      log=_log())
+                      a.arch, log=_log())
         elif a.command == "train-t2i-decoder":
             from workbench.world.diffusion import train_decoder
 

@@ -10,7 +10,9 @@ untrained video model is the image model applied to each frame (as AnimateDiff z
 The loss and schedule are the image trainer's (velocity prediction, zero terminal SNR, the x0-floor timestep weights,
 grid cells holding an object weighted up, 10% of captions dropped for guidance), with EMA weights and resumable
 checkpoints. The folder it writes is a standard `TextToVideoSDPipeline` (safetensors; fp16 UNet shards of at most
-10 MB) that the project's `diffusers-t2v` backend loads unchanged. Uses torch and diffusers directly, never a backend
+10 MB) that the project's `diffusers-t2v` backend loads unchanged. With `arch="motion"` the video UNet is instead the
+image UNet with AnimateDiff's motion modules (temporal attention that knows each frame's position), written as an
+`AnimateDiffPipeline`, which the same backend loads. Uses torch and diffusers directly, never a backend
 module (the world stays below every tab)."""
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ PREVIEW = {"width": 64, "height": 64, "num_frames": FRAMES, "steps": 8, "guidanc
 MAX_SHARD = "10MB"  # fp16 UNet weights per safetensors file (the issue: at most 10 MiB a file)
 TEMPORAL_PARTS = ("transformer_in", "temp_convs", "temp_attentions")  # UNet3DConditionModel's temporal layers
 PROBE_EVERY = 200
+# The video UNet's architecture (train-t2v --arch): diffusers' UNet3DConditionModel inflated from the image UNet
+# (TextToVideoSDPipeline), or the image UNet with AnimateDiff's motion modules (UNetMotionModel, AnimateDiffPipeline),
+# whose temporal transformers carry sinusoidal frame-position embeddings (UNet3DConditionModel's have none: frame
+# order reaches them only through the temporal convolutions' zero padding).
+ARCHS = ("unet3d", "motion")
+PIPELINE_OF = {"unet3d": "TextToVideoSDPipeline", "motion": "AnimateDiffPipeline"}
+UNET_OF = {"unet3d": "UNet3DConditionModel", "motion": "UNetMotionModel"}
+MOTION_HEADS = 4  # heads of each motion module's temporal attention
+MOTION_MAX_FRAMES = 32  # frame positions the motion modules' sinusoidal embeddings cover
 # The direction probe's timesteps: at t = 500 an object is visible in every noised frame, so its path can be read
 # from x_t and the caption's direction barely matters; at t = 900 only the caption can say where it goes.
 PROBE_TIMESTEPS = (500, 900)
@@ -168,17 +179,97 @@ def inflate_unet(unet2d, seed: int = 0):
     return unet3d, report
 
 
-def build_video_pipeline(vae, unet, tok, enc, prediction_type: str = "v_prediction", zero_snr: bool = True):
-    from diffusers import TextToVideoSDPipeline
+def motion_unet(unet2d, seed: int = 0):
+    """(UNetMotionModel, report): the image UNet with AnimateDiff motion modules (diffusers' MotionAdapter: a temporal
+    transformer with sinusoidal frame positions after every ResNet of every level and in the middle block), fresh
+    (seeded) with their output projections at zero, so the untrained video UNet is the image UNet applied to each
+    frame. Its text states are one per frame (per_frame_text)."""
+    import torch
+    from diffusers import MotionAdapter, UNetMotionModel
 
-    pipe = TextToVideoSDPipeline(vae=vae, text_encoder=enc, tokenizer=tok, unet=unet,
-                                 scheduler=sample_scheduler(prediction_type, zero_snr))
+    c = unet2d.config
+    bad = [w for w in c.block_out_channels if w % MOTION_HEADS or w % c.norm_num_groups]
+    if bad:
+        raise ValueError(f"the T2I UNet's widths must be multiples of {MOTION_HEADS} motion heads and "
+                         f"{c.norm_num_groups} norm groups for motion modules, got {tuple(c.block_out_channels)!r}")
+    torch.manual_seed(seed)
+    adapter = MotionAdapter(block_out_channels=tuple(c.block_out_channels), motion_layers_per_block=c.layers_per_block,
+                            motion_mid_block_layers_per_block=1, motion_num_attention_heads=MOTION_HEADS,
+                            motion_norm_num_groups=c.norm_num_groups, motion_max_seq_length=MOTION_MAX_FRAMES,
+                            use_motion_mid_block=True)
+    unet = UNetMotionModel.from_unet2d(unet2d.float(), adapter)
+    zeroed = 0
+    with torch.no_grad():
+        for name, module in unet.named_modules():
+            if "motion_modules" in name and name.endswith("proj_out"):
+                module.weight.zero_()
+                module.bias.zero_()
+                zeroed += 1
+    motion = sum(p.numel() for n, p in unet.named_parameters() if "motion_modules" in n)
+    report = {"arch": "motion", "spatial_parameters": sum(p.numel() for p in unet2d.parameters()),
+              "motion_parameters": motion, "motion_heads": MOTION_HEADS, "max_frames": MOTION_MAX_FRAMES,
+              "motion_output_projections_zeroed": zeroed, "frame_positions": "sinusoidal"}
+    return per_frame_text(unet), report
+
+
+def per_frame_text(unet):
+    """UNetMotionModel reads one text state per frame (AnimateDiffPipeline repeats the prompt's for every frame);
+    the trainer and its probes pass one per video, as to UNet3DConditionModel. A forward pre-hook repeats them per
+    frame when there is one per video (the pipeline's own calls, one per frame already, pass unchanged). Returns
+    `unet`; a UNet3DConditionModel is returned as it is."""
+    if type(unet).__name__ != "UNetMotionModel" or getattr(unet, "_per_frame_text", False):
+        return unet
+
+    def hook(module, args, kwargs):
+        sample = args[0] if args else kwargs["sample"]
+        states = kwargs.get("encoder_hidden_states")
+        if states is None and len(args) > 2:
+            states = args[2]
+            args = (*args[:2], states.repeat_interleave(sample.shape[2], dim=0), *args[3:]) \
+                if states.shape[0] == sample.shape[0] else args
+        elif states is not None and states.shape[0] == sample.shape[0]:
+            kwargs = {**kwargs, "encoder_hidden_states": states.repeat_interleave(sample.shape[2], dim=0)}
+        return args, kwargs
+
+    unet.register_forward_pre_hook(hook, with_kwargs=True)
+    unet._per_frame_text = True
+    return unet
+
+
+def arch_of(folder: Path) -> str | None:
+    """The architecture of a pipeline folder train-t2v wrote (from model_index.json), None for any other folder."""
+    index = Path(folder) / "model_index.json"
+    if not index.exists() or not (Path(folder) / "unet" / "config.json").exists():
+        return None
+    name = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
+    return next((a for a, p in PIPELINE_OF.items() if p == name), None)
+
+
+def load_video_unet(folder: Path, arch: str):
+    import diffusers
+    import torch
+
+    return per_frame_text(getattr(diffusers, UNET_OF[arch]).from_pretrained(str(Path(folder) / "unet"),
+                                                                             torch_dtype=torch.float32))
+
+
+def build_video_pipeline(vae, unet, tok, enc, prediction_type: str = "v_prediction", zero_snr: bool = True):
+    """A TextToVideoSDPipeline around a UNet3DConditionModel, an AnimateDiffPipeline around a UNetMotionModel."""
+    from diffusers import AnimateDiffPipeline, TextToVideoSDPipeline
+
+    scheduler = sample_scheduler(prediction_type, zero_snr)
+    if type(unet).__name__ == "UNetMotionModel":
+        pipe = AnimateDiffPipeline(vae=vae, text_encoder=enc, tokenizer=tok, unet=unet, motion_adapter=None,
+                                   scheduler=scheduler)
+    else:
+        pipe = TextToVideoSDPipeline(vae=vae, text_encoder=enc, tokenizer=tok, unet=unet, scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
 def load_video_pipeline(path: str | Path):
-    return load_pipeline(path, "TextToVideoSDPipeline")
+    arch = arch_of(Path(path))
+    return load_pipeline(path, PIPELINE_OF[arch or "unet3d"])
 
 
 def video_latents(vae, frames: np.ndarray, batch: int = 256):
@@ -286,7 +377,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
               prediction_type: str = "v_prediction", zero_snr: bool = True, resume: bool = False,
               max_minutes: float | None = None, temporal_only: bool = False, motion_weight: float = 0.0,
               stop_at: int | None = None, high_noise_share: float = 0.0, init_from: str | Path | None = None,
-              log: Callable[[str], None] = print) -> dict:
+              arch: str | None = None, log: Callable[[str], None] = print) -> dict:
     """Train the video UNet on `n_train` world videos (seeds 0..n_train-1, `frames` frames of 64x64) from the T2I
     pipeline folder `t2i`, writing a TextToVideoSDPipeline to `out` every `checkpoint_every` steps (EMA weights) and
     at the end, with training.json (settings, the inflation report, losses, probes, held-out motion-direction
@@ -298,6 +389,9 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     `high_noise_share`: that share of each batch's timesteps from [800, 999] (diffusion.sample_timesteps), where only
     the caption can say where an object goes in each frame. `init_from`: a folder train-t2v wrote, whose video UNet
     starts this run (in place of inflating the image UNet); the VAE and text encoder still come from `t2i`.
+    `arch` (ARCHS): "unet3d" inflates the image UNet into a UNet3DConditionModel and writes a TextToVideoSDPipeline;
+    "motion" adds AnimateDiff motion modules to it (motion_unet: temporal attention with frame positions) and writes
+    an AnimateDiffPipeline. None: "unet3d" for a new run, the folder's own for `resume` and `init_from`.
     `temporal_only`: the spatial
     layers keep the image model's weights (frozen) and only the temporal layers train (as AnimateDiff trains its
     motion modules): the frames keep what the image model draws, and a step skips the spatial weights' gradients.
@@ -308,7 +402,6 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     log shows the caption gain (x0 error with another video's caption / own - 1) and the direction gain (with the
     caption's directions reversed / own - 1)."""
     import torch
-    from diffusers import UNet3DConditionModel
 
     _check_int("n_train", n_train, 8, 50_000)
     _check_int("steps", steps, 1, 1_000_000)
@@ -338,6 +431,8 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         _check_int("stop_at", stop_at, 1, steps)
     if init_from is not None and resume:
         raise ValueError("init_from starts a new run; resume continues the one in out: pass one of them")
+    if arch is not None and arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
     t2i, out = Path(t2i), Path(out)
     if not (t2i / "model_index.json").exists() or not (t2i / "unet").is_dir():
         raise ValueError(f"t2i must be a pipeline folder that train-t2i wrote (model_index.json, unet/), got {str(t2i)!r}")
@@ -349,6 +444,9 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
             raise ValueError(f"resume needs a folder that train-t2v wrote at out (model_index.json and training.json), "
                              f"got {str(out)!r}")
         previous = json.loads((out / "training.json").read_text(encoding="utf-8"))
+        if arch is not None and arch != previous.get("arch", "unet3d"):
+            raise ValueError(f"arch must stay {previous.get('arch', 'unet3d')!r} (the resumed run's), got {arch!r}")
+        arch = previous.get("arch", "unet3d")
         if previous["steps_done"] >= steps:
             raise ValueError(f"steps must exceed the {previous['steps_done']} steps {str(out)!r} has done, got {steps}")
         for k, v in (("n_train", n_train), ("frames", frames)):
@@ -358,11 +456,14 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         raise ValueError(f"out must be a new or empty folder (or pass resume to continue it), got {str(out)!r}")
     if init_from is not None:
         init_from = Path(init_from)
-        index = init_from / "model_index.json"
-        if not (init_from / "unet" / "config.json").exists() or not index.exists() or json.loads(
-                index.read_text(encoding="utf-8")).get("_class_name") != "TextToVideoSDPipeline":
-            raise ValueError(f"init_from must be a folder train-t2v wrote (a TextToVideoSDPipeline with unet/), "
-                             f"got {str(init_from)!r}")
+        init_arch = arch_of(init_from)
+        if init_arch is None:
+            raise ValueError(f"init_from must be a folder train-t2v wrote (a {' or '.join(PIPELINE_OF.values())} "
+                             f"with unet/), got {str(init_from)!r}")
+        if arch is not None and arch != init_arch:
+            raise ValueError(f"arch must be {init_arch!r} (init_from's UNet), got {arch!r}")
+        arch = init_arch
+    arch = arch or "unet3d"
 
     t_all = time.time()
     image_pipe = load_pipeline(t2i)
@@ -383,10 +484,14 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     cell_map = object_cell_weights(train.occupied, lat.shape[-1], object_weight)
 
     if previous is None and init_from is not None:
-        unet = UNet3DConditionModel.from_pretrained(str(init_from / "unet"), torch_dtype=torch.float32)
+        unet = load_video_unet(init_from, arch)
         init_training = json.loads((init_from / "training.json").read_text(encoding="utf-8"))
         inflation = {"init_from": str(init_from), "init_steps_done": init_training.get("steps_done")}
         log(f"video UNet from {init_from}/unet (step {inflation['init_steps_done']} of that run)")
+    elif previous is None and arch == "motion":
+        unet, inflation = motion_unet(image_pipe.unet, seed)
+        log(f"video UNet from {t2i}/unet with {inflation['motion_output_projections_zeroed']} motion modules "
+            f"({inflation['motion_parameters'] / 1e6:.2f}M parameters, output projections zeroed)")
     elif previous is None:
         unet, inflation = inflate_unet(image_pipe.unet, seed)
         log(f"video UNet from {t2i}/unet: {inflation['matched']} parameters matched by name, "
@@ -403,7 +508,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
                     "size": 64, "steps": steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay,
                     "caption_drop": CAPTION_DROP, "coarse_share": COARSE_SHARE, "object_weight": object_weight,
                     "prediction_type": prediction_type, "zero_snr": zero_snr, "loss_weighting": "x0_floor",
-                    "seed": seed, "inflation": inflation, "frozen": ["vae", "text_encoder"],
+                    "seed": seed, "arch": arch, "inflation": inflation, "frozen": ["vae", "text_encoder"],
                     "temporal_only": temporal_only, "motion_weight": motion_weight,
                     "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0, "preview": PREVIEW}
         start, seconds_before = 0, 0.0
@@ -415,7 +520,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
                          "temporal_only": temporal_only, "motion_weight": motion_weight,
                          "high_noise_share": high_noise_share})
         settings["resumed"] = [*previous.get("resumed", []), {"at_step": previous["steps_done"]}]
-        ema = UNet3DConditionModel.from_pretrained(str(out / "unet"), torch_dtype=torch.float32)
+        ema = load_video_unet(out, arch)
         unet = copy.deepcopy(ema)
         start, seconds_before = previous["steps_done"], previous["train_seconds"]
         log(f"resuming {out} at step {start}")
@@ -423,7 +528,11 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
                      torch.get_num_threads(), "versions": {**_versions(), "diffusers": _diffusers_version()}})
     ema.eval().requires_grad_(False)
     unet.train().requires_grad_(True)
-    if temporal_only:
+    if temporal_only and arch == "motion":  # AnimateDiff's recipe: the motion modules only
+        for name, p in unet.named_parameters():
+            p.requires_grad_("motion_modules" in name)
+        settings["frozen"] = sorted({*settings["frozen"], "unet_spatial"})
+    elif temporal_only:
         keep = motion_trainable(unet, image_pipe.unet.config.attention_head_dim)
         for name, p in unet.named_parameters():
             p.requires_grad_(name in keep)
