@@ -10,8 +10,8 @@ import pytest
 from workbench.world import parse_caption, sample_scene
 from workbench.world.data import HELDOUT_SEED0
 from workbench.world.rewriter import (
-    HELDOUT_FILE, PAIRS_FILE, evaluate_rewriter, format_rewriter_table, heldout_coarse, keeps, load_rewriter_pairs,
-    rewriter_pairs, score_candidate, set_diversity, write_rewriter_pairs,
+    HELDOUT_FILE, PAIRS_FILE, Refined, evaluate_rewriter, format_rewriter_table, heldout_coarse, keeps,
+    load_rewriter_pairs, rewriter_pairs, score_candidate, set_diversity, write_rewriter_pairs,
 )
 
 ADAPTER = Path(__file__).resolve().parents[1] / "assets" / "adapters" / "smollm2-135m-world-rewriter-lora"
@@ -199,6 +199,18 @@ def test_evaluate_rewriter_on_a_fake_rewriter():
     assert row.examples[0]["candidates"][2]["unknown_words"] == ["majestic", "dragon"]
     table = format_rewriter_table([row])
     assert "| fake | 4 | 75% | 75% | 75% |" in table
+    assert row.gate_dropped is None and table.splitlines()[-1].split(" | ")[-2] == "-"  # refine said nothing of it
+    # a refine that reports its gate (what `eval-world` does through the T2I tab's Refine): the share of sampled
+    # rewrites dropped, over all prompts, is the adapter's own error rate that the shown candidates no longer carry
+    counts = {"a red star": (4, 1), "a blue circle and a green heart": (1, 5)}
+
+    def gated(prompt, seed):
+        return Refined(list(refine(prompt, seed)), *counts[prompt])
+
+    row = evaluate_rewriter("gated", gated, list(counts), clock=lambda: next(ticks))
+    assert row.candidates == 4 and row.gate_dropped == pytest.approx(6 / 11)
+    assert "| dropped by gate |" in format_rewriter_table([row])
+    assert format_rewriter_table([row]).splitlines()[-1].split(" | ")[-2] == "55%"
     with pytest.raises(ValueError, match="at least one caption"):
         evaluate_rewriter("fake", refine, [])
 

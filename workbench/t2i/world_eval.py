@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 from workbench.t2i.defaults import t2i_refine_settings
 from workbench.t2i.evaluate import ADAPTER_DIR
 from workbench.t2i.service import RewriterChoice, default_rewriter_role
-from workbench.world.rewriter import RewriterRow, evaluate_rewriter, heldout_coarse
+from workbench.world.rewriter import Refined, RewriterRow, evaluate_rewriter, heldout_coarse
 
 
 # row -> (profile, rewriter): the world profile's default (its t2i_rewriter role, the world adapter), the raw chat
@@ -44,8 +44,9 @@ def load_models(ctx: Any, profile_name: str, choice: RewriterChoice) -> None:
 
 
 def world_refine(ctx: Any, profile_name: str, choice: RewriterChoice, n: int, seed: int,
-                 progress: Callable[[str], None] | None = None) -> Callable[[str, int], list[str]]:
-    """`refine(coarse, i)`: the T2I tab's Refine (service.refine, the tab's defaults) with seed `seed + i`."""
+                 progress: Callable[[str], None] | None = None) -> Callable[[str, int], Refined]:
+    """`refine(coarse, i)`: the T2I tab's Refine (service.refine, the tab's defaults) with seed `seed + i`; its
+    candidates, and how many distinct rewrites the refiner's gate kept and dropped."""
     import time
 
     from workbench.t2i import service
@@ -56,7 +57,7 @@ def world_refine(ctx: Any, profile_name: str, choice: RewriterChoice, n: int, se
         if progress:
             progress(f"  {prompt!r}: {len(result.candidates)} candidates in {time.perf_counter() - start:.1f} s: "
                      + " || ".join(c.text for c in result.candidates))
-        return [c.text for c in result.candidates]
+        return Refined([c.text for c in result.candidates], len(result.pool), int(result.settings["dropped_by_gate"]))
 
     return refine
 

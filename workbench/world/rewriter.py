@@ -202,6 +202,16 @@ def set_diversity(candidates: Sequence[str]) -> float:
 
 
 @dataclass
+class Refined:
+    """What one refine gave, when it can say more than its candidates: how many distinct sampled rewrites its quality
+    gate kept and how many it dropped (with the world role's keep_objects, a rewrite that changes the prompt's
+    objects is dropped there: the adapter's own error rate, which the shown candidates no longer carry)."""
+    texts: list[str]
+    kept: int
+    dropped: int
+
+
+@dataclass
 class RewriterRow:
     system: str
     prompts: int
@@ -218,21 +228,28 @@ class RewriterRow:
     provenance: dict[str, Any] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)  # the first prompts' candidates
     failures: list[str] = field(default_factory=list)  # prompts the rewriter gave no candidate for, and why
+    gate_dropped: float | None = None  # share of the sampled rewrites the gate dropped (None: refine did not say)
 
 
-def evaluate_rewriter(system: str, refine: Callable[[str, int], Sequence[str]], coarse: Sequence[str],
+def evaluate_rewriter(system: str, refine: Callable[[str, int], "Sequence[str] | Refined"], coarse: Sequence[str],
                       provenance: dict[str, Any] | None = None, examples: int = 3,
                       clock: Callable[[], float] = time.perf_counter) -> RewriterRow:
     """`refine(coarse, seed)` (seed = the prompt's index) on each coarse caption, timed, and its candidates measured.
-    A prompt whose refine raises RuntimeError (no usable rewrite) counts as zero candidates and is listed."""
+    A prompt whose refine raises RuntimeError (no usable rewrite) counts as zero candidates and is listed. A refine
+    that returns `Refined` also gives the share of sampled rewrites its gate dropped (`gate_dropped`)."""
     if not coarse:
         raise ValueError("coarse must hold at least one caption")
     scores: list[CandidateScore] = []
     diversity, distinct, seconds, shown, failures = [], [], 0.0, [], []
+    gate: list[tuple[int, int]] = []
     for i, prompt in enumerate(coarse):
         start = clock()
         try:
-            cands = list(refine(prompt, i))
+            out = refine(prompt, i)
+            if isinstance(out, Refined):
+                gate.append((out.kept, out.dropped))
+                out = out.texts
+            cands = list(out)
         except RuntimeError as exc:
             cands = []
             failures.append(f"{prompt}: {exc}")
@@ -257,14 +274,19 @@ def evaluate_rewriter(system: str, refine: Callable[[str, int], Sequence[str]], 
                        diversity=sum(diversity) / len(diversity),
                        distinct_scenes=sum(distinct) / len(distinct) if distinct else 0.0,
                        seconds_per_prompt=seconds / len(coarse), provenance=dict(provenance or {}), examples=shown,
-                       failures=failures)
+                       failures=failures, gate_dropped=_dropped_share(gate))
+
+
+def _dropped_share(gate: list[tuple[int, int]]) -> float | None:
+    sampled = sum(k + d for k, d in gate)
+    return sum(d for _, d in gate) / sampled if sampled else None
 
 
 COLUMNS = (("in vocabulary", "in_vocabulary", "{:.0%}"), ("parses", "parses", "{:.0%}"),
            ("coarse kept", "keeps_coarse", "{:.0%}"), ("fine attrs added", "added", "{:.1f}"),
            ("complete fine", "complete", "{:.0%}"), ("world-consistent", "consistent", "{:.0%}"),
            ("diversity", "diversity", "{:.2f}"), ("distinct", "distinct_scenes", "{:.0%}"),
-           ("s / prompt", "seconds_per_prompt", "{:.1f}"))
+           ("dropped by gate", "gate_dropped", "{:.0%}"), ("s / prompt", "seconds_per_prompt", "{:.1f}"))
 
 
 def format_rewriter_table(rows: Sequence[RewriterRow]) -> str:
@@ -272,6 +294,6 @@ def format_rewriter_table(rows: Sequence[RewriterRow]) -> str:
     head = "| rewriter | candidates | " + " | ".join(c[0] for c in COLUMNS) + " |"
     lines = [head, "|" + "---|" * (len(COLUMNS) + 2)]
     for r in rows:
-        lines.append(f"| {r.system} | {r.candidates} | " + " | ".join(fmt.format(getattr(r, key))
-                                                                     for _, key, fmt in COLUMNS) + " |")
+        lines.append(f"| {r.system} | {r.candidates} | " + " | ".join(
+            "-" if getattr(r, key) is None else fmt.format(getattr(r, key)) for _, key, fmt in COLUMNS) + " |")
     return "\n".join(lines)
