@@ -144,6 +144,18 @@ def test_the_world_role_s_gate_drops_rewrites_that_change_the_prompt_s_objects(p
     only_changed = R._Pool()
     only_changed.add(SameVector(), prompt, [(changed, None, None), (added, None, None)], settings)
     assert not only_changed.passed and only_changed.fallback() == []
+    # ... nor one the gate dropped for something else first: seen in Chromium at 400 training steps, "with a glow,
+    # on a striped green background" (no object left) drifted from the prompt and came back as the fallback
+
+    class FarVector:
+        def embed(self, texts):
+            return type("E", (), {"vectors": np.eye(len(texts), 4)})()  # every rewrite unrelated to the prompt
+
+    objectless = "with a glow, on a striped green background"
+    drifted = R._Pool()
+    drifted.add(FarVector(), prompt, [(objectless, None, None), (kept, None, None)], settings)
+    assert not drifted.passed and {why for *_, why in drifted.dropped} == {"drifts from the prompt (similarity 0.00 < 0.45)"}
+    assert [t for t, *_ in drifted.fallback()] == [kept]  # the drifted rewrite that keeps the objects, only
     off = R._Pool()
     off.add(SameVector(), prompt, got, dataclasses.replace(settings, keep_objects=False))
     assert len(off.passed) == 3

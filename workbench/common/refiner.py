@@ -481,12 +481,16 @@ class _Pool:
         if settings.keep_objects:
             from workbench.world.rewriter import rewrite_departures
 
-            for i in list(gate.kept):
+            # every rewrite is checked, also one the gate dropped for another reason first (a drift, a repeat):
+            # one that changes the prompt's objects must never come back as the fallback either
+            for i in range(len(got)):
                 changed = rewrite_departures(prompt, got[i][0])
-                if changed:
+                if not changed:
+                    continue
+                self.changed.add(got[i][0])
+                if i in gate.kept:
                     gate.kept.remove(i)
                     gate.dropped[i] = "changes the prompt's objects (" + ", ".join(f"“{c}”" for c in changed) + ")"
-                    self.changed.add(got[i][0])
         self.passed += [(got[i][0], got[i][1], rel[i]) for i in gate.kept]
         self.dropped += [(got[i][0], got[i][1], rel[i], why) for i, why in gate.dropped.items()]
 
