@@ -187,7 +187,22 @@ def test_refine_reports_what_the_gate_dropped(fake_ctx):
                                                          "a bowl of ramen, steam rising, macro photo"]
     note = next(n for n in result.notes if "quality gate" in n)
     assert "dropped 2 of 4 rewrites: 1 repeats a phrase, 1 reads as a story" in note
-    assert result.settings["dropped_by_gate"] == 2
+    assert result.settings["dropped_by_gate"] == 2 and result.settings["kept_by_gate"] == 2
+
+    class OnlyLooping(Looping):
+        def generate(self, conversations, settings):
+            from backends.base import Generation
+            from backends.provenance import Provenance
+
+            texts = ["a bowl of ramen, a bowl of ramen, red paper", "I ate a bowl of ramen"]
+            prov = Provenance(model_id="looping", backend="fake-chat")
+            return [[Generation(texts[i % 2], "", 8, "stop", prov) for i in range(settings.num_return_sequences)]]
+
+    # every rewrite failed: the closest are shown with a note, and the counts say none passed (eval-world's
+    # "dropped by gate" reads them: the fallback candidates shown are not rewrites the gate kept)
+    fallback = refine_candidates(OnlyLooping(), embedder, "a bowl of ramen", RefineSettings(n=2, few_shot=0))
+    assert fallback.candidates and any("showing the closest ones anyway" in n for n in fallback.notes)
+    assert fallback.settings["kept_by_gate"] == 0 and fallback.settings["dropped_by_gate"] == 2
 
 
 def test_render_defaults_come_from_the_profile_and_a_huge_render_is_refused(fake_ctx):

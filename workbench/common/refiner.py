@@ -681,6 +681,7 @@ def refine_candidates(chat: Any, embedder: Any, prompt: str, settings: RefineSet
         settings={**vars(settings), "pool": settings.pool, "rewriter": rewriter_name(chat.spec),
                   "embedder": embedder.spec.model_id, "max_new_tokens": budget,
                   "window": getattr(window, "limit", None), "dropped_by_gate": len(pool.dropped),
+                  "kept_by_gate": len(pool.passed),
                   "dropped_unsafe": len(pool.unsafe),
                   "safety": pool.unsafe[0].source if pool.unsafe else
                   next((v.source for v in pool.safe.values()), None),

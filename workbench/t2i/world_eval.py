@@ -57,7 +57,8 @@ def world_refine(ctx: Any, profile_name: str, choice: RewriterChoice, n: int, se
         if progress:
             progress(f"  {prompt!r}: {len(result.candidates)} candidates in {time.perf_counter() - start:.1f} s: "
                      + " || ".join(c.text for c in result.candidates))
-        return Refined([c.text for c in result.candidates], len(result.pool), int(result.settings["dropped_by_gate"]))
+        return Refined([c.text for c in result.candidates], int(result.settings["kept_by_gate"]),
+                       int(result.settings["dropped_by_gate"]))
 
     return refine
 
