@@ -163,9 +163,9 @@ def main(argv=None) -> int:
     r.add_argument("--lr", type=float, default=5e-4)
     r.add_argument("--n-heldout", type=int, default=500, help="held-out stills reconstructed before and after")
     r.add_argument("--seed", type=int, default=1)
-    v = sub.add_parser("train-t2v", help="train the latent text-to-video model (a UNet3DConditionModel, or AnimateDiff motion "
-                                         "modules, started from a train-t2i folder's UNet) on world videos; saves a "
-                                         "TextToVideoSDPipeline or an AnimateDiffPipeline")
+    v = sub.add_parser("train-t2v", help="train the latent text-to-video model (a UNet3DConditionModel, or AnimateDiff "
+                                         "motion modules, started from a train-t2i folder's UNet) on world videos; "
+                                         "saves a TextToVideoSDPipeline or an AnimateDiffPipeline")
     v.add_argument("--t2i", required=True, metavar="FOLDER",
                    help="a train-t2i pipeline folder: its VAE, tokenizer and text encoder are reused (frozen), its UNet "
                         "initialises the video UNet's spatial layers")

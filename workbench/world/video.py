@@ -215,19 +215,15 @@ def motion_unet(unet2d, seed: int = 0):
 def per_frame_text(unet):
     """UNetMotionModel reads one text state per frame (AnimateDiffPipeline repeats the prompt's for every frame);
     the trainer and its probes pass one per video, as to UNet3DConditionModel. A forward pre-hook repeats them per
-    frame when there is one per video (the pipeline's own calls, one per frame already, pass unchanged). Returns
-    `unet`; a UNet3DConditionModel is returned as it is."""
+    frame when there is one per video (the pipeline's own calls, one per frame already, pass unchanged; every caller
+    passes them as `encoder_hidden_states=`). Returns `unet`; a UNet3DConditionModel is returned as it is."""
     if type(unet).__name__ != "UNetMotionModel" or getattr(unet, "_per_frame_text", False):
         return unet
 
     def hook(module, args, kwargs):
         sample = args[0] if args else kwargs["sample"]
         states = kwargs.get("encoder_hidden_states")
-        if states is None and len(args) > 2:
-            states = args[2]
-            args = (*args[:2], states.repeat_interleave(sample.shape[2], dim=0), *args[3:]) \
-                if states.shape[0] == sample.shape[0] else args
-        elif states is not None and states.shape[0] == sample.shape[0]:
+        if states is not None and states.shape[0] == sample.shape[0]:
             kwargs = {**kwargs, "encoder_hidden_states": states.repeat_interleave(sample.shape[2], dim=0)}
         return args, kwargs
 
@@ -444,9 +440,10 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
             raise ValueError(f"resume needs a folder that train-t2v wrote at out (model_index.json and training.json), "
                              f"got {str(out)!r}")
         previous = json.loads((out / "training.json").read_text(encoding="utf-8"))
-        if arch is not None and arch != previous.get("arch", "unet3d"):
-            raise ValueError(f"arch must stay {previous.get('arch', 'unet3d')!r} (the resumed run's), got {arch!r}")
-        arch = previous.get("arch", "unet3d")
+        was = previous.get("arch", "unet3d")  # folders written before the option are unet3d
+        if arch is not None and arch != was:
+            raise ValueError(f"arch must stay {was!r} (the resumed run's), got {arch!r}")
+        arch = was
         if previous["steps_done"] >= steps:
             raise ValueError(f"steps must exceed the {previous['steps_done']} steps {str(out)!r} has done, got {steps}")
         for k, v in (("n_train", n_train), ("frames", frames)):
