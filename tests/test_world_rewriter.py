@@ -23,14 +23,20 @@ def _heldout_ids():
 
 def test_shipped_pairs_are_the_generator_s_and_round_trip():
     rows = load_rewriter_pairs()
-    assert len(rows) == 2200 and len({r["id"] for r in rows}) == len(rows)
+    assert len(rows) == 4400 and len({r["id"] for r in rows}) == len(rows)
+    assert sum(r["level"] == "partial" for r in rows) == 2200
     for row in rows:
         scene = sample_scene(row["seed"])
-        assert (row["coarse"], row["fine"]) == (scene.caption("coarse"), scene.caption("fine"))
+        omit = row.get("omit", [])
+        assert (row["level"] == "partial") == bool(omit), row["id"]
+        prompt = scene.caption("fine", omit=omit) if omit else scene.caption("coarse")
+        assert (row["coarse"], row["fine"]) == (prompt, scene.caption("fine"))
         fine, coarse = parse_caption(row["fine"]), parse_caption(row["coarse"])
         assert fine == scene.stated("fine"), row["id"]  # exactly its scene's attributes
-        assert coarse == scene.stated("coarse"), row["id"]
-        assert keeps(coarse, fine), row["id"]  # every coarse attribute is within the fine caption
+        assert coarse == (scene.stated("fine", omit) if omit else scene.stated("coarse")), row["id"]
+        assert keeps(coarse, fine), row["id"]  # every attribute the prompt states is within the fine caption
+        if omit:  # a partial prompt states more than the coarse caption and less than the fine one
+            assert coarse not in (scene.stated("coarse"), fine), row["id"]
     # a distribution of fine captions per coarse one: many scenes share a coarse caption
     shared = {}
     for row in rows:
@@ -39,7 +45,7 @@ def test_shipped_pairs_are_the_generator_s_and_round_trip():
 
 
 def test_the_shipped_pairs_are_reproducible(tmp_path):
-    path = write_rewriter_pairs(tmp_path, 2000, 200)
+    path = write_rewriter_pairs(tmp_path, 2000, 200, 2000, 200)
     assert path.read_bytes() == PAIRS_FILE.read_bytes()
     assert (tmp_path / "heldout_ids.txt").read_bytes() == HELDOUT_FILE.read_bytes()
 
@@ -47,7 +53,7 @@ def test_the_shipped_pairs_are_reproducible(tmp_path):
 def test_heldout_ids_are_heldout_seeds_only_and_never_trained_on():
     rows = load_rewriter_pairs()
     held = _heldout_ids()
-    assert len(held) == 200
+    assert len(held) == 400
     for row in rows:
         assert (row["id"] in held) == (row["split"] == "heldout") == (row["seed"] >= HELDOUT_SEED0), row["id"]
     # the shipped adapter's training run left them out: its pairs file, its exclusion and how many rows it used
@@ -59,7 +65,10 @@ def test_heldout_ids_are_heldout_seeds_only_and_never_trained_on():
     from workbench.common.refiner import heldout_ids, load_pairs
 
     trained = [p for p in load_pairs(PAIRS_FILE) if p.id not in heldout_ids(HELDOUT_FILE)]
-    assert not {p.id for p in trained} & held and len(trained) == 2000
+    assert not {p.id for p in trained} & held and len(trained) == 4000
+    # partial prompts come from scenes that no coarse pair shows, in both splits
+    seeds = {level: {r["seed"] for r in rows if r["level"] == level} for level in ("coarse", "partial")}
+    assert not seeds["coarse"] & seeds["partial"]
 
 
 def test_the_adapter_was_trained_on_the_world_profile_s_request(profiles):
@@ -77,6 +86,32 @@ def test_pair_counts_are_checked():
         rewriter_pairs(10, 0)
     with pytest.raises(ValueError, match=r"limit must be a whole number in \[1, 1000\]"):
         heldout_coarse(0)
+    with pytest.raises(ValueError, match="level must be one of coarse, partial"):
+        heldout_coarse(3, level="fine")
+
+
+def test_partial_captions_round_trip_and_bad_omit_is_named():
+    import numpy as np
+
+    from workbench.world.rewriter import partial_omit
+    from workbench.world.scene import OBJECT_OMITTABLE, SCENE_OMITTABLE
+
+    for seed in range(300):
+        for video in (False, True):
+            scene, rng = sample_scene(seed, video=video), np.random.default_rng(seed)
+            keys = [f"{i}:{k}" for i in range(len(scene.objects)) for k in OBJECT_OMITTABLE] + list(SCENE_OMITTABLE)
+            omit = [k for k in keys if rng.random() < 0.5]
+            assert parse_caption(scene.caption("fine", omit=omit)) == scene.stated("fine", omit), (seed, omit)
+        omit = partial_omit(scene, seed)
+        assert omit and all(scene.stated("fine", [k]) != scene.stated("fine") for k in omit)  # each one stated
+    scene = sample_scene(0)
+    assert scene.caption("fine", omit=["background"]).endswith("background") is False
+    with pytest.raises(ValueError, match=r"omit may name .* INDEX:KEY with INDEX in \[0, \d\].*got \['5:size'\]"):
+        scene.caption("fine", omit=["5:size"])
+    with pytest.raises(ValueError, match="only a fine caption leaves attributes out"):
+        scene.stated("coarse", ["style"])
+    with pytest.raises(ValueError, match="not the string"):
+        scene.caption("fine", omit="style")
 
 
 def test_world_fine_captions_pass_the_gate_at_the_role_s_repeat_length(profiles):
@@ -230,6 +265,9 @@ def test_evaluate_rewriter_on_a_fake_rewriter():
 def test_heldout_coarse_are_distinct_heldout_captions():
     coarse = heldout_coarse(10)
     held = _heldout_ids()
-    by_caption = {r["coarse"] for r in load_rewriter_pairs() if r["id"] in held}
+    by_caption = {r["coarse"] for r in load_rewriter_pairs() if r["id"] in held and r["level"] == "coarse"}
     assert len(set(coarse)) == 10 and set(coarse) <= by_caption
     assert heldout_coarse(3, offset=2) == coarse[2:5]
+    partial = heldout_coarse(10, level="partial")
+    by_partial = {r["coarse"] for r in load_rewriter_pairs() if r["id"] in held and r["level"] == "partial"}
+    assert len(set(partial)) == 10 and set(partial) <= by_partial and not set(partial) & by_caption

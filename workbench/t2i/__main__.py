@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--systems", default="", help="comma list of rows to run (default: all): " + ", ".join(
         ["SmolLM2-135M-Instruct", "+ offline T2I adapter", "+ world adapter (world profile default)"]))
     w.add_argument("--json", default="", help="also write the rows (with example candidates) to this file")
+    w.add_argument("--level", choices=["coarse", "partial"], default="coarse",
+                   help="coarse: held-out coarse captions through Refine; partial: held-out fine captions with some "
+                        "attributes left out, through Refine further (are the stated ones kept?)")
+    w.add_argument("--adapter", default="", help="the world adapter row's LoRA folder (default: the shipped one)")
     return parser
 
 
@@ -178,10 +182,13 @@ def _eval_world(args: argparse.Namespace) -> int:
     systems = tuple(s.strip() for s in args.systems.split(",") if s.strip()) or tuple(SYSTEMS)
     ctx = build_context(profile="world")
     rows = evaluate_world(ctx, systems, n=args.n, limit=args.limit, offset=args.offset, seed=args.seed,
-                          progress=lambda text: print(text, file=sys.stderr, flush=True))
-    print(f"{rows[0].prompts} held-out world coarse captions from #{args.offset + 1} "
+                          progress=lambda text: print(text, file=sys.stderr, flush=True), level=args.level,
+                          adapter=args.adapter)
+    what = ("coarse captions", "Refine") if args.level == "coarse" else \
+        ("partial captions (fine with some attributes left out)", "Refine further")
+    print(f"{rows[0].prompts} held-out world {what[0]} from #{args.offset + 1} "
           f"(assets/world/rewriter_pairs/heldout_ids.txt), N={args.n}, seed {args.seed} + caption index, the T2I "
-          f"tab's Refine")
+          f"tab's {what[1]}")
     print(format_rewriter_table(rows))
     for r in rows:
         p = r.provenance

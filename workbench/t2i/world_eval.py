@@ -20,7 +20,7 @@ from workbench.world.rewriter import Refined, RewriterRow, evaluate_rewriter, he
 SYSTEMS: dict[str, tuple[str, RewriterChoice]] = {
     "SmolLM2-135M-Instruct": ("world", RewriterChoice(role="chat")),
     "+ offline T2I adapter": ("offline", RewriterChoice()),
-    "+ world adapter (world profile default)": ("world", RewriterChoice()),
+    "+ world adapter (world profile default)": ("world", RewriterChoice()),  # WORLD_ADAPTER_ROW
 }
 
 
@@ -44,16 +44,18 @@ def load_models(ctx: Any, profile_name: str, choice: RewriterChoice) -> None:
 
 
 def world_refine(ctx: Any, profile_name: str, choice: RewriterChoice, n: int, seed: int,
-                 progress: Callable[[str], None] | None = None) -> Callable[[str, int], Refined]:
+                 progress: Callable[[str], None] | None = None, further: bool = False) -> Callable[[str, int], Refined]:
     """`refine(coarse, i)`: the T2I tab's Refine (service.refine, the tab's defaults) with seed `seed + i`; its
-    candidates, and how many distinct rewrites the refiner's gate kept and dropped."""
+    candidates, and how many distinct rewrites the refiner's gate kept and dropped. `further`: the tab's Refine
+    further instead (the prompt is a picked candidate)."""
     import time
 
     from workbench.t2i import service
 
     def refine(prompt: str, i: int) -> list[str]:
         start = time.perf_counter()
-        result = service.refine(ctx, profile_name, prompt, choice, t2i_refine_settings(n=n, seed=seed + i))
+        result = service.refine(ctx, profile_name, prompt, choice, t2i_refine_settings(n=n, seed=seed + i),
+                                further=further)
         if progress:
             progress(f"  {prompt!r}: {len(result.candidates)} candidates in {time.perf_counter() - start:.1f} s: "
                      + " || ".join(c.text for c in result.candidates))
@@ -63,18 +65,29 @@ def world_refine(ctx: Any, profile_name: str, choice: RewriterChoice, n: int, se
     return refine
 
 
+WORLD_ADAPTER_ROW = "+ world adapter (world profile default)"
+
+
 def evaluate_world(ctx: Any, systems: Sequence[str] = tuple(SYSTEMS), n: int = 4, limit: int = 10, offset: int = 0,
-                   seed: int = 0, progress: Callable[[str], None] | None = None) -> list[RewriterRow]:
-    """One row per system, on the same held-out coarse captions, N candidates each."""
+                   seed: int = 0, progress: Callable[[str], None] | None = None, level: str = "coarse",
+                   adapter: str | Path = "") -> list[RewriterRow]:
+    """One row per system, on the same held-out prompts, N candidates each. `level` "coarse": coarse captions through
+    Refine; "partial": fine captions with some attributes left out (rewriter_pairs), through Refine further, as a
+    user refines a picked candidate again: "coarse kept" then means every attribute the prompt stated is kept.
+    `adapter`: another LoRA folder for the world adapter's row (e.g. a new training run, before it ships)."""
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown or not systems:
         raise ValueError(f"systems must be among {', '.join(SYSTEMS)}; got {', '.join(unknown) or 'none'}")
-    coarse = heldout_coarse(limit, offset)
+    if adapter and not (Path(adapter) / "adapter_config.json").exists():
+        raise ValueError(f"adapter must be a LoRA folder with adapter_config.json, got {str(adapter)!r}")
+    coarse = heldout_coarse(limit, offset, level=level)
     rows = []
     for name in systems:
         profile_name, choice = SYSTEMS[name]
+        if adapter and name == WORLD_ADAPTER_ROW:
+            choice = RewriterChoice(adapter=str(adapter))
         load_models(ctx, profile_name, choice)
-        refine = world_refine(ctx, profile_name, choice, n, seed, progress)
+        refine = world_refine(ctx, profile_name, choice, n, seed, progress, further=level == "partial")
         if progress:
             progress(f"{name}: {len(coarse)} held-out captions")
         rows.append(evaluate_rewriter(name, refine, coarse, rewriter_provenance(ctx, profile_name, choice, n, seed)))

@@ -78,6 +78,11 @@ def main(argv=None) -> int:
     w.add_argument("--out", default=str(ASSETS / "rewriter_pairs"))
     w.add_argument("--n-train", type=int, default=2_000, help="training pairs, from training seeds 0..")
     w.add_argument("--n-heldout", type=int, default=200, help="held-out pairs, from the held-out seeds")
+    w.add_argument("--n-partial", type=int, default=2_000,
+                   help="training pairs whose prompt is a fine caption with some attributes left out (the fine "
+                        "caption keeps them), from the training seeds after --n-train")
+    w.add_argument("--n-partial-heldout", type=int, default=200,
+                   help="held-out partial pairs, from the held-out seeds after --n-heldout")
     c = sub.add_parser("train-classifier", help="train the attribute classifier (ground-truth scorer) on CPU")
     c.add_argument("--out", default=str(CLASSIFIER_DIR))
     c.add_argument("--n-train", type=int, default=6_000)
@@ -238,7 +243,7 @@ def main(argv=None) -> int:
         elif a.command == "pairs":
             from workbench.world.rewriter import write_rewriter_pairs
 
-            path = write_rewriter_pairs(a.out, a.n_train, a.n_heldout)
+            path = write_rewriter_pairs(a.out, a.n_train, a.n_heldout, a.n_partial, a.n_partial_heldout)
             print(f"wrote {path} and {path.parent / 'heldout_ids.txt'}")
         elif a.command == "train-classifier":
             from workbench.world.train import train_classifier

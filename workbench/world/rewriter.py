@@ -26,48 +26,83 @@ PAIRS_DIR = Path(__file__).resolve().parents[2] / "assets" / "world" / "rewriter
 PAIRS_FILE, HELDOUT_FILE = PAIRS_DIR / "pairs.jsonl", PAIRS_DIR / "heldout_ids.txt"
 MAX_PAIRS = 100_000
 MAX_EVAL_PROMPTS = 1_000
+PROMPT_LEVELS = ("coarse", "partial")
 SCENE_KEYS = ("background", "background_colour", "relation", "effect", "style")
 
 
-def pair_id(seed: int) -> str:
-    return f"w{seed:07d}"
+def pair_id(seed: int, level: str = "coarse") -> str:
+    return f"{'p' if level == 'partial' else 'w'}{seed:07d}"
 
 
-def rewriter_pairs(n_train: int = 2_000, n_heldout: int = 200) -> list[dict[str, Any]]:
-    """Coarse -> fine caption pairs of still scenes: `n_train` from training seeds 0.., then `n_heldout` from
-    held-out seeds HELDOUT_SEED0.. (split "heldout"). Each row carries its seed, split and the generator's provenance."""
+def partial_omit(scene, seed: int) -> list[str]:
+    """A random part of `scene`'s fine attributes to leave out (each with probability 1/2, drawn from `seed`), such
+    that the caption without them states more than the coarse caption and less than the fine one."""
+    import numpy as np
+
+    from workbench.world.scene import OBJECT_OMITTABLE, SCENE_OMITTABLE
+
+    coarse, fine = scene.stated("coarse"), scene.stated("fine")
+    keys = [k for k in [f"{i}:{k}" for i in range(len(scene.objects)) for k in OBJECT_OMITTABLE]
+            + list(SCENE_OMITTABLE) if scene.stated("fine", [k]) != fine]  # those the caption states
+    rng = np.random.default_rng([seed, 31])
+    while True:
+        omit = [k for k in keys if rng.random() < 0.5]
+        if scene.stated("fine", omit) not in (coarse, fine):
+            return omit
+
+
+def rewriter_pairs(n_train: int = 2_000, n_heldout: int = 200, n_partial: int = 0,
+                   n_partial_heldout: int = 0) -> list[dict[str, Any]]:
+    """Caption pairs of still scenes, prompt ("coarse") -> fine caption: `n_train` coarse prompts from training seeds
+    0.., `n_heldout` from held-out seeds HELDOUT_SEED0.. (split "heldout"); then `n_partial` *partial* prompts (the
+    fine caption with some attributes left out, `partial_omit`: what Refine further sends, a prompt that already
+    names some places, sizes or the background, which the fine caption must keep) from the training seeds after
+    the coarse ones, and `n_partial_heldout` from the held-out seeds after the coarse ones. Each row carries its
+    level ("coarse" or "partial"), seed, split and the generator's provenance."""
     from workbench.world import GENERATOR_VERSION
 
-    for name, value in (("n_train", n_train), ("n_heldout", n_heldout)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAIRS:
-            raise ValueError(f"{name} must be a whole number in [1, {MAX_PAIRS}], got {value!r}")
-    if n_train > HELDOUT_SEED0:
-        raise ValueError(f"n_train must be at most {HELDOUT_SEED0} (the training seeds end there), got {n_train}")
+    for name, value, low in (("n_train", n_train, 1), ("n_heldout", n_heldout, 1), ("n_partial", n_partial, 0),
+                             ("n_partial_heldout", n_partial_heldout, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_PAIRS:
+            raise ValueError(f"{name} must be a whole number in [{low}, {MAX_PAIRS}], got {value!r}")
+    if n_train + n_partial > HELDOUT_SEED0:
+        raise ValueError(f"n_train + n_partial must be at most {HELDOUT_SEED0} (the training seeds end there), "
+                         f"got {n_train + n_partial}")
     v = load_vocabulary()
+    h = HELDOUT_SEED0
+    plan = (("train", "coarse", range(n_train)), ("heldout", "coarse", range(h, h + n_heldout)),
+            ("train", "partial", range(n_train, n_train + n_partial)),
+            ("heldout", "partial", range(h + n_heldout, h + n_heldout + n_partial_heldout)))
     rows = []
-    for split, seeds in (("train", range(n_train)), ("heldout", range(HELDOUT_SEED0, HELDOUT_SEED0 + n_heldout))):
+    for split, level, seeds in plan:
         for seed in seeds:
             scene = sample_scene(seed, vocab=v)
-            rows.append({"id": pair_id(seed), "coarse": scene.caption("coarse", v), "fine": scene.caption("fine", v),
+            omit = partial_omit(scene, seed) if level == "partial" else []
+            prompt = scene.caption("fine", v, omit) if omit else scene.caption("coarse", v)
+            rows.append({"id": pair_id(seed, level), "coarse": prompt, "fine": scene.caption("fine", v),
+                         "level": level, **({"omit": omit} if omit else {}),
                          "seed": seed, "split": split, "objects": len(scene.objects),
                          "generator_version": GENERATOR_VERSION, "vocabulary_digest": v.digest})
     return rows
 
 
-def write_rewriter_pairs(out_dir: str | Path = PAIRS_DIR, n_train: int = 2_000, n_heldout: int = 200) -> Path:
+def write_rewriter_pairs(out_dir: str | Path = PAIRS_DIR, n_train: int = 2_000, n_heldout: int = 200,
+                         n_partial: int = 0, n_partial_heldout: int = 0) -> Path:
     """`pairs.jsonl` (every row, training and held-out, in the format of assets/t2i_pairs/pairs.jsonl: id, coarse,
     fine, ...) and `heldout_ids.txt` (the held-out rows' ids, never trained on) in `out_dir`."""
-    rows = rewriter_pairs(n_train, n_heldout)
+    rows = rewriter_pairs(n_train, n_heldout, n_partial, n_partial_heldout)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "pairs.jsonl", "w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row) + "\n")
     held = [r["id"] for r in rows if r["split"] == "heldout"]
+    h = HELDOUT_SEED0
     (out / "heldout_ids.txt").write_text(
-        f"# Held-out world caption pairs (seeds {HELDOUT_SEED0}-{HELDOUT_SEED0 + n_heldout - 1}, the held-out range of\n"
+        f"# Held-out world caption pairs (seeds {h}-{h + n_heldout + n_partial_heldout - 1}, the held-out range of\n"
         f"# workbench/world/data.py): never trained on; `python -m workbench.t2i eval-world` measures on them.\n"
-        f"# Rebuild: python -m workbench.world pairs --n-train {n_train} --n-heldout {n_heldout}\n"
+        f"# Rebuild: python -m workbench.world pairs --n-train {n_train} --n-heldout {n_heldout} "
+        f"--n-partial {n_partial} --n-partial-heldout {n_partial_heldout}\n"
         + "\n".join(held) + "\n", encoding="utf-8")
     return out / "pairs.jsonl"
 
@@ -80,14 +115,21 @@ def load_rewriter_pairs(path: str | Path = PAIRS_FILE) -> list[dict[str, Any]]:
 
 
 def heldout_coarse(limit: int = 10, offset: int = 0, path: str | Path = PAIRS_FILE,
-                   heldout_file: str | Path = HELDOUT_FILE) -> list[str]:
-    """Distinct coarse captions of the held-out pairs, in file order, from the `offset`-th on, at most `limit`."""
+                   heldout_file: str | Path = HELDOUT_FILE, level: str = "coarse") -> list[str]:
+    """Distinct prompts of the held-out pairs at `level` ("coarse", or "partial": fine captions with some attributes
+    left out), in file order, from the `offset`-th on, at most `limit`."""
     for name, value, low, high in (("limit", limit, 1, MAX_EVAL_PROMPTS), ("offset", offset, 0, MAX_PAIRS)):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
+    if level not in PROMPT_LEVELS:
+        raise ValueError(f"level must be one of {', '.join(PROMPT_LEVELS)}, got {level!r}")
     lines = Path(heldout_file).read_text(encoding="utf-8").splitlines()
     held = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
-    coarse = list(dict.fromkeys(r["coarse"] for r in load_rewriter_pairs(path) if r["id"] in held))
+    coarse = list(dict.fromkeys(r["coarse"] for r in load_rewriter_pairs(path)
+                                if r["id"] in held and r.get("level", "coarse") == level))
+    if not coarse:
+        raise ValueError(f"{path} holds no held-out {level} prompts; write them with python -m workbench.world pairs"
+                         + (" --n-partial-heldout N" if level == "partial" else ""))
     return coarse[offset:offset + limit]
 
 

@@ -1,17 +1,23 @@
 """Scenes of the miniature world: sampled deterministically from a seed, described by captions at two levels.
 
 A scene's `stated(level)` is exactly what its caption at that level says; `parse_caption` maps a caption back to
-the same structure (the round trip tests/test_world.py checks over hundreds of seeds)."""
+the same structure (the round trip tests/test_world.py checks over hundreds of seeds). A fine caption can leave out
+some of its attributes (`omit`, see OMITTABLE): a prompt that already states part of the fine scene, as the T2I
+rewriter meets it when a user refines a refined prompt further."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Collection
 
 import numpy as np
 
 from workbench.world.vocabulary import Vocabulary, load_vocabulary
 
 LEVELS = ("coarse", "fine")
+# what a fine caption may leave out: per object (as "INDEX:KEY", e.g. "0:size") and per scene
+OBJECT_OMITTABLE = ("size", "finish", "position", "speed")
+SCENE_OMITTABLE = ("background", "effect", "style", "relation")
 DIR_VECTORS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 BOUNCE_HEIGHT = 0.12  # image fraction a bouncing object rises
 SYMMETRIC = {"circle", "ring"}  # a rotation of these would not show
@@ -57,44 +63,70 @@ class Scene:
         return Scene(**{**d, "objects": objs})
 
     # -- what a caption states ------------------------------------------------------------------------------
-    def stated(self, level: str = "fine") -> dict:
-        """The attributes the caption at `level` states, in the form `parse_caption` returns."""
+    def stated(self, level: str = "fine", omit: Collection[str] = ()) -> dict:
+        """The attributes the caption at `level` states, in the form `parse_caption` returns; at the fine level
+        without those in `omit` (see `check_omit`)."""
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+        omit = self.check_omit(omit, level)
+        fine = level == "fine"
         objs = []
-        for o in self.objects:
+        for i, o in enumerate(self.objects):
+            def says(key: str) -> bool:
+                return fine and f"{i}:{key}" not in omit
+
             d: dict = {"shape": o.shape, "colour": o.colour}
             if o.motion is not None:
                 d["motion"] = o.motion.kind
                 if o.motion.kind == "move":
                     d["direction"] = o.motion.direction
-                    if level == "fine":
+                    if says("speed"):
                         d["speed"] = o.motion.speed
-            if level == "fine":
+            if says("size"):
                 d["size"] = o.size
-                if o.finish != "plain":
-                    d["finish"] = o.finish
-                if self.relation is None:
-                    d["position"] = list(o.cell)
+            if says("finish") and o.finish != "plain":
+                d["finish"] = o.finish
+            if says("position") and self.relation is None:
+                d["position"] = list(o.cell)
             objs.append(d)
         out: dict = {"objects": objs}
-        if level == "fine":
-            out["background"] = self.background
-            out["background_colour"] = self.background_colour
-            if self.relation is not None:
+        if fine:
+            if "background" not in omit:
+                out["background"] = self.background
+                out["background_colour"] = self.background_colour
+            if self.relation is not None and "relation" not in omit:
                 out["relation"] = self.relation
-            if self.effect != "none":
+            if self.effect != "none" and "effect" not in omit:
                 out["effect"] = self.effect
-            if self.style != "none":
+            if self.style != "none" and "style" not in omit:
                 out["style"] = self.style
         return out
 
-    def caption(self, level: str = "fine", vocab: Vocabulary | None = None) -> str:
+    def check_omit(self, omit: Collection[str], level: str = "fine") -> frozenset:
+        """`omit` as a set, checked: scene keys (SCENE_OMITTABLE) and "INDEX:KEY" for an object of this scene
+        (KEY in OBJECT_OMITTABLE); only a fine caption leaves anything out."""
+        if isinstance(omit, str):
+            raise ValueError(f"omit must be a collection of keys, not the string {omit!r}")
+        omit = frozenset(omit)
+        allowed = set(SCENE_OMITTABLE) | {f"{i}:{k}" for i in range(len(self.objects)) for k in OBJECT_OMITTABLE}
+        bad = sorted(str(k) for k in omit if k not in allowed)
+        if bad:
+            raise ValueError(f"omit may name {', '.join(SCENE_OMITTABLE)} and INDEX:KEY with INDEX in "
+                             f"[0, {len(self.objects) - 1}] and KEY one of {', '.join(OBJECT_OMITTABLE)}; got {bad}")
+        if omit and level != "fine":
+            raise ValueError(f"only a fine caption leaves attributes out, got level {level!r} with omit")
+        return omit
+
+    def caption(self, level: str = "fine", vocab: Vocabulary | None = None, omit: Collection[str] = ()) -> str:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+        omit = self.check_omit(omit, level)
         v = vocab or load_vocabulary()
-        phrases = [_object_phrase(o, level, v, with_position=self.relation is None) for o in self.objects]
-        if self.relation is not None and level == "fine":
+        related = self.relation is not None and level == "fine" and "relation" not in omit
+        phrases = [_object_phrase(o, level, v, self.relation is None,
+                                  {k.split(":")[1] for k in omit if k.startswith(f"{i}:")})
+                   for i, o in enumerate(self.objects)]
+        if related:
             text = f"{phrases[0]} {v.phrase_of(v.relations, self.relation)} {phrases[1]}"
         elif len(phrases) == 1:
             text = phrases[0]
@@ -102,28 +134,31 @@ class Scene:
             text = ", ".join(phrases[:-1]) + " and " + phrases[-1]
         if level == "coarse":
             return text
-        if self.effect != "none":
+        if self.effect != "none" and "effect" not in omit:
             text += ", " + v.phrase_of(v.effects, self.effect)
-        text += f", on a {self.background} {self.background_colour} background"
-        if self.style != "none":
+        if "background" not in omit:
+            text += f", on a {self.background} {self.background_colour} background"
+        if self.style != "none" and "style" not in omit:
             text += f", {self.style} style"
         return text
 
 
-def _object_phrase(o: WorldObject, level: str, v: Vocabulary, with_position: bool) -> str:
+def _object_phrase(o: WorldObject, level: str, v: Vocabulary, with_position: bool,
+                   omit: Collection[str] = ()) -> str:
+    fine = level == "fine"
     words = ["a"]
-    if level == "fine":
+    if fine and "size" not in omit:
         words.append(o.size)
     words.append(o.colour)
-    if level == "fine" and o.finish != "plain":
+    if fine and o.finish != "plain" and "finish" not in omit:
         words.append(o.finish)
     words.append(o.shape)
-    if level == "fine" and with_position:
+    if fine and with_position and "position" not in omit:
         words.append(v.position_phrase(o.cell))
     if o.motion is not None:
         if o.motion.kind == "move":
             words.append(v.phrase_of(v.directions, o.motion.direction))
-            if level == "fine":
+            if fine and "speed" not in omit:
                 words.append(v.phrase_of(v.speeds, o.motion.speed))
         else:
             words.append(v.phrase_of(v.other_motions, o.motion.kind))
