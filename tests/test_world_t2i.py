@@ -132,6 +132,41 @@ def test_whitening_gives_every_latent_channel_one_spread_and_decodes_the_same_im
     assert all(abs(g - 1) < 1e-3 for g in again["gains"])
 
 
+def test_simple_scenes_are_one_plain_object_and_the_curriculum_draws_its_share(tmp_path, monkeypatch):
+    import torch
+
+    from workbench.world import diffusion
+    from workbench.world.data import simple_scenes
+
+    batch = simple_scenes(40)
+    assert len(batch.fine) == 40 and (batch.labels["shape"] != 9).sum(1).tolist() == [1] * 40  # one object each
+    assert all(c.endswith(" background") and ", on a plain " in c for c in batch.fine)
+    assert len({c.split(" in the ")[0] for c in batch.fine}) > 20  # shapes, colours and sizes vary
+    assert simple_scenes(40).fine == batch.fine  # drawn from seeds alone
+    # the trainer takes that share of every batch from them (indices after the world's n_train scenes)
+    class Recorder:  # the object-cell map, indexed by each step's batch
+        def __init__(self, t):
+            self.t, self.rows = t, []
+
+        def __getitem__(self, idx):
+            self.rows.append(idx.tolist())
+            return self.t[idx]
+
+    maps = []
+    monkeypatch.setattr(diffusion, "object_cells", lambda labels, side, w: (
+        maps.append(Recorder(torch.ones(len(labels), side, side))), maps[-1])[1])
+    result = train_t2i(tmp_path / "t2i", n_train=32, vae_steps=1, unet_steps=3, vae_batch=4, batch_size=4,
+                       vae_channels=(16, 16), patch=2, unet_channels=(16, 32, 32), n_heldout=0, text_scene_steps=1,
+                       simple_share=0.5, n_simple=16, log=lambda m: None)
+    assert result["simple_share"] == 0.5 and result["n_simple"] == 16 and len(maps[0].t) == 32 + 16
+    assert [sum(i >= 32 for i in rows) for rows in maps[0].rows] == [2, 2, 2]
+    off = train_t2i(tmp_path / "t2i-off", n_train=32, vae_steps=1, unet_steps=2, vae_batch=4, batch_size=4,
+                    vae_channels=(16, 16), patch=2, unet_channels=(16, 32, 32), n_heldout=0, text_scene_steps=1,
+                    log=lambda m: None)
+    assert len(maps[1].t) == 32 and all(i < 32 for rows in maps[1].rows for i in rows)
+    assert off["n_simple"] == 0
+
+
 def test_resume_continues_the_unet_and_its_optimizer_from_a_saved_folder(tmp_path):
     import torch
     from diffusers import UNet2DConditionModel
@@ -188,7 +223,8 @@ def test_resume_continues_the_unet_and_its_optimizer_from_a_saved_folder(tmp_pat
     ({"patch": 4}, "vae_channels"), ({"latent_channels": 49}, "latent_channels"), ({"max_minutes": 0}, "max_minutes"),
     ({"prediction_type": "sample"}, "prediction_type"), ({"loss_weighting": "snr"}, "loss_weighting"),
     ({"object_weight": -1}, "object_weight"), ({"zero_snr": "yes"}, "zero_snr"), ({"whiten": 1}, "whiten"),
-    ({"unet_channels": (16, 32, 32, 32, 32)}, "unet_channels must be 3 or 4")])
+    ({"unet_channels": (16, 32, 32, 32, 32)}, "unet_channels must be 3 or 4"),
+    ({"simple_share": 0.95}, r"simple_share must be .*\[0, 0.9\]"), ({"n_simple": 8}, "n_simple")])
 def test_bad_training_arguments_name_the_argument(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):
         train_t2i(tmp_path / "x", **kwargs)

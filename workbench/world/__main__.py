@@ -151,6 +151,9 @@ def main(argv=None) -> int:
     d.add_argument("--grounding-weight", type=float, default=0.0,
                    help="weight of the token grounding loss (workbench/world/grounding.py; 0: off)")
     d.add_argument("--grounding-from", type=int, default=0, help="UNet step the grounding loss starts at")
+    d.add_argument("--simple-share", type=float, default=0.0,
+                   help="share of each batch from one-object scenes on plain backgrounds (a curriculum for shapes; "
+                        "0: world scenes only)")
     d.add_argument("--text-scene-steps", type=int, default=600, help="scene-reading steps of --text-init scene")
     d.add_argument("--whiten", action="store_true",
                    help="give every latent channel the same spread (the patch components differ 36-fold; see "
@@ -277,7 +280,8 @@ def main(argv=None) -> int:
                       text_init=a.text_init, high_noise_share=a.high_noise_share,
                       text_scene_steps=a.text_scene_steps, vae_from=a.vae_from, whiten=a.whiten,
                       high_noise_steps=a.high_noise_steps, high_noise_share_after=a.high_noise_share_after,
-                      grounding_weight=a.grounding_weight, grounding_from=a.grounding_from, log=_log())
+                      grounding_weight=a.grounding_weight, grounding_from=a.grounding_from,
+                      simple_share=a.simple_share, log=_log())
         elif a.command == "train-t2v":
             from workbench.world.video import train_t2v
 

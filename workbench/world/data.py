@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.world.render import render
-from workbench.world.scene import Scene, sample_scene
+from workbench.world.scene import Scene, sample_scene, sample_simple_scene
 from workbench.world.vocabulary import Vocabulary, load_vocabulary
 
 HELDOUT_SEED0 = 1_000_000
@@ -82,11 +82,11 @@ def cache_dir(size: int) -> Path:
 
 
 def _render_chunk(args) -> dict:
-    start, n, size = args
+    start, n, size, *simple = args
     v = load_vocabulary()
     images, fine, coarse, labels = [], [], [], []
     for seed in range(start, start + n):
-        scene = sample_scene(seed, vocab=v)
+        scene = sample_simple_scene(seed, vocab=v) if simple and simple[0] else sample_scene(seed, vocab=v)
         images.append(render(scene, size, v)[0])
         fine.append(scene.caption("fine", v))
         coarse.append(scene.caption("coarse", v))
@@ -111,6 +111,20 @@ def make_scenes(start: int, n: int, size: int = 64) -> Batch:
     if not isinstance(n, int) or not 1 <= n <= CHUNK:
         raise ValueError(f"n must be an integer in [1, {CHUNK}], got {n!r}")
     return _batch(_render_chunk((start, n, size)))
+
+
+def simple_scenes(n: int, size: int = 64) -> Batch:
+    """`n` one-object scenes on plain backgrounds (scene.sample_simple_scene, seeds 0..n-1), rendered now: the T2I
+    trainer's curriculum. Their seeds are the simple sampler's own, unrelated to sample_scene's."""
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_SCENES:
+        raise ValueError(f"n must be an integer in [1, {MAX_SCENES}], got {n!r}")
+    return concat_batches([_batch(_render_chunk((s, min(CHUNK, n - s), size, True))) for s in range(0, n, CHUNK)])
+
+
+def concat_batches(parts: "list[Batch]") -> Batch:
+    return Batch(np.concatenate([b.images for b in parts]), [c for b in parts for c in b.fine],
+                 [c for b in parts for c in b.coarse], np.concatenate([b.seeds for b in parts]),
+                 {k: np.concatenate([b.labels[k] for b in parts]) for k in parts[0].labels})
 
 
 def _chunk_path(start: int, size: int) -> Path:

@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from workbench.world.data import HELDOUT_SEED0, load_scenes
+from workbench.world.data import HELDOUT_SEED0, concat_batches, load_scenes, simple_scenes
 from workbench.world.train import _check_float, _check_int, _cosine_lr, _versions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -67,6 +67,7 @@ TEXT_INITS = ("clip", "random", "scene")
 TEXT_SCENE_STEPS = 600
 HIGH_NOISE_T0 = 800
 HIGH_NOISE_SHARE = 0.0
+N_SIMPLE = 3_000  # one-object scenes of the curriculum (train-t2i --simple-share)
 # A fresh text encoder's token embeddings start at this standard deviation, not CLIP's 0.02: with 0.02 its hidden
 # states for "top left" and "top right" differ by 2.0 at the word "left" (norm 9.8) and by 0.2-0.7 at the 62
 # padding positions that fill the 77; with 1.0 by 12.0, each word its own direction from the first step.
@@ -378,7 +379,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
               text_scene_steps: int = TEXT_SCENE_STEPS, vae_from: str | Path | None = None,
               high_noise_steps: int | None = None, high_noise_share_after: float = 0.0,
               grounding_weight: float = 0.0, grounding_from: int = 0, whiten: bool = False,
-              log: Callable[[str], None] = print) -> dict:
+              simple_share: float = 0.0, n_simple: int = N_SIMPLE, log: Callable[[str], None] = print) -> dict:
     """Train the VAE, then the UNet on its latents; writes the pipeline to `out` every `checkpoint_every` UNet
     steps (the EMA weights) and at the end, with training.json (settings, losses, times, held-out results) and
     train_state.safetensors (the raw UNet and AdamW's moments, so a run can continue; never shipped).
@@ -410,7 +411,9 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     CLIP's text encoder `text_scene_steps` steps to read each grid cell's object from the caption
     (text_scene.pretrain_scene_text; its held-out reading accuracy is recorded). `vae_from`: a folder an earlier
     run wrote whose VAE (trained decoder, scaling factor) is reused instead of training one (vae_steps is then
-    ignored; the encoder is the same fixed rearrangement of the same stills)."""
+    ignored; the encoder is the same fixed rearrangement of the same stills).
+    `simple_share`: that share of each batch comes from `n_simple` one-object scenes on plain backgrounds
+    (data.simple_scenes), a curriculum where the shape is all there is to draw; 0: world scenes only."""
     import torch
     from diffusers import AutoencoderTiny, UNet2DConditionModel
 
@@ -428,6 +431,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         raise ValueError(f"whiten must be true or false, got {whiten!r}")
     _check_range("high_noise_share_after", high_noise_share_after, 0, 1)
     _check_range("grounding_weight", grounding_weight, 0, 100, " (0: off)")
+    _check_range("simple_share", simple_share, 0, 0.9, " (0: world scenes only)")
+    _check_int("n_simple", n_simple, 16, 200_000)
     _check_int("grounding_from", grounding_from, 0, 1_000_000)
     if high_noise_steps is not None:
         _check_int("high_noise_steps", high_noise_steps, 1, 1_000_000)
@@ -491,6 +496,10 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         text_scene = pretrain_scene_text(enc, tokenize(tok, train.fine), train, text_scene_steps, seed,
                                          tokenize(tok, held.fine) if held else None, held, log=log)
         enc.requires_grad_(False)
+    n_world, n_simple = n_train, (n_simple if simple_share else 0)
+    if n_simple:  # the curriculum's scenes sit after the world's: indices n_train.. of every array below
+        train = concat_batches([train, simple_scenes(n_simple)])
+        log(f"{n_simple} simple scenes rendered; {simple_share:.0%} of each batch comes from them")
     x_all = to_pixels(train.images)
     if previous is None:
         history: dict[str, list] = {"vae": [], "unet": []}
@@ -506,6 +515,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                     "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0,
                     "high_noise_steps": high_noise_steps, "high_noise_share_after": high_noise_share_after,
                     "grounding_weight": grounding_weight, "grounding_from": grounding_from,
+                    "simple_share": simple_share, "n_simple": n_simple,
                     "text_encoder": (f"{clip_dir}'s architecture and tokenizer, fresh weights trained with the UNet"
                                      if text_init == "random" else
                                      f"{clip_dir}, fine-tuned to read scenes ({text_scene_steps} steps), then "
@@ -560,6 +570,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                          "text_lr": text_lr, "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0,
                          "high_noise_steps": high_noise_steps, "high_noise_share_after": high_noise_share_after,
                          "grounding_weight": grounding_weight, "grounding_from": grounding_from,
+                         "simple_share": simple_share, "n_simple": n_simple,
                          "torch_threads": torch.get_num_threads(), "versions": _versions()})
         if text_lr and "frozen" in settings.get("text_encoder", "frozen"):
             settings["text_encoder"] = (f"{settings.get('text_encoder', CLIP_DIR)}, fine-tuned with the UNet from "
@@ -612,7 +623,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     snr = alphas / (1 - alphas)
     weight_t = timestep_weights(snr, settings["prediction_type"], settings["loss_weighting"])
     cell_map = object_cells(train.labels["shape"], lat.shape[-1], settings["object_weight"])
-    probe = caption_probe(lat, fine, seed)
+    probe = caption_probe(lat[:n_world], fine[:n_world], seed)  # world scenes only
     places = place_probe(tok, seed)
     groups = [{"params": list(unet.parameters()), "peak_lr": lr}]
     if train_text:
@@ -667,7 +678,10 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         enc.train(train_text)
         for g in opt.param_groups:
             g["lr"] = _cosine_lr(step, unet_steps, g["peak_lr"], warmup=min(200, unet_steps // 10 + 1))
-        idx = torch.randint(0, n_train, (batch_size,), generator=gen)
+        n_easy = int(round(batch_size * simple_share)) if n_simple else 0
+        idx = torch.randint(0, n_world, (batch_size,), generator=gen)
+        if n_easy:
+            idx[batch_size - n_easy:] = n_world + torch.randint(0, n_simple, (n_easy,), generator=gen)
         u = torch.rand(batch_size, generator=gen)
         is_coarse, dropped = (u < COARSE_SHARE)[:, None], u > 1 - CAPTION_DROP
         ids = torch.where(is_coarse, coarse[idx], fine[idx])

@@ -172,6 +172,23 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
+def sample_simple_scene(seed: int, vocab: Vocabulary | None = None) -> Scene:
+    """A one-object still on a plain background, with no finish, effect or style, drawn from `seed` alone: any shape,
+    colour, size and cell, with the world's jitter inside the cell. A scene the world holds (sample_scene draws such
+    scenes too, rarely); the T2I trainer's curriculum (`train-t2i --simple-share`), where the shape is all there is
+    to draw."""
+    seed = _check_seed(seed)
+    v = vocab or load_vocabulary()
+    rng = np.random.default_rng([seed, 0, 21])
+    colours = list(v.colours)
+    obj, bg = (colours[i] for i in rng.permutation(len(colours))[:2])
+    cell = (int(rng.integers(3)), int(rng.integers(3)))
+    shape, size = str(rng.choice(v.shapes)), str(rng.choice(list(v.sizes)))
+    slack = max(0.0, 1 / 6 - v.sizes[size] - 0.01)
+    offset = (float(rng.uniform(-slack, slack)) * 0.5, float(rng.uniform(-slack, slack)) * 0.5)
+    return Scene((WorldObject(shape, obj, size, cell, offset),), "plain", bg, seed=seed)
+
+
 def sample_scene(seed: int, video: bool = False, vocab: Vocabulary | None = None) -> Scene:
     """A scene drawn from `seed` alone (the same seed gives the same scene, on any machine)."""
     seed = _check_seed(seed)
