@@ -318,3 +318,37 @@ def test_motion_arch_adds_frame_aware_motion_modules_and_writes_an_animatediff_p
     assert spatial and motion
     assert all(torch.equal(raw[k], start[k]) for k in spatial)  # the image layers, frozen
     assert any(not torch.equal(raw[k], start[k]) for k in motion)
+
+
+def test_simple_videos_move_one_object_and_the_curriculum_draws_its_share(t2i_folder, tmp_path, monkeypatch):
+    import torch
+
+    from workbench.world import video
+    from workbench.world.motion import read_direction, track
+    from workbench.world.video_data import simple_videos
+
+    batch = simple_videos(12)
+    assert batch.frames.shape == (12, 8, 64, 64, 3) and simple_videos(12).fine == batch.fine  # seeds alone
+    for frames, scene, caption in zip(batch.frames, batch.scenes, batch.fine):
+        (obj,) = scene["objects"]
+        assert scene["background"] == "plain" and obj["motion"]["kind"] == "move" and "moving" in caption
+        assert read_direction(track(list(frames), obj["colour"]))[0] == obj["motion"]["direction"]  # it truly moves
+
+    class Recorder:  # the object-cell weights, indexed by each step's batch
+        def __init__(self, t):
+            self.t, self.rows = t, []
+
+        def __getitem__(self, idx):
+            self.rows.append(idx.tolist())
+            return self.t[idx]
+
+    maps = []
+    real = video.object_cell_weights
+    monkeypatch.setattr(video, "object_cell_weights", lambda *a: (maps.append(Recorder(real(*a))), maps[-1])[1])
+    result = video.train_t2v(t2i_folder, tmp_path / "t2v", steps=3, simple_share=0.5, n_simple=8,
+                             **{**TINY_T2V, "batch_size": 2})
+    assert result["simple_share"] == 0.5 and result["n_simple"] == 8 and len(maps[0].t) == 8 + 8
+    assert [sum(i >= 8 for i in rows) for rows in maps[0].rows] == [1, 1, 1]
+    with pytest.raises(ValueError, match=r"simple_share must be .*\[0, 0.9\]"):
+        video.train_t2v(t2i_folder, tmp_path / "bad", steps=2, simple_share=1.0, **TINY_T2V)
+    assert torch.is_tensor(maps[0].t)

@@ -205,6 +205,9 @@ def main(argv=None) -> int:
     v.add_argument("--high-noise-share", type=float, default=0.0,
                    help="share of each batch whose timesteps come from [800, 999], where only the caption says where "
                         "objects go (0: all uniform)")
+    v.add_argument("--simple-share", type=float, default=0.0,
+                   help="share of each batch from videos of one moving object on a plain background (a curriculum "
+                        "for motion; 0: world videos only)")
     v.add_argument("--init-from", default=None, metavar="FOLDER",
                    help="start the video UNet from a folder train-t2v wrote instead of inflating the image UNet")
     v.add_argument("--arch", choices=["unet3d", "motion"], default=None,
@@ -289,7 +292,7 @@ def main(argv=None) -> int:
             train_t2v(a.t2i, a.out, a.n_train, a.steps, a.batch_size, a.lr, a.ema_decay, a.checkpoint_every,
                       a.n_heldout, a.seed, a.frames, a.object_weight, a.prediction_type, a.zero_snr, a.resume,
                       a.max_minutes, a.temporal_only, a.motion_weight, a.stop_at, a.high_noise_share, a.init_from,
-                      a.arch, log=_log())
+                      a.arch, simple_share=a.simple_share, log=_log())
         elif a.command == "train-t2i-decoder":
             from workbench.world.diffusion import train_decoder
 

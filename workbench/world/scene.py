@@ -172,21 +172,28 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
-def sample_simple_scene(seed: int, vocab: Vocabulary | None = None) -> Scene:
-    """A one-object still on a plain background, with no finish, effect or style, drawn from `seed` alone: any shape,
-    colour, size and cell, with the world's jitter inside the cell. A scene the world holds (sample_scene draws such
-    scenes too, rarely); the T2I trainer's curriculum (`train-t2i --simple-share`), where the shape is all there is
-    to draw."""
+def sample_simple_scene(seed: int, video: bool = False, vocab: Vocabulary | None = None) -> Scene:
+    """A one-object scene on a plain background, with no finish, effect or style, drawn from `seed` alone: any shape,
+    colour, size and cell, with the world's jitter inside the cell; for a video, the object moves (a direction and
+    speed whose path stays inside the image). A scene the world holds (sample_scene draws such scenes too, rarely);
+    the trainers' curriculum (`train-t2i` / `train-t2v --simple-share`), where the shape, or the way the object
+    moves, is all there is to learn."""
     seed = _check_seed(seed)
     v = vocab or load_vocabulary()
-    rng = np.random.default_rng([seed, 0, 21])
+    rng = np.random.default_rng([seed, 1 if video else 0, 21])
     colours = list(v.colours)
     obj, bg = (colours[i] for i in rng.permutation(len(colours))[:2])
     cell = (int(rng.integers(3)), int(rng.integers(3)))
     shape, size = str(rng.choice(v.shapes)), str(rng.choice(list(v.sizes)))
-    slack = max(0.0, 1 / 6 - v.sizes[size] - 0.01)
+    r = v.sizes[size]
+    slack = max(0.0, 1 / 6 - r - 0.01)
     offset = (float(rng.uniform(-slack, slack)) * 0.5, float(rng.uniform(-slack, slack)) * 0.5)
-    return Scene((WorldObject(shape, obj, size, cell, offset),), "plain", bg, seed=seed)
+    motion = None
+    if video:
+        moves = [Motion("move", d, speed) for d in DIR_VECTORS for speed in v.speeds.values()]
+        fits = [m for m in moves if _inside(_swept_box(m, cell, offset, r, v))]  # the centre cell fits them all
+        motion = fits[int(rng.integers(len(fits)))]
+    return Scene((WorldObject(shape, obj, size, cell, offset, motion=motion),), "plain", bg, seed=seed, video=video)
 
 
 def sample_scene(seed: int, video: bool = False, vocab: Vocabulary | None = None) -> Scene:
@@ -250,6 +257,10 @@ def _swept_box(motion: Motion, cell, offset, r, v: Vocabulary):
     return (x0, y0, x1, y1)
 
 
+def _inside(box) -> bool:
+    return box[0] >= 0.005 and box[1] >= 0.005 and box[2] <= 0.995 and box[3] <= 0.995
+
+
 def _sample_motion(rng, v: Vocabulary, shape, cell, offset, r, boxes) -> Motion:
     """A motion whose path stays inside the image and clear of the other objects' paths."""
     options = []
@@ -263,7 +274,7 @@ def _sample_motion(rng, v: Vocabulary, shape, cell, offset, r, boxes) -> Motion:
     for i in order:
         m = options[i]
         box = _swept_box(m, cell, offset, r, v)
-        inside = box[0] >= 0.005 and box[1] >= 0.005 and box[2] <= 0.995 and box[3] <= 0.995
+        inside = _inside(box)
         clear = all(box[2] < b[0] or b[2] < box[0] or box[3] < b[1] or b[3] < box[1] for b in boxes)
         if inside and clear:
             return m

@@ -34,11 +34,12 @@ from workbench.world.diffusion import (CAPTION_DROP, COARSE_SHARE, HIGH_NOISE_T0
                                        save_pipeline, save_train_state, timestep_weights, to_pixels, tokenize,
                                        train_scheduler)
 from workbench.world.train import _check_float, _check_int, _cosine_lr, _versions
-from workbench.world.video_data import FRAMES, load_videos
+from workbench.world.video_data import FRAMES, MAX_VIDEOS, concat_videos, load_videos, simple_videos
 
 # The preview a world video is rendered at (bench/bench_world_t2v.py times it; the eval's defaults): the world's
 # 64x64 frames, 8 of them (the issue's minimum), few DPM-Solver++ steps, the image model's guidance.
 PREVIEW = {"width": 64, "height": 64, "num_frames": FRAMES, "steps": 8, "guidance": 3.0, "fps": 8}
+N_SIMPLE_VIDEOS = 800  # one-object videos of the curriculum (train-t2v --simple-share)
 MAX_SHARD = "10MB"  # fp16 UNet weights per safetensors file (the issue: at most 10 MiB a file)
 TEMPORAL_PARTS = ("transformer_in", "temp_convs", "temp_attentions")  # UNet3DConditionModel's temporal layers
 PROBE_EVERY = 200
@@ -373,7 +374,8 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
               prediction_type: str = "v_prediction", zero_snr: bool = True, resume: bool = False,
               max_minutes: float | None = None, temporal_only: bool = False, motion_weight: float = 0.0,
               stop_at: int | None = None, high_noise_share: float = 0.0, init_from: str | Path | None = None,
-              arch: str | None = None, log: Callable[[str], None] = print) -> dict:
+              arch: str | None = None, simple_share: float = 0.0, n_simple: int = N_SIMPLE_VIDEOS,
+              log: Callable[[str], None] = print) -> dict:
     """Train the video UNet on `n_train` world videos (seeds 0..n_train-1, `frames` frames of 64x64) from the T2I
     pipeline folder `t2i`, writing a TextToVideoSDPipeline to `out` every `checkpoint_every` steps (EMA weights) and
     at the end, with training.json (settings, the inflation report, losses, probes, held-out motion-direction
@@ -396,7 +398,9 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     a video that keeps an object still where the caption moves it errs mostly in what changes between frames, a
     small share of the plain loss. Every PROBE_EVERY steps the
     log shows the caption gain (x0 error with another video's caption / own - 1) and the direction gain (with the
-    caption's directions reversed / own - 1)."""
+    caption's directions reversed / own - 1). `simple_share`: that share of each batch comes from `n_simple` videos
+    of one moving object on a plain background (video_data.simple_videos), a curriculum where the way it moves is
+    all there is to learn; 0: world videos only."""
     import torch
 
     _check_int("n_train", n_train, 8, 50_000)
@@ -411,6 +415,8 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     _check_range("object_weight", object_weight, 0, 100)
     _check_range("motion_weight", motion_weight, 0, 100)
     _check_range("high_noise_share", high_noise_share, 0, 1)
+    _check_range("simple_share", simple_share, 0, 0.9, " (0: world videos only)")
+    _check_int("n_simple", n_simple, 8, MAX_VIDEOS)
     if prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
     if zero_snr not in (True, False):
@@ -473,6 +479,10 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         raise ValueError(f"t2i must render 64x64 images (the world's videos), got a UNet of side "
                          f"{image_pipe.unet.config.sample_size} over a VAE of {len(vae.config.block_out_channels)} levels")
     train = load_videos(0, n_train, 64, frames, log=log)
+    n_world, n_simple = n_train, (n_simple if simple_share else 0)
+    if n_simple:  # the curriculum's videos sit after the world's: indices n_train.. of every array below
+        train = concat_videos([train, simple_videos(n_simple, 64, frames)])
+        log(f"{n_simple} simple videos rendered; {simple_share:.0%} of each batch comes from them")
     lat = video_latents(vae, train.frames)
     log(f"latents {tuple(lat.shape[1:])} per video (C, F, h, w), {time.time() - t_all:.0f}s")
     fine = encode_texts(tok, enc, train.fine)
@@ -507,7 +517,8 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
                     "prediction_type": prediction_type, "zero_snr": zero_snr, "loss_weighting": "x0_floor",
                     "seed": seed, "arch": arch, "inflation": inflation, "frozen": ["vae", "text_encoder"],
                     "temporal_only": temporal_only, "motion_weight": motion_weight,
-                    "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0, "preview": PREVIEW}
+                    "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0, "preview": PREVIEW,
+                    "simple_share": simple_share, "n_simple": n_simple}
         start, seconds_before = 0, 0.0
     else:
         history = previous["history"]
@@ -515,7 +526,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
                     if k not in ("steps_done", "train_seconds", "total_seconds", "history", "final", "heldout")}
         settings.update({"steps": steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay,
                          "temporal_only": temporal_only, "motion_weight": motion_weight,
-                         "high_noise_share": high_noise_share})
+                         "high_noise_share": high_noise_share, "simple_share": simple_share, "n_simple": n_simple})
         settings["resumed"] = [*previous.get("resumed", []), {"at_step": previous["steps_done"]}]
         ema = load_video_unet(out, arch)
         unet = copy.deepcopy(ema)
@@ -540,7 +551,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     snr = sched.alphas_cumprod / (1 - sched.alphas_cumprod)
     weight_t = timestep_weights(snr, settings["prediction_type"], "x0_floor")
     caption_gain = caption_probe(lat[:64].float(), tokenize(tok, train.fine[:64]), seed, n=min(16, n_train))
-    direction_gains = {t: direction_probe(lat, train.scenes, tok, enc, seed, n=min(16, n_train), t=t)
+    direction_gains = {t: direction_probe(lat[:n_world], train.scenes[:n_world], tok, enc, seed, n=min(16, n_train), t=t)
                        for t in PROBE_TIMESTEPS}
     opt = torch.optim.AdamW(trained, lr=lr, weight_decay=1e-2)
     if previous is not None:
@@ -588,7 +599,10 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         unet.train()
         for g in opt.param_groups:
             g["lr"] = _cosine_lr(step, steps, lr, warmup=min(100, steps // 10 + 1))
-        idx = torch.randint(0, n_train, (batch_size,), generator=gen)
+        n_easy = int(round(batch_size * simple_share)) if n_simple else 0
+        idx = torch.randint(0, n_world, (batch_size,), generator=gen)
+        if n_easy:
+            idx[batch_size - n_easy:] = n_world + torch.randint(0, n_simple, (n_easy,), generator=gen)
         u = torch.rand(batch_size, generator=gen)
         cond = torch.where((u < COARSE_SHARE)[:, None, None], coarse[idx], fine[idx])
         cond = torch.where((u > 1 - CAPTION_DROP)[:, None, None], empty.expand_as(cond), cond).float()

@@ -16,13 +16,14 @@ import numpy as np
 
 from workbench.world.data import HELDOUT_SEED0
 from workbench.world.render import render_video
-from workbench.world.scene import Scene, sample_scene
+from workbench.world.scene import Scene, sample_scene, sample_simple_scene
 from workbench.world.vocabulary import load_vocabulary
 
 VIDEO_CHUNK = 100
 MAX_VIDEOS = 50_000
 FRAMES = 8  # the issue's "at least 8 frames"
-__all__ = ["HELDOUT_SEED0", "VideoBatch", "load_videos", "make_videos", "VIDEO_CHUNK", "FRAMES"]
+__all__ = ["HELDOUT_SEED0", "VideoBatch", "load_videos", "make_videos", "simple_videos", "concat_videos", "VIDEO_CHUNK",
+           "FRAMES", "MAX_VIDEOS"]
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,11 @@ def _occupied(masks: list[list[np.ndarray]]) -> np.ndarray:
     return occ
 
 
-def _render_chunk(start: int, n: int, size: int, frames: int) -> dict:
+def _render_chunk(start: int, n: int, size: int, frames: int, simple: bool = False) -> dict:
     v = load_vocabulary()
     out_frames, fine, coarse, occ, scenes = [], [], [], [], []
     for seed in range(start, start + n):
-        scene = sample_scene(seed, video=True, vocab=v)
+        scene = (sample_simple_scene if simple else sample_scene)(seed, video=True, vocab=v)
         images, masks = render_video(scene, size, frames, v)
         out_frames.append(np.stack(images))
         fine.append(scene.caption("fine", v))
@@ -92,6 +93,20 @@ def make_videos(start: int, n: int, size: int = 64, frames: int = FRAMES) -> Vid
     """Video scenes of seeds [start, start + n) rendered now, without the cache."""
     _check_args(start, n, size, frames, VIDEO_CHUNK)
     return _batch(_render_chunk(start, n, size, frames))
+
+
+def simple_videos(n: int, size: int = 64, frames: int = FRAMES) -> VideoBatch:
+    """`n` videos of one moving object on a plain background (scene.sample_simple_scene, seeds 0..n-1), rendered now:
+    the video trainer's curriculum. Their seeds are the simple sampler's own, unrelated to sample_scene's."""
+    _check_args(0, n, size, frames, MAX_VIDEOS)
+    parts = [_render_chunk(s, min(VIDEO_CHUNK, n - s), size, frames, simple=True) for s in range(0, n, VIDEO_CHUNK)]
+    return concat_videos([_batch(p) for p in parts])
+
+
+def concat_videos(parts: "list[VideoBatch]") -> VideoBatch:
+    return VideoBatch(np.concatenate([b.frames for b in parts]), [c for b in parts for c in b.fine],
+                      [c for b in parts for c in b.coarse], np.concatenate([b.seeds for b in parts]),
+                      np.concatenate([b.occupied for b in parts]), [d for b in parts for d in b.scenes])
 
 
 def load_videos(start: int, n: int, size: int = 64, frames: int = FRAMES, log=None) -> VideoBatch:
