@@ -12,6 +12,8 @@ import json
 import numpy as np
 import pytest
 
+from tests.recorder import IndexRecorder
+
 from backends.base import ImageSettings, ModelSpec
 from backends.diffusers_t2i import DiffusersTextToImage
 from workbench.world.data import HELDOUT_SEED0, load_scenes
@@ -144,17 +146,9 @@ def test_simple_scenes_are_one_plain_object_and_the_curriculum_draws_its_share(t
     assert len({c.split(" in the ")[0] for c in batch.fine}) > 20  # shapes, colours and sizes vary
     assert simple_scenes(40).fine == batch.fine  # drawn from seeds alone
     # the trainer takes that share of every batch from them (indices after the world's n_train scenes)
-    class Recorder:  # the object-cell map, indexed by each step's batch
-        def __init__(self, t):
-            self.t, self.rows = t, []
-
-        def __getitem__(self, idx):
-            self.rows.append(idx.tolist())
-            return self.t[idx]
-
     maps = []
     monkeypatch.setattr(diffusion, "object_cells", lambda labels, side, w: (
-        maps.append(Recorder(torch.ones(len(labels), side, side))), maps[-1])[1])
+        maps.append(IndexRecorder(torch.ones(len(labels), side, side))), maps[-1])[1])
     result = train_t2i(tmp_path / "t2i", n_train=32, vae_steps=1, unet_steps=3, vae_batch=4, batch_size=4,
                        vae_channels=(16, 16), patch=2, unet_channels=(16, 32, 32), n_heldout=0, text_scene_steps=1,
                        simple_share=0.5, n_simple=16, log=lambda m: None)

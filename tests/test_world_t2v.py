@@ -11,6 +11,8 @@ import json
 import numpy as np
 import pytest
 
+from tests.recorder import IndexRecorder
+
 from workbench.world.data import HELDOUT_SEED0
 
 HELD_START = HELDOUT_SEED0 + 200_000  # far from the seeds any README figure was measured on
@@ -334,17 +336,9 @@ def test_simple_videos_move_one_object_and_the_curriculum_draws_its_share(t2i_fo
         assert scene["background"] == "plain" and obj["motion"]["kind"] == "move" and "moving" in caption
         assert read_direction(track(list(frames), obj["colour"]))[0] == obj["motion"]["direction"]  # it truly moves
 
-    class Recorder:  # the object-cell weights, indexed by each step's batch
-        def __init__(self, t):
-            self.t, self.rows = t, []
-
-        def __getitem__(self, idx):
-            self.rows.append(idx.tolist())
-            return self.t[idx]
-
     maps = []
     real = video.object_cell_weights
-    monkeypatch.setattr(video, "object_cell_weights", lambda *a: (maps.append(Recorder(real(*a))), maps[-1])[1])
+    monkeypatch.setattr(video, "object_cell_weights", lambda *a: (maps.append(IndexRecorder(real(*a))), maps[-1])[1])
     result = video.train_t2v(t2i_folder, tmp_path / "t2v", steps=3, simple_share=0.5, n_simple=8,
                              **{**TINY_T2V, "batch_size": 2})
     assert result["simple_share"] == 0.5 and result["n_simple"] == 8 and len(maps[0].t) == 8 + 8

@@ -496,7 +496,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         text_scene = pretrain_scene_text(enc, tokenize(tok, train.fine), train, text_scene_steps, seed,
                                          tokenize(tok, held.fine) if held else None, held, log=log)
         enc.requires_grad_(False)
-    n_world, n_simple = n_train, (n_simple if simple_share else 0)
+    n_simple = n_simple if simple_share else 0
     if n_simple:  # the curriculum's scenes sit after the world's: indices n_train.. of every array below
         train = concat_batches([train, simple_scenes(n_simple)])
         log(f"{n_simple} simple scenes rendered; {simple_share:.0%} of each batch comes from them")
@@ -623,7 +623,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     snr = alphas / (1 - alphas)
     weight_t = timestep_weights(snr, settings["prediction_type"], settings["loss_weighting"])
     cell_map = object_cells(train.labels["shape"], lat.shape[-1], settings["object_weight"])
-    probe = caption_probe(lat[:n_world], fine[:n_world], seed)  # world scenes only
+    probe = caption_probe(lat[:n_train], fine[:n_train], seed)  # world scenes only
     places = place_probe(tok, seed)
     groups = [{"params": list(unet.parameters()), "peak_lr": lr}]
     if train_text:
@@ -678,10 +678,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         enc.train(train_text)
         for g in opt.param_groups:
             g["lr"] = _cosine_lr(step, unet_steps, g["peak_lr"], warmup=min(200, unet_steps // 10 + 1))
-        n_easy = int(round(batch_size * simple_share)) if n_simple else 0
-        idx = torch.randint(0, n_world, (batch_size,), generator=gen)
-        if n_easy:
-            idx[batch_size - n_easy:] = n_world + torch.randint(0, n_simple, (n_easy,), generator=gen)
+        idx = batch_indices(batch_size, n_train, n_simple, simple_share, gen)
         u = torch.rand(batch_size, generator=gen)
         is_coarse, dropped = (u < COARSE_SHARE)[:, None], u > 1 - CAPTION_DROP
         ids = torch.where(is_coarse, coarse[idx], fine[idx])
@@ -756,6 +753,19 @@ def sample_timesteps(n: int, num_train_timesteps: int, high_noise_share: float, 
     t = torch.randint(0, num_train_timesteps, (n,), generator=gen)
     high = torch.randint(min(HIGH_NOISE_T0, num_train_timesteps - 1), num_train_timesteps, (n,), generator=gen)
     return torch.where(torch.rand(n, generator=gen) < high_noise_share, high, t)
+
+
+def batch_indices(batch_size: int, n_world: int, n_simple: int, simple_share: float, gen):
+    """One step's rows: `batch_size` drawn from the first `n_world` (the world's scenes), the last round(batch_size *
+    simple_share) of them replaced by rows of the `n_simple` curriculum scenes stored after those (none when
+    n_simple is 0). Both trainers' `--simple-share`."""
+    import torch
+
+    n_easy = int(round(batch_size * simple_share)) if n_simple else 0
+    idx = torch.randint(0, n_world, (batch_size,), generator=gen)
+    if n_easy:
+        idx[batch_size - n_easy:] = n_world + torch.randint(0, n_simple, (n_easy,), generator=gen)
+    return idx
 
 
 def _check_range(name: str, value, lo: int, hi: int, note: str = "") -> None:

@@ -186,8 +186,7 @@ def sample_simple_scene(seed: int, video: bool = False, vocab: Vocabulary | None
     cell = (int(rng.integers(3)), int(rng.integers(3)))
     shape, size = str(rng.choice(v.shapes)), str(rng.choice(list(v.sizes)))
     r = v.sizes[size]
-    slack = max(0.0, 1 / 6 - r - 0.01)
-    offset = (float(rng.uniform(-slack, slack)) * 0.5, float(rng.uniform(-slack, slack)) * 0.5)
+    offset = _jitter(rng, r)
     motion = None
     if video:
         moves = [Motion("move", d, speed) for d in DIR_VECTORS for speed in v.speeds.values()]
@@ -220,8 +219,7 @@ def sample_scene(seed: int, video: bool = False, vocab: Vocabulary | None = None
         shape = str(rng.choice(v.shapes))
         size = str(rng.choice(list(v.sizes)))
         r = v.sizes[size]
-        slack = max(0.0, 1 / 6 - r - 0.01)
-        offset = (float(rng.uniform(-slack, slack)) * 0.5, float(rng.uniform(-slack, slack)) * 0.5)
+        offset = _jitter(rng, r)
         finish = "plain" if rng.random() < 0.5 else str(rng.choice(v.finishes))
         motion = None
         if video:
@@ -238,6 +236,13 @@ def relation_holds(relation: str, a, b) -> bool:
     """Whether cell `a` (column, row) stands in `relation` to cell `b`: the one rule the scene sampler and the
     ground-truth checks (workbench/world/groundtruth.py) share."""
     return {"left of": a[0] < b[0], "right of": a[0] > b[0], "above": a[1] < b[1], "below": a[1] > b[1]}[relation]
+
+
+def _jitter(rng, r: float) -> tuple[float, float]:
+    """An object's offset from its cell's centre (image fractions): as far as an object of radius `r` can move and
+    still keep 0.01 inside the cell."""
+    slack = max(0.0, 1 / 6 - r - 0.01)
+    return (float(rng.uniform(-slack, slack)) * 0.5, float(rng.uniform(-slack, slack)) * 0.5)
 
 
 def centre_of(cell, offset) -> tuple[float, float]:

@@ -29,8 +29,8 @@ import numpy as np
 
 from workbench.world.data import HELDOUT_SEED0
 from workbench.world.diffusion import (CAPTION_DROP, COARSE_SHARE, HIGH_NOISE_T0, OBJECT_WEIGHT, PREDICTION_TYPES,
-                                       TRAIN_STATE, _check_range, caption_probe, cell_rows, encode_texts, implied_x0,
-                                       load_pipeline, load_train_state, sample_scheduler, sample_timesteps,
+                                       TRAIN_STATE, _check_range, batch_indices, caption_probe, cell_rows, encode_texts,
+                                       implied_x0, load_pipeline, load_train_state, sample_scheduler, sample_timesteps,
                                        save_pipeline, save_train_state, timestep_weights, to_pixels, tokenize,
                                        train_scheduler)
 from workbench.world.train import _check_float, _check_int, _cosine_lr, _versions
@@ -479,7 +479,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         raise ValueError(f"t2i must render 64x64 images (the world's videos), got a UNet of side "
                          f"{image_pipe.unet.config.sample_size} over a VAE of {len(vae.config.block_out_channels)} levels")
     train = load_videos(0, n_train, 64, frames, log=log)
-    n_world, n_simple = n_train, (n_simple if simple_share else 0)
+    n_simple = n_simple if simple_share else 0
     if n_simple:  # the curriculum's videos sit after the world's: indices n_train.. of every array below
         train = concat_videos([train, simple_videos(n_simple, 64, frames)])
         log(f"{n_simple} simple videos rendered; {simple_share:.0%} of each batch comes from them")
@@ -551,7 +551,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     snr = sched.alphas_cumprod / (1 - sched.alphas_cumprod)
     weight_t = timestep_weights(snr, settings["prediction_type"], "x0_floor")
     caption_gain = caption_probe(lat[:64].float(), tokenize(tok, train.fine[:64]), seed, n=min(16, n_train))
-    direction_gains = {t: direction_probe(lat[:n_world], train.scenes[:n_world], tok, enc, seed, n=min(16, n_train), t=t)
+    direction_gains = {t: direction_probe(lat[:n_train], train.scenes[:n_train], tok, enc, seed, n=min(16, n_train), t=t)
                        for t in PROBE_TIMESTEPS}
     opt = torch.optim.AdamW(trained, lr=lr, weight_decay=1e-2)
     if previous is not None:
@@ -599,10 +599,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         unet.train()
         for g in opt.param_groups:
             g["lr"] = _cosine_lr(step, steps, lr, warmup=min(100, steps // 10 + 1))
-        n_easy = int(round(batch_size * simple_share)) if n_simple else 0
-        idx = torch.randint(0, n_world, (batch_size,), generator=gen)
-        if n_easy:
-            idx[batch_size - n_easy:] = n_world + torch.randint(0, n_simple, (n_easy,), generator=gen)
+        idx = batch_indices(batch_size, n_train, n_simple, simple_share, gen)
         u = torch.rand(batch_size, generator=gen)
         cond = torch.where((u < COARSE_SHARE)[:, None, None], coarse[idx], fine[idx])
         cond = torch.where((u > 1 - CAPTION_DROP)[:, None, None], empty.expand_as(cond), cond).float()
