@@ -483,3 +483,65 @@ def test_token_grounding_records_cross_attention_and_scores_mass_in_the_object_s
         train_t2i("unused", grounding_weight=-1.0)
     with pytest.raises(ValueError, match=r"grounding_from must be an integer in \[0, 1000000\]"):
         train_t2i("unused", grounding_from=-1)
+
+
+def test_shape_critic_loss_reads_true_latents_as_right_wrong_shapes_as_wrong_and_reaches_the_latent():
+    """shape_critic_loss decodes clean latents with the pipeline's VAE and takes the critic's shape cross-entropy
+    over the occupied cells: low for held-out stills with their own shapes, several times higher when every object's
+    shape label is swapped for the next shape, and its gradient reaches the latent (so it trains the UNet)."""
+    import torch
+
+    from workbench.world.classifier import AttributeClassifier
+    from workbench.world.diffusion import encode_latents, shape_critic_loss, to_pixels
+
+    vae = load_pipeline().vae
+    batch = load_scenes(HELD_START, HELD_N)
+    x0 = (encode_latents(vae, to_pixels(batch.images)) * vae.config.scaling_factor).requires_grad_(True)
+    critic = AttributeClassifier.load().network.requires_grad_(False)
+    labels = torch.from_numpy(np.asarray(batch.labels["shape"])).long()
+    empty = int(labels.max())
+    swapped = torch.where(labels == empty, labels, (labels + 1) % empty)
+    right = shape_critic_loss(vae, critic, x0, labels)
+    wrong = shape_critic_loss(vae, critic, x0.detach(), swapped)
+    right_value, wrong_value = float(right.detach()), float(wrong)
+    assert right_value < 0.8 and wrong_value > 4 * right_value, (right_value, wrong_value)
+    right.backward()
+    assert x0.grad is not None and float(x0.grad.abs().sum()) > 0
+    none = torch.full_like(labels, empty)
+    assert float(shape_critic_loss(vae, critic, x0.detach(), none)) == 0.0
+
+
+def test_the_shape_critic_trains_the_unet_on_fine_captions_below_its_timestep(tmp_path, monkeypatch):
+    """With a shape weight the critic is called on the batch's fine, kept captions (object cells labelled) and its
+    term changes the UNet: the same seeded run without it ends with other weights; the settings record it."""
+    import torch
+    from safetensors.torch import load_file
+
+    import workbench.world.diffusion as diffusion
+    from workbench.world.classifier import SHIPPED as SCORER
+
+    calls: list = []
+    real = diffusion.shape_critic_loss
+
+    def recording(vae, critic, x0, labels):
+        calls.append((x0.shape[0], labels.clone()))
+        return real(vae, critic, x0, labels)
+
+    monkeypatch.setattr(diffusion, "shape_critic_loss", recording)
+    small = dict(n_train=32, vae_steps=1, unet_steps=3, vae_batch=4, batch_size=8, vae_channels=(16, 16), patch=2,
+                 unet_channels=(16, 32, 32), n_heldout=0, text_scene_steps=1, log=lambda m: None)
+    result = train_t2i(tmp_path / "s", shape_weight=1.0, shape_critic=SCORER, shape_t_max=1000, **small)
+    assert result["shape_weight"] == 1.0 and result["shape_t_max"] == 1000
+    assert result["shape_critic"] == "assets/world/classifier"
+    assert len(calls) == 3 and all(0 < n <= 8 and labels.shape == (n, 9) for n, labels in calls)
+    assert all(bool((labels < 9).any(1).all()) for _, labels in calls)  # every world scene has an object
+    off = train_t2i(tmp_path / "o", **small)
+    assert off["shape_weight"] == 0.0 and "shape_critic" not in off and len(calls) == 3
+    on_w, off_w = (load_file(str(tmp_path / f / "unet" / "diffusion_pytorch_model.safetensors")) for f in "so")
+    assert any(not torch.equal(on_w[k], off_w[k]) for k in on_w)
+    with pytest.raises(ValueError, match=r"shape_weight must be .*\[0, 100\]"):
+        train_t2i("unused", shape_weight=-1.0)
+    with pytest.raises(ValueError, match="shape_critic must be a folder"):
+        train_t2i("unused", shape_weight=1.0, shape_critic=tmp_path)
+    with pytest.raises(ValueError, match=r"shape_t_max must be an integer in \[1, 1000\]"):
+        train_t2i("unused", shape_t_max=0)

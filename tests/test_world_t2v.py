@@ -346,3 +346,67 @@ def test_simple_videos_move_one_object_and_the_curriculum_draws_its_share(t2i_fo
     with pytest.raises(ValueError, match=r"simple_share must be .*\[0, 0.9\]"):
         video.train_t2v(t2i_folder, tmp_path / "bad", steps=2, simple_share=1.0, **TINY_T2V)
     assert torch.is_tensor(maps[0].t)
+
+
+def test_the_path_critic_reads_true_videos_as_on_their_paths_and_reversed_or_held_ones_as_off():
+    """path_targets follows each object's colour in the true frames (a move's shift is its direction times its
+    distance, a bouncing object's is about 0); path_critic_loss decodes clean latents and is low for the world's own
+    videos, high for the same videos played backwards or with the first frame held, and reaches the latent."""
+    import torch
+
+    from workbench.world.diffusion import load_pipeline
+    from workbench.world.scene import DIR_VECTORS
+    from workbench.world.video import path_critic_loss, path_targets, video_latents
+    from workbench.world.video_data import load_videos
+    from workbench.world.vocabulary import load_vocabulary
+
+    vae = load_pipeline().vae
+    batch = load_videos(HELD_START, 16, 64, 8)
+    which, shifts, valid = path_targets(batch.scenes, batch.frames)
+    distance = load_vocabulary().distance
+    moves = 0
+    for i, scene in enumerate(batch.scenes):
+        for k, obj in enumerate(scene["objects"]):
+            m = obj.get("motion")
+            if valid[i, k] and m and m["kind"] == "move":
+                moves += 1
+                dx, dy = shifts[i, k].tolist()
+                want = np.array(DIR_VECTORS[m["direction"]]) * distance[m["speed"]]
+                # along its way at least half its distance (it may leave the image), hardly across it
+                assert float(np.dot([dx, dy], want)) > 0.5 * float(np.dot(want, want)), (scene, dx, dy)
+                assert abs(float(np.cross(want / np.linalg.norm(want), [dx, dy]))) < 0.03, (scene, dx, dy)
+            elif valid[i, k] and m and m["kind"] in ("bounce", "rotate"):
+                assert float(shifts[i, k].abs().max()) < 0.03, (scene, shifts[i, k])
+    assert moves >= 5 and int(valid.sum()) >= 0.9 * sum(len(s["objects"]) for s in batch.scenes)
+    lat = video_latents(vae, batch.frames).float().requires_grad_(True)
+    right = path_critic_loss(vae, lat, which, shifts, valid)
+    with torch.no_grad():
+        backwards = float(path_critic_loss(vae, lat.flip(2), which, shifts, valid))
+        held = float(path_critic_loss(vae, lat[:, :, :1].expand_as(lat).contiguous(), which, shifts, valid))
+    assert float(right.detach()) < 0.15 and backwards > 10 * float(right.detach()) and held > 5 * float(right.detach())
+    right.backward()
+    assert float(lat.grad.abs().sum()) > 0
+    assert float(path_critic_loss(vae, lat.detach(), which, shifts, torch.zeros_like(valid))) == 0.0
+
+
+def test_the_path_critic_trains_the_video_unet_on_kept_captions(t2i_folder, tmp_path, monkeypatch):
+    from workbench.world import video
+
+    calls: list = []
+    real = video.path_critic_loss
+
+    def recording(vae, x0, which, shifts, valid):
+        calls.append((x0.shape, x0.requires_grad, int(valid.sum())))
+        return real(vae, x0, which, shifts, valid)
+
+    monkeypatch.setattr(video, "path_critic_loss", recording)
+    tiny = {**TINY_T2V, "batch_size": 2}
+    on = video.train_t2v(t2i_folder, tmp_path / "on", steps=2, path_weight=1.0, **tiny)
+    # the clean-latent guess the critic reads is the UNet's output (its gradient reaches the UNet), 8 frames
+    assert on["path_weight"] == 1.0 and len(calls) == 2
+    assert all(shape[0] <= 2 and shape[2] == 8 and grad and n >= 1 for shape, grad, n in calls)
+    off = video.train_t2v(t2i_folder, tmp_path / "off", steps=2, **tiny)
+    assert off["path_weight"] == 0.0 and len(calls) == 2
+
+    with pytest.raises(ValueError, match=r"path_weight must be a number in \[0, 100\]"):
+        video.train_t2v(t2i_folder, tmp_path / "bad", steps=2, path_weight=-1.0, **TINY_T2V)

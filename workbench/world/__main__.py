@@ -92,6 +92,10 @@ def main(argv=None) -> int:
     c.add_argument("--lr", type=float, default=2e-3)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--workers", type=int, default=1, help="processes rendering the scenes not yet cached")
+    c.add_argument("--channels", type=int, nargs=5, default=[16, 32, 64, 128, 128],
+                   help="the five convolutions' widths (the shipped scorer's by default)")
+    c.add_argument("--train-start", type=int, default=0,
+                   help="first training seed (a second reader, e.g. the shape critic, trains on other scenes)")
     k = sub.add_parser("train-clip", help="train the small CLIP contrastively on world stills and fine captions")
     k.add_argument("--out", default=str(CLIP_DIR))
     k.add_argument("--n-train", type=int, default=7_000)
@@ -154,6 +158,12 @@ def main(argv=None) -> int:
     d.add_argument("--simple-share", type=float, default=0.0,
                    help="share of each batch from one-object scenes on plain backgrounds (a curriculum for shapes; "
                         "0: world scenes only)")
+    d.add_argument("--shape-weight", type=float, default=0.0,
+                   help="weight of the shape critic's loss on the decoded clean-latent guess (0: off)")
+    d.add_argument("--shape-critic", default=None,
+                   help="folder of the shape critic, an attribute classifier trained apart from the scorer "
+                        "(default assets/world/shape_critic)")
+    d.add_argument("--shape-t-max", type=int, default=700, help="the critic judges timesteps below this")
     d.add_argument("--text-scene-steps", type=int, default=600, help="scene-reading steps of --text-init scene")
     d.add_argument("--whiten", action="store_true",
                    help="give every latent channel the same spread (the patch components differ 36-fold; see "
@@ -208,6 +218,9 @@ def main(argv=None) -> int:
     v.add_argument("--simple-share", type=float, default=0.0,
                    help="share of each batch from videos of one moving object on a plain background (a curriculum "
                         "for motion; 0: world videos only)")
+    v.add_argument("--path-weight", type=float, default=0.0,
+                   help="weight of the path critic's loss: each object's colour in the decoded clean-latent guess "
+                        "should travel as the caption says (0: off)")
     v.add_argument("--init-from", default=None, metavar="FOLDER",
                    help="start the video UNet from a folder train-t2v wrote instead of inflating the image UNet")
     v.add_argument("--arch", choices=["unet3d", "motion"], default=None,
@@ -256,7 +269,7 @@ def main(argv=None) -> int:
 
             _threads()
             train_classifier(a.out, a.n_train, a.n_heldout, a.epochs, a.batch_size, a.lr, a.seed, a.workers,
-                             log=_log())
+                             channels=a.channels, train_start=a.train_start, log=_log())
         elif a.command == "eval":
             from workbench.world.evaluate import evaluate_models, format_table
 
@@ -284,7 +297,9 @@ def main(argv=None) -> int:
                       text_scene_steps=a.text_scene_steps, vae_from=a.vae_from, whiten=a.whiten,
                       high_noise_steps=a.high_noise_steps, high_noise_share_after=a.high_noise_share_after,
                       grounding_weight=a.grounding_weight, grounding_from=a.grounding_from,
-                      simple_share=a.simple_share, log=_log())
+                      simple_share=a.simple_share, shape_weight=a.shape_weight,
+                      shape_t_max=a.shape_t_max,
+                      **({"shape_critic": a.shape_critic} if a.shape_critic else {}), log=_log())
         elif a.command == "train-t2v":
             from workbench.world.video import train_t2v
 
@@ -292,7 +307,7 @@ def main(argv=None) -> int:
             train_t2v(a.t2i, a.out, a.n_train, a.steps, a.batch_size, a.lr, a.ema_decay, a.checkpoint_every,
                       a.n_heldout, a.seed, a.frames, a.object_weight, a.prediction_type, a.zero_snr, a.resume,
                       a.max_minutes, a.temporal_only, a.motion_weight, a.stop_at, a.high_noise_share, a.init_from,
-                      a.arch, simple_share=a.simple_share, log=_log())
+                      a.arch, simple_share=a.simple_share, path_weight=a.path_weight, log=_log())
         elif a.command == "train-t2i-decoder":
             from workbench.world.diffusion import train_decoder
 

@@ -67,6 +67,8 @@ TEXT_INITS = ("clip", "random", "scene")
 TEXT_SCENE_STEPS = 600
 HIGH_NOISE_T0 = 800
 HIGH_NOISE_SHARE = 0.0
+SHAPE_CRITIC = REPO_ROOT / "assets" / "world" / "shape_critic"  # train-t2i --shape-weight's reader (not the scorer)
+SHAPE_T_MAX = 700  # the shape critic judges clean-latent guesses from timesteps below this
 N_SIMPLE = 3_000  # one-object scenes of the curriculum (train-t2i --simple-share)
 # A fresh text encoder's token embeddings start at this standard deviation, not CLIP's 0.02: with 0.02 its hidden
 # states for "top left" and "top right" differ by 2.0 at the word "left" (norm 9.8) and by 0.2-0.7 at the 62
@@ -379,7 +381,9 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
               text_scene_steps: int = TEXT_SCENE_STEPS, vae_from: str | Path | None = None,
               high_noise_steps: int | None = None, high_noise_share_after: float = 0.0,
               grounding_weight: float = 0.0, grounding_from: int = 0, whiten: bool = False,
-              simple_share: float = 0.0, n_simple: int = N_SIMPLE, log: Callable[[str], None] = print) -> dict:
+              simple_share: float = 0.0, n_simple: int = N_SIMPLE, shape_weight: float = 0.0,
+              shape_critic: str | Path = SHAPE_CRITIC, shape_t_max: int = SHAPE_T_MAX,
+              log: Callable[[str], None] = print) -> dict:
     """Train the VAE, then the UNet on its latents; writes the pipeline to `out` every `checkpoint_every` UNet
     steps (the EMA weights) and at the end, with training.json (settings, losses, times, held-out results) and
     train_state.safetensors (the raw UNet and AdamW's moments, so a run can continue; never shipped).
@@ -413,7 +417,11 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     run wrote whose VAE (trained decoder, scaling factor) is reused instead of training one (vae_steps is then
     ignored; the encoder is the same fixed rearrangement of the same stills).
     `simple_share`: that share of each batch comes from `n_simple` one-object scenes on plain backgrounds
-    (data.simple_scenes), a curriculum where the shape is all there is to draw; 0: world scenes only."""
+    (data.simple_scenes), a curriculum where the shape is all there is to draw; 0: world scenes only.
+    `shape_weight`: weight of the shape critic's loss (shape_critic_loss: the image the UNet's clean-latent guess
+    decodes to, read by the attribute-classifier network in `shape_critic`, should show each object's shape in its
+    cell), for fine captions at timesteps below `shape_t_max`; 0: off. The critic is a second reader trained
+    apart from the shipped scorer (other seeds, widths and scenes), so that the scorer still measures the renders."""
     import torch
     from diffusers import AutoencoderTiny, UNet2DConditionModel
 
@@ -434,6 +442,11 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     _check_range("simple_share", simple_share, 0, 0.9, " (0: world scenes only)")
     _check_int("n_simple", n_simple, 16, 200_000)
     _check_int("grounding_from", grounding_from, 0, 1_000_000)
+    _check_range("shape_weight", shape_weight, 0, 100, " (0: off)")
+    _check_int("shape_t_max", shape_t_max, 1, 1_000)
+    if shape_weight and not (Path(shape_critic) / "config.json").exists():
+        raise ValueError(f"shape_critic must be a folder that train-classifier wrote (config.json and "
+                         f"model.safetensors), got {str(shape_critic)!r}")
     if high_noise_steps is not None:
         _check_int("high_noise_steps", high_noise_steps, 1, 1_000_000)
     if text_init not in TEXT_INITS:
@@ -515,7 +528,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                     "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0,
                     "high_noise_steps": high_noise_steps, "high_noise_share_after": high_noise_share_after,
                     "grounding_weight": grounding_weight, "grounding_from": grounding_from,
-                    "simple_share": simple_share, "n_simple": n_simple,
+                    "simple_share": simple_share, "n_simple": n_simple, **_shape_settings(shape_weight,
+                                                                                          shape_critic, shape_t_max),
                     "text_encoder": (f"{clip_dir}'s architecture and tokenizer, fresh weights trained with the UNet"
                                      if text_init == "random" else
                                      f"{clip_dir}, fine-tuned to read scenes ({text_scene_steps} steps), then "
@@ -571,6 +585,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                          "high_noise_steps": high_noise_steps, "high_noise_share_after": high_noise_share_after,
                          "grounding_weight": grounding_weight, "grounding_from": grounding_from,
                          "simple_share": simple_share, "n_simple": n_simple,
+                         **_shape_settings(shape_weight, shape_critic, shape_t_max),
                          "torch_threads": torch.get_num_threads(), "versions": _versions()})
         if text_lr and "frozen" in settings.get("text_encoder", "frozen"):
             settings["text_encoder"] = (f"{settings.get('text_encoder', CLIP_DIR)}, fine-tuned with the UNet from "
@@ -649,11 +664,17 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
         coarse_words = word_cells(coarse, train.labels["colour"], colour_of, shape_of)
         log(f"token grounding on {layers} cross-attention layers, weight {grounding_weight:g}; "
             f"{float((fine_words[0] >= 0).sum(1).float().mean()):.2f} words per fine caption")
+    if shape_weight:
+        from workbench.world.classifier import AttributeClassifier
+
+        critic = AttributeClassifier.load(shape_critic).network.requires_grad_(False)
+        shape_labels = torch.from_numpy(np.asarray(train.labels["shape"])).long()
+        log(f"shape critic {shape_critic}, weight {shape_weight:g}, fine captions at t < {shape_t_max}")
     # a resumed run draws a fresh stream of batches (seeded by the step it starts at), not the stream the
     # uninterrupted run would have drawn
     gen = torch.Generator().manual_seed(seed * 1_000_003 + start + 1)
     t0 = time.time()
-    running = running_ground = 0.0
+    running = running_ground = running_shape = 0.0
 
     def checkpoint(step: int, final: bool) -> dict:
         pipe = build_pipeline(vae, ema, tok, ema_enc, settings["prediction_type"], settings["zero_snr"])
@@ -700,6 +721,13 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
             ground = grounding_loss(store, pos, torch.where(is_coarse, coarse_words[1][idx], fine_words[1][idx]))
             loss = loss + grounding_weight * ground
             running_ground += float(ground.detach())
+        if shape_weight:
+            sel = (t < shape_t_max) & ~is_coarse[:, 0] & ~dropped
+            if bool(sel.any()):
+                x0 = implied_x0(zt[sel], pred[sel], sched, t[sel], settings["prediction_type"])
+                critique = shape_critic_loss(vae, critic, x0, shape_labels[idx[sel]])
+                loss = loss + shape_weight * critique
+                running_shape += float(critique.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
@@ -715,11 +743,13 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
             k = min(50, step - start)
             history["unet"].append({"step": step, "loss": round(running / k, 4),
                                     **({"grounding": round(running_ground / k, 4)} if grounding_weight else {}),
+                                    **({"shape_critic": round(running_shape / k, 4)} if shape_weight else {}),
                                     "seconds": round(unet_seconds_before + time.time() - t0)})
             log(f"unet step {step}/{unet_steps} loss {running / k:.4f} "
                 + (f"(grounding {running_ground / k:.4f}) " if grounding_weight else "")
+                + (f"(shape critic {running_shape / k:.4f}) " if shape_weight else "")
                 + f"({time.time() - t0:.0f}s, {(step - start) / (time.time() - t0):.2f} steps/s)")
-            running = running_ground = 0.0
+            running = running_ground = running_shape = 0.0
         if step % 200 == 0 or step == start + 1:
             gain = probe(unet, enc, sched, settings["prediction_type"])
             hits = places(unet, enc, sched, settings["prediction_type"])
@@ -795,9 +825,39 @@ def implied_x0(zt, pred, sched, t: int, prediction_type: str):
     """The clean latent a UNet's output at timestep `t` implies: from the velocity, sqrt(a) z_t - sqrt(1 - a) v; from
     the noise, (z_t - sqrt(1 - a) eps) / sqrt(a) (a = the schedule's alphas_cumprod at t; kept above 1e-8 there)."""
     a = sched.alphas_cumprod[t]
+    if a.ndim:  # one timestep per sample
+        a = a.reshape(-1, *([1] * (zt.ndim - 1)))
     if prediction_type == "v_prediction":
         return a.sqrt() * zt - (1 - a).sqrt() * pred
     return (zt - (1 - a).sqrt() * pred) / a.clamp(min=1e-8).sqrt()
+
+
+def _shape_settings(shape_weight: float, shape_critic, shape_t_max: int) -> dict:
+    if not shape_weight:
+        return {"shape_weight": 0.0}
+    return {"shape_weight": shape_weight, "shape_t_max": shape_t_max,
+            "shape_critic": _repo_relative(shape_critic)}
+
+
+def _repo_relative(path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def shape_critic_loss(vae, critic, x0, shape_labels):
+    """Cross-entropy of the critic's shape reading of the images that clean latents `x0` (scaled as the UNet sees
+    them) decode to, over the grid cells that hold an object. `critic`: an AttributeNet (classifier.build_network)
+    in eval mode; `shape_labels`: (N, 9) shape class per cell, the last class "empty" (those cells are left out).
+    Differentiable in x0 (the decoder and critic are frozen)."""
+    import torch
+
+    images = (vae.decode(x0 / vae.config.scaling_factor).sample.clamp(-1, 1) + 1) / 2
+    logits = critic(images)["shape"]
+    n_classes = logits.shape[-1]
+    occupied = shape_labels != n_classes - 1
+    if not bool(occupied.any()):
+        return logits.sum() * 0.0
+    return torch.nn.functional.cross_entropy(logits[occupied], shape_labels[occupied])
 
 
 def object_cells(shape_labels: np.ndarray, side: int, object_weight: float):

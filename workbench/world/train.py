@@ -11,7 +11,7 @@ import math
 import platform
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -56,7 +56,11 @@ SHAPE_WEIGHT = 4.0
 
 def train_classifier(out: str | Path, n_train: int = 6_000, n_heldout: int = 2_000, epochs: int = 12,
                      batch_size: int = 64, lr: float = 2e-3, seed: int = 0, workers: int = 1,
+                     channels: Sequence[int] = (16, 32, 64, 128, 128), train_start: int = 0,
                      log: Callable[[str], None] = print) -> dict:
+    """Train the attribute classifier on world stills of seeds [train_start, train_start + n_train). The shipped
+    scorer uses the defaults; `channels` and `train_start` give a second, independently trained reader (the shape
+    critic that `train-t2i --shape-weight` trains against, so that the shipped scorer measures what it did)."""
     import torch
     from safetensors.torch import save_file
 
@@ -68,12 +72,16 @@ def train_classifier(out: str | Path, n_train: int = 6_000, n_heldout: int = 2_0
     _check_int("batch_size", batch_size, 1, 4096)
     _check_float("lr", lr, 0.0, 1.0)
     _check_int("seed", seed, 0, 2**31 - 1)
+    _check_int("train_start", train_start, 0, HELDOUT_SEED0 - n_train)
+    channels = [int(c) for c in channels]
+    if len(channels) != 5 or not all(4 <= c <= 512 for c in channels):
+        raise ValueError(f"channels must be 5 integers in [4, 512], got {channels!r}")
     t0 = time.time()
-    train = load_scenes(0, n_train, workers=workers, log=log)
+    train = load_scenes(train_start, n_train, workers=workers, log=log)
     held = load_scenes(HELDOUT_SEED0, n_heldout, workers=workers, log=log)
     log(f"data ready in {time.time() - t0:.0f}s")
     v = load_vocabulary()
-    config = {"architecture": "AttributeNet", "image_size": 64, "channels": [16, 32, 64, 128, 128], "pools": 3,
+    config = {"architecture": "AttributeNet", "image_size": 64, "channels": channels, "pools": 3,
               "hidden": 128, "classes": label_names(v), "cells": "row-major 3x3 grid, index = row * 3 + column"}
     torch.manual_seed(seed)
     net = build_network(config)
@@ -112,8 +120,12 @@ def train_classifier(out: str | Path, n_train: int = 6_000, n_heldout: int = 2_0
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: t.contiguous() for k, t in net.state_dict().items()}, str(out / WEIGHTS))
-    config["training"] = {"command": "python -m workbench.world train-classifier", "n_train": n_train,
-                          "train_seeds": [0, n_train - 1], "n_heldout": n_heldout,
+    command = "python -m workbench.world train-classifier"
+    if channels != [16, 32, 64, 128, 128] or train_start or seed:
+        command += (f" --channels {' '.join(map(str, channels))} --train-start {train_start} --seed {seed}"
+                    f" --out {out}")
+    config["training"] = {"command": command, "n_train": n_train,
+                          "train_seeds": [train_start, train_start + n_train - 1], "n_heldout": n_heldout,
                           "heldout_seeds": [HELDOUT_SEED0, HELDOUT_SEED0 + n_heldout - 1], "epochs": epochs,
                           "batch_size": batch_size, "lr": lr, "seed": seed, "steps": total,
                           "shape_loss_weight": SHAPE_WEIGHT,

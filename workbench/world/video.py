@@ -375,7 +375,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
               max_minutes: float | None = None, temporal_only: bool = False, motion_weight: float = 0.0,
               stop_at: int | None = None, high_noise_share: float = 0.0, init_from: str | Path | None = None,
               arch: str | None = None, simple_share: float = 0.0, n_simple: int = N_SIMPLE_VIDEOS,
-              log: Callable[[str], None] = print) -> dict:
+              path_weight: float = 0.0, log: Callable[[str], None] = print) -> dict:
     """Train the video UNet on `n_train` world videos (seeds 0..n_train-1, `frames` frames of 64x64) from the T2I
     pipeline folder `t2i`, writing a TextToVideoSDPipeline to `out` every `checkpoint_every` steps (EMA weights) and
     at the end, with training.json (settings, the inflation report, losses, probes, held-out motion-direction
@@ -400,7 +400,9 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     log shows the caption gain (x0 error with another video's caption / own - 1) and the direction gain (with the
     caption's directions reversed / own - 1). `simple_share`: that share of each batch comes from `n_simple` videos
     of one moving object on a plain background (video_data.simple_videos), a curriculum where the way it moves is
-    all there is to learn; 0: world videos only."""
+    all there is to learn; 0: world videos only. `path_weight`: weight of the path critic's loss
+    (path_critic_loss: in the video the UNet's clean-latent guess decodes to, each object's colour should travel
+    the way and as far as its caption says, and stay put where it does not move; 0: off)."""
     import torch
 
     _check_int("n_train", n_train, 8, 50_000)
@@ -417,6 +419,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     _check_range("high_noise_share", high_noise_share, 0, 1)
     _check_range("simple_share", simple_share, 0, 0.9, " (0: world videos only)")
     _check_int("n_simple", n_simple, 8, MAX_VIDEOS)
+    _check_range("path_weight", path_weight, 0, 100, " (0: off)")
     if prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
     if zero_snr not in (True, False):
@@ -518,7 +521,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
                     "seed": seed, "arch": arch, "inflation": inflation, "frozen": ["vae", "text_encoder"],
                     "temporal_only": temporal_only, "motion_weight": motion_weight,
                     "high_noise_share": high_noise_share, "high_noise_t0": HIGH_NOISE_T0, "preview": PREVIEW,
-                    "simple_share": simple_share, "n_simple": n_simple}
+                    "simple_share": simple_share, "n_simple": n_simple, "path_weight": path_weight}
         start, seconds_before = 0, 0.0
     else:
         history = previous["history"]
@@ -526,7 +529,8 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
                     if k not in ("steps_done", "train_seconds", "total_seconds", "history", "final", "heldout")}
         settings.update({"steps": steps, "batch_size": batch_size, "lr": lr, "ema_decay": ema_decay,
                          "temporal_only": temporal_only, "motion_weight": motion_weight,
-                         "high_noise_share": high_noise_share, "simple_share": simple_share, "n_simple": n_simple})
+                         "high_noise_share": high_noise_share, "simple_share": simple_share, "n_simple": n_simple,
+                         "path_weight": path_weight})
         settings["resumed"] = [*previous.get("resumed", []), {"at_step": previous["steps_done"]}]
         ema = load_video_unet(out, arch)
         unet = copy.deepcopy(ema)
@@ -554,6 +558,9 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     direction_gains = {t: direction_probe(lat[:n_train], train.scenes[:n_train], tok, enc, seed, n=min(16, n_train), t=t)
                        for t in PROBE_TIMESTEPS}
     opt = torch.optim.AdamW(trained, lr=lr, weight_decay=1e-2)
+    if path_weight:
+        paths = path_targets(train.scenes, train.frames)
+        log(f"path critic weight {path_weight:g}: {int(paths[2].sum())} objects' paths in {len(train.scenes)} videos")
     if previous is not None:
         if (out / TRAIN_STATE).exists():
             load_train_state(out / TRAIN_STATE, {"unet": unet}, opt)
@@ -561,7 +568,7 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         else:
             log(f"{out / TRAIN_STATE} missing: the raw UNet starts from the EMA weights, the optimizer afresh")
     gen = torch.Generator().manual_seed(seed * 1_000_003 + start + 1)  # a resumed run draws a fresh stream
-    t0, running, k_run = time.time(), 0.0, 0
+    t0, running, k_run, running_path = time.time(), 0.0, 0, 0.0
 
     def checkpoint(step: int, final: bool) -> dict:
         training = {**settings, "steps_done": step, "train_seconds": round(seconds_before + time.time() - t0),
@@ -615,6 +622,13 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
             change = ((err[:, :, 1:] - err[:, :, :-1]) ** 2).mean(1)
             loss = loss + settings["motion_weight"] * (change * cell_map[idx]).mean((1, 2, 3))
         loss = (loss * weight_t[t]).mean()
+        if path_weight:
+            kept = ~(u > 1 - CAPTION_DROP)
+            if bool(kept.any()):
+                x0 = implied_x0(zt[kept], pred[kept], sched, t[kept], settings["prediction_type"])
+                critique = path_critic_loss(vae, x0, *(p[idx[kept]] for p in paths))
+                loss = loss + path_weight * critique
+                running_path += float(critique.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
@@ -627,10 +641,12 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
         step += 1
         if step % 25 == 0 or step == steps:
             history["loss"].append({"step": step, "loss": round(running / k_run, 4),
+                                    **({"path_critic": round(running_path / k_run, 4)} if path_weight else {}),
                                     "seconds": round(seconds_before + time.time() - t0)})
-            log(f"step {step}/{steps} loss {running / k_run:.4f} ({time.time() - t0:.0f}s, "
-                f"{(step - start) / (time.time() - t0):.2f} steps/s)")
-            running, k_run = 0.0, 0
+            log(f"step {step}/{steps} loss {running / k_run:.4f} "
+                + (f"(path critic {running_path / k_run:.4f}) " if path_weight else "")
+                + f"({time.time() - t0:.0f}s, {(step - start) / (time.time() - t0):.2f} steps/s)")
+            running, k_run, running_path = 0.0, 0, 0.0
         if step % PROBE_EVERY == 0 or step == start + 1:
             history["probes"].append(probes(step))
         if max_minutes is not None and time.time() - t0 > 60 * max_minutes:
@@ -644,6 +660,103 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     if not history["probes"] or history["probes"][-1]["step"] != step:  # the last state's probes, for the record
         history["probes"].append(probes(step))
     return checkpoint(step, final=True)
+
+
+MAX_OBJECTS = 3  # a world scene holds 1-3 objects
+PATH_SHARPNESS = 100.0  # softmax temperature over the palette's chroma directions (a pixel's soft colour)
+PATH_CHROMA, PATH_CHROMA_SLOPE = 0.08, 40.0  # a pixel counts where its chroma is this long (soft threshold)
+PATH_SCALE = 0.12  # the path error is measured in units of a slow object's travel
+PATH_MIN_MASS = 8.0  # pixels: an object whose colour covers fewer in the true video (on average) is not followed
+
+
+def _chroma(rgb):
+    """RGB (..., 3) -> its deviation from grey (..., 3): the direction is the hue, the length the saturation."""
+    return rgb - rgb.mean(-1, keepdim=True)
+
+
+def palette_chroma():
+    """(8, 3) unit chroma vectors of the world's colours, in the vocabulary's order, and their names."""
+    import torch
+
+    from workbench.world.vocabulary import load_vocabulary
+
+    colours = load_vocabulary().colours
+    c = _chroma(torch.tensor([colours[n] for n in colours], dtype=torch.float32))
+    return c / c.norm(dim=-1, keepdim=True), list(colours)
+
+
+def soft_paths(frames, which):
+    """frames (N, F, 3, H, W) in [0, 1], which (N, K) palette indices -> each colour's centre in each frame (N, K,
+    F, 2; x, y image fractions) and its mass (N, K, F; pixels). A pixel's soft colour is a softmax over the
+    palette of its chroma's cosine with each colour's (the nearest hue, as motion.track reads it, made smooth),
+    gated by its saturation; a colour missing from a frame puts its centre in the middle (one pixel's worth of
+    weight sits there). The differentiable counterpart of motion.track."""
+    import torch
+
+    palette, _ = palette_chroma()
+    chroma = _chroma(frames.movedim(2, -1))  # (N, F, H, W, 3)
+    length = chroma.norm(dim=-1)
+    soft = torch.softmax(PATH_SHARPNESS * torch.einsum("nfhwc,pc->nfhwp", chroma, palette)
+                         / (length[..., None] + 1e-6), -1)
+    gate = torch.sigmoid((length - PATH_CHROMA) * PATH_CHROMA_SLOPE)
+    w = torch.gather(soft * gate[..., None], -1, which[:, None, None, None, :].expand(*soft.shape[:-1], which.shape[1]))
+    w = w.movedim(-1, 1)  # (N, K, F, H, W)
+    h, wd = frames.shape[-2:]
+    ys = (torch.arange(h, dtype=frames.dtype) + 0.5) / h
+    xs = (torch.arange(wd, dtype=frames.dtype) + 0.5) / wd
+    mass = w.sum((-1, -2))
+    cx = ((w.sum(-2) * xs).sum(-1) + 0.5) / (mass + 1.0)
+    cy = ((w.sum(-1) * ys).sum(-1) + 0.5) / (mass + 1.0)
+    return torch.stack([cx, cy], -1), mass
+
+
+def path_slopes(centres):
+    """(N, K, F, 2) centres -> (N, K, 2): the least-squares slope over progress 0..1, i.e. the shift over the whole
+    video (as motion.read_direction fits it)."""
+    import torch
+
+    f = centres.shape[-2]
+    tt = torch.linspace(0.0, 1.0, f, dtype=centres.dtype)
+    tt = tt - tt.mean()
+    return (centres * tt[:, None]).sum(-2) / (tt ** 2).sum()
+
+
+def path_targets(scenes: list[dict], frames: np.ndarray, batch: int = 64):
+    """What the path critic asks for, per training video (Scene.to_dict() and its uint8 frames (N, F, H, W, 3)):
+    for each of up to MAX_OBJECTS objects its colour's palette index (N, K), the shift its colour makes over the
+    true video as soft_paths reads it (N, K, 2; a move's direction and distance, about 0 for still, bouncing and
+    rotating objects, less where an object leaves the image), and which slots are followed (N, K): an object whose
+    colour covers at least PATH_MIN_MASS pixels of the true frames on average."""
+    import torch
+
+    _, names = palette_chroma()
+    which = torch.zeros(len(scenes), MAX_OBJECTS, dtype=torch.long)
+    present = torch.zeros(len(scenes), MAX_OBJECTS, dtype=torch.bool)
+    for i, scene in enumerate(scenes):
+        for k, o in enumerate(scene["objects"][:MAX_OBJECTS]):
+            which[i, k], present[i, k] = names.index(o["colour"]), True
+    shifts, mass = torch.zeros(len(scenes), MAX_OBJECTS, 2), torch.zeros(len(scenes), MAX_OBJECTS)
+    for s in range(0, len(scenes), batch):
+        x = torch.from_numpy(np.ascontiguousarray(frames[s:s + batch])).float().permute(0, 1, 4, 2, 3) / 255.0
+        centres, m = soft_paths(x, which[s:s + batch])
+        shifts[s:s + batch], mass[s:s + batch] = path_slopes(centres), m.mean(-1)
+    return which, shifts, present & (mass >= PATH_MIN_MASS)
+
+
+def path_critic_loss(vae, x0, which, shifts, valid):
+    """The path critic: clean video latents `x0` (N, C, F, h, w, scaled as the UNet sees them) are decoded frame by
+    frame, each object's colour is followed with soft_paths, and the squared difference between the shift it makes
+    and the one it makes in the true video (path_targets), in units of PATH_SCALE, is averaged over the followed
+    objects. Differentiable in x0 (the decoder is frozen)."""
+    n, c, f, h, w = x0.shape
+    if not bool(valid.any()):
+        return x0.sum() * 0.0
+    lat = x0.movedim(2, 1).reshape(n * f, c, h, w)
+    images = (vae.decode(lat / vae.config.scaling_factor).sample.clamp(-1, 1) + 1) / 2
+    frames = images.reshape(n, f, *images.shape[1:])
+    centres, _ = soft_paths(frames, which)
+    err = ((path_slopes(centres) - shifts) ** 2).sum(-1) / PATH_SCALE ** 2
+    return err[valid].mean()
 
 
 def _diffusers_version() -> str:
