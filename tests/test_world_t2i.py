@@ -492,7 +492,7 @@ def test_shape_critic_loss_reads_true_latents_as_right_wrong_shapes_as_wrong_and
     import torch
 
     from workbench.world.classifier import AttributeClassifier
-    from workbench.world.diffusion import encode_latents, shape_critic_loss, to_pixels
+    from workbench.world.diffusion import critic_cells, encode_latents, shape_critic_loss, to_pixels
 
     vae = load_pipeline().vae
     batch = load_scenes(HELD_START, HELD_N)
@@ -509,6 +509,14 @@ def test_shape_critic_loss_reads_true_latents_as_right_wrong_shapes_as_wrong_and
     assert x0.grad is not None and float(x0.grad.abs().sum()) > 0
     none = torch.full_like(labels, empty)
     assert float(shape_critic_loss(vae, critic, x0.detach(), none)) == 0.0
+    # "features": the decoded guess's cell features against the true image's, in units of their spread
+    with torch.no_grad():
+        cells = critic_cells(critic, (to_pixels(batch.images) + 1) / 2)
+    scale = cells.reshape(-1, cells.shape[-1]).std(0) + 1e-3
+    own = float(shape_critic_loss(vae, critic, x0.detach(), true_cells=cells, cell_scale=scale))
+    other = float(shape_critic_loss(vae, critic, x0.detach(), true_cells=cells.roll(1, 0), cell_scale=scale))
+    blank = float(shape_critic_loss(vae, critic, torch.zeros_like(x0), true_cells=cells, cell_scale=scale))
+    assert own < 0.1 and other > 10 * own and blank > 10 * own, (own, other, blank)
 
 
 def test_the_shape_critic_trains_the_unet_on_fine_captions_below_its_timestep(tmp_path, monkeypatch):
@@ -523,20 +531,24 @@ def test_the_shape_critic_trains_the_unet_on_fine_captions_below_its_timestep(tm
     calls: list = []
     real = diffusion.shape_critic_loss
 
-    def recording(vae, critic, x0, labels):
-        calls.append((x0.shape[0], labels.clone()))
-        return real(vae, critic, x0, labels)
+    def recording(vae, critic, x0, labels=None, **features):
+        calls.append((x0.shape[0], labels.clone() if labels is not None else features["true_cells"].clone()))
+        return real(vae, critic, x0, labels, **features)
 
     monkeypatch.setattr(diffusion, "shape_critic_loss", recording)
     small = dict(n_train=32, vae_steps=1, unet_steps=3, vae_batch=4, batch_size=8, vae_channels=(16, 16), patch=2,
                  unet_channels=(16, 32, 32), n_heldout=0, text_scene_steps=1, log=lambda m: None)
-    result = train_t2i(tmp_path / "s", shape_weight=1.0, shape_critic=SCORER, shape_t_max=1000, **small)
-    assert result["shape_weight"] == 1.0 and result["shape_t_max"] == 1000
+    result = train_t2i(tmp_path / "s", shape_weight=1.0, shape_critic=SCORER, shape_t_max=1000,
+                       shape_loss="labels", **small)
+    assert result["shape_weight"] == 1.0 and result["shape_t_max"] == 1000 and result["shape_loss"] == "labels"
     assert result["shape_critic"] == "assets/world/classifier"
     assert len(calls) == 3 and all(0 < n <= 8 and labels.shape == (n, 9) for n, labels in calls)
     assert all(bool((labels < 9).any(1).all()) for _, labels in calls)  # every world scene has an object
+    features = train_t2i(tmp_path / "f", shape_weight=1.0, shape_critic=SCORER, shape_t_max=1000, **small)
+    assert features["shape_loss"] == "features" and len(calls) == 6
+    assert all(0 < n <= 8 and cells.shape == (n, 9, 128) for n, cells in calls[3:])
     off = train_t2i(tmp_path / "o", **small)
-    assert off["shape_weight"] == 0.0 and "shape_critic" not in off and len(calls) == 3
+    assert off["shape_weight"] == 0.0 and "shape_critic" not in off and len(calls) == 6
     on_w, off_w = (load_file(str(tmp_path / f / "unet" / "diffusion_pytorch_model.safetensors")) for f in "so")
     assert any(not torch.equal(on_w[k], off_w[k]) for k in on_w)
     with pytest.raises(ValueError, match=r"shape_weight must be .*\[0, 100\]"):
@@ -545,3 +557,5 @@ def test_the_shape_critic_trains_the_unet_on_fine_captions_below_its_timestep(tm
         train_t2i("unused", shape_weight=1.0, shape_critic=tmp_path)
     with pytest.raises(ValueError, match=r"shape_t_max must be an integer in \[1, 1000\]"):
         train_t2i("unused", shape_t_max=0)
+    with pytest.raises(ValueError, match=r"shape_loss must be one of \('features', 'labels'\)"):
+        train_t2i("unused", shape_loss="logits")

@@ -164,6 +164,9 @@ def main(argv=None) -> int:
                    help="folder of the shape critic, an attribute classifier trained apart from the scorer "
                         "(default assets/world/shape_critic)")
     d.add_argument("--shape-t-max", type=int, default=700, help="the critic judges timesteps below this")
+    d.add_argument("--shape-loss", choices=("features", "labels"), default="features",
+                   help="features: the guess's cell features should match the true image's (default); labels: "
+                        "the critic's shape reading should be the caption's (measured to teach marks, not shapes)")
     d.add_argument("--text-scene-steps", type=int, default=600, help="scene-reading steps of --text-init scene")
     d.add_argument("--whiten", action="store_true",
                    help="give every latent channel the same spread (the patch components differ 36-fold; see "
@@ -298,7 +301,7 @@ def main(argv=None) -> int:
                       high_noise_steps=a.high_noise_steps, high_noise_share_after=a.high_noise_share_after,
                       grounding_weight=a.grounding_weight, grounding_from=a.grounding_from,
                       simple_share=a.simple_share, shape_weight=a.shape_weight,
-                      shape_t_max=a.shape_t_max,
+                      shape_t_max=a.shape_t_max, shape_loss=a.shape_loss,
                       **({"shape_critic": a.shape_critic} if a.shape_critic else {}), log=_log())
         elif a.command == "train-t2v":
             from workbench.world.video import train_t2v

@@ -68,6 +68,7 @@ TEXT_SCENE_STEPS = 600
 HIGH_NOISE_T0 = 800
 HIGH_NOISE_SHARE = 0.0
 SHAPE_CRITIC = REPO_ROOT / "assets" / "world" / "shape_critic"  # train-t2i --shape-weight's reader (not the scorer)
+SHAPE_LOSSES = ("features", "labels")  # what the shape critic compares (shape_critic_loss)
 SHAPE_T_MAX = 700  # the shape critic judges clean-latent guesses from timesteps below this
 N_SIMPLE = 3_000  # one-object scenes of the curriculum (train-t2i --simple-share)
 # A fresh text encoder's token embeddings start at this standard deviation, not CLIP's 0.02: with 0.02 its hidden
@@ -383,7 +384,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
               grounding_weight: float = 0.0, grounding_from: int = 0, whiten: bool = False,
               simple_share: float = 0.0, n_simple: int = N_SIMPLE, shape_weight: float = 0.0,
               shape_critic: str | Path = SHAPE_CRITIC, shape_t_max: int = SHAPE_T_MAX,
-              log: Callable[[str], None] = print) -> dict:
+              shape_loss: str = "features", log: Callable[[str], None] = print) -> dict:
     """Train the VAE, then the UNet on its latents; writes the pipeline to `out` every `checkpoint_every` UNet
     steps (the EMA weights) and at the end, with training.json (settings, losses, times, held-out results) and
     train_state.safetensors (the raw UNet and AdamW's moments, so a run can continue; never shipped).
@@ -444,6 +445,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     _check_int("grounding_from", grounding_from, 0, 1_000_000)
     _check_range("shape_weight", shape_weight, 0, 100, " (0: off)")
     _check_int("shape_t_max", shape_t_max, 1, 1_000)
+    if shape_loss not in SHAPE_LOSSES:
+        raise ValueError(f"shape_loss must be one of {SHAPE_LOSSES}, got {shape_loss!r}")
     if shape_weight and not (Path(shape_critic) / "config.json").exists():
         raise ValueError(f"shape_critic must be a folder that train-classifier wrote (config.json and "
                          f"model.safetensors), got {str(shape_critic)!r}")
@@ -529,7 +532,8 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                     "high_noise_steps": high_noise_steps, "high_noise_share_after": high_noise_share_after,
                     "grounding_weight": grounding_weight, "grounding_from": grounding_from,
                     "simple_share": simple_share, "n_simple": n_simple, **_shape_settings(shape_weight,
-                                                                                          shape_critic, shape_t_max),
+                                                                                          shape_critic, shape_t_max,
+                                                                                          shape_loss),
                     "text_encoder": (f"{clip_dir}'s architecture and tokenizer, fresh weights trained with the UNet"
                                      if text_init == "random" else
                                      f"{clip_dir}, fine-tuned to read scenes ({text_scene_steps} steps), then "
@@ -585,7 +589,7 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
                          "high_noise_steps": high_noise_steps, "high_noise_share_after": high_noise_share_after,
                          "grounding_weight": grounding_weight, "grounding_from": grounding_from,
                          "simple_share": simple_share, "n_simple": n_simple,
-                         **_shape_settings(shape_weight, shape_critic, shape_t_max),
+                         **_shape_settings(shape_weight, shape_critic, shape_t_max, shape_loss),
                          "torch_threads": torch.get_num_threads(), "versions": _versions()})
         if text_lr and "frozen" in settings.get("text_encoder", "frozen"):
             settings["text_encoder"] = (f"{settings.get('text_encoder', CLIP_DIR)}, fine-tuned with the UNet from "
@@ -669,7 +673,13 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
 
         critic = AttributeClassifier.load(shape_critic).network.requires_grad_(False)
         shape_labels = torch.from_numpy(np.asarray(train.labels["shape"])).long()
-        log(f"shape critic {shape_critic}, weight {shape_weight:g}, fine captions at t < {shape_t_max}")
+        true_cells = cell_scale = None
+        if shape_loss == "features":  # the critic's view of every training image, once
+            with torch.no_grad():
+                true_cells = torch.cat([critic_cells(critic, (x_all[i:i + 256] + 1) / 2)
+                                        for i in range(0, len(x_all), 256)])
+            cell_scale = true_cells.reshape(-1, true_cells.shape[-1]).std(0) + 1e-3
+        log(f"shape critic {shape_critic} ({shape_loss}), weight {shape_weight:g}, fine captions at t < {shape_t_max}")
     # a resumed run draws a fresh stream of batches (seeded by the step it starts at), not the stream the
     # uninterrupted run would have drawn
     gen = torch.Generator().manual_seed(seed * 1_000_003 + start + 1)
@@ -725,7 +735,9 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
             sel = (t < shape_t_max) & ~is_coarse[:, 0] & ~dropped
             if bool(sel.any()):
                 x0 = implied_x0(zt[sel], pred[sel], sched, t[sel], settings["prediction_type"])
-                critique = shape_critic_loss(vae, critic, x0, shape_labels[idx[sel]])
+                rows = idx[sel]
+                critique = (shape_critic_loss(vae, critic, x0, true_cells=true_cells[rows], cell_scale=cell_scale)
+                            if true_cells is not None else shape_critic_loss(vae, critic, x0, shape_labels[rows]))
                 loss = loss + shape_weight * critique
                 running_shape += float(critique.detach())
         opt.zero_grad(set_to_none=True)
@@ -832,10 +844,10 @@ def implied_x0(zt, pred, sched, t: int, prediction_type: str):
     return (zt - (1 - a).sqrt() * pred) / a.clamp(min=1e-8).sqrt()
 
 
-def _shape_settings(shape_weight: float, shape_critic, shape_t_max: int) -> dict:
+def _shape_settings(shape_weight: float, shape_critic, shape_t_max: int, shape_loss: str) -> dict:
     if not shape_weight:
         return {"shape_weight": 0.0}
-    return {"shape_weight": shape_weight, "shape_t_max": shape_t_max,
+    return {"shape_weight": shape_weight, "shape_t_max": shape_t_max, "shape_loss": shape_loss,
             "shape_critic": _repo_relative(shape_critic)}
 
 
@@ -844,14 +856,33 @@ def _repo_relative(path) -> str:
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
-def shape_critic_loss(vae, critic, x0, shape_labels):
-    """Cross-entropy of the critic's shape reading of the images that clean latents `x0` (scaled as the UNet sees
-    them) decode to, over the grid cells that hold an object. `critic`: an AttributeNet (classifier.build_network)
-    in eval mode; `shape_labels`: (N, 9) shape class per cell, the last class "empty" (those cells are left out).
-    Differentiable in x0 (the decoder and critic are frozen)."""
+def critic_cells(critic, images):
+    """The critic's (an AttributeNet's) features of each grid cell, (N, 9, C), for images (N, 3, H, W) in [0, 1]:
+    what its heads read shape, colour, size and finish from."""
+    f = critic.features(images * 2 - 1)
+    return critic.grid(f).flatten(2).transpose(1, 2)
+
+
+def decode_clean(vae, x0):
+    """Clean latents (scaled as the UNet sees them) -> images (N, 3, H, W) in [0, 1], differentiable."""
+    return (vae.decode(x0 / vae.config.scaling_factor).sample.clamp(-1, 1) + 1) / 2
+
+
+def shape_critic_loss(vae, critic, x0, shape_labels=None, true_cells=None, cell_scale=None):
+    """The shape critic's loss on clean latents `x0` (scaled as the UNet sees them), decoded by the pipeline's VAE;
+    differentiable in x0 (the decoder and critic are frozen). Two kinds (SHAPE_LOSSES):
+    "labels" (shape_labels: (N, 9) shape class per cell, the last class "empty"): cross-entropy of the critic's
+    shape reading over the cells that hold an object. Measured: the UNet then learns marks both readers take for a
+    shape (bars for a triangle, specks in empty cells), not the outline (README, world section).
+    "features" (true_cells: the critic's cell features of the true images, critic_cells; cell_scale: (C,) their
+    spread): the mean squared difference, in units of that spread, between the cell features of the decoded guess
+    and of the true image, over all nine cells: the guess should look to the critic as the true image does, empty
+    cells included, rather than maximise one class."""
     import torch
 
-    images = (vae.decode(x0 / vae.config.scaling_factor).sample.clamp(-1, 1) + 1) / 2
+    images = decode_clean(vae, x0)
+    if true_cells is not None:
+        return (((critic_cells(critic, images) - true_cells) / cell_scale) ** 2).mean()
     logits = critic(images)["shape"]
     n_classes = logits.shape[-1]
     occupied = shape_labels != n_classes - 1
