@@ -261,7 +261,7 @@ def test_the_note_names_unknown_words_for_a_world_model_only(profiles):
     assert "Images come from the miniature world" in note and "assets/world/t2i" in note
     assert "your prompt: “majestic”, “dragon”" in note and "#1" not in note  # #1 uses world words only
     assert "circle, square, triangle" in note and "pastel" in note  # what it knows
-    assert "⚠️ It draws every object as a round blob" in note  # and what it gets wrong (options.world_caveat)
+    assert "⚠️ It draws most objects as round blobs" in note  # and what it gets wrong (options.world_caveat)
     assert "Every word of the prompt is a world word." in world_note(world, [("your prompt", "a red star")])
     assert world_note(plain, [("your prompt", "a majestic red dragon")]) == ""
 
