@@ -420,8 +420,9 @@ def train_t2i(out: str | Path = SHIPPED, n_train: int = 7_000, vae_steps: int = 
     `simple_share`: that share of each batch comes from `n_simple` one-object scenes on plain backgrounds
     (data.simple_scenes), a curriculum where the shape is all there is to draw; 0: world scenes only.
     `shape_weight`: weight of the shape critic's loss (shape_critic_loss: the image the UNet's clean-latent guess
-    decodes to, read by the attribute-classifier network in `shape_critic`, should show each object's shape in its
-    cell), for fine captions at timesteps below `shape_t_max`; 0: off. The critic is a second reader trained
+    decodes to is read by the attribute-classifier network in `shape_critic`; `shape_loss` "features": its cell
+    features should match the true image's, "labels": its shape reading should be the caption's), for fine
+    captions at timesteps below `shape_t_max`; 0: off. The critic is a second reader trained
     apart from the shipped scorer (other seeds, widths and scenes), so that the scorer still measures the renders."""
     import torch
     from diffusers import AutoencoderTiny, UNet2DConditionModel

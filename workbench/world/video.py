@@ -401,8 +401,9 @@ def train_t2v(t2i: str | Path, out: str | Path, n_train: int = 1_600, steps: int
     caption's directions reversed / own - 1). `simple_share`: that share of each batch comes from `n_simple` videos
     of one moving object on a plain background (video_data.simple_videos), a curriculum where the way it moves is
     all there is to learn; 0: world videos only. `path_weight`: weight of the path critic's loss
-    (path_critic_loss: in the video the UNet's clean-latent guess decodes to, each object's colour should travel
-    the way and as far as its caption says, and stay put where it does not move; 0: off)."""
+    (path_critic_loss: in the video the UNet's clean-latent guess decodes to, each object's colour should make the
+    shift it makes in the true video, i.e. travel the way and as far as its caption says and stay put where it
+    does not move; 0: off)."""
     import torch
 
     _check_int("n_train", n_train, 8, 50_000)
