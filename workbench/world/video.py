@@ -29,10 +29,10 @@ import numpy as np
 
 from workbench.world.data import HELDOUT_SEED0
 from workbench.world.diffusion import (CAPTION_DROP, COARSE_SHARE, HIGH_NOISE_T0, OBJECT_WEIGHT, PREDICTION_TYPES,
-                                       TRAIN_STATE, _check_range, batch_indices, caption_probe, cell_rows, encode_texts,
-                                       implied_x0, load_pipeline, load_train_state, sample_scheduler, sample_timesteps,
-                                       save_pipeline, save_train_state, timestep_weights, to_pixels, tokenize,
-                                       train_scheduler)
+                                       TRAIN_STATE, _check_range, batch_indices, caption_probe, cell_rows, decode_clean,
+                                       encode_texts, implied_x0, load_pipeline, load_train_state, sample_scheduler,
+                                       sample_timesteps, save_pipeline, save_train_state, timestep_weights, to_pixels,
+                                       tokenize, train_scheduler)
 from workbench.world.train import _check_float, _check_int, _cosine_lr, _versions
 from workbench.world.video_data import FRAMES, MAX_VIDEOS, concat_videos, load_videos, simple_videos
 
@@ -754,8 +754,7 @@ def path_critic_loss(vae, x0, which, shifts, valid):
     n, c, f, h, w = x0.shape
     if not bool(valid.any()):
         return x0.sum() * 0.0
-    lat = x0.movedim(2, 1).reshape(n * f, c, h, w)
-    images = (vae.decode(lat / vae.config.scaling_factor).sample.clamp(-1, 1) + 1) / 2
+    images = decode_clean(vae, x0.movedim(2, 1).reshape(n * f, c, h, w))
     frames = images.reshape(n, f, *images.shape[1:])
     centres, _ = soft_paths(frames, which)
     err = ((path_slopes(centres) - shifts) ** 2).sum(-1) / PATH_SCALE ** 2
